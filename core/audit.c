@@ -1,0 +1,149 @@
+/* audit.c - the append-only JSON-lines audit log: one record per decision. */
+#include "audit.h"
+#include "digest.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+struct vr_audit {
+	int fd;
+	pthread_mutex_t lock;
+};
+
+static const char *const events[] = {
+	"daemon_started",   "daemon_stopped",	 "vram_allocated",
+	"vram_allocation_failed", "vram_sealed", "seal_verified",
+	"seal_verification_failed", "vram_deallocated", "policy_violation",
+	"seal_renamed",
+};
+
+int vr_audit_is_critical(const char *event)
+{
+	return strcmp(event, "seal_verification_failed") == 0 ||
+	       strcmp(event, "policy_violation") == 0;
+}
+
+int vr_audit_open(const char *path, struct vr_audit **out)
+{
+	struct vr_audit *a = calloc(1, sizeof(*a));
+	int ret;
+
+	if (!a)
+		return -ENOMEM;
+	a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+	if (a->fd < 0) {
+		ret = -errno;
+		vr_log(LOG_ERR, "cannot open audit log %s: %s", path, strerror(errno));
+		free(a);
+		return ret;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	*out = a;
+	return 0;
+}
+
+void vr_audit_close(struct vr_audit *a)
+{
+	if (!a)
+		return;
+	if (fsync(a->fd) != 0 && errno != EINVAL)
+		vr_log(LOG_ERR, "audit log fsync at close failed: %s", strerror(errno));
+	close(a->fd);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+static bool known_event(const char *event)
+{
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+		if (strcmp(event, events[i]) == 0)
+			return true;
+	return false;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
+{
+	char when[40], digest[2 * 8 + 8];
+	struct timespec ts;
+	struct tm tm;
+	cJSON *o;
+	char *line;
+	int ret = -ENOMEM;
+
+	if (!a || !r->event || !known_event(r->event) || !r->outcome)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + 19, sizeof(when) - 19, ".%03ldZ", ts.tv_nsec / 1000000);
+	o = cJSON_CreateObject();
+	if (!o)
+		goto fail;
+	if (!cJSON_AddStringToObject(o, "time", when) ||
+	    !cJSON_AddStringToObject(o, "event", r->event) ||
+	    !(r->path ? cJSON_AddStringToObject(o, "path", r->path)
+		      : cJSON_AddNullToObject(o, "path")) ||
+	    !cJSON_AddNumberToObject(o, "uid", r->uid) ||
+	    !cJSON_AddNumberToObject(o, "pid", r->pid) ||
+	    !cJSON_AddStringToObject(o, "outcome", r->outcome))
+		goto free_obj;
+	if (r->digest) {
+		strcpy(digest, "sha256:");
+		vr_hex(r->digest, 8, digest + 7);
+		if (!cJSON_AddStringToObject(o, "digest", digest))
+			goto free_obj;
+	}
+	if (r->detail && !cJSON_AddStringToObject(o, "detail", r->detail))
+		goto free_obj;
+	line = cJSON_PrintUnformatted(o);
+	if (!line)
+		goto free_obj;
+	size_t n = strlen(line);
+	char *withnl = realloc(line, n + 2);
+
+	if (!withnl) {
+		cJSON_free(line);
+		goto free_obj;
+	}
+	withnl[n] = '\n';
+	withnl[n + 1] = '\0';
+	pthread_mutex_lock(&a->lock);
+	/* one write per record keeps lines whole under O_APPEND */
+	ret = write_all(a->fd, withnl, n + 1);
+	if (ret == 0 && vr_audit_is_critical(r->event) && fsync(a->fd) != 0)
+		ret = -errno;
+	pthread_mutex_unlock(&a->lock);
+	free(withnl);
+free_obj:
+	cJSON_Delete(o);
+fail:
+	if (ret)
+		vr_log(LOG_ERR, "audit record %s for %s could not be written: %s", r->event,
+		       r->path ? r->path : "-", strerror(-ret));
+	return ret;
+}

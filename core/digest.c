@@ -1,0 +1,408 @@
+/* digest.c - fs-verity file digests (SHA-256 Merkle tree) and plain SHA-256. */
+#include "digest.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nettle/sha2.h>
+
+static const uint8_t zero_block[VR_FSV_BLOCK_SIZE];
+
+void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
+{
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, len, data);
+	sha256_digest(&c, VR_DIGEST_SIZE, out);
+}
+
+void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
+{
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, len, data);
+	if (len < VR_FSV_BLOCK_SIZE)
+		sha256_update(&c, VR_FSV_BLOCK_SIZE - len, zero_block);
+	sha256_digest(&c, VR_DIGEST_SIZE, out);
+}
+
+void vr_fsv_descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
+			      uint8_t out[VR_DIGEST_SIZE])
+{
+	uint8_t d[VR_FSV_DESC_SIZE] = {0};
+
+	d[0] = 1;		   /* version */
+	d[1] = 1;		   /* FS_VERITY_HASH_ALG_SHA256 */
+	d[2] = VR_FSV_LOG_BLOCK; /* log_blocksize */
+	d[3] = 0;		   /* salt_size */
+	for (int i = 0; i < 8; i++)
+		d[8 + i] = (uint8_t)(size >> (8 * i)); /* le64 data_size */
+	memcpy(d + 16, root, VR_DIGEST_SIZE);	     /* root_hash[64], zero-padded */
+	vr_sha256(d, sizeof(d), out);
+}
+
+void vr_fsv_init(struct vr_fsv_stream *s)
+{
+	s->size = 0;
+	memset(s->fill, 0, sizeof(s->fill));
+	memset(s->emitted, 0, sizeof(s->emitted));
+}
+
+/*
+ * Appends a hash to tree buffer LEVEL (>= 1). A full buffer is hashed only when
+ * a further hash arrives, since a level that is exactly one full block is the
+ * root and must not be hashed again one level up.
+ */
+static int add_hash(struct vr_fsv_stream *s, int level, const uint8_t h[VR_DIGEST_SIZE])
+{
+	if (level > VR_FSV_MAX_LEVELS)
+		return -EFBIG;
+	if (s->fill[level] == VR_FSV_BLOCK_SIZE) {
+		uint8_t up[VR_DIGEST_SIZE];
+		int ret;
+
+		vr_sha256(s->buf[level], VR_FSV_BLOCK_SIZE, up);
+		s->emitted[level]++;
+		s->fill[level] = 0;
+		ret = add_hash(s, level + 1, up);
+		if (ret)
+			return ret;
+	}
+	memcpy(s->buf[level] + s->fill[level], h, VR_DIGEST_SIZE);
+	s->fill[level] += VR_DIGEST_SIZE;
+	return 0;
+}
+
+static int data_block(struct vr_fsv_stream *s, const uint8_t *block, size_t len)
+{
+	uint8_t h[VR_DIGEST_SIZE];
+
+	vr_fsv_block_hash(block, len, h);
+	if (s->emitted[0] == 0)
+		memcpy(s->first, h, VR_DIGEST_SIZE);
+	s->emitted[0]++;
+	return add_hash(s, 1, h);
+}
+
+int vr_fsv_update(struct vr_fsv_stream *s, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	int ret;
+
+	while (len > 0) {
+		if (s->fill[0] == 0 && len >= VR_FSV_BLOCK_SIZE) {
+			ret = data_block(s, p, VR_FSV_BLOCK_SIZE);
+			if (ret)
+				return ret;
+			p += VR_FSV_BLOCK_SIZE;
+			len -= VR_FSV_BLOCK_SIZE;
+			s->size += VR_FSV_BLOCK_SIZE;
+			continue;
+		}
+		size_t n = VR_FSV_BLOCK_SIZE - s->fill[0];
+
+		if (n > len)
+			n = len;
+		memcpy(s->buf[0] + s->fill[0], p, n);
+		s->fill[0] += n;
+		s->size += n;
+		p += n;
+		len -= n;
+		if (s->fill[0] == VR_FSV_BLOCK_SIZE) {
+			s->fill[0] = 0;
+			ret = data_block(s, s->buf[0], VR_FSV_BLOCK_SIZE);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int vr_fsv_final(struct vr_fsv_stream *s, uint8_t out[VR_DIGEST_SIZE])
+{
+	uint8_t root[VR_DIGEST_SIZE] = {0};
+	int ret;
+
+	if (s->fill[0] > 0) {
+		ret = data_block(s, s->buf[0], s->fill[0]);
+		if (ret)
+			return ret;
+		s->fill[0] = 0;
+	}
+	if (s->emitted[0] == 1) {
+		memcpy(root, s->first, VR_DIGEST_SIZE);
+	} else if (s->emitted[0] > 1) {
+		for (int level = 1;; level++) {
+			uint8_t h[VR_DIGEST_SIZE];
+
+			vr_fsv_block_hash(s->buf[level], s->fill[level], h);
+			if (s->emitted[level] == 0) {
+				memcpy(root, h, VR_DIGEST_SIZE);
+				break;
+			}
+			s->emitted[level]++;
+			s->fill[level] = 0;
+			ret = add_hash(s, level + 1, h);
+			if (ret)
+				return ret;
+		}
+	}
+	vr_fsv_descriptor_digest(root, s->size, out);
+	return 0;
+}
+
+uint64_t vr_fsv_units(uint64_t size)
+{
+	return size / VR_FSV_UNIT_SIZE + (size % VR_FSV_UNIT_SIZE != 0);
+}
+
+void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
+{
+	uint8_t level[VR_FSV_BLOCK_SIZE];
+	const uint8_t *p = data;
+	size_t i = 0;
+
+	for (size_t off = 0; off < len; off += VR_FSV_BLOCK_SIZE, i++) {
+		size_t n = len - off < VR_FSV_BLOCK_SIZE ? len - off : VR_FSV_BLOCK_SIZE;
+
+		vr_fsv_block_hash(p + off, n, level + i * VR_DIGEST_SIZE);
+	}
+	vr_fsv_block_hash(level, i * VR_DIGEST_SIZE, out);
+}
+
+int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
+{
+	uint8_t root[VR_DIGEST_SIZE] = {0};
+	uint64_t n = vr_fsv_units(size);
+
+	if (size > 0 && size <= VR_FSV_BLOCK_SIZE) {
+		memcpy(root, l1, VR_DIGEST_SIZE);
+	} else if (size > 0) {
+		/* Each pass hashes blocks of 128 hashes; writing hash i at i*32
+		 * never overtakes block i+1, which starts at (i+1)*4096. */
+		while (n > 1) {
+			uint64_t next = n / VR_FSV_ARITY + (n % VR_FSV_ARITY != 0);
+
+			for (uint64_t i = 0; i < next; i++) {
+				uint64_t cnt = n - i * VR_FSV_ARITY;
+				uint8_t h[VR_DIGEST_SIZE];
+
+				if (cnt > VR_FSV_ARITY)
+					cnt = VR_FSV_ARITY;
+				vr_fsv_block_hash(l1 + i * VR_FSV_BLOCK_SIZE, cnt * VR_DIGEST_SIZE, h);
+				memcpy(l1 + i * VR_DIGEST_SIZE, h, VR_DIGEST_SIZE);
+			}
+			n = next;
+		}
+		memcpy(root, l1, VR_DIGEST_SIZE);
+	}
+	vr_fsv_descriptor_digest(root, size, out);
+	return 0;
+}
+
+unsigned vr_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Work shared by the digest threads. */
+struct spans_job {
+	const struct vr_span *spans;
+	size_t nspans;
+	uint64_t *first_unit; /* index of each span's first unit, plus the total */
+	uint8_t *l1;
+	atomic_uint_fast64_t *next; /* shared by all threads */
+	/* plain SHA-256, done by the first thread before it joins the tree */
+	bool want_sha;
+	uint8_t *sha;
+};
+
+#define UNITS_PER_GRAB 4
+
+static void unit_at(const struct spans_job *job, uint64_t u, const uint8_t **p, size_t *len)
+{
+	size_t lo = 0, hi = job->nspans - 1;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi + 1) / 2;
+
+		if (job->first_unit[mid] <= u)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	const struct vr_span *s = &job->spans[lo];
+	size_t off = (size_t)(u - job->first_unit[lo]) * VR_FSV_UNIT_SIZE;
+
+	*p = (const uint8_t *)s->data + off;
+	*len = s->len - off < VR_FSV_UNIT_SIZE ? s->len - off : VR_FSV_UNIT_SIZE;
+}
+
+static void *spans_worker(void *arg)
+{
+	struct spans_job *job = arg;
+	uint64_t total = job->first_unit[job->nspans];
+
+	if (job->want_sha) {
+		struct sha256_ctx c;
+
+		sha256_init(&c);
+		for (size_t i = 0; i < job->nspans; i++)
+			sha256_update(&c, job->spans[i].len, job->spans[i].data);
+		sha256_digest(&c, VR_DIGEST_SIZE, job->sha);
+	}
+	for (;;) {
+		uint64_t u = atomic_fetch_add(job->next, UNITS_PER_GRAB);
+
+		if (u >= total)
+			break;
+		for (uint64_t end = u + UNITS_PER_GRAB; u < end && u < total; u++) {
+			const uint8_t *p;
+			size_t len;
+
+			unit_at(job, u, &p, &len);
+			vr_fsv_unit_hash(p, len, job->l1 + u * VR_DIGEST_SIZE);
+		}
+	}
+	return NULL;
+}
+
+static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
+			uint8_t *sha, uint8_t fsv[VR_DIGEST_SIZE])
+{
+	struct spans_job job = {.spans = spans, .nspans = nspans, .sha = sha};
+	atomic_uint_fast64_t next;
+	pthread_t tids[256];
+	unsigned started = 0;
+	uint64_t size = 0;
+	int ret = 0;
+
+	for (size_t i = 0; i + 1 < nspans; i++)
+		if (spans[i].len % VR_FSV_UNIT_SIZE)
+			return -EINVAL;
+	job.first_unit = calloc(nspans + 1, sizeof(*job.first_unit));
+	if (!job.first_unit)
+		return -ENOMEM;
+	for (size_t i = 0; i < nspans; i++) {
+		job.first_unit[i + 1] = job.first_unit[i] + vr_fsv_units(spans[i].len);
+		size += spans[i].len;
+	}
+	uint64_t total = job.first_unit[nspans];
+
+	job.l1 = malloc(total ? total * VR_FSV_BLOCK_SIZE / VR_FSV_ARITY : VR_DIGEST_SIZE);
+	if (!job.l1) {
+		ret = -ENOMEM;
+		goto free_first;
+	}
+	if (size > 0 && size <= VR_FSV_BLOCK_SIZE) {
+		/* a one-block file's root is its block's hash, not a level-1 hash */
+		for (size_t i = 0; i < nspans; i++)
+			if (spans[i].len)
+				vr_fsv_block_hash(spans[i].data, spans[i].len, job.l1);
+		if (sha) {
+			struct sha256_ctx c;
+
+			sha256_init(&c);
+			for (size_t i = 0; i < nspans; i++)
+				sha256_update(&c, spans[i].len, spans[i].data);
+			sha256_digest(&c, VR_DIGEST_SIZE, sha);
+		}
+		goto finish;
+	}
+	atomic_init(&next, 0);
+	job.next = &next;
+	if (nthreads == 0)
+		nthreads = vr_cpu_count();
+	if (nthreads > 256)
+		nthreads = 256;
+	if ((uint64_t)nthreads > total + (sha != NULL))
+		nthreads = (unsigned)(total + (sha != NULL));
+	if (nthreads == 0)
+		nthreads = 1;
+	/* Thread 0 (this one) takes the plain hash when asked, so the tree
+	 * work of the others overlaps it. */
+	for (unsigned t = 1; t < nthreads; t++) {
+		int err = pthread_create(&tids[t], NULL, spans_worker, &job);
+
+		if (err) {
+			ret = -err;
+			break;
+		}
+		started = t;
+	}
+	if (ret == 0) {
+		struct spans_job mine = job;
+
+		mine.want_sha = sha != NULL;
+		spans_worker(&mine);
+	}
+	for (unsigned t = 1; t <= started; t++)
+		pthread_join(tids[t], NULL);
+	if (ret)
+		goto free_l1;
+finish:
+	vr_fsv_finish_l1(job.l1, size, fsv);
+free_l1:
+	free(job.l1);
+free_first:
+	free(job.first_unit);
+	return ret;
+}
+
+int vr_fsv_digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
+			uint8_t out[VR_DIGEST_SIZE])
+{
+	return digest_spans(spans, nspans, nthreads, NULL, out);
+}
+
+int vr_digest_both_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
+			 uint8_t sha[VR_DIGEST_SIZE], uint8_t fsv[VR_DIGEST_SIZE])
+{
+	return digest_spans(spans, nspans, nthreads, sha, fsv);
+}
+
+void vr_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int vr_unhex(const char *in, uint8_t *out, size_t len)
+{
+	uint8_t tmp[64];
+
+	if (len > sizeof(tmp) || strlen(in) != 2 * len)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		tmp[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(out, tmp, len);
+	return 0;
+}

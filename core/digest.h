@@ -1,0 +1,89 @@
+/* digest.h - fs-verity file digests (SHA-256 Merkle tree) and plain SHA-256. */
+#ifndef VR_DIGEST_H
+#define VR_DIGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VR_DIGEST_SIZE	    32
+#define VR_FSV_BLOCK_SIZE   4096
+#define VR_FSV_LOG_BLOCK    12
+#define VR_FSV_ARITY	    (VR_FSV_BLOCK_SIZE / VR_DIGEST_SIZE) /* hashes per tree block */
+/* Data covered by one level-1 tree block: 128 blocks of 4096 bytes. */
+#define VR_FSV_UNIT_SIZE    ((size_t)VR_FSV_ARITY * VR_FSV_BLOCK_SIZE)
+#define VR_FSV_MAX_LEVELS   8
+#define VR_FSV_DESC_SIZE    256
+
+/*
+ * Streaming fs-verity digest: feed the file's bytes in order, in chunks of any
+ * size. One block buffer per tree level, so memory is constant.
+ */
+struct vr_fsv_stream {
+	uint64_t size;
+	size_t fill[VR_FSV_MAX_LEVELS + 1];	  /* bytes pending in each level's block */
+	uint64_t emitted[VR_FSV_MAX_LEVELS + 1]; /* blocks hashed at each level so far */
+	uint8_t first[VR_DIGEST_SIZE];		  /* hash of data block 0 (single-block files) */
+	uint8_t buf[VR_FSV_MAX_LEVELS + 1][VR_FSV_BLOCK_SIZE];
+};
+
+/* Starts a stream; cannot fail. */
+void vr_fsv_init(struct vr_fsv_stream *s);
+/* Feeds LEN bytes; returns 0, or -EFBIG if the tree would exceed VR_FSV_MAX_LEVELS. */
+int vr_fsv_update(struct vr_fsv_stream *s, const void *data, size_t len);
+/* Writes the 32-byte fs-verity file digest into OUT; returns 0 or -EFBIG. */
+int vr_fsv_final(struct vr_fsv_stream *s, uint8_t out[VR_DIGEST_SIZE]);
+
+/*
+ * Block-parallel pieces, for threads and devices: the data is cut into units
+ * of VR_FSV_UNIT_SIZE bytes; each unit hashes independently to one level-1
+ * hash; the levels above and the descriptor come from those.
+ */
+
+/* Hashes one unit (LEN <= VR_FSV_UNIT_SIZE, LEN > 0) into its level-1 hash; returns nothing. */
+void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
+/* Hashes one block, zero-padded (LEN <= VR_FSV_BLOCK_SIZE). */
+void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
+/*
+ * Finishes a digest from the level-1 hashes of all units (in order) of a file
+ * of SIZE bytes; for a file of one block, L1 must instead hold that block's
+ * hash. L1 is used as scratch and destroyed. Returns 0 or -EINVAL.
+ */
+int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE]);
+/* Number of units a file of SIZE bytes has. */
+uint64_t vr_fsv_units(uint64_t size);
+/* File digest from a tree's root hash: SHA-256 of the 256-byte descriptor. */
+void vr_fsv_descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
+			      uint8_t out[VR_DIGEST_SIZE]);
+
+/* A piece of a file in memory; every piece but the last is a whole number of units. */
+struct vr_span {
+	const void *data;
+	size_t len;
+};
+/*
+ * fs-verity digest of the bytes in SPANS (in file order) on NTHREADS threads
+ * (0: all online CPUs). Returns 0, -EINVAL for a misaligned span, -ENOMEM, or
+ * the error of pthread_create.
+ */
+int vr_fsv_digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
+			uint8_t out[VR_DIGEST_SIZE]);
+
+/* Plain SHA-256 of a buffer (sha256sum's value). */
+void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
+/*
+ * Plain SHA-256 and fs-verity digest of the bytes SPANS hold, with the plain
+ * hash on one thread beside the tree on NTHREADS-1 others. Returns as
+ * vr_fsv_digest_spans.
+ */
+int vr_digest_both_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
+			 uint8_t sha[VR_DIGEST_SIZE], uint8_t fsv[VR_DIGEST_SIZE]);
+
+/* Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes). */
+void vr_hex(const uint8_t *in, size_t len, char *out);
+/* Parses exactly 2*LEN lowercase hex digits; returns 0 or -EINVAL. */
+int vr_unhex(const char *in, uint8_t *out, size_t len);
+
+/* Number of online CPUs, at least 1. */
+unsigned vr_cpu_count(void);
+
+#endif

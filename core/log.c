@@ -1,0 +1,43 @@
+/* log.c - the daemon's and tools' diagnostic log (stderr or syslog). */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static bool to_syslog;
+static int max_prio = LOG_INFO;
+
+void vr_log_use_syslog(bool on)
+{
+	if (on && !to_syslog)
+		openlog("vram-residency", LOG_PID, LOG_DAEMON);
+	to_syslog = on;
+}
+
+void vr_log_set_level(int prio)
+{
+	max_prio = prio;
+}
+
+void vr_log(int prio, const char *fmt, ...)
+{
+	static const char *const names[] = {"emerg", "alert", "crit", "error",
+					    "warning", "notice", "info", "debug"};
+	va_list ap;
+
+	if (prio > max_prio)
+		return;
+	char line[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* names come from users: no control character may forge or break a log line */
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	if (to_syslog)
+		syslog(prio, "%s", line);
+	else
+		fprintf(stderr, "vram-residency: %s: %s\n", names[prio & 7], line);
+}

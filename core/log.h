@@ -1,0 +1,15 @@
+/* log.h - the daemon's and tools' diagnostic log (stderr or syslog); never carries key bytes. */
+#ifndef VR_LOG_H
+#define VR_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* Sends later messages to syslog (true) or stderr (false, the default). */
+void vr_log_use_syslog(bool on);
+/* Sets the lowest priority shown (LOG_DEBUG shows all; default LOG_INFO). */
+void vr_log_set_level(int prio);
+/* Logs one line at PRIO (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG). */
+void vr_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,108 @@
+/* residency.h - the one place that decides what lives on the device: the tree, its files and seals. */
+#ifndef VR_RESIDENCY_H
+#define VR_RESIDENCY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "audit.h"
+#include "backend.h"
+#include "key.h"
+
+struct vr_residency;
+struct vr_handle;
+
+struct vr_res_config {
+	struct vr_backend *backend; /* opened; stays the caller's */
+	struct vr_keyring *keys;    /* stays the caller's */
+	struct vr_audit *audit;	    /* stays the caller's */
+	bool verify_on_open;	    /* re-check a sealed file on the device at each open for reading */
+};
+
+/* Who asks: recorded in audit records. */
+struct vr_caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+enum vr_kind { VR_KIND_DIR, VR_KIND_FILE, VR_KIND_SEAL, VR_KIND_VERIFY, VR_KIND_STATUS };
+
+struct vr_attr {
+	enum vr_kind kind;
+	uint64_t ino;
+	mode_t mode; /* permission bits and type */
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	uint64_t blocks; /* 512-byte units of device memory held */
+	unsigned nlink;
+	struct timespec atime, mtime, ctime;
+};
+
+struct vr_statfs {
+	uint64_t total_bytes, free_bytes, files;
+};
+
+/* Creates an empty tree over CFG's backend; returns 0 or -ENOMEM. */
+int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out);
+/* Scrubs and frees every file's device memory, then the tree. */
+void vr_res_free(struct vr_residency *r);
+
+/* All paths are absolute within the mount ("/", "/llama/w.bin"); errors are -errno. */
+int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out);
+/* Calls FILL for each name in directory PATH (not "." and ".."); returns 0 or -errno. */
+int vr_res_readdir(struct vr_residency *r, const char *path,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx);
+int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c);
+int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_caller *c);
+/* Removes a file, scrubbing and freeing its device memory once no one has it open. */
+int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_caller *c);
+/* Moves a file or directory; seals below it are re-signed for their new paths. FLAGS: RENAME_NOREPLACE. */
+int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsigned flags,
+		  const struct vr_caller *c);
+int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode);
+int vr_res_chown(struct vr_residency *r, const char *path, uid_t uid, gid_t gid);
+int vr_res_utimens(struct vr_residency *r, const char *path, const struct timespec tv[2]);
+/* Truncates a file being written; -EPERM for a sealed one. */
+int vr_res_truncate(struct vr_residency *r, const char *path, uint64_t size,
+		    const struct vr_caller *c);
+
+/* Creates a file for writing (it must not exist). */
+int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
+		  struct vr_handle **out);
+/*
+ * Opens PATH with open(2) FLAGS: files (for writing only while not yet sealed;
+ * for reading, re-checked first when verify_on_open), seals, verify (runs the
+ * check now) and status. Returns 0 or -errno (-EPERM, -EIO for quarantine).
+ */
+int vr_res_open(struct vr_residency *r, const char *path, int flags, const struct vr_caller *c,
+		struct vr_handle **out);
+/* Reads up to LEN bytes at OFF into BUF; *GOT receives the count. Returns 0 or -errno. */
+int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,
+		size_t *got);
+int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
+		 uint64_t off, const struct vr_caller *c);
+/* Truncates through an open handle. */
+int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
+		     const struct vr_caller *c);
+/*
+ * Called at each close(2): when H is the last handle open for writing, seals
+ * the file; a load that failed is removed and its error returned here.
+ */
+int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c);
+/* Drops the handle; never fails. */
+void vr_res_release(struct vr_residency *r, struct vr_handle *h);
+/* Whether reads of H must bypass the page cache (always, for files and generated text). */
+bool vr_res_direct_io(const struct vr_handle *h);
+
+int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
+/* The status JSON, malloc'd; returns 0 or -ENOMEM. */
+int vr_res_status(struct vr_residency *r, char **out, size_t *len);
+/* The preferred I/O size reported as st_blksize. */
+#define VR_IO_SIZE (1u << 20)
+
+#endif

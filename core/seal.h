@@ -1,0 +1,66 @@
+/* seal.h - signed seals: the canonical signed encoding, JSON form and strict parser. */
+#ifndef VR_SEAL_H
+#define VR_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+#include "key.h"
+
+#define VR_SEAL_VERSION	  1
+#define VR_SEAL_ALG	  "HMAC-SHA256"
+#define VR_SEAL_PATH_MAX  4096
+#define VR_SEAL_JSON_MAX  65536 /* longest seal text the parser reads */
+#define VR_SIZE_MAX_JSON  9007199254740991ULL /* 2^53-1: exact in every JSON reader */
+#define VR_CANON_TAG	  "vram-residency seal v1"
+
+struct vr_seal_device {
+	char backend[16]; /* "mock" or "cuda" */
+	int index;
+	char name[256];
+	char uuid[128];
+};
+
+struct vr_seal {
+	int version;
+	char path[VR_SEAL_PATH_MAX]; /* relative to the mount root, no leading '/' */
+	uint64_t size;
+	uint8_t sha256[VR_DIGEST_SIZE];
+	uint8_t fsverity[VR_DIGEST_SIZE];
+	struct vr_seal_device device;
+	char sealed_at[32]; /* RFC 3339 UTC, seconds: 2026-11-26T13:21:37Z */
+	char key_id[VR_KEY_ID_HEX + 1];
+	char alg[16];
+	uint8_t signature[32];
+};
+
+/* Writes the current time in the seal's format into OUT (>= 21 bytes). */
+void vr_seal_now(char out[32]);
+
+/*
+ * The canonical encoding the signature covers (docs/seal-format.md): the tag
+ * VR_CANON_TAG and a NUL, then for each field in a fixed order its name, a
+ * NUL, an 8-byte big-endian value length and the value. Writes at most CAP
+ * bytes into BUF and the length into *LEN; returns 0 or -ENOSPC (CAP too small)
+ * or -EINVAL (a field out of range).
+ */
+int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t *len);
+/* Sets version, alg, key_id and signature; returns 0 or -EINVAL/-ENOMEM. */
+int vr_seal_sign(struct vr_seal *s, const struct vr_keyring *k);
+/*
+ * Checks version, alg, key_id and the signature (constant-time). Returns 0,
+ * -EBADMSG for a mismatch, -EINVAL for a malformed seal.
+ */
+int vr_seal_verify(const struct vr_seal *s, const struct vr_keyring *k);
+/* The seal as pretty JSON ending in a newline, malloc'd into *OUT; returns 0, -EINVAL or -ENOMEM. */
+int vr_seal_to_json(const struct vr_seal *s, char **out);
+/*
+ * Parses seal JSON strictly: exactly the documented fields and types, version
+ * 1, lowercase hex digests of the right length, at most VR_SEAL_JSON_MAX bytes.
+ * Fills *OUT only on success. Returns 0 or -EINVAL with *WHY (if not NULL)
+ * pointing at a static reason.
+ */
+int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why);
+
+#endif

@@ -1,0 +1,35 @@
+/* options.h - the daemon's command line: our -o options, checked before anything is mounted. */
+#ifndef VR_OPTIONS_H
+#define VR_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "backend.h"
+
+#define FUSE_USE_VERSION 31
+#include <fuse.h>
+
+#define VR_DEFAULT_AUDIT "/var/log/vram-residency/audit.log"
+
+struct vr_options {
+	char *backend;	  /* auto|cuda|mock */
+	char *secret;	  /* master secret file; NULL: an ephemeral one */
+	char *audit;	  /* audit log */
+	char *capacity;	  /* mock size */
+	char *mock_vram;  /* mock backing file */
+	char *mock_fault; /* OP:N[:ERR][+...], for tests */
+	int device;
+	int verify_on_open;
+	bool show_help, show_version;
+};
+
+/* Parses and removes our options from ARGS; returns 0 or -1 (having said why). */
+int vr_options_parse(struct fuse_args *args, struct vr_options *o);
+/* Fills backend parameters from the options; returns 0 or -1 (having said why). */
+int vr_options_backend_params(const struct vr_options *o, struct vr_backend_params *p);
+/* Prints the daemon's own options. */
+void vr_options_help(const char *prog);
+/* Frees the strings. */
+void vr_options_free(struct vr_options *o);
+
+#endif

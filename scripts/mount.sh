@@ -1,0 +1,22 @@
+#!/bin/sh
+# mount.sh - the README's first command: installs, builds, and mounts vram-residency at /run/vram.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh
+mnt=${VR_MOUNT:-/run/vram}
+secret=${VR_SECRET:-/etc/vram-residency/secret}
+audit=${VR_AUDIT:-/var/log/vram-residency/audit.log}
+if [ ! -e "$secret" ]; then
+	# a fresh master secret, readable by its owner only, as the daemon demands
+	mkdir -p "$(dirname "$secret")"
+	(umask 077 && head -c 32 /dev/urandom > "$secret")
+	echo "mount.sh: created a new master secret at $secret (keep it; seals verify only with it)"
+fi
+mkdir -p "$mnt" "$(dirname "$audit")"
+if mountpoint -q "$mnt"; then
+	echo "mount.sh: $mnt is already mounted; unmount it first with: fusermount3 -u $mnt" >&2
+	exit 1
+fi
+build/bin/vram-residency -o "secret=$secret,audit=$audit${VR_OPTIONS:+,$VR_OPTIONS}" "$mnt"
+echo "mount.sh: mounted at $mnt; try: cp FILE $mnt/ && cat $mnt/verify $mnt/status"

@@ -1,0 +1,24 @@
+#!/bin/sh
+# test.sh - the README's second command: installs, builds, and runs every test through CTest;
+# then, in CI, the unit tests again under ASan+UBSan and the fuzz targets briefly under clang.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+scripts/build.sh
+(cd build && ctest --output-on-failure -j 2)
+if [ "${VR_FULL:-${CI:-}}" != "" ]; then
+	echo "test.sh: unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-asan -j "$(nproc)"
+	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L 'unit|fuzz' -j 2)
+	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
+	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name
+	for t in seal name; do
+		work=$(mktemp -d)
+		cp tests/fuzz/corpus/$t/* "$work/"
+		build-fuzz/bin/fuzz_$t -max_total_time=20 -max_len=8192 "$work" > build-fuzz/fuzz_$t.log 2>&1 ||
+			{ tail -40 build-fuzz/fuzz_$t.log; exit 1; }
+		rm -rf "$work"
+	done
+fi

@@ -1,0 +1,195 @@
+/* test_residency.c - the tree over the mock backend: loads, seals, refusals, tamper, rename, ENOSPC. */
+#include "backends.h"
+#include "check.h"
+#include "residency.h"
+#include "seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static struct vr_caller me = {0, 0, 1};
+static struct vr_keyring *keys;
+
+static int load(struct vr_residency *r, const char *path, const void *data, size_t len)
+{
+	struct vr_handle *h;
+	int ret = vr_res_create(r, path, 0644, &me, &h);
+
+	if (ret)
+		return ret;
+	for (size_t off = 0; off < len && ret == 0;) {
+		size_t n = len - off < 100000 ? len - off : 100000;
+
+		ret = vr_res_write(r, h, (const char *)data + off, n, off, &me);
+		off += n;
+	}
+	int fl = vr_res_flush(r, h, &me);
+
+	vr_res_release(r, h);
+	return ret ? ret : fl;
+}
+
+/* Reads a whole file or generated text; returns 0 or the first error (with what came before). */
+static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len)
+{
+	struct vr_handle *h;
+	size_t got;
+	int ret = vr_res_open(r, path, O_RDONLY, &me, &h);
+
+	*len = 0;
+	if (ret)
+		return ret;
+	do {
+		ret = vr_res_read(r, h, buf + *len, cap - *len, *len, &got);
+		*len += got;
+	} while (ret == 0 && got > 0 && *len < cap);
+	vr_res_release(r, h);
+	return ret;
+}
+
+int main(void)
+{
+	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
+	static uint8_t data[3 << 20], big[40 << 20];
+	struct vr_backend_params p = {.capacity = 32 << 20, .mock_vram = vram};
+	struct vr_backend b;
+	struct vr_residency *r;
+	struct vr_statfs sf;
+	struct vr_attr a;
+	struct vr_seal seal;
+	struct vr_handle *h;
+	uint8_t secret[32] = {9};
+	size_t len;
+	int fd = mkstemp(vram);
+
+	close(fd);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 4096);
+	CHECK_EQ(vr_keyring_from_bytes(secret, 32, &keys), 0);
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
+	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+
+	/* load and seal; the seal verifies and names the path */
+	CHECK_EQ(vr_res_mkdir(r, "/llama", 0755, &me), 0);
+	CHECK_EQ(load(r, "/llama/w.bin", data, sizeof(data)), 0);
+	CHECK_EQ(vr_res_getattr(r, "/llama/w.bin", &a), 0);
+	CHECK_EQ(a.size, sizeof(data));
+	CHECK_EQ(a.blocks, (3 << 20) / 512);
+	CHECK_EQ(slurp(r, "/llama/w.bin.seal", text, sizeof(text), &len), 0);
+	CHECK_EQ(vr_seal_parse(text, len, &seal, NULL), 0);
+	CHECK_STR(seal.path, "llama/w.bin");
+	CHECK_EQ(vr_seal_verify(&seal, keys), 0);
+	CHECK_EQ(seal.size, sizeof(data));
+	static char back[3 << 20];
+
+	CHECK_EQ(slurp(r, "/llama/w.bin", back, sizeof(back), &len), 0);
+	CHECK_EQ(len, sizeof(data));
+	CHECK(memcmp(back, data, sizeof(data)) == 0);
+
+	/* sealed is immutable */
+	CHECK_EQ(vr_res_open(r, "/llama/w.bin", O_WRONLY, &me, &h), -EPERM);
+	CHECK_EQ(vr_res_open(r, "/llama/w.bin", O_RDONLY | O_TRUNC, &me, &h), -EPERM);
+	CHECK_EQ(vr_res_truncate(r, "/llama/w.bin", 0, &me), -EPERM);
+	CHECK_EQ(vr_res_chmod(r, "/llama/w.bin", 0600), 0);
+	CHECK_EQ(vr_res_unlink(r, "/llama/w.bin.seal", &me), -EPERM);
+	CHECK_EQ(vr_res_open(r, "/llama/verify", O_WRONLY, &me, &h), -EPERM);
+
+	/* names */
+	CHECK_EQ(vr_res_create(r, "/llama/x.seal", 0644, &me, &h), -EPERM);
+	CHECK_EQ(vr_res_create(r, "/verify", 0644, &me, &h), -EEXIST);
+	CHECK_EQ(vr_res_mkdir(r, "/bad\x01name", 0755, &me), -EINVAL);
+	CHECK_EQ(vr_res_create(r, "/nodir/x", 0644, &me, &h), -ENOENT);
+	CHECK_EQ(vr_res_create(r, "/llama/w.bin/x", 0644, &me, &h), -ENOTDIR);
+
+	/* verify report and tamper detection through the mock's backing file */
+	CHECK_EQ(load(r, "/other.bin", data, 5000), 0);
+	CHECK_EQ(slurp(r, "/verify", text, sizeof(text), &len), 0);
+	text[len] = '\0';
+	CHECK(strstr(text, "OK llama/w.bin sha256:") != NULL);
+	CHECK(strstr(text, "OK other.bin sha256:") != NULL);
+	fd = open(vram, O_RDWR);
+	uint8_t byte;
+	off_t at = -1;
+
+	/* find w.bin's first extent: the one holding data[0..16) */
+	for (off_t o = 0; o < (32 << 20); o += 1 << 20) {
+		uint8_t head[16];
+
+		if (pread(fd, head, 16, o) == 16 && memcmp(head, data, 16) == 0 && o != 0) {
+			at = o;
+			break;
+		}
+		if (pread(fd, head, 16, o) == 16 && memcmp(head, data, 16) == 0)
+			at = o;
+	}
+	CHECK(at >= 0);
+	CHECK_EQ(pread(fd, &byte, 1, at + 4242), 1);
+	byte ^= 0x40;
+	CHECK_EQ(pwrite(fd, &byte, 1, at + 4242), 1);
+	close(fd);
+	CHECK_EQ(slurp(r, "/verify", text, sizeof(text), &len), -EIO);
+	text[len] = '\0';
+	int failed = strstr(text, "FAILED llama/w.bin") != NULL || strstr(text, "FAILED other.bin") != NULL;
+
+	CHECK(failed);
+	CHECK_EQ(slurp(r, "/llama/w.bin", back, sizeof(back), &len) == -EIO ||
+			 slurp(r, "/other.bin", back, sizeof(back), &len) == -EIO,
+		 1);
+	CHECK_EQ(vr_res_status(r, (char **)&h, &len), 0);
+	CHECK(strstr((char *)h, "\"quarantined\":\t1") != NULL);
+	free(h);
+
+	/* rename re-signs; rm frees */
+	CHECK_EQ(vr_res_rename(r, "/other.bin", "/llama/moved.bin", 0, &me), 0);
+	if (slurp(r, "/llama/moved.bin.seal", text, sizeof(text), &len) == 0) {
+		CHECK_EQ(vr_seal_parse(text, len, &seal, NULL), 0);
+		CHECK_STR(seal.path, "llama/moved.bin");
+		CHECK_EQ(vr_seal_verify(&seal, keys), 0);
+	}
+	CHECK_EQ(vr_res_rename(r, "/llama", "/llama/sub", 0, &me), -EINVAL);
+	CHECK_EQ(vr_res_rename(r, "/llama/moved.bin", "/llama/w.bin", 1 /* NOREPLACE */, &me), -EEXIST);
+	CHECK_EQ(vr_res_rmdir(r, "/llama", &me), -ENOTEMPTY);
+	CHECK_EQ(vr_res_unlink(r, "/llama/moved.bin", &me), 0);
+	CHECK_EQ(vr_res_unlink(r, "/llama/w.bin", &me), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/llama", &me), 0);
+	CHECK_EQ(vr_res_statfs(r, &sf), 0);
+	CHECK_EQ(sf.free_bytes, 32 << 20);
+	CHECK_EQ(sf.files, 0);
+
+	/* ENOSPC: the load fails at write, flush reports it, nothing is left */
+	CHECK_EQ(load(r, "/big.bin", big, sizeof(big)), -ENOSPC);
+	CHECK_EQ(vr_res_getattr(r, "/big.bin", &a), -ENOENT);
+	CHECK_EQ(vr_res_statfs(r, &sf), 0);
+	CHECK_EQ(sf.free_bytes, 32 << 20);
+	CHECK_EQ(sf.files, 0);
+
+	/* a second writer: sealing waits for the last close */
+	struct vr_handle *h1, *h2;
+
+	CHECK_EQ(vr_res_create(r, "/two", 0644, &me, &h1), 0);
+	CHECK_EQ(vr_res_open(r, "/two", O_WRONLY, &me, &h2), 0);
+	CHECK_EQ(vr_res_write(r, h1, "ab", 2, 0, &me), 0);
+	CHECK_EQ(vr_res_flush(r, h1, &me), 0);
+	vr_res_release(r, h1);
+	CHECK_EQ(vr_res_getattr(r, "/two.seal", &a), -ENOENT);
+	CHECK_EQ(slurp(r, "/verify", text, sizeof(text), &len), 0);
+	text[len] = '\0';
+	CHECK(strstr(text, "PENDING two") != NULL);
+	CHECK_EQ(vr_res_write(r, h2, "cd", 2, 2, &me), 0);
+	CHECK_EQ(vr_res_flush(r, h2, &me), 0);
+	vr_res_release(r, h2);
+	CHECK_EQ(vr_res_getattr(r, "/two.seal", &a), 0);
+	CHECK_EQ(slurp(r, "/two", text, sizeof(text), &len), 0);
+	CHECK_EQ(len, 4);
+	CHECK(memcmp(text, "abcd", 4) == 0);
+
+	vr_res_free(r);
+	vr_backend_close(&b);
+	vr_keyring_free(keys);
+	unlink(vram);
+	return check_summary();
+}

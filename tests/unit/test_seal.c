@@ -1,0 +1,265 @@
+/* test_seal.c - seal encoding, signing and strict parsing: known answers and properties. */
+#include "check.h"
+#include "seal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <nettle/sha2.h>
+
+static struct vr_keyring *keys;
+
+static void vector_seal(struct vr_seal *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->version = 1;
+	strcpy(s->path, "llama/model.gguf");
+	s->size = 5;
+	vr_sha256("hello", 5, s->sha256);
+	memset(s->fsverity, 0xab, 32);
+	strcpy(s->device.backend, "mock");
+	s->device.index = 0;
+	strcpy(s->device.name, "mock device (host memory, not a GPU)");
+	strcpy(s->device.uuid, "MOCK-00000000-0000-0000-0000-000000000000");
+	strcpy(s->sealed_at, "2026-11-26T13:21:37Z");
+}
+
+/* The vector of docs/seal-format.md, computed by tools/seal-reference.py (Python hashlib/hmac). */
+static void test_known_answer(void)
+{
+	struct vr_seal s;
+	uint8_t canon[8192], h[32];
+	size_t len;
+	char hex[65];
+
+	vector_seal(&s);
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_STR(s.key_id, "0a974af5507617ff");
+	CHECK_EQ(vr_seal_canonical(&s, canon, sizeof(canon), &len), 0);
+	vr_sha256(canon, len, h);
+	vr_hex(h, 32, hex);
+	CHECK_STR(hex, "1d52420e4537299be08078d3b23fc7991c52d79727d54f490785b8efdf1962d8");
+	vr_hex(s.signature, 32, hex);
+	CHECK_STR(hex, "8d8ac985abd2315c30958d6311f00e1d026f45b42f5dd6bde9e17d3c94a0738e");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(vr_seal_canonical(&s, canon, 10, &len), -ENOSPC);
+}
+
+static uint64_t rng_state;
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static void random_seal(struct vr_seal *s)
+{
+	static const char *const names[] = {"a", "llama", "x y", "\xc3\xa9t\xc3\xa9", "w.bin", "d-1"};
+	int depth = (int)(rng() % 4) + 1;
+
+	vector_seal(s);
+	/* whole fields cleared, so the struct compares equal after a round trip */
+	memset(s->path, 0, sizeof(s->path));
+	memset(s->device.uuid, 0, sizeof(s->device.uuid));
+	for (int i = 0; i < depth; i++) {
+		if (i)
+			strcat(s->path, "/");
+		strcat(s->path, names[rng() % 6]);
+	}
+	s->size = rng() % VR_SIZE_MAX_JSON;
+	for (int i = 0; i < 32; i++) {
+		s->sha256[i] = (uint8_t)rng();
+		s->fsverity[i] = (uint8_t)rng();
+	}
+	s->device.index = (int)(rng() % 8);
+	snprintf(s->device.uuid, sizeof(s->device.uuid), "GPU-%08x-1111-2222-3333-%012llx",
+		 (unsigned)rng(), (unsigned long long)(rng() & 0xffffffffffffULL));
+	strcpy(s->device.backend, rng() % 2 ? "cuda" : "mock");
+}
+
+/* Properties over 1000 random seals: sign->verify accepts; JSON round trip is the
+ * identity; any flipped bit of a signed field or of the signature is refused. */
+static void prop_seals(uint64_t seed)
+{
+	struct vr_seal *s = malloc(sizeof(*s)), *back = malloc(sizeof(*back)),
+		       *t = malloc(sizeof(*t));
+	int bad = 0;
+
+	rng_state = seed | 1;
+	for (int iter = 0; iter < 1000 && !bad; iter++) {
+		char *json;
+
+		random_seal(s);
+		if (vr_seal_sign(s, keys) || vr_seal_verify(s, keys)) {
+			fprintf(stderr, "seed %llu iter %d: sign/verify failed\n",
+				(unsigned long long)seed, iter);
+			bad = 1;
+			break;
+		}
+		if (vr_seal_to_json(s, &json) || vr_seal_parse(json, strlen(json), back, NULL) ||
+		    memcmp(s, back, sizeof(*s)) != 0) {
+			fprintf(stderr, "seed %llu iter %d: JSON round trip differs\n",
+				(unsigned long long)seed, iter);
+			bad = 1;
+		}
+		free(json);
+		/* flip one bit in a signed region: digests, size, index, strings, signature */
+		*t = *s;
+		switch (rng() % 9) {
+		case 0: t->sha256[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
+		case 1: t->fsverity[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
+		case 2: t->size ^= 1ULL << (rng() % 53); break;
+		case 3: t->device.index ^= 1 << (rng() % 15); break;
+		case 4: t->signature[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
+		case 5: t->path[0] ^= 0x01; break; /* 'a'->'`', 'l'->'m', ... stay valid */
+		case 6: t->sealed_at[3] = t->sealed_at[3] == '6' ? '7' : '6'; break;
+		case 7: t->device.uuid[4] ^= 0x01; break;
+		case 8: t->device.name[0] ^= 0x01; break;
+		}
+		int r = vr_seal_verify(t, keys);
+
+		if (r != -EBADMSG && r != -EINVAL) {
+			fprintf(stderr, "seed %llu iter %d: tampered seal accepted (%d)\n",
+				(unsigned long long)seed, iter, r);
+			bad = 1;
+		}
+		/* key_id flips are refused too */
+		*t = *s;
+		t->key_id[rng() % 16] = t->key_id[0] == '0' ? '1' : '0';
+		if (vr_seal_verify(t, keys) == 0 && memcmp(t->key_id, s->key_id, 16) != 0)
+			bad = 1;
+	}
+	CHECK(!bad);
+	free(s);
+	free(back);
+	free(t);
+}
+
+/* Every bit of a seal's JSON text: a flip must make it unparsable or unverifiable,
+ * except flips that only change insignificant whitespace. */
+static void test_json_bitflips(void)
+{
+	struct vr_seal s, back;
+	char *json;
+	int accepted = 0;
+
+	vector_seal(&s);
+	vr_seal_sign(&s, keys);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	size_t n = strlen(json);
+
+	for (size_t i = 0; i < n; i++)
+		for (int b = 0; b < 8; b++) {
+			json[i] ^= (char)(1 << b);
+			if (vr_seal_parse(json, n, &back, NULL) == 0 &&
+			    vr_seal_verify(&back, keys) == 0 && memcmp(&back, &s, sizeof(s)) != 0)
+				accepted++;
+			json[i] ^= (char)(1 << b);
+		}
+	CHECK_EQ(accepted, 0);
+	free(json);
+}
+
+static void test_strict_parse(void)
+{
+	struct vr_seal s, back;
+	const char *why = NULL;
+	char *json, buf[8192];
+
+	vector_seal(&s);
+	vr_seal_sign(&s, keys);
+	vr_seal_to_json(&s, &json);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, &why), 0);
+
+	struct {
+		const char *from, *to;
+	} edits[] = {
+		{"\"version\":\t1", "\"version\": 2"},
+		{"\"version\":\t1", "\"version\": \"1\""},
+		{"\"size\":\t5", "\"size\": -5"},
+		{"\"size\":\t5", "\"size\": 5.5"},
+		{"\"size\":\t5", "\"size\": 1e300"},
+		{"\"alg\":\t\"HMAC-SHA256\"", "\"alg\": \"none\""},
+		{"\"sha256\":\t\"2c", "\"sha256\": \"2C"},
+		{"\"sha256\":\t\"2c", "\"sha256\": \"2"},
+		{"\"fsverity\":\t\"sha256:", "\"fsverity\": \"sha512:"},
+		{"\"path\":\t\"llama/model.gguf\"", "\"path\": \"/llama/model.gguf\""},
+		{"\"path\":\t\"llama/model.gguf\"", "\"path\": \"llama/../x\""},
+		{"\"path\":\t\"llama/model.gguf\"", "\"path\": 7"},
+		{"\"index\":\t0", "\"index\": 0, \"extra\": 1"},
+		{"\"version\":\t1", "\"version\": 1, \"version\": 1"},
+		{"\"version\":\t1", "\"version\": 1, \"comment\": \"x\""},
+		{"\"sealed_at\":\t\"2026-11-26T13:21:37Z\"", "\"sealed_at\": \"yesterday\""},
+		{"\"key_id\":\t\"", "\"key_id\": \"x"},
+	};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		const char *at = strstr(json, edits[i].from);
+
+		CHECK(at != NULL);
+		if (!at)
+			continue;
+		size_t pre = (size_t)(at - json);
+
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)pre, json, edits[i].to,
+			 at + strlen(edits[i].from));
+		why = NULL;
+		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
+
+		if (r != -EINVAL)
+			fprintf(stderr, "edit %zu accepted: %s\n", i, buf);
+		CHECK_EQ(r, -EINVAL);
+		CHECK(why != NULL && strlen(why) > 5);
+	}
+	CHECK_EQ(vr_seal_parse("[]", 2, &back, &why), -EINVAL);
+	CHECK_EQ(vr_seal_parse("{", 1, &back, &why), -EINVAL);
+	CHECK_EQ(vr_seal_parse("", 0, &back, &why), -EINVAL);
+	snprintf(buf, sizeof(buf), "%s x", json);
+	CHECK_EQ(vr_seal_parse(buf, strlen(buf), &back, &why), -EINVAL);
+	char *big = malloc(VR_SEAL_JSON_MAX + 2);
+
+	memset(big, ' ', VR_SEAL_JSON_MAX + 1);
+	memcpy(big, json, strlen(json));
+	CHECK_EQ(vr_seal_parse(big, VR_SEAL_JSON_MAX + 1, &back, &why), -EINVAL);
+	free(big);
+	free(json);
+}
+
+/* A seal made for one device does not verify as another's, nor under another secret. */
+static void test_device_binding(void)
+{
+	struct vr_keyring *other;
+	uint8_t secret2[32] = {1};
+	struct vr_seal s, t;
+
+	vector_seal(&s);
+	vr_seal_sign(&s, keys);
+	t = s;
+	strcpy(t.device.uuid, "GPU-00000000-0000-0000-0000-000000000001");
+	CHECK_EQ(vr_seal_verify(&t, keys), -EBADMSG);
+	CHECK_EQ(vr_keyring_from_bytes(secret2, sizeof(secret2), &other), 0);
+	CHECK_EQ(vr_seal_verify(&s, other), -EBADMSG);
+	vr_keyring_free(other);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
+	uint8_t master[32];
+
+	printf("seed %llu (rerun with: %s %llu)\n", (unsigned long long)seed, argv[0],
+	       (unsigned long long)seed);
+	for (int i = 0; i < 32; i++)
+		master[i] = (uint8_t)i;
+	if (vr_keyring_from_bytes(master, sizeof(master), &keys) != 0)
+		return 1;
+	test_known_answer();
+	test_strict_parse();
+	test_json_bitflips();
+	test_device_binding();
+	prop_seals(seed);
+	vr_keyring_free(keys);
+	return check_summary();
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""seal-reference.py - an independent reference of the seal signature (docs/seal-format.md).
+
+Written from the document alone with Python's hashlib and hmac, it prints the
+canonical encoding, the derived key's id and the signature of the test vector,
+which tests/unit/test_seal.c then checks the C code against.
+"""
+import hashlib
+import hmac
+
+SALT = b"vram-residency/v1"
+INFO = b"vram-residency/v1 seal key"
+KEY_ID_LABEL = b"vram-residency/v1 key id"
+TAG = b"vram-residency seal v1"
+
+
+def hkdf_sha256(salt, ikm, info, length):
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([i]), hashlib.sha256).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+def canonical(fields):
+    msg = TAG + b"\0"
+    for name, value in fields:
+        value = value.encode() if isinstance(value, str) else value
+        msg += name.encode() + b"\0" + len(value).to_bytes(8, "big") + value
+    return msg
+
+
+def main():
+    master = bytes(range(32))
+    uuid = "MOCK-00000000-0000-0000-0000-000000000000"
+    key = hkdf_sha256(SALT, master, INFO + b"\0" + uuid.encode(), 32)
+    key_id = hmac.new(key, KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+    fields = [
+        ("version", "1"),
+        ("path", "llama/model.gguf"),
+        ("size", "5"),
+        ("sha256", hashlib.sha256(b"hello").hexdigest()),
+        ("fsverity", "sha256:" + "ab" * 32),
+        ("device.backend", "mock"),
+        ("device.index", "0"),
+        ("device.name", "mock device (host memory, not a GPU)"),
+        ("device.uuid", uuid),
+        ("sealed_at", "2026-11-26T13:21:37Z"),
+        ("key_id", key_id),
+        ("alg", "HMAC-SHA256"),
+    ]
+    msg = canonical(fields)
+    print("master secret (hex):", master.hex())
+    print("derived key id:     ", key_id)
+    print("canonical (hex):    ", msg.hex())
+    print("canonical sha256:   ", hashlib.sha256(msg).hexdigest())
+    print("signature:          ", hmac.new(key, msg, hashlib.sha256).hexdigest())
+
+
+if __name__ == "__main__":
+    main()
