@@ -66,6 +66,7 @@ struct vr_node {
 struct vr_handle {
 	struct vr_node *node; /* NULL for generated text */
 	bool writer;
+	bool dirty; /* wrote or resized through this handle */
 	char *text;
 	size_t len;
 	int tail_err; /* returned by the read after the text (verify's failure) */
@@ -1286,6 +1287,7 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 	ret = writable(r, n);
 	if (ret == 0 && off + len > n->size)
 		ret = set_size(r, n, off + len, c);
+	h->dirty = true;
 	if (ret == 0) {
 		ret = vr_dev_write(r->cfg.backend, n->dev, off, buf, len);
 		if (ret)
@@ -1313,8 +1315,10 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
 	ret = writable(r, n);
-	if (ret == 0 && size != n->size)
+	if (ret == 0 && size != n->size) {
 		ret = set_size(r, n, size, c);
+		h->dirty = true;
+	}
 	pthread_rwlock_unlock(&n->io);
 	return ret;
 }
@@ -1402,20 +1406,20 @@ fail:
 	return ret;
 }
 
-int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
+/*
+ * Seals N when no other writer has it open, or removes it when its load
+ * failed. IO lock held exclusively. Returns the load's or the seal's error.
+ */
+static int finish_load(struct vr_residency *r, struct vr_node *n, unsigned other_writers,
+		       const struct vr_caller *c)
 {
-	struct vr_node *n = h->node;
 	int ret = 0;
 
-	if (!n || !h->writer)
-		return 0;
-	pthread_rwlock_wrlock(&n->io);
 	pthread_mutex_lock(&r->lock);
-	bool last = n->writers == 1;
 	enum file_state st = n->state;
 
 	pthread_mutex_unlock(&r->lock);
-	if (last && st == ST_WRITING)
+	if (other_writers == 0 && st == ST_WRITING)
 		ret = seal_file(r, n, c);
 	pthread_mutex_lock(&r->lock);
 	if (n->state == ST_FAILED) {
@@ -1432,17 +1436,54 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 		}
 	}
 	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
+{
+	struct vr_node *n = h->node;
+	int ret;
+
+	if (!n || !h->writer)
+		return 0;
+	pthread_rwlock_wrlock(&n->io);
+	pthread_mutex_lock(&r->lock);
+	unsigned others = n->writers - 1;
+	/*
+	 * A shell's "> file" and dd open, dup2 and close the first descriptor
+	 * before any byte is written: that flush must not seal an empty file
+	 * the same handle is about to fill. Such a file is sealed at release.
+	 */
+	bool skip = !h->dirty && n->size == 0 && n->state == ST_WRITING;
+
+	pthread_mutex_unlock(&r->lock);
+	ret = skip ? 0 : finish_load(r, n, others, c);
 	pthread_rwlock_unlock(&n->io);
 	return ret;
 }
 
 void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 {
-	if (h->node) {
+	struct vr_node *n = h->node;
+
+	if (n && h->writer) {
+		pthread_rwlock_wrlock(&n->io);
 		pthread_mutex_lock(&r->lock);
-		if (h->writer)
-			h->node->writers--;
-		node_put(r, h->node);
+		unsigned others = --n->writers;
+		bool pending = n->state == ST_WRITING || (n->state == ST_FAILED && n->parent);
+
+		pthread_mutex_unlock(&r->lock);
+		/* normally done by flush; here only an empty file or a skipped flush remain */
+		int ret = pending ? finish_load(r, n, others, NULL) : 0;
+
+		if (ret)
+			vr_log(LOG_ERR, "sealing %s at release failed: %s; it was removed", n->name,
+			       strerror(-ret));
+		pthread_rwlock_unlock(&n->io);
+	}
+	if (n) {
+		pthread_mutex_lock(&r->lock);
+		node_put(r, n);
 		pthread_mutex_unlock(&r->lock);
 	}
 	free(h->text);

@@ -1,0 +1,474 @@
+/* cuda_backend.c - the CUDA backend: file bytes in VRAM extents, uploads through a pinned ring. */
+#include "audit.h"
+#include "backends.h"
+#include "digest.h"
+#include "fsverity_kernel.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cuda_runtime.h>
+#include <nettle/sha2.h>
+
+#define CUDA_EXTENT   ((uint64_t)16 << 20) /* whole fs-verity units; few cudaMalloc calls */
+#define RING_SLOTS    4
+#define RING_SLOT     ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
+#define MIN_CC_MAJOR  6
+#define MIN_TOTAL     ((uint64_t)1 << 30)
+
+struct cuda {
+	pthread_mutex_t lock; /* one caller at a time on the stream and the ring */
+	int device;
+	struct vr_device_info info;
+	uint64_t budget, used;
+	cudaStream_t stream;
+	void *slot[RING_SLOTS];
+	cudaEvent_t slot_done[RING_SLOTS];
+	bool slot_busy[RING_SLOTS];
+	int next_slot;
+	struct vr_audit *audit;
+};
+
+struct vr_dev_file {
+	uint64_t size;
+	uint32_t count, cap;
+	uint8_t **ext;
+};
+
+/* Maps a CUDA error to an errno, logging its name; the one place that does. */
+static int cuda_errno(cudaError_t e, const char *what)
+{
+	if (e == cudaSuccess)
+		return 0;
+	vr_log(LOG_ERR, "cuda: %s failed: %s (%s)", what, cudaGetErrorName(e),
+	       cudaGetErrorString(e));
+	switch (e) {
+	case cudaErrorMemoryAllocation:
+		return -ENOMEM;
+	case cudaErrorNoDevice:
+	case cudaErrorInsufficientDriver:
+	case cudaErrorInvalidDevice:
+	case cudaErrorDevicesUnavailable:
+		return -ENODEV;
+	default:
+		return -EIO;
+	}
+}
+
+static void policy_violation(struct cuda *c, const char *why)
+{
+	struct vr_audit_rec rec = {.event = "policy_violation", .uid = getuid(), .pid = getpid(),
+				   .outcome = "denied", .detail = why};
+
+	vr_log(LOG_ERR, "cuda: device %d refused by the VRAM-only policy: %s", c->device, why);
+	if (c->audit)
+		vr_audit_log(c->audit, &rec);
+}
+
+/* cudaSetDevice is per thread: every entry point selects the device first. */
+static int select_dev(struct cuda *c)
+{
+	return cuda_errno(cudaSetDevice(c->device), "cudaSetDevice");
+}
+
+static void format_uuid(const cudaUUID_t *u, char *out, size_t cap)
+{
+	const unsigned char *b = (const unsigned char *)u->bytes;
+
+	snprintf(out, cap,
+		 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
+}
+
+static void cuda_close(void *ctx);
+
+static int cuda_open(const struct vr_backend_params *p, void **ctx)
+{
+	struct cudaDeviceProp prop;
+	struct cuda *c;
+	size_t free_b, total_b;
+	int count = 0, ret;
+	char why[512];
+
+	ret = cuda_errno(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+	if (ret)
+		return -ENODEV;
+	if (p->device >= count) {
+		vr_log(LOG_ERR, "cuda: device=%d but %d GPU(s) present", p->device, count);
+		return -ENODEV;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->device = p->device;
+	c->audit = p->audit;
+	pthread_mutex_init(&c->lock, NULL);
+	ret = select_dev(c);
+	if (ret)
+		goto fail;
+	ret = cuda_errno(cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties");
+	if (ret)
+		goto fail;
+	/* VRAM-only policy: file bytes never in host-shared, managed or mapped memory */
+	why[0] = '\0';
+	if (prop.integrated)
+		snprintf(why, sizeof(why), "%s is integrated (shares host memory)", prop.name);
+	else if (prop.major < MIN_CC_MAJOR)
+		snprintf(why, sizeof(why), "%s has compute capability %d.%d, below 6.0", prop.name,
+			 prop.major, prop.minor);
+	else if ((uint64_t)prop.totalGlobalMem < MIN_TOTAL)
+		snprintf(why, sizeof(why), "%s has %zu bytes of memory, below 1 GiB", prop.name,
+			 prop.totalGlobalMem);
+	if (why[0]) {
+		policy_violation(c, why);
+		ret = -ENODEV;
+		goto fail;
+	}
+	ret = cuda_errno(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	if (ret)
+		goto fail;
+	/* headroom for digest scratch (0.8% of a file) and other users of the GPU */
+	uint64_t headroom = (uint64_t)total_b / 50 > MIN_TOTAL ? (uint64_t)total_b / 50 : MIN_TOTAL;
+
+	c->budget = free_b > headroom ? (uint64_t)free_b - headroom : 0;
+	strcpy(c->info.backend, "cuda");
+	c->info.index = c->device;
+	snprintf(c->info.name, sizeof(c->info.name), "%s", prop.name);
+	format_uuid(&prop.uuid, c->info.uuid, sizeof(c->info.uuid));
+	c->info.cc_major = prop.major;
+	c->info.cc_minor = prop.minor;
+	c->info.integrated = false;
+	ret = cuda_errno(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
+			 "cudaStreamCreate");
+	if (ret)
+		goto fail;
+	for (int i = 0; i < RING_SLOTS; i++) {
+		ret = cuda_errno(cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
+				 "cudaHostAlloc (staging)");
+		if (!ret)
+			ret = cuda_errno(cudaEventCreateWithFlags(&c->slot_done[i],
+								  cudaEventDisableTiming),
+					 "cudaEventCreate");
+		if (ret)
+			goto fail;
+	}
+	vr_log(LOG_INFO, "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable", c->device,
+	       prop.name, c->info.uuid, prop.major, prop.minor, (unsigned long long)c->budget);
+	*ctx = c;
+	return 0;
+fail:
+	cuda_close(c);
+	return ret ? ret : -ENODEV;
+}
+
+static void cuda_close(void *ctx)
+{
+	struct cuda *c = ctx;
+
+	if (select_dev(c) == 0) {
+		if (c->stream)
+			cudaStreamSynchronize(c->stream);
+		for (int i = 0; i < RING_SLOTS; i++) {
+			if (c->slot[i]) {
+				/* staged bytes were file bytes: wipe before giving the pages back */
+				explicit_bzero(c->slot[i], RING_SLOT);
+				cudaFreeHost(c->slot[i]);
+			}
+			if (c->slot_done[i])
+				cudaEventDestroy(c->slot_done[i]);
+		}
+		if (c->stream)
+			cudaStreamDestroy(c->stream);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int cuda_info(void *ctx, struct vr_device_info *out)
+{
+	struct cuda *c = ctx;
+
+	pthread_mutex_lock(&c->lock);
+	*out = c->info;
+	out->total_bytes = c->budget;
+	out->free_bytes = c->budget - c->used;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static int cuda_file_new(void *ctx, struct vr_dev_file **out)
+{
+	struct vr_dev_file *f = calloc(1, sizeof(*f));
+
+	(void)ctx;
+	if (!f)
+		return -ENOMEM;
+	*out = f;
+	return 0;
+}
+
+/* Waits for every queued copy; returns the first error. Lock held. */
+static int drain(struct cuda *c)
+{
+	int ret = cuda_errno(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+
+	for (int i = 0; i < RING_SLOTS; i++)
+		c->slot_busy[i] = false;
+	return ret;
+}
+
+static int alloc_extent(struct cuda *c, uint8_t **out)
+{
+	struct cudaPointerAttributes attr;
+	void *p = NULL;
+	int ret;
+
+	if (c->budget - c->used < CUDA_EXTENT)
+		return -ENOSPC;
+	ret = cuda_errno(cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
+	if (ret)
+		return ret == -ENOMEM ? -ENOSPC : ret;
+	ret = cuda_errno(cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
+	if (!ret && attr.type != cudaMemoryTypeDevice) {
+		policy_violation(c, "an allocation is not device memory");
+		ret = -EIO;
+	}
+	/* fresh extents read as zeros, like a hole */
+	if (!ret)
+		ret = cuda_errno(cudaMemsetAsync(p, 0, CUDA_EXTENT, c->stream), "cudaMemset");
+	if (ret) {
+		cudaFree(p);
+		return ret;
+	}
+	c->used += CUDA_EXTENT;
+	*out = p;
+	return 0;
+}
+
+static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
+{
+	struct cuda *c = ctx;
+	uint64_t want = size / CUDA_EXTENT + (size % CUDA_EXTENT != 0);
+	int ret = 0;
+
+	if (want > UINT32_MAX)
+		return -ENOSPC;
+	pthread_mutex_lock(&c->lock);
+	ret = select_dev(c);
+	if (ret)
+		goto unlock;
+	if (want > f->count) {
+		if (want > f->cap) {
+			uint8_t **n = realloc(f->ext, sizeof(*n) * want);
+
+			if (!n) {
+				ret = -ENOMEM;
+				goto unlock;
+			}
+			f->ext = n;
+			f->cap = (uint32_t)want;
+		}
+		while (f->count < want && ret == 0) {
+			ret = alloc_extent(c, &f->ext[f->count]);
+			if (ret == 0)
+				f->count++;
+		}
+	} else {
+		/* scrub what a cut leaves behind, then free whole extents */
+		if (size % CUDA_EXTENT && want > 0)
+			ret = cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
+							 CUDA_EXTENT - size % CUDA_EXTENT,
+							 c->stream),
+					 "cudaMemset (scrub)");
+		for (uint64_t i = want; i < f->count; i++) {
+			int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->stream),
+					   "cudaMemset (scrub)");
+
+			if (e && !ret)
+				ret = e;
+		}
+		int e = drain(c);
+
+		if (e && !ret)
+			ret = e;
+		while (f->count > want) {
+			cudaFree(f->ext[--f->count]);
+			c->used -= CUDA_EXTENT;
+		}
+	}
+	if (ret == 0)
+		f->size = size;
+unlock:
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* A free staging slot, waiting for its last copy if needed. Lock held. */
+static int take_slot(struct cuda *c, int *out)
+{
+	int s = c->next_slot;
+
+	if (c->slot_busy[s]) {
+		int ret = cuda_errno(cudaEventSynchronize(c->slot_done[s]), "cudaEventSynchronize");
+
+		if (ret)
+			return ret;
+		c->slot_busy[s] = false;
+	}
+	c->next_slot = (s + 1) % RING_SLOTS;
+	*out = s;
+	return 0;
+}
+
+static int cuda_write(void *ctx, struct vr_dev_file *f, uint64_t off, const void *buf, size_t len)
+{
+	struct cuda *c = ctx;
+	const uint8_t *p = buf;
+	int ret;
+
+	if (off > f->size || len > f->size - off)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	ret = select_dev(c);
+	/* the host copy into one slot overlaps the DMA out of the others */
+	while (ret == 0 && len > 0) {
+		uint64_t in = off % CUDA_EXTENT;
+		size_t n = len < RING_SLOT ? len : RING_SLOT;
+		int s;
+
+		if (n > CUDA_EXTENT - in)
+			n = (size_t)(CUDA_EXTENT - in);
+		ret = take_slot(c, &s);
+		if (ret)
+			break;
+		memcpy(c->slot[s], p, n);
+		ret = cuda_errno(cudaMemcpyAsync(f->ext[off / CUDA_EXTENT] + in, c->slot[s], n,
+						 cudaMemcpyHostToDevice, c->stream),
+				 "cudaMemcpyAsync (upload)");
+		if (ret == 0)
+			ret = cuda_errno(cudaEventRecord(c->slot_done[s], c->stream),
+					 "cudaEventRecord");
+		c->slot_busy[s] = ret == 0;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+/* Copies device bytes to host through the staging ring, calling SINK per piece. Lock held. */
+static int download(struct cuda *c, struct vr_dev_file *f, uint64_t off, size_t len,
+		    void (*sink)(void *arg, const uint8_t *p, size_t n), void *arg)
+{
+	int ret = drain(c);
+
+	while (ret == 0 && len > 0) {
+		uint64_t in = off % CUDA_EXTENT;
+		size_t n = len < RING_SLOT ? len : RING_SLOT;
+
+		if (n > CUDA_EXTENT - in)
+			n = (size_t)(CUDA_EXTENT - in);
+		ret = cuda_errno(cudaMemcpyAsync(c->slot[0], f->ext[off / CUDA_EXTENT] + in, n,
+						 cudaMemcpyDeviceToHost, c->stream),
+				 "cudaMemcpyAsync (download)");
+		if (ret == 0)
+			ret = cuda_errno(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
+		if (ret == 0)
+			sink(arg, c->slot[0], n);
+		off += n;
+		len -= n;
+	}
+	explicit_bzero(c->slot[0], RING_SLOT);
+	return ret;
+}
+
+static void to_buffer(void *arg, const uint8_t *p, size_t n)
+{
+	uint8_t **dst = arg;
+
+	memcpy(*dst, p, n);
+	*dst += n;
+}
+
+static int cuda_read(void *ctx, struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
+{
+	struct cuda *c = ctx;
+	uint8_t *dst = buf;
+	int ret;
+
+	if (off > f->size || len > f->size - off)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	ret = select_dev(c);
+	if (ret == 0)
+		ret = download(c, f, off, len, to_buffer, &dst);
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static void to_sha(void *arg, const uint8_t *p, size_t n)
+{
+	sha256_update(arg, n, p);
+}
+
+static int cuda_digest(void *ctx, struct vr_dev_file *f, uint8_t *sha, uint8_t fsv[32])
+{
+	struct cuda *c = ctx;
+	struct sha256_ctx sc;
+	int ret;
+
+	pthread_mutex_lock(&c->lock);
+	ret = select_dev(c);
+	if (ret == 0)
+		ret = drain(c);
+	if (ret == 0)
+		ret = cuda_errno((cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
+								 f->count, CUDA_EXTENT, f->size,
+								 c->stream, fsv),
+				 "fs-verity kernel");
+	/* the plain hash is sequential by nature: the host computes it from a read-back */
+	if (ret == 0 && sha) {
+		sha256_init(&sc);
+		ret = download(c, f, 0, (size_t)f->size, to_sha, &sc);
+		if (ret == 0)
+			sha256_digest(&sc, 32, sha);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ret;
+}
+
+static uint64_t cuda_held(void *ctx, const struct vr_dev_file *f)
+{
+	(void)ctx;
+	return (uint64_t)f->count * CUDA_EXTENT;
+}
+
+static int cuda_file_free(void *ctx, struct vr_dev_file *f)
+{
+	int ret = cuda_resize(ctx, f, 0);
+
+	free(f->ext);
+	free(f);
+	return ret;
+}
+
+const struct vr_backend_ops vr_cuda_ops = {
+	.name = "cuda",
+	.open = cuda_open,
+	.close = cuda_close,
+	.info = cuda_info,
+	.file_new = cuda_file_new,
+	.resize = cuda_resize,
+	.write = cuda_write,
+	.read = cuda_read,
+	.digest = cuda_digest,
+	.held = cuda_held,
+	.file_free = cuda_file_free,
+};

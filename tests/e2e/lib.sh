@@ -1,0 +1,100 @@
+# lib.sh - shared helpers for the end-to-end tests: a mounted filesystem in a temporary folder.
+# Sourced by tests/e2e/test_*.sh with the build's bin folder as $1.
+
+set -u
+BIN=$(cd "${1:?usage: $0 BUILD_BIN_DIR}" && pwd)
+PASS=0
+FAIL=0
+WORK=$(mktemp -d /tmp/vr-e2e.XXXXXX)
+MNT=$WORK/mnt
+SECRET=$WORK/secret
+AUDIT=$WORK/audit.log
+DAEMON_PID=
+mkdir -p "$MNT"
+(umask 077 && head -c 32 /dev/urandom > "$SECRET")
+
+if [ ! -c /dev/fuse ] || ! command -v fusermount3 > /dev/null; then
+	echo "SKIP: /dev/fuse or fusermount3 is missing"
+	rm -rf "$WORK"
+	exit 77
+fi
+
+cleanup() {
+	if mountpoint -q "$MNT" 2> /dev/null; then
+		fusermount3 -u "$MNT" 2> /dev/null || umount -l "$MNT" 2> /dev/null
+	fi
+	if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2> /dev/null; then
+		kill "$DAEMON_PID" 2> /dev/null
+		wait "$DAEMON_PID" 2> /dev/null
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); }
+bad() {
+	FAIL=$((FAIL + 1))
+	echo "FAIL: $*" >&2
+}
+# check DESCRIPTION COMMAND...: passes when the command succeeds
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok; else bad "$what"; fi
+}
+# refuse DESCRIPTION MESSAGE COMMAND...: the command must fail and print MESSAGE (strerror text)
+refuse() {
+	local what=$1 msg=$2 out
+	shift 2
+	if out=$("$@" 2>&1); then
+		bad "$what: succeeded, expected '$msg'"
+	elif printf '%s' "$out" | grep -q -- "$msg"; then
+		ok
+	else
+		bad "$what: expected '$msg', got: $out"
+	fi
+}
+
+# mount [OPTIONS]: starts the daemon in the foreground (in the background of this shell)
+mount_vr() {
+	local opts="backend=mock,secret=$SECRET,audit=$AUDIT${1:+,$1}"
+	"$BIN/vram-residency" -f -o "$opts" "$MNT" 2> "$WORK/daemon.log" &
+	DAEMON_PID=$!
+	for _ in $(seq 1 100); do
+		mountpoint -q "$MNT" && return 0
+		kill -0 "$DAEMON_PID" 2> /dev/null || break
+		sleep 0.05
+	done
+	echo "mount failed:" >&2
+	cat "$WORK/daemon.log" >&2
+	return 1
+}
+
+# unmount: fusermount3 -u, then the daemon must exit 0
+unmount_vr() {
+	local rc
+	fusermount3 -u "$MNT" || return 1
+	wait "$DAEMON_PID"
+	rc=$?
+	DAEMON_PID=
+	if [ "$rc" -ne 0 ]; then
+		echo "daemon exited $rc:" >&2
+		cat "$WORK/daemon.log" >&2
+	fi
+	return "$rc"
+}
+
+# json_field FILE KEY: the value of a top-level "KEY": value in one of our JSON texts
+json_field() {
+	grep -m1 "\"$2\":" "$1" | sed -e 's/^[^:]*:[[:space:]]*//' -e 's/,$//' -e 's/^"//' -e 's/"$//'
+}
+
+# audit_has EVENT PATH: an audit record of EVENT naming PATH exists
+audit_has() {
+	grep "\"event\":\"$1\"" "$AUDIT" | grep -q "\"path\":\"$2\""
+}
+
+finish() {
+	echo "$PASS passed, $FAIL failed"
+	[ "$FAIL" -eq 0 ]
+}
