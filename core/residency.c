@@ -33,6 +33,7 @@ enum file_state {
 	ST_SEALED,	/* immutable, seal signed */
 	ST_QUARANTINED, /* failed a check: reads fail with EIO */
 	ST_FAILED,	/* the load failed; removed at the writer's close */
+	ST_REMOVED,	/* out of the tree, device memory freed; handles get ESTALE */
 };
 
 /*
@@ -80,6 +81,8 @@ struct vr_residency {
 	uint64_t next_ino;
 	uint64_t files, sealed, quarantined;
 };
+
+static struct vr_handle *handle_new(struct vr_node *n);
 
 static void now(struct timespec *ts)
 {
@@ -376,19 +379,14 @@ void vr_res_free(struct vr_residency *r)
 	free(r);
 }
 
-/* Drops one reference; frees the node (and its device memory) at zero. Under r->lock. */
+/* Drops one reference; frees the node at zero. Under r->lock. */
 static void node_put(struct vr_residency *r, struct vr_node *n)
 {
 	if (--n->refs > 0)
 		return;
-	if (!n->is_dir) {
+	/* files are detached and scrubbed before their last reference goes */
+	if (!n->is_dir)
 		release_device(r, n, n->name, NULL);
-		if (n->state == ST_SEALED || n->state == ST_QUARANTINED)
-			r->sealed--;
-		if (n->state == ST_QUARANTINED)
-			r->quarantined--;
-		r->files--;
-	}
 	node_destroy(n);
 }
 
@@ -423,29 +421,63 @@ int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out
 	return ret;
 }
 
-int vr_res_readdir(struct vr_residency *r, const char *path,
-		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr *out)
 {
-	struct vr_attr a;
+	if (!h->node) {
+		attr_of_text(0, NULL, h->len, out, VR_KIND_VERIFY);
+		return 0;
+	}
+	pthread_mutex_lock(&r->lock);
+	attr_of_node(r, h->node, out);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out)
+{
+	struct vr_handle *h;
 	struct lookup l;
-	char name[VR_NAME_MAX + 8];
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
 	ret = resolve(r, path, &l);
 	if (ret == 0 && l.kind != VR_KIND_DIR)
 		ret = -ENOTDIR;
-	if (ret)
+	if (ret == 0) {
+		h = handle_new(l.node);
+		if (h) {
+			l.node->refs++;
+			*out = h;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+{
+	struct vr_node *dir = h->node;
+	char name[VR_NAME_MAX + 8];
+	struct vr_attr a;
+
+	if (!dir || !dir->is_dir)
+		return -ENOTDIR;
+	pthread_mutex_lock(&r->lock);
+	/* a removed directory lists as empty */
+	if (dir != r->root && !dir->parent)
 		goto unlock;
-	attr_of_text(l.node->ino | INO_VERIFY, l.node, 0, &a, VR_KIND_VERIFY);
+	attr_of_text(dir->ino | INO_VERIFY, dir, 0, &a, VR_KIND_VERIFY);
 	if (fill(ctx, "verify", &a))
 		goto unlock;
-	if (l.node == r->root) {
+	if (dir == r->root) {
 		attr_of_text(INO_STATUS, r->root, 0, &a, VR_KIND_STATUS);
 		if (fill(ctx, "status", &a))
 			goto unlock;
 	}
-	for (struct vr_node *c = l.node->children; c; c = c->next) {
+	for (struct vr_node *c = dir->children; c; c = c->next) {
 		attr_of_node(r, c, &a);
 		if (fill(ctx, c->name, &a))
 			break;
@@ -459,7 +491,7 @@ int vr_res_readdir(struct vr_residency *r, const char *path,
 	}
 unlock:
 	pthread_mutex_unlock(&r->lock);
-	return ret;
+	return 0;
 }
 
 /* Resolves the parent of a path to be created and validates the new name. Under r->lock. */
@@ -537,14 +569,24 @@ unlock:
 	return ret;
 }
 
-/* Detaches file N from the tree and drops the tree's reference. Under r->lock. */
-static void remove_file(struct vr_residency *r, struct vr_node *n)
+/*
+ * Takes file N out of the tree and the counts and drops the tree's reference;
+ * the caller holds another and then frees the device memory (scrub_removed).
+ * Under r->lock.
+ */
+static void detach_file(struct vr_residency *r, struct vr_node *n)
 {
 	struct vr_node *parent = n->parent;
 	char path[VR_SEAL_PATH_MAX];
 	char *full;
 
-	/* an unlinked node keeps its full path as its name, for the audit when it is freed */
+	if (n->state == ST_SEALED || n->state == ST_QUARANTINED)
+		r->sealed--;
+	if (n->state == ST_QUARANTINED)
+		r->quarantined--;
+	r->files--;
+	n->state = ST_REMOVED;
+	/* a detached node keeps its full path as its name, for the audit of the free */
 	if (node_path(n, path, sizeof(path)) == 0 && (full = strdup(path))) {
 		free(n->name);
 		n->name = full;
@@ -552,7 +594,19 @@ static void remove_file(struct vr_residency *r, struct vr_node *n)
 	unlink_child(n);
 	now(&parent->mtime);
 	parent->ctime = parent->mtime;
+	n->refs--;
+}
+
+/* Scrubs and frees a detached file's device memory, then drops the caller's reference. */
+static void scrub_removed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	/* exclusive: no read or digest of these bytes is in flight */
+	pthread_rwlock_wrlock(&n->io);
+	release_device(r, n, n->name, c);
+	pthread_rwlock_unlock(&n->io);
+	pthread_mutex_lock(&r->lock);
 	node_put(r, n);
+	pthread_mutex_unlock(&r->lock);
 }
 
 int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_caller *c)
@@ -578,8 +632,14 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 	}
 	node_path(l.node, rel, sizeof(rel));
 	vr_log(LOG_DEBUG, "unlink %s", rel);
-	/* node_put audits vram_deallocated with the name once memory is freed */
-	remove_file(r, l.node);
+	struct vr_node *n = l.node;
+
+	/* rm frees now, even while the file is open: readers then get ESTALE */
+	n->refs++;
+	detach_file(r, n);
+	pthread_mutex_unlock(&r->lock);
+	scrub_removed(r, n, c);
+	return 0;
 unlock:
 	pthread_mutex_unlock(&r->lock);
 	return ret;
@@ -644,6 +704,7 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		  const struct vr_caller *c)
 {
 	char name[VR_NAME_MAX + 1];
+	struct vr_node *victim = NULL;
 	struct lookup src, dst;
 	int ret;
 
@@ -695,20 +756,23 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		ret = -EINVAL;
 		goto unlock;
 	}
-	if (dst.node) {
-		if (dst.kind == VR_KIND_DIR) {
-			unlink_child(dst.node);
-			node_put(r, dst.node);
-		} else {
-			remove_file(r, dst.node);
-		}
-	}
 	last_name(&dst, name);
 	char *copy = strdup(name);
 
 	if (!copy) {
 		ret = -ENOMEM;
 		goto unlock;
+	}
+	if (dst.node) {
+		if (dst.kind == VR_KIND_DIR) {
+			unlink_child(dst.node);
+			node_put(r, dst.node);
+		} else {
+			/* the replaced file is freed once the tree lock is dropped */
+			victim = dst.node;
+			victim->refs++;
+			detach_file(r, victim);
+		}
 	}
 	struct vr_node *oldp = src.node->parent;
 
@@ -725,6 +789,8 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		       strerror(-ret));
 unlock:
 	pthread_mutex_unlock(&r->lock);
+	if (victim)
+		scrub_removed(r, victim, c);
 	return ret;
 }
 
@@ -939,6 +1005,12 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		pthread_rwlock_unlock(&n->io);
 		return;
 	}
+	if (st == ST_REMOVED) {
+		k->ret = -ENOENT;
+		k->why = "removed";
+		pthread_rwlock_unlock(&n->io);
+		return;
+	}
 	if (st != ST_SEALED || !have_seal) {
 		k->ret = -EAGAIN;
 		k->why = "not sealed";
@@ -985,7 +1057,7 @@ static int collect(struct vr_node *n, struct pending_file **list, size_t *count,
 				return ret;
 			continue;
 		}
-		if (c->state == ST_FAILED)
+		if (c->state == ST_FAILED || c->state == ST_REMOVED)
 			continue;
 		if (*count == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 16;
@@ -1066,9 +1138,11 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 			text_add(&t, "PENDING", list[i].path, "");
 			continue;
 		}
-		if (st == ST_FAILED)
+		if (st == ST_FAILED || st == ST_REMOVED)
 			continue;
 		check_file(r, n, list[i].path, c, &k);
+		if (k.ret == -ENOENT)
+			continue; /* removed since the list was made */
 		if (k.ret == -EAGAIN) {
 			text_add(&t, "PENDING", list[i].path, "");
 		} else if (k.ret == 0) {
@@ -1224,7 +1298,9 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 	uint64_t size = n->size;
 
 	pthread_mutex_unlock(&r->lock);
-	if (st == ST_QUARANTINED || st == ST_FAILED) {
+	if (st == ST_REMOVED) {
+		ret = -ESTALE;
+	} else if (st == ST_QUARANTINED || st == ST_FAILED) {
 		ret = -EIO;
 	} else if (off >= size) {
 		*got = 0;
@@ -1267,6 +1343,8 @@ static int writable(struct vr_residency *r, struct vr_node *n)
 	pthread_mutex_lock(&r->lock);
 	if (n->state == ST_FAILED)
 		ret = n->load_err;
+	else if (n->state == ST_REMOVED)
+		ret = -ESTALE;
 	else if (n->state != ST_WRITING)
 		ret = -EPERM;
 	pthread_mutex_unlock(&r->lock);
@@ -1425,15 +1503,14 @@ static int finish_load(struct vr_residency *r, struct vr_node *n, unsigned other
 	if (n->state == ST_FAILED) {
 		/* nothing of a failed load stays: entry and device memory go now */
 		ret = n->load_err;
-		if (n->parent) {
-			char rel[VR_SEAL_PATH_MAX];
-
-			node_path(n, rel, sizeof(rel));
-			remove_file(r, n);
-			pthread_mutex_unlock(&r->lock);
-			release_device(r, n, rel, c);
-			pthread_mutex_lock(&r->lock);
-		}
+		n->refs++;
+		detach_file(r, n);
+		pthread_mutex_unlock(&r->lock);
+		release_device(r, n, n->name, c); /* the IO lock is held already */
+		pthread_mutex_lock(&r->lock);
+		node_put(r, n);
+	} else if (n->state == ST_REMOVED && n->load_err) {
+		ret = n->load_err; /* a later close of the same failed load */
 	}
 	pthread_mutex_unlock(&r->lock);
 	return ret;
@@ -1470,7 +1547,7 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 		pthread_rwlock_wrlock(&n->io);
 		pthread_mutex_lock(&r->lock);
 		unsigned others = --n->writers;
-		bool pending = n->state == ST_WRITING || (n->state == ST_FAILED && n->parent);
+		bool pending = n->state == ST_WRITING || n->state == ST_FAILED;
 
 		pthread_mutex_unlock(&r->lock);
 		/* normally done by flush; here only an empty file or a skipped flush remain */

@@ -54,8 +54,12 @@ void vr_res_free(struct vr_residency *r);
 
 /* All paths are absolute within the mount ("/", "/llama/w.bin"); errors are -errno. */
 int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out);
-/* Calls FILL for each name in directory PATH (not "." and ".."); returns 0 or -errno. */
-int vr_res_readdir(struct vr_residency *r, const char *path,
+/* Attributes through an open handle (the file may be unlinked). */
+int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr *out);
+/* Opens directory PATH for listing; the handle keeps it alive. Returns 0 or -errno. */
+int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out);
+/* Calls FILL for each name in the open directory H (not "." and ".."); returns 0 or -errno. */
+int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
 		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx);
 int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c);
 int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_caller *c);

@@ -61,6 +61,7 @@ static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 0; /* sizes and st_blocks change with every load */
 	cfg->negative_timeout = 0;
 	cfg->direct_io = 1;
+	cfg->nullpath_ok = 1; /* open files live on after unlink: handles need no path */
 	return res();
 }
 
@@ -69,8 +70,12 @@ static int vr_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct vr_attr a;
 	int ret;
 
-	(void)fi;
-	ret = vr_res_getattr(res(), path, &a);
+	if (fi && !path)
+		ret = vr_res_fgetattr(res(), handle(fi), &a);
+	else if (path)
+		ret = vr_res_getattr(res(), path, &a);
+	else
+		ret = -ESTALE;
 	if (ret == 0)
 		to_stat(&a, st);
 	return ret;
@@ -95,12 +100,29 @@ static int vr_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 {
 	struct fill_ctx f = {buf, filler};
 
+	(void)path; /* NULL with nullpath_ok: the handle says which directory */
 	(void)off;
-	(void)fi;
 	(void)flags;
 	filler(buf, ".", NULL, 0, 0);
 	filler(buf, "..", NULL, 0, 0);
-	return vr_res_readdir(res(), path, fill_one, &f);
+	return vr_res_readdir(res(), handle(fi), fill_one, &f);
+}
+
+static int vr_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct vr_handle *h;
+	int ret = vr_res_opendir(res(), path, &h);
+
+	if (ret == 0)
+		fi->fh = (uintptr_t)h;
+	return ret;
+}
+
+static int vr_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vr_res_release(res(), handle(fi));
+	return 0;
 }
 
 static int vr_mkdir(const char *path, mode_t mode)
@@ -134,19 +156,19 @@ static int vr_rename(const char *from, const char *to, unsigned flags)
 static int vr_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return vr_res_chmod(res(), path, mode);
+	return path ? vr_res_chmod(res(), path, mode) : -ESTALE;
 }
 
 static int vr_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
 	(void)fi;
-	return vr_res_chown(res(), path, uid, gid);
+	return path ? vr_res_chown(res(), path, uid, gid) : -ESTALE;
 }
 
 static int vr_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
-	return vr_res_utimens(res(), path, tv);
+	return path ? vr_res_utimens(res(), path, tv) : -ESTALE;
 }
 
 static int vr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -157,7 +179,7 @@ static int vr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return -EINVAL;
 	if (fi)
 		return vr_res_ftruncate(res(), handle(fi), (uint64_t)size, &c);
-	return vr_res_truncate(res(), path, (uint64_t)size, &c);
+	return path ? vr_res_truncate(res(), path, (uint64_t)size, &c) : -ESTALE;
 }
 
 static int vr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -284,7 +306,9 @@ static int vr_mknod(const char *path, mode_t mode, dev_t rdev)
 static const struct fuse_operations ops = {
 	.init = vr_init,
 	.getattr = vr_getattr,
+	.opendir = vr_opendir,
 	.readdir = vr_readdir,
+	.releasedir = vr_releasedir,
 	.mkdir = vr_mkdir,
 	.rmdir = vr_rmdir,
 	.unlink = vr_unlink,

@@ -1,0 +1,52 @@
+#!/bin/bash
+# test_enospc.sh - failed loads (no space, device errors) are never sealed and leave nothing behind.
+. "$(dirname "$0")/lib.sh"
+
+head -c $((20 << 20)) /dev/urandom > "$WORK/big.bin"
+head -c $((3 << 20)) /dev/urandom > "$WORK/small.bin"
+
+check "mount" mount_vr "capacity=8M"
+check "load a small file" cp "$WORK/small.bin" "$MNT/small.bin"
+used_before=$(json_field "$MNT/status" used_bytes)
+free_before=$(df -B1 --output=avail "$MNT" | tail -1 | tr -d ' ')
+
+refuse "cp of a file that does not fit" "No space left on device" cp "$WORK/big.bin" "$MNT/big.bin"
+check "no entry left" test ! -e "$MNT/big.bin"
+check "no seal left" test ! -e "$MNT/big.bin.seal"
+check "used_bytes as before" test "$(json_field "$MNT/status" used_bytes)" = "$used_before"
+check "df free as before" test "$(df -B1 --output=avail "$MNT" | tail -1 | tr -d ' ')" = "$free_before"
+check "status files as before" test "$(json_field "$MNT/status" files)" = 1
+check "audit records the failure" audit_has vram_allocation_failed big.bin
+check "verify still passes" bash -c "cat '$MNT/verify' | grep -q '^OK small.bin '"
+refuse "dd that does not fit" "No space left on device" dd if="$WORK/big.bin" of="$MNT/dd.bin" bs=1M status=none
+check "no dd entry left" test ! -e "$MNT/dd.bin"
+check "the device is usable after" cp "$WORK/small.bin" "$MNT/again.bin"
+check "unmount, daemon exits 0" unmount_vr
+
+# a device error in the middle of a load: EIO to the writer, nothing left
+check "mount with a write fault" mount_vr "capacity=64M,mock_fault=write:3:eio"
+refuse "cp meets EIO" "Input/output error" cp "$WORK/small.bin" "$MNT/faulty.bin"
+check "no entry after EIO" test ! -e "$MNT/faulty.bin"
+check "used_bytes back to 0" test "$(json_field "$MNT/status" used_bytes)" = 0
+check "next load works" cp "$WORK/small.bin" "$MNT/ok.bin"
+check "unmount, daemon exits 0" unmount_vr
+
+# a device error while sealing (the digest): the close reports it, nothing left
+check "mount with a digest fault" mount_vr "capacity=64M,mock_fault=digest:1:eio"
+refuse "cp meets EIO at close" "Input/output error" cp "$WORK/small.bin" "$MNT/unsealed.bin"
+check "no unsealed entry" test ! -e "$MNT/unsealed.bin"
+check "used_bytes 0 after a failed seal" test "$(json_field "$MNT/status" used_bytes)" = 0
+check "unmount, daemon exits 0" unmount_vr
+
+# an allocation error: ENOMEM from the device
+check "mount with an alloc fault" mount_vr "capacity=64M,mock_fault=alloc:2:enomem"
+refuse "cp meets ENOMEM" "Cannot allocate memory" cp "$WORK/small.bin" "$MNT/nomem.bin"
+check "no entry after ENOMEM" test ! -e "$MNT/nomem.bin"
+check "unmount, daemon exits 0" unmount_vr
+
+# a read error from the device reaches the reader as EIO
+check "mount with a read fault" mount_vr "capacity=64M,verify_on_open=0,mock_fault=read:2:eio"
+check "load" cp "$WORK/small.bin" "$MNT/r.bin"
+refuse "cat meets EIO" "Input/output error" cat "$MNT/r.bin"
+check "unmount, daemon exits 0" unmount_vr
+finish

@@ -1,0 +1,70 @@
+#!/bin/bash
+# test_refusals.sh - every refusal a user can meet, with the errno that standard tools print.
+. "$(dirname "$0")/lib.sh"
+
+head -c 100000 /dev/urandom > "$WORK/w.bin"
+
+# the daemon refuses to start, before mounting, with one clear line
+refuse "unknown option" "unknown option" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,frobnicate=1 "$MNT"
+refuse "missing secret" "No such file" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/nope "$MNT"
+(umask 022 && head -c 32 /dev/urandom > "$WORK/loose")
+refuse "loose secret" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/loose "$MNT"
+(umask 077 && head -c 8 /dev/urandom > "$WORK/short")
+refuse "short secret" "needs 32" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/short "$MNT"
+refuse "bad backend" "use auto, cuda or mock" "$BIN/vram-residency" -f -o backend=tpu,audit=$AUDIT "$MNT"
+refuse "bad capacity" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=lots "$MNT"
+refuse "bad verify_on_open" "verify_on_open" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,verify_on_open=2 "$MNT"
+check "nothing mounted by the refusals" bash -c "! mountpoint -q '$MNT'"
+out=$("$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/loose "$MNT" 2>&1)
+check "one line for a loose secret" test "$(printf '%s\n' "$out" | grep -c .)" = 1
+check "--help" bash -c "'$BIN/vram-residency' --help | grep -q 'backend=auto|cuda|mock'"
+check "--version" bash -c "'$BIN/vram-residency' --version | grep -q 'vram-residency'"
+
+check "mount" mount_vr capacity=16M
+check "load" cp "$WORK/w.bin" "$MNT/w.bin"
+mkdir "$MNT/d"
+
+# sealed files are immutable
+refuse "append to sealed" "Operation not permitted" bash -c "echo x >> '$MNT/w.bin'"
+refuse "overwrite sealed" "Operation not permitted" cp "$WORK/w.bin" "$MNT/w.bin"
+refuse "truncate sealed" "Operation not permitted" truncate -s 0 "$MNT/w.bin"
+refuse "dd into sealed" "Operation not permitted" dd if=/dev/zero of="$MNT/w.bin" bs=1 count=1 conv=notrunc status=none
+check "bytes untouched" cmp -s "$WORK/w.bin" "$MNT/w.bin"
+check "refusal audited" grep -q '"event":"policy_violation","path":"w.bin"' "$AUDIT"
+
+# generated files
+refuse "rm seal" "Operation not permitted" rm "$MNT/w.bin.seal"
+refuse "write seal" "Permission denied\|Operation not permitted" bash -c "echo x > '$MNT/w.bin.seal'"
+refuse "rm verify" "Operation not permitted" rm "$MNT/verify"
+refuse "write status" "Permission denied\|Operation not permitted" bash -c "echo x > '$MNT/status'"
+refuse "mv seal" "Operation not permitted" mv "$MNT/w.bin.seal" "$MNT/x"
+
+# names
+refuse "create .seal" "Operation not permitted" touch "$MNT/new.seal"
+refuse "mkdir .seal" "Operation not permitted" mkdir "$MNT/dir.seal"
+refuse "mkdir verify" "File exists" mkdir "$MNT/d/verify"
+refuse "mkdir status" "File exists" mkdir "$MNT/status"
+refuse "open status for writing" "Operation not permitted" touch "$MNT/status"
+refuse "control character" "Invalid argument" touch "$MNT/a$(printf '\001')b"
+refuse "newline in name" "Invalid argument" touch "$MNT/a
+b"
+refuse "invalid UTF-8" "Invalid argument" touch "$MNT/$(printf 'bad\377')"
+refuse "name too long" "File name too long" touch "$MNT/$(head -c 256 /dev/zero | tr '\0' a)"
+check "255 bytes is fine" touch "$MNT/$(head -c 255 /dev/zero | tr '\0' a)"
+refuse "rename to .seal" "Operation not permitted" mv "$MNT/w.bin" "$MNT/w2.seal"
+refuse "rename to verify" "File exists\|Operation not permitted" mv "$MNT/w.bin" "$MNT/d/verify"
+
+# what is not a regular file or directory
+refuse "symlink" "Operation not permitted" ln -s w.bin "$MNT/link"
+refuse "hard link" "Operation not permitted" ln "$MNT/w.bin" "$MNT/hard"
+refuse "fifo" "Operation not permitted" mkfifo "$MNT/fifo"
+
+# directories
+cp "$WORK/w.bin" "$MNT/d/x"
+refuse "rmdir non-empty" "Directory not empty" rmdir "$MNT/d"
+refuse "mv dir into itself" "subdirectory of itself" mv "$MNT/d" "$MNT/d/sub"
+refuse "rm dir" "Is a directory" rm "$MNT/d"
+refuse "missing parent" "No such file" cp "$WORK/w.bin" "$MNT/nodir/x"
+
+check "unmount, daemon exits 0" unmount_vr
+finish

@@ -1,0 +1,59 @@
+#!/bin/bash
+# test_rename_rm.sh - rename keeps a file sealed and re-signs its seal; rm scrubs and frees.
+. "$(dirname "$0")/lib.sh"
+
+head -c 2500000 /dev/urandom > "$WORK/a.bin"
+head -c 100 /dev/urandom > "$WORK/b.bin"
+check "mount" mount_vr "capacity=32M"
+mkdir -p "$MNT/x/y" "$MNT/z"
+cp "$WORK/a.bin" "$MNT/x/y/a.bin"
+cp "$WORK/b.bin" "$MNT/x/b.bin"
+
+check "mv file" mv "$MNT/x/y/a.bin" "$MNT/z/renamed.bin"
+check "old seal gone" test ! -e "$MNT/x/y/a.bin.seal"
+check "seal names new path" test "$(json_field "$MNT/z/renamed.bin.seal" path)" = z/renamed.bin
+cp "$MNT/z/renamed.bin.seal" "$WORK/r.seal"
+check "re-signed seal verifies offline" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/r.seal" "$WORK/a.bin"
+check "renamed file reads" cmp -s "$WORK/a.bin" "$MNT/z/renamed.bin"
+check "rename audited" audit_has seal_renamed z/renamed.bin
+check "still immutable after rename" bash -c "! echo x >> '$MNT/z/renamed.bin' 2>/dev/null"
+
+check "mv dir" mv "$MNT/x" "$MNT/w"
+check "seal below moved dir re-signed" test "$(json_field "$MNT/w/b.bin.seal" path)" = w/b.bin
+check "verify after moves" bash -c "cat '$MNT/verify' | grep -c '^OK ' | grep -qx 2"
+
+# a forged seal: the old copy names the old path and must not verify as the new file's
+cp "$WORK/r.seal" "$WORK/forged.seal"
+sed -i 's/"size":[^,]*/"size":\t2500001/' "$WORK/forged.seal"
+refuse "edited seal refused" "signature does not match" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/forged.seal"
+
+used=$(json_field "$MNT/status" used_bytes)
+check "rm file" rm "$MNT/z/renamed.bin"
+check "seal went with it" test ! -e "$MNT/z/renamed.bin.seal"
+check "memory freed" test "$(json_field "$MNT/status" used_bytes)" = $((used - 3 * 1048576))
+check "rm audited" audit_has vram_deallocated z/renamed.bin
+check "rmdir empty" rmdir "$MNT/w/y"
+# rm -r removes every file; the generated entries (verify, seals) refuse, so the
+# emptied directory stays until rmdir (docs/filesystem.md)
+rm -r "$MNT/w" 2> /dev/null
+check "rm -r removed the files" test -z "$(find "$MNT/w" -type f ! -name verify ! -name '*.seal')"
+check "rmdir after rm -r" rmdir "$MNT/w"
+check "all freed" test "$(json_field "$MNT/status" used_bytes)" = 0
+check "status files 0" test "$(json_field "$MNT/status" files)" = 0
+
+# rm frees at once, even while the file is open: the open descriptor then reads ESTALE
+cp "$WORK/a.bin" "$MNT/open.bin"
+exec 3< "$MNT/open.bin"
+rm "$MNT/open.bin"
+check "freed at rm, though open" test "$(json_field "$MNT/status" used_bytes)" = 0
+refuse "read after rm" "Stale file handle" bash -c "cat <&3"
+exec 3<&-
+# rename over an existing file frees the replaced one (rsync's pattern)
+cp "$WORK/a.bin" "$MNT/target.bin"
+cp "$WORK/b.bin" "$MNT/.target.bin.tmp"
+check "rename over" mv "$MNT/.target.bin.tmp" "$MNT/target.bin"
+check "replaced file's memory freed" test "$(json_field "$MNT/status" used_bytes)" = 1048576
+check "replacement sealed at new path" test "$(json_field "$MNT/target.bin.seal" path)" = target.bin
+check "replacement content" cmp -s "$WORK/b.bin" "$MNT/target.bin"
+check "unmount, daemon exits 0" unmount_vr
+finish

@@ -1,0 +1,39 @@
+#!/bin/bash
+# test_signal.sh - SIGTERM and umount stop the daemon cleanly: exit 0, memory scrubbed, audited.
+. "$(dirname "$0")/lib.sh"
+
+VRAM=$WORK/vram
+{ printf 'SCRUB-CHECK-MARKER'; head -c 300000 /dev/urandom; } > "$WORK/f.bin"
+check "mount" mount_vr "capacity=8M,mock_vram=$VRAM"
+cp "$WORK/f.bin" "$MNT/f.bin"
+check "bytes are in device memory" grep -qa SCRUB-CHECK-MARKER "$VRAM"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+rc=$?
+DAEMON_PID=
+check "SIGTERM: exit 0" test "$rc" = 0
+check "SIGTERM: unmounted" bash -c "! mountpoint -q '$MNT'"
+check "SIGTERM: audited" grep -q '"event":"daemon_stopped"' "$AUDIT"
+check "device memory scrubbed" bash -c "! grep -qa SCRUB-CHECK-MARKER '$VRAM'"
+
+check "mount again" mount_vr "capacity=8M"
+cp "$WORK/f.bin" "$MNT/f.bin"
+umount "$MNT"
+wait "$DAEMON_PID"
+rc=$?
+DAEMON_PID=
+check "umount: exit 0" test "$rc" = 0
+check "two stops audited" test "$(grep -c '"event":"daemon_stopped"' "$AUDIT")" = 2
+
+# daemonized (no -f): the parent exits 0 once mounted; fusermount3 -u stops it
+"$BIN/vram-residency" -o "backend=mock,secret=$SECRET,audit=$AUDIT,capacity=8M" "$MNT"
+check "daemon mode: mounted on return" mountpoint -q "$MNT"
+cp "$WORK/f.bin" "$MNT/f.bin"
+check "daemon mode: works" cmp -s "$WORK/f.bin" "$MNT/f.bin"
+fusermount3 -u "$MNT"
+for _ in $(seq 1 50); do
+	[ "$(grep -c '"event":"daemon_stopped"' "$AUDIT")" = 3 ] && break
+	sleep 0.1
+done
+check "daemon mode: stop audited" test "$(grep -c '"event":"daemon_stopped"' "$AUDIT")" = 3
+finish
