@@ -7,10 +7,10 @@ scripts/deps.sh
 scripts/build.sh
 (cd build && ctest --output-on-failure -j 2)
 if [ "${VR_FULL:-${CI:-}}" != "" ]; then
-	echo "test.sh: unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+	echo "test.sh: every test again under AddressSanitizer and UndefinedBehaviorSanitizer"
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j "$(nproc)"
-	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -L 'unit|fuzz' -j 2)
+	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2)
 	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
 	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name

@@ -40,7 +40,9 @@ bad() {
 check() {
 	local what=$1
 	shift
-	if "$@"; then ok; else bad "$what"; fi
+	if [ $# -eq 0 ]; then
+		bad "$what: no command to check"
+	elif "$@"; then ok; else bad "$what"; fi
 }
 # refuse DESCRIPTION MESSAGE COMMAND...: the command must fail and print MESSAGE (strerror text)
 refuse() {
