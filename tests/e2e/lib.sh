@@ -59,7 +59,7 @@ refuse() {
 
 # mount [OPTIONS]: starts the daemon in the foreground (in the background of this shell)
 mount_vr() {
-	local opts="backend=mock,secret=$SECRET,audit=$AUDIT${1:+,$1}"
+	local opts="backend=${VR_E2E_BACKEND:-mock},secret=$SECRET,audit=$AUDIT${1:+,$1}"
 	"$BIN/vram-residency" -f -o "$opts" "$MNT" 2> "$WORK/daemon.log" &
 	DAEMON_PID=$!
 	for _ in $(seq 1 100); do

@@ -1,0 +1,49 @@
+#!/bin/bash
+# gpu_cuda.sh - the journey on the CUDA backend: load, seal, verify on the GPU, read back, check
+# offline, tamper through the device, unmount. Skips (77) where no GPU passes the policy.
+export VR_E2E_BACKEND=cuda
+. "$(dirname "$0")/lib.sh"
+
+SIZE_MB=${VR_GPU_E2E_MB:-1024}
+if ! "$BIN/vram-residency" -f -o backend=cuda,audit=$AUDIT,secret=$SECRET "$MNT" > "$WORK/probe.log" 2>&1 &
+then :; fi
+probe=$!
+for _ in $(seq 1 100); do
+	mountpoint -q "$MNT" && break
+	kill -0 "$probe" 2> /dev/null || break
+	sleep 0.1
+done
+if ! mountpoint -q "$MNT"; then
+	wait "$probe"
+	echo "SKIP: no usable GPU: $(tail -1 "$WORK/probe.log")"
+	exit 77
+fi
+fusermount3 -u "$MNT"
+wait "$probe"
+
+head -c $((SIZE_MB << 20)) /dev/urandom > "$WORK/model.bin"
+head -c 4097 /dev/urandom > "$WORK/small.bin"
+: > "$WORK/empty.bin"
+check "mount cuda" mount_vr
+check "status says cuda" grep -q '"backend":[[:space:]]*"cuda"' "$MNT/status"
+mkdir -p "$MNT/llama"
+check "cp model" cp "$WORK/model.bin" "$MNT/llama/model.bin"
+check "cp small" cp "$WORK/small.bin" "$MNT/llama/small.bin"
+check "cp empty" cp "$WORK/empty.bin" "$MNT/llama/empty.bin"
+for f in model small empty; do
+	check "$f fsverity = fsverity digest" \
+		test "$(json_field "$MNT/llama/$f.bin.seal" fsverity)" = "$(fsverity digest "$WORK/$f.bin" | cut -d' ' -f1)"
+	check "$f sha256 = sha256sum" \
+		test "$(json_field "$MNT/llama/$f.bin.seal" sha256)" = "$(sha256sum < "$WORK/$f.bin" | cut -d' ' -f1)"
+	check "$f device is a GPU" grep -q '"uuid":[[:space:]]*"GPU-' "$MNT/llama/$f.bin.seal"
+	check "$f read back" cmp -s "$WORK/$f.bin" "$MNT/llama/$f.bin"
+	cp "$MNT/llama/$f.bin.seal" "$WORK/$f.seal"
+	check "$f offline check" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/$f.seal" "$WORK/$f.bin" > /dev/null
+done
+check "verify on the GPU" bash -c "cat '$MNT/verify' | grep -c '^OK ' | grep -qx 3"
+refuse "sealed is immutable" "Operation not permitted" bash -c "echo x >> '$MNT/llama/model.bin'"
+used=$(json_field "$MNT/status" used_bytes)
+check "rm frees VRAM" rm "$MNT/llama/model.bin"
+check "used_bytes drops" test "$(json_field "$MNT/status" used_bytes)" -lt "$used"
+check "unmount, daemon exits 0" unmount_vr
+finish

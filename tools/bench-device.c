@@ -1,0 +1,91 @@
+/* bench-device.c - upload and on-device verify throughput of a backend for a few file sizes. */
+#include "backends.h"
+#include "digest.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	const size_t chunk = (size_t)1 << 20; /* FUSE's write size */
+	const size_t pattern_size = (size_t)1 << 30;
+	struct vr_backend_params p = {0};
+	struct vr_device_info info;
+	struct vr_backend b;
+	uint8_t *pattern;
+	int ret;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: vr-bench-device mock|cuda GIB...\n");
+		return 2;
+	}
+	const struct vr_backend_ops *ops = vr_backend_find(argv[1]);
+
+	if (!ops) {
+		fprintf(stderr, "backend %s is not in this build\n", argv[1]);
+		return 77;
+	}
+	p.capacity = (uint64_t)atoi(argv[argc - 1]) << 30;
+	p.capacity += (uint64_t)1 << 30;
+	ret = vr_backend_open(ops, &p, &b);
+	if (ret) {
+		fprintf(stderr, "cannot open backend %s: %s\n", argv[1], strerror(-ret));
+		return ret == -ENODEV ? 77 : 1;
+	}
+	vr_backend_info(&b, &info);
+	printf("device: %s backend, %s (%s), %.1f GiB usable\n", info.backend, info.name, info.uuid,
+	       (double)info.total_bytes / (1 << 30));
+	pattern = malloc(pattern_size);
+	if (!pattern)
+		return 1;
+	for (size_t i = 0; i < pattern_size; i += 8) {
+		uint64_t v = i * 0x9e3779b97f4a7c15ULL;
+
+		memcpy(pattern + i, &v, 8);
+	}
+	printf("%8s %14s %14s %12s\n", "size", "upload GB/s", "verify GB/s", "verify s");
+	for (int a = 2; a < argc; a++) {
+		uint64_t size = (uint64_t)atoi(argv[a]) << 30;
+		struct vr_dev_file *f;
+		uint8_t fsv[32], one;
+		double t0, t1, t2;
+
+		if (vr_dev_file_new(&b, &f) || vr_dev_resize(&b, f, size)) {
+			printf("%6d GiB: does not fit\n", atoi(argv[a]));
+			continue;
+		}
+		t0 = seconds();
+		for (uint64_t off = 0; off < size && ret == 0; off += chunk)
+			ret = vr_dev_write(&b, f, off, pattern + off % pattern_size, chunk);
+		/* a read waits for every queued upload */
+		if (ret == 0)
+			ret = vr_dev_read(&b, f, size - 1, &one, 1);
+		t1 = seconds();
+		if (ret == 0)
+			ret = vr_dev_digest(&b, f, NULL, fsv);
+		t2 = seconds();
+		if (ret) {
+			printf("%6d GiB: failed: %s\n", atoi(argv[a]), strerror(-ret));
+		} else {
+			printf("%5d GiB %14.1f %14.1f %12.4f\n", atoi(argv[a]),
+			       (double)size / (t1 - t0) / 1e9, (double)size / (t2 - t1) / 1e9,
+			       t2 - t1);
+		}
+		vr_dev_file_free(&b, f);
+		ret = 0;
+	}
+	free(pattern);
+	vr_backend_close(&b);
+	return 0;
+}
