@@ -89,19 +89,7 @@ static void now(struct timespec *ts)
 	clock_gettime(CLOCK_REALTIME, ts);
 }
 
-static void audit(struct vr_residency *r, const char *event, const char *path,
-		  const struct vr_caller *c, const char *outcome, const uint8_t *digest,
-		  const char *detail)
-{
-	struct vr_audit_rec rec = {.event = event, .path = path, .uid = c ? c->uid : 0,
-				   .pid = c ? c->pid : 0, .outcome = outcome, .digest = digest,
-				   .detail = detail};
-
-	if (r->cfg.audit)
-		vr_audit_log(r->cfg.audit, &rec); /* a failure is logged there */
-}
-
-/* Like audit() for decisions that must not go on unrecorded; returns its error. */
+/* Appends an audit record; returns its error (already logged by the audit module). */
 static int audit_must(struct vr_residency *r, const char *event, const char *path,
 		      const struct vr_caller *c, const char *outcome, const uint8_t *digest,
 		      const char *detail)
@@ -111,6 +99,14 @@ static int audit_must(struct vr_residency *r, const char *event, const char *pat
 				   .detail = detail};
 
 	return r->cfg.audit ? vr_audit_log(r->cfg.audit, &rec) : 0;
+}
+
+/* For records whose loss cannot undo the decision: the failure is logged where it happens. */
+static void audit(struct vr_residency *r, const char *event, const char *path,
+		  const struct vr_caller *c, const char *outcome, const uint8_t *digest,
+		  const char *detail)
+{
+	(void)audit_must(r, event, path, c, outcome, digest, detail);
 }
 
 static struct vr_node *node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,

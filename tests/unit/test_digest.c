@@ -1,5 +1,6 @@
 /* test_digest.c - unit and property tests of the fs-verity and SHA-256 digests. */
 #include "check.h"
+#include "rng.h"
 #include "digest.h"
 
 #include <errno.h>
@@ -7,15 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* Deterministic bytes: xorshift64*, so vectors below are reproducible. */
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
 
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {

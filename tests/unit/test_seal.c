@@ -1,5 +1,6 @@
 /* test_seal.c - seal encoding, signing and strict parsing: known answers and properties. */
 #include "check.h"
+#include "rng.h"
 #include "seal.h"
 
 #include <errno.h>
@@ -46,14 +47,6 @@ static void test_known_answer(void)
 	CHECK_EQ(vr_seal_canonical(&s, canon, 10, &len), -ENOSPC);
 }
 
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
-}
 
 static void random_seal(struct vr_seal *s)
 {
