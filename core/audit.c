@@ -21,10 +21,9 @@ struct vr_audit {
 };
 
 static const char *const events[] = {
-	"daemon_started",   "daemon_stopped",	 "vram_allocated",
-	"vram_allocation_failed", "vram_sealed", "seal_verified",
-	"seal_verification_failed", "vram_deallocated", "policy_violation",
-	"seal_renamed",
+    "daemon_started",	"daemon_stopped", "vram_allocated",	      "vram_allocation_failed",
+    "vram_sealed",	"seal_verified",  "seal_verification_failed", "vram_deallocated",
+    "policy_violation", "seal_renamed",
 };
 
 int vr_audit_is_critical(const char *event)

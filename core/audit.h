@@ -9,13 +9,13 @@ struct vr_audit;
 
 /* One record. PATH, DIGEST and DETAIL may be NULL; DETAIL never holds secret bytes. */
 struct vr_audit_rec {
-	const char *event;	 /* one of the events in docs/audit.md */
-	const char *path;	 /* relative to the mount root */
+	const char *event; /* one of the events in docs/audit.md */
+	const char *path;  /* relative to the mount root */
 	uid_t uid;
 	pid_t pid;
-	const char *outcome;	 /* "ok", "denied", "failed" */
+	const char *outcome;   /* "ok", "denied", "failed" */
 	const uint8_t *digest; /* 32-byte fs-verity digest; its first 8 bytes are logged */
-	const char *detail;	 /* why, in words */
+	const char *detail;    /* why, in words */
 };
 
 /* Opens (creating, mode 0600) PATH for appending; returns 0 or -errno. */

@@ -1,4 +1,4 @@
-/* backend.h - the device interface: one ops table and a context, implemented by the mock and CUDA. */
+/* backend.h - the device interface: one ops table and a context; mock and CUDA implement it. */
 #ifndef VR_BACKEND_H
 #define VR_BACKEND_H
 
@@ -23,11 +23,13 @@ struct vr_device_info {
 enum vr_fault_op { VR_FAULT_ALLOC, VR_FAULT_WRITE, VR_FAULT_READ, VR_FAULT_DIGEST, VR_FAULT_OPS };
 
 struct vr_backend_params {
-	int device;		 /* device=N */
-	uint64_t capacity;	 /* mock: capacity=SIZE; 0 means the default (1 GiB) */
-	const char *mock_vram;	 /* mock: file whose shared mapping is device memory; NULL: anonymous */
-	struct vr_audit *audit;	 /* where policy violations are recorded; may be NULL */
-	/* mock fault injection: the fail_at[op]-th call of OP (from 1) fails with -fail_errno[op] */
+	int device;	   /* device=N */
+	uint64_t capacity; /* mock: capacity=SIZE; 0 means the default (1 GiB) */
+	const char
+	    *mock_vram; /* mock: file whose shared mapping is device memory; NULL: anonymous */
+	struct vr_audit *audit; /* where policy violations are recorded; may be NULL */
+	/* mock fault injection: the fail_at[op]-th call of OP (from 1) fails with -fail_errno[op]
+	 */
 	unsigned fail_at[VR_FAULT_OPS];
 	int fail_errno[VR_FAULT_OPS];
 };
@@ -41,7 +43,8 @@ struct vr_backend_ops {
 	void (*close)(void *ctx);
 	int (*info)(void *ctx, struct vr_device_info *out);
 	int (*file_new)(void *ctx, struct vr_dev_file **out);
-	/* grows with zeroed extents (no copy of what is there) or shrinks, scrubbing the cut tail */
+	/* grows with zeroed extents (no copy of what is there) or shrinks, scrubbing the cut tail
+	 */
 	int (*resize)(void *ctx, struct vr_dev_file *f, uint64_t size);
 	int (*write)(void *ctx, struct vr_dev_file *f, uint64_t off, const void *buf, size_t len);
 	int (*read)(void *ctx, struct vr_dev_file *f, uint64_t off, void *buf, size_t len);

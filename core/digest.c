@@ -38,13 +38,13 @@ void vr_fsv_descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
 {
 	uint8_t d[VR_FSV_DESC_SIZE] = {0};
 
-	d[0] = 1;		   /* version */
-	d[1] = 1;		   /* FS_VERITY_HASH_ALG_SHA256 */
+	d[0] = 1;		 /* version */
+	d[1] = 1;		 /* FS_VERITY_HASH_ALG_SHA256 */
 	d[2] = VR_FSV_LOG_BLOCK; /* log_blocksize */
-	d[3] = 0;		   /* salt_size */
+	d[3] = 0;		 /* salt_size */
 	for (int i = 0; i < 8; i++)
 		d[8 + i] = (uint8_t)(size >> (8 * i)); /* le64 data_size */
-	memcpy(d + 16, root, VR_DIGEST_SIZE);	     /* root_hash[64], zero-padded */
+	memcpy(d + 16, root, VR_DIGEST_SIZE);	       /* root_hash[64], zero-padded */
 	vr_sha256(d, sizeof(d), out);
 }
 
@@ -196,7 +196,8 @@ int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 
 				if (cnt > VR_FSV_ARITY)
 					cnt = VR_FSV_ARITY;
-				vr_fsv_block_hash(l1 + i * VR_FSV_BLOCK_SIZE, cnt * VR_DIGEST_SIZE, h);
+				vr_fsv_block_hash(l1 + i * VR_FSV_BLOCK_SIZE, cnt * VR_DIGEST_SIZE,
+						  h);
 				memcpy(l1 + i * VR_DIGEST_SIZE, h, VR_DIGEST_SIZE);
 			}
 			n = next;
@@ -276,8 +277,8 @@ static void *spans_worker(void *arg)
 	return NULL;
 }
 
-static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
-			uint8_t *sha, uint8_t fsv[VR_DIGEST_SIZE])
+static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads, uint8_t *sha,
+			uint8_t fsv[VR_DIGEST_SIZE])
 {
 	struct spans_job job = {.spans = spans, .nspans = nspans, .sha = sha};
 	atomic_uint_fast64_t next;

@@ -5,14 +5,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VR_DIGEST_SIZE	    32
-#define VR_FSV_BLOCK_SIZE   4096
-#define VR_FSV_LOG_BLOCK    12
-#define VR_FSV_ARITY	    (VR_FSV_BLOCK_SIZE / VR_DIGEST_SIZE) /* hashes per tree block */
+#define VR_DIGEST_SIZE	  32
+#define VR_FSV_BLOCK_SIZE 4096
+#define VR_FSV_LOG_BLOCK  12
+#define VR_FSV_ARITY	  (VR_FSV_BLOCK_SIZE / VR_DIGEST_SIZE) /* hashes per tree block */
 /* Data covered by one level-1 tree block: 128 blocks of 4096 bytes. */
-#define VR_FSV_UNIT_SIZE    ((size_t)VR_FSV_ARITY * VR_FSV_BLOCK_SIZE)
-#define VR_FSV_MAX_LEVELS   8
-#define VR_FSV_DESC_SIZE    256
+#define VR_FSV_UNIT_SIZE  ((size_t)VR_FSV_ARITY * VR_FSV_BLOCK_SIZE)
+#define VR_FSV_MAX_LEVELS 8
+#define VR_FSV_DESC_SIZE  256
 
 /*
  * Streaming fs-verity digest: feed the file's bytes in order, in chunks of any
@@ -20,9 +20,9 @@
  */
 struct vr_fsv_stream {
 	uint64_t size;
-	size_t fill[VR_FSV_MAX_LEVELS + 1];	  /* bytes pending in each level's block */
+	size_t fill[VR_FSV_MAX_LEVELS + 1];	 /* bytes pending in each level's block */
 	uint64_t emitted[VR_FSV_MAX_LEVELS + 1]; /* blocks hashed at each level so far */
-	uint8_t first[VR_DIGEST_SIZE];		  /* hash of data block 0 (single-block files) */
+	uint8_t first[VR_DIGEST_SIZE];		 /* hash of data block 0 (single-block files) */
 	uint8_t buf[VR_FSV_MAX_LEVELS + 1][VR_FSV_BLOCK_SIZE];
 };
 

@@ -22,8 +22,8 @@ struct vr_keyring {
 
 static int keyring_alloc(struct vr_keyring **out)
 {
-	struct vr_keyring *k = mmap(NULL, sizeof(*k), PROT_READ | PROT_WRITE,
-				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vr_keyring *k =
+	    mmap(NULL, sizeof(*k), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (k == MAP_FAILED)
 		return -ENOMEM;
@@ -110,19 +110,25 @@ int vr_keyring_load(const char *path, struct vr_keyring **out)
 	}
 	if (st.st_uid != geteuid()) {
 		ret = -EACCES;
-		vr_log(LOG_ERR, "secret file %s is owned by uid %u, not by uid %u running this; fix: chown %u %s",
+		vr_log(LOG_ERR,
+		       "secret file %s is owned by uid %u, not by uid %u running this; fix: chown "
+		       "%u %s",
 		       path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
 		goto close_fd;
 	}
 	if (st.st_mode & 077) {
 		ret = -EACCES;
-		vr_log(LOG_ERR, "secret file %s is accessible by group or others (mode %04o); fix: chmod 600 %s",
+		vr_log(LOG_ERR,
+		       "secret file %s is accessible by group or others (mode %04o); fix: chmod "
+		       "600 %s",
 		       path, (unsigned)(st.st_mode & 07777), path);
 		goto close_fd;
 	}
 	if (st.st_size < VR_SECRET_MIN || st.st_size > VR_SECRET_MAX) {
 		ret = -EINVAL;
-		vr_log(LOG_ERR, "secret file %s holds %lld bytes; it needs %d to %d (e.g. head -c 32 /dev/urandom > %s)",
+		vr_log(LOG_ERR,
+		       "secret file %s holds %lld bytes; it needs %d to %d (e.g. head -c 32 "
+		       "/dev/urandom > %s)",
 		       path, (long long)st.st_size, VR_SECRET_MIN, VR_SECRET_MAX, path);
 		goto close_fd;
 	}
@@ -182,8 +188,8 @@ int vr_hkdf_sha256(const void *salt, size_t slen, const void *ikm, size_t ilen, 
 		     prk);
 	hmac_sha256_set_key(&c, sizeof(prk), prk);
 	hkdf_expand(&c, (nettle_hash_update_func *)hmac_sha256_update,
-		    (nettle_hash_digest_func *)hmac_sha256_digest, SHA256_DIGEST_SIZE, infolen, info,
-		    olen, out);
+		    (nettle_hash_digest_func *)hmac_sha256_digest, SHA256_DIGEST_SIZE, infolen,
+		    info, olen, out);
 	explicit_bzero(&c, sizeof(c));
 	explicit_bzero(prk, sizeof(prk));
 	return 0;

@@ -5,11 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VR_SECRET_MIN	 32
-#define VR_SECRET_MAX	 4096
-#define VR_KEY_ID_HEX	 16 /* hex digits of a key_id */
-#define VR_HKDF_SALT	 "vram-residency/v1"
-#define VR_HKDF_INFO	 "vram-residency/v1 seal key"
+#define VR_SECRET_MIN	32
+#define VR_SECRET_MAX	4096
+#define VR_KEY_ID_HEX	16 /* hex digits of a key_id */
+#define VR_HKDF_SALT	"vram-residency/v1"
+#define VR_HKDF_INFO	"vram-residency/v1 seal key"
 #define VR_KEY_ID_LABEL "vram-residency/v1 key id"
 
 /* The master secret, held in locked, non-dumpable memory and wiped on free. */

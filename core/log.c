@@ -21,7 +21,7 @@ void vr_log_set_level(int prio)
 
 void vr_log(int prio, const char *fmt, ...)
 {
-	static const char *const names[] = {"emerg", "alert", "crit", "error",
+	static const char *const names[] = {"emerg",   "alert",	 "crit", "error",
 					    "warning", "notice", "info", "debug"};
 	va_list ap;
 

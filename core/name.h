@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#define VR_NAME_MAX 255
+#define VR_NAME_MAX    255
 #define VR_SEAL_SUFFIX ".seal"
 
 /*

@@ -1,4 +1,4 @@
-/* residency.c - the one place that decides what lives on the device: the tree, its files and seals. */
+/* residency.c - the one place that decides what lives on the device: tree, files, seals. */
 #include "residency.h"
 #include "digest.h"
 #include "log.h"
@@ -94,8 +94,12 @@ static int audit_must(struct vr_residency *r, const char *event, const char *pat
 		      const struct vr_caller *c, const char *outcome, const uint8_t *digest,
 		      const char *detail)
 {
-	struct vr_audit_rec rec = {.event = event, .path = path, .uid = c ? c->uid : 0,
-				   .pid = c ? c->pid : 0, .outcome = outcome, .digest = digest,
+	struct vr_audit_rec rec = {.event = event,
+				   .path = path,
+				   .uid = c ? c->uid : 0,
+				   .pid = c ? c->pid : 0,
+				   .outcome = outcome,
+				   .digest = digest,
 				   .detail = detail};
 
 	return r->cfg.audit ? vr_audit_log(r->cfg.audit, &rec) : 0;
@@ -1077,7 +1081,8 @@ static int collect(struct vr_node *n, struct pending_file **list, size_t *count,
 
 static int by_path(const void *a, const void *b)
 {
-	return strcmp(((const struct pending_file *)a)->path, ((const struct pending_file *)b)->path);
+	return strcmp(((const struct pending_file *)a)->path,
+		      ((const struct pending_file *)b)->path);
 }
 
 struct text {

@@ -1,4 +1,4 @@
-/* residency.h - the one place that decides what lives on the device: the tree, its files and seals. */
+/* residency.h - the one place that decides what lives on the device: tree, files, seals. */
 #ifndef VR_RESIDENCY_H
 #define VR_RESIDENCY_H
 
@@ -19,7 +19,7 @@ struct vr_res_config {
 	struct vr_backend *backend; /* opened; stays the caller's */
 	struct vr_keyring *keys;    /* stays the caller's */
 	struct vr_audit *audit;	    /* stays the caller's */
-	bool verify_on_open;	    /* re-check a sealed file on the device at each open for reading */
+	bool verify_on_open; /* re-check a sealed file on the device at each open for reading */
 };
 
 /* Who asks: recorded in audit records. */
@@ -65,7 +65,8 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_caller *c);
 /* Removes a file, scrubbing and freeing its device memory once no one has it open. */
 int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_caller *c);
-/* Moves a file or directory; seals below it are re-signed for their new paths. FLAGS: RENAME_NOREPLACE. */
+/* Moves a file or directory; seals below it are re-signed for their new paths. FLAGS:
+ * RENAME_NOREPLACE. */
 int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsigned flags,
 		  const struct vr_caller *c);
 int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode);

@@ -349,9 +349,8 @@ static bool get_hex(const cJSON *obj, const char *name, const char *prefix, uint
 
 int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why)
 {
-	static const char *const top[] = {"version",  "path",	   "size",   "sha256",
-					  "fsverity", "device",	   "sealed_at", "key_id",
-					  "alg",      "signature"};
+	static const char *const top[] = {"version", "path",	  "size",   "sha256", "fsverity",
+					  "device",  "sealed_at", "key_id", "alg",    "signature"};
 	static const char *const devkeys[] = {"backend", "index", "name", "uuid"};
 	const char *reason = NULL;
 	const char *end = NULL;

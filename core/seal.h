@@ -8,12 +8,12 @@
 #include "digest.h"
 #include "key.h"
 
-#define VR_SEAL_VERSION	  1
-#define VR_SEAL_ALG	  "HMAC-SHA256"
-#define VR_SEAL_PATH_MAX  4096
-#define VR_SEAL_JSON_MAX  65536 /* longest seal text the parser reads */
-#define VR_SIZE_MAX_JSON  9007199254740991ULL /* 2^53-1: exact in every JSON reader */
-#define VR_CANON_TAG	  "vram-residency seal v1"
+#define VR_SEAL_VERSION	 1
+#define VR_SEAL_ALG	 "HMAC-SHA256"
+#define VR_SEAL_PATH_MAX 4096
+#define VR_SEAL_JSON_MAX 65536		     /* longest seal text the parser reads */
+#define VR_SIZE_MAX_JSON 9007199254740991ULL /* 2^53-1: exact in every JSON reader */
+#define VR_CANON_TAG	 "vram-residency seal v1"
 
 struct vr_seal_device {
 	char backend[16]; /* "mock" or "cuda" */
@@ -53,7 +53,8 @@ int vr_seal_sign(struct vr_seal *s, const struct vr_keyring *k);
  * -EBADMSG for a mismatch, -EINVAL for a malformed seal.
  */
 int vr_seal_verify(const struct vr_seal *s, const struct vr_keyring *k);
-/* The seal as pretty JSON ending in a newline, malloc'd into *OUT; returns 0, -EINVAL or -ENOMEM. */
+/* The seal as pretty JSON ending in a newline, malloc'd into *OUT; returns 0, -EINVAL or -ENOMEM.
+ */
 int vr_seal_to_json(const struct vr_seal *s, char **out);
 /*
  * Parses seal JSON strictly: exactly the documented fields and types, version

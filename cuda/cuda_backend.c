@@ -15,11 +15,11 @@
 #include <cuda_runtime.h>
 #include <nettle/sha2.h>
 
-#define CUDA_EXTENT   ((uint64_t)16 << 20) /* whole fs-verity units; few cudaMalloc calls */
-#define RING_SLOTS    4
-#define RING_SLOT     ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
-#define MIN_CC_MAJOR  6
-#define MIN_TOTAL     ((uint64_t)1 << 30)
+#define CUDA_EXTENT  ((uint64_t)16 << 20) /* whole fs-verity units; few cudaMalloc calls */
+#define RING_SLOTS   4
+#define RING_SLOT    ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
+#define MIN_CC_MAJOR 6
+#define MIN_TOTAL    ((uint64_t)1 << 30)
 
 struct cuda {
 	pthread_mutex_t lock; /* one caller at a time on the stream and the ring */
@@ -62,8 +62,11 @@ static int cuda_errno(cudaError_t e, const char *what)
 
 static void policy_violation(struct cuda *c, const char *why)
 {
-	struct vr_audit_rec rec = {.event = "policy_violation", .uid = getuid(), .pid = getpid(),
-				   .outcome = "denied", .detail = why};
+	struct vr_audit_rec rec = {.event = "policy_violation",
+				   .uid = getuid(),
+				   .pid = getpid(),
+				   .outcome = "denied",
+				   .detail = why};
 
 	vr_log(LOG_ERR, "cuda: device %d refused by the VRAM-only policy: %s", c->device, why);
 	if (c->audit)
@@ -81,9 +84,9 @@ static void format_uuid(const cudaUUID_t *u, char *out, size_t cap)
 	const unsigned char *b = (const unsigned char *)u->bytes;
 
 	snprintf(out, cap,
-		 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+		 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+		 b[14], b[15]);
 }
 
 static void cuda_close(void *ctx);
@@ -152,9 +155,9 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		ret = cuda_errno(cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
 				 "cudaHostAlloc (staging)");
 		if (!ret)
-			ret = cuda_errno(cudaEventCreateWithFlags(&c->slot_done[i],
-								  cudaEventDisableTiming),
-					 "cudaEventCreate");
+			ret = cuda_errno(
+			    cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
+			    "cudaEventCreate");
 		if (ret)
 			goto fail;
 	}
@@ -176,7 +179,8 @@ static void cuda_close(void *ctx)
 			cudaStreamSynchronize(c->stream);
 		for (int i = 0; i < RING_SLOTS; i++) {
 			if (c->slot[i]) {
-				/* staged bytes were file bytes: wipe before giving the pages back */
+				/* staged bytes were file bytes: wipe before giving the pages back
+				 */
 				explicit_bzero(c->slot[i], RING_SLOT);
 				cudaFreeHost(c->slot[i]);
 			}
@@ -282,10 +286,10 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 	} else {
 		/* scrub what a cut leaves behind, then free whole extents */
 		if (size % CUDA_EXTENT && want > 0)
-			ret = cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
-							 CUDA_EXTENT - size % CUDA_EXTENT,
-							 c->stream),
-					 "cudaMemset (scrub)");
+			ret =
+			    cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
+						       CUDA_EXTENT - size % CUDA_EXTENT, c->stream),
+				       "cudaMemset (scrub)");
 		for (uint64_t i = want; i < f->count; i++) {
 			int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->stream),
 					   "cudaMemset (scrub)");
@@ -368,6 +372,7 @@ static int download(struct cuda *c, struct vr_dev_file *f, uint64_t off, size_t 
 		    void (*sink)(void *arg, const uint8_t *p, size_t n), void *arg)
 {
 	int ret = drain(c);
+	size_t used = 0;
 
 	while (ret == 0 && len > 0) {
 		uint64_t in = off % CUDA_EXTENT;
@@ -382,10 +387,12 @@ static int download(struct cuda *c, struct vr_dev_file *f, uint64_t off, size_t 
 			ret = cuda_errno(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
 		if (ret == 0)
 			sink(arg, c->slot[0], n);
+		used = n > used ? n : used;
 		off += n;
 		len -= n;
 	}
-	explicit_bzero(c->slot[0], RING_SLOT);
+	/* file bytes do not linger in the pinned buffer */
+	explicit_bzero(c->slot[0], used);
 	return ret;
 }
 
@@ -430,8 +437,8 @@ static int cuda_digest(void *ctx, struct vr_dev_file *f, uint8_t *sha, uint8_t f
 		ret = drain(c);
 	if (ret == 0)
 		ret = cuda_errno((cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
-								 f->count, CUDA_EXTENT, f->size,
-								 c->stream, fsv),
+							       f->count, CUDA_EXTENT, f->size,
+							       c->stream, fsv),
 				 "fs-verity kernel");
 	/* the plain hash is sequential by nature: the host computes it from a read-back */
 	if (ret == 0 && sha) {
@@ -460,15 +467,15 @@ static int cuda_file_free(void *ctx, struct vr_dev_file *f)
 }
 
 const struct vr_backend_ops vr_cuda_ops = {
-	.name = "cuda",
-	.open = cuda_open,
-	.close = cuda_close,
-	.info = cuda_info,
-	.file_new = cuda_file_new,
-	.resize = cuda_resize,
-	.write = cuda_write,
-	.read = cuda_read,
-	.digest = cuda_digest,
-	.held = cuda_held,
-	.file_free = cuda_file_free,
+    .name = "cuda",
+    .open = cuda_open,
+    .close = cuda_close,
+    .info = cuda_info,
+    .file_new = cuda_file_new,
+    .resize = cuda_resize,
+    .write = cuda_write,
+    .read = cuda_read,
+    .digest = cuda_digest,
+    .held = cuda_held,
+    .file_free = cuda_file_free,
 };

@@ -1,23 +1,21 @@
-/* fsverity_kernel.cu - the fs-verity Merkle tree on the GPU: SHA-256 of 4096-byte blocks in parallel. */
+/* fsverity_kernel.cu - the fs-verity Merkle tree on the GPU, 4096-byte blocks in parallel. */
 #include "fsverity_kernel.h"
 
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#define BLOCK 4096
+#define BLOCK	      4096
 #define WARPS_PER_CTA 4
 
 __constant__ uint32_t K256[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-	0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 __device__ __forceinline__ uint32_t rotr(uint32_t x, int n)
 {
@@ -31,8 +29,14 @@ __device__ __forceinline__ uint32_t bswap(uint32_t x)
 
 __device__ void sha256_init(uint32_t h[8])
 {
-	h[0] = 0x6a09e667; h[1] = 0xbb67ae85; h[2] = 0x3c6ef372; h[3] = 0xa54ff53a;
-	h[4] = 0x510e527f; h[5] = 0x9b05688c; h[6] = 0x1f83d9ab; h[7] = 0x5be0cd19;
+	h[0] = 0x6a09e667;
+	h[1] = 0xbb67ae85;
+	h[2] = 0x3c6ef372;
+	h[3] = 0xa54ff53a;
+	h[4] = 0x510e527f;
+	h[5] = 0x9b05688c;
+	h[6] = 0x1f83d9ab;
+	h[7] = 0x5be0cd19;
 }
 
 /* One compression of a 64-byte chunk given as 16 big-endian words. */
@@ -55,11 +59,25 @@ __device__ void sha256_compress(uint32_t h[8], const uint32_t w_in[16])
 		}
 		uint32_t t1 = k + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) +
 			      K256[i] + w[i & 15];
-		uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-		k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+		uint32_t t2 =
+		    (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		k = g;
+		g = f;
+		f = e;
+		e = d + t1;
+		d = c;
+		c = b;
+		b = a;
+		a = t1 + t2;
 	}
-	h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-	h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+	h[5] += f;
+	h[6] += g;
+	h[7] += k;
 }
 
 /* The padding chunk that ends the SHA-256 of a 4096-byte message. */
@@ -161,7 +179,8 @@ __global__ void descriptor(const uint8_t *root, uint64_t size, uint8_t *out)
 	sha256_init(h);
 	for (int c = 0; c < 4; c++) {
 		for (int i = 0; i < 16; i++)
-			w[i] = (uint32_t)d[c * 64 + 4 * i] << 24 | (uint32_t)d[c * 64 + 4 * i + 1] << 16 |
+			w[i] = (uint32_t)d[c * 64 + 4 * i] << 24 |
+			       (uint32_t)d[c * 64 + 4 * i + 1] << 16 |
 			       (uint32_t)d[c * 64 + 4 * i + 2] << 8 | d[c * 64 + 4 * i + 3];
 		sha256_compress(h, w);
 	}
@@ -190,12 +209,12 @@ static cudaError_t launch_hash(const uint8_t *const *d_ext, uint64_t ext_size, u
 	if (ctas > 0x7fffffffULL)
 		return cudaErrorInvalidValue;
 	hash_blocks<<<(unsigned)ctas, 32 * WARPS_PER_CTA, 0, s>>>(d_ext, ext_size, size, nblocks,
-								 out);
+								  out);
 	return cudaGetLastError();
 }
 
-extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next,
-				uint64_t extent_size, uint64_t size, void *stream, uint8_t out[32])
+extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
+				uint64_t size, void *stream, uint8_t out[32])
 {
 	cudaStream_t s = (cudaStream_t)stream;
 	uint64_t nblocks = size / BLOCK + (size % BLOCK != 0);
@@ -216,8 +235,8 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next,
 	    (e = cudaMalloc((void **)&a, nblocks * 32)) != cudaSuccess ||
 	    (e = cudaMalloc((void **)&b, (n1 ? n1 : 1) * 32)) != cudaSuccess)
 		goto free_all;
-	if ((e = cudaMemcpyAsync(d_ext, extents, sizeof(void *) * next, cudaMemcpyHostToDevice, s)) !=
-	    cudaSuccess)
+	if ((e = cudaMemcpyAsync(d_ext, extents, sizeof(void *) * next, cudaMemcpyHostToDevice,
+				 s)) != cudaSuccess)
 		goto free_all;
 	if ((e = launch_hash(d_ext, extent_size, size, a, s)) != cudaSuccess)
 		goto free_all;

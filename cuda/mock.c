@@ -1,4 +1,4 @@
-/* mock.c - the mock backend: "device memory" is a shared host mapping, for machines without a GPU. */
+/* mock.c - the mock backend: "device memory" in a shared host mapping, for GPU-less machines. */
 #include "backends.h"
 #include "digest.h"
 #include "log.h"
@@ -272,7 +272,8 @@ static int mock_digest(void *ctx, struct vr_dev_file *f, uint8_t *sha, uint8_t f
 		spans[i].len = MOCK_EXTENT;
 	}
 	if (f->count)
-		spans[f->count - 1].len = (size_t)(f->size - (uint64_t)(f->count - 1) * MOCK_EXTENT);
+		spans[f->count - 1].len =
+		    (size_t)(f->size - (uint64_t)(f->count - 1) * MOCK_EXTENT);
 	else
 		spans[0].data = "";
 	if (sha)
@@ -299,15 +300,15 @@ static int mock_file_free(void *ctx, struct vr_dev_file *f)
 }
 
 const struct vr_backend_ops vr_mock_ops = {
-	.name = "mock",
-	.open = mock_open,
-	.close = mock_close,
-	.info = mock_info,
-	.file_new = mock_file_new,
-	.resize = mock_resize,
-	.write = mock_write,
-	.read = mock_read,
-	.digest = mock_digest,
-	.held = mock_held,
-	.file_free = mock_file_free,
+    .name = "mock",
+    .open = mock_open,
+    .close = mock_close,
+    .info = mock_info,
+    .file_new = mock_file_new,
+    .resize = mock_resize,
+    .write = mock_write,
+    .read = mock_read,
+    .digest = mock_digest,
+    .held = mock_held,
+    .file_free = mock_file_free,
 };

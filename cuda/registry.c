@@ -16,8 +16,7 @@ const struct vr_backend_ops *vr_backend_find(const char *name)
 	return NULL;
 }
 
-int vr_backend_select(const char *choice, const struct vr_backend_params *p,
-		      struct vr_backend *out)
+int vr_backend_select(const char *choice, const struct vr_backend_params *p, struct vr_backend *out)
 {
 	const struct vr_backend_ops *cuda = vr_backend_find("cuda");
 	int ret;
@@ -26,7 +25,8 @@ int vr_backend_select(const char *choice, const struct vr_backend_params *p,
 		return vr_backend_open(&vr_mock_ops, p, out);
 	if (strcmp(choice, "cuda") == 0) {
 		if (!cuda) {
-			vr_log(LOG_ERR, "backend=cuda: this build has no CUDA backend (nvcc was not found at build time)");
+			vr_log(LOG_ERR, "backend=cuda: this build has no CUDA backend (nvcc was "
+					"not found at build time)");
 			return -ENODEV;
 		}
 		return vr_backend_open(cuda, p, out);

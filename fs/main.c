@@ -304,30 +304,30 @@ static int vr_mknod(const char *path, mode_t mode, dev_t rdev)
 }
 
 static const struct fuse_operations ops = {
-	.init = vr_init,
-	.getattr = vr_getattr,
-	.opendir = vr_opendir,
-	.readdir = vr_readdir,
-	.releasedir = vr_releasedir,
-	.mkdir = vr_mkdir,
-	.rmdir = vr_rmdir,
-	.unlink = vr_unlink,
-	.rename = vr_rename,
-	.chmod = vr_chmod,
-	.chown = vr_chown,
-	.utimens = vr_utimens,
-	.truncate = vr_truncate,
-	.create = vr_create,
-	.open = vr_open,
-	.read = vr_read,
-	.write = vr_write,
-	.flush = vr_flush,
-	.release = vr_release,
-	.fsync = vr_fsync,
-	.statfs = vr_statfs,
-	.symlink = vr_symlink,
-	.link = vr_link,
-	.mknod = vr_mknod,
+    .init = vr_init,
+    .getattr = vr_getattr,
+    .opendir = vr_opendir,
+    .readdir = vr_readdir,
+    .releasedir = vr_releasedir,
+    .mkdir = vr_mkdir,
+    .rmdir = vr_rmdir,
+    .unlink = vr_unlink,
+    .rename = vr_rename,
+    .chmod = vr_chmod,
+    .chown = vr_chown,
+    .utimens = vr_utimens,
+    .truncate = vr_truncate,
+    .create = vr_create,
+    .open = vr_open,
+    .read = vr_read,
+    .write = vr_write,
+    .flush = vr_flush,
+    .release = vr_release,
+    .fsync = vr_fsync,
+    .statfs = vr_statfs,
+    .symlink = vr_symlink,
+    .link = vr_link,
+    .mknod = vr_mknod,
 };
 
 /* Everything the mount holds, torn down in reverse order. */
@@ -344,8 +344,8 @@ struct daemon {
 static void audit_event(struct daemon *d, const char *event, const char *outcome,
 			const char *detail)
 {
-	struct vr_audit_rec rec = {.event = event, .uid = getuid(), .pid = getpid(),
-				   .outcome = outcome, .detail = detail};
+	struct vr_audit_rec rec = {
+	    .event = event, .uid = getuid(), .pid = getpid(), .outcome = outcome, .detail = detail};
 
 	vr_audit_log(d->audit, &rec);
 }
@@ -386,7 +386,9 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
 		return -1;
 	}
-	rc = (struct vr_res_config){.backend = &d->backend, .keys = d->keys, .audit = d->audit,
+	rc = (struct vr_res_config){.backend = &d->backend,
+				    .keys = d->keys,
+				    .audit = d->audit,
 				    .verify_on_open = d->opts.verify_on_open == 1};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
@@ -395,8 +397,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	vr_backend_info(&d->backend, &info);
 	char fsname[128];
 
-	snprintf(fsname, sizeof(fsname), "-ofsname=vram-%s,subtype=vram-residency,default_permissions",
-		 info.backend);
+	snprintf(fsname, sizeof(fsname),
+		 "-ofsname=vram-%s,subtype=vram-residency,default_permissions", info.backend);
 	if (fuse_opt_add_arg(args, fsname) != 0)
 		return -1;
 	d->fuse = fuse_new(args, &ops, sizeof(ops), d->res);
@@ -405,8 +407,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	if (fuse_mount(d->fuse, mountpoint) != 0)
 		return -1;
 	d->mounted = true;
-	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s", mountpoint,
-		 info.backend, info.index, info.name, info.uuid,
+	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s",
+		 mountpoint, info.backend, info.index, info.name, info.uuid,
 		 strcmp(info.backend, "mock") == 0 ? "; MOCK: bytes in host memory" : "");
 	vr_log(LOG_INFO, "%s", detail);
 	audit_event(d, "daemon_started", "ok", detail);
@@ -528,8 +530,10 @@ int main(int argc, char **argv)
 		goto free_cl;
 	}
 	if (!cl.mountpoint) {
-		fprintf(stderr, "usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT "
-				"(--help for more)\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT "
+			"(--help for more)\n",
+			argv[0]);
 		ret = 2;
 		goto free_cl;
 	}

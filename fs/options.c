@@ -10,21 +10,24 @@
 
 enum { KEY_HELP, KEY_VERSION };
 
-#define OPT(t, p) {t, offsetof(struct vr_options, p), 1}
+#define OPT(t, p)                                                                                  \
+	{                                                                                          \
+		t, offsetof(struct vr_options, p), 1                                               \
+	}
 static const struct fuse_opt spec[] = {
-	OPT("backend=%s", backend),
-	OPT("secret=%s", secret),
-	OPT("audit=%s", audit),
-	OPT("capacity=%s", capacity),
-	OPT("mock_vram=%s", mock_vram),
-	OPT("mock_fault=%s", mock_fault),
-	OPT("device=%d", device),
-	OPT("verify_on_open=%d", verify_on_open),
-	FUSE_OPT_KEY("-h", KEY_HELP),
-	FUSE_OPT_KEY("--help", KEY_HELP),
-	FUSE_OPT_KEY("-V", KEY_VERSION),
-	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_END,
+    OPT("backend=%s", backend),
+    OPT("secret=%s", secret),
+    OPT("audit=%s", audit),
+    OPT("capacity=%s", capacity),
+    OPT("mock_vram=%s", mock_vram),
+    OPT("mock_fault=%s", mock_fault),
+    OPT("device=%d", device),
+    OPT("verify_on_open=%d", verify_on_open),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_END,
 };
 
 static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -58,7 +61,8 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 		fprintf(stderr, "vram-residency: out of memory\n");
 		return -1;
 	}
-	if (strcmp(o->backend, "auto") && strcmp(o->backend, "cuda") && strcmp(o->backend, "mock")) {
+	if (strcmp(o->backend, "auto") && strcmp(o->backend, "cuda") &&
+	    strcmp(o->backend, "mock")) {
 		fprintf(stderr, "vram-residency: backend=%s: use auto, cuda or mock\n", o->backend);
 		return -1;
 	}
@@ -112,8 +116,10 @@ static int parse_fault(const char *text, struct vr_backend_params *p)
 	}
 	free(copy);
 	if (ret)
-		fprintf(stderr, "vram-residency: mock_fault=%s: use OP:N[:eio|enomem|enospc], OP one of "
-				"alloc, write, read, digest, joined by +\n", text);
+		fprintf(stderr,
+			"vram-residency: mock_fault=%s: use OP:N[:eio|enomem|enospc], OP one of "
+			"alloc, write, read, digest, joined by +\n",
+			text);
 	return ret;
 }
 
@@ -134,21 +140,23 @@ int vr_options_backend_params(const struct vr_options *o, struct vr_backend_para
 
 void vr_options_help(const char *prog)
 {
-	printf("usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n\n"
-	       "Keeps model files resident in GPU memory and proves they have not changed.\n\n"
-	       "vram-residency options:\n"
-	       "    -o backend=auto|cuda|mock  device backend (default auto: CUDA when a usable\n"
-	       "                               GPU passes the policy, else the mock, loudly)\n"
-	       "    -o device=N                GPU index (default 0)\n"
-	       "    -o secret=PATH             master secret file, mode 0600, >= 32 bytes; without\n"
-	       "                               it an ephemeral random secret is used and seals\n"
-	       "                               cannot be checked after unmount\n"
-	       "    -o audit=PATH              audit log (default %s)\n"
-	       "    -o capacity=SIZE           mock device size, K/M/G/T = powers of 1024 (default 1G)\n"
-	       "    -o mock_vram=PATH          file whose shared mapping is the mock's memory\n"
-	       "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
-	       "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
-	       prog, VR_DEFAULT_AUDIT);
+	printf(
+	    "usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT\n\n"
+	    "Keeps model files resident in GPU memory and proves they have not changed.\n\n"
+	    "vram-residency options:\n"
+	    "    -o backend=auto|cuda|mock  device backend (default auto: CUDA when a usable\n"
+	    "                               GPU passes the policy, else the mock, loudly)\n"
+	    "    -o device=N                GPU index (default 0)\n"
+	    "    -o secret=PATH             master secret file, mode 0600, >= 32 bytes; without\n"
+	    "                               it an ephemeral random secret is used and seals\n"
+	    "                               cannot be checked after unmount\n"
+	    "    -o audit=PATH              audit log (default %s)\n"
+	    "    -o capacity=SIZE           mock device size, K/M/G/T = powers of 1024 (default "
+	    "1G)\n"
+	    "    -o mock_vram=PATH          file whose shared mapping is the mock's memory\n"
+	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
+	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
+	    prog, VR_DEFAULT_AUDIT);
 }
 
 void vr_options_free(struct vr_options *o)

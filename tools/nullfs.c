@@ -218,16 +218,16 @@ static int n_utimens(const char *path, const struct timespec tv[2], struct fuse_
 }
 
 static const struct fuse_operations ops = {
-	.init = n_init,
-	.getattr = n_getattr,
-	.readdir = n_readdir,
-	.create = n_create,
-	.open = n_open,
-	.read = n_read,
-	.write = n_write,
-	.unlink = n_unlink,
-	.truncate = n_truncate,
-	.utimens = n_utimens,
+    .init = n_init,
+    .getattr = n_getattr,
+    .readdir = n_readdir,
+    .create = n_create,
+    .open = n_open,
+    .read = n_read,
+    .write = n_write,
+    .unlink = n_unlink,
+    .truncate = n_truncate,
+    .utimens = n_utimens,
 };
 
 int main(int argc, char **argv)

@@ -18,8 +18,7 @@
 
 static const char usage_main[] = "usage: vram-seal {digest|verify|--help|--version} ...\n";
 static const char usage_digest[] = "usage: vram-seal digest [-j THREADS] FILE...\n";
-static const char usage_verify[] =
-	"usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
+static const char usage_verify[] = "usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
 
 static void help_main(void)
 {
@@ -195,10 +194,12 @@ static int cmd_verify(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+hs:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			printf("%s  --secret FILE  the daemon's master secret (mode 0600)\n"
-			       "Exits 0 only when the signature holds and, with DATAFILE, its size,\n"
-			       "sha256 and fs-verity digest equal the seal's; else prints one reason.\n",
-			       usage_verify);
+			printf(
+			    "%s  --secret FILE  the daemon's master secret (mode 0600)\n"
+			    "Exits 0 only when the signature holds and, with DATAFILE, its size,\n"
+			    "sha256 and fs-verity digest equal the seal's; else prints one "
+			    "reason.\n",
+			    usage_verify);
 			return 0;
 		case 's':
 			secret = optarg;
@@ -258,7 +259,8 @@ static int cmd_verify(int argc, char **argv)
 			goto free_keys;
 		}
 		if (!memeql_sec(fsv, seal->fsverity, 32)) {
-			status = fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
+			status =
+			    fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
 			goto free_keys;
 		}
 		printf("OK: %s: signature valid; %s matches size, sha256 and fs-verity digest\n",

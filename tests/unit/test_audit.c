@@ -21,8 +21,12 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/audit.log", dir);
 	memset(digest, 0xab, sizeof(digest));
 	CHECK_EQ(vr_audit_open(path, &a), 0);
-	struct vr_audit_rec r = {.event = "vram_sealed", .path = "llama/w.bin", .uid = 7,
-				 .pid = 42, .outcome = "ok", .digest = digest};
+	struct vr_audit_rec r = {.event = "vram_sealed",
+				 .path = "llama/w.bin",
+				 .uid = 7,
+				 .pid = 42,
+				 .outcome = "ok",
+				 .digest = digest};
 
 	CHECK_EQ(vr_audit_log(a, &r), 0);
 	r.event = "seal_verification_failed";

@@ -1,4 +1,4 @@
-/* test_backend.c - the conformance suite every backend must pass; run as: test_backend mock|cuda. */
+/* test_backend.c - the conformance suite every backend passes: test_backend mock|cuda. */
 #include "backends.h"
 #include "check.h"
 #include "digest.h"
@@ -29,7 +29,8 @@ static void fill(uint8_t *p, size_t n)
 		p[i] = (uint8_t)rng();
 }
 
-/* Loads SIZE random bytes in random chunks, reads them back and compares both digests with the CPU's. */
+/* Loads SIZE random bytes in random chunks, reads them back and compares both digests with the
+ * CPU's. */
 static void roundtrip(struct vr_backend *b, uint64_t size)
 {
 	uint8_t *data = malloc(size ? size : 1), *back = malloc(size ? size : 1);
@@ -225,8 +226,8 @@ int main(int argc, char **argv)
 	if (strcmp(name, "mock") == 0)
 		CHECK_EQ(info.total_bytes, 256u << 20);
 
-	const uint64_t sizes[] = {0,	  1,	  4095,	     4096,		 4097,
-				  524288, 524289, 3 << 20,   (5 << 20) + 12345, 40u << 20};
+	const uint64_t sizes[] = {
+	    0, 1, 4095, 4096, 4097, 524288, 524289, 3 << 20, (5 << 20) + 12345, 40u << 20};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		roundtrip(&b, sizes[i]);
 	if (strcmp(name, "mock") != 0 && info.free_bytes > (3ULL << 30))

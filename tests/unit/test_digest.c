@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-
 static void fill(uint8_t *p, size_t n, uint64_t seed)
 {
 	rng_state = seed | 1;

@@ -12,7 +12,7 @@ static void test_names(void)
 
 	CHECK_EQ(vr_name_validate("model.gguf"), 0);
 	CHECK_EQ(vr_name_validate(".hidden"), 0);
-	CHECK_EQ(vr_name_validate("...") , 0);
+	CHECK_EQ(vr_name_validate("..."), 0);
 	CHECK_EQ(vr_name_validate("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), 0);
 	CHECK_EQ(vr_name_validate("verify.txt"), 0);
 	CHECK_EQ(vr_name_validate("seal"), 0);
@@ -23,11 +23,11 @@ static void test_names(void)
 	CHECK_EQ(vr_name_validate("tab\there"), -EINVAL);
 	CHECK_EQ(vr_name_validate("nl\n"), -EINVAL);
 	CHECK_EQ(vr_name_validate("del\x7f"), -EINVAL);
-	CHECK_EQ(vr_name_validate("c1\xc2\x85"), -EINVAL);	 /* U+0085 NEL */
-	CHECK_EQ(vr_name_validate("bad\xff"), -EINVAL);	 /* not UTF-8 */
-	CHECK_EQ(vr_name_validate("over\xc0\xaf"), -EINVAL);	 /* overlong '/' */
-	CHECK_EQ(vr_name_validate("sur\xed\xa0\x80"), -EINVAL); /* surrogate */
-	CHECK_EQ(vr_name_validate("cut\xe2\x82"), -EINVAL);	 /* truncated */
+	CHECK_EQ(vr_name_validate("c1\xc2\x85"), -EINVAL);	    /* U+0085 NEL */
+	CHECK_EQ(vr_name_validate("bad\xff"), -EINVAL);		    /* not UTF-8 */
+	CHECK_EQ(vr_name_validate("over\xc0\xaf"), -EINVAL);	    /* overlong '/' */
+	CHECK_EQ(vr_name_validate("sur\xed\xa0\x80"), -EINVAL);	    /* surrogate */
+	CHECK_EQ(vr_name_validate("cut\xe2\x82"), -EINVAL);	    /* truncated */
 	CHECK_EQ(vr_name_validate("big\xf4\x90\x80\x80"), -EINVAL); /* > U+10FFFF */
 	CHECK_EQ(vr_name_validate("verify"), -EEXIST);
 	CHECK_EQ(vr_name_validate("status"), -EEXIST);

@@ -1,4 +1,4 @@
-/* test_residency.c - the tree over the mock backend: loads, seals, refusals, tamper, rename, ENOSPC. */
+/* test_residency.c - the tree over the mock: loads, seals, refusals, tamper, rename, ENOSPC. */
 #include "backends.h"
 #include "check.h"
 #include "residency.h"
@@ -133,11 +133,12 @@ int main(void)
 	close(fd);
 	CHECK_EQ(slurp(r, "/verify", text, sizeof(text), &len), -EIO);
 	text[len] = '\0';
-	int failed = strstr(text, "FAILED llama/w.bin") != NULL || strstr(text, "FAILED other.bin") != NULL;
+	int failed =
+	    strstr(text, "FAILED llama/w.bin") != NULL || strstr(text, "FAILED other.bin") != NULL;
 
 	CHECK(failed);
 	CHECK_EQ(slurp(r, "/llama/w.bin", back, sizeof(back), &len) == -EIO ||
-			 slurp(r, "/other.bin", back, sizeof(back), &len) == -EIO,
+		     slurp(r, "/other.bin", back, sizeof(back), &len) == -EIO,
 		 1);
 	CHECK_EQ(vr_res_status(r, (char **)&h, &len), 0);
 	CHECK(strstr((char *)h, "\"quarantined\":\t1") != NULL);
@@ -151,7 +152,8 @@ int main(void)
 		CHECK_EQ(vr_seal_verify(&seal, keys), 0);
 	}
 	CHECK_EQ(vr_res_rename(r, "/llama", "/llama/sub", 0, &me), -EINVAL);
-	CHECK_EQ(vr_res_rename(r, "/llama/moved.bin", "/llama/w.bin", 1 /* NOREPLACE */, &me), -EEXIST);
+	CHECK_EQ(vr_res_rename(r, "/llama/moved.bin", "/llama/w.bin", 1 /* NOREPLACE */, &me),
+		 -EEXIST);
 	CHECK_EQ(vr_res_rmdir(r, "/llama", &me), -ENOTEMPTY);
 	CHECK_EQ(vr_res_unlink(r, "/llama/moved.bin", &me), 0);
 	CHECK_EQ(vr_res_unlink(r, "/llama/w.bin", &me), 0);

@@ -47,10 +47,10 @@ static void test_known_answer(void)
 	CHECK_EQ(vr_seal_canonical(&s, canon, 10, &len), -ENOSPC);
 }
 
-
 static void random_seal(struct vr_seal *s)
 {
-	static const char *const names[] = {"a", "llama", "x y", "\xc3\xa9t\xc3\xa9", "w.bin", "d-1"};
+	static const char *const names[] = {"a",     "llama", "x y", "\xc3\xa9t\xc3\xa9",
+					    "w.bin", "d-1"};
 	int depth = (int)(rng() % 4) + 1;
 
 	vector_seal(s);
@@ -102,15 +102,33 @@ static void prop_seals(uint64_t seed)
 		/* flip one bit in a signed region: digests, size, index, strings, signature */
 		*t = *s;
 		switch (rng() % 9) {
-		case 0: t->sha256[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
-		case 1: t->fsverity[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
-		case 2: t->size ^= 1ULL << (rng() % 53); break;
-		case 3: t->device.index ^= 1 << (rng() % 15); break;
-		case 4: t->signature[rng() % 32] ^= (uint8_t)(1u << (rng() % 8)); break;
-		case 5: t->path[0] ^= 0x01; break; /* 'a'->'`', 'l'->'m', ... stay valid */
-		case 6: t->sealed_at[3] = t->sealed_at[3] == '6' ? '7' : '6'; break;
-		case 7: t->device.uuid[4] ^= 0x01; break;
-		case 8: t->device.name[0] ^= 0x01; break;
+		case 0:
+			t->sha256[rng() % 32] ^= (uint8_t)(1u << (rng() % 8));
+			break;
+		case 1:
+			t->fsverity[rng() % 32] ^= (uint8_t)(1u << (rng() % 8));
+			break;
+		case 2:
+			t->size ^= 1ULL << (rng() % 53);
+			break;
+		case 3:
+			t->device.index ^= 1 << (rng() % 15);
+			break;
+		case 4:
+			t->signature[rng() % 32] ^= (uint8_t)(1u << (rng() % 8));
+			break;
+		case 5:
+			t->path[0] ^= 0x01;
+			break; /* 'a'->'`', 'l'->'m', ... stay valid */
+		case 6:
+			t->sealed_at[3] = t->sealed_at[3] == '6' ? '7' : '6';
+			break;
+		case 7:
+			t->device.uuid[4] ^= 0x01;
+			break;
+		case 8:
+			t->device.name[0] ^= 0x01;
+			break;
 		}
 		int r = vr_seal_verify(t, keys);
 
@@ -170,23 +188,23 @@ static void test_strict_parse(void)
 	struct {
 		const char *from, *to;
 	} edits[] = {
-		{"\"version\":\t1", "\"version\": 2"},
-		{"\"version\":\t1", "\"version\": \"1\""},
-		{"\"size\":\t5", "\"size\": -5"},
-		{"\"size\":\t5", "\"size\": 5.5"},
-		{"\"size\":\t5", "\"size\": 1e300"},
-		{"\"alg\":\t\"HMAC-SHA256\"", "\"alg\": \"none\""},
-		{"\"sha256\":\t\"2c", "\"sha256\": \"2C"},
-		{"\"sha256\":\t\"2c", "\"sha256\": \"2"},
-		{"\"fsverity\":\t\"sha256:", "\"fsverity\": \"sha512:"},
-		{"\"path\":\t\"llama/model.gguf\"", "\"path\": \"/llama/model.gguf\""},
-		{"\"path\":\t\"llama/model.gguf\"", "\"path\": \"llama/../x\""},
-		{"\"path\":\t\"llama/model.gguf\"", "\"path\": 7"},
-		{"\"index\":\t0", "\"index\": 0, \"extra\": 1"},
-		{"\"version\":\t1", "\"version\": 1, \"version\": 1"},
-		{"\"version\":\t1", "\"version\": 1, \"comment\": \"x\""},
-		{"\"sealed_at\":\t\"2026-11-26T13:21:37Z\"", "\"sealed_at\": \"yesterday\""},
-		{"\"key_id\":\t\"", "\"key_id\": \"x"},
+	    {"\"version\":\t1", "\"version\": 2"},
+	    {"\"version\":\t1", "\"version\": \"1\""},
+	    {"\"size\":\t5", "\"size\": -5"},
+	    {"\"size\":\t5", "\"size\": 5.5"},
+	    {"\"size\":\t5", "\"size\": 1e300"},
+	    {"\"alg\":\t\"HMAC-SHA256\"", "\"alg\": \"none\""},
+	    {"\"sha256\":\t\"2c", "\"sha256\": \"2C"},
+	    {"\"sha256\":\t\"2c", "\"sha256\": \"2"},
+	    {"\"fsverity\":\t\"sha256:", "\"fsverity\": \"sha512:"},
+	    {"\"path\":\t\"llama/model.gguf\"", "\"path\": \"/llama/model.gguf\""},
+	    {"\"path\":\t\"llama/model.gguf\"", "\"path\": \"llama/../x\""},
+	    {"\"path\":\t\"llama/model.gguf\"", "\"path\": 7"},
+	    {"\"index\":\t0", "\"index\": 0, \"extra\": 1"},
+	    {"\"version\":\t1", "\"version\": 1, \"version\": 1"},
+	    {"\"version\":\t1", "\"version\": 1, \"comment\": \"x\""},
+	    {"\"sealed_at\":\t\"2026-11-26T13:21:37Z\"", "\"sealed_at\": \"yesterday\""},
+	    {"\"key_id\":\t\"", "\"key_id\": \"x"},
 	};
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		const char *at = strstr(json, edits[i].from);
