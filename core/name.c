@@ -69,3 +69,12 @@ int vr_name_validate(const char *name)
 {
 	return vr_name_validate_n(name, strlen(name));
 }
+
+int vr_name_validate_file_n(const char *name, size_t len)
+{
+	int ret = vr_name_validate_n(name, len);
+
+	if (ret == 0 && len > VR_FILE_NAME_MAX)
+		return -ENAMETOOLONG;
+	return ret;
+}

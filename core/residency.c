@@ -495,7 +495,7 @@ unlock:
 }
 
 /* Resolves the parent of a path to be created and validates the new name. Under r->lock. */
-static int resolve_new(struct vr_residency *r, const char *path, struct lookup *l)
+static int resolve_new(struct vr_residency *r, const char *path, bool is_file, struct lookup *l)
 {
 	int ret = resolve(r, path, l);
 
@@ -503,7 +503,8 @@ static int resolve_new(struct vr_residency *r, const char *path, struct lookup *
 		return -EEXIST;
 	if (ret != -ENOENT || !l->parent)
 		return ret;
-	return vr_name_validate_n(l->last, l->last_len);
+	return is_file ? vr_name_validate_file_n(l->last, l->last_len)
+		       : vr_name_validate_n(l->last, l->last_len);
 }
 
 /* Copies the last component into a NUL-terminated buffer. */
@@ -521,7 +522,7 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	int ret;
 
 	pthread_mutex_lock(&r->lock);
-	ret = resolve_new(r, path, &l);
+	ret = resolve_new(r, path, false, &l);
 	if (ret)
 		goto unlock;
 	last_name(&l, name);
@@ -749,7 +750,8 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	} else if (ret != -ENOENT || !dst.parent) {
 		goto unlock;
 	}
-	ret = vr_name_validate_n(dst.last, dst.last_len);
+	ret = src.kind == VR_KIND_FILE ? vr_name_validate_file_n(dst.last, dst.last_len)
+				       : vr_name_validate_n(dst.last, dst.last_len);
 	if (ret)
 		goto unlock;
 	if (src.kind == VR_KIND_DIR && is_ancestor(src.node, dst.parent)) {
@@ -910,7 +912,7 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&r->lock);
-	ret = resolve_new(r, path, &l);
+	ret = resolve_new(r, path, true, &l);
 	if (ret)
 		goto unlock;
 	last_name(&l, name);

@@ -44,6 +44,20 @@ for f in model.gguf llama/weights.bin llama/deep/er/tok.json llama/empty small.t
 	cp "$MNT/$f.seal" "$WORK/copy.seal"
 	check "$f vram-seal verify offline" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/copy.seal" "$src" > /dev/null
 done
+# the offline check refuses what does not match
+cp "$MNT/model.gguf.seal" "$WORK/m.seal"
+(umask 077 && head -c 32 /dev/urandom > "$WORK/other-secret")
+refuse "offline: another secret" "signature does not match" "$BIN/vram-seal" verify --secret "$WORK/other-secret" "$WORK/m.seal"
+cp "$SRC/model.gguf" "$WORK/changed"
+printf 'Z' | dd of="$WORK/changed" bs=1 seek=1000 conv=notrunc status=none
+refuse "offline: a changed byte" "sha256 differs" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/m.seal" "$WORK/changed"
+refuse "offline: another size" "size differs" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/m.seal" "$SRC/small.txt"
+sed 's/"path":[^,]*/"path":\t"other.gguf"/' "$WORK/m.seal" > "$WORK/moved.seal"
+refuse "offline: an edited path" "signature does not match" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/moved.seal"
+printf '{"version": 1}' > "$WORK/bad.seal"
+refuse "offline: a malformed seal" "malformed seal" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/bad.seal"
+chmod 644 "$WORK/other-secret"
+refuse "offline: a loose secret" "chmod 600" "$BIN/vram-seal" verify --secret "$WORK/other-secret" "$WORK/m.seal"
 check "sha256sum of mounted file" test "$(sha256sum < "$MNT/model.gguf")" = "$(sha256sum < "$SRC/model.gguf")"
 
 # ls, stat, du, df, find, status

@@ -50,7 +50,10 @@ refuse "newline in name" "Invalid argument" touch "$MNT/a
 b"
 refuse "invalid UTF-8" "Invalid argument" touch "$MNT/$(printf 'bad\377')"
 refuse "name too long" "File name too long" touch "$MNT/$(head -c 256 /dev/zero | tr '\0' a)"
-check "255 bytes is fine" touch "$MNT/$(head -c 255 /dev/zero | tr '\0' a)"
+check "a 255-byte directory name is fine" mkdir "$MNT/$(head -c 255 /dev/zero | tr '\0' a)"
+check "a 250-byte file name is fine" touch "$MNT/$(head -c 250 /dev/zero | tr '\0' b)"
+check "its seal is reachable" test -f "$MNT/$(head -c 250 /dev/zero | tr '\0' b).seal"
+refuse "a 251-byte file name leaves no room for .seal" "File name too long" touch "$MNT/$(head -c 251 /dev/zero | tr '\0' c)"
 refuse "rename to .seal" "Operation not permitted" mv "$MNT/w.bin" "$MNT/w2.seal"
 refuse "rename to verify" "File exists\|Operation not permitted" mv "$MNT/w.bin" "$MNT/d/verify"
 

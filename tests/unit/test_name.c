@@ -40,6 +40,11 @@ static void test_names(void)
 	long_name[256] = '\0';
 	CHECK_EQ(vr_name_validate(long_name), -ENAMETOOLONG);
 	CHECK_EQ(vr_name_validate_n("a\0b", 3), -EINVAL);
+	memset(long_name, 'f', 251);
+	CHECK_EQ(vr_name_validate_file_n(long_name, 250), 0);
+	CHECK_EQ(vr_name_validate_file_n(long_name, 251), -ENAMETOOLONG);
+	CHECK_EQ(vr_name_validate_n(long_name, 251), 0);
+	CHECK_EQ(vr_name_validate_file_n("x.seal", 6), -EPERM);
 }
 
 static void test_sizes(void)
