@@ -31,7 +31,8 @@ static int keyring_alloc(struct vr_keyring **out)
 	if (mlock(k, sizeof(*k)) != 0)
 		vr_log(LOG_WARNING, "cannot lock key memory (%s); the secret may be swapped out",
 		       strerror(errno));
-	madvise(k, sizeof(*k), MADV_DONTDUMP);
+	if (madvise(k, sizeof(*k), MADV_DONTDUMP) != 0)
+		vr_log(LOG_WARNING, "cannot exclude key memory from core dumps (%s)", strerror(errno));
 	k->len = 0;
 	*out = k;
 	return 0;

@@ -466,7 +466,8 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		}
 		close(pipefd[0]);
 		status_fd = pipefd[1];
-		setsid();
+		if (setsid() < 0)
+			vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
 	}
 	if (start(d, args, cl->mountpoint) != 0) {
 		stop(d);
@@ -485,13 +486,11 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 			vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
 		vr_log_use_syslog(true);
 		report(status_fd, 0);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-			if (null > 2)
-				close(null);
-		}
+		/* detached: stdio goes to /dev/null, messages to syslog */
+		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+			vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
+		if (null > 2)
+			close(null);
 	}
 	if (cl->singlethread) {
 		ret = fuse_loop(d->fuse);

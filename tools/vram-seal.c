@@ -44,7 +44,8 @@ static int map_file(int fd, size_t size, const void **out)
 	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	madvise(p, size, MADV_SEQUENTIAL | MADV_WILLNEED);
+	/* advice only: a refusal costs speed, not correctness */
+	(void)madvise(p, size, MADV_SEQUENTIAL | MADV_WILLNEED);
 	*out = p;
 	return 0;
 }
