@@ -1,9 +1,12 @@
 /* test_backend.c - the conformance suite every backend passes: test_backend mock|cuda. */
+#include "audit.h"
 #include "backends.h"
 #include "check.h"
 #include "digest.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -195,9 +198,54 @@ static void faults(void)
 	}
 }
 
+/*
+ * The VRAM-only policy, over the CUDA runtime test double (tests/fake): an
+ * integrated GPU, compute capability 5 and a card under 1 GiB are refused
+ * with -ENODEV and a policy_violation record; a good card opens.
+ */
+static int policy_checks(void)
+{
+	static const char *const env[][2] = {{"VR_FAKE_CUDA_INTEGRATED", "1"},
+					     {"VR_FAKE_CUDA_CC", "5"},
+					     {"VR_FAKE_CUDA_MEM", "536870912"}};
+	char path[] = "/tmp/vr-policy-XXXXXX";
+	int fd = mkstemp(path);
+	struct vr_backend b;
+
+	close(fd);
+	for (size_t i = 0; i < 3; i++) {
+		struct vr_backend_params p = {0};
+		struct vr_audit *a;
+		char line[4096] = "";
+		FILE *f;
+
+		CHECK_EQ(truncate(path, 0), 0);
+		CHECK_EQ(vr_audit_open(path, &a), 0);
+		p.audit = a;
+		setenv(env[i][0], env[i][1], 1);
+		CHECK_EQ(vr_backend_open(vr_backend_find("cuda"), &p, &b), -ENODEV);
+		unsetenv(env[i][0]);
+		vr_audit_close(a);
+		f = fopen(path, "r");
+		CHECK(f && fgets(line, sizeof(line), f));
+		CHECK(strstr(line, "\"event\":\"policy_violation\"") != NULL);
+		if (f)
+			fclose(f);
+	}
+	struct vr_backend_params ok = {0};
+
+	CHECK_EQ(vr_backend_open(vr_backend_find("cuda"), &ok, &b), 0);
+	vr_backend_close(&b);
+	unlink(path);
+	return check_summary();
+}
+
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "mock";
+
+	if (strcmp(name, "cuda-policy") == 0)
+		return policy_checks();
 	const struct vr_backend_ops *ops = vr_backend_find(name);
 	struct vr_backend_params p = {.capacity = 256u << 20};
 	struct vr_device_info info;
