@@ -113,6 +113,13 @@ static void audit(struct vr_residency *r, const char *event, const char *path,
 	(void)audit_must(r, event, path, c, outcome, digest, detail);
 }
 
+/* Logs why an operation was refused; a missing name is ordinary and not logged. */
+static void refused(const char *op, const char *path, int err)
+{
+	if (err && err != -ENOENT)
+		vr_log(LOG_INFO, "%s %s refused: %s", op, path, strerror(-err));
+}
+
 static struct vr_node *node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
 				const struct vr_caller *c)
 {
@@ -536,8 +543,7 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	l.parent->ctime = l.parent->mtime;
 unlock:
 	pthread_mutex_unlock(&r->lock);
-	if (ret && ret != -EEXIST)
-		vr_log(LOG_INFO, "mkdir %s refused: %s", path, strerror(-ret));
+	refused("mkdir", path, ret);
 	return ret;
 }
 
@@ -567,6 +573,7 @@ int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_calle
 	node_put(r, l.node);
 unlock:
 	pthread_mutex_unlock(&r->lock);
+	refused("rmdir", path, ret);
 	return ret;
 }
 
@@ -643,6 +650,7 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 	return 0;
 unlock:
 	pthread_mutex_unlock(&r->lock);
+	refused("unlink", path, ret);
 	return ret;
 }
 
@@ -793,6 +801,8 @@ unlock:
 	pthread_mutex_unlock(&r->lock);
 	if (victim)
 		scrub_removed(r, victim, c);
+	if (ret && ret != -ENOENT)
+		vr_log(LOG_INFO, "rename %s -> %s refused: %s", from, to, strerror(-ret));
 	return ret;
 }
 
@@ -942,8 +952,8 @@ unlock:
 		vr_dev_file_free(r->cfg.backend, dev);
 	if (ret == 0)
 		audit(r, "vram_allocated", rel, c, "ok", NULL, NULL);
-	else if (ret != -EEXIST)
-		vr_log(LOG_INFO, "create %s refused: %s", path, strerror(-ret));
+	else
+		refused("create", path, ret);
 	return ret;
 }
 
@@ -1200,7 +1210,7 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 		size_t len = 0;
 
 		if (wants_write) {
-			ret = -EPERM;
+			ret = -EPERM; /* generated files are read-only */
 			goto unlock;
 		}
 		if (l.kind == VR_KIND_SEAL) {
@@ -1275,6 +1285,7 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 	return 0;
 unlock:
 	pthread_mutex_unlock(&r->lock);
+	refused("open", path, ret);
 	return ret;
 }
 
@@ -1427,6 +1438,7 @@ int vr_res_truncate(struct vr_residency *r, const char *path, uint64_t size,
 	l.node->refs++;
 	pthread_mutex_unlock(&r->lock);
 	ret = vr_res_ftruncate(r, h, size, c);
+	refused("truncate", path, ret);
 	if (ret == -EPERM) {
 		char rel[VR_SEAL_PATH_MAX];
 
