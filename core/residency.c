@@ -60,6 +60,7 @@ struct vr_node {
 	uint64_t size;
 	unsigned writers;
 	struct vr_dev_file *dev;
+	uint64_t held; /* device bytes dev holds, as of the last resize (tree lock) */
 	struct vr_seal *seal;
 	char *seal_json;
 };
@@ -278,7 +279,7 @@ static int resolve(struct vr_residency *r, const char *path, struct lookup *l)
 	}
 }
 
-static void attr_of_node(const struct vr_residency *r, const struct vr_node *n, struct vr_attr *a)
+static void attr_of_node(const struct vr_node *n, struct vr_attr *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->kind = n->is_dir ? VR_KIND_DIR : VR_KIND_FILE;
@@ -296,8 +297,7 @@ static void attr_of_node(const struct vr_residency *r, const struct vr_node *n, 
 	} else {
 		a->nlink = 1;
 		a->size = n->size;
-		/* device memory held; the field is read without the IO lock, as a hint */
-		a->blocks = n->dev ? vr_dev_held(r->cfg.backend, n->dev) / 512 : 0;
+		a->blocks = n->held / 512;
 	}
 }
 
@@ -408,7 +408,7 @@ int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out
 		switch (l.kind) {
 		case VR_KIND_DIR:
 		case VR_KIND_FILE:
-			attr_of_node(r, l.node, out);
+			attr_of_node(l.node, out);
 			break;
 		case VR_KIND_SEAL:
 			attr_of_text(l.node->ino | INO_SEAL, l.node,
@@ -435,7 +435,7 @@ int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr 
 		return 0;
 	}
 	pthread_mutex_lock(&r->lock);
-	attr_of_node(r, h->node, out);
+	attr_of_node(h->node, out);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
@@ -485,7 +485,7 @@ int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
 			goto unlock;
 	}
 	for (struct vr_node *c = dir->children; c; c = c->next) {
-		attr_of_node(r, c, &a);
+		attr_of_node(c, &a);
 		if (fill(ctx, c->name, &a))
 			break;
 		if (!c->is_dir && c->seal_json &&
@@ -594,6 +594,7 @@ static void detach_file(struct vr_residency *r, struct vr_node *n)
 		r->quarantined--;
 	r->files--;
 	n->state = ST_REMOVED;
+	n->held = 0;
 	/* a detached node keeps its full path as its name, for the audit of the free */
 	if (node_path(n, path, sizeof(path)) == 0 && (full = strdup(path))) {
 		free(n->name);
@@ -1341,8 +1342,11 @@ static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 		load_failed(r, n, ret, c);
 		return ret;
 	}
+	uint64_t held = vr_dev_held(r->cfg.backend, n->dev);
+
 	pthread_mutex_lock(&r->lock);
 	n->size = size;
+	n->held = held;
 	now(&n->mtime);
 	n->ctime = n->mtime;
 	pthread_mutex_unlock(&r->lock);

@@ -11,6 +11,12 @@ if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j "$(nproc)"
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2)
+	echo "test.sh: the threaded tests under ThreadSanitizer (clang)"
+	CC=clang cmake -S . -B build-tsan -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug \
+		-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
+	cmake --build build-tsan -j "$(nproc)"
+	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
+		-R 'unit_residency|unit_digest|backend_mock|e2e_test_concurrent|e2e_test_chaos|e2e_test_rename_rm')
 	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
 	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name
