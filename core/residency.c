@@ -160,12 +160,12 @@ static int node_path(const struct vr_node *n, char *buf, size_t cap)
 	const struct vr_node *chain[VR_SEAL_PATH_MAX / 2];
 	size_t depth = 0, len = 0;
 
+	buf[0] = '\0';
 	for (; n && n->parent; n = n->parent) {
 		if (depth == sizeof(chain) / sizeof(chain[0]))
 			return -ENAMETOOLONG;
 		chain[depth++] = n;
 	}
-	buf[0] = '\0';
 	while (depth-- > 0) {
 		size_t l = strlen(chain[depth]->name);
 
@@ -177,6 +177,16 @@ static int node_path(const struct vr_node *n, char *buf, size_t cap)
 		len += l;
 	}
 	return 0;
+}
+
+/* Length of directory DIR's relative path ("" for the root). Under r->lock. */
+static size_t path_len(const struct vr_node *dir)
+{
+	size_t len = 0;
+
+	for (; dir && dir->parent; dir = dir->parent)
+		len += strlen(dir->name) + 1;
+	return len;
 }
 
 static struct vr_node *child(const struct vr_node *dir, const char *name, size_t len)
@@ -359,21 +369,26 @@ static void release_device(struct vr_residency *r, struct vr_node *n, const char
 	      ret ? "scrub of device memory reported an error; memory freed" : NULL);
 }
 
-static void free_subtree(struct vr_residency *r, struct vr_node *n)
+/* Frees one file at shutdown; kept out of free_subtree() so recursion keeps small frames. */
+static __attribute__((noinline)) void free_file(struct vr_residency *r, struct vr_node *n)
 {
 	char path[VR_SEAL_PATH_MAX];
 
+	if (node_path(n, path, sizeof(path)) != 0)
+		strcpy(path, n->name);
+	release_device(r, n, path, NULL);
+}
+
+static void free_subtree(struct vr_residency *r, struct vr_node *n)
+{
 	while (n->children) {
 		struct vr_node *c = n->children;
 
 		n->children = c->next;
 		free_subtree(r, c);
 	}
-	if (!n->is_dir) {
-		if (node_path(n, path, sizeof(path)) != 0)
-			strcpy(path, n->name);
-		release_device(r, n, path, NULL);
-	}
+	if (!n->is_dir)
+		free_file(r, n);
 	node_destroy(n);
 }
 
@@ -510,8 +525,12 @@ static int resolve_new(struct vr_residency *r, const char *path, bool is_file, s
 		return -EEXIST;
 	if (ret != -ENOENT || !l->parent)
 		return ret;
-	return is_file ? vr_name_validate_file_n(l->last, l->last_len)
-		       : vr_name_validate_n(l->last, l->last_len);
+	ret = is_file ? vr_name_validate_file_n(l->last, l->last_len)
+		      : vr_name_validate_n(l->last, l->last_len);
+	/* a seal names its file by its relative path, which must fit */
+	if (ret == 0 && path_len(l->parent) + l->last_len >= VR_SEAL_PATH_MAX)
+		ret = -ENAMETOOLONG;
+	return ret;
 }
 
 /* Copies the last component into a NUL-terminated buffer. */
@@ -674,32 +693,50 @@ static int sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *
 	return 0;
 }
 
+/* Re-signs file N's seal for its current path and audits it. Under r->lock. */
+static __attribute__((noinline)) int resign_file(struct vr_residency *r, struct vr_node *n,
+						 const struct vr_caller *c)
+{
+	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 16];
+	int ret;
+
+	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
+		return 0;
+	strcpy(old, n->seal->path);
+	ret = sign_seal(r, n, n->seal);
+	snprintf(detail, sizeof(detail), "from %s", old);
+	audit(r, "seal_renamed", n->seal->path, c, ret ? "failed" : "ok", n->seal->fsverity,
+	      detail);
+	return ret;
+}
+
 /* Re-signs every seal below N (after a rename); returns the first error. Under r->lock. */
 static int resign_subtree(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	int ret = 0;
 
-	if (n->is_dir) {
-		for (struct vr_node *ch = n->children; ch; ch = ch->next) {
-			int e = resign_subtree(r, ch, c);
+	if (!n->is_dir)
+		return resign_file(r, n, c);
+	for (struct vr_node *ch = n->children; ch; ch = ch->next) {
+		int e = resign_subtree(r, ch, c);
 
-			if (e && !ret)
-				ret = e;
-		}
-		return ret;
+		if (e && !ret)
+			ret = e;
 	}
-	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
-		return 0;
-	char old[VR_SEAL_PATH_MAX];
-
-	strcpy(old, n->seal->path);
-	ret = sign_seal(r, n, n->seal);
-	char detail[VR_SEAL_PATH_MAX + 16];
-
-	snprintf(detail, sizeof(detail), "from %s", old);
-	audit(r, "seal_renamed", n->seal->path, c, ret ? "failed" : "ok", n->seal->fsverity,
-	      detail);
 	return ret;
+}
+
+/* Length of the longest relative path below N, N's own name included. Under r->lock. */
+static size_t longest_below(const struct vr_node *n)
+{
+	size_t best = 0;
+
+	for (const struct vr_node *c = n->children; c; c = c->next) {
+		size_t l = longest_below(c);
+
+		best = l > best ? l : best;
+	}
+	return strlen(n->name) + (best ? best + 1 : 0);
 }
 
 static bool is_ancestor(const struct vr_node *a, const struct vr_node *n)
@@ -765,6 +802,13 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		goto unlock;
 	if (src.kind == VR_KIND_DIR && is_ancestor(src.node, dst.parent)) {
 		ret = -EINVAL;
+		goto unlock;
+	}
+	/* every seal below must still fit its path, or nothing moves */
+	if (path_len(dst.parent) + longest_below(src.node) - strlen(src.node->name) +
+		dst.last_len >=
+	    VR_SEAL_PATH_MAX) {
+		ret = -ENAMETOOLONG;
 		goto unlock;
 	}
 	last_name(&dst, name);
@@ -1058,36 +1102,42 @@ struct pending_file {
 	char *path;
 };
 
-static int collect(struct vr_node *n, struct pending_file **list, size_t *count, size_t *cap)
+/* Adds file C to the list; kept out of collect() so deep recursion keeps small frames. */
+static __attribute__((noinline)) int add_pending(struct vr_node *c, struct pending_file **list,
+						 size_t *count, size_t *cap)
 {
 	char path[VR_SEAL_PATH_MAX];
 
-	for (struct vr_node *c = n->children; c; c = c->next) {
-		if (c->is_dir) {
-			int ret = collect(c, list, count, cap);
+	if (*count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct pending_file *nl = realloc(*list, ncap * sizeof(**list));
 
-			if (ret)
-				return ret;
-			continue;
-		}
-		if (c->state == ST_FAILED || c->state == ST_REMOVED)
-			continue;
-		if (*count == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 16;
-			struct pending_file *nl = realloc(*list, ncap * sizeof(**list));
-
-			if (!nl)
-				return -ENOMEM;
-			*list = nl;
-			*cap = ncap;
-		}
-		node_path(c, path, sizeof(path));
-		char *p = strdup(path);
-
-		if (!p)
+		if (!nl)
 			return -ENOMEM;
-		c->refs++;
-		(*list)[(*count)++] = (struct pending_file){c, p};
+		*list = nl;
+		*cap = ncap;
+	}
+	node_path(c, path, sizeof(path));
+	char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	c->refs++;
+	(*list)[(*count)++] = (struct pending_file){c, p};
+	return 0;
+}
+
+static int collect(struct vr_node *n, struct pending_file **list, size_t *count, size_t *cap)
+{
+	for (struct vr_node *c = n->children; c; c = c->next) {
+		int ret = 0;
+
+		if (c->is_dir)
+			ret = collect(c, list, count, cap);
+		else if (c->state != ST_FAILED && c->state != ST_REMOVED)
+			ret = add_pending(c, list, count, cap);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
