@@ -1188,7 +1188,8 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 	pthread_mutex_unlock(&r->lock);
 	if (ret)
 		goto put;
-	qsort(list, count, sizeof(*list), by_path);
+	if (count > 1) /* qsort wants a non-NULL array even for none */
+		qsort(list, count, sizeof(*list), by_path);
 	for (size_t i = 0; i < count; i++) {
 		struct vr_node *n = list[i].node;
 		struct check k;
