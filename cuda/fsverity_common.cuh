@@ -14,17 +14,20 @@
 #define VR_GPU_WARPS_PER_CTA 4
 #define VR_GPU_ROW_WORDS     17 /* a staged row, padded so lanes' reads hit distinct banks */
 
-#define VR_SHA256_K                                                                              \
-	{0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,     \
-	 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,     \
-	 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,     \
-	 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,     \
-	 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,     \
-	 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,     \
-	 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,     \
-	 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,     \
-	 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,     \
-	 0xc67178f2}
+#define VR_SHA256_K                                                                                \
+	{                                                                                          \
+		0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,            \
+		    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,        \
+		    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,        \
+		    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,        \
+		    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,        \
+		    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,        \
+		    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,        \
+		    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,        \
+		    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,        \
+		    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,        \
+		    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2                                 \
+	}
 
 __constant__ uint32_t vr_k256_dev[64] = VR_SHA256_K;
 static const uint32_t vr_k256_host[64] = VR_SHA256_K;
@@ -173,6 +176,29 @@ __host__ __device__ static inline void vr_stage_put(uint32_t (*stage)[VR_GPU_ROW
 	stage[b][part * 4 + 3] = v.w;
 }
 
+/*
+ * Lane LANE's part of staging CHUNK (0-63) of the warp's 32 blocks, which start
+ * at block FIRST of NBLOCKS: four loads of 16 bytes into the warp's rows.
+ */
+__host__ __device__ static inline void
+vr_lane_stage_chunk(const uint8_t *const *ext, uint64_t ext_size, uint64_t size, uint64_t nblocks,
+		    uint64_t first, int lane, int chunk, uint32_t (*stage)[VR_GPU_ROW_WORDS])
+{
+	for (int round = 0; round < 4; round++) {
+		int b, part;
+
+		vr_lane_piece(lane, round, &b, &part);
+		uint64_t blk = first + b;
+		uint4 v = make_uint4(0, 0, 0, 0);
+
+		if (blk < nblocks)
+			v = vr_load16(ext, ext_size, size,
+				      blk * VR_GPU_BLOCK + (uint64_t)chunk * 64 +
+					  (uint64_t)part * 16);
+		vr_stage_put(stage, b, part, v);
+	}
+}
+
 /* Compresses lane LANE's staged 64 bytes into its state. */
 __host__ __device__ static inline void vr_stage_compress(uint32_t (*stage)[VR_GPU_ROW_WORDS],
 							 int lane, uint32_t h[8])
@@ -204,7 +230,8 @@ __host__ __device__ static inline void vr_descriptor_hash(const uint8_t *root, u
 	vr_sha256_init(h);
 	for (int c = 0; c < 4; c++) {
 		for (int i = 0; i < 16; i++)
-			w[i] = (uint32_t)d[c * 64 + 4 * i] << 24 | (uint32_t)d[c * 64 + 4 * i + 1] << 16 |
+			w[i] = (uint32_t)d[c * 64 + 4 * i] << 24 |
+			       (uint32_t)d[c * 64 + 4 * i + 1] << 16 |
 			       (uint32_t)d[c * 64 + 4 * i + 2] << 8 | d[c * 64 + 4 * i + 3];
 		vr_sha256_compress(h, w);
 	}

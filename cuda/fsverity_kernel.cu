@@ -27,19 +27,7 @@ __global__ void hash_blocks(const uint8_t *const *ext, uint64_t ext_size, uint64
 		return; /* the whole warp: __syncwarp below stays uniform */
 	vr_sha256_init(h);
 	for (int chunk = 0; chunk < BLOCK / 64; chunk++) {
-#pragma unroll
-		for (int round = 0; round < 4; round++) {
-			int b, part;
-
-			vr_lane_piece(lane, round, &b, &part);
-			uint64_t blk = first + b;
-			uint4 v = make_uint4(0, 0, 0, 0);
-
-			if (blk < nblocks)
-				v = vr_load16(ext, ext_size, size,
-					      blk * BLOCK + (uint64_t)chunk * 64 + (uint64_t)part * 16);
-			vr_stage_put(stage[warp], b, part, v);
-		}
+		vr_lane_stage_chunk(ext, ext_size, size, nblocks, first, lane, chunk, stage[warp]);
 		__syncwarp();
 		vr_stage_compress(stage[warp], lane, h);
 		__syncwarp();

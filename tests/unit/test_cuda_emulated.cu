@@ -1,4 +1,5 @@
-/* test_cuda_emulated.cu - the CUDA kernel's per-lane steps run on the CPU, warp by warp, vs the core. */
+/* test_cuda_emulated.cu - the CUDA kernel's per-lane steps run on the CPU, warp by warp, vs the
+ * core. */
 #include "../../cuda/fsverity_common.cuh"
 
 #include <stdio.h>
@@ -34,20 +35,9 @@ static void emulate_hash_blocks(const uint8_t *const *ext, uint64_t ext_size, ui
 				vr_sha256_init(h[lane]);
 			for (int chunk = 0; chunk < VR_GPU_BLOCK / 64; chunk++) {
 				memset(stage, 0xee, sizeof(stage)); /* stale rows must not matter */
-				for (int round = 0; round < 4; round++)
-					for (int lane = 0; lane < 32; lane++) {
-						int b, part;
-
-						vr_lane_piece(lane, round, &b, &part);
-						uint64_t blk = first + b;
-						uint4 v = make_uint4(0, 0, 0, 0);
-
-						if (blk < nblocks)
-							v = vr_load16(ext, ext_size, size,
-								      blk * VR_GPU_BLOCK + chunk * 64ULL +
-									  part * 16ULL);
-						vr_stage_put(stage, b, part, v);
-					}
+				for (int lane = 0; lane < 32; lane++)
+					vr_lane_stage_chunk(ext, ext_size, size, nblocks, first,
+							    lane, chunk, stage);
 				for (int lane = 0; lane < 32; lane++)
 					vr_stage_compress(stage, lane, h[lane]);
 			}
@@ -87,8 +77,9 @@ int main(int argc, char **argv)
 {
 	const uint64_t ext_size = 1 << 20;
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
-	uint64_t sizes[] = {0,	    1,		4095,	       4096,	     4097,	   128 * 4096 - 1,
-			    128 * 4096, 128 * 4096 + 1, (3 << 20) + 5, 5 << 20, 0, 0};
+	uint64_t sizes[] = {
+	    0,	     1, 4095, 4096, 4097, 128 * 4096 - 1, 128 * 4096, 128 * 4096 + 1, (3 << 20) + 5,
+	    5 << 20, 0, 0};
 
 	printf("seed %llu\n", (unsigned long long)seed);
 	rng_state = seed | 1;
@@ -105,7 +96,8 @@ int main(int argc, char **argv)
 		for (uint64_t e = 0; e < next; e++) {
 			ext[e] = (uint8_t *)malloc(ext_size);
 			memset(ext[e], 0xa5, ext_size);
-			uint64_t n = size - e * ext_size < ext_size ? size - e * ext_size : ext_size;
+			uint64_t n =
+			    size - e * ext_size < ext_size ? size - e * ext_size : ext_size;
 
 			if (e * ext_size < size)
 				memcpy(ext[e], flat + e * ext_size, n);
