@@ -177,7 +177,7 @@ void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 	vr_fsv_block_hash(level, i * VR_DIGEST_SIZE, out);
 }
 
-int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
+void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 {
 	uint8_t root[VR_DIGEST_SIZE] = {0};
 	uint64_t n = vr_fsv_units(size);
@@ -205,7 +205,6 @@ int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 		memcpy(root, l1, VR_DIGEST_SIZE);
 	}
 	vr_fsv_descriptor_digest(root, size, out);
-	return 0;
 }
 
 unsigned vr_cpu_count(void)

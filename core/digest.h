@@ -46,9 +46,9 @@ void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]
 /*
  * Finishes a digest from the level-1 hashes of all units (in order) of a file
  * of SIZE bytes; for a file of one block, L1 must instead hold that block's
- * hash. L1 is used as scratch and destroyed. Returns 0 or -EINVAL.
+ * hash. L1 is used as scratch and destroyed.
  */
-int vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE]);
+void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE]);
 /* Number of units a file of SIZE bytes has. */
 uint64_t vr_fsv_units(uint64_t size);
 /* File digest from a tree's root hash: SHA-256 of the 256-byte descriptor. */

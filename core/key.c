@@ -1,5 +1,6 @@
 /* key.c - the master secret in locked memory and the seal keys HKDF derives from it. */
 #include "key.h"
+#include "digest.h"
 #include "log.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ static int keyring_alloc(struct vr_keyring **out)
 		vr_log(LOG_WARNING, "cannot lock key memory (%s); the secret may be swapped out",
 		       strerror(errno));
 	if (madvise(k, sizeof(*k), MADV_DONTDUMP) != 0)
-		vr_log(LOG_WARNING, "cannot exclude key memory from core dumps (%s)", strerror(errno));
+		vr_log(LOG_WARNING, "cannot exclude key memory from core dumps (%s)",
+		       strerror(errno));
 	k->len = 0;
 	*out = k;
 	return 0;
@@ -224,16 +226,10 @@ int vr_keyring_mac(const struct vr_keyring *k, const char *uuid, const void *msg
 
 int vr_keyring_key_id(const struct vr_keyring *k, const char *uuid, char out[VR_KEY_ID_HEX + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	uint8_t mac[32];
 	int ret = vr_keyring_mac(k, uuid, VR_KEY_ID_LABEL, strlen(VR_KEY_ID_LABEL), mac);
 
-	if (ret)
-		return ret;
-	for (int i = 0; i < VR_KEY_ID_HEX / 2; i++) {
-		out[2 * i] = digits[mac[i] >> 4];
-		out[2 * i + 1] = digits[mac[i] & 15];
-	}
-	out[VR_KEY_ID_HEX] = '\0';
-	return 0;
+	if (ret == 0)
+		vr_hex(mac, VR_KEY_ID_HEX / 2, out);
+	return ret;
 }

@@ -1637,12 +1637,6 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 	free(h);
 }
 
-bool vr_res_direct_io(const struct vr_handle *h)
-{
-	(void)h;
-	return true;
-}
-
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out)
 {
 	struct vr_device_info info;

@@ -101,8 +101,6 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c);
 /* Drops the handle; never fails. */
 void vr_res_release(struct vr_residency *r, struct vr_handle *h);
-/* Whether reads of H must bypass the page cache (always, for files and generated text). */
-bool vr_res_direct_io(const struct vr_handle *h);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
 /* The status JSON, malloc'd; returns 0 or -ENOMEM. */

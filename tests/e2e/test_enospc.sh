@@ -38,6 +38,16 @@ check "no unsealed entry" test ! -e "$MNT/unsealed.bin"
 check "used_bytes 0 after a failed seal" test "$(json_field "$MNT/status" used_bytes)" = 0
 check "unmount, daemon exits 0" unmount_vr
 
+# a device error while verifying: the check fails, names the file, quarantines it
+check "mount with a verify-time digest fault" mount_vr "capacity=64M,verify_on_open=0,mock_fault=digest:2:eio"
+check "load" cp "$WORK/small.bin" "$MNT/v.bin"
+cat "$MNT/verify" > "$WORK/v.out" 2> /dev/null
+check "verify exits non-zero on a device error" test $? -ne 0
+check "report says the device failed" grep -q '^FAILED v.bin device digest failed' "$WORK/v.out"
+check "audited" audit_has seal_verification_failed v.bin
+refuse "quarantined after a device error" "Input/output error" cat "$MNT/v.bin"
+check "unmount, daemon exits 0" unmount_vr
+
 # an allocation error: ENOMEM from the device
 check "mount with an alloc fault" mount_vr "capacity=64M,mock_fault=alloc:2:enomem"
 refuse "cp meets ENOMEM" "Cannot allocate memory" cp "$WORK/small.bin" "$MNT/nomem.bin"

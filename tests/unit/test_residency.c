@@ -119,14 +119,10 @@ int main(void)
 	uint8_t byte;
 	off_t at = -1;
 
-	/* find w.bin's first extent: the one holding data[0..16) */
-	for (off_t o = 0; o < (32 << 20); o += 1 << 20) {
+	/* the first extent starting with data[0..16): w.bin's or other.bin's (both start so) */
+	for (off_t o = 0; o < (32 << 20) && at < 0; o += 1 << 20) {
 		uint8_t head[16];
 
-		if (pread(fd, head, 16, o) == 16 && memcmp(head, data, 16) == 0 && o != 0) {
-			at = o;
-			break;
-		}
 		if (pread(fd, head, 16, o) == 16 && memcmp(head, data, 16) == 0)
 			at = o;
 	}
