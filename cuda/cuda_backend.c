@@ -255,6 +255,31 @@ static int alloc_extent(struct cuda *c, uint8_t **out)
 	return 0;
 }
 
+/* Frees extents from the end down to WANT, scrubbing each first. Lock held. */
+static int drop_extents(struct cuda *c, struct vr_dev_file *f, uint32_t want)
+{
+	int ret = 0;
+
+	for (uint32_t i = want; i < f->count; i++) {
+		int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->stream),
+				   "cudaMemset (scrub)");
+
+		if (e && !ret)
+			ret = e;
+	}
+	if (f->count > want) {
+		int e = drain(c);
+
+		if (e && !ret)
+			ret = e;
+	}
+	while (f->count > want) {
+		cudaFree(f->ext[--f->count]);
+		c->used -= CUDA_EXTENT;
+	}
+	return ret;
+}
+
 static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 {
 	struct cuda *c = ctx;
@@ -263,11 +288,18 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 
 	if (want > UINT32_MAX)
 		return -ENOSPC;
+	/* growing inside the last extent: its tail is zero already, no device work at all */
+	if (want == f->count && size >= f->size) {
+		f->size = size;
+		return 0;
+	}
 	pthread_mutex_lock(&c->lock);
 	ret = select_dev(c);
 	if (ret)
 		goto unlock;
 	if (want > f->count) {
+		uint32_t had = f->count;
+
 		if (want > f->cap) {
 			uint8_t **n = realloc(f->ext, sizeof(*n) * want);
 
@@ -283,6 +315,9 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 			if (ret == 0)
 				f->count++;
 		}
+		/* all or nothing: a grow that fails gives back what it took */
+		if (ret)
+			drop_extents(c, f, had);
 	} else {
 		/* scrub what a cut leaves behind, then free whole extents */
 		if (size % CUDA_EXTENT && want > 0)
@@ -290,21 +325,10 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 			    cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
 						       CUDA_EXTENT - size % CUDA_EXTENT, c->stream),
 				       "cudaMemset (scrub)");
-		for (uint64_t i = want; i < f->count; i++) {
-			int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->stream),
-					   "cudaMemset (scrub)");
-
-			if (e && !ret)
-				ret = e;
-		}
-		int e = drain(c);
+		int e = f->count > want ? drop_extents(c, f, (uint32_t)want) : drain(c);
 
 		if (e && !ret)
 			ret = e;
-		while (f->count > want) {
-			cudaFree(f->ext[--f->count]);
-			c->used -= CUDA_EXTENT;
-		}
 	}
 	if (ret == 0)
 		f->size = size;

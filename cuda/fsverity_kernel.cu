@@ -69,6 +69,9 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 	uint8_t *a = NULL, *b = NULL, *d_out = NULL;
 	cudaError_t e;
 
+	/* an earlier failed call on this thread (a handled cudaMalloc out of memory, say) must
+	 * not be taken for this launch's failure: clear it; a sticky error stays and shows below */
+	(void)cudaGetLastError();
 	if ((e = cudaMalloc((void **)&d_out, 32)) != cudaSuccess)
 		return e;
 	if (size == 0) {

@@ -278,10 +278,14 @@ int main(int argc, char **argv)
 	    0, 1, 4095, 4096, 4097, 524288, 524289, 3 << 20, (5 << 20) + 12345, 40u << 20};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		roundtrip(&b, sizes[i]);
-	if (strcmp(name, "mock") != 0 && info.free_bytes > (3ULL << 30))
+	/* VR_CONFORMANCE_QUICK (under compute-sanitizer): no 1 GiB file, no filling the card */
+	bool quick = getenv("VR_CONFORMANCE_QUICK") != NULL;
+
+	if (!quick && strcmp(name, "mock") != 0 && info.free_bytes > (3ULL << 30))
 		roundtrip(&b, 1ULL << 30);
 	bounds_and_scrub(&b);
-	exhaustion(&b);
+	if (!quick)
+		exhaustion(&b);
 	roundtrip(&b, 777777); /* still usable after exhaustion */
 	vr_backend_close(&b);
 	if (strcmp(name, "mock") == 0)
