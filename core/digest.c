@@ -22,7 +22,7 @@ void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 	sha256_digest(&c, VR_DIGEST_SIZE, out);
 }
 
-void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
+static void block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 {
 	struct sha256_ctx c;
 
@@ -33,18 +33,12 @@ void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]
 	sha256_digest(&c, VR_DIGEST_SIZE, out);
 }
 
-void vr_fsv_descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
+static void descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
 			      uint8_t out[VR_DIGEST_SIZE])
 {
-	uint8_t d[VR_FSV_DESC_SIZE] = {0};
+	uint8_t d[VR_FSV_DESC_SIZE];
 
-	d[0] = 1;		 /* version */
-	d[1] = 1;		 /* FS_VERITY_HASH_ALG_SHA256 */
-	d[2] = VR_FSV_LOG_BLOCK; /* log_blocksize */
-	d[3] = 0;		 /* salt_size */
-	for (int i = 0; i < 8; i++)
-		d[8 + i] = (uint8_t)(size >> (8 * i)); /* le64 data_size */
-	memcpy(d + 16, root, VR_DIGEST_SIZE);	       /* root_hash[64], zero-padded */
+	vr_fsv_descriptor(d, root, size);
 	vr_sha256(d, sizeof(d), out);
 }
 
@@ -84,7 +78,7 @@ static int data_block(struct vr_fsv_stream *s, const uint8_t *block, size_t len)
 {
 	uint8_t h[VR_DIGEST_SIZE];
 
-	vr_fsv_block_hash(block, len, h);
+	block_hash(block, len, h);
 	if (s->emitted[0] == 0)
 		memcpy(s->first, h, VR_DIGEST_SIZE);
 	s->emitted[0]++;
@@ -142,7 +136,7 @@ int vr_fsv_final(struct vr_fsv_stream *s, uint8_t out[VR_DIGEST_SIZE])
 		for (int level = 1;; level++) {
 			uint8_t h[VR_DIGEST_SIZE];
 
-			vr_fsv_block_hash(s->buf[level], s->fill[level], h);
+			block_hash(s->buf[level], s->fill[level], h);
 			if (s->emitted[level] == 0) {
 				memcpy(root, h, VR_DIGEST_SIZE);
 				break;
@@ -154,16 +148,16 @@ int vr_fsv_final(struct vr_fsv_stream *s, uint8_t out[VR_DIGEST_SIZE])
 				return ret;
 		}
 	}
-	vr_fsv_descriptor_digest(root, s->size, out);
+	descriptor_digest(root, s->size, out);
 	return 0;
 }
 
-uint64_t vr_fsv_units(uint64_t size)
+static uint64_t units_of(uint64_t size)
 {
-	return size / VR_FSV_UNIT_SIZE + (size % VR_FSV_UNIT_SIZE != 0);
+	return vr_fsv_level_up(vr_fsv_blocks(size));
 }
 
-void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
+static void unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 {
 	uint8_t level[VR_FSV_BLOCK_SIZE];
 	const uint8_t *p = data;
@@ -172,15 +166,15 @@ void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 	for (size_t off = 0; off < len; off += VR_FSV_BLOCK_SIZE, i++) {
 		size_t n = len - off < VR_FSV_BLOCK_SIZE ? len - off : VR_FSV_BLOCK_SIZE;
 
-		vr_fsv_block_hash(p + off, n, level + i * VR_DIGEST_SIZE);
+		block_hash(p + off, n, level + i * VR_DIGEST_SIZE);
 	}
-	vr_fsv_block_hash(level, i * VR_DIGEST_SIZE, out);
+	block_hash(level, i * VR_DIGEST_SIZE, out);
 }
 
-void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
+static void finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 {
 	uint8_t root[VR_DIGEST_SIZE] = {0};
-	uint64_t n = vr_fsv_units(size);
+	uint64_t n = units_of(size);
 
 	if (size > 0 && size <= VR_FSV_BLOCK_SIZE) {
 		memcpy(root, l1, VR_DIGEST_SIZE);
@@ -188,7 +182,7 @@ void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 		/* Each pass hashes blocks of 128 hashes; writing hash i at i*32
 		 * never overtakes block i+1, which starts at (i+1)*4096. */
 		while (n > 1) {
-			uint64_t next = n / VR_FSV_ARITY + (n % VR_FSV_ARITY != 0);
+			uint64_t next = vr_fsv_level_up(n);
 
 			for (uint64_t i = 0; i < next; i++) {
 				uint64_t cnt = n - i * VR_FSV_ARITY;
@@ -196,15 +190,14 @@ void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 
 				if (cnt > VR_FSV_ARITY)
 					cnt = VR_FSV_ARITY;
-				vr_fsv_block_hash(l1 + i * VR_FSV_BLOCK_SIZE, cnt * VR_DIGEST_SIZE,
-						  h);
+				block_hash(l1 + i * VR_FSV_BLOCK_SIZE, cnt * VR_DIGEST_SIZE, h);
 				memcpy(l1 + i * VR_DIGEST_SIZE, h, VR_DIGEST_SIZE);
 			}
 			n = next;
 		}
 		memcpy(root, l1, VR_DIGEST_SIZE);
 	}
-	vr_fsv_descriptor_digest(root, size, out);
+	descriptor_digest(root, size, out);
 }
 
 unsigned vr_cpu_count(void)
@@ -270,7 +263,7 @@ static void *spans_worker(void *arg)
 			size_t len;
 
 			unit_at(job, u, &p, &len);
-			vr_fsv_unit_hash(p, len, job->l1 + u * VR_DIGEST_SIZE);
+			unit_hash(p, len, job->l1 + u * VR_DIGEST_SIZE);
 		}
 	}
 	return NULL;
@@ -293,7 +286,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	if (!job.first_unit)
 		return -ENOMEM;
 	for (size_t i = 0; i < nspans; i++) {
-		job.first_unit[i + 1] = job.first_unit[i] + vr_fsv_units(spans[i].len);
+		job.first_unit[i + 1] = job.first_unit[i] + units_of(spans[i].len);
 		size += spans[i].len;
 	}
 	uint64_t total = job.first_unit[nspans];
@@ -307,7 +300,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 		/* a one-block file's root is its block's hash, not a level-1 hash */
 		for (size_t i = 0; i < nspans; i++)
 			if (spans[i].len)
-				vr_fsv_block_hash(spans[i].data, spans[i].len, job.l1);
+				block_hash(spans[i].data, spans[i].len, job.l1);
 		if (sha) {
 			struct sha256_ctx c;
 
@@ -350,7 +343,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	if (ret)
 		goto free_l1;
 finish:
-	vr_fsv_finish_l1(job.l1, size, fsv);
+	finish_l1(job.l1, size, fsv);
 free_l1:
 	free(job.l1);
 free_first:

@@ -5,14 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VR_DIGEST_SIZE	  32
-#define VR_FSV_BLOCK_SIZE 4096
-#define VR_FSV_LOG_BLOCK  12
-#define VR_FSV_ARITY	  (VR_FSV_BLOCK_SIZE / VR_DIGEST_SIZE) /* hashes per tree block */
-/* Data covered by one level-1 tree block: 128 blocks of 4096 bytes. */
-#define VR_FSV_UNIT_SIZE  ((size_t)VR_FSV_ARITY * VR_FSV_BLOCK_SIZE)
-#define VR_FSV_MAX_LEVELS 8
-#define VR_FSV_DESC_SIZE  256
+#include "fsverity_geom.h"
 
 /*
  * Streaming fs-verity digest: feed the file's bytes in order, in chunks of any
@@ -32,28 +25,6 @@ void vr_fsv_init(struct vr_fsv_stream *s);
 int vr_fsv_update(struct vr_fsv_stream *s, const void *data, size_t len);
 /* Writes the 32-byte fs-verity file digest into OUT; returns 0 or -EFBIG. */
 int vr_fsv_final(struct vr_fsv_stream *s, uint8_t out[VR_DIGEST_SIZE]);
-
-/*
- * Block-parallel pieces, for threads and devices: the data is cut into units
- * of VR_FSV_UNIT_SIZE bytes; each unit hashes independently to one level-1
- * hash; the levels above and the descriptor come from those.
- */
-
-/* Hashes one unit (LEN <= VR_FSV_UNIT_SIZE, LEN > 0) into its level-1 hash; returns nothing. */
-void vr_fsv_unit_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
-/* Hashes one block, zero-padded (LEN <= VR_FSV_BLOCK_SIZE). */
-void vr_fsv_block_hash(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
-/*
- * Finishes a digest from the level-1 hashes of all units (in order) of a file
- * of SIZE bytes; for a file of one block, L1 must instead hold that block's
- * hash. L1 is used as scratch and destroyed.
- */
-void vr_fsv_finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE]);
-/* Number of units a file of SIZE bytes has. */
-uint64_t vr_fsv_units(uint64_t size);
-/* File digest from a tree's root hash: SHA-256 of the 256-byte descriptor. */
-void vr_fsv_descriptor_digest(const uint8_t root[VR_DIGEST_SIZE], uint64_t size,
-			      uint8_t out[VR_DIGEST_SIZE]);
 
 /* A piece of a file in memory; every piece but the last is a whole number of units. */
 struct vr_span {

@@ -10,7 +10,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#define VR_GPU_BLOCK	     4096
+#include "fsverity_geom.h"
+
 #define VR_GPU_WARPS_PER_CTA 4
 #define VR_GPU_ROW_WORDS     17 /* a staged row, padded so lanes' reads hit distinct banks */
 
@@ -113,7 +114,7 @@ __host__ __device__ static inline void vr_sha256_compress(uint32_t h[8], const u
 	h[7] += k;
 }
 
-/* The padding chunk that ends the SHA-256 of a 4096-byte message. */
+/* The padding chunk that ends the SHA-256 of a one-block (4096-byte) message. */
 __host__ __device__ static inline void vr_sha256_finish_4096(uint32_t h[8])
 {
 	uint32_t pad[16];
@@ -121,7 +122,7 @@ __host__ __device__ static inline void vr_sha256_finish_4096(uint32_t h[8])
 	pad[0] = 0x80000000u;
 	for (int i = 1; i < 15; i++)
 		pad[i] = 0;
-	pad[15] = VR_GPU_BLOCK * 8;
+	pad[15] = VR_FSV_BLOCK_SIZE * 8;
 	vr_sha256_compress(h, pad);
 }
 
@@ -193,7 +194,7 @@ vr_lane_stage_chunk(const uint8_t *const *ext, uint64_t ext_size, uint64_t size,
 
 		if (blk < nblocks)
 			v = vr_load16(ext, ext_size, size,
-				      blk * VR_GPU_BLOCK + (uint64_t)chunk * 64 +
+				      blk * VR_FSV_BLOCK_SIZE + (uint64_t)chunk * 64 +
 					  (uint64_t)part * 16);
 		vr_stage_put(stage, b, part, v);
 	}
@@ -214,21 +215,12 @@ __host__ __device__ static inline void vr_stage_compress(uint32_t (*stage)[VR_GP
 __host__ __device__ static inline void vr_descriptor_hash(const uint8_t *root, uint64_t size,
 							  uint8_t *out)
 {
-	uint8_t d[256];
+	uint8_t d[VR_FSV_DESC_SIZE];
 	uint32_t h[8], w[16];
 
-	for (int i = 0; i < 256; i++)
-		d[i] = 0;
-	d[0] = 1;  /* version */
-	d[1] = 1;  /* SHA-256 */
-	d[2] = 12; /* log2(4096) */
-	for (int i = 0; i < 8; i++)
-		d[8 + i] = (uint8_t)(size >> (8 * i));
-	if (root)
-		for (int i = 0; i < 32; i++)
-			d[16 + i] = root[i];
+	vr_fsv_descriptor(d, root, size);
 	vr_sha256_init(h);
-	for (int c = 0; c < 4; c++) {
+	for (int c = 0; c < VR_FSV_DESC_SIZE / 64; c++) {
 		for (int i = 0; i < 16; i++)
 			w[i] = (uint32_t)d[c * 64 + 4 * i] << 24 |
 			       (uint32_t)d[c * 64 + 4 * i + 1] << 16 |
@@ -238,7 +230,7 @@ __host__ __device__ static inline void vr_descriptor_hash(const uint8_t *root, u
 	for (int i = 0; i < 16; i++)
 		w[i] = 0;
 	w[0] = 0x80000000u;
-	w[15] = 256 * 8;
+	w[15] = VR_FSV_DESC_SIZE * 8;
 	vr_sha256_compress(h, w);
 	for (int i = 0; i < 8; i++) {
 		out[4 * i] = (uint8_t)(h[i] >> 24);

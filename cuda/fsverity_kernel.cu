@@ -6,7 +6,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#define BLOCK	      VR_GPU_BLOCK
+#define BLOCK	      VR_FSV_BLOCK_SIZE
 #define WARPS_PER_CTA VR_GPU_WARPS_PER_CTA
 
 /*
@@ -34,7 +34,7 @@ __global__ void hash_blocks(const uint8_t *const *ext, uint64_t ext_size, uint64
 	}
 	vr_sha256_finish_4096(h);
 	if (first + lane < nblocks)
-		vr_sha256_store(h, out + (first + lane) * 32);
+		vr_sha256_store(h, out + (first + lane) * VR_DIGEST_SIZE);
 }
 
 /* The file digest from the root hash (NULL for an empty file), on one thread. */
@@ -46,7 +46,7 @@ __global__ void descriptor(const uint8_t *root, uint64_t size, uint8_t *out)
 static cudaError_t launch_hash(const uint8_t *const *d_ext, uint64_t ext_size, uint64_t size,
 			       uint8_t *out, cudaStream_t s)
 {
-	uint64_t nblocks = size / BLOCK + (size % BLOCK != 0);
+	uint64_t nblocks = vr_fsv_blocks(size);
 	uint64_t per_cta = 32 * WARPS_PER_CTA;
 	uint64_t ctas = nblocks / per_cta + (nblocks % per_cta != 0);
 
@@ -63,8 +63,8 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 				uint64_t size, void *stream, uint8_t out[32])
 {
 	cudaStream_t s = (cudaStream_t)stream;
-	uint64_t nblocks = size / BLOCK + (size % BLOCK != 0);
-	uint64_t n1 = nblocks / 128 + (nblocks % 128 != 0);
+	uint64_t nblocks = vr_fsv_blocks(size);
+	uint64_t n1 = vr_fsv_level_up(nblocks);
 	const uint8_t **d_ext = NULL, **d_lvl = NULL;
 	uint8_t *a = NULL, *b = NULL, *d_out = NULL;
 	cudaError_t e;
@@ -72,7 +72,7 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 	/* an earlier failed call on this thread (a handled cudaMalloc out of memory, say) must
 	 * not be taken for this launch's failure: clear it; a sticky error stays and shows below */
 	(void)cudaGetLastError();
-	if ((e = cudaMalloc((void **)&d_out, 32)) != cudaSuccess)
+	if ((e = cudaMalloc((void **)&d_out, VR_DIGEST_SIZE)) != cudaSuccess)
 		return e;
 	if (size == 0) {
 		descriptor<<<1, 1, 0, s>>>(NULL, 0, d_out);
@@ -81,8 +81,8 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 	}
 	if ((e = cudaMalloc((void **)&d_ext, sizeof(void *) * next)) != cudaSuccess ||
 	    (e = cudaMalloc((void **)&d_lvl, sizeof(void *) * 2)) != cudaSuccess ||
-	    (e = cudaMalloc((void **)&a, nblocks * 32)) != cudaSuccess ||
-	    (e = cudaMalloc((void **)&b, (n1 ? n1 : 1) * 32)) != cudaSuccess)
+	    (e = cudaMalloc((void **)&a, nblocks * VR_DIGEST_SIZE)) != cudaSuccess ||
+	    (e = cudaMalloc((void **)&b, (n1 ? n1 : 1) * VR_DIGEST_SIZE)) != cudaSuccess)
 		goto free_all;
 	if ((e = cudaMemcpyAsync(d_ext, extents, sizeof(void *) * next, cudaMemcpyHostToDevice,
 				 s)) != cudaSuccess)
@@ -101,10 +101,10 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 
 		while (n > 1) {
 			/* d_lvl[cur] is a one-extent table over the current level */
-			if ((e = launch_hash(d_lvl + cur, UINT64_MAX / 2, n * 32,
+			if ((e = launch_hash(d_lvl + cur, UINT64_MAX / 2, n * VR_DIGEST_SIZE,
 					     (uint8_t *)ptrs[cur ^ 1], s)) != cudaSuccess)
 				goto free_all;
-			n = n / 128 + (n % 128 != 0);
+			n = vr_fsv_level_up(n);
 			cur ^= 1;
 		}
 		descriptor<<<1, 1, 0, s>>>(ptrs[cur], size, d_out);
@@ -112,7 +112,7 @@ extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, ui
 	}
 copy_out:
 	if (e == cudaSuccess)
-		e = cudaMemcpyAsync(out, d_out, 32, cudaMemcpyDeviceToHost, s);
+		e = cudaMemcpyAsync(out, d_out, VR_DIGEST_SIZE, cudaMemcpyDeviceToHost, s);
 	if (e == cudaSuccess)
 		e = cudaStreamSynchronize(s);
 free_all:

@@ -33,7 +33,7 @@ static void emulate_hash_blocks(const uint8_t *const *ext, uint64_t ext_size, ui
 				continue;
 			for (int lane = 0; lane < 32; lane++)
 				vr_sha256_init(h[lane]);
-			for (int chunk = 0; chunk < VR_GPU_BLOCK / 64; chunk++) {
+			for (int chunk = 0; chunk < VR_FSV_BLOCK_SIZE / 64; chunk++) {
 				memset(stage, 0xee, sizeof(stage)); /* stale rows must not matter */
 				for (int lane = 0; lane < 32; lane++)
 					vr_lane_stage_chunk(ext, ext_size, size, nblocks, first,
@@ -44,7 +44,8 @@ static void emulate_hash_blocks(const uint8_t *const *ext, uint64_t ext_size, ui
 			for (int lane = 0; lane < 32; lane++) {
 				vr_sha256_finish_4096(h[lane]);
 				if (first + lane < nblocks)
-					vr_sha256_store(h[lane], out + (first + lane) * 32);
+					vr_sha256_store(h[lane],
+							out + (first + lane) * VR_DIGEST_SIZE);
 			}
 		}
 }
@@ -53,18 +54,18 @@ static void emulate_hash_blocks(const uint8_t *const *ext, uint64_t ext_size, ui
 static void emulate_digest(const uint8_t *const *ext, uint64_t ext_size, uint64_t size,
 			   uint8_t out[32])
 {
-	uint64_t n = size / VR_GPU_BLOCK + (size % VR_GPU_BLOCK != 0);
+	uint64_t n = vr_fsv_blocks(size);
 
 	if (size == 0) {
 		vr_descriptor_hash(NULL, 0, out);
 		return;
 	}
-	std::vector<uint8_t> a(n * 32), b(n * 32);
+	std::vector<uint8_t> a(n * VR_DIGEST_SIZE), b(n * VR_DIGEST_SIZE);
 
 	emulate_hash_blocks(ext, ext_size, size, n, a.data());
 	while (n > 1) {
 		const uint8_t *one[1] = {a.data()};
-		uint64_t bytes = n * 32, next = n / 128 + (n % 128 != 0);
+		uint64_t bytes = n * VR_DIGEST_SIZE, next = vr_fsv_level_up(n);
 
 		emulate_hash_blocks(one, UINT64_MAX / 2, bytes, next, b.data());
 		a.swap(b);
