@@ -1,8 +1,12 @@
 /* backend.c - the small wrappers through which callers reach a backend's ops table. */
 #include "backend.h"
+#include "digest.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <nettle/sha2.h>
 
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out)
@@ -29,38 +33,104 @@ int vr_backend_info(struct vr_backend *b, struct vr_device_info *out)
 	return b->ops->info(b->ctx, out);
 }
 
+const char *vr_backend_opt(const struct vr_backend_params *p, const char *key)
+{
+	/* the last one given wins, as with mount options */
+	for (size_t i = p->nopts; i-- > 0;)
+		if (strcmp(p->opts[i].key, key) == 0)
+			return p->opts[i].value;
+	return NULL;
+}
+
 int vr_dev_file_new(struct vr_backend *b, struct vr_dev_file **out)
 {
-	return b->ops->file_new(b->ctx, out);
+	struct vr_dev_file *f = NULL;
+	int ret = b->ops->file_new(b->ctx, &f);
+
+	if (ret)
+		return ret;
+	f->backend = b;
+	f->size = 0;
+	*out = f;
+	return 0;
 }
 
-int vr_dev_resize(struct vr_backend *b, struct vr_dev_file *f, uint64_t size)
+int vr_dev_resize(struct vr_dev_file *f, uint64_t size)
 {
-	return b->ops->resize(b->ctx, f, size);
+	struct vr_backend *b = f->backend;
+	int ret = b->ops->resize(b->ctx, f, size);
+
+	if (ret == 0)
+		f->size = size;
+	return ret;
 }
 
-int vr_dev_write(struct vr_backend *b, struct vr_dev_file *f, uint64_t off, const void *buf,
-		 size_t len)
+int vr_dev_write(struct vr_dev_file *f, uint64_t off, const void *buf, size_t len)
 {
-	return b->ops->write(b->ctx, f, off, buf, len);
+	return f->backend->ops->write(f->backend->ctx, f, off, buf, len);
 }
 
-int vr_dev_read(struct vr_backend *b, struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
+int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
 {
-	return b->ops->read(b->ctx, f, off, buf, len);
+	return f->backend->ops->read(f->backend->ctx, f, off, buf, len);
 }
 
-int vr_dev_digest(struct vr_backend *b, struct vr_dev_file *f, uint8_t *sha, uint8_t fsv[32])
+int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32])
 {
-	return b->ops->digest(b->ctx, f, sha, fsv);
+	return f->backend->ops->fsverity(f->backend->ctx, f, out);
 }
 
-uint64_t vr_dev_held(struct vr_backend *b, const struct vr_dev_file *f)
+/* Read-back piece for backends without a host view: FUSE's write size, reused. */
+#define SHA_PIECE ((size_t)1 << 20)
+
+int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 {
-	return b->ops->held(b->ctx, f);
+	const struct vr_backend_ops *ops = f->backend->ops;
+	struct sha256_ctx c;
+	uint8_t *buf = NULL;
+	int ret = 0;
+
+	sha256_init(&c);
+	for (uint64_t off = 0; off < f->size && ret == 0;) {
+		const void *p = NULL;
+		size_t n = 0;
+
+		ret =
+		    ops->host_view ? ops->host_view(f->backend->ctx, f, off, &p, &n) : -EOPNOTSUPP;
+		if (ret == -EOPNOTSUPP) {
+			if (!buf && !(buf = malloc(SHA_PIECE))) {
+				ret = -ENOMEM;
+				break;
+			}
+			n = f->size - off < SHA_PIECE ? (size_t)(f->size - off) : SHA_PIECE;
+			ret = vr_dev_read(f, off, buf, n);
+			p = buf;
+		}
+		if (ret == 0 && n == 0)
+			ret = -EIO; /* a view that shows nothing would never end */
+		if (ret == 0) {
+			sha256_update(&c, n, p);
+			off += n;
+		}
+	}
+	if (buf) {
+		/* file bytes do not linger in freed heap memory */
+		explicit_bzero(buf, SHA_PIECE);
+		free(buf);
+	}
+	if (ret == 0)
+		sha256_digest(&c, VR_DIGEST_SIZE, out);
+	return ret;
 }
 
-int vr_dev_file_free(struct vr_backend *b, struct vr_dev_file *f)
+uint64_t vr_dev_held(const struct vr_dev_file *f)
 {
-	return f ? b->ops->file_free(b->ctx, f) : 0;
+	const struct vr_backend *b = f->backend;
+
+	return b->ops->held ? b->ops->held(b->ctx, f) : f->size;
+}
+
+int vr_dev_file_free(struct vr_dev_file *f)
+{
+	return f ? f->backend->ops->file_free(f->backend->ctx, f) : 0;
 }

@@ -19,38 +19,68 @@ struct vr_device_info {
 	bool integrated;	/* shares host memory */
 };
 
-/* Where a fault is injected (mock only): the Nth call of a kind fails. */
-enum vr_fault_op { VR_FAULT_ALLOC, VR_FAULT_WRITE, VR_FAULT_READ, VR_FAULT_DIGEST, VR_FAULT_OPS };
-
-struct vr_backend_params {
-	int device;	   /* device=N */
-	uint64_t capacity; /* mock: capacity=SIZE; 0 means the default (1 GiB) */
-	const char
-	    *mock_vram; /* mock: file whose shared mapping is device memory; NULL: anonymous */
-	struct vr_audit *audit; /* where policy violations are recorded; may be NULL */
-	/* mock fault injection: the fail_at[op]-th call of OP (from 1) fails with -fail_errno[op]
-	 */
-	unsigned fail_at[VR_FAULT_OPS];
-	int fail_errno[VR_FAULT_OPS];
+/* One backend-specific option, passed through untouched: the backend parses its value. */
+struct vr_backend_opt {
+	const char *key, *value;
 };
 
-/* One file's device memory: a list of fixed-size extents, owned by the backend. */
-struct vr_dev_file;
+struct vr_backend_params {
+	int device;		/* device=N */
+	struct vr_audit *audit; /* where policy violations are recorded; may be NULL */
+	/* backend-specific options (the mock's capacity, vram, fault); each backend reads the
+	 * keys it knows and ignores the others, so one list serves backend=auto */
+	const struct vr_backend_opt *opts;
+	size_t nopts;
+};
 
+/*
+ * One file's device memory. Each backend embeds this header first in its own
+ * file struct: the file knows the device it lives on, so callers pass only the
+ * file, and one process may hold files on several devices.
+ */
+struct vr_dev_file {
+	struct vr_backend *backend; /* set by vr_dev_file_new */
+	uint64_t size;		    /* current size, kept by vr_dev_resize */
+};
+
+/*
+ * Concurrency contract (every backend keeps it; tests/unit/test_backend.c
+ * checks the cross-file part):
+ *  - open and close run alone: no other call on the backend is in flight.
+ *  - info may be called at any time from any thread, and never waits for
+ *    device work on any file (a digest or an upload in flight).
+ *  - Calls on one file are ordered by the caller: resize, write and file_free
+ *    run exclusively; read and fsverity may run at once with each other on the
+ *    same file, never with an exclusive call on it.
+ *  - Calls on different files may run at once from different threads. A read
+ *    or fsverity of one file never blocks a write, read, resize or info of
+ *    another; writes may wait for each other only for a bounded shared
+ *    resource (the CUDA backend's staging ring), never for a digest.
+ *
+ * Optional operations: an op marked "optional" may be NULL; its wrapper then
+ * returns the documented default (never a crash), so callers need not know.
+ */
 struct vr_backend_ops {
 	const char *name;
 	int (*open)(const struct vr_backend_params *p, void **ctx);
 	void (*close)(void *ctx);
 	int (*info)(void *ctx, struct vr_device_info *out);
+	/* allocates the backend's file struct (with the header first), empty */
 	int (*file_new)(void *ctx, struct vr_dev_file **out);
-	/* grows with zeroed extents (no copy of what is there) or shrinks, scrubbing the cut tail
-	 */
+	/* grows with zeroed extents, all or nothing (no copy of what is there), or shrinks,
+	 * scrubbing the cut tail */
 	int (*resize)(void *ctx, struct vr_dev_file *f, uint64_t size);
 	int (*write)(void *ctx, struct vr_dev_file *f, uint64_t off, const void *buf, size_t len);
 	int (*read)(void *ctx, struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
-	/* fs-verity digest where the bytes live, and plain SHA-256 when SHA is not NULL */
-	int (*digest)(void *ctx, struct vr_dev_file *f, uint8_t *sha, uint8_t fsv[32]);
+	/* fs-verity digest computed where the bytes live */
+	int (*fsverity)(void *ctx, struct vr_dev_file *f, uint8_t out[32]);
+	/* optional: device bytes the file holds (whole extents); default: its size */
 	uint64_t (*held)(void *ctx, const struct vr_dev_file *f);
+	/* optional: the host address of the file's bytes at OFF and how many follow
+	 * contiguously, for backends whose memory the host can read in place (the
+	 * mock); default -EOPNOTSUPP, and callers copy through read instead */
+	int (*host_view)(void *ctx, struct vr_dev_file *f, uint64_t off, const void **p,
+			 size_t *len);
 	/* scrubs (zeroes) and frees; returns the scrub's error, but frees regardless */
 	int (*file_free)(void *ctx, struct vr_dev_file *f);
 };
@@ -67,20 +97,26 @@ int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_pa
 void vr_backend_close(struct vr_backend *b);
 /* Device name, UUID, capacity; returns 0 or -errno. */
 int vr_backend_info(struct vr_backend *b, struct vr_device_info *out);
-/* A new empty file allocation; returns 0, -ENOMEM. */
+/* The value of backend option KEY in P, or NULL when it was not given. */
+const char *vr_backend_opt(const struct vr_backend_params *p, const char *key);
+
+/* A new empty file allocation on B; returns 0, -ENOMEM. */
 int vr_dev_file_new(struct vr_backend *b, struct vr_dev_file **out);
-/* Resizes the allocation to SIZE bytes; returns 0, -ENOSPC, -ENOMEM or -EIO. */
-int vr_dev_resize(struct vr_backend *b, struct vr_dev_file *f, uint64_t size);
+/* Resizes the allocation to SIZE bytes, all or nothing; returns 0, -ENOSPC, -ENOMEM or -EIO. */
+int vr_dev_resize(struct vr_dev_file *f, uint64_t size);
 /* Copies LEN bytes to the device at OFF (inside the current size); returns 0, -EINVAL or -EIO. */
-int vr_dev_write(struct vr_backend *b, struct vr_dev_file *f, uint64_t off, const void *buf,
-		 size_t len);
+int vr_dev_write(struct vr_dev_file *f, uint64_t off, const void *buf, size_t len);
 /* Copies LEN bytes from the device at OFF; returns 0, -EINVAL or -EIO. */
-int vr_dev_read(struct vr_backend *b, struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
-/* Digests of the file's SIZE bytes (its current size); SHA may be NULL. Returns 0 or -errno. */
-int vr_dev_digest(struct vr_backend *b, struct vr_dev_file *f, uint8_t *sha, uint8_t fsv[32]);
+int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
+/* fs-verity digest of the file's bytes (its current size), computed on the device. Returns 0 or
+ * -errno. */
+int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32]);
+/* Plain SHA-256 of the file's bytes: host work, over host_view where the backend has it, else
+ * over read-backs in pieces. Returns 0 or -errno. */
+int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
 /* Device bytes the file holds (whole extents). */
-uint64_t vr_dev_held(struct vr_backend *b, const struct vr_dev_file *f);
+uint64_t vr_dev_held(const struct vr_dev_file *f);
 /* Scrubs and frees; NULL is fine. Returns 0 or the scrub's -errno (memory is freed anyway). */
-int vr_dev_file_free(struct vr_backend *b, struct vr_dev_file *f);
+int vr_dev_file_free(struct vr_dev_file *f);
 
 #endif

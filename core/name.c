@@ -1,5 +1,6 @@
 /* name.c - validation of every name a user can create in the tree. */
 #include "name.h"
+#include "vnames.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -37,10 +38,9 @@ static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 	return len;
 }
 
-int vr_name_validate_n(const char *name, size_t len)
+int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file)
 {
 	const unsigned char *p = (const unsigned char *)name;
-	const size_t suffix = strlen(VR_SEAL_SUFFIX);
 
 	if (len == 0)
 		return -EINVAL;
@@ -57,12 +57,16 @@ int vr_name_validate_n(const char *name, size_t len)
 			return -EINVAL;
 		i += n;
 	}
-	if ((len == 6 && memcmp(name, "verify", 6) == 0) ||
-	    (len == 6 && memcmp(name, "status", 6) == 0))
-		return -EEXIST;
-	if (len >= suffix && memcmp(name + len - suffix, VR_SEAL_SUFFIX, suffix) == 0)
-		return -EPERM;
-	return 0;
+	int ret = vr_vname_reserved(name, len, at_root);
+
+	if (ret == 0 && is_file && len > VR_FILE_NAME_MAX)
+		ret = -ENAMETOOLONG;
+	return ret;
+}
+
+int vr_name_validate_n(const char *name, size_t len)
+{
+	return vr_name_validate_at(name, len, true, false);
 }
 
 int vr_name_validate(const char *name)
@@ -72,9 +76,5 @@ int vr_name_validate(const char *name)
 
 int vr_name_validate_file_n(const char *name, size_t len)
 {
-	int ret = vr_name_validate_n(name, len);
-
-	if (ret == 0 && len > VR_FILE_NAME_MAX)
-		return -ENAMETOOLONG;
-	return ret;
+	return vr_name_validate_at(name, len, true, true);
 }

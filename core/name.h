@@ -2,23 +2,29 @@
 #ifndef VR_NAME_H
 #define VR_NAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-#define VR_NAME_MAX    255
-#define VR_SEAL_SUFFIX ".seal"
+#include "vnames.h"
+
+#define VR_NAME_MAX 255
 /* A file's name leaves room for its seal's, "<name>.seal", within VR_NAME_MAX. */
-#define VR_FILE_NAME_MAX (VR_NAME_MAX - 5)
+#define VR_FILE_NAME_MAX (VR_NAME_MAX - (sizeof(VR_SEAL_SUFFIX) - 1))
 
 /*
- * Checks one path component a user wants to create. Returns 0; -EINVAL for an
- * empty name, ".", "..", a '/', a control character or invalid UTF-8;
- * -ENAMETOOLONG over 255 bytes; -EEXIST for "verify" and "status" (they exist
- * in every directory); -EPERM for a name ending in ".seal".
+ * Checks one path component (LEN bytes, not NUL-terminated; a NUL inside is
+ * -EINVAL) that a user wants to create in a directory, the root when AT_ROOT.
+ * Returns 0; -EINVAL for an empty name, ".", "..", a '/', a control
+ * character or invalid UTF-8; -ENAMETOOLONG over 255 bytes, or for a file
+ * (IS_FILE) over VR_FILE_NAME_MAX (250); and what vnames.h's table says of
+ * generated names: -EEXIST for "verify" (every directory) and "status" (the
+ * root), -EPERM for a name ending in ".seal".
  */
+int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file);
+/* The same for a directory at the root, the strictest place. */
 int vr_name_validate(const char *name);
-/* Same, for LEN bytes that need not be NUL-terminated (a NUL inside is -EINVAL). */
 int vr_name_validate_n(const char *name, size_t len);
-/* Same for a file's name: -ENAMETOOLONG over VR_FILE_NAME_MAX (250) bytes. */
+/* The same for a file at the root. */
 int vr_name_validate_file_n(const char *name, size_t len);
 
 #endif

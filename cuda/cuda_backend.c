@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <cuda_runtime.h>
-#include <nettle/sha2.h>
 
 #define CUDA_EXTENT  ((uint64_t)16 << 20) /* whole fs-verity units; few cudaMalloc calls */
 #define RING_SLOTS   4
@@ -21,24 +20,44 @@
 #define MIN_CC_MAJOR 6
 #define MIN_TOTAL    ((uint64_t)1 << 30)
 
+/*
+ * Locking, narrowed to what is truly shared (backend.h's contract):
+ *  - ACCT guards USED against BUDGET; info takes only this, briefly.
+ *  - RING guards the pinned staging slots, their events and NEXT_SLOT: the one
+ *    resource writers of different files share. Uploads go through the ring
+ *    on UPLOAD, in order.
+ *  - Nothing else is locked: a file's extents and its WRITTEN event belong to
+ *    the caller, who orders calls on one file. Reads and digests run on the
+ *    calling thread's own stream (cudaStreamPerThread) after waiting for the
+ *    file's WRITTEN event, so they never hold a lock a writer needs.
+ */
 struct cuda {
-	pthread_mutex_t lock; /* one caller at a time on the stream and the ring */
 	int device;
-	struct vr_device_info info;
-	uint64_t budget, used;
-	cudaStream_t stream;
-	void *slot[RING_SLOTS];
-	cudaEvent_t slot_done[RING_SLOTS];
-	bool slot_busy[RING_SLOTS];
-	int next_slot;
+	struct vr_device_info info; /* constant after open */
 	struct vr_audit *audit;
+	pthread_mutex_t acct;
+	uint64_t budget, used; /* used: under ACCT */
+	pthread_mutex_t ring;
+	cudaStream_t upload;
+	void *slot[RING_SLOTS];		   /* under RING */
+	cudaEvent_t slot_done[RING_SLOTS]; /* under RING */
+	bool slot_busy[RING_SLOTS];	   /* under RING */
+	int next_slot;			   /* under RING */
 };
 
-struct vr_dev_file {
+struct cuda_file {
+	struct vr_dev_file hdr; /* first: the file knows its device */
 	uint64_t size;
 	uint32_t count, cap;
 	uint8_t **ext;
+	/* recorded on UPLOAD after the file's last queued copy, memset or scrub */
+	cudaEvent_t written;
 };
+
+static struct cuda_file *cf(struct vr_dev_file *f)
+{
+	return (struct cuda_file *)f;
+}
 
 /* Maps a CUDA error to an errno, logging its name; the one place that does. */
 static int cuda_errno(cudaError_t e, const char *what)
@@ -111,7 +130,8 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		return -ENOMEM;
 	c->device = p->device;
 	c->audit = p->audit;
-	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->acct, NULL);
+	pthread_mutex_init(&c->ring, NULL);
 	ret = select_dev(c);
 	if (ret)
 		goto fail;
@@ -147,7 +167,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	c->info.cc_major = prop.major;
 	c->info.cc_minor = prop.minor;
 	c->info.integrated = false;
-	ret = cuda_errno(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking),
+	ret = cuda_errno(cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
 			 "cudaStreamCreate");
 	if (ret)
 		goto fail;
@@ -175,8 +195,8 @@ static void cuda_close(void *ctx)
 	struct cuda *c = ctx;
 
 	if (select_dev(c) == 0) {
-		if (c->stream)
-			cudaStreamSynchronize(c->stream);
+		if (c->upload)
+			cudaStreamSynchronize(c->upload);
 		for (int i = 0; i < RING_SLOTS; i++) {
 			if (c->slot[i]) {
 				/* staged bytes were file bytes: wipe before giving the pages back
@@ -187,10 +207,11 @@ static void cuda_close(void *ctx)
 			if (c->slot_done[i])
 				cudaEventDestroy(c->slot_done[i]);
 		}
-		if (c->stream)
-			cudaStreamDestroy(c->stream);
+		if (c->upload)
+			cudaStreamDestroy(c->upload);
 	}
-	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->acct);
+	pthread_mutex_destroy(&c->ring);
 	free(c);
 }
 
@@ -198,93 +219,120 @@ static int cuda_info(void *ctx, struct vr_device_info *out)
 {
 	struct cuda *c = ctx;
 
-	pthread_mutex_lock(&c->lock);
 	*out = c->info;
 	out->total_bytes = c->budget;
+	pthread_mutex_lock(&c->acct);
 	out->free_bytes = c->budget - c->used;
-	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->acct);
 	return 0;
 }
 
 static int cuda_file_new(void *ctx, struct vr_dev_file **out)
 {
-	struct vr_dev_file *f = calloc(1, sizeof(*f));
+	struct cuda *c = ctx;
+	struct cuda_file *f = calloc(1, sizeof(*f));
+	int ret;
 
-	(void)ctx;
 	if (!f)
 		return -ENOMEM;
-	*out = f;
+	ret = select_dev(c);
+	if (ret == 0)
+		ret = cuda_errno(cudaEventCreateWithFlags(&f->written, cudaEventDisableTiming),
+				 "cudaEventCreate");
+	if (ret) {
+		free(f);
+		return ret;
+	}
+	*out = &f->hdr;
 	return 0;
 }
 
-/* Waits for every queued copy; returns the first error. Lock held. */
-static int drain(struct cuda *c)
+/* Marks the end of the file's queued upload work, so readers and digests can wait for it. */
+static int mark_written(struct cuda *c, struct cuda_file *f)
 {
-	int ret = cuda_errno(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
-
-	for (int i = 0; i < RING_SLOTS; i++)
-		c->slot_busy[i] = false;
-	return ret;
+	return cuda_errno(cudaEventRecord(f->written, c->upload), "cudaEventRecord");
 }
 
+/* Makes the calling thread's stream wait for the file's queued uploads. */
+static int after_writes(struct cuda_file *f)
+{
+	return cuda_errno(cudaStreamWaitEvent(cudaStreamPerThread, f->written, 0),
+			  "cudaStreamWaitEvent");
+}
+
+/* Takes an extent from the budget and the device, zeroed on UPLOAD; returns 0 or -errno. */
 static int alloc_extent(struct cuda *c, uint8_t **out)
 {
 	struct cudaPointerAttributes attr;
 	void *p = NULL;
 	int ret;
 
-	if (c->budget - c->used < CUDA_EXTENT)
-		return -ENOSPC;
-	ret = cuda_errno(cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
+	pthread_mutex_lock(&c->acct);
+	ret = c->budget - c->used < CUDA_EXTENT ? -ENOSPC : 0;
+	if (ret == 0)
+		c->used += CUDA_EXTENT;
+	pthread_mutex_unlock(&c->acct);
 	if (ret)
-		return ret == -ENOMEM ? -ENOSPC : ret;
-	ret = cuda_errno(cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
-	if (!ret && attr.type != cudaMemoryTypeDevice) {
-		policy_violation(c, "an allocation is not device memory");
-		ret = -EIO;
+		return ret;
+	ret = cuda_errno(cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
+	if (ret == -ENOMEM)
+		ret = -ENOSPC;
+	if (ret == 0) {
+		ret = cuda_errno(cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
+		if (!ret && attr.type != cudaMemoryTypeDevice) {
+			policy_violation(c, "an allocation is not device memory");
+			ret = -EIO;
+		}
 	}
 	/* fresh extents read as zeros, like a hole */
-	if (!ret)
-		ret = cuda_errno(cudaMemsetAsync(p, 0, CUDA_EXTENT, c->stream), "cudaMemset");
+	if (ret == 0)
+		ret = cuda_errno(cudaMemsetAsync(p, 0, CUDA_EXTENT, c->upload), "cudaMemset");
 	if (ret) {
-		cudaFree(p);
+		if (p)
+			cudaFree(p);
+		pthread_mutex_lock(&c->acct);
+		c->used -= CUDA_EXTENT;
+		pthread_mutex_unlock(&c->acct);
 		return ret;
 	}
-	c->used += CUDA_EXTENT;
 	*out = p;
 	return 0;
 }
 
-/* Frees extents from the end down to WANT, scrubbing each first. Lock held. */
-static int drop_extents(struct cuda *c, struct vr_dev_file *f, uint32_t want)
+/* Scrubs extents from the end down to WANT, waits for that, then frees them. */
+static int drop_extents(struct cuda *c, struct cuda_file *f, uint32_t want)
 {
+	uint32_t had = f->count;
 	int ret = 0;
 
-	for (uint32_t i = want; i < f->count; i++) {
-		int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->stream),
+	for (uint32_t i = want; i < had; i++) {
+		int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->upload),
 				   "cudaMemset (scrub)");
 
 		if (e && !ret)
 			ret = e;
 	}
-	if (f->count > want) {
-		int e = drain(c);
+	/* the scrub, and every upload queued before it, must be done before the memory goes */
+	int e = mark_written(c, f);
 
-		if (e && !ret)
-			ret = e;
-	}
-	while (f->count > want) {
+	if (e == 0)
+		e = cuda_errno(cudaEventSynchronize(f->written), "cudaEventSynchronize");
+	if (e && !ret)
+		ret = e;
+	while (f->count > want)
 		cudaFree(f->ext[--f->count]);
-		c->used -= CUDA_EXTENT;
-	}
+	pthread_mutex_lock(&c->acct);
+	c->used -= (uint64_t)(had - want) * CUDA_EXTENT;
+	pthread_mutex_unlock(&c->acct);
 	return ret;
 }
 
-static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
+static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 {
+	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
 	uint64_t want = size / CUDA_EXTENT + (size % CUDA_EXTENT != 0);
-	int ret = 0;
+	int ret;
 
 	if (want > UINT32_MAX)
 		return -ENOSPC;
@@ -293,20 +341,17 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 		f->size = size;
 		return 0;
 	}
-	pthread_mutex_lock(&c->lock);
 	ret = select_dev(c);
 	if (ret)
-		goto unlock;
+		return ret;
 	if (want > f->count) {
 		uint32_t had = f->count;
 
 		if (want > f->cap) {
 			uint8_t **n = realloc(f->ext, sizeof(*n) * want);
 
-			if (!n) {
-				ret = -ENOMEM;
-				goto unlock;
-			}
+			if (!n)
+				return -ENOMEM;
 			f->ext = n;
 			f->cap = (uint32_t)want;
 		}
@@ -318,26 +363,26 @@ static int cuda_resize(void *ctx, struct vr_dev_file *f, uint64_t size)
 		/* all or nothing: a grow that fails gives back what it took */
 		if (ret)
 			drop_extents(c, f, had);
+		else
+			ret = mark_written(c, f);
 	} else {
-		/* scrub what a cut leaves behind, then free whole extents */
+		/* scrub what a cut leaves in the last kept extent, then free whole extents */
 		if (size % CUDA_EXTENT && want > 0)
 			ret =
 			    cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
-						       CUDA_EXTENT - size % CUDA_EXTENT, c->stream),
+						       CUDA_EXTENT - size % CUDA_EXTENT, c->upload),
 				       "cudaMemset (scrub)");
-		int e = f->count > want ? drop_extents(c, f, (uint32_t)want) : drain(c);
+		int e = drop_extents(c, f, (uint32_t)want);
 
 		if (e && !ret)
 			ret = e;
 	}
 	if (ret == 0)
 		f->size = size;
-unlock:
-	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
 
-/* A free staging slot, waiting for its last copy if needed. Lock held. */
+/* A free staging slot, waiting for its last copy if needed. RING held. */
 static int take_slot(struct cuda *c, int *out)
 {
 	int s = c->next_slot;
@@ -354,16 +399,20 @@ static int take_slot(struct cuda *c, int *out)
 	return 0;
 }
 
-static int cuda_write(void *ctx, struct vr_dev_file *f, uint64_t off, const void *buf, size_t len)
+static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf,
+		      size_t len)
 {
+	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
 	const uint8_t *p = buf;
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
 	ret = select_dev(c);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&c->ring);
 	/* the host copy into one slot overlaps the DMA out of the others */
 	while (ret == 0 && len > 0) {
 		uint64_t in = off % CUDA_EXTENT;
@@ -377,114 +426,81 @@ static int cuda_write(void *ctx, struct vr_dev_file *f, uint64_t off, const void
 			break;
 		memcpy(c->slot[s], p, n);
 		ret = cuda_errno(cudaMemcpyAsync(f->ext[off / CUDA_EXTENT] + in, c->slot[s], n,
-						 cudaMemcpyHostToDevice, c->stream),
+						 cudaMemcpyHostToDevice, c->upload),
 				 "cudaMemcpyAsync (upload)");
 		if (ret == 0)
-			ret = cuda_errno(cudaEventRecord(c->slot_done[s], c->stream),
+			ret = cuda_errno(cudaEventRecord(c->slot_done[s], c->upload),
 					 "cudaEventRecord");
 		c->slot_busy[s] = ret == 0;
 		p += n;
 		off += n;
 		len -= n;
 	}
-	pthread_mutex_unlock(&c->lock);
+	if (ret == 0)
+		ret = mark_written(c, f);
+	pthread_mutex_unlock(&c->ring);
 	return ret;
 }
 
-/* Copies device bytes to host through the staging ring, calling SINK per piece. Lock held. */
-static int download(struct cuda *c, struct vr_dev_file *f, uint64_t off, size_t len,
-		    void (*sink)(void *arg, const uint8_t *p, size_t n), void *arg)
+static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
 {
-	int ret = drain(c);
-	size_t used = 0;
-
-	while (ret == 0 && len > 0) {
-		uint64_t in = off % CUDA_EXTENT;
-		size_t n = len < RING_SLOT ? len : RING_SLOT;
-
-		if (n > CUDA_EXTENT - in)
-			n = (size_t)(CUDA_EXTENT - in);
-		ret = cuda_errno(cudaMemcpyAsync(c->slot[0], f->ext[off / CUDA_EXTENT] + in, n,
-						 cudaMemcpyDeviceToHost, c->stream),
-				 "cudaMemcpyAsync (download)");
-		if (ret == 0)
-			ret = cuda_errno(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize");
-		if (ret == 0)
-			sink(arg, c->slot[0], n);
-		used = n > used ? n : used;
-		off += n;
-		len -= n;
-	}
-	/* file bytes do not linger in the pinned buffer */
-	explicit_bzero(c->slot[0], used);
-	return ret;
-}
-
-static void to_buffer(void *arg, const uint8_t *p, size_t n)
-{
-	uint8_t **dst = arg;
-
-	memcpy(*dst, p, n);
-	*dst += n;
-}
-
-static int cuda_read(void *ctx, struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
-{
+	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
 	uint8_t *dst = buf;
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	pthread_mutex_lock(&c->lock);
 	ret = select_dev(c);
 	if (ret == 0)
-		ret = download(c, f, off, len, to_buffer, &dst);
-	pthread_mutex_unlock(&c->lock);
+		ret = after_writes(f);
+	/* straight into the caller's buffer on this thread's stream: no shared staging */
+	while (ret == 0 && len > 0) {
+		uint64_t in = off % CUDA_EXTENT;
+		size_t n = len < CUDA_EXTENT - in ? len : (size_t)(CUDA_EXTENT - in);
+
+		ret = cuda_errno(cudaMemcpyAsync(dst, f->ext[off / CUDA_EXTENT] + in, n,
+						 cudaMemcpyDeviceToHost, cudaStreamPerThread),
+				 "cudaMemcpyAsync (download)");
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	if (ret == 0)
+		ret =
+		    cuda_errno(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
 	return ret;
 }
 
-static void to_sha(void *arg, const uint8_t *p, size_t n)
+static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 {
-	sha256_update(arg, n, p);
-}
-
-static int cuda_digest(void *ctx, struct vr_dev_file *f, uint8_t *sha, uint8_t fsv[32])
-{
+	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
-	struct sha256_ctx sc;
-	int ret;
+	int ret = select_dev(c);
 
-	pthread_mutex_lock(&c->lock);
-	ret = select_dev(c);
 	if (ret == 0)
-		ret = drain(c);
+		ret = after_writes(f);
 	if (ret == 0)
 		ret = cuda_errno((cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
 							       f->count, CUDA_EXTENT, f->size,
-							       c->stream, fsv),
+							       cudaStreamPerThread, out),
 				 "fs-verity kernel");
-	/* the plain hash is sequential by nature: the host computes it from a read-back */
-	if (ret == 0 && sha) {
-		sha256_init(&sc);
-		ret = download(c, f, 0, (size_t)f->size, to_sha, &sc);
-		if (ret == 0)
-			sha256_digest(&sc, 32, sha);
-	}
-	pthread_mutex_unlock(&c->lock);
 	return ret;
 }
 
-static uint64_t cuda_held(void *ctx, const struct vr_dev_file *f)
+static uint64_t cuda_held(void *ctx, const struct vr_dev_file *file)
 {
 	(void)ctx;
-	return (uint64_t)f->count * CUDA_EXTENT;
+	return (uint64_t)((const struct cuda_file *)file)->count * CUDA_EXTENT;
 }
 
-static int cuda_file_free(void *ctx, struct vr_dev_file *f)
+static int cuda_file_free(void *ctx, struct vr_dev_file *file)
 {
-	int ret = cuda_resize(ctx, f, 0);
+	struct cuda_file *f = cf(file);
+	int ret = cuda_resize(ctx, file, 0);
 
+	/* the resize waited for the file's last upload work: the event is idle */
+	cudaEventDestroy(f->written);
 	free(f->ext);
 	free(f);
 	return ret;
@@ -499,7 +515,7 @@ const struct vr_backend_ops vr_cuda_ops = {
     .resize = cuda_resize,
     .write = cuda_write,
     .read = cuda_read,
-    .digest = cuda_digest,
+    .fsverity = cuda_fsverity,
     .held = cuda_held,
     .file_free = cuda_file_free,
 };

@@ -2,7 +2,6 @@
 #include "options.h"
 #include "size.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,64 +76,27 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	return 0;
 }
 
-static int parse_fault(const char *text, struct vr_backend_params *p)
+int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 {
-	static const char *const ops[VR_FAULT_OPS] = {"alloc", "write", "read", "digest"};
-	char *copy = strdup(text), *save = NULL;
-	int ret = 0;
+	uint64_t capacity;
+	size_t n = 0;
 
-	if (!copy)
-		return -1;
-	for (char *item = strtok_r(copy, "+", &save); item; item = strtok_r(NULL, "+", &save)) {
-		char *op = item, *nth = strchr(item, ':'), *err = NULL;
-		int i;
-
-		if (nth) {
-			*nth++ = '\0';
-			err = strchr(nth, ':');
-			if (err)
-				*err++ = '\0';
-		}
-		for (i = 0; i < VR_FAULT_OPS; i++)
-			if (strcmp(op, ops[i]) == 0)
-				break;
-		if (i == VR_FAULT_OPS || !nth || atoi(nth) < 1) {
-			ret = -1;
-			break;
-		}
-		p->fail_at[i] = (unsigned)atoi(nth);
-		if (!err || strcmp(err, "eio") == 0)
-			p->fail_errno[i] = EIO;
-		else if (strcmp(err, "enomem") == 0)
-			p->fail_errno[i] = ENOMEM;
-		else if (strcmp(err, "enospc") == 0)
-			p->fail_errno[i] = ENOSPC;
-		else {
-			ret = -1;
-			break;
-		}
-	}
-	free(copy);
-	if (ret)
-		fprintf(stderr,
-			"vram-residency: mock_fault=%s: use OP:N[:eio|enomem|enospc], OP one of "
-			"alloc, write, read, digest, joined by +\n",
-			text);
-	return ret;
-}
-
-int vr_options_backend_params(const struct vr_options *o, struct vr_backend_params *p)
-{
 	memset(p, 0, sizeof(*p));
 	p->device = o->device;
-	p->mock_vram = o->mock_vram;
-	if (o->capacity && (vr_size_parse(o->capacity, &p->capacity) != 0 || p->capacity == 0)) {
+	/* checked here too, so a typo is refused whichever backend opens */
+	if (o->capacity && (vr_size_parse(o->capacity, &capacity) != 0 || capacity == 0)) {
 		fprintf(stderr, "vram-residency: capacity=%s: use a size such as 512M or 2G\n",
 			o->capacity);
 		return -1;
 	}
-	if (o->mock_fault && parse_fault(o->mock_fault, p) != 0)
-		return -1;
+	if (o->capacity)
+		o->bopts[n++] = (struct vr_backend_opt){"capacity", o->capacity};
+	if (o->mock_vram)
+		o->bopts[n++] = (struct vr_backend_opt){"vram", o->mock_vram};
+	if (o->mock_fault)
+		o->bopts[n++] = (struct vr_backend_opt){"fault", o->mock_fault};
+	p->opts = o->bopts;
+	p->nopts = n;
 	return 0;
 }
 

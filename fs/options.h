@@ -21,12 +21,15 @@ struct vr_options {
 	int device;
 	int verify_on_open;
 	bool show_help, show_version;
+	/* the backend-specific options above, passed through (vr_options_backend_params) */
+	struct vr_backend_opt bopts[3];
 };
 
 /* Parses and removes our options from ARGS; returns 0 or -1 (having said why). */
 int vr_options_parse(struct fuse_args *args, struct vr_options *o);
-/* Fills backend parameters from the options; returns 0 or -1 (having said why). */
-int vr_options_backend_params(const struct vr_options *o, struct vr_backend_params *p);
+/* Fills backend parameters from the options (P points into O); returns 0 or -1 (having said
+ * why). */
+int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p);
 /* Prints the daemon's own options. */
 void vr_options_help(const char *prog);
 /* Frees the strings. */

@@ -36,8 +36,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "backend %s is not in this build\n", argv[1]);
 		return 77;
 	}
-	p.capacity = (uint64_t)atoi(argv[argc - 1]) << 30;
-	p.capacity += (uint64_t)1 << 30;
+	/* the mock gets room for the largest size plus the warm-up */
+	char capacity[32];
+	struct vr_backend_opt opt = {"capacity", capacity};
+
+	snprintf(capacity, sizeof(capacity), "%dG", atoi(argv[argc - 1]) + 1);
+	p.opts = &opt;
+	p.nopts = 1;
 	ret = vr_backend_open(ops, &p, &b);
 	if (ret) {
 		fprintf(stderr, "cannot open backend %s: %s\n", argv[1], strerror(-ret));
@@ -62,16 +67,16 @@ int main(int argc, char **argv)
 
 		ret = vr_dev_file_new(&b, &w);
 		if (ret == 0)
-			ret = vr_dev_resize(&b, w, 64u << 20);
+			ret = vr_dev_resize(w, 64u << 20);
 		for (uint64_t off = 0; off < (64u << 20) && ret == 0; off += chunk)
-			ret = vr_dev_write(&b, w, off, pattern + off, chunk);
+			ret = vr_dev_write(w, off, pattern + off, chunk);
 		if (ret == 0)
-			ret = vr_dev_digest(&b, w, NULL, fsv);
+			ret = vr_dev_fsverity(w, fsv);
 		if (ret) {
 			fprintf(stderr, "warm-up failed: %s\n", strerror(-ret));
 			failed++;
 		}
-		vr_dev_file_free(&b, w);
+		vr_dev_file_free(w);
 		ret = 0;
 	}
 	printf("%8s %14s %14s %12s\n", "size", "upload GB/s", "verify GB/s", "verify s");
@@ -85,21 +90,21 @@ int main(int argc, char **argv)
 			failed++;
 			continue;
 		}
-		if (vr_dev_resize(&b, f, size)) {
+		if (vr_dev_resize(f, size)) {
 			printf("%6d GiB: does not fit\n", atoi(argv[a]));
-			vr_dev_file_free(&b, f);
+			vr_dev_file_free(f);
 			failed++;
 			continue;
 		}
 		t0 = seconds();
 		for (uint64_t off = 0; off < size && ret == 0; off += chunk)
-			ret = vr_dev_write(&b, f, off, pattern + off % pattern_size, chunk);
+			ret = vr_dev_write(f, off, pattern + off % pattern_size, chunk);
 		/* a read waits for every queued upload */
 		if (ret == 0)
-			ret = vr_dev_read(&b, f, size - 1, &one, 1);
+			ret = vr_dev_read(f, size - 1, &one, 1);
 		t1 = seconds();
 		if (ret == 0)
-			ret = vr_dev_digest(&b, f, NULL, fsv);
+			ret = vr_dev_fsverity(f, fsv);
 		t2 = seconds();
 		if (ret) {
 			printf("%6d GiB: failed: %s\n", atoi(argv[a]), strerror(-ret));
@@ -109,7 +114,7 @@ int main(int argc, char **argv)
 			       (double)size / (t1 - t0) / 1e9, (double)size / (t2 - t1) / 1e9,
 			       t2 - t1);
 		}
-		vr_dev_file_free(&b, f);
+		vr_dev_file_free(f);
 		ret = 0;
 	}
 	free(pattern);

@@ -5,10 +5,19 @@
 #include "digest.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <time.h>
+
+/* Built over the CUDA runtime test double (tests/fake), whose launcher calls the seam. */
+#ifdef VR_FAKE_CUDA
+static const bool fake_cuda = true;
+#else
+static const bool fake_cuda = false;
+#endif
 
 static uint64_t rng_state = 88172645463325252ULL;
 static uint64_t rng(void)
@@ -54,9 +63,9 @@ static void roundtrip(struct vr_backend *b, uint64_t size)
 
 		if (n > size - off)
 			n = (size_t)(size - off);
-		ret = vr_dev_resize(b, f, off + n);
+		ret = vr_dev_resize(f, off + n);
 		if (ret == 0)
-			ret = vr_dev_write(b, f, off, data + off, n);
+			ret = vr_dev_write(f, off, data + off, n);
 		if (ret) {
 			fprintf(stderr, "size %llu: load failed at %llu: %s\n",
 				(unsigned long long)size, (unsigned long long)off, strerror(-ret));
@@ -65,14 +74,14 @@ static void roundtrip(struct vr_backend *b, uint64_t size)
 		}
 		off += n;
 	}
-	CHECK(vr_dev_held(b, f) >= size);
+	CHECK(vr_dev_held(f) >= size);
 	memset(back, 0x5a, size);
 	for (uint64_t off = 0; off < size;) {
 		size_t n = (size_t)(rng() % (5u << 20)) + 1;
 
 		if (n > size - off)
 			n = (size_t)(size - off);
-		CHECK_EQ(vr_dev_read(b, f, off, back + off, n), 0);
+		CHECK_EQ(vr_dev_read(f, off, back + off, n), 0);
 		off += n;
 	}
 	CHECK(memcmp(data, back, size) == 0);
@@ -80,16 +89,17 @@ static void roundtrip(struct vr_backend *b, uint64_t size)
 	vr_fsv_update(st, data, size);
 	vr_fsv_final(st, cpu_fsv);
 	vr_sha256(data, size, cpu_sha);
-	CHECK_EQ(vr_dev_digest(b, f, dev_sha, dev_fsv), 0);
+	CHECK_EQ(vr_dev_fsverity(f, dev_fsv), 0);
+	CHECK_EQ(vr_dev_sha256(f, dev_sha), 0);
 	if (memcmp(cpu_fsv, dev_fsv, 32) != 0)
 		fprintf(stderr, "size %llu: device fs-verity digest differs from the CPU's\n",
 			(unsigned long long)size);
 	CHECK_MEM(cpu_fsv, dev_fsv, 32);
 	CHECK_MEM(cpu_sha, dev_sha, 32);
 	memset(dev_fsv, 0, 32);
-	CHECK_EQ(vr_dev_digest(b, f, NULL, dev_fsv), 0);
+	CHECK_EQ(vr_dev_fsverity(f, dev_fsv), 0);
 	CHECK_MEM(cpu_fsv, dev_fsv, 32);
-	CHECK_EQ(vr_dev_file_free(b, f), 0);
+	CHECK_EQ(vr_dev_file_free(f), 0);
 out:
 	free(st);
 	free(data);
@@ -103,16 +113,16 @@ static void bounds_and_scrub(struct vr_backend *b)
 	struct vr_dev_file *f;
 
 	CHECK_EQ(vr_dev_file_new(b, &f), 0);
-	CHECK_EQ(vr_dev_resize(b, f, 8192), 0);
+	CHECK_EQ(vr_dev_resize(f, 8192), 0);
 	memset(buf, 0xee, sizeof(buf));
-	CHECK_EQ(vr_dev_write(b, f, 0, buf, 8192), 0);
-	CHECK_EQ(vr_dev_write(b, f, 8000, buf, 193), -EINVAL);
-	CHECK_EQ(vr_dev_read(b, f, 8193, buf, 1), -EINVAL);
-	CHECK_EQ(vr_dev_resize(b, f, 100), 0);
-	CHECK_EQ(vr_dev_resize(b, f, 8192), 0);
-	CHECK_EQ(vr_dev_read(b, f, 100, buf, 8092), 0);
+	CHECK_EQ(vr_dev_write(f, 0, buf, 8192), 0);
+	CHECK_EQ(vr_dev_write(f, 8000, buf, 193), -EINVAL);
+	CHECK_EQ(vr_dev_read(f, 8193, buf, 1), -EINVAL);
+	CHECK_EQ(vr_dev_resize(f, 100), 0);
+	CHECK_EQ(vr_dev_resize(f, 8192), 0);
+	CHECK_EQ(vr_dev_read(f, 100, buf, 8092), 0);
 	CHECK_MEM(buf, zero, 8092);
-	CHECK_EQ(vr_dev_file_free(b, f), 0);
+	CHECK_EQ(vr_dev_file_free(f), 0);
 }
 
 /* Filling the device gives -ENOSPC before it runs out and leaves the backend usable. */
@@ -127,7 +137,7 @@ static void exhaustion(struct vr_backend *b)
 	step = before.total_bytes / 64 + 1;
 	while (n < 4096) {
 		CHECK_EQ(vr_dev_file_new(b, &files[n]), 0);
-		ret = vr_dev_resize(b, files[n], step);
+		ret = vr_dev_resize(files[n], step);
 		n++;
 		if (ret)
 			break;
@@ -136,17 +146,17 @@ static void exhaustion(struct vr_backend *b)
 	CHECK_EQ(vr_backend_info(b, &full), 0);
 	CHECK(full.free_bytes < step);
 	/* the failed file holds nothing; one more small file still fits after a free */
-	CHECK_EQ(vr_dev_held(b, files[n - 1]), 0);
-	CHECK_EQ(vr_dev_file_free(b, files[0]), 0);
+	CHECK_EQ(vr_dev_held(files[n - 1]), 0);
+	CHECK_EQ(vr_dev_file_free(files[0]), 0);
 	files[0] = NULL;
 	struct vr_dev_file *g;
 
 	CHECK_EQ(vr_dev_file_new(b, &g), 0);
-	CHECK_EQ(vr_dev_resize(b, g, 4096), 0);
-	CHECK_EQ(vr_dev_write(b, g, 0, "abcd", 4), 0);
-	CHECK_EQ(vr_dev_file_free(b, g), 0);
+	CHECK_EQ(vr_dev_resize(g, 4096), 0);
+	CHECK_EQ(vr_dev_write(g, 0, "abcd", 4), 0);
+	CHECK_EQ(vr_dev_file_free(g), 0);
 	for (int i = 0; i < n; i++)
-		vr_dev_file_free(b, files[i]);
+		vr_dev_file_free(files[i]);
 	CHECK_EQ(vr_backend_info(b, &after), 0);
 	CHECK_EQ(after.free_bytes, before.free_bytes);
 }
@@ -154,48 +164,168 @@ static void exhaustion(struct vr_backend *b)
 /* Mock only: each injected fault comes back as the chosen errno, once, and nothing breaks. */
 static void faults(void)
 {
-	static const int errs[VR_FAULT_OPS] = {ENOMEM, EIO, EIO, EIO};
+	static const char *const spec[] = {"alloc:2:enomem", "write:2", "read:2:eio", "digest:2"};
+	static const int errs[] = {ENOMEM, EIO, EIO, EIO};
 	uint8_t buf[4096] = {1};
 	uint8_t fsv[32];
 
-	for (int op = 0; op < VR_FAULT_OPS; op++) {
-		struct vr_backend_params p = {.capacity = 16 << 20};
+	for (int op = 0; op < 4; op++) {
+		struct vr_backend_opt o[] = {{"capacity", "16M"}, {"fault", spec[op]}};
+		struct vr_backend_params p = {.opts = o, .nopts = 2};
 		struct vr_backend b;
 		struct vr_dev_file *f;
 
-		p.fail_at[op] = 2;
-		p.fail_errno[op] = errs[op];
 		CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
 		CHECK_EQ(vr_dev_file_new(&b, &f), 0);
 		int results[3];
 
 		for (int i = 0; i < 3; i++) {
 			switch (op) {
-			case VR_FAULT_ALLOC:
-				results[i] = vr_dev_resize(&b, f, (uint64_t)(i + 1) << 20);
+			case 0:
+				results[i] = vr_dev_resize(f, (uint64_t)(i + 1) << 20);
 				if (results[i])
-					vr_dev_resize(&b, f, (uint64_t)i << 20);
+					vr_dev_resize(f, (uint64_t)i << 20);
 				break;
-			case VR_FAULT_WRITE:
+			case 1:
 				if (i == 0)
-					vr_dev_resize(&b, f, 4096);
-				results[i] = vr_dev_write(&b, f, 0, buf, sizeof(buf));
+					vr_dev_resize(f, 4096);
+				results[i] = vr_dev_write(f, 0, buf, sizeof(buf));
 				break;
-			case VR_FAULT_READ:
+			case 2:
 				if (i == 0)
-					vr_dev_resize(&b, f, 4096);
-				results[i] = vr_dev_read(&b, f, 0, buf, sizeof(buf));
+					vr_dev_resize(f, 4096);
+				results[i] = vr_dev_read(f, 0, buf, sizeof(buf));
 				break;
 			default:
-				results[i] = vr_dev_digest(&b, f, NULL, fsv);
+				results[i] = vr_dev_fsverity(f, fsv);
 			}
 		}
 		CHECK_EQ(results[0], 0);
 		CHECK_EQ(results[1], -errs[op]);
 		CHECK_EQ(results[2], 0);
-		CHECK_EQ(vr_dev_file_free(&b, f), 0);
+		CHECK_EQ(vr_dev_file_free(f), 0);
 		vr_backend_close(&b);
 	}
+	/* a malformed fault spec or capacity is refused at open */
+	struct vr_backend_opt bad[][1] = {{{"fault", "nosuch:1"}}, {{"capacity", "lots"}}};
+
+	for (int i = 0; i < 2; i++) {
+		struct vr_backend_params p = {.opts = bad[i], .nopts = 1};
+		struct vr_backend b;
+
+		CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), -EINVAL);
+	}
+}
+
+/*
+ * The concurrency contract across files: while a digest of file A is held in
+ * flight (inside the backend, through the vr_test_digest_hook seam), a write
+ * and a read of file B and an info call must complete. A backend that
+ * serialises every call behind one lock fails here.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_entered, gate_open, other_done;
+
+/* Deadline of SECONDS from now, for the timed waits below. */
+static struct timespec deadline(int seconds)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	return ts;
+}
+
+void vr_test_digest_hook(void);
+void vr_test_digest_hook(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	if (gate_armed) {
+		struct timespec until = deadline(20); /* never hang the suite */
+
+		gate_armed = false;
+		gate_entered = true;
+		pthread_cond_broadcast(&gate_cond);
+		while (!gate_open && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&gate_lock);
+}
+
+struct cross {
+	struct vr_backend *b;
+	struct vr_dev_file *a, *other;
+	int digest_ret, write_ret, read_ret, info_ret;
+};
+
+static void *digest_a(void *arg)
+{
+	struct cross *x = arg;
+	uint8_t fsv[32];
+
+	x->digest_ret = vr_dev_fsverity(x->a, fsv);
+	return NULL;
+}
+
+static void *use_b(void *arg)
+{
+	struct cross *x = arg;
+	struct vr_device_info info;
+	uint8_t buf[8192];
+
+	memset(buf, 0x42, sizeof(buf));
+	x->write_ret = vr_dev_write(x->other, 0, buf, sizeof(buf));
+	x->read_ret = vr_dev_read(x->other, 0, buf, sizeof(buf));
+	x->info_ret = vr_backend_info(x->b, &info);
+	pthread_mutex_lock(&gate_lock);
+	other_done = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	return NULL;
+}
+
+static void cross_file(struct vr_backend *b)
+{
+	struct cross x = {.b = b};
+	pthread_t td, tu;
+	struct timespec until;
+	bool entered, done;
+
+	CHECK_EQ(vr_dev_file_new(b, &x.a), 0);
+	CHECK_EQ(vr_dev_file_new(b, &x.other), 0);
+	CHECK_EQ(vr_dev_resize(x.a, 1 << 20), 0);
+	CHECK_EQ(vr_dev_resize(x.other, 8192), 0);
+	gate_armed = true;
+	gate_entered = gate_open = other_done = false;
+	CHECK_EQ(pthread_create(&td, NULL, digest_a, &x), 0);
+	pthread_mutex_lock(&gate_lock);
+	until = deadline(10);
+	while (!gate_entered && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+		;
+	entered = gate_entered;
+	pthread_mutex_unlock(&gate_lock);
+	CHECK(entered); /* the backend's digest reached the seam */
+	CHECK_EQ(pthread_create(&tu, NULL, use_b, &x), 0);
+	pthread_mutex_lock(&gate_lock);
+	until = deadline(5);
+	while (!other_done && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+		;
+	done = other_done;
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	if (!done)
+		fprintf(stderr, "a digest of one file blocked a write/read/info of another\n");
+	CHECK(done);
+	pthread_join(td, NULL);
+	pthread_join(tu, NULL);
+	CHECK_EQ(x.digest_ret, 0);
+	CHECK_EQ(x.write_ret, 0);
+	CHECK_EQ(x.read_ret, 0);
+	CHECK_EQ(x.info_ret, 0);
+	CHECK_EQ(vr_dev_file_free(x.a), 0);
+	CHECK_EQ(vr_dev_file_free(x.other), 0);
 }
 
 /*
@@ -247,7 +377,8 @@ int main(int argc, char **argv)
 	if (strcmp(name, "cuda-policy") == 0)
 		return policy_checks();
 	const struct vr_backend_ops *ops = vr_backend_find(name);
-	struct vr_backend_params p = {.capacity = 256u << 20};
+	struct vr_backend_opt mock_opts[] = {{"capacity", "256M"}};
+	struct vr_backend_params p = {.opts = mock_opts, .nopts = 1};
 	struct vr_device_info info;
 	struct vr_backend b;
 	int ret;
@@ -284,6 +415,9 @@ int main(int argc, char **argv)
 	if (!quick && strcmp(name, "mock") != 0 && info.free_bytes > (3ULL << 30))
 		roundtrip(&b, 1ULL << 30);
 	bounds_and_scrub(&b);
+	/* needs the seam, which only the mock and the fake runtime call */
+	if (strcmp(name, "mock") == 0 || fake_cuda)
+		cross_file(&b);
 	if (!quick)
 		exhaustion(&b);
 	roundtrip(&b, 777777); /* still usable after exhaustion */

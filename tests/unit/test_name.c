@@ -45,6 +45,13 @@ static void test_names(void)
 	CHECK_EQ(vr_name_validate_file_n(long_name, 251), -ENAMETOOLONG);
 	CHECK_EQ(vr_name_validate_n(long_name, 251), 0);
 	CHECK_EQ(vr_name_validate_file_n("x.seal", 6), -EPERM);
+	/* generated names are taken only where they are generated (vnames.c's table) */
+	CHECK_EQ(vr_name_validate_at("status", 6, false, false), 0);
+	CHECK_EQ(vr_name_validate_at("status", 6, false, true), 0);
+	CHECK_EQ(vr_name_validate_at("status", 6, true, true), -EEXIST);
+	CHECK_EQ(vr_name_validate_at("verify", 6, false, true), -EEXIST);
+	CHECK_EQ(vr_name_validate_at("x.seal", 6, false, false), -EPERM);
+	CHECK_EQ(vr_name_validate_at("statu", 5, true, false), 0);
 }
 
 static void test_sizes(void)

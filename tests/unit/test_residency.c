@@ -53,7 +53,8 @@ int main(void)
 {
 	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
 	static uint8_t data[3 << 20], big[40 << 20];
-	struct vr_backend_params p = {.capacity = 32 << 20, .mock_vram = vram};
+	struct vr_backend_opt opts[] = {{"capacity", "32M"}, {"vram", vram}};
+	struct vr_backend_params p = {.opts = opts, .nopts = 2};
 	struct vr_backend b;
 	struct vr_residency *r;
 	struct vr_statfs sf;

@@ -1,0 +1,440 @@
+/* namespace.c - names in the tree: attributes, listing, mkdir, rmdir, unlink, rename, chmod. */
+#include "log.h"
+#include "name.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out)
+{
+	struct res_lookup l;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret == 0) {
+		if (l.gen)
+			res_vname_attr(&l, out);
+		else
+			res_attr_of_node(l.node, out);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr *out)
+{
+	if (!h->node) {
+		res_attr_of_text(0, NULL, h->len, out, VR_KIND_VERIFY);
+		return 0;
+	}
+	pthread_mutex_lock(&r->lock);
+	res_attr_of_node(h->node, out);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out)
+{
+	struct vr_handle *h;
+	struct res_lookup l;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret == 0 && l.kind != VR_KIND_DIR)
+		ret = -ENOTDIR;
+	if (ret == 0) {
+		h = res_handle_new(l.node);
+		if (h) {
+			l.node->refs++;
+			*out = h;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+{
+	struct vr_node *dir = h->node;
+
+	if (!dir || !dir->is_dir)
+		return -ENOTDIR;
+	pthread_mutex_lock(&r->lock);
+	/* a removed directory lists as empty */
+	if (dir == r->root || dir->parent)
+		res_vname_list(r, dir, fill, ctx);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
+/* Resolves the parent of a path to be created and validates the new name. [T] */
+int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l)
+{
+	int ret = res_resolve(r, path, l);
+
+	if (ret == 0)
+		return -EEXIST;
+	if (ret != -ENOENT || !l->parent)
+		return ret;
+	ret = vr_name_validate_at(l->last, l->last_len, l->parent == r->root, is_file);
+	/* a seal names its file by its relative path, which must fit */
+	if (ret == 0 && res_path_len(l->parent) + l->last_len >= VR_SEAL_PATH_MAX)
+		ret = -ENAMETOOLONG;
+	return ret;
+}
+
+/* Copies the last component into a NUL-terminated buffer. */
+void res_last_name(const struct res_lookup *l, char out[VR_NAME_MAX + 1])
+{
+	memcpy(out, l->last, l->last_len);
+	out[l->last_len] = '\0';
+}
+
+int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c)
+{
+	char name[VR_NAME_MAX + 1];
+	struct res_lookup l;
+	struct vr_node *n;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve_new(r, path, false, &l);
+	if (ret)
+		goto unlock;
+	res_last_name(&l, name);
+	n = res_node_new(r, name, true, mode, c);
+	if (!n) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	res_link_child(l.parent, n);
+	res_touch_dir(l.parent);
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	res_refused("mkdir", path, ret);
+	return ret;
+}
+
+int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_caller *c)
+{
+	struct res_lookup l;
+	int ret;
+
+	(void)c;
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret)
+		goto unlock;
+	if (l.kind != VR_KIND_DIR)
+		ret = l.kind == VR_KIND_FILE ? -ENOTDIR : -EPERM;
+	else if (l.node == r->root)
+		ret = -EBUSY;
+	else if (l.node->children)
+		ret = -ENOTEMPTY;
+	if (ret)
+		goto unlock;
+	res_touch_dir(l.node->parent);
+	res_unlink_child(l.node);
+	res_node_put(r, l.node);
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	res_refused("rmdir", path, ret);
+	return ret;
+}
+
+int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_caller *c)
+{
+	struct res_lookup l;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret)
+		goto unlock;
+	if (l.kind == VR_KIND_DIR) {
+		ret = -EISDIR;
+		goto unlock;
+	}
+	if (l.kind != VR_KIND_FILE) {
+		/* seals, verify and status go with their file or not at all */
+		ret = -EPERM;
+		res_audit(r, "policy_violation", path + 1, c, "denied", NULL,
+			  "generated files cannot be removed");
+		goto unlock;
+	}
+	struct vr_node *n = l.node;
+
+	vr_log(LOG_DEBUG, "unlink %s", path);
+	/* rm frees now, even while the file is open: readers then get ESTALE */
+	n->refs++;
+	res_detach_file(r, n);
+	pthread_mutex_unlock(&r->lock);
+	res_scrub_removed(r, n, c);
+	return 0;
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	res_refused("unlink", path, ret);
+	return ret;
+}
+
+/* Re-signs file N's seal for its current path and audits it. [T] */
+static __attribute__((noinline)) int resign_file(struct vr_residency *r, struct vr_node *n,
+						 const struct vr_caller *c)
+{
+	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 16];
+	int ret;
+
+	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
+		return 0;
+	strcpy(old, n->seal->path);
+	ret = res_sign_seal(r, n, n->seal);
+	snprintf(detail, sizeof(detail), "from %s", old);
+	res_audit(r, "seal_renamed", n->seal->path, c, ret ? "failed" : "ok", n->seal->fsverity,
+		  detail);
+	return ret;
+}
+
+/* Re-signs every seal below N (after a rename); returns the first error. [T] */
+static int resign_subtree(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	int ret = 0;
+
+	if (!n->is_dir)
+		return resign_file(r, n, c);
+	for (struct vr_node *ch = n->children; ch; ch = ch->next) {
+		int e = resign_subtree(r, ch, c);
+
+		if (e && !ret)
+			ret = e;
+	}
+	return ret;
+}
+
+/* Length of the longest relative path below N, N's own name included. [T] */
+static size_t longest_below(const struct vr_node *n)
+{
+	size_t best = 0;
+
+	for (const struct vr_node *c = n->children; c; c = c->next) {
+		size_t l = longest_below(c);
+
+		best = l > best ? l : best;
+	}
+	return strlen(n->name) + (best ? best + 1 : 0);
+}
+
+static bool is_ancestor(const struct vr_node *a, const struct vr_node *n)
+{
+	for (; n; n = n->parent)
+		if (n == a)
+			return true;
+	return false;
+}
+
+/* Checks that the existing DST may be replaced by SRC. [T] Returns 0 or -errno. */
+static int replaceable(struct vr_residency *r, const struct res_lookup *src,
+		       const struct res_lookup *dst, unsigned flags)
+{
+	if (flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	if (dst->kind != VR_KIND_DIR && dst->kind != VR_KIND_FILE)
+		return -EPERM;
+	if (dst->node == r->root)
+		return -EBUSY;
+	if (src->kind == VR_KIND_DIR && dst->kind == VR_KIND_FILE)
+		return -ENOTDIR;
+	if (src->kind == VR_KIND_FILE && dst->kind == VR_KIND_DIR)
+		return -EISDIR;
+	if (dst->kind == VR_KIND_DIR && dst->node->children)
+		return -ENOTEMPTY;
+	return 0;
+}
+
+int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsigned flags,
+		  const struct vr_caller *c)
+{
+	char name[VR_NAME_MAX + 1];
+	struct vr_node *victim = NULL;
+	struct res_lookup src, dst;
+	int ret;
+
+	if (flags & ~RENAME_NOREPLACE)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, from, &src);
+	if (ret)
+		goto unlock;
+	if (src.kind != VR_KIND_DIR && src.kind != VR_KIND_FILE) {
+		ret = -EPERM;
+		goto unlock;
+	}
+	if (src.node == r->root) {
+		ret = -EBUSY;
+		goto unlock;
+	}
+	ret = res_resolve(r, to, &dst);
+	if (ret == 0) {
+		if (dst.node == src.node)
+			goto unlock; /* same file: nothing to do */
+		ret = replaceable(r, &src, &dst, flags);
+		if (ret)
+			goto unlock;
+	} else if (ret != -ENOENT || !dst.parent) {
+		goto unlock;
+	}
+	ret = vr_name_validate_at(dst.last, dst.last_len, dst.parent == r->root,
+				  src.kind == VR_KIND_FILE);
+	if (ret)
+		goto unlock;
+	if (src.kind == VR_KIND_DIR && is_ancestor(src.node, dst.parent)) {
+		ret = -EINVAL;
+		goto unlock;
+	}
+	/* every seal below must still fit its path, or nothing moves */
+	if (res_path_len(dst.parent) + longest_below(src.node) - strlen(src.node->name) +
+		dst.last_len >=
+	    VR_SEAL_PATH_MAX) {
+		ret = -ENAMETOOLONG;
+		goto unlock;
+	}
+	res_last_name(&dst, name);
+	char *copy = strdup(name);
+
+	if (!copy) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	if (dst.node) {
+		if (dst.kind == VR_KIND_DIR) {
+			res_unlink_child(dst.node);
+			res_node_put(r, dst.node);
+		} else {
+			/* the replaced file is freed once the tree lock is dropped */
+			victim = dst.node;
+			victim->refs++;
+			res_detach_file(r, victim);
+		}
+	}
+	struct vr_node *oldp = src.node->parent;
+
+	res_unlink_child(src.node);
+	free(src.node->name);
+	src.node->name = copy;
+	res_link_child(dst.parent, src.node);
+	res_touch_dir(oldp);
+	dst.parent->mtime = dst.parent->ctime = src.node->ctime = oldp->mtime;
+	ret = resign_subtree(r, src.node, c);
+	if (ret)
+		vr_log(LOG_ERR, "rename %s -> %s: re-signing a seal failed: %s", from, to,
+		       strerror(-ret));
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	if (victim)
+		res_scrub_removed(r, victim, c);
+	if (ret && ret != -ENOENT)
+		vr_log(LOG_INFO, "rename %s -> %s refused: %s", from, to, strerror(-ret));
+	return ret;
+}
+
+/* Applies a metadata change to a real node; generated entries refuse. */
+static int with_node(struct vr_residency *r, const char *path,
+		     void (*apply)(struct vr_node *n, const void *arg), const void *arg)
+{
+	struct res_lookup l;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret == 0 && l.kind != VR_KIND_DIR && l.kind != VR_KIND_FILE)
+		ret = -EPERM;
+	if (ret == 0) {
+		apply(l.node, arg);
+		res_now(&l.node->ctime);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+static void apply_mode(struct vr_node *n, const void *arg)
+{
+	n->mode = (n->mode & S_IFMT) | (*(const mode_t *)arg & 07777);
+}
+
+int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode)
+{
+	return with_node(r, path, apply_mode, &mode);
+}
+
+struct owner {
+	uid_t uid;
+	gid_t gid;
+};
+
+static void apply_owner(struct vr_node *n, const void *arg)
+{
+	const struct owner *o = arg;
+
+	if (o->uid != (uid_t)-1)
+		n->uid = o->uid;
+	if (o->gid != (gid_t)-1)
+		n->gid = o->gid;
+}
+
+int vr_res_chown(struct vr_residency *r, const char *path, uid_t uid, gid_t gid)
+{
+	struct owner o = {uid, gid};
+
+	return with_node(r, path, apply_owner, &o);
+}
+
+static void apply_times(struct vr_node *n, const void *arg)
+{
+	const struct timespec *tv = arg;
+	struct timespec t;
+
+	res_now(&t);
+	if (tv[0].tv_nsec != UTIME_OMIT)
+		n->atime = tv[0].tv_nsec == UTIME_NOW ? t : tv[0];
+	if (tv[1].tv_nsec != UTIME_OMIT)
+		n->mtime = tv[1].tv_nsec == UTIME_NOW ? t : tv[1];
+}
+
+int vr_res_utimens(struct vr_residency *r, const char *path, const struct timespec tv[2])
+{
+	struct timespec t[2];
+
+	if (!tv) {
+		t[0].tv_sec = t[1].tv_sec = 0;
+		t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
+		tv = t;
+	}
+	return with_node(r, path, apply_times, tv);
+}
+
+int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out)
+{
+	struct vr_device_info info;
+	int ret = vr_backend_info(r->cfg.backend, &info);
+
+	if (ret)
+		return ret;
+	out->total_bytes = info.total_bytes;
+	out->free_bytes = info.free_bytes;
+	pthread_mutex_lock(&r->lock);
+	out->files = r->files;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}

@@ -1,0 +1,151 @@
+/* res_private.h - the residency's structures and internal calls, shared by its files only. */
+#ifndef VR_RES_PRIVATE_H
+#define VR_RES_PRIVATE_H
+
+#include "residency.h"
+#include "seal.h"
+
+#include <pthread.h>
+
+/*
+ * Locks, and what each field below is guarded by:
+ *  [T]  the tree lock, r->lock: the tree's shape, node metadata, states,
+ *       reference counts and the counters. Held briefly, never across device
+ *       work or while waiting for an IO lock.
+ *  [IO] the file's IO lock, n->io (a rwlock): its device memory. Writes,
+ *       resizes, sealing and freeing hold it exclusively; reads and digests
+ *       shared.
+ *  [C]  set at creation and constant after.
+ * Order: IO before T.
+ */
+
+/* Inode numbers of generated entries, derived from their owner's. */
+#define INO_SEAL   (1ULL << 62)
+#define INO_VERIFY (1ULL << 61)
+#define INO_STATUS 2ULL
+
+enum file_state {
+	ST_NONE,	/* a directory, or a file not yet in the tree */
+	ST_WRITING,	/* open for writing, not sealed yet */
+	ST_SEALED,	/* immutable, seal signed */
+	ST_QUARANTINED, /* failed a check: reads fail with EIO */
+	ST_FAILED,	/* the load failed; removed at the writer's close */
+	ST_REMOVED,	/* out of the tree, device memory freed; handles get ESTALE */
+};
+
+struct vr_node {
+	bool is_dir;			     /* [C] */
+	char *name;			     /* [T] a detached node's full path */
+	struct vr_node *parent;		     /* [T] NULL once unlinked (and for the root) */
+	struct vr_node *children, *next;     /* [T] */
+	uint64_t ino;			     /* [C] */
+	mode_t mode;			     /* [T] */
+	uid_t uid;			     /* [T] */
+	gid_t gid;			     /* [T] */
+	struct timespec atime, mtime, ctime; /* [T] */
+	unsigned refs;			     /* [T] 1 for the tree while linked, 1 per handle */
+	/* files */
+	pthread_rwlock_t io;
+	enum file_state state;	 /* [T] changed only by res_set_state() */
+	int load_err;		 /* [T] why a load failed: a negative errno */
+	uint64_t size;		 /* [T], and changed only with IO held exclusively */
+	unsigned writers;	 /* [T] handles open for writing */
+	struct vr_dev_file *dev; /* [IO] */
+	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
+	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
+	char *seal_json;	 /* [T] the signed seal's text */
+};
+
+struct vr_handle {
+	struct vr_node *node; /* [C] NULL for generated text */
+	bool writer;	      /* [C] */
+	bool dirty;	      /* wrote or resized through this handle (its own calls only) */
+	char *text;	      /* [C] generated text */
+	size_t len;	      /* [C] */
+	int tail_err;	      /* [C] returned by the read after the text (verify's failure) */
+};
+
+struct vr_residency {
+	pthread_mutex_t lock;		     /* the tree lock */
+	struct vr_res_config cfg;	     /* [C] */
+	struct vr_device_info dev;	     /* [C] the device at mount */
+	struct vr_node *root;		     /* [C] */
+	uint64_t next_ino;		     /* [T] */
+	uint64_t files, sealed, quarantined; /* [T] kept by res_set_state() alone */
+};
+
+struct res_vname;
+
+/* What a path names. */
+struct res_lookup {
+	enum vr_kind kind;
+	struct vr_node *node;	     /* the node, or for a generated entry its owner */
+	const struct res_vname *gen; /* the generated entry, when kind is one */
+	struct vr_node *parent;	     /* directory holding the last component */
+	const char *last;	     /* last component (within the path) */
+	size_t last_len;
+};
+
+/* tree.c: nodes, references, lookup, attributes, states */
+void res_now(struct timespec *ts);
+struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
+			     const struct vr_caller *c);
+void res_node_destroy(struct vr_node *n);
+void res_node_put(struct vr_residency *r, struct vr_node *n);
+int res_node_path(const struct vr_node *n, char *buf, size_t cap);
+size_t res_path_len(const struct vr_node *dir);
+void res_link_child(struct vr_node *dir, struct vr_node *n);
+void res_unlink_child(struct vr_node *n);
+void res_touch_dir(struct vr_node *dir);
+int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l);
+void res_attr_of_node(const struct vr_node *n, struct vr_attr *a);
+void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, struct vr_attr *a,
+		      enum vr_kind kind);
+void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st);
+struct vr_handle *res_handle_new(struct vr_node *n);
+int res_text_handle(char *text, size_t len, int tail_err, struct vr_handle **out);
+void res_release_device(struct vr_residency *r, struct vr_node *n, const char *path,
+			const struct vr_caller *c);
+void res_detach_file(struct vr_residency *r, struct vr_node *n);
+void res_scrub_removed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
+int res_audit_must(struct vr_residency *r, const char *event, const char *path,
+		   const struct vr_caller *c, const char *outcome, const uint8_t *digest,
+		   const char *detail);
+void res_audit(struct vr_residency *r, const char *event, const char *path,
+	       const struct vr_caller *c, const char *outcome, const uint8_t *digest,
+	       const char *detail);
+void res_refused(const char *op, const char *path, int err);
+
+/* vnames.c: the generated entries */
+int res_vname_find(struct vr_node *dir, bool at_root, const char *name, size_t len,
+		   struct res_lookup *l);
+void res_vname_attr(const struct res_lookup *l, struct vr_attr *a);
+int res_vname_list(struct vr_residency *r, struct vr_node *dir,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx);
+int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const struct vr_caller *c,
+		   struct vr_handle **out);
+
+/* namespace.c: names */
+int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l);
+void res_last_name(const struct res_lookup *l, char out[256]);
+
+/* load.c: writing and sealing */
+int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
+		    struct vr_handle **out);
+int res_sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s);
+
+/* verify.c: checks */
+int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		    char **text, size_t *len, int *tail_err);
+
+/* report.c: texts */
+struct res_text {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+void res_text_add(struct res_text *t, const char *a, const char *b, const char *c);
+int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
+int res_status_text(struct vr_residency *r, char **text, size_t *len);
+
+#endif

@@ -1,0 +1,395 @@
+/* tree.c - the residency's tree: nodes, references, lookup, attributes, and file states. */
+#include "log.h"
+#include "name.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void res_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+}
+
+int res_audit_must(struct vr_residency *r, const char *event, const char *path,
+		   const struct vr_caller *c, const char *outcome, const uint8_t *digest,
+		   const char *detail)
+{
+	struct vr_audit_rec rec = {.event = event,
+				   .path = path,
+				   .uid = c ? c->uid : 0,
+				   .pid = c ? c->pid : 0,
+				   .outcome = outcome,
+				   .digest = digest,
+				   .detail = detail};
+
+	return r->cfg.audit ? vr_audit_log(r->cfg.audit, &rec) : 0;
+}
+
+/* For records whose loss cannot undo the decision: the failure is logged where it happens. */
+void res_audit(struct vr_residency *r, const char *event, const char *path,
+	       const struct vr_caller *c, const char *outcome, const uint8_t *digest,
+	       const char *detail)
+{
+	(void)res_audit_must(r, event, path, c, outcome, digest, detail);
+}
+
+/* Logs why an operation was refused; a missing name is ordinary and not logged. */
+void res_refused(const char *op, const char *path, int err)
+{
+	if (err && err != -ENOENT)
+		vr_log(LOG_INFO, "%s %s refused: %s", op, path, strerror(-err));
+}
+
+struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
+			     const struct vr_caller *c)
+{
+	struct vr_node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->name = strdup(name);
+	if (!n->name) {
+		free(n);
+		return NULL;
+	}
+	n->is_dir = is_dir;
+	n->ino = r->next_ino++;
+	n->mode = (mode & 07777) | (is_dir ? S_IFDIR : S_IFREG);
+	n->uid = c ? c->uid : 0;
+	n->gid = c ? c->gid : 0;
+	res_now(&n->mtime);
+	n->atime = n->ctime = n->mtime;
+	n->refs = 1;
+	pthread_rwlock_init(&n->io, NULL);
+	return n;
+}
+
+void res_node_destroy(struct vr_node *n)
+{
+	pthread_rwlock_destroy(&n->io);
+	free(n->seal);
+	free(n->seal_json);
+	free(n->name);
+	free(n);
+}
+
+/* Relative path of N (no leading '/') into BUF; returns 0 or -ENAMETOOLONG. [T] */
+int res_node_path(const struct vr_node *n, char *buf, size_t cap)
+{
+	const struct vr_node *chain[VR_SEAL_PATH_MAX / 2];
+	size_t depth = 0, len = 0;
+
+	buf[0] = '\0';
+	for (; n && n->parent; n = n->parent) {
+		if (depth == sizeof(chain) / sizeof(chain[0]))
+			return -ENAMETOOLONG;
+		chain[depth++] = n;
+	}
+	while (depth-- > 0) {
+		size_t l = strlen(chain[depth]->name);
+
+		if (len + l + 2 > cap)
+			return -ENAMETOOLONG;
+		if (len)
+			buf[len++] = '/';
+		memcpy(buf + len, chain[depth]->name, l + 1);
+		len += l;
+	}
+	return 0;
+}
+
+/* Length of directory DIR's relative path ("" for the root). [T] */
+size_t res_path_len(const struct vr_node *dir)
+{
+	size_t len = 0;
+
+	for (; dir && dir->parent; dir = dir->parent)
+		len += strlen(dir->name) + 1;
+	return len;
+}
+
+static struct vr_node *child(const struct vr_node *dir, const char *name, size_t len)
+{
+	for (struct vr_node *c = dir->children; c; c = c->next)
+		if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
+			return c;
+	return NULL;
+}
+
+void res_link_child(struct vr_node *dir, struct vr_node *n)
+{
+	n->parent = dir;
+	n->next = dir->children;
+	dir->children = n;
+}
+
+void res_unlink_child(struct vr_node *n)
+{
+	struct vr_node **pp = &n->parent->children;
+
+	while (*pp != n)
+		pp = &(*pp)->next;
+	*pp = n->next;
+	n->next = NULL;
+	n->parent = NULL;
+}
+
+/* A directory's entries changed: its mtime and ctime move. [T] */
+void res_touch_dir(struct vr_node *dir)
+{
+	res_now(&dir->mtime);
+	dir->ctime = dir->mtime;
+}
+
+/*
+ * Resolves PATH. [T] Returns 0, -ENOENT (with L->parent and L->last set when
+ * only the last component is missing), -ENOTDIR or -ENAMETOOLONG.
+ */
+int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
+{
+	struct vr_node *cur = r->root;
+	const char *p = path;
+
+	memset(l, 0, sizeof(*l));
+	while (*p == '/')
+		p++;
+	if (*p == '\0') {
+		l->kind = VR_KIND_DIR;
+		l->node = r->root;
+		return 0;
+	}
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t len = slash ? (size_t)(slash - p) : strlen(p);
+		bool last = !slash || slash[strspn(slash, "/")] == '\0';
+		struct vr_node *n;
+
+		if (!cur->is_dir)
+			return -ENOTDIR;
+		if (len > VR_NAME_MAX)
+			return -ENAMETOOLONG;
+		n = child(cur, p, len);
+		if (last) {
+			l->parent = cur;
+			l->last = p;
+			l->last_len = len;
+			if (n) {
+				l->kind = n->is_dir ? VR_KIND_DIR : VR_KIND_FILE;
+				l->node = n;
+				return 0;
+			}
+			return res_vname_find(cur, cur == r->root, p, len, l);
+		}
+		if (!n)
+			return -ENOENT;
+		cur = n;
+		p = slash + strspn(slash, "/");
+	}
+}
+
+void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->kind = n->is_dir ? VR_KIND_DIR : VR_KIND_FILE;
+	a->ino = n->ino;
+	a->mode = n->mode;
+	a->uid = n->uid;
+	a->gid = n->gid;
+	a->atime = n->atime;
+	a->mtime = n->mtime;
+	a->ctime = n->ctime;
+	if (n->is_dir) {
+		a->nlink = 2;
+		for (struct vr_node *c = n->children; c; c = c->next)
+			a->nlink += c->is_dir;
+	} else {
+		a->nlink = 1;
+		a->size = n->size;
+		a->blocks = n->held / 512;
+	}
+}
+
+void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, struct vr_attr *a,
+		      enum vr_kind kind)
+{
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->ino = ino;
+	a->mode = S_IFREG | 0444;
+	a->nlink = 1;
+	a->size = size;
+	if (like) {
+		a->uid = like->uid;
+		a->gid = like->gid;
+		a->atime = like->atime;
+		a->mtime = like->mtime;
+		a->ctime = like->ctime;
+	}
+}
+
+/* What a file in state ST adds to the counters files, sealed and quarantined. */
+static void counted(enum file_state st, uint64_t c[3])
+{
+	c[0] = st == ST_WRITING || st == ST_SEALED || st == ST_QUARANTINED || st == ST_FAILED;
+	c[1] = st == ST_SEALED || st == ST_QUARANTINED;
+	c[2] = st == ST_QUARANTINED;
+}
+
+/* Moves file N to state ST and keeps the counters in step: the one place either changes. [T] */
+void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st)
+{
+	uint64_t was[3], now[3];
+
+	counted(n->state, was);
+	counted(st, now);
+	r->files = r->files - was[0] + now[0];
+	r->sealed = r->sealed - was[1] + now[1];
+	r->quarantined = r->quarantined - was[2] + now[2];
+	n->state = st;
+}
+
+int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
+{
+	struct vr_residency *r = calloc(1, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	r->cfg = *cfg;
+	ret = vr_backend_info(cfg->backend, &r->dev);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	r->next_ino = 1;
+	r->root = res_node_new(r, "", true, 0755, NULL);
+	if (!r->root) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->root->parent = NULL;
+	r->next_ino = 16;
+	pthread_mutex_init(&r->lock, NULL);
+	*out = r;
+	return 0;
+}
+
+/* Scrubs and frees a file's device memory; audits it. Caller holds IO or the last ref. */
+void res_release_device(struct vr_residency *r, struct vr_node *n, const char *path,
+			const struct vr_caller *c)
+{
+	int ret;
+
+	if (!n->dev)
+		return;
+	ret = vr_dev_file_free(n->dev);
+	n->dev = NULL;
+	res_audit(r, "vram_deallocated", path, c, ret ? "failed" : "ok", NULL,
+		  ret ? "scrub of device memory reported an error; memory freed" : NULL);
+}
+
+/* Frees one file at shutdown; kept out of free_subtree() so recursion keeps small frames. */
+static __attribute__((noinline)) void free_file(struct vr_residency *r, struct vr_node *n)
+{
+	char path[VR_SEAL_PATH_MAX];
+
+	if (res_node_path(n, path, sizeof(path)) != 0)
+		strcpy(path, n->name);
+	res_release_device(r, n, path, NULL);
+}
+
+static void free_subtree(struct vr_residency *r, struct vr_node *n)
+{
+	while (n->children) {
+		struct vr_node *c = n->children;
+
+		n->children = c->next;
+		free_subtree(r, c);
+	}
+	if (!n->is_dir)
+		free_file(r, n);
+	res_node_destroy(n);
+}
+
+void vr_res_free(struct vr_residency *r)
+{
+	if (!r)
+		return;
+	free_subtree(r, r->root);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Drops one reference; frees the node at zero. [T] */
+void res_node_put(struct vr_residency *r, struct vr_node *n)
+{
+	if (--n->refs > 0)
+		return;
+	/* files are detached and scrubbed before their last reference goes */
+	if (!n->is_dir)
+		res_release_device(r, n, n->name, NULL);
+	res_node_destroy(n);
+}
+
+struct vr_handle *res_handle_new(struct vr_node *n)
+{
+	struct vr_handle *h = calloc(1, sizeof(*h));
+
+	if (h)
+		h->node = n;
+	return h;
+}
+
+/* A handle over generated TEXT (taken over, freed on failure); returns 0 or -ENOMEM. */
+int res_text_handle(char *text, size_t len, int tail_err, struct vr_handle **out)
+{
+	struct vr_handle *h = res_handle_new(NULL);
+
+	if (!h) {
+		free(text);
+		return -ENOMEM;
+	}
+	h->text = text;
+	h->len = len;
+	h->tail_err = tail_err;
+	*out = h;
+	return 0;
+}
+
+/*
+ * Takes file N out of the tree and the counts and drops the tree's reference;
+ * the caller holds another and then frees the device memory
+ * (res_scrub_removed). [T]
+ */
+void res_detach_file(struct vr_residency *r, struct vr_node *n)
+{
+	char path[VR_SEAL_PATH_MAX];
+	char *full;
+
+	res_set_state(r, n, ST_REMOVED);
+	n->held = 0;
+	/* a detached node keeps its full path as its name, for the audit of the free */
+	if (res_node_path(n, path, sizeof(path)) == 0 && (full = strdup(path))) {
+		free(n->name);
+		n->name = full;
+	}
+	res_touch_dir(n->parent);
+	res_unlink_child(n);
+	n->refs--;
+}
+
+/* Scrubs and frees a detached file's device memory, then drops the caller's reference. */
+void res_scrub_removed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	/* exclusive: no read or digest of these bytes is in flight */
+	pthread_rwlock_wrlock(&n->io);
+	res_release_device(r, n, n->name, c);
+	pthread_rwlock_unlock(&n->io);
+	pthread_mutex_lock(&r->lock);
+	res_node_put(r, n);
+	pthread_mutex_unlock(&r->lock);
+}

@@ -1,0 +1,326 @@
+/* verify.c - reading and checking: open, read, the seal check, quarantine, the verify run. */
+#include "digest.h"
+#include "log.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nettle/memops.h>
+
+/* Result of re-checking one sealed file on the device. */
+struct check {
+	int ret; /* 0 ok, -EBADMSG mismatch or forged seal, other -errno: device error */
+	const char *why;
+	uint8_t fsv[VR_DIGEST_SIZE];
+};
+
+/* Quarantines N after a failed check and audits it (fsync'd). */
+static void quarantine(struct vr_residency *r, struct vr_node *n, const char *path,
+		       const struct check *k, const struct vr_caller *c)
+{
+	pthread_mutex_lock(&r->lock);
+	if (n->state == ST_SEALED)
+		res_set_state(r, n, ST_QUARANTINED);
+	pthread_mutex_unlock(&r->lock);
+	vr_log(LOG_ERR, "seal check of %s FAILED: %s; file quarantined", path, k->why);
+	res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
+}
+
+/*
+ * Re-checks sealed file N: its seal's signature, then the fs-verity digest of
+ * its bytes recomputed on the device against the seal's. Takes IO shared.
+ * On failure quarantines and audits. The result comes back in K.
+ */
+static void check_file(struct vr_residency *r, struct vr_node *n, const char *path,
+		       const struct vr_caller *c, struct check *k)
+{
+	memset(k, 0, sizeof(*k));
+	pthread_rwlock_rdlock(&n->io);
+	pthread_mutex_lock(&r->lock);
+	enum file_state st = n->state;
+	struct vr_seal seal_copy;
+	bool have_seal = n->seal != NULL;
+
+	if (have_seal)
+		seal_copy = *n->seal;
+	pthread_mutex_unlock(&r->lock);
+	if (st == ST_QUARANTINED) {
+		k->ret = -EBADMSG;
+		k->why = "quarantined by an earlier failed check";
+		pthread_rwlock_unlock(&n->io);
+		return;
+	}
+	if (st == ST_REMOVED) {
+		k->ret = -ENOENT;
+		k->why = "removed";
+		pthread_rwlock_unlock(&n->io);
+		return;
+	}
+	if (st != ST_SEALED || !have_seal) {
+		k->ret = -EAGAIN;
+		k->why = "not sealed";
+		pthread_rwlock_unlock(&n->io);
+		return;
+	}
+	k->ret = vr_seal_verify(&seal_copy, r->cfg.keys);
+	if (k->ret) {
+		k->why = "seal signature does not verify";
+	} else if (strcmp(seal_copy.device.uuid, r->dev.uuid) != 0) {
+		k->ret = -EBADMSG;
+		k->why = "seal names another device";
+	} else {
+		k->ret = vr_dev_fsverity(n->dev, k->fsv);
+		if (k->ret) {
+			k->why = "device digest failed";
+		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
+			k->ret = -EBADMSG;
+			k->why = "fs-verity digest of device memory differs from the seal";
+		}
+	}
+	pthread_rwlock_unlock(&n->io);
+	if (k->ret == 0)
+		res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
+	else
+		quarantine(r, n, path, k, c);
+}
+
+/* The files below DIR, each referenced, with their paths. [T] */
+struct pending_file {
+	struct vr_node *node;
+	char *path;
+};
+
+/* Adds file C to the list; kept out of collect() so deep recursion keeps small frames. */
+static __attribute__((noinline)) int add_pending(struct vr_node *c, struct pending_file **list,
+						 size_t *count, size_t *cap)
+{
+	char path[VR_SEAL_PATH_MAX];
+
+	if (*count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct pending_file *nl = realloc(*list, ncap * sizeof(**list));
+
+		if (!nl)
+			return -ENOMEM;
+		*list = nl;
+		*cap = ncap;
+	}
+	res_node_path(c, path, sizeof(path));
+	char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	c->refs++;
+	(*list)[(*count)++] = (struct pending_file){c, p};
+	return 0;
+}
+
+static int collect(struct vr_node *n, struct pending_file **list, size_t *count, size_t *cap)
+{
+	for (struct vr_node *c = n->children; c; c = c->next) {
+		int ret = 0;
+
+		if (c->is_dir)
+			ret = collect(c, list, count, cap);
+		else if (c->state != ST_FAILED && c->state != ST_REMOVED)
+			ret = add_pending(c, list, count, cap);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(((const struct pending_file *)a)->path,
+		      ((const struct pending_file *)b)->path);
+}
+
+/*
+ * Checks every file below directory DIR (referenced by the caller) and makes
+ * the report: "OK path sha256:<fsverity>", "FAILED path why", "PENDING path".
+ * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
+ */
+int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		    char **text, size_t *len, int *tail_err)
+{
+	struct pending_file *list = NULL;
+	size_t count = 0, cap = 0;
+	struct res_text t = {0};
+	int failed = 0, ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = collect(dir, &list, &count, &cap);
+	pthread_mutex_unlock(&r->lock);
+	if (ret)
+		goto put;
+	if (count > 1) /* qsort wants a non-NULL array even for none */
+		qsort(list, count, sizeof(*list), by_path);
+	for (size_t i = 0; i < count; i++) {
+		struct vr_node *n = list[i].node;
+		struct check k;
+		char hex[72];
+
+		pthread_mutex_lock(&r->lock);
+		enum file_state st = n->state;
+
+		pthread_mutex_unlock(&r->lock);
+		if (st == ST_WRITING) {
+			res_text_add(&t, "PENDING", list[i].path, "");
+			continue;
+		}
+		if (st == ST_FAILED || st == ST_REMOVED)
+			continue;
+		check_file(r, n, list[i].path, c, &k);
+		if (k.ret == -ENOENT)
+			continue; /* removed since the list was made */
+		if (k.ret == -EAGAIN) {
+			res_text_add(&t, "PENDING", list[i].path, "");
+		} else if (k.ret == 0) {
+			strcpy(hex, "sha256:");
+			vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
+			res_text_add(&t, "OK", list[i].path, hex);
+		} else {
+			failed++;
+			res_text_add(&t, "FAILED", list[i].path, k.why);
+		}
+	}
+	if (t.oom)
+		ret = -ENOMEM;
+put:
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < count; i++) {
+		res_node_put(r, list[i].node);
+		free(list[i].path);
+	}
+	pthread_mutex_unlock(&r->lock);
+	free(list);
+	if (ret) {
+		free(t.buf);
+		return ret;
+	}
+	if (!t.buf)
+		t.buf = strdup("");
+	if (!t.buf)
+		return -ENOMEM;
+	*text = t.buf;
+	*len = t.len;
+	*tail_err = failed ? -EIO : 0;
+	return 0;
+}
+
+/* Opens sealed (or loading) file N for reading, re-checking it first when so configured. */
+static int open_reader(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		       struct vr_handle **out)
+{
+	char rel[VR_SEAL_PATH_MAX];
+	struct vr_handle *h;
+
+	if (n->state == ST_QUARANTINED) {
+		pthread_mutex_unlock(&r->lock);
+		return -EIO;
+	}
+	h = res_handle_new(n);
+	if (!h) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	n->refs++;
+	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
+
+	res_node_path(n, rel, sizeof(rel));
+	pthread_mutex_unlock(&r->lock);
+	if (check) {
+		struct check k;
+
+		check_file(r, n, rel, c, &k);
+		if (k.ret) {
+			vr_res_release(r, h);
+			return -EIO; /* a mismatch (-EBADMSG) reads as EIO, as with fs-verity */
+		}
+	}
+	*out = h;
+	return 0;
+}
+
+int vr_res_open(struct vr_residency *r, const char *path, int flags, const struct vr_caller *c,
+		struct vr_handle **out)
+{
+	bool wants_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct res_lookup l;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret == 0 && l.kind == VR_KIND_DIR)
+		ret = -EISDIR;
+	else if (ret == 0 && l.gen && wants_write)
+		ret = -EPERM; /* generated entries are read-only */
+	if (ret) {
+		pthread_mutex_unlock(&r->lock);
+		res_refused("open", path, ret);
+		return ret;
+	}
+	if (l.gen) {
+		/* its text is made without the tree lock: keep the owner alive meanwhile */
+		l.node->refs++;
+		pthread_mutex_unlock(&r->lock);
+		ret = res_vname_open(r, &l, c, out);
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, l.node);
+		pthread_mutex_unlock(&r->lock);
+	} else if (wants_write) {
+		/* drops the lock, and logs and audits its own refusals */
+		return res_open_writer(r, l.node, flags, c, out);
+	} else {
+		ret = open_reader(r, l.node, c, out); /* drops the lock */
+	}
+	res_refused("open", path, ret);
+	return ret;
+}
+
+int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,
+		size_t *got)
+{
+	struct vr_node *n = h->node;
+	int ret = 0;
+
+	if (!n) {
+		if (off >= h->len) {
+			*got = 0;
+			return h->tail_err;
+		}
+		size_t k = h->len - off < len ? (size_t)(h->len - off) : len;
+
+		memcpy(buf, h->text + off, k);
+		*got = k;
+		return 0;
+	}
+	pthread_rwlock_rdlock(&n->io);
+	pthread_mutex_lock(&r->lock);
+	enum file_state st = n->state;
+	uint64_t size = n->size;
+
+	pthread_mutex_unlock(&r->lock);
+	if (st == ST_REMOVED) {
+		ret = -ESTALE;
+	} else if (st == ST_QUARANTINED || st == ST_FAILED) {
+		ret = -EIO;
+	} else if (off >= size) {
+		*got = 0;
+	} else {
+		size_t k = size - off < len ? (size_t)(size - off) : len;
+
+		ret = vr_dev_read(n->dev, off, buf, k);
+		if (ret == 0)
+			*got = k;
+		else
+			vr_log(LOG_ERR, "device read of %s failed: %s", n->name, strerror(-ret));
+	}
+	pthread_rwlock_unlock(&n->io);
+	return ret;
+}
