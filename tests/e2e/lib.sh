@@ -60,7 +60,8 @@ refuse() {
 # mount [OPTIONS]: starts the daemon in the foreground (in the background of this shell)
 mount_vr() {
 	local opts="backend=${VR_E2E_BACKEND:-mock},secret=$SECRET,audit=$AUDIT${1:+,$1}"
-	"$BIN/vram-residency" -f -o "$opts" "$MNT" 2> "$WORK/daemon.log" &
+	# appended: finish() reads every mount's log
+	"$BIN/vram-residency" -f -o "$opts" "$MNT" 2>> "$WORK/daemon.log" &
 	DAEMON_PID=$!
 	for _ in $(seq 1 100); do
 		mountpoint -q "$MNT" && return 0
@@ -97,6 +98,10 @@ audit_has() {
 }
 
 finish() {
+	# a positive or out-of-range errno reaching libfuse is a bug, wherever it shows
+	if grep -h -E "bad error value|BUG:" "$WORK"/*.log 2> /dev/null; then
+		bad "a daemon log shows a bad error value or a BUG line"
+	fi
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
 }

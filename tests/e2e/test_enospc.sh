@@ -54,6 +54,20 @@ refuse "cp meets ENOMEM" "Cannot allocate memory" cp "$WORK/small.bin" "$MNT/nom
 check "no entry after ENOMEM" test ! -e "$MNT/nomem.bin"
 check "unmount, daemon exits 0" unmount_vr
 
+# a failed load still held open: a second open for writing gets the load's error (it once got
+# ERANGE, with "fuse: bad error value: 28" in the daemon's log)
+check "mount with a first-write fault" mount_vr "capacity=64M,mock_fault=write:1:enospc"
+# perl (Debian's essential perl-base) opens and writes with plain syscalls: no dup, no early flush
+perl -e 'open(my $f, ">", $ARGV[0]) or die "open: $!\n";
+	defined(syswrite($f, "x" x 4096)) or print "first write: $!\n";
+	if (open(my $g, ">>", $ARGV[0])) { print "second open: ok\n" } else { print "second open: $!\n" }' \
+	"$MNT/held.bin" > "$WORK/held.out" 2>&1
+check "the first write meets ENOSPC" grep -qx "first write: No space left on device" "$WORK/held.out"
+check "a second open meets the load's ENOSPC" grep -qx "second open: No space left on device" "$WORK/held.out"
+check "never ERANGE" bash -c "! grep -q 'Numerical result out of range' '$WORK/held.out'"
+check "nothing left of the failed load" test ! -e "$MNT/held.bin"
+check "unmount, daemon exits 0" unmount_vr
+
 # a read error from the device reaches the reader as EIO
 check "mount with a read fault" mount_vr "capacity=64M,verify_on_open=0,mock_fault=read:2:eio"
 check "load" cp "$WORK/small.bin" "$MNT/r.bin"

@@ -5,6 +5,8 @@
 #include "seal.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -47,6 +49,87 @@ static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap
 	} while (ret == 0 && got > 0 && *len < cap);
 	vr_res_release(r, h);
 	return ret;
+}
+
+struct listing {
+	const char *want;
+	bool seen;
+};
+
+static int find_name(void *ctx, const char *name, const struct vr_attr *a)
+{
+	struct listing *l = ctx;
+
+	(void)a;
+	if (strcmp(name, l->want) == 0)
+		l->seen = true;
+	return 0;
+}
+
+/*
+ * stat, readdir, open and mkdir agree on every generated name at every level:
+ * a name exists for all of them or for none, and mkdir says EEXIST exactly
+ * when it exists. (mkdir d/status once said EEXIST while stat said ENOENT.)
+ */
+static void generated_names_agree(struct vr_residency *r)
+{
+	static const char *const dirs[] = {"", "/a", "/a/b"};
+	static const char *const names[] = {"verify", "status", "f.seal",
+					    "g.seal", "h.seal", ".seal"};
+	struct vr_handle *g[3], *h;
+	char path[128];
+	static uint8_t bytes[5000];
+
+	CHECK_EQ(vr_res_mkdir(r, "/a", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/a/b", 0755, &me), 0);
+	for (int d = 0; d < 3; d++) {
+		snprintf(path, sizeof(path), "%s/f", dirs[d]);
+		CHECK_EQ(load(r, path, bytes, sizeof(bytes)), 0);
+		snprintf(path, sizeof(path), "%s/g", dirs[d]); /* still being loaded: no seal */
+		CHECK_EQ(vr_res_create(r, path, 0644, &me, &g[d]), 0);
+	}
+	for (int d = 0; d < 3; d++) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			struct vr_attr a;
+			struct listing l = {names[i], false};
+
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], names[i]);
+			bool st = vr_res_getattr(r, path, &a) == 0;
+			bool op = vr_res_open(r, path, O_RDONLY, &me, &h) == 0;
+
+			if (op)
+				vr_res_release(r, h);
+			CHECK_EQ(vr_res_opendir(r, d ? dirs[d] : "/", &h), 0);
+			vr_res_readdir(r, h, find_name, &l);
+			vr_res_release(r, h);
+			int mk = vr_res_mkdir(r, path, 0755, &me);
+
+			if (st != l.seen || st != op || st != (mk == -EEXIST))
+				fprintf(stderr, "%s: stat %d, listed %d, open %d, mkdir %d\n", path,
+					st, l.seen, op, mk);
+			CHECK_EQ(st, l.seen);
+			CHECK_EQ(st, op);
+			CHECK_EQ(mk == -EEXIST, st);
+			if (mk == 0) { /* an ordinary name here: it became a directory */
+				CHECK_EQ(vr_res_getattr(r, path, &a), 0);
+				CHECK_EQ(a.kind, VR_KIND_DIR);
+				CHECK_EQ(vr_res_rmdir(r, path, &me), 0);
+			}
+			if (strcmp(names[i], "status") == 0)
+				CHECK_EQ(st, d == 0);
+			if (strcmp(names[i], "verify") == 0 || strcmp(names[i], "f.seal") == 0)
+				CHECK(st);
+		}
+	}
+	for (int d = 2; d >= 0; d--) {
+		vr_res_release(r, g[d]);
+		snprintf(path, sizeof(path), "%s/f", dirs[d]);
+		CHECK_EQ(vr_res_unlink(r, path, &me), 0);
+		snprintf(path, sizeof(path), "%s/g", dirs[d]);
+		CHECK_EQ(vr_res_unlink(r, path, &me), 0);
+	}
+	CHECK_EQ(vr_res_rmdir(r, "/a/b", &me), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/a", &me), 0);
 }
 
 int main(void)
@@ -189,6 +272,9 @@ int main(void)
 	CHECK_EQ(slurp(r, "/two", text, sizeof(text), &len), 0);
 	CHECK_EQ(len, 4);
 	CHECK(memcmp(text, "abcd", 4) == 0);
+
+	CHECK_EQ(vr_res_unlink(r, "/two", &me), 0);
+	generated_names_agree(r);
 
 	vr_res_free(r);
 	vr_backend_close(&b);

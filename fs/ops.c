@@ -1,0 +1,338 @@
+/* ops.c - the FUSE handlers: thin, each resolves the caller and calls core/residency. */
+#include "ops.h"
+
+#include "log.h"
+#include "residency.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/*
+ * Every core result passes through here on its way to libfuse. Core returns 0
+ * or a negative errno; anything else is a bug that libfuse would turn into a
+ * "bad error value" or a bogus byte count, so it is logged and answered with
+ * EIO. -EBADMSG (a digest or signature mismatch inside) reads as EIO, as with
+ * fs-verity.
+ */
+static int out(const char *op, int ret)
+{
+	if (ret > 0 || ret < -4095) {
+		vr_log(LOG_ERR, "BUG: %s returned %d, not 0 or a negative errno; answering EIO", op,
+		       ret);
+		return -EIO;
+	}
+	return ret == -EBADMSG ? -EIO : ret;
+}
+
+static struct vr_residency *res(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct vr_caller caller(void)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	return (struct vr_caller){c->uid, c->gid, c->pid};
+}
+
+static struct vr_handle *handle(const struct fuse_file_info *fi)
+{
+	return (struct vr_handle *)(uintptr_t)fi->fh;
+}
+
+static void to_stat(const struct vr_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = VR_IO_SIZE;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+}
+
+static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	cfg->use_ino = 1;
+	cfg->hard_remove = 1; /* no .fuse_hidden files: unlinked open files live in core */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0; /* sizes and st_blocks change with every load */
+	cfg->negative_timeout = 0;
+	cfg->direct_io = 1;
+	cfg->nullpath_ok = 1; /* open files live on after unlink: handles need no path */
+	return res();
+}
+
+static int vr_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct vr_attr a;
+	int ret;
+
+	if (fi && !path)
+		ret = out("fgetattr", vr_res_fgetattr(res(), handle(fi), &a));
+	else if (path)
+		ret = out("getattr", vr_res_getattr(res(), path, &a));
+	else
+		ret = -ESTALE;
+	if (ret == 0)
+		to_stat(&a, st);
+	return ret;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_one(void *ctx, const char *name, const struct vr_attr *a)
+{
+	struct fill_ctx *f = ctx;
+	struct stat st;
+
+	to_stat(a, &st);
+	return f->filler(f->buf, name, &st, 0, 0);
+}
+
+static int vr_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct fill_ctx f = {buf, filler};
+
+	(void)path; /* NULL with nullpath_ok: the handle says which directory */
+	(void)off;
+	(void)flags;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	return out("readdir", vr_res_readdir(res(), handle(fi), fill_one, &f));
+}
+
+static int vr_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct vr_handle *h;
+	int ret = out("opendir", vr_res_opendir(res(), path, &h));
+
+	if (ret == 0)
+		fi->fh = (uintptr_t)h;
+	return ret;
+}
+
+static int vr_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vr_res_release(res(), handle(fi));
+	return 0;
+}
+
+static int vr_mkdir(const char *path, mode_t mode)
+{
+	struct vr_caller c = caller();
+
+	return out("mkdir", vr_res_mkdir(res(), path, mode, &c));
+}
+
+static int vr_rmdir(const char *path)
+{
+	struct vr_caller c = caller();
+
+	return out("rmdir", vr_res_rmdir(res(), path, &c));
+}
+
+static int vr_unlink(const char *path)
+{
+	struct vr_caller c = caller();
+
+	return out("unlink", vr_res_unlink(res(), path, &c));
+}
+
+static int vr_rename(const char *from, const char *to, unsigned flags)
+{
+	struct vr_caller c = caller();
+
+	return out("rename", vr_res_rename(res(), from, to, flags, &c));
+}
+
+static int vr_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)fi;
+	return path ? out("chmod", vr_res_chmod(res(), path, mode)) : -ESTALE;
+}
+
+static int vr_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)fi;
+	return path ? out("chown", vr_res_chown(res(), path, uid, gid)) : -ESTALE;
+}
+
+static int vr_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)fi;
+	return path ? out("utimens", vr_res_utimens(res(), path, tv)) : -ESTALE;
+}
+
+static int vr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+
+	if (size < 0)
+		return -EINVAL;
+	if (fi)
+		return out("ftruncate", vr_res_ftruncate(res(), handle(fi), (uint64_t)size, &c));
+	return path ? out("truncate", vr_res_truncate(res(), path, (uint64_t)size, &c)) : -ESTALE;
+}
+
+static int vr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+	struct vr_handle *h;
+	int ret = out("create", vr_res_create(res(), path, mode, &c, &h));
+
+	if (ret)
+		return ret;
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	return 0;
+}
+
+static int vr_open(const char *path, struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+	struct vr_handle *h;
+	int ret = out("open", vr_res_open(res(), path, fi->flags, &c, &h));
+
+	if (ret)
+		return ret;
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1; /* bytes come from device memory, never the page cache */
+	return 0;
+}
+
+static int vr_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	size_t got = 0;
+	int ret;
+
+	(void)path;
+	if (off < 0)
+		return -EINVAL;
+	ret = out("read", vr_res_read(res(), handle(fi), buf, size, (uint64_t)off, &got));
+	return ret ? ret : (int)got;
+}
+
+static int vr_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+	int ret;
+
+	(void)path;
+	if (off < 0)
+		return -EINVAL;
+	ret = out("write", vr_res_write(res(), handle(fi), buf, size, (uint64_t)off, &c));
+	return ret ? ret : (int)size;
+}
+
+static int vr_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+
+	(void)path;
+	return out("flush", vr_res_flush(res(), handle(fi), &c));
+}
+
+static int vr_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	vr_res_release(res(), handle(fi));
+	return 0;
+}
+
+static int vr_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	(void)fi;
+	return 0; /* writes are on the device when write() returns */
+}
+
+static int vr_statfs(const char *path, struct statvfs *sv)
+{
+	struct vr_statfs s;
+	int ret;
+
+	(void)path;
+	ret = out("statfs", vr_res_statfs(res(), &s));
+	if (ret)
+		return ret;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = 4096;
+	sv->f_frsize = 4096;
+	sv->f_blocks = s.total_bytes / 4096;
+	sv->f_bfree = s.free_bytes / 4096;
+	sv->f_bavail = sv->f_bfree;
+	sv->f_files = s.files + 1000000;
+	sv->f_ffree = 1000000;
+	sv->f_favail = sv->f_ffree;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+static int refuse(const char *what, const char *path)
+{
+	vr_log(LOG_INFO, "%s %s refused: only regular files and directories live here", what, path);
+	return -EPERM;
+}
+
+static int vr_symlink(const char *target, const char *path)
+{
+	(void)target;
+	return refuse("symlink", path);
+}
+
+static int vr_link(const char *from, const char *to)
+{
+	(void)from;
+	return refuse("link", to);
+}
+
+static int vr_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	(void)mode;
+	(void)rdev;
+	return refuse("mknod", path);
+}
+
+const struct fuse_operations vr_fuse_ops = {
+    .init = vr_init,
+    .getattr = vr_getattr,
+    .opendir = vr_opendir,
+    .readdir = vr_readdir,
+    .releasedir = vr_releasedir,
+    .mkdir = vr_mkdir,
+    .rmdir = vr_rmdir,
+    .unlink = vr_unlink,
+    .rename = vr_rename,
+    .chmod = vr_chmod,
+    .chown = vr_chown,
+    .utimens = vr_utimens,
+    .truncate = vr_truncate,
+    .create = vr_create,
+    .open = vr_open,
+    .read = vr_read,
+    .write = vr_write,
+    .flush = vr_flush,
+    .release = vr_release,
+    .fsync = vr_fsync,
+    .statfs = vr_statfs,
+    .symlink = vr_symlink,
+    .link = vr_link,
+    .mknod = vr_mknod,
+};
