@@ -1,22 +1,35 @@
 #!/bin/sh
 # test.sh - the README's second command: installs, builds, and runs every test through CTest;
 # then, in CI, the unit tests again under ASan+UBSan and the fuzz targets briefly under clang.
+# Each stage prints how long it took.
 set -eu
 cd "$(dirname "$0")/.."
+t0=$(date +%s)
+ts=$t0
+stage() {
+	now=$(date +%s)
+	echo "test.sh: [$((now - ts)) s, $((now - t0)) s in all] $1"
+	ts=$now
+}
 scripts/deps.sh
+stage "dependencies checked"
 scripts/build.sh
+stage "built"
 (cd build && ctest --output-on-failure -j 2)
+stage "every test passed (CTest)"
 if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 	echo "test.sh: every test again under AddressSanitizer and UndefinedBehaviorSanitizer"
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j "$(nproc)"
 	(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j 2)
+	stage "ASan+UBSan pass"
 	echo "test.sh: the threaded tests under ThreadSanitizer (clang)"
 	CC=clang cmake -S . -B build-tsan -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug \
 		-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
 	cmake --build build-tsan -j "$(nproc)"
 	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
-		-R 'unit_residency|unit_digest|backend_mock|e2e_test_concurrent|e2e_test_chaos|e2e_test_rename_rm')
+		-R 'unit_residency|unit_faults|unit_digest|backend_mock|e2e_test_concurrent|e2e_test_chaos|e2e_test_rename_rm')
+	stage "ThreadSanitizer pass"
 	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
 	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name
@@ -27,4 +40,5 @@ if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 			{ tail -40 build-fuzz/fuzz_$t.log; exit 1; }
 		rm -rf "$work"
 	done
+	stage "fuzzing"
 fi
