@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nettle/sha2.h>
@@ -200,6 +201,14 @@ static void finish_l1(uint8_t *l1, uint64_t size, uint8_t out[VR_DIGEST_SIZE])
 	descriptor_digest(root, size, out);
 }
 
+/* Threads now busy with a sequential plain SHA-256 (vr_digest_thread_busy). */
+static atomic_int host_hashers;
+
+void vr_digest_thread_busy(int delta)
+{
+	atomic_fetch_add(&host_hashers, delta);
+}
+
 unsigned vr_cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -217,7 +226,24 @@ struct spans_job {
 	/* plain SHA-256, done by the first thread before it joins the tree */
 	bool want_sha;
 	uint8_t *sha;
+	/* elastic pools (nthreads 0): worker INDEX works only while fewer than CPUS - INDEX
+	 * threads are busy hashing beside the tree, so it joins when such a hash ends */
+	bool elastic;
+	unsigned cpus, index;
 };
+
+/* Waits until this elastic worker may take a CPU, or the units run out; returns false then. */
+static bool may_work(const struct spans_job *job, uint64_t total)
+{
+	const struct timespec nap = {0, 200000}; /* 0.2 ms: a unit takes about 0.4 ms */
+
+	while ((unsigned)atomic_load(&host_hashers) + job->index >= job->cpus) {
+		if (atomic_load(job->next) >= total)
+			return false;
+		nanosleep(&nap, NULL);
+	}
+	return true;
+}
 
 #define UNITS_PER_GRAB 4
 
@@ -254,6 +280,8 @@ static void *spans_worker(void *arg)
 		sha256_digest(&c, VR_DIGEST_SIZE, job->sha);
 	}
 	for (;;) {
+		if (job->elastic && job->index > 0 && !may_work(job, total))
+			break;
 		uint64_t u = atomic_fetch_add(job->next, UNITS_PER_GRAB);
 
 		if (u >= total)
@@ -274,6 +302,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 {
 	struct spans_job job = {.spans = spans, .nspans = nspans, .sha = sha};
 	atomic_uint_fast64_t next;
+	struct spans_job each[256];
 	pthread_t tids[256];
 	unsigned started = 0;
 	uint64_t size = 0;
@@ -313,8 +342,11 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	}
 	atomic_init(&next, 0);
 	job.next = &next;
-	if (nthreads == 0)
-		nthreads = vr_cpu_count();
+	if (nthreads == 0) {
+		/* one thread per CPU; those a plain SHA-256 beside the tree needs wait for it */
+		job.elastic = true;
+		job.cpus = nthreads = vr_cpu_count();
+	}
 	if (nthreads > 256)
 		nthreads = 256;
 	if ((uint64_t)nthreads > total + (sha != NULL))
@@ -324,7 +356,9 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	/* Thread 0 (this one) takes the plain hash when asked, so the tree
 	 * work of the others overlaps it. */
 	for (unsigned t = 1; t < nthreads; t++) {
-		int err = pthread_create(&tids[t], NULL, spans_worker, &job);
+		each[t] = job;
+		each[t].index = t;
+		int err = pthread_create(&tids[t], NULL, spans_worker, &each[t]);
 
 		if (err) {
 			ret = -err;

@@ -291,13 +291,21 @@ static int digest_both(struct vr_dev_file *f, uint8_t sha[VR_DIGEST_SIZE],
 {
 	struct sha_job job = {.f = f};
 	pthread_t t;
+
+	/* counted before the tree starts, so a host tree leaves the hashing thread its core */
+	vr_digest_thread_busy(1);
 	bool threaded = pthread_create(&t, NULL, sha_worker, &job) == 0;
+
+	if (!threaded)
+		vr_digest_thread_busy(-1);
 	int ret = vr_dev_fsverity(f, fsv);
 
-	if (threaded)
+	if (threaded) {
 		pthread_join(t, NULL);
-	else
+		vr_digest_thread_busy(-1);
+	} else {
 		job.ret = vr_dev_sha256(f, job.sha);
+	}
 	if (ret == 0)
 		ret = job.ret;
 	if (ret == 0)
