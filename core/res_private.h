@@ -60,6 +60,7 @@ struct vr_handle {
 	struct vr_node *node; /* [C] NULL for generated text */
 	bool writer;	      /* [C] */
 	bool dirty;	      /* wrote or resized through this handle (its own calls only) */
+	bool cacheable;	      /* [C] opened for reading while sealed: its bytes cannot change */
 	char *text;	      /* [C] generated text */
 	size_t len;	      /* [C] */
 	int tail_err;	      /* [C] returned by the read after the text (verify's failure) */

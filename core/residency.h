@@ -20,6 +20,7 @@ struct vr_res_config {
 	struct vr_keyring *keys;    /* stays the caller's */
 	struct vr_audit *audit;	    /* stays the caller's */
 	bool verify_on_open; /* re-check a sealed file on the device at each open for reading */
+	bool list_generated; /* readdir shows verify, status and the seals too */
 };
 
 /* Who asks: recorded in audit records. */
@@ -86,6 +87,13 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
  */
 int vr_res_open(struct vr_residency *r, const char *path, int flags, const struct vr_caller *c,
 		struct vr_handle **out);
+/*
+ * Whether H's bytes may be served from the host's page cache: a file opened
+ * for reading while sealed (immutable, and checked at that open when
+ * verify_on_open), so shared read-only mmap works. Writers, files still
+ * loading and generated text answer false (direct I/O).
+ */
+bool vr_res_handle_cacheable(const struct vr_handle *h);
 /* Reads up to LEN bytes at OFF into BUF; *GOT receives the count. Returns 0 or -errno. */
 int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,
 		size_t *got);

@@ -230,6 +230,7 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 		return -ENOMEM;
 	}
 	n->refs++;
+	h->cacheable = n->state == ST_SEALED;
 	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
 
 	res_node_path(n, rel, sizeof(rel));
@@ -281,6 +282,11 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 	}
 	res_refused("open", path, ret);
 	return ret;
+}
+
+bool vr_res_handle_cacheable(const struct vr_handle *h)
+{
+	return h->cacheable;
 }
 
 int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,

@@ -134,17 +134,20 @@ void res_vname_attr(const struct res_lookup *l, struct vr_attr *a)
 }
 
 /*
- * Lists the generated entries of DIR through FILL, the real entries among
- * them (each file followed by what is generated beside it). [T] Returns 0,
- * or 1 when FILL asked to stop.
+ * Lists DIR's entries through FILL: the real ones, and with list_generated
+ * the generated ones too (each file followed by what is generated beside
+ * it). Generated entries are reachable by name but not listed by default, so
+ * globs, cp -r, rsync, tar, git, find and rm -r never meet them. [T] Returns
+ * 0, or 1 when FILL asked to stop.
  */
 int res_vname_list(struct vr_residency *r, struct vr_node *dir,
 		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
 {
+	bool gen = r->cfg.list_generated;
 	char name[VR_NAME_MAX + 8];
 	struct vr_attr a;
 
-	for (size_t i = 0; i < NVNAMES; i++) {
+	for (size_t i = 0; gen && i < NVNAMES; i++) {
 		const struct res_vname *v = &table[i];
 
 		if (v->place == EVERY_DIR || (v->place == ROOT_ONLY && dir == r->root)) {
@@ -157,7 +160,7 @@ int res_vname_list(struct vr_residency *r, struct vr_node *dir,
 		res_attr_of_node(c, &a);
 		if (fill(ctx, c->name, &a))
 			return 1;
-		for (size_t i = 0; i < NVNAMES; i++) {
+		for (size_t i = 0; gen && i < NVNAMES; i++) {
 			const struct res_vname *v = &table[i];
 
 			if (v->place != BESIDE_FILE || (v->present && !v->present(c)))

@@ -79,7 +79,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	rc = (struct vr_res_config){.backend = &d->backend,
 				    .keys = d->keys,
 				    .audit = d->audit,
-				    .verify_on_open = d->opts.verify_on_open == 1};
+				    .verify_on_open = d->opts.verify_on_open == 1,
+				    .list_generated = d->opts.list_generated == 1};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;

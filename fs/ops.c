@@ -67,7 +67,7 @@ static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0; /* sizes and st_blocks change with every load */
 	cfg->negative_timeout = 0;
-	cfg->direct_io = 1;
+	cfg->direct_io = 0; /* per open: see vr_open */
 	cfg->nullpath_ok = 1; /* open files live on after unlink: handles need no path */
 	return res();
 }
@@ -211,7 +211,14 @@ static int vr_open(const char *path, struct fuse_file_info *fi)
 	if (ret)
 		return ret;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = 1; /* bytes come from device memory, never the page cache */
+	/*
+	 * A sealed file opened for reading cannot change, so it may go through
+	 * the page cache, which shared read-only mmap needs (llama.cpp, numpy);
+	 * the cache is dropped at each open, so what is read or mapped is what
+	 * that open checked. Everything else is direct I/O from device memory.
+	 */
+	fi->direct_io = !vr_res_handle_cacheable(h);
+	fi->keep_cache = 0;
 	return 0;
 }
 

@@ -22,6 +22,7 @@ static const struct fuse_opt spec[] = {
     OPT("mock_fault=%s", mock_fault),
     OPT("device=%d", device),
     OPT("verify_on_open=%d", verify_on_open),
+    OPT("list_generated=%d", list_generated),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -67,6 +68,10 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	}
 	if (o->verify_on_open != 0 && o->verify_on_open != 1) {
 		fprintf(stderr, "vram-residency: verify_on_open must be 0 or 1\n");
+		return -1;
+	}
+	if (o->list_generated != 0 && o->list_generated != 1) {
+		fprintf(stderr, "vram-residency: list_generated must be 0 or 1\n");
 		return -1;
 	}
 	if (o->device < 0) {
@@ -117,6 +122,8 @@ void vr_options_help(const char *prog)
 	    "1G)\n"
 	    "    -o mock_vram=PATH          file whose shared mapping is the mock's memory\n"
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
+	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
+	    "                               (default 0: reachable by name, not listed)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }

@@ -20,6 +20,7 @@ struct vr_options {
 	char *mock_fault; /* OP:N[:ERR][+...], for tests */
 	int device;
 	int verify_on_open;
+	int list_generated;
 	bool show_help, show_version;
 	/* the backend-specific options above, passed through (vr_options_backend_params) */
 	struct vr_backend_opt bopts[3];

@@ -61,7 +61,10 @@ refuse "offline: a loose secret" "chmod 600" "$BIN/vram-seal" verify --secret "$
 check "sha256sum of mounted file" test "$(sha256sum < "$MNT/model.gguf")" = "$(sha256sum < "$SRC/model.gguf")"
 
 # ls, stat, du, df, find, status
-check "ls shows verify, status, seals" bash -c "ls '$MNT' | grep -qx status && ls '$MNT' | grep -qx verify && ls '$MNT' | grep -qx model.gguf.seal"
+check "ls hides verify, status, seals" bash -c "! ls -a '$MNT' | grep -qE '^(status|verify|.*\\.seal)\$'"
+check "ls shows the files" bash -c "ls '$MNT' | grep -qx model.gguf"
+check "status, verify and the seal reachable by name" \
+	test -e "$MNT/status" -a -e "$MNT/verify" -a -e "$MNT/model.gguf.seal"
 check "ls dir verify" test -e "$MNT/llama/verify"
 check "no status below root" test ! -e "$MNT/llama/status"
 check "stat size" test "$(stat -c %s "$MNT/model.gguf")" = 3000000
@@ -71,7 +74,9 @@ check "df total = capacity" test "$(df -B1 --output=size "$MNT" | tail -1 | tr -
 used_status=$(json_field "$MNT/status" used_bytes)
 free_df=$(df -B1 --output=avail "$MNT" | tail -1 | tr -d ' ')
 check "df free + used = total" test $((free_df + used_status)) = 67108864
-check "find lists seals" test "$(find "$MNT" -name '*.seal' | wc -l)" = 13
+check "find lists no generated entry" test "$(find "$MNT" -name '*.seal' -o -name verify -o -name status | wc -l)" = 0
+check "every file found has its seal" \
+	test "$(find "$MNT" -type f | while read -r f; do test -e "$f.seal" && echo y; done | wc -l)" = 13
 check "status backend mock" grep -q '"backend":[[:space:]]*"mock"' "$MNT/status"
 check "status counts files" test "$(json_field "$MNT/status" files)" = 13
 check "status counts sealed" test "$(json_field "$MNT/status" sealed)" = 13

@@ -153,7 +153,8 @@ int main(void)
 		data[i] = (uint8_t)(i * 7 + i / 4096);
 	CHECK_EQ(vr_keyring_from_bytes(secret, 32, &keys), 0);
 	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
-	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+	struct vr_res_config cfg = {
+	    .backend = &b, .keys = keys, .verify_on_open = true, .list_generated = true};
 
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
 
@@ -275,7 +276,23 @@ int main(void)
 
 	CHECK_EQ(vr_res_unlink(r, "/two", &me), 0);
 	generated_names_agree(r);
+	vr_res_free(r);
 
+	/* by default the generated entries are reachable by name but not listed */
+	cfg.list_generated = false;
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(load(r, "/f", data, 5000), 0);
+	struct listing ls[] = {{"f", false}, {"f.seal", false}, {"verify", false}, {"status", false}};
+
+	CHECK_EQ(vr_res_opendir(r, "/", &h), 0);
+	for (int i = 0; i < 4; i++)
+		vr_res_readdir(r, h, find_name, &ls[i]);
+	vr_res_release(r, h);
+	CHECK(ls[0].seen);
+	CHECK(!ls[1].seen && !ls[2].seen && !ls[3].seen);
+	CHECK_EQ(vr_res_getattr(r, "/f.seal", &a), 0);
+	CHECK_EQ(vr_res_getattr(r, "/verify", &a), 0);
+	CHECK_EQ(vr_res_getattr(r, "/status", &a), 0);
 	vr_res_free(r);
 	vr_backend_close(&b);
 	vr_keyring_free(keys);
