@@ -28,6 +28,64 @@ static void load_failed(struct vr_residency *r, struct vr_node *n, int err,
 	res_audit(r, "vram_allocation_failed", path, c, "failed", NULL, strerror(-err));
 }
 
+/* Records that [START, END) of N was written. IO held exclusively. Returns 0 or -ENOMEM. */
+static int mark_written(struct vr_node *n, uint64_t start, uint64_t end)
+{
+	struct res_range *w = n->written;
+	size_t i = n->nwritten;
+
+	/* the usual case, a load in order: the last range grows */
+	if (i > 0 && w[i - 1].start <= start && start <= w[i - 1].end) {
+		if (end > w[i - 1].end)
+			w[i - 1].end = end;
+		return 0;
+	}
+	if (n->nwritten == n->capwritten) {
+		size_t cap = n->capwritten ? n->capwritten * 2 : 4;
+		struct res_range *nw = realloc(w, cap * sizeof(*nw));
+
+		if (!nw)
+			return -ENOMEM;
+		n->written = w = nw;
+		n->capwritten = cap;
+	}
+	/* insert in order of start, then merge what now touches or overlaps */
+	while (i > 0 && w[i - 1].start > start) {
+		w[i] = w[i - 1];
+		i--;
+	}
+	w[i] = (struct res_range){start, end};
+	n->nwritten++;
+	size_t out = 0;
+
+	for (size_t k = 1; k < n->nwritten; k++) {
+		if (w[k].start <= w[out].end) {
+			if (w[k].end > w[out].end)
+				w[out].end = w[k].end;
+		} else {
+			w[++out] = w[k];
+		}
+	}
+	n->nwritten = out + 1;
+	return 0;
+}
+
+/* Forgets what was written at or past SIZE (a truncation). IO held exclusively. */
+static void cut_written(struct vr_node *n, uint64_t size)
+{
+	while (n->nwritten > 0 && n->written[n->nwritten - 1].start >= size)
+		n->nwritten--;
+	if (n->nwritten > 0 && n->written[n->nwritten - 1].end > size)
+		n->written[n->nwritten - 1].end = size;
+}
+
+/* Whether every byte of N was written, none only reserved. IO held. */
+static bool all_written(const struct vr_node *n)
+{
+	return n->size == 0 ||
+	       (n->nwritten == 1 && n->written[0].start == 0 && n->written[0].end >= n->size);
+}
+
 int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
 		  struct vr_handle **out)
 {
@@ -57,8 +115,11 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	n->dev = dev;
 	dev = NULL;
 	n->writers = 1;
+	n->load_tgid = c ? c->tgid : 0;
 	n->refs++; /* the handle's */
 	h->writer = true;
+	if (c)
+		h->opener = *c;
 	res_link_child(l.parent, n);
 	res_touch_dir(l.parent);
 	res_set_state(r, n, ST_WRITING);
@@ -77,40 +138,54 @@ unlock:
 
 /*
  * Opens file N for writing (FLAGS from open(2)); called with the tree lock
- * held, which it drops. Only a file still being loaded can be; a sealed one
- * is -EPERM (audited), one whose load failed returns that load's error.
+ * held, which it drops. A file being loaded can be, by the process loading it
+ * (more descriptors, threads); another process gets -ETXTBSY, so two loads
+ * never mix. An incomplete file can be, to resume its load. A sealed one is
+ * -EPERM, one whose load failed returns that load's error; both are logged.
  */
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out)
 {
+	const uint8_t *digest = n->seal ? n->seal->fsverity : NULL;
+	const char *why = NULL;
 	char rel[VR_SEAL_PATH_MAX];
 	struct vr_handle *h;
-	int ret;
+	pid_t tgid = c ? c->tgid : 0;
+	int ret = 0;
 
 	res_node_path(n, rel, sizeof(rel));
-	if (n->state != ST_WRITING) {
-		/* load_err is already a negative errno */
-		ret = n->state == ST_FAILED ? n->load_err : -EPERM;
-		const uint8_t *digest = n->seal ? n->seal->fsverity : NULL;
-
+	if (n->state == ST_FAILED) {
+		ret = n->load_err; /* already a negative errno */
+	} else if (n->state == ST_WRITING && n->writers > 0 && tgid && n->load_tgid &&
+		   tgid != n->load_tgid) {
+		ret = -ETXTBSY;
+		why = "another process is loading this file: one load at a time";
+	} else if (n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
+		ret = -EPERM;
+		why = "sealed files are immutable: open for writing refused";
+	}
+	if (ret == 0 && !(h = res_handle_new(n)))
+		ret = -ENOMEM;
+	if (ret) {
 		pthread_mutex_unlock(&r->lock);
-		if (ret == -EPERM) {
-			vr_log(LOG_INFO, "open of sealed %s for writing refused", rel);
-			res_audit(r, "policy_violation", rel, c, "denied", digest,
-				  "sealed files are immutable: open for writing refused");
-		} else {
-			vr_log(LOG_INFO, "open of %s for writing refused: its load failed (%s)",
-			       rel, strerror(-ret));
-		}
+		vr_log(LOG_INFO, "open of %s for writing refused: %s", rel,
+		       why ? why : strerror(-ret));
+		if (why)
+			res_audit(r, "policy_violation", rel, c, "denied", digest, why);
 		return ret;
 	}
-	h = res_handle_new(n);
-	if (!h) {
-		pthread_mutex_unlock(&r->lock);
-		return -ENOMEM;
+	if (n->state == ST_INCOMPLETE) {
+		/* resuming (curl -C -, wget -c, an append): a load again */
+		res_set_state(r, n, ST_WRITING);
+		n->incomplete_why = NULL;
+		vr_log(LOG_INFO, "load of incomplete %s resumed", rel);
 	}
+	if (n->writers == 0)
+		n->load_tgid = tgid;
 	n->refs++;
 	h->writer = true;
+	if (c)
+		h->opener = *c;
 	n->writers++;
 	pthread_mutex_unlock(&r->lock);
 	if (flags & O_TRUNC) {
@@ -136,6 +211,8 @@ static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 	}
 	uint64_t held = vr_dev_held(n->dev);
 
+	cut_written(n, size);
+	n->gen++;
 	pthread_mutex_lock(&r->lock);
 	n->size = size;
 	n->held = held;
@@ -178,6 +255,9 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 	h->dirty = true;
 	if (ret == 0) {
 		ret = vr_dev_write(n->dev, off, buf, len);
+		n->gen++;
+		if (ret == 0)
+			ret = mark_written(n, off, off + len);
 		if (ret)
 			load_failed(r, n, ret, c);
 	}
@@ -313,24 +393,54 @@ static int digest_both(struct vr_dev_file *f, uint8_t sha[VR_DIGEST_SIZE],
 	return ret;
 }
 
-/* Seals N: digests, signs, publishes. IO held exclusively. */
-static int seal_file(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+/* Removes N after its load failed (entry and device memory go now). IO held exclusively.
+ * Returns the load's error. */
+static int remove_failed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = n->load_err;
+	if (n->state == ST_FAILED) {
+		n->refs++;
+		res_detach_file(r, n);
+		pthread_mutex_unlock(&r->lock);
+		res_release_device(r, n, n->name, c); /* IO is held already */
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, n);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* Computes N's digests into its provisional seal. IO held exclusively. Returns 0, or the
+ * load's error (the load failed and N was removed). */
+static int digest_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	struct vr_seal *s = calloc(1, sizeof(*s));
+	int ret = s ? digest_both(n->dev, s->sha256, s->fsverity) : -ENOMEM;
+
+	if (ret) {
+		free(s);
+		/* a device that cannot digest is an I/O error to the writer, not a mismatch */
+		load_failed(r, n, ret == -EBADMSG ? -EIO : ret, c);
+		return remove_failed(r, n, c);
+	}
+	s->size = n->size;
+	free(n->provisional);
+	n->provisional = s;
+	n->provisional_gen = n->gen;
+	return 0;
+}
+
+/* Signs N's provisional seal for its path, audits it and publishes it. IO held exclusively.
+ * Returns 0, or the error that made the load fail (N was removed). */
+static int publish(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	struct vr_seal *s = n->provisional;
 	char rel[VR_SEAL_PATH_MAX];
 	int ret;
 
-	if (!s)
-		return -ENOMEM;
-	ret = digest_both(n->dev, s->sha256, s->fsverity);
-	if (ret) {
-		/* a device that cannot digest is an I/O error to the writer, not a mismatch */
-		ret = ret == -EBADMSG ? -EIO : ret;
-		load_failed(r, n, ret, c);
-		free(s);
-		return ret;
-	}
-	s->size = n->size;
 	strcpy(s->device.backend, r->dev.backend);
 	s->device.index = r->dev.index;
 	strcpy(s->device.name, r->dev.name);
@@ -341,77 +451,96 @@ static int seal_file(struct vr_residency *r, struct vr_node *n, const struct vr_
 	ret = res_sign_seal(r, n, s);
 	strcpy(rel, s->path);
 	pthread_mutex_unlock(&r->lock);
-	if (ret) {
-		vr_log(LOG_ERR, "signing the seal of %s failed: %s", rel, strerror(-ret));
-		goto fail;
-	}
-	/* a seal nobody could audit is no seal: the load fails instead */
-	ret = res_audit_must(r, "vram_sealed", rel, c, "ok", s->fsverity, NULL);
 	if (ret)
-		goto fail;
+		vr_log(LOG_ERR, "signing the seal of %s failed: %s", rel, strerror(-ret));
+	/* a seal nobody could audit is no seal: the load fails instead */
+	if (ret == 0)
+		ret = res_audit_must(r, "vram_sealed", rel, c, "ok", s->fsverity, NULL);
+	if (ret) {
+		load_failed(r, n, ret, c);
+		return remove_failed(r, n, c);
+	}
 	pthread_mutex_lock(&r->lock);
 	free(n->seal);
 	n->seal = s;
+	n->provisional = NULL;
 	res_set_state(r, n, ST_SEALED);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
-fail:
-	load_failed(r, n, ret, c);
-	free(s);
-	return ret;
 }
 
 /*
- * Seals N when no other writer has it open, or removes it when its load
- * failed. IO held exclusively. Returns the load's or the seal's error.
+ * Ends the load of N once its last description open for writing is gone:
+ * seals it when complete, else leaves it INCOMPLETE, saying why. IO held
+ * exclusively. Returns 0 or the error that made the load fail.
  */
-static int finish_load(struct vr_residency *r, struct vr_node *n, unsigned other_writers,
-		       const struct vr_caller *c)
+static int finish_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
-	int ret = 0;
+	char rel[VR_SEAL_PATH_MAX];
 
 	pthread_mutex_lock(&r->lock);
-	enum file_state st = n->state;
+	const char *why = n->incomplete_why;
 
-	pthread_mutex_unlock(&r->lock);
-	if (other_writers == 0 && st == ST_WRITING)
-		ret = seal_file(r, n, c);
-	pthread_mutex_lock(&r->lock);
-	if (n->state == ST_FAILED) {
-		/* nothing of a failed load stays: entry and device memory go now */
-		ret = n->load_err;
-		n->refs++;
-		res_detach_file(r, n);
-		pthread_mutex_unlock(&r->lock);
-		res_release_device(r, n, n->name, c); /* IO is held already */
-		pthread_mutex_lock(&r->lock);
-		res_node_put(r, n);
-	} else if (n->state == ST_REMOVED && n->load_err) {
-		ret = n->load_err; /* a later close of the same failed load */
+	if (!why && !all_written(n))
+		why = "bytes reserved (truncate or fallocate) were never written";
+	if (why) {
+		res_set_state(r, n, ST_INCOMPLETE);
+		n->incomplete_why = why;
+		res_node_path(n, rel, sizeof(rel));
 	}
 	pthread_mutex_unlock(&r->lock);
-	return ret;
+	if (why) {
+		free(n->provisional);
+		n->provisional = NULL;
+		vr_log(LOG_WARNING, "load of %s is incomplete (%s): not sealed", rel, why);
+		res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
+		return 0;
+	}
+	if (!n->provisional || n->provisional_gen != n->gen) {
+		int ret = digest_now(r, n, c);
+
+		if (ret)
+			return ret;
+	}
+	return publish(r, n, c);
 }
 
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
 {
 	struct vr_node *n = h->node;
-	int ret;
+	int ret = 0;
 
 	if (!n || !h->writer)
 		return 0;
 	pthread_rwlock_wrlock(&n->io);
+	if (c && c->killed && !h->killed) {
+		h->killed = true;
+		vr_log(LOG_WARNING,
+		       "a writer of %s (pid %d) was killed by a signal: the load is "
+		       "incomplete and will not be sealed",
+		       n->name, (int)c->pid);
+	}
 	pthread_mutex_lock(&r->lock);
-	unsigned others = n->writers - 1;
-	/*
-	 * A shell's "> file" and dd open, dup2 and close the first descriptor
-	 * before any byte is written: that flush must not seal an empty file
-	 * the same handle is about to fill. Such a file is sealed at release.
-	 */
-	bool skip = !h->dirty && n->size == 0 && n->state == ST_WRITING;
+	enum file_state st = n->state;
+	bool sole = n->writers == 1;
+	int load_err = n->load_err;
 
 	pthread_mutex_unlock(&r->lock);
-	ret = skip ? 0 : finish_load(r, n, others, c);
+	/*
+	 * Only the opener's close, of the file's only description open for
+	 * writing, does the costly part of sealing now, so its errors reach
+	 * close(): a duplicate closed by a child, or by the opener before it has
+	 * written (shells, dd), does nothing, and a write after it withdraws it.
+	 */
+	bool opener = c && c->tgid && c->tgid == h->opener.tgid;
+
+	if (st == ST_FAILED)
+		ret = remove_failed(r, n, c);
+	else if (st == ST_REMOVED && load_err)
+		ret = load_err; /* a later close of the same failed load */
+	else if (st == ST_WRITING && sole && opener && !h->killed && all_written(n) &&
+		 (!n->provisional || n->provisional_gen != n->gen))
+		ret = digest_now(r, n, c);
 	pthread_rwlock_unlock(&n->io);
 	return ret;
 }
@@ -421,15 +550,21 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 	struct vr_node *n = h->node;
 
 	if (n && h->writer) {
+		int ret = 0;
+
 		pthread_rwlock_wrlock(&n->io);
 		pthread_mutex_lock(&r->lock);
 		unsigned others = --n->writers;
-		bool pending = n->state == ST_WRITING || n->state == ST_FAILED;
+
+		if (h->killed && n->state == ST_WRITING && !n->incomplete_why)
+			n->incomplete_why = "its writer was killed by a signal";
+		enum file_state st = n->state;
 
 		pthread_mutex_unlock(&r->lock);
-		/* normally done by flush; here only an empty file or a skipped flush remain */
-		int ret = pending ? finish_load(r, n, others, NULL) : 0;
-
+		if (st == ST_FAILED)
+			ret = remove_failed(r, n, &h->opener);
+		else if (st == ST_WRITING && others == 0)
+			ret = finish_load(r, n, &h->opener);
 		if (ret)
 			vr_log(LOG_ERR, "sealing %s at release failed: %s; it was removed", n->name,
 			       strerror(-ret));

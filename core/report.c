@@ -66,6 +66,7 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	ret = -ENOMEM;
 	pthread_mutex_lock(&r->lock);
 	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
+	uint64_t incomplete = r->incomplete;
 
 	pthread_mutex_unlock(&r->lock);
 	if (!cJSON_AddStringToObject(o, "backend", info.backend))
@@ -91,7 +92,8 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	if (!cJSON_AddRawToObject(o, "used_bytes", num) ||
 	    !cJSON_AddNumberToObject(o, "files", (double)files) ||
 	    !cJSON_AddNumberToObject(o, "sealed", (double)sealed) ||
-	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined))
+	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined) ||
+	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete))
 		goto free_obj;
 	text = cJSON_Print(o);
 	if (!text)

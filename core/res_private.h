@@ -30,7 +30,13 @@ enum file_state {
 	ST_SEALED,	/* immutable, seal signed */
 	ST_QUARANTINED, /* failed a check: reads fail with EIO */
 	ST_FAILED,	/* the load failed; removed at the writer's close */
+	ST_INCOMPLETE,	/* its last writer left it partial: unsealed, writable to resume */
 	ST_REMOVED,	/* out of the tree, device memory freed; handles get ESTALE */
+};
+
+/* A byte range [start, end) of a file that was written, not merely reserved. */
+struct res_range {
+	uint64_t start, end;
 };
 
 struct vr_node {
@@ -54,25 +60,35 @@ struct vr_node {
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
 	char *seal_json;	 /* [T] the signed seal's text */
+	/* loading */
+	pid_t load_tgid;	     /* [T] the process loading it; others get ETXTBSY */
+	uint64_t gen;		     /* [IO] bumped by every write and resize */
+	struct res_range *written;   /* [IO] written ranges, sorted and merged */
+	size_t nwritten, capwritten; /* [IO] */
+	struct vr_seal *provisional; /* [IO] digests made at the opener's last close */
+	uint64_t provisional_gen;    /* [IO] the GEN they describe */
+	const char *incomplete_why;  /* [T] set while ST_INCOMPLETE, or pending at release */
 };
 
 struct vr_handle {
-	struct vr_node *node; /* [C] NULL for generated text */
-	bool writer;	      /* [C] */
-	bool dirty;	      /* wrote or resized through this handle (its own calls only) */
-	bool cacheable;	      /* [C] opened for reading while sealed: its bytes cannot change */
-	char *text;	      /* [C] generated text */
-	size_t len;	      /* [C] */
-	int tail_err;	      /* [C] returned by the read after the text (verify's failure) */
+	struct vr_node *node;	 /* [C] NULL for generated text */
+	bool writer;		 /* [C] */
+	bool dirty;		 /* wrote or resized through this handle (its own calls only) */
+	bool cacheable;		 /* [C] opened for reading while sealed: its bytes cannot change */
+	struct vr_caller opener; /* [C] who opened it (tgid: its process), for audits at release */
+	bool killed;		 /* [IO] a close of it came from a process killed by a signal */
+	char *text;		 /* [C] generated text */
+	size_t len;		 /* [C] */
+	int tail_err;		 /* [C] returned by the read after the text (verify's failure) */
 };
 
 struct vr_residency {
-	pthread_mutex_t lock;		     /* the tree lock */
-	struct vr_res_config cfg;	     /* [C] */
-	struct vr_device_info dev;	     /* [C] the device at mount */
-	struct vr_node *root;		     /* [C] */
-	uint64_t next_ino;		     /* [T] */
-	uint64_t files, sealed, quarantined; /* [T] kept by res_set_state() alone */
+	pthread_mutex_t lock;				 /* the tree lock */
+	struct vr_res_config cfg;			 /* [C] */
+	struct vr_device_info dev;			 /* [C] the device at mount */
+	struct vr_node *root;				 /* [C] */
+	uint64_t next_ino;				 /* [T] */
+	uint64_t files, sealed, quarantined, incomplete; /* [T] kept by res_set_state() alone */
 };
 
 struct res_vname;

@@ -28,6 +28,9 @@ struct vr_caller {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	/* filled by the front end for open, create and flush (0 / false elsewhere): */
+	pid_t tgid;  /* the caller's process (pid is the thread) */
+	bool killed; /* flush: the closing process is exiting on a signal (killed mid-load) */
 };
 
 enum vr_kind { VR_KIND_DIR, VR_KIND_FILE, VR_KIND_SEAL, VR_KIND_VERIFY, VR_KIND_STATUS };
@@ -103,11 +106,19 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		     const struct vr_caller *c);
 /*
- * Called at each close(2): when H is the last handle open for writing, seals
- * the file; a load that failed is removed and its error returned here.
+ * Called at each close(2) of any descriptor of H. A close by the process that
+ * opened H, while H is the file's only description open for writing,
+ * computes the seal's digests now, so their errors reach that close(); the
+ * seal is published at release unless a write came in between. A close by a
+ * process killed by a signal marks the load incomplete. A load that failed
+ * is removed and its error returned here. Returns 0 or -errno.
  */
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c);
-/* Drops the handle; never fails. */
+/*
+ * Drops the handle; never fails. The release of a file's last description
+ * open for writing seals it if it is complete, else leaves it INCOMPLETE
+ * (unsealed, writable to resume, reported by verify).
+ */
 void vr_res_release(struct vr_residency *r, struct vr_handle *h);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);

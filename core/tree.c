@@ -71,6 +71,8 @@ struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_d
 void res_node_destroy(struct vr_node *n)
 {
 	pthread_rwlock_destroy(&n->io);
+	free(n->written);
+	free(n->provisional);
 	free(n->seal);
 	free(n->seal_json);
 	free(n->name);
@@ -231,24 +233,26 @@ void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, str
 	}
 }
 
-/* What a file in state ST adds to the counters files, sealed and quarantined. */
-static void counted(enum file_state st, uint64_t c[3])
+/* What a file in state ST adds to the counters files, sealed, quarantined and incomplete. */
+static void counted(enum file_state st, uint64_t c[4])
 {
-	c[0] = st == ST_WRITING || st == ST_SEALED || st == ST_QUARANTINED || st == ST_FAILED;
+	c[0] = st != ST_NONE && st != ST_REMOVED;
 	c[1] = st == ST_SEALED || st == ST_QUARANTINED;
 	c[2] = st == ST_QUARANTINED;
+	c[3] = st == ST_INCOMPLETE;
 }
 
 /* Moves file N to state ST and keeps the counters in step: the one place either changes. [T] */
 void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st)
 {
-	uint64_t was[3], now[3];
+	uint64_t was[4], now[4];
 
 	counted(n->state, was);
 	counted(st, now);
 	r->files = r->files - was[0] + now[0];
 	r->sealed = r->sealed - was[1] + now[1];
 	r->quarantined = r->quarantined - was[2] + now[2];
+	r->incomplete = r->incomplete - was[3] + now[3];
 	n->state = st;
 }
 

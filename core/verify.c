@@ -142,7 +142,8 @@ static int by_path(const void *a, const void *b)
 
 /*
  * Checks every file below directory DIR (referenced by the caller) and makes
- * the report: "OK path sha256:<fsverity>", "FAILED path why", "PENDING path".
+ * the report: "OK path sha256:<fsverity>", "FAILED path why", "PENDING path",
+ * "INCOMPLETE path why".
  * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
  */
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
@@ -167,10 +168,17 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 
 		pthread_mutex_lock(&r->lock);
 		enum file_state st = n->state;
+		const char *why = n->incomplete_why;
 
 		pthread_mutex_unlock(&r->lock);
 		if (st == ST_WRITING) {
 			res_text_add(&t, "PENDING", list[i].path, "");
+			continue;
+		}
+		if (st == ST_INCOMPLETE) {
+			/* nothing vouches for a partial load: verify fails until it is resumed */
+			failed++;
+			res_text_add(&t, "INCOMPLETE", list[i].path, why ? why : "");
 			continue;
 		}
 		if (st == ST_FAILED || st == ST_REMOVED)

@@ -5,9 +5,13 @@
 #include "residency.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * Every core result passes through here on its way to libfuse. Core returns 0
@@ -35,7 +39,51 @@ static struct vr_caller caller(void)
 {
 	struct fuse_context *c = fuse_get_context();
 
-	return (struct vr_caller){c->uid, c->gid, c->pid};
+	return (struct vr_caller){.uid = c->uid, .gid = c->gid, .pid = c->pid};
+}
+
+/* Linux task flags in /proc/PID/stat: exiting, and killed by a signal. */
+#define PF_EXITING  0x4
+#define PF_SIGNALED 0x400
+
+/* Reads /proc/PID/NAME into BUF; returns its length, or -1. */
+static ssize_t proc_read(pid_t pid, const char *name, char *buf, size_t cap)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/*
+ * The caller, with its process (FUSE names the thread) and whether it is
+ * exiting on a signal: a flush sent by a writer's death looks like any
+ * close, and only the task's flags tell a kill from a normal close or exit.
+ * Without /proc the thread stands for its process and nothing is "killed".
+ */
+static struct vr_caller caller_proc(void)
+{
+	struct vr_caller c = caller();
+	char buf[1024], *p;
+	unsigned long flags = 0;
+
+	c.tgid = c.pid;
+	if (proc_read(c.pid, "status", buf, sizeof(buf)) > 0 && (p = strstr(buf, "\nTgid:")))
+		c.tgid = (pid_t)strtol(p + 6, NULL, 10);
+	/* field 9, flags, counted after the command name, which may hold spaces */
+	if (proc_read(c.pid, "stat", buf, sizeof(buf)) > 0 && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
+		c.killed = (flags & (PF_EXITING | PF_SIGNALED)) == (PF_EXITING | PF_SIGNALED);
+	return c;
 }
 
 static struct vr_handle *handle(const struct fuse_file_info *fi)
@@ -67,7 +115,7 @@ static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 0;
 	cfg->attr_timeout = 0; /* sizes and st_blocks change with every load */
 	cfg->negative_timeout = 0;
-	cfg->direct_io = 0; /* per open: see vr_open */
+	cfg->direct_io = 0;   /* per open: see vr_open */
 	cfg->nullpath_ok = 1; /* open files live on after unlink: handles need no path */
 	return res();
 }
@@ -191,7 +239,7 @@ static int vr_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 static int vr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	struct vr_caller c = caller();
+	struct vr_caller c = caller_proc();
 	struct vr_handle *h;
 	int ret = out("create", vr_res_create(res(), path, mode, &c, &h));
 
@@ -204,7 +252,7 @@ static int vr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int vr_open(const char *path, struct fuse_file_info *fi)
 {
-	struct vr_caller c = caller();
+	struct vr_caller c = caller_proc();
 	struct vr_handle *h;
 	int ret = out("open", vr_res_open(res(), path, fi->flags, &c, &h));
 
@@ -249,7 +297,7 @@ static int vr_write(const char *path, const char *buf, size_t size, off_t off,
 
 static int vr_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct vr_caller c = caller();
+	struct vr_caller c = caller_proc();
 
 	(void)path;
 	return out("flush", vr_res_flush(res(), handle(fi), &c));

@@ -18,7 +18,7 @@
  * match the tree, and removing everything must give all device memory back.
  */
 
-static struct vr_caller me = {0, 0, 1};
+static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
 static struct vr_keyring *keys;
 static uint8_t data[3 << 20];
 
@@ -147,7 +147,8 @@ static void run(const char *spec)
 	int last = 0, failed_before = check_failed;
 
 	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
-	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+	struct vr_res_config cfg = {
+	    .backend = &b, .keys = keys, .verify_on_open = true, .list_generated = true};
 
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
 	DO(vr_res_mkdir(r, "/d", 0755, &me));

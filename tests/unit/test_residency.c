@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static struct vr_caller me = {0, 0, 1};
+static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
 static struct vr_keyring *keys;
 
 static int load(struct vr_residency *r, const char *path, const void *data, size_t len)
@@ -282,7 +282,8 @@ int main(void)
 	cfg.list_generated = false;
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
 	CHECK_EQ(load(r, "/f", data, 5000), 0);
-	struct listing ls[] = {{"f", false}, {"f.seal", false}, {"verify", false}, {"status", false}};
+	struct listing ls[] = {
+	    {"f", false}, {"f.seal", false}, {"verify", false}, {"status", false}};
 
 	CHECK_EQ(vr_res_opendir(r, "/", &h), 0);
 	for (int i = 0; i < 4; i++)
