@@ -23,7 +23,7 @@ struct vr_audit {
 static const char *const events[] = {
     "daemon_started",	"daemon_stopped", "vram_allocated",	      "vram_allocation_failed",
     "vram_sealed",	"seal_verified",  "seal_verification_failed", "vram_deallocated",
-    "policy_violation", "seal_renamed",	  "vram_load_incomplete",
+    "policy_violation", "seal_renamed",	  "vram_load_incomplete",     "vram_replaced",
 };
 
 int vr_audit_is_critical(const char *event)

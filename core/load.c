@@ -137,11 +137,65 @@ unlock:
 }
 
 /*
+ * Replaces sealed file N by a new, empty file of the same name, owner and
+ * mode, open for writing through a new handle (open with O_TRUNC: cp over a
+ * model, shell >, lock files, ref files). The old bytes are scrubbed and
+ * freed; descriptors still open on them read ESTALE, as after rm. Called
+ * with the tree lock held, which it drops. Returns 0 or -errno.
+ */
+static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+			  struct vr_handle **out)
+{
+	char rel[VR_SEAL_PATH_MAX], name[VR_NAME_MAX + 1];
+	uint8_t old_digest[VR_DIGEST_SIZE];
+	struct vr_dev_file *dev = NULL;
+	struct vr_node *parent = n->parent, *fresh;
+	struct vr_handle *h = NULL;
+	int ret = vr_dev_file_new(r->cfg.backend, &dev);
+
+	res_node_path(n, rel, sizeof(rel));
+	snprintf(name, sizeof(name), "%s", n->name);
+	memcpy(old_digest, n->seal->fsverity, VR_DIGEST_SIZE);
+	fresh = ret ? NULL : res_node_new(r, name, false, n->mode, c);
+	h = fresh ? res_handle_new(fresh) : NULL;
+	if (!h) {
+		pthread_mutex_unlock(&r->lock);
+		if (fresh)
+			res_node_destroy(fresh);
+		vr_dev_file_free(dev);
+		return ret ? ret : -ENOMEM;
+	}
+	/* the same inode number and owner: to its users the file was truncated and rewritten */
+	fresh->ino = n->ino;
+	fresh->uid = n->uid;
+	fresh->gid = n->gid;
+	n->refs++; /* ours, until the old bytes are scrubbed */
+	res_detach_file(r, n);
+	fresh->dev = dev;
+	fresh->writers = 1;
+	fresh->load_tgid = c ? c->tgid : 0;
+	fresh->refs++; /* the handle's */
+	h->writer = true;
+	if (c)
+		h->opener = *c;
+	res_link_child(parent, fresh);
+	res_set_state(r, fresh, ST_WRITING);
+	pthread_mutex_unlock(&r->lock);
+	res_scrub_removed(r, n, c);
+	res_audit(r, "vram_replaced", rel, c, "ok", old_digest,
+		  "opened with O_TRUNC: the sealed bytes were scrubbed and a new load begins");
+	vr_log(LOG_INFO, "%s replaced: a new load begins", rel);
+	*out = h;
+	return 0;
+}
+
+/*
  * Opens file N for writing (FLAGS from open(2)); called with the tree lock
  * held, which it drops. A file being loaded can be, by the process loading it
  * (more descriptors, threads); another process gets -ETXTBSY, so two loads
  * never mix. An incomplete file can be, to resume its load. A sealed one is
- * -EPERM, one whose load failed returns that load's error; both are logged.
+ * replaced when opened with O_TRUNC (unless immutable=1), else -EPERM; one
+ * whose load failed returns that load's error. Refusals are logged.
  */
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out)
@@ -160,9 +214,16 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		   tgid != n->load_tgid) {
 		ret = -ETXTBSY;
 		why = "another process is loading this file: one load at a time";
+	} else if ((n->state == ST_SEALED || n->state == ST_QUARANTINED) && (flags & O_TRUNC) &&
+		   (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
+		return replace_sealed(r, n, c, out);
 	} else if (n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
 		ret = -EPERM;
-		why = "sealed files are immutable: open for writing refused";
+		why = r->cfg.immutable
+			  ? "sealed files are immutable (immutable=1): open for "
+			    "writing refused"
+			  : "sealed files are immutable: appends and in-place writes are "
+			    "refused; only a whole replacement (O_TRUNC) may change one";
 	}
 	if (ret == 0 && !(h = res_handle_new(n)))
 		ret = -ENOMEM;

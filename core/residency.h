@@ -21,6 +21,7 @@ struct vr_res_config {
 	struct vr_audit *audit;	    /* stays the caller's */
 	bool verify_on_open; /* re-check a sealed file on the device at each open for reading */
 	bool list_generated; /* readdir shows verify, status and the seals too */
+	bool immutable;	     /* sealed files cannot even be replaced with O_TRUNC */
 };
 
 /* Who asks: recorded in audit records. */

@@ -80,7 +80,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 				    .keys = d->keys,
 				    .audit = d->audit,
 				    .verify_on_open = d->opts.verify_on_open == 1,
-				    .list_generated = d->opts.list_generated == 1};
+				    .list_generated = d->opts.list_generated == 1,
+				    .immutable = d->opts.immutable == 1};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;

@@ -23,6 +23,7 @@ static const struct fuse_opt spec[] = {
     OPT("device=%d", device),
     OPT("verify_on_open=%d", verify_on_open),
     OPT("list_generated=%d", list_generated),
+    OPT("immutable=%d", immutable),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -72,6 +73,10 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	}
 	if (o->list_generated != 0 && o->list_generated != 1) {
 		fprintf(stderr, "vram-residency: list_generated must be 0 or 1\n");
+		return -1;
+	}
+	if (o->immutable != 0 && o->immutable != 1) {
+		fprintf(stderr, "vram-residency: immutable must be 0 or 1\n");
 		return -1;
 	}
 	if (o->device < 0) {
@@ -124,6 +129,8 @@ void vr_options_help(const char *prog)
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
 	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
 	    "                               (default 0: reachable by name, not listed)\n"
+	    "    -o immutable=0|1           1: a sealed file cannot even be replaced by an\n"
+	    "                               open with O_TRUNC (default 0: replacement allowed)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }

@@ -21,6 +21,7 @@ struct vr_options {
 	int device;
 	int verify_on_open;
 	int list_generated;
+	int immutable;
 	bool show_help, show_version;
 	/* the backend-specific options above, passed through (vr_options_backend_params) */
 	struct vr_backend_opt bopts[3];
