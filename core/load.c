@@ -82,8 +82,20 @@ static void cut_written(struct vr_node *n, uint64_t size)
 /* Whether every byte of N was written, none only reserved. IO held. */
 static bool all_written(const struct vr_node *n)
 {
+	if (n->reserved_to > n->size)
+		return false; /* fallocate'd past the end and never written there */
 	return n->size == 0 ||
 	       (n->nwritten == 1 && n->written[0].start == 0 && n->written[0].end >= n->size);
+}
+
+/* Why N's load is not complete, or NULL when it is. IO held. */
+static const char *incomplete_reason(const struct vr_node *n)
+{
+	if (!all_written(n))
+		return "bytes reserved (truncate or fallocate) were never written";
+	if (n->reserve_failed && n->size == 0)
+		return "its reservation (fallocate) failed and nothing was written";
+	return NULL;
 }
 
 int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
@@ -264,7 +276,8 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 		    const struct vr_caller *c)
 {
-	int ret = vr_dev_resize(n->dev, size);
+	/* a KEEP_SIZE reservation keeps its device memory until the seal trims it */
+	int ret = vr_dev_resize(n->dev, size > n->reserved_to ? size : n->reserved_to);
 
 	if (ret) {
 		load_failed(r, n, ret, c);
@@ -344,6 +357,12 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
 	ret = writable(r, n);
+	if (ret == 0 && n->reserved_to) {
+		/* a truncate states the size: a reservation past it goes (as on ext4) */
+		n->reserved_to = 0;
+		if (size == n->size)
+			ret = set_size(r, n, size, c);
+	}
 	if (ret == 0 && size != n->size) {
 		ret = set_size(r, n, size, c);
 		h->dirty = true;
@@ -386,6 +405,66 @@ int vr_res_truncate(struct vr_residency *r, const char *path, uint64_t size,
 			  "sealed files are immutable: truncate refused");
 	}
 	vr_res_release(r, h);
+	return ret;
+}
+
+int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint64_t off,
+		     uint64_t len, const struct vr_caller *c)
+{
+	struct vr_node *n = h->node;
+	uint64_t end;
+	int ret;
+
+	if (!n || !h->writer)
+		return -EBADF;
+	if (mode & ~VR_FALLOC_KEEP_SIZE) {
+		/* punching holes, zeroing, collapsing: bytes would change */
+		pthread_rwlock_wrlock(&n->io);
+		n->reserve_failed = true;
+		pthread_rwlock_unlock(&n->io);
+		vr_log(LOG_INFO,
+		       "fallocate mode 0x%x of %s refused: only reservations are supported",
+		       (unsigned)mode, n->name);
+		return -EOPNOTSUPP;
+	}
+	if (len == 0 || off > UINT64_MAX - len)
+		return -EINVAL;
+	end = off + len;
+	if (end > VR_SIZE_MAX_JSON)
+		return -EFBIG;
+	pthread_rwlock_wrlock(&n->io);
+	ret = writable(r, n);
+	if (ret == 0 && end > n->size && (mode & VR_FALLOC_KEEP_SIZE) && end > n->reserved_to) {
+		/* device memory past the end, the size unchanged; all or nothing */
+		ret = vr_dev_resize(n->dev, end);
+		if (ret == 0)
+			n->reserved_to = end;
+	} else if (ret == 0 && end > n->size && !(mode & VR_FALLOC_KEEP_SIZE)) {
+		/* the size grows over bytes reserved, not written: incomplete until written */
+		ret = vr_dev_resize(n->dev, end > n->reserved_to ? end : n->reserved_to);
+		if (ret == 0) {
+			n->gen++;
+			pthread_mutex_lock(&r->lock);
+			n->size = end;
+			res_now(&n->mtime);
+			n->ctime = n->mtime;
+			pthread_mutex_unlock(&r->lock);
+		}
+	}
+	if (ret == 0) {
+		uint64_t held = vr_dev_held(n->dev);
+
+		pthread_mutex_lock(&r->lock);
+		n->held = held;
+		pthread_mutex_unlock(&r->lock);
+	}
+	/* a reservation that does not fit changes nothing: the load goes on */
+	if (ret && ret != -EPERM && ret != -ESTALE)
+		n->reserve_failed = true;
+	pthread_rwlock_unlock(&n->io);
+	if (ret)
+		vr_log(LOG_INFO, "fallocate of %s refused: %s", n->name, strerror(-ret));
+	(void)c;
 	return ret;
 }
 
@@ -479,7 +558,13 @@ static int remove_failed(struct vr_residency *r, struct vr_node *n, const struct
 static int digest_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	struct vr_seal *s = calloc(1, sizeof(*s));
-	int ret = s ? digest_both(n->dev, s->sha256, s->fsverity) : -ENOMEM;
+	/* the device holds exactly the file: a reservation past its end is given back */
+	int ret = n->dev->size != n->size ? vr_dev_resize(n->dev, n->size) : 0;
+
+	if (ret == 0)
+		n->reserved_to = 0;
+	if (ret == 0)
+		ret = s ? digest_both(n->dev, s->sha256, s->fsverity) : -ENOMEM;
 
 	if (ret) {
 		free(s);
@@ -542,8 +627,8 @@ static int finish_load(struct vr_residency *r, struct vr_node *n, const struct v
 	pthread_mutex_lock(&r->lock);
 	const char *why = n->incomplete_why;
 
-	if (!why && !all_written(n))
-		why = "bytes reserved (truncate or fallocate) were never written";
+	if (!why)
+		why = incomplete_reason(n);
 	if (why) {
 		res_set_state(r, n, ST_INCOMPLETE);
 		n->incomplete_why = why;
@@ -599,7 +684,7 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 		ret = remove_failed(r, n, c);
 	else if (st == ST_REMOVED && load_err)
 		ret = load_err; /* a later close of the same failed load */
-	else if (st == ST_WRITING && sole && opener && !h->killed && all_written(n) &&
+	else if (st == ST_WRITING && sole && opener && !h->killed && !incomplete_reason(n) &&
 		 (!n->provisional || n->provisional_gen != n->gen))
 		ret = digest_now(r, n, c);
 	pthread_rwlock_unlock(&n->io);

@@ -63,6 +63,8 @@ struct vr_node {
 	/* loading */
 	pid_t load_tgid;	     /* [T] the process loading it; others get ETXTBSY */
 	uint64_t gen;		     /* [IO] bumped by every write and resize */
+	uint64_t reserved_to;	     /* [IO] fallocate KEEP_SIZE: device memory held past size */
+	bool reserve_failed;	     /* [IO] a fallocate failed: an empty result is no load */
 	struct res_range *written;   /* [IO] written ranges, sorted and merged */
 	size_t nwritten, capwritten; /* [IO] */
 	struct vr_seal *provisional; /* [IO] digests made at the opener's last close */

@@ -103,6 +103,17 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 		size_t *got);
 int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
 		 uint64_t off, const struct vr_caller *c);
+/* fallocate(2)'s FALLOC_FL_KEEP_SIZE, without the kernel header. */
+#define VR_FALLOC_KEEP_SIZE 0x01
+/*
+ * Reserves device memory for [OFF, OFF+LEN) of a file being loaded: mode 0
+ * grows its size over bytes that count as unwritten (the file is incomplete
+ * until they are written); VR_FALLOC_KEEP_SIZE reserves past the end without
+ * changing the size. Other modes: -EOPNOTSUPP. A reservation that does not
+ * fit changes nothing (-ENOSPC). Returns 0 or -errno.
+ */
+int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint64_t off,
+		     uint64_t len, const struct vr_caller *c);
 /* Truncates through an open handle. */
 int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		     const struct vr_caller *c);

@@ -310,6 +310,17 @@ static int vr_release(const char *path, struct fuse_file_info *fi)
 	return 0;
 }
 
+static int vr_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct vr_caller c = caller();
+
+	(void)path;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	return out("fallocate",
+		   vr_res_fallocate(res(), handle(fi), mode, (uint64_t)off, (uint64_t)len, &c));
+}
+
 static int vr_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
 	(void)path;
@@ -386,6 +397,7 @@ const struct fuse_operations vr_fuse_ops = {
     .flush = vr_flush,
     .release = vr_release,
     .fsync = vr_fsync,
+    .fallocate = vr_fallocate,
     .statfs = vr_statfs,
     .symlink = vr_symlink,
     .link = vr_link,

@@ -120,6 +120,47 @@ with ThreadPoolExecutor(4) as ex:
 ' "$WORK/src.bin" "$MNT/chunked"
 check "chunked sealed as the source" test "$(json_field "$MNT/chunked.seal" fsverity)" = "$want"
 
+# fallocate: mode 0 grows the size over unwritten bytes, KEEP_SIZE reserves past the end; both
+# leave the file incomplete until written; other modes are refused; what does not fit changes
+# nothing
+head -c $((3 << 20)) "$WORK/src.bin" > "$WORK/3m.bin"
+check "fallocate -l reserves" fallocate -l 3M "$MNT/fa"
+check "reserved: size 3 MiB" test "$(stat -c %s "$MNT/fa")" = $((3 << 20))
+check "reserved, unwritten: not sealed" test ! -e "$MNT/fa.seal"
+check "verify says INCOMPLETE" bash -c "cat '$MNT/verify' 2>/dev/null | grep -q '^INCOMPLETE fa '"
+check "dd conv=notrunc fills it" dd if="$WORK/3m.bin" of="$MNT/fa" bs=1M conv=notrunc status=none
+check "then sealed as its bytes" test "$(json_field "$MNT/fa.seal" fsverity)" = "$(fsv "$WORK/3m.bin")"
+# falloc PATH MODE LENGTH: create PATH and fallocate(2) it in one open (the fallocate tool opens
+# without O_CREAT for modes other than 0); prints ok or the error
+falloc() {
+	"$PY" -c '
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644)
+r = libc.fallocate(fd, int(sys.argv[2]), 0, int(sys.argv[3]))
+print("ok" if r == 0 else os.strerror(ctypes.get_errno()))
+os.close(fd)
+' "$@"
+}
+used=$(json_field "$MNT/status" used_bytes)
+check "fallocate KEEP_SIZE reserves past the end" test "$(falloc "$MNT/fk" 1 $((4 << 20)))" = ok
+check "size unchanged" test "$(stat -c %s "$MNT/fk")" = 0
+check "the reservation holds device memory" test "$(json_field "$MNT/status" used_bytes)" = $((used + (4 << 20)))
+check "reserved past the end: not sealed" test ! -e "$MNT/fk.seal"
+check "writing it all seals it" dd if="$WORK/src.bin" of="$MNT/fk" bs=1M count=4 conv=notrunc status=none
+head -c $((4 << 20)) "$WORK/src.bin" > "$WORK/4m.bin"
+check "KEEP_SIZE file sealed as its bytes" test "$(json_field "$MNT/fk.seal" fsverity)" = "$(fsv "$WORK/4m.bin")"
+check "punching a hole is refused" test "$(falloc "$MNT/fp" 3 4096)" = "Operation not supported"
+check "that empty file is not sealed" test ! -e "$MNT/fp.seal"
+check "a retry with cp completes it" cp "$WORK/3m.bin" "$MNT/fp"
+check "and seals it" test "$(json_field "$MNT/fp.seal" fsverity)" = "$(fsv "$WORK/3m.bin")"
+used=$(json_field "$MNT/status" used_bytes)
+refuse "a reservation that does not fit" "No space left on device" fallocate -l 2G "$MNT/fbig"
+check "changes nothing" test "$(json_field "$MNT/status" used_bytes)" = "$used"
+check "leaves no seal" test ! -e "$MNT/fbig.seal"
+rm -f "$MNT/fbig"
+
 # one load at a time: another process opening a file being loaded gets ETXTBSY
 exec 8> "$MNT/busy"
 printf 'first' >&8
