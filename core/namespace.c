@@ -168,7 +168,7 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 		ret = -EISDIR;
 		goto unlock;
 	}
-	if (l.kind != VR_KIND_FILE) {
+	if (l.kind != VR_KIND_FILE && l.kind != VR_KIND_LINK) {
 		/* seals, verify and status go with their file or not at all */
 		ret = -EPERM;
 		res_audit(r, "policy_violation", path + 1, c, "denied", NULL,
@@ -250,13 +250,13 @@ static int replaceable(struct vr_residency *r, const struct res_lookup *src,
 {
 	if (flags & RENAME_NOREPLACE)
 		return -EEXIST;
-	if (dst->kind != VR_KIND_DIR && dst->kind != VR_KIND_FILE)
+	if (dst->kind != VR_KIND_DIR && dst->kind != VR_KIND_FILE && dst->kind != VR_KIND_LINK)
 		return -EPERM;
 	if (dst->node == r->root)
 		return -EBUSY;
-	if (src->kind == VR_KIND_DIR && dst->kind == VR_KIND_FILE)
+	if (src->kind == VR_KIND_DIR && dst->kind != VR_KIND_DIR)
 		return -ENOTDIR;
-	if (src->kind == VR_KIND_FILE && dst->kind == VR_KIND_DIR)
+	if (src->kind != VR_KIND_DIR && dst->kind == VR_KIND_DIR)
 		return -EISDIR;
 	if (dst->kind == VR_KIND_DIR && dst->node->children)
 		return -ENOTEMPTY;
@@ -277,7 +277,7 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	ret = res_resolve(r, from, &src);
 	if (ret)
 		goto unlock;
-	if (src.kind != VR_KIND_DIR && src.kind != VR_KIND_FILE) {
+	if (src.kind != VR_KIND_DIR && src.kind != VR_KIND_FILE && src.kind != VR_KIND_LINK) {
 		ret = -EPERM;
 		goto unlock;
 	}
@@ -358,7 +358,7 @@ static int with_node(struct vr_residency *r, const char *path,
 
 	pthread_mutex_lock(&r->lock);
 	ret = res_resolve(r, path, &l);
-	if (ret == 0 && l.kind != VR_KIND_DIR && l.kind != VR_KIND_FILE)
+	if (ret == 0 && l.kind != VR_KIND_DIR && l.kind != VR_KIND_FILE && l.kind != VR_KIND_LINK)
 		ret = -EPERM;
 	if (ret == 0) {
 		apply(l.node, arg);
@@ -422,6 +422,268 @@ int vr_res_utimens(struct vr_residency *r, const char *path, const struct timesp
 		tv = t;
 	}
 	return with_node(r, path, apply_times, tv);
+}
+
+/* Why symbolic link TARGET, in a directory DEPTH levels below the root, could lead outside
+ * the mount; NULL when it cannot. */
+static const char *escapes(const char *target, size_t depth)
+{
+	size_t ups = 0;
+	bool named = false;
+
+	if (!*target)
+		return "an empty target";
+	if (*target == '/')
+		return "an absolute target leads outside the mount";
+	for (const char *p = target; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && memcmp(p, "..", 2) == 0) {
+			/* after a name, ".." would climb from wherever that name leads */
+			if (named)
+				return "\"..\" may only lead the target (\"../../blobs/x\")";
+			ups++;
+		} else if (len > 0 && !(len == 1 && *p == '.')) {
+			named = true;
+		}
+		p += len;
+		p += strspn(p, "/");
+	}
+	if (ups > depth)
+		return "the target climbs above the mount's root";
+	return NULL;
+}
+
+int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
+		   const struct vr_caller *c)
+{
+	char name[VR_NAME_MAX + 1];
+	const char *why = NULL;
+	struct res_lookup l;
+	struct vr_node *n;
+	size_t depth = 0;
+	int ret;
+
+	if (strlen(target) >= VR_SEAL_PATH_MAX)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve_new(r, path, false, &l);
+	if (ret)
+		goto unlock;
+	for (struct vr_node *d = l.parent; d->parent; d = d->parent)
+		depth++;
+	why = escapes(target, depth);
+	if (why) {
+		ret = -EPERM;
+		goto unlock;
+	}
+	res_last_name(&l, name);
+	n = res_node_new(r, name, false, 0777, c);
+	if (n)
+		n->target = strdup(target);
+	if (!n || !n->target) {
+		if (n)
+			res_node_destroy(n);
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	n->mode = S_IFLNK | 0777;
+	res_link_child(l.parent, n);
+	res_touch_dir(l.parent);
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	if (why)
+		vr_log(LOG_INFO, "symlink %s -> %s refused: %s", path, target, why);
+	else
+		res_refused("symlink", path, ret);
+	return ret;
+}
+
+int vr_res_readlink(struct vr_residency *r, const char *path, char *buf, size_t cap)
+{
+	struct res_lookup l;
+	int ret;
+
+	if (cap == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &l);
+	if (ret == 0 && l.kind != VR_KIND_LINK)
+		ret = -EINVAL;
+	if (ret == 0)
+		snprintf(buf, cap, "%s", l.node->target);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* Resolves PATH to a file or directory for its extended attributes. [T] */
+static int xattr_node(struct vr_residency *r, const char *path, struct vr_node **out)
+{
+	struct res_lookup l;
+	int ret = res_resolve(r, path, &l);
+
+	if (ret)
+		return ret;
+	if (l.kind == VR_KIND_LINK)
+		return -EPERM; /* as Linux does for user.* on links */
+	if (l.kind != VR_KIND_DIR && l.kind != VR_KIND_FILE)
+		return -EOPNOTSUPP; /* generated entries carry none */
+	*out = l.node;
+	return 0;
+}
+
+static struct res_xattr *xattr_find(struct vr_node *n, const char *name)
+{
+	for (size_t i = 0; i < n->nxattrs; i++)
+		if (strcmp(n->xattrs[i].name, name) == 0)
+			return &n->xattrs[i];
+	return NULL;
+}
+
+/* Whether NAME is one this filesystem stores: the user namespace, within the length limit. */
+static int xattr_name_ok(const char *name)
+{
+	if (strncmp(name, "user.", 5) != 0)
+		return -EOPNOTSUPP;
+	if (strlen(name) > VR_NAME_MAX || name[5] == '\0')
+		return -ERANGE;
+	return 0;
+}
+
+int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, const void *value,
+		    size_t size, int flags)
+{
+	struct vr_node *n;
+	struct res_xattr *x;
+	void *copy = NULL;
+	int ret = xattr_name_ok(name);
+
+	if (ret)
+		return ret;
+	if (size > VR_XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (size && !(copy = malloc(size)))
+		return -ENOMEM;
+	if (size)
+		memcpy(copy, value, size);
+	pthread_mutex_lock(&r->lock);
+	ret = xattr_node(r, path, &n);
+	if (ret)
+		goto unlock;
+	x = xattr_find(n, name);
+	if (x && (flags & 1 /* XATTR_CREATE */)) {
+		ret = -EEXIST;
+	} else if (!x && (flags & 2 /* XATTR_REPLACE */)) {
+		ret = -ENODATA;
+	} else if (x) {
+		free(x->value);
+		x->value = copy;
+		x->size = size;
+		copy = NULL;
+	} else if (n->nxattrs >= VR_XATTR_MAX) {
+		ret = -ENOSPC;
+	} else {
+		struct res_xattr *nx = realloc(n->xattrs, (n->nxattrs + 1) * sizeof(*nx));
+		char *nm = strdup(name);
+
+		if (nx)
+			n->xattrs = nx;
+		if (!nx || !nm) {
+			free(nm);
+			ret = -ENOMEM;
+			goto unlock;
+		}
+		n->xattrs[n->nxattrs++] = (struct res_xattr){nm, copy, size};
+		copy = NULL;
+	}
+	if (ret == 0)
+		res_now(&n->ctime);
+unlock:
+	pthread_mutex_unlock(&r->lock);
+	free(copy);
+	res_refused("setxattr", path, ret);
+	return ret;
+}
+
+int vr_res_getxattr(struct vr_residency *r, const char *path, const char *name, void *buf,
+		    size_t cap, size_t *len)
+{
+	struct vr_node *n;
+	struct res_xattr *x;
+	int ret = strncmp(name, "user.", 5) == 0 ? 0 : -ENODATA;
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&r->lock);
+	ret = xattr_node(r, path, &n);
+	if (ret == -EOPNOTSUPP || ret == -EPERM)
+		ret = -ENODATA;
+	if (ret == 0 && !(x = xattr_find(n, name)))
+		ret = -ENODATA;
+	if (ret == 0 && cap && cap < x->size)
+		ret = -ERANGE;
+	if (ret == 0) {
+		if (cap && x->size)
+			memcpy(buf, x->value, x->size);
+		*len = x->size;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_listxattr(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len)
+{
+	struct vr_node *n;
+	size_t need = 0;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = xattr_node(r, path, &n);
+	if (ret == -EOPNOTSUPP || ret == -EPERM) {
+		*len = 0; /* links and generated entries simply have none */
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	for (size_t i = 0; ret == 0 && i < n->nxattrs; i++)
+		need += strlen(n->xattrs[i].name) + 1;
+	if (ret == 0 && cap && cap < need)
+		ret = -ERANGE;
+	if (ret == 0 && cap) {
+		char *p = buf;
+
+		for (size_t i = 0; i < n->nxattrs; i++) {
+			size_t l = strlen(n->xattrs[i].name) + 1;
+
+			memcpy(p, n->xattrs[i].name, l);
+			p += l;
+		}
+	}
+	if (ret == 0)
+		*len = need;
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int vr_res_removexattr(struct vr_residency *r, const char *path, const char *name)
+{
+	struct vr_node *n;
+	struct res_xattr *x;
+	int ret = xattr_name_ok(name);
+
+	if (ret)
+		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+	pthread_mutex_lock(&r->lock);
+	ret = xattr_node(r, path, &n);
+	if (ret == 0 && !(x = xattr_find(n, name)))
+		ret = -ENODATA;
+	if (ret == 0) {
+		free(x->name);
+		free(x->value);
+		*x = n->xattrs[--n->nxattrs];
+		res_now(&n->ctime);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out)

@@ -39,8 +39,18 @@ struct res_range {
 	uint64_t start, end;
 };
 
+/* One user.* extended attribute. */
+struct res_xattr {
+	char *name;
+	void *value;
+	size_t size;
+};
+
 struct vr_node {
 	bool is_dir;			     /* [C] */
+	char *target;			     /* [C] a symbolic link's target; NULL otherwise */
+	struct res_xattr *xattrs;	     /* [T] */
+	size_t nxattrs;			     /* [T] */
 	char *name;			     /* [T] a detached node's full path */
 	struct vr_node *parent;		     /* [T] NULL once unlinked (and for the root) */
 	struct vr_node *children, *next;     /* [T] */

@@ -34,7 +34,14 @@ struct vr_caller {
 	bool killed; /* flush: the closing process is exiting on a signal (killed mid-load) */
 };
 
-enum vr_kind { VR_KIND_DIR, VR_KIND_FILE, VR_KIND_SEAL, VR_KIND_VERIFY, VR_KIND_STATUS };
+enum vr_kind {
+	VR_KIND_DIR,
+	VR_KIND_FILE,
+	VR_KIND_LINK,
+	VR_KIND_SEAL,
+	VR_KIND_VERIFY,
+	VR_KIND_STATUS
+};
 
 struct vr_attr {
 	enum vr_kind kind;
@@ -74,6 +81,33 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
  * RENAME_NOREPLACE. */
 int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsigned flags,
 		  const struct vr_caller *c);
+/*
+ * Creates symbolic link PATH to TARGET, which must stay inside the mount: a
+ * relative path of leading ".." (no more than the link's depth) and then
+ * names, the Hugging Face cache's "../../blobs/<sha>". Others: -EPERM,
+ * logged with why. Returns 0 or -errno.
+ */
+int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
+		   const struct vr_caller *c);
+/* Copies link PATH's target, NUL-terminated and cut to CAP; returns 0 or -errno. */
+int vr_res_readlink(struct vr_residency *r, const char *path, char *buf, size_t cap);
+/*
+ * Extended attributes in the user namespace, per file or directory, not
+ * covered by the seal: at most VR_XATTR_MAX of them, values of at most
+ * VR_XATTR_VALUE_MAX bytes. Other namespaces: -EOPNOTSUPP. FLAGS: XATTR_CREATE
+ * (1), XATTR_REPLACE (2). Returns 0 or -errno (-ENOSPC, -E2BIG, -EEXIST,
+ * -ENODATA).
+ */
+#define VR_XATTR_MAX	   32
+#define VR_XATTR_VALUE_MAX 4096
+int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, const void *value,
+		    size_t size, int flags);
+/* Copies the value into BUF (CAP 0: only the size); *LEN its size. -ERANGE if CAP is short. */
+int vr_res_getxattr(struct vr_residency *r, const char *path, const char *name, void *buf,
+		    size_t cap, size_t *len);
+/* The names, each NUL-terminated, into BUF (CAP 0: only the size); *LEN their size. */
+int vr_res_listxattr(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len);
+int vr_res_removexattr(struct vr_residency *r, const char *path, const char *name);
 int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode);
 int vr_res_chown(struct vr_residency *r, const char *path, uid_t uid, gid_t gid);
 int vr_res_utimens(struct vr_residency *r, const char *path, const struct timespec tv[2]);

@@ -70,6 +70,12 @@ struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_d
 
 void res_node_destroy(struct vr_node *n)
 {
+	for (size_t i = 0; i < n->nxattrs; i++) {
+		free(n->xattrs[i].name);
+		free(n->xattrs[i].value);
+	}
+	free(n->xattrs);
+	free(n->target);
 	pthread_rwlock_destroy(&n->io);
 	free(n->written);
 	free(n->provisional);
@@ -180,7 +186,9 @@ int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 			l->last = p;
 			l->last_len = len;
 			if (n) {
-				l->kind = n->is_dir ? VR_KIND_DIR : VR_KIND_FILE;
+				l->kind = n->is_dir   ? VR_KIND_DIR
+					  : n->target ? VR_KIND_LINK
+						      : VR_KIND_FILE;
 				l->node = n;
 				return 0;
 			}
@@ -196,7 +204,7 @@ int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->kind = n->is_dir ? VR_KIND_DIR : VR_KIND_FILE;
+	a->kind = n->is_dir ? VR_KIND_DIR : n->target ? VR_KIND_LINK : VR_KIND_FILE;
 	a->ino = n->ino;
 	a->mode = n->mode;
 	a->uid = n->uid;
@@ -208,6 +216,9 @@ void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)
 		a->nlink = 2;
 		for (struct vr_node *c = n->children; c; c = c->next)
 			a->nlink += c->is_dir;
+	} else if (n->target) {
+		a->nlink = 1;
+		a->size = strlen(n->target);
 	} else {
 		a->nlink = 1;
 		a->size = n->size;

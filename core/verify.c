@@ -126,8 +126,8 @@ static int collect(struct vr_node *n, struct pending_file **list, size_t *count,
 
 		if (c->is_dir)
 			ret = collect(c, list, count, cap);
-		else if (c->state != ST_FAILED && c->state != ST_REMOVED)
-			ret = add_pending(c, list, count, cap);
+		else if (!c->target && c->state != ST_FAILED && c->state != ST_REMOVED)
+			ret = add_pending(c, list, count, cap); /* verify checks files, not links */
 		if (ret)
 			return ret;
 	}
@@ -267,6 +267,8 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind == VR_KIND_DIR)
 		ret = -EISDIR;
+	else if (ret == 0 && l.kind == VR_KIND_LINK)
+		ret = -ELOOP; /* the kernel follows links itself: this one it did not */
 	else if (ret == 0 && l.gen && wants_write)
 		ret = -EPERM; /* generated entries are read-only */
 	if (ret) {

@@ -353,14 +353,50 @@ static int vr_statfs(const char *path, struct statvfs *sv)
 
 static int refuse(const char *what, const char *path)
 {
-	vr_log(LOG_INFO, "%s %s refused: only regular files and directories live here", what, path);
+	vr_log(LOG_INFO,
+	       "%s %s refused: only files, directories and links inside the mount live here", what,
+	       path);
 	return -EPERM;
 }
 
 static int vr_symlink(const char *target, const char *path)
 {
-	(void)target;
-	return refuse("symlink", path);
+	struct vr_caller c = caller();
+
+	return out("symlink", vr_res_symlink(res(), target, path, &c));
+}
+
+static int vr_readlink(const char *path, char *buf, size_t size)
+{
+	return out("readlink", vr_res_readlink(res(), path, buf, size));
+}
+
+static int vr_setxattr(const char *path, const char *name, const char *value, size_t size,
+		       int flags)
+{
+	return out("setxattr", vr_res_setxattr(res(), path, name, value, size, flags));
+}
+
+/* libfuse wants getxattr and listxattr to return the size, or the bytes copied. */
+static int vr_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	size_t len = 0;
+	int ret = out("getxattr", vr_res_getxattr(res(), path, name, value, size, &len));
+
+	return ret ? ret : (int)len;
+}
+
+static int vr_listxattr(const char *path, char *list, size_t size)
+{
+	size_t len = 0;
+	int ret = out("listxattr", vr_res_listxattr(res(), path, list, size, &len));
+
+	return ret ? ret : (int)len;
+}
+
+static int vr_removexattr(const char *path, const char *name)
+{
+	return out("removexattr", vr_res_removexattr(res(), path, name));
 }
 
 static int vr_link(const char *from, const char *to)
@@ -400,6 +436,11 @@ const struct fuse_operations vr_fuse_ops = {
     .fallocate = vr_fallocate,
     .statfs = vr_statfs,
     .symlink = vr_symlink,
+    .readlink = vr_readlink,
+    .setxattr = vr_setxattr,
+    .getxattr = vr_getxattr,
+    .listxattr = vr_listxattr,
+    .removexattr = vr_removexattr,
     .link = vr_link,
     .mknod = vr_mknod,
 };

@@ -57,7 +57,7 @@ refuse "rename to .seal" "Operation not permitted" mv "$MNT/w.bin" "$MNT/w2.seal
 refuse "rename to verify" "File exists\|Operation not permitted" mv "$MNT/w.bin" "$MNT/d/verify"
 
 # what is not a regular file or directory
-refuse "symlink" "Operation not permitted" ln -s w.bin "$MNT/link"
+refuse "a symlink leading outside" "Operation not permitted" ln -s /etc/passwd "$MNT/link"
 refuse "hard link" "Operation not permitted" ln "$MNT/w.bin" "$MNT/hard"
 refuse "fifo" "Operation not permitted" mkfifo "$MNT/fifo"
 
