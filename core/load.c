@@ -220,16 +220,18 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 	int ret = 0;
 
 	res_node_path(n, rel, sizeof(rel));
+	/* a description still open for writing: the load goes on, whatever its close settled */
+	bool loading = n->writers > 0 && n->state != ST_FAILED && n->state != ST_QUARANTINED;
+
 	if (n->state == ST_FAILED) {
 		ret = n->load_err; /* already a negative errno */
-	} else if (n->state == ST_WRITING && n->writers > 0 && tgid && n->load_tgid &&
-		   tgid != n->load_tgid) {
+	} else if (loading && tgid && n->load_tgid && tgid != n->load_tgid) {
 		ret = -ETXTBSY;
 		why = "another process is loading this file: one load at a time";
-	} else if ((n->state == ST_SEALED || n->state == ST_QUARANTINED) && (flags & O_TRUNC) &&
-		   (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
+	} else if (!loading && (n->state == ST_SEALED || n->state == ST_QUARANTINED) &&
+		   (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
 		return replace_sealed(r, n, c, out);
-	} else if (n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
+	} else if (!loading && n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
 		ret = -EPERM;
 		why = r->cfg.immutable
 			  ? "sealed files are immutable (immutable=1): open for "
@@ -247,10 +249,11 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 			res_audit(r, "policy_violation", rel, c, "denied", digest, why);
 		return ret;
 	}
-	if (n->state == ST_INCOMPLETE) {
+	if (n->state == ST_INCOMPLETE && n->writers == 0) {
 		/* resuming (curl -C -, wget -c, an append): a load again */
 		res_set_state(r, n, ST_WRITING);
 		n->incomplete_why = NULL;
+		n->killed = false;
 		vr_log(LOG_INFO, "load of incomplete %s resumed", rel);
 	}
 	if (n->writers == 0)
@@ -296,19 +299,38 @@ static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 	return 0;
 }
 
-/* Whether N may be changed; IO held. Returns 0, -EPERM (sealed), -ESTALE or the load error. */
-static int writable(struct vr_residency *r, struct vr_node *n)
+/*
+ * Whether N may be changed through writer handle H; IO held exclusively.
+ * While a description is still open for writing, a file its opener's close
+ * already settled (sealed, or incomplete) is loaded again: the seal is
+ * withdrawn (audited), and the load goes on. Returns 0, -EPERM (sealed for
+ * good), -ESTALE (removed) or the load's error.
+ */
+static int writable(struct vr_residency *r, struct vr_node *n, const struct vr_handle *h,
+		    const struct vr_caller *c)
 {
+	char rel[VR_SEAL_PATH_MAX];
+	bool withdrawn = false;
 	int ret = 0;
 
 	pthread_mutex_lock(&r->lock);
-	if (n->state == ST_FAILED)
+	if (n->state == ST_FAILED) {
 		ret = n->load_err;
-	else if (n->state == ST_REMOVED)
+	} else if (n->state == ST_REMOVED) {
 		ret = -ESTALE;
-	else if (n->state != ST_WRITING)
+	} else if ((n->state == ST_SEALED || n->state == ST_INCOMPLETE) && h->writer &&
+		   n->writers > 0) {
+		withdrawn = n->state == ST_SEALED;
+		res_set_state(r, n, ST_WRITING);
+		n->incomplete_why = NULL;
+		res_node_path(n, rel, sizeof(rel));
+	} else if (n->state != ST_WRITING) {
 		ret = -EPERM;
+	}
 	pthread_mutex_unlock(&r->lock);
+	if (withdrawn)
+		res_audit(r, "seal_withdrawn", rel, c, "ok", NULL,
+			  "written again through a descriptor still open after the sealing close");
 	return ret;
 }
 
@@ -323,7 +345,7 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 	if (off > UINT64_MAX - len || off + len > VR_SIZE_MAX_JSON)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
-	ret = writable(r, n);
+	ret = writable(r, n, h, c);
 	if (ret == 0 && off + len > n->size)
 		ret = set_size(r, n, off + len, c);
 	h->dirty = true;
@@ -356,7 +378,7 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 	if (size > VR_SIZE_MAX_JSON)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
-	ret = writable(r, n);
+	ret = writable(r, n, h, c);
 	if (ret == 0 && n->reserved_to) {
 		/* a truncate states the size: a reservation past it goes (as on ext4) */
 		n->reserved_to = 0;
@@ -433,7 +455,7 @@ int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint
 	if (end > VR_SIZE_MAX_JSON)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
-	ret = writable(r, n);
+	ret = writable(r, n, h, c);
 	if (ret == 0 && end > n->size && (mode & VR_FALLOC_KEEP_SIZE) && end > n->reserved_to) {
 		/* device memory past the end, the size unchanged; all or nothing */
 		ret = vr_dev_resize(n->dev, end);
@@ -553,102 +575,90 @@ static int remove_failed(struct vr_residency *r, struct vr_node *n, const struct
 	return ret;
 }
 
-/* Computes N's digests into its provisional seal. IO held exclusively. Returns 0, or the
- * load's error (the load failed and N was removed). */
-static int digest_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+/* Seals N: both digests, signature, audit, publication. IO held exclusively. Returns 0, or
+ * the error that made the load fail (N was removed). */
+static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	struct vr_seal *s = calloc(1, sizeof(*s));
+	char rel[VR_SEAL_PATH_MAX];
 	/* the device holds exactly the file: a reservation past its end is given back */
 	int ret = n->dev->size != n->size ? vr_dev_resize(n->dev, n->size) : 0;
 
 	if (ret == 0)
 		n->reserved_to = 0;
-	if (ret == 0)
-		ret = s ? digest_both(n->dev, s->sha256, s->fsverity) : -ENOMEM;
-
-	if (ret) {
-		free(s);
+	if (ret == 0 && !s)
+		ret = -ENOMEM;
+	if (ret == 0) {
+		ret = digest_both(n->dev, s->sha256, s->fsverity);
 		/* a device that cannot digest is an I/O error to the writer, not a mismatch */
-		load_failed(r, n, ret == -EBADMSG ? -EIO : ret, c);
-		return remove_failed(r, n, c);
+		if (ret == -EBADMSG)
+			ret = -EIO;
 	}
-	s->size = n->size;
-	free(n->provisional);
-	n->provisional = s;
-	n->provisional_gen = n->gen;
-	return 0;
-}
-
-/* Signs N's provisional seal for its path, audits it and publishes it. IO held exclusively.
- * Returns 0, or the error that made the load fail (N was removed). */
-static int publish(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
-{
-	struct vr_seal *s = n->provisional;
-	char rel[VR_SEAL_PATH_MAX];
-	int ret;
-
-	strcpy(s->device.backend, r->dev.backend);
-	s->device.index = r->dev.index;
-	strcpy(s->device.name, r->dev.name);
-	strcpy(s->device.uuid, r->dev.uuid);
-	vr_seal_now(s->sealed_at);
-	pthread_mutex_lock(&r->lock);
-	/* the seal text is cached now but stays hidden until the state says sealed */
-	ret = res_sign_seal(r, n, s);
-	strcpy(rel, s->path);
-	pthread_mutex_unlock(&r->lock);
-	if (ret)
-		vr_log(LOG_ERR, "signing the seal of %s failed: %s", rel, strerror(-ret));
+	if (ret == 0) {
+		s->size = n->size;
+		strcpy(s->device.backend, r->dev.backend);
+		s->device.index = r->dev.index;
+		strcpy(s->device.name, r->dev.name);
+		strcpy(s->device.uuid, r->dev.uuid);
+		vr_seal_now(s->sealed_at);
+		pthread_mutex_lock(&r->lock);
+		/* the seal text is cached now but stays hidden until the state says sealed */
+		ret = res_sign_seal(r, n, s);
+		strcpy(rel, s->path);
+		pthread_mutex_unlock(&r->lock);
+		if (ret)
+			vr_log(LOG_ERR, "signing the seal of %s failed: %s", rel, strerror(-ret));
+	}
 	/* a seal nobody could audit is no seal: the load fails instead */
 	if (ret == 0)
 		ret = res_audit_must(r, "vram_sealed", rel, c, "ok", s->fsverity, NULL);
 	if (ret) {
+		free(s);
 		load_failed(r, n, ret, c);
 		return remove_failed(r, n, c);
 	}
 	pthread_mutex_lock(&r->lock);
 	free(n->seal);
 	n->seal = s;
-	n->provisional = NULL;
+	n->sealed_gen = n->gen;
 	res_set_state(r, n, ST_SEALED);
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 
 /*
- * Ends the load of N once its last description open for writing is gone:
- * seals it when complete, else leaves it INCOMPLETE, saying why. IO held
- * exclusively. Returns 0 or the error that made the load fail.
+ * Settles N's load as it stands: seals it when complete (unless its seal
+ * already describes these bytes), else marks it INCOMPLETE, saying why. A
+ * failed load is removed. IO held exclusively. Returns 0 or the load's error.
  */
-static int finish_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	char rel[VR_SEAL_PATH_MAX];
+	const char *why = n->killed ? "its writer was killed by a signal" : incomplete_reason(n);
 
 	pthread_mutex_lock(&r->lock);
-	const char *why = n->incomplete_why;
+	enum file_state st = n->state;
+	bool now_incomplete = why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED;
 
-	if (!why)
-		why = incomplete_reason(n);
-	if (why) {
+	if (now_incomplete) {
 		res_set_state(r, n, ST_INCOMPLETE);
-		n->incomplete_why = why;
 		res_node_path(n, rel, sizeof(rel));
 	}
+	if (why && (now_incomplete || st == ST_INCOMPLETE))
+		n->incomplete_why = why;
 	pthread_mutex_unlock(&r->lock);
-	if (why) {
-		free(n->provisional);
-		n->provisional = NULL;
+	if (st == ST_FAILED)
+		return remove_failed(r, n, c);
+	if (st == ST_REMOVED)
+		return n->load_err;
+	if (now_incomplete) {
 		vr_log(LOG_WARNING, "load of %s is incomplete (%s): not sealed", rel, why);
 		res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
 		return 0;
 	}
-	if (!n->provisional || n->provisional_gen != n->gen) {
-		int ret = digest_now(r, n, c);
-
-		if (ret)
-			return ret;
-	}
-	return publish(r, n, c);
+	if (why || (st == ST_SEALED && n->sealed_gen == n->gen) || st == ST_QUARANTINED)
+		return 0;
+	return seal_now(r, n, c);
 }
 
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
@@ -659,8 +669,8 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 	if (!n || !h->writer)
 		return 0;
 	pthread_rwlock_wrlock(&n->io);
-	if (c && c->killed && !h->killed) {
-		h->killed = true;
+	if (c && c->killed && !n->killed) {
+		n->killed = true;
 		vr_log(LOG_WARNING,
 		       "a writer of %s (pid %d) was killed by a signal: the load is "
 		       "incomplete and will not be sealed",
@@ -673,20 +683,23 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 
 	pthread_mutex_unlock(&r->lock);
 	/*
-	 * Only the opener's close, of the file's only description open for
-	 * writing, does the costly part of sealing now, so its errors reach
-	 * close(): a duplicate closed by a child, or by the opener before it has
-	 * written (shells, dd), does nothing, and a write after it withdraws it.
+	 * The opener's close of the file's only description open for writing
+	 * settles the load now (a killed closer's too), so the seal, or its
+	 * error, is there when close() returns; release only confirms it. A
+	 * duplicate's close by another process does nothing, and neither does the
+	 * opener's close of a duplicate before anything was written (a shell's
+	 * "> f", dd: open, dup2, close). A later write through a descriptor still
+	 * open withdraws the seal (writable()).
 	 */
 	bool opener = c && c->tgid && c->tgid == h->opener.tgid;
+	bool before_writing = !h->dirty && n->size == 0 && st == ST_WRITING && !n->killed;
 
 	if (st == ST_FAILED)
 		ret = remove_failed(r, n, c);
 	else if (st == ST_REMOVED && load_err)
 		ret = load_err; /* a later close of the same failed load */
-	else if (st == ST_WRITING && sole && opener && !h->killed && !incomplete_reason(n) &&
-		 (!n->provisional || n->provisional_gen != n->gen))
-		ret = digest_now(r, n, c);
+	else if (sole && (opener || n->killed) && !before_writing)
+		ret = settle(r, n, c);
 	pthread_rwlock_unlock(&n->io);
 	return ret;
 }
@@ -701,16 +714,11 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 		pthread_rwlock_wrlock(&n->io);
 		pthread_mutex_lock(&r->lock);
 		unsigned others = --n->writers;
-
-		if (h->killed && n->state == ST_WRITING && !n->incomplete_why)
-			n->incomplete_why = "its writer was killed by a signal";
 		enum file_state st = n->state;
 
 		pthread_mutex_unlock(&r->lock);
-		if (st == ST_FAILED)
-			ret = remove_failed(r, n, &h->opener);
-		else if (st == ST_WRITING && others == 0)
-			ret = finish_load(r, n, &h->opener);
+		if (st == ST_FAILED || (others == 0 && st != ST_REMOVED))
+			ret = settle(r, n, &h->opener);
 		if (ret)
 			vr_log(LOG_ERR, "sealing %s at release failed: %s; it was removed", n->name,
 			       strerror(-ret));

@@ -77,9 +77,9 @@ struct vr_node {
 	bool reserve_failed;	     /* [IO] a fallocate failed: an empty result is no load */
 	struct res_range *written;   /* [IO] written ranges, sorted and merged */
 	size_t nwritten, capwritten; /* [IO] */
-	struct vr_seal *provisional; /* [IO] digests made at the opener's last close */
-	uint64_t provisional_gen;    /* [IO] the GEN they describe */
-	const char *incomplete_why;  /* [T] set while ST_INCOMPLETE, or pending at release */
+	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
+	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
+	const char *incomplete_why;  /* [T] why, while ST_INCOMPLETE */
 };
 
 struct vr_handle {

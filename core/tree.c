@@ -78,7 +78,6 @@ void res_node_destroy(struct vr_node *n)
 	free(n->target);
 	pthread_rwlock_destroy(&n->io);
 	free(n->written);
-	free(n->provisional);
 	free(n->seal);
 	free(n->seal_json);
 	free(n->name);
