@@ -74,6 +74,8 @@ print("mapped", len(a))
 PYEOF
 want=$(sha256sum < "$WORK/model.bin" | cut -d' ' -f1)
 check "MAP_SHARED and numpy.memmap(mode='r') of a sealed file" "$PY" "$WORK/map.py" "$MNT/model.bin" "$want"
+check "a C reader's MAP_SHARED mapping (llama.cpp's way) has the bytes" \
+	test "$("$BIN/vr-mmap-read" "$MNT/model.bin")" = "$want"
 check "with list_generated=1 they are listed again" unmount_vr
 check "mount listing generated entries" mount_vr "capacity=64M,list_generated=1"
 check "cp -p" cp "$WORK/model.bin" "$MNT/m.bin"
