@@ -79,6 +79,7 @@ struct vr_node {
 	size_t nwritten, capwritten; /* [IO] */
 	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
+	bool cache_ok;		     /* [T] the kernel's page cache holds only these sealed bytes */
 	const char *incomplete_why;  /* [T] why, while ST_INCOMPLETE */
 };
 
@@ -87,6 +88,7 @@ struct vr_handle {
 	bool writer;		 /* [C] */
 	bool dirty;		 /* wrote or resized through this handle (its own calls only) */
 	bool cacheable;		 /* [C] opened for reading while sealed: its bytes cannot change */
+	bool keep_cache;	 /* [C] and the page cache may be kept from the last such open */
 	struct vr_caller opener; /* [C] who opened it (tgid: its process), for audits at release */
 	bool killed;		 /* [IO] a close of it came from a process killed by a signal */
 	char *text;		 /* [C] generated text */

@@ -132,6 +132,12 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
  * loading and generated text answer false (direct I/O).
  */
 bool vr_res_handle_cacheable(const struct vr_handle *h);
+/*
+ * Whether the page cache may be kept from the file's previous open for
+ * reading: only when it can hold nothing but these sealed bytes (not at the
+ * first such open after a load or a replacement).
+ */
+bool vr_res_handle_keep_cache(const struct vr_handle *h);
 /* Reads up to LEN bytes at OFF into BUF; *GOT receives the count. Returns 0 or -errno. */
 int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,
 		size_t *got);

@@ -239,6 +239,15 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	}
 	n->refs++;
 	h->cacheable = n->state == ST_SEALED;
+	/*
+	 * The first read open of a sealed file drops whatever the kernel cached
+	 * for this path (an earlier version's pages, after a replacement);
+	 * after it, the cache can hold only these sealed bytes, so later opens
+	 * keep it (and processes mapping one model share its pages).
+	 */
+	h->keep_cache = h->cacheable && n->cache_ok;
+	if (h->cacheable)
+		n->cache_ok = true;
 	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
 
 	res_node_path(n, rel, sizeof(rel));
@@ -297,6 +306,11 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 bool vr_res_handle_cacheable(const struct vr_handle *h)
 {
 	return h->cacheable;
+}
+
+bool vr_res_handle_keep_cache(const struct vr_handle *h)
+{
+	return h->keep_cache;
 }
 
 int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,

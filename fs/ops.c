@@ -261,12 +261,13 @@ static int vr_open(const char *path, struct fuse_file_info *fi)
 	fi->fh = (uintptr_t)h;
 	/*
 	 * A sealed file opened for reading cannot change, so it may go through
-	 * the page cache, which shared read-only mmap needs (llama.cpp, numpy);
-	 * the cache is dropped at each open, so what is read or mapped is what
-	 * that open checked. Everything else is direct I/O from device memory.
+	 * the page cache, which shared read-only mmap needs (llama.cpp, numpy).
+	 * The cache is dropped at the first such open after the file's bytes
+	 * last changed and kept after that, so it holds only sealed bytes.
+	 * Everything else is direct I/O from device memory.
 	 */
 	fi->direct_io = !vr_res_handle_cacheable(h);
-	fi->keep_cache = 0;
+	fi->keep_cache = vr_res_handle_keep_cache(h);
 	return 0;
 }
 

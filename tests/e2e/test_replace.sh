@@ -12,6 +12,11 @@ check "load v1" cp "$WORK/v1.bin" "$MNT/model.bin"
 check "sealed as v1" test "$(json_field "$MNT/model.bin.seal" fsverity)" = "$(fsv "$WORK/v1.bin")"
 ino=$(stat -c %i "$MNT/model.bin")
 
+# v1's pages in the page cache (read twice: the second open keeps the cache) must not
+# survive the replacement
+cat "$MNT/model.bin" > /dev/null
+check "v1 read through a kept cache" cmp -s "$MNT/model.bin" "$WORK/v1.bin"
+
 # a reader holding the old version open reads ESTALE after the replacement, as after rm
 exec 9< "$MNT/model.bin"
 check "cp over a sealed file replaces it" cp "$WORK/v2.bin" "$MNT/model.bin"

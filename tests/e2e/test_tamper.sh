@@ -34,6 +34,7 @@ check "other dir verify fine" bash -c "mkdir '$MNT/clean' && cp '$WORK/other.bin
 { printf 'SECOND-TARGET-MARKER'; head -c 700000 /dev/urandom; } > "$WORK/third.bin"
 check "load third" cp "$WORK/third.bin" "$MNT/third.bin"
 check "third reads fine" cmp -s "$WORK/third.bin" "$MNT/third.bin"
+check "and again, from the kept page cache" cmp -s "$WORK/third.bin" "$MNT/third.bin"
 off=$(grep -obUa 'SECOND-TARGET-MARKER' "$VRAM" | head -1 | cut -d: -f1)
 check "third's bytes found" test -n "$off"
 printf 'Y' | dd of="$VRAM" bs=1 seek=$((off + 5)) conv=notrunc status=none
