@@ -98,6 +98,21 @@ static const char *incomplete_reason(const struct vr_node *n)
 	return NULL;
 }
 
+/* Puts the new file N into PARENT as a load in progress on DEV, written through H. [T] */
+static void begin_load(struct vr_residency *r, struct vr_node *parent, struct vr_node *n,
+		       struct vr_handle *h, struct vr_dev_file *dev, const struct vr_caller *c)
+{
+	n->dev = dev;
+	n->writers = 1;
+	n->load_tgid = c ? c->tgid : 0;
+	n->refs++; /* the handle's */
+	h->writer = true;
+	if (c)
+		h->opener = *c;
+	res_link_child(parent, n);
+	res_set_state(r, n, ST_WRITING);
+}
+
 int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
 		  struct vr_handle **out)
 {
@@ -124,17 +139,9 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 		ret = -ENOMEM;
 		goto unlock;
 	}
-	n->dev = dev;
+	begin_load(r, l.parent, n, h, dev, c);
 	dev = NULL;
-	n->writers = 1;
-	n->load_tgid = c ? c->tgid : 0;
-	n->refs++; /* the handle's */
-	h->writer = true;
-	if (c)
-		h->opener = *c;
-	res_link_child(l.parent, n);
 	res_touch_dir(l.parent);
-	res_set_state(r, n, ST_WRITING);
 	res_node_path(n, rel, sizeof(rel));
 	*out = h;
 unlock:
@@ -183,15 +190,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	fresh->gid = n->gid;
 	n->refs++; /* ours, until the old bytes are scrubbed */
 	res_detach_file(r, n);
-	fresh->dev = dev;
-	fresh->writers = 1;
-	fresh->load_tgid = c ? c->tgid : 0;
-	fresh->refs++; /* the handle's */
-	h->writer = true;
-	if (c)
-		h->opener = *c;
-	res_link_child(parent, fresh);
-	res_set_state(r, fresh, ST_WRITING);
+	begin_load(r, parent, fresh, h, dev, c);
 	pthread_mutex_unlock(&r->lock);
 	res_scrub_removed(r, n, c);
 	res_audit(r, "vram_replaced", rel, c, "ok", old_digest,
