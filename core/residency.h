@@ -159,17 +159,19 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		     const struct vr_caller *c);
 /*
  * Called at each close(2) of any descriptor of H. A close by the process that
- * opened H, while H is the file's only description open for writing,
- * computes the seal's digests now, so their errors reach that close(); the
- * seal is published at release unless a write came in between. A close by a
- * process killed by a signal marks the load incomplete. A load that failed
- * is removed and its error returned here. Returns 0 or -errno.
+ * opened H, while H is the file's only description open for writing, settles
+ * the load now: sealed if complete, else INCOMPLETE, so the seal or its error
+ * is there when close() returns (a later write through a descriptor still
+ * open withdraws the seal). A close by a process killed by a signal marks the
+ * load incomplete at once. A load that failed is removed and its error
+ * returned here. Returns 0 or -errno.
  */
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c);
 /*
  * Drops the handle; never fails. The release of a file's last description
- * open for writing seals it if it is complete, else leaves it INCOMPLETE
- * (unsealed, writable to resume, reported by verify).
+ * open for writing settles the load again if anything changed since: sealed
+ * if complete, else INCOMPLETE (unsealed, writable to resume, reported by
+ * verify).
  */
 void vr_res_release(struct vr_residency *r, struct vr_handle *h);
 
