@@ -274,17 +274,17 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 	return 0;
 }
 
-/* Changes the file's size; IO held exclusively. */
-static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
-		    const struct vr_caller *c)
+/*
+ * Gives N SIZE bytes, holding device memory for DEV_SIZE (at least SIZE: a
+ * reservation past the end). All or nothing: a failure changes nothing. IO
+ * held exclusively. Returns 0 or the backend's -errno.
+ */
+static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, uint64_t dev_size)
 {
-	/* a KEEP_SIZE reservation keeps its device memory until the seal trims it */
-	int ret = vr_dev_resize(n->dev, size > n->reserved_to ? size : n->reserved_to);
+	int ret = vr_dev_resize(n->dev, dev_size);
 
-	if (ret) {
-		load_failed(r, n, ret, c);
+	if (ret)
 		return ret;
-	}
 	uint64_t held = vr_dev_held(n->dev);
 
 	cut_written(n, size);
@@ -296,6 +296,18 @@ static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 	n->ctime = n->mtime;
 	pthread_mutex_unlock(&r->lock);
 	return 0;
+}
+
+/* Changes the file's size as a load does; a failure fails the load. IO held exclusively. */
+static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
+		    const struct vr_caller *c)
+{
+	/* a KEEP_SIZE reservation keeps its device memory until the seal trims it */
+	int ret = resize_to(r, n, size, size > n->reserved_to ? size : n->reserved_to);
+
+	if (ret)
+		load_failed(r, n, ret, c);
+	return ret;
 }
 
 /*
@@ -456,28 +468,13 @@ int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint
 	pthread_rwlock_wrlock(&n->io);
 	ret = writable(r, n, h, c);
 	if (ret == 0 && end > n->size && (mode & VR_FALLOC_KEEP_SIZE) && end > n->reserved_to) {
-		/* device memory past the end, the size unchanged; all or nothing */
-		ret = vr_dev_resize(n->dev, end);
+		/* device memory past the end, the size unchanged */
+		ret = resize_to(r, n, n->size, end);
 		if (ret == 0)
 			n->reserved_to = end;
 	} else if (ret == 0 && end > n->size && !(mode & VR_FALLOC_KEEP_SIZE)) {
 		/* the size grows over bytes reserved, not written: incomplete until written */
-		ret = vr_dev_resize(n->dev, end > n->reserved_to ? end : n->reserved_to);
-		if (ret == 0) {
-			n->gen++;
-			pthread_mutex_lock(&r->lock);
-			n->size = end;
-			res_now(&n->mtime);
-			n->ctime = n->mtime;
-			pthread_mutex_unlock(&r->lock);
-		}
-	}
-	if (ret == 0) {
-		uint64_t held = vr_dev_held(n->dev);
-
-		pthread_mutex_lock(&r->lock);
-		n->held = held;
-		pthread_mutex_unlock(&r->lock);
+		ret = resize_to(r, n, end, end > n->reserved_to ? end : n->reserved_to);
 	}
 	/* a reservation that does not fit changes nothing: the load goes on */
 	if (ret && ret != -EPERM && ret != -ESTALE)
@@ -485,7 +482,6 @@ int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint
 	pthread_rwlock_unlock(&n->io);
 	if (ret)
 		vr_log(LOG_INFO, "fallocate of %s refused: %s", n->name, strerror(-ret));
-	(void)c;
 	return ret;
 }
 

@@ -252,7 +252,9 @@ static int vr_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int vr_open(const char *path, struct fuse_file_info *fi)
 {
-	struct vr_caller c = caller_proc();
+	/* only a writer's process matters (one load at a time): readers skip /proc */
+	bool writes = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	struct vr_caller c = writes ? caller_proc() : caller();
 	struct vr_handle *h;
 	int ret = out("open", vr_res_open(res(), path, fi->flags, &c, &h));
 
