@@ -1,0 +1,98 @@
+/* manifest.h - expected digests: SHA256SUMS files and OpenSSF model signatures (OMS). */
+#ifndef VR_MANIFEST_H
+#define VR_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "digest.h"
+
+/* The file names that are sources of expected digests for their directory. */
+#define VR_SUMS_NAME "SHA256SUMS"
+#define VR_OMS_NAME  "model.sig"
+
+/* Strict limits on what the parsers read. */
+#define VR_MANIFEST_MAX_BYTES	(16u << 20) /* a source larger than this is refused */
+#define VR_MANIFEST_MAX_ENTRIES 100000	    /* files one source may list */
+#define VR_MANIFEST_NAME_MAX	4095	    /* bytes of one listed relative path */
+#define VR_SUMS_LINE_MAX	(VR_MANIFEST_NAME_MAX + 80)
+#define VR_OMS_IGNORE_MAX	256 /* ignore_paths entries */
+#define VR_TRUST_MAX_KEYS	64
+#define VR_WHY_MAX		256 /* room for a reason given to the caller */
+
+enum vr_manifest_kind {
+	VR_MANIFEST_SUMS = 1, /* a sha256sum-format file */
+	VR_MANIFEST_OMS = 2,  /* an OpenSSF model signing bundle, signature checked */
+};
+
+struct vr_manifest_entry {
+	char *name; /* relative to the source's directory, '/'-separated, normalized */
+	uint8_t sha256[VR_DIGEST_SIZE];
+};
+
+/* The expected digests one source states, names sorted (strcmp) and unique. */
+struct vr_manifest {
+	enum vr_manifest_kind kind;
+	struct vr_manifest_entry *entries;
+	size_t count;
+	char **ignore; /* OMS: paths (and what is below them) that are not expected */
+	size_t nignore;
+	char key_hint[2 * VR_DIGEST_SIZE + 1]; /* OMS: hex SHA-256 of the signer's canonical PEM */
+	uint8_t subject[VR_DIGEST_SIZE];       /* OMS: the statement's subject digest */
+};
+
+/* Public keys an operator trusts to sign models (ECDSA P-256, P-384, P-521). */
+struct vr_trust;
+
+/*
+ * Loads trusted keys from PATH: a PEM file (text around the PEM blocks, such
+ * as certtool's dump, is skipped) or a directory of them (every regular
+ * "*.pem" file). Each "PUBLIC KEY" block must be an ECDSA SubjectPublicKeyInfo
+ * on a supported curve. Returns 0; -ENOENT, -EINVAL (no key, or a key that
+ * does not parse), -E2BIG (over VR_TRUST_MAX_KEYS) or another -errno, with
+ * the reason in WHY.
+ */
+int vr_trust_load(const char *path, struct vr_trust **out, char why[VR_WHY_MAX]);
+/* The same from PEM text in memory (tests, the fuzzer). */
+int vr_trust_from_pem(const char *text, size_t len, struct vr_trust **out, char why[VR_WHY_MAX]);
+size_t vr_trust_count(const struct vr_trust *t);
+/* The hint (hex SHA-256 of the canonical PEM) of key I, as bundles name it. */
+const char *vr_trust_hint(const struct vr_trust *t, size_t i);
+void vr_trust_free(struct vr_trust *t);
+
+/*
+ * Parses a SHA256SUMS text (sha256sum's output: "<64 hex>  <name>" or
+ * "<64 hex> *<name>", a leading '\' for escaped names, "./" prefixes
+ * dropped; '#' comments and blank lines skipped). Names must be relative,
+ * without "." or ".." components, and listed once. Returns 0, -EFBIG (over
+ * VR_MANIFEST_MAX_BYTES), -E2BIG (over VR_MANIFEST_MAX_ENTRIES), -EINVAL
+ * (WHY gives the line number and the fault) or -ENOMEM.
+ */
+int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX]);
+
+/*
+ * Parses an OMS bundle (model.sig) and checks it: a Sigstore bundle v0.3 with
+ * a public key (a hint, or the key itself in rawBytes) that must be one of
+ * TRUST's, one DSSE signature over an in-toto Statement v1 of predicate type
+ * https://model_signing/signature/v1.0, method "files" with SHA-256, and a
+ * subject digest that matches the resources. Returns 0 with the manifest in
+ * *OUT; -EFBIG; -EINVAL (malformed); -EOPNOTSUPP (shards, another hash,
+ * certificates, transparency-log entries); -EKEYREJECTED (no trusted key
+ * matches; TRUST may be NULL); -EBADMSG (the signature or the subject digest
+ * does not verify); -ENOMEM. WHY says which, in one line.
+ */
+int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
+		  struct vr_manifest **out, char why[VR_WHY_MAX]);
+
+void vr_manifest_free(struct vr_manifest *m);
+/* The entry for relative path REL, or NULL. */
+const struct vr_manifest_entry *vr_manifest_find(const struct vr_manifest *m, const char *rel);
+/* Whether REL is not expected at all: an OMS ignored path (or below one). */
+bool vr_manifest_ignored(const struct vr_manifest *m, const char *rel);
+/* Which kind a file named NAME is a source of; 0 when none. */
+enum vr_manifest_kind vr_manifest_kind_of(const char *name);
+/* "SHA256SUMS" or "OMS" */
+const char *vr_manifest_kind_name(enum vr_manifest_kind kind);
+
+#endif
