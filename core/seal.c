@@ -78,10 +78,42 @@ static bool valid_path(const char *path)
 #define UUID_CHARS  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-"
 #define HEX_CHARS   "0123456789abcdef"
 
+static bool all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* Checks the expected-digest fields against the seal's version; returns NULL or why. */
+static const char *check_expected(const struct vr_seal *s)
+{
+	const struct vr_seal_expected *e = &s->expected;
+	bool oms = strcmp(e->kind, "oms") == 0;
+
+	if (s->version == 1 || e->kind[0] == '\0')
+		return e->kind[0] || e->source[0] || e->key_hint[0] ||
+			       !all_zero(e->subject, sizeof(e->subject))
+			   ? "expected fields without a kind (or in a version-1 seal)"
+			   : NULL;
+	if (!oms && strcmp(e->kind, "sha256sums") != 0)
+		return "expected.kind is not sha256sums or oms";
+	if (!valid_path(e->source))
+		return "expected.source is not a valid relative path";
+	if (oms && !all_chars(e->key_hint, HEX_CHARS, 64, 64))
+		return "expected.key_hint is not 64 lowercase hex digits";
+	if (!oms && (e->key_hint[0] || !all_zero(e->subject, sizeof(e->subject))))
+		return "expected.key_hint and subject belong to oms only";
+	return NULL;
+}
+
 /* Checks every field but the signature; returns NULL or why it is bad. */
 static const char *check_fields(const struct vr_seal *s)
 {
-	if (s->version != VR_SEAL_VERSION)
+	if (s->version != 1 && s->version != 2)
 		return "unsupported seal version";
 	if (!valid_path(s->path))
 		return "path is not a valid relative path";
@@ -104,7 +136,7 @@ static const char *check_fields(const struct vr_seal *s)
 		return "key_id is not 16 lowercase hex digits";
 	if (strcmp(s->alg, VR_SEAL_ALG) != 0)
 		return "alg is not HMAC-SHA256";
-	return NULL;
+	return check_expected(s);
 }
 
 struct canon {
@@ -149,10 +181,12 @@ int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t 
 
 	if (check_fields(s))
 		return -EINVAL;
-	if (cap < sizeof(VR_CANON_TAG))
+	const char *tag = s->version == 1 ? VR_CANON_TAG : VR_CANON_TAG_V2;
+
+	if (cap < strlen(tag) + 1)
 		return -ENOSPC;
-	memcpy(buf, VR_CANON_TAG, sizeof(VR_CANON_TAG));
-	c.len = sizeof(VR_CANON_TAG);
+	memcpy(buf, tag, strlen(tag) + 1);
+	c.len = strlen(tag) + 1;
 	put_u64(&c, "version", (uint64_t)s->version);
 	put_str(&c, "path", s->path);
 	put_u64(&c, "size", s->size);
@@ -168,14 +202,25 @@ int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t 
 	put_str(&c, "sealed_at", s->sealed_at);
 	put_str(&c, "key_id", s->key_id);
 	put_str(&c, "alg", s->alg);
+	if (s->version >= 2) {
+		const struct vr_seal_expected *e = &s->expected;
+		bool oms = strcmp(e->kind, "oms") == 0;
+
+		put_str(&c, "expected.kind", e->kind[0] ? e->kind : "none");
+		put_str(&c, "expected.source", e->source);
+		put_str(&c, "expected.key_hint", e->key_hint);
+		strcpy(hex, FSV_PREFIX);
+		vr_hex(e->subject, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
+		put_str(&c, "expected.subject", oms ? hex : "");
+	}
 	if (c.overflow)
 		return -ENOSPC;
 	*len = c.len;
 	return 0;
 }
 
-/* Upper bound of the canonical encoding's length. */
-#define CANON_MAX (VR_SEAL_PATH_MAX + 1024)
+/* Upper bound of the canonical encoding's length: two paths and the short fields. */
+#define CANON_MAX (2 * VR_SEAL_PATH_MAX + 1024)
 
 static int seal_mac(const struct vr_seal *s, const struct vr_keyring *k, uint8_t mac[32])
 {
@@ -198,7 +243,8 @@ int vr_seal_sign(struct vr_seal *s, const struct vr_keyring *k)
 	uint8_t mac[32];
 	int ret;
 
-	s->version = VR_SEAL_VERSION;
+	if (s->version != 1)
+		s->version = VR_SEAL_VERSION;
 	strcpy(s->alg, VR_SEAL_ALG);
 	ret = vr_keyring_key_id(k, s->device.uuid, key_id);
 	if (ret)
@@ -230,6 +276,28 @@ int vr_seal_verify(const struct vr_seal *s, const struct vr_keyring *k)
 	bool mac_ok = memeql_sec(mac, s->signature, sizeof(mac));
 
 	return id_ok && mac_ok ? 0 : -EBADMSG;
+}
+
+/* Adds "expected": null, or its object; returns 0 or -ENOMEM. */
+static int add_expected(cJSON *root, const struct vr_seal_expected *e)
+{
+	char hex[2 * VR_DIGEST_SIZE + sizeof(FSV_PREFIX)];
+	cJSON *o;
+
+	if (!e->kind[0])
+		return cJSON_AddNullToObject(root, "expected") ? 0 : -ENOMEM;
+	o = cJSON_AddObjectToObject(root, "expected");
+	if (!o || !cJSON_AddStringToObject(o, "kind", e->kind) ||
+	    !cJSON_AddStringToObject(o, "source", e->source))
+		return -ENOMEM;
+	if (strcmp(e->kind, "oms") != 0)
+		return 0;
+	strcpy(hex, FSV_PREFIX);
+	vr_hex(e->subject, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
+	if (!cJSON_AddStringToObject(o, "key_hint", e->key_hint) ||
+	    !cJSON_AddStringToObject(o, "subject", hex))
+		return -ENOMEM;
+	return 0;
 }
 
 int vr_seal_to_json(const struct vr_seal *s, char **out)
@@ -265,6 +333,7 @@ int vr_seal_to_json(const struct vr_seal *s, char **out)
 	    !cJSON_AddStringToObject(dev, "name", s->device.name) ||
 	    !cJSON_AddStringToObject(dev, "uuid", s->device.uuid) ||
 	    !cJSON_AddStringToObject(root, "sealed_at", s->sealed_at) ||
+	    (s->version >= 2 && add_expected(root, &s->expected)) ||
 	    !cJSON_AddStringToObject(root, "key_id", s->key_id) ||
 	    !cJSON_AddStringToObject(root, "alg", s->alg))
 		goto free_root;
@@ -347,10 +416,33 @@ static bool get_hex(const cJSON *obj, const char *name, const char *prefix, uint
 	return vr_unhex(it->valuestring + plen, dst, len) == 0;
 }
 
+/* Reads "expected" (absent in version 1, null, or its object) into E; NULL or why not. */
+static const char *parse_expected(const cJSON *it, struct vr_seal_expected *e)
+{
+	static const char *const sums[] = {"kind", "source"};
+	static const char *const oms[] = {"kind", "source", "key_hint", "subject"};
+
+	if (!it || cJSON_IsNull(it))
+		return NULL;
+	if (!cJSON_IsObject(it) || !get_string(it, "kind", e->kind, sizeof(e->kind)))
+		return "expected must be null or an object with a kind";
+	bool is_oms = strcmp(e->kind, "oms") == 0;
+
+	if (!exact_keys(it, is_oms ? oms : sums, is_oms ? 4 : 2))
+		return "expected has exactly kind and source (and for oms key_hint and subject)";
+	if (!get_string(it, "source", e->source, sizeof(e->source)))
+		return "expected.source must be a string shorter than 4096 bytes";
+	if (is_oms && (!get_string(it, "key_hint", e->key_hint, sizeof(e->key_hint)) ||
+		       !get_hex(it, "subject", FSV_PREFIX, e->subject, VR_DIGEST_SIZE)))
+		return "expected.key_hint must be 64 hex digits and subject sha256: and 64";
+	return NULL;
+}
+
 int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why)
 {
-	static const char *const top[] = {"version", "path",	  "size",   "sha256", "fsverity",
-					  "device",  "sealed_at", "key_id", "alg",    "signature"};
+	static const char *const top[] = {"version",   "path",	 "size",   "sha256",
+					  "fsverity",  "device", "sealed_at", "key_id",
+					  "alg",       "signature", "expected"};
 	static const char *const devkeys[] = {"backend", "index", "name", "uuid"};
 	const char *reason = NULL;
 	const char *end = NULL;
@@ -382,21 +474,33 @@ int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char 
 			reason = "trailing data after the seal's JSON object";
 			goto free_root;
 		}
-	if (!cJSON_IsObject(root) || !exact_keys(root, top, 10)) {
-		reason = "seal must be an object with exactly the fields version, path, size, "
-			 "sha256, fsverity, device, sealed_at, key_id, alg, signature";
+	if (!cJSON_IsObject(root)) {
+		reason = "seal is not a JSON object";
 		goto free_root;
 	}
+	if (!get_uint(root, "version", 1000, &v) || (v != 1 && v != 2)) {
+		reason = "unsupported seal version (this reader knows versions 1 and 2)";
+		goto free_root;
+	}
+	/* version 2 adds "expected"; version 1 has the first ten fields alone */
+	if (!exact_keys(root, top, v == 1 ? 10 : 11)) {
+		reason = v == 1 ? "a version-1 seal has exactly the fields version, path, size, "
+				  "sha256, fsverity, device, sealed_at, key_id, alg, signature"
+				: "a version-2 seal has exactly the fields version, path, size, "
+				  "sha256, fsverity, device, sealed_at, expected, key_id, alg, "
+				  "signature";
+		goto free_root;
+	}
+	reason = parse_expected(cJSON_GetObjectItemCaseSensitive(root, "expected"), &s->expected);
+	if (reason)
+		goto free_root;
 	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
 
 	if (!cJSON_IsObject(dev) || !exact_keys(dev, devkeys, 4)) {
 		reason = "device must be an object with exactly backend, index, name, uuid";
 		goto free_root;
 	}
-	if (!get_uint(root, "version", 1000, &v) || v != VR_SEAL_VERSION) {
-		reason = "unsupported seal version (this reader knows version 1)";
-		goto free_root;
-	}
+	get_uint(root, "version", 1000, &v);
 	s->version = (int)v;
 	if (!get_string(root, "path", s->path, sizeof(s->path))) {
 		reason = "path must be a string shorter than 4096 bytes";

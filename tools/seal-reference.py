@@ -2,8 +2,9 @@
 """seal-reference.py - an independent reference of the seal signature (docs/seal-format.md).
 
 Written from the document alone with Python's hashlib and hmac, it prints the
-canonical encoding, the derived key's id and the signature of the test vector,
-which tests/unit/test_seal.c then checks the C code against.
+canonical encoding, the derived key's id and the signature of the test
+vectors (version 1, and version 2 checked against a signed model), which
+tests/unit/test_seal.c then checks the C code against.
 """
 import hashlib
 import hmac
@@ -11,7 +12,7 @@ import hmac
 SALT = b"vram-residency/v1"
 INFO = b"vram-residency/v1 seal key"
 KEY_ID_LABEL = b"vram-residency/v1 key id"
-TAG = b"vram-residency seal v1"
+TAGS = {"1": b"vram-residency seal v1", "2": b"vram-residency seal v2"}
 
 
 def hkdf_sha256(salt, ikm, info, length):
@@ -25,7 +26,7 @@ def hkdf_sha256(salt, ikm, info, length):
 
 
 def canonical(fields):
-    msg = TAG + b"\0"
+    msg = TAGS[fields[0][1]] + b"\0"
     for name, value in fields:
         value = value.encode() if isinstance(value, str) else value
         msg += name.encode() + b"\0" + len(value).to_bytes(8, "big") + value
@@ -51,7 +52,23 @@ def main():
         ("key_id", key_id),
         ("alg", "HMAC-SHA256"),
     ]
+    show("version 1", key, key_id, master, fields)
+    # version 2: the same file checked against an OMS signature (the reference vector's key
+    # hint and subject digest, tests/data/oms)
+    fields[0] = ("version", "2")
+    fields += [
+        ("expected.kind", "oms"),
+        ("expected.source", "llama/model.sig"),
+        ("expected.key_hint", "e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e"),
+        ("expected.subject",
+         "sha256:92745110b1ab4368471cbe31664e10174e954b113a3df333db860317b2c6dec4"),
+    ]
+    show("version 2", key, key_id, master, fields)
+
+
+def show(title, key, key_id, master, fields):
     msg = canonical(fields)
+    print(title)
     print("master secret (hex):", master.hex())
     print("derived key id:     ", key_id)
     print("canonical (hex):    ", msg.hex())

@@ -47,6 +47,69 @@ static void test_known_answer(void)
 	CHECK_EQ(vr_seal_canonical(&s, canon, 10, &len), -ENOSPC);
 }
 
+/* The version-2 vector: the same file, checked against the OMS reference vector's signature. */
+static void vector_seal_v2(struct vr_seal *s)
+{
+	vector_seal(s);
+	s->version = 2;
+	strcpy(s->expected.kind, "oms");
+	strcpy(s->expected.source, "llama/model.sig");
+	strcpy(s->expected.key_hint,
+	       "e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e");
+	vr_unhex("92745110b1ab4368471cbe31664e10174e954b113a3df333db860317b2c6dec4",
+		 s->expected.subject, 32);
+}
+
+static void test_known_answer_v2(void)
+{
+	struct vr_seal s, back;
+	uint8_t canon[16384], h[32];
+	size_t len;
+	char hex[65], *json;
+
+	vector_seal_v2(&s);
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_EQ(s.version, 2);
+	CHECK_EQ(vr_seal_canonical(&s, canon, sizeof(canon), &len), 0);
+	vr_sha256(canon, len, h);
+	vr_hex(h, 32, hex);
+	CHECK_STR(hex, "5f9ab14cefebd7d220bbc9589c805fa7a1e958714b4e885e052198ba2d4f7578");
+	vr_hex(s.signature, 32, hex);
+	CHECK_STR(hex, "7336bc8f0ac8dc38f3f8e62b9f29e1ffa58458c43dd2aa53ac9eb89d4f011358");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	CHECK(strstr(json, "\"subject\":\t\"sha256:92745110") != NULL);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
+	CHECK_MEM(&back, &s, sizeof(s));
+	free(json);
+	/* a version-2 seal checked against nothing says so: "expected": null */
+	vector_seal(&s);
+	s.version = 0;
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_EQ(s.version, 2);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	CHECK(strstr(json, "\"expected\":\tnull") != NULL);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
+	CHECK_MEM(&back, &s, sizeof(s));
+	free(json);
+	/* the expected fields are signed: moving the source or the kind breaks the seal */
+	vector_seal_v2(&s);
+	vr_seal_sign(&s, keys);
+	back = s;
+	strcpy(back.expected.source, "other/model.sig");
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	back = s;
+	back.expected.subject[5] ^= 1;
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	back = s;
+	memset(&back.expected, 0, sizeof(back.expected));
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	/* a version-1 seal cannot carry them */
+	back = s;
+	back.version = 1;
+	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
+}
+
 static void random_seal(struct vr_seal *s)
 {
 	static const char *const names[] = {"a",     "llama", "x y", "\xc3\xa9t\xc3\xa9",
@@ -71,6 +134,29 @@ static void random_seal(struct vr_seal *s)
 	snprintf(s->device.uuid, sizeof(s->device.uuid), "GPU-%08x-1111-2222-3333-%012llx",
 		 (unsigned)rng(), (unsigned long long)(rng() & 0xffffffffffffULL));
 	strcpy(s->device.backend, rng() % 2 ? "cuda" : "mock");
+	/* version 1, or 2 checked against nothing, a SHA256SUMS or a signature */
+	switch (rng() % 4) {
+	case 0:
+		break;
+	case 1:
+		s->version = 2;
+		break;
+	case 2:
+		s->version = 2;
+		strcpy(s->expected.kind, "sha256sums");
+		snprintf(s->expected.source, sizeof(s->expected.source), "%s/SHA256SUMS",
+			 names[rng() % 6]);
+		break;
+	case 3:
+		s->version = 2;
+		strcpy(s->expected.kind, "oms");
+		strcpy(s->expected.source, "m/model.sig");
+		for (int i = 0; i < 32; i++) {
+			s->expected.subject[i] = (uint8_t)rng();
+			snprintf(s->expected.key_hint + 2 * i, 3, "%02x", (unsigned)(rng() & 0xff));
+		}
+		break;
+	}
 }
 
 /* Properties over 1000 random seals: sign->verify accepts; JSON round trip is the
@@ -101,7 +187,7 @@ static void prop_seals(uint64_t seed)
 		free(json);
 		/* flip one bit in a signed region: digests, size, index, strings, signature */
 		*t = *s;
-		switch (rng() % 9) {
+		switch (rng() % (s->expected.kind[0] ? 11 : 9)) {
 		case 0:
 			t->sha256[rng() % 32] ^= (uint8_t)(1u << (rng() % 8));
 			break;
@@ -128,6 +214,13 @@ static void prop_seals(uint64_t seed)
 			break;
 		case 8:
 			t->device.name[0] ^= 0x01;
+			break;
+		case 9:
+			t->expected.source[0] ^= 0x01;
+			break;
+		case 10:
+			strcpy(t->expected.kind,
+			       strcmp(t->expected.kind, "oms") ? "oms" : "sha256sums");
 			break;
 		}
 		int r = vr_seal_verify(t, keys);
@@ -238,6 +331,50 @@ static void test_strict_parse(void)
 	free(json);
 }
 
+/* Version 2's "expected": each field wrong, missing or extra is refused with a reason. */
+static void test_strict_parse_v2(void)
+{
+	struct vr_seal s, back;
+	const char *why;
+	char *json, buf[16384];
+	static const struct {
+		const char *from, *to;
+	} edits[] = {
+	    {"\"kind\":\t\"oms\"", "\"kind\": \"md5\""},
+	    {"\"kind\":\t\"oms\"", "\"kind\": \"sha256sums\""},
+	    {"\"kind\":\t\"oms\"", "\"kind\": 1"},
+	    {"\"source\":\t\"llama/model.sig\"", "\"source\": \"/abs\""},
+	    {"\"source\":\t\"llama/model.sig\"", "\"source\": \"\""},
+	    {"\"key_hint\":\t\"e8", "\"key_hint\": \"E8"},
+	    {"\"subject\":\t\"sha256:", "\"subject\": \"sha512:"},
+	    {"\"subject\":\t\"sha256:", "\"extra\": 1, \"subject\": \"sha256:"},
+	    {"\"version\":\t2", "\"version\": 1"},
+	    {"\"version\":\t2", "\"version\": 3"},
+	    {"\"expected\":\t{", "\"expected\": [], \"x\": {"},
+	};
+
+	vector_seal_v2(&s);
+	vr_seal_sign(&s, keys);
+	vr_seal_to_json(&s, &json);
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		const char *at = strstr(json, edits[i].from);
+
+		CHECK(at != NULL);
+		if (!at)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
+			 at + strlen(edits[i].from));
+		why = NULL;
+		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
+
+		if (r != -EINVAL)
+			fprintf(stderr, "v2 edit %zu accepted: %s\n", i, buf);
+		CHECK_EQ(r, -EINVAL);
+		CHECK(why != NULL && strlen(why) > 5);
+	}
+	free(json);
+}
+
 /* A seal made for one device does not verify as another's, nor under another secret. */
 static void test_device_binding(void)
 {
@@ -267,7 +404,9 @@ int main(int argc, char **argv)
 	if (vr_keyring_from_bytes(master, sizeof(master), &keys) != 0)
 		return 1;
 	test_known_answer();
+	test_known_answer_v2();
 	test_strict_parse();
+	test_strict_parse_v2();
 	test_json_bitflips();
 	test_device_binding();
 	prop_seals(seed);
