@@ -1,6 +1,7 @@
 /* load.c - loading files: create, open for writing, write, truncate, and sealing at close. */
 #include "digest.h"
 #include "log.h"
+#include "manifest.h"
 #include "name.h"
 #include "res_private.h"
 
@@ -220,14 +221,16 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 
 	res_node_path(n, rel, sizeof(rel));
 	/* a description still open for writing: the load goes on, whatever its close settled */
-	bool loading = n->writers > 0 && n->state != ST_FAILED && n->state != ST_QUARANTINED;
+	bool loading = n->writers > 0 && n->state != ST_FAILED && n->state != ST_QUARANTINED &&
+		       n->state != ST_REFUSED;
 
 	if (n->state == ST_FAILED) {
 		ret = n->load_err; /* already a negative errno */
 	} else if (loading && tgid && n->load_tgid && tgid != n->load_tgid) {
 		ret = -ETXTBSY;
 		why = "another process is loading this file: one load at a time";
-	} else if (!loading && (n->state == ST_SEALED || n->state == ST_QUARANTINED) &&
+	} else if (!loading &&
+		   (n->state == ST_SEALED || n->state == ST_QUARANTINED || n->state == ST_REFUSED) &&
 		   (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
 		return replace_sealed(r, n, c, out);
 	} else if (!loading && n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
@@ -570,12 +573,37 @@ static int remove_failed(struct vr_residency *r, struct vr_node *n, const struct
 	return ret;
 }
 
-/* Seals N: both digests, signature, audit, publication. IO held exclusively. Returns 0, or
- * the error that made the load fail (N was removed). */
+/*
+ * Refuses to seal N, whose bytes (digests in S, taken over) a publisher's
+ * digest does not vouch for: it stays, unsealed and unreadable, until it is
+ * replaced (or, when AWAITING, until a source covering it arrives). IO held
+ * exclusively. Returns -EIO, the writer's close() error.
+ */
+static int refuse_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
+		       const char *rel, const char *why, const char *detail, bool awaiting,
+		       const struct vr_caller *c)
+{
+	pthread_mutex_lock(&r->lock);
+	free(n->seal);
+	n->seal = s;
+	n->sealed_gen = n->gen;
+	n->awaiting_source = awaiting;
+	res_set_check_why(n, why);
+	res_set_state(r, n, ST_REFUSED);
+	pthread_mutex_unlock(&r->lock);
+	vr_log(LOG_ERR, "seal of %s refused: %s; reads fail until it is replaced", rel, detail);
+	res_audit(r, "vram_seal_refused", rel, c, "denied", s->fsverity, detail);
+	return -EIO;
+}
+
+/* Seals N: both digests, the expected digests' check, signature, audit, publication. IO held
+ * exclusively. Returns 0, -EIO (refused: N stays), or the error that made the load fail (N
+ * was removed). */
 static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
 	struct vr_seal *s = calloc(1, sizeof(*s));
-	char rel[VR_SEAL_PATH_MAX];
+	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX], detail[2 * VR_WHY_MAX];
+	struct res_expect e;
 	/* the device holds exactly the file: a reservation past its end is given back */
 	int ret = n->dev->size != n->size ? vr_dev_resize(n->dev, n->size) : 0;
 
@@ -597,10 +625,26 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 		strcpy(s->device.uuid, r->dev.uuid);
 		vr_seal_now(s->sealed_at);
 		pthread_mutex_lock(&r->lock);
-		/* the seal text is cached now but stays hidden until the state says sealed */
-		ret = res_sign_seal(r, n, s);
-		strcpy(rel, s->path);
+		/*
+		 * checked against the publishers' digests covering its path, then
+		 * signed; the seal text is cached now but stays hidden until the
+		 * state says sealed
+		 */
+		ret = res_place_seal(r, n, s, &e);
+		res_node_path(n, rel, sizeof(rel));
+		if (ret == -EBADMSG) {
+			res_expect_why(&e, why, sizeof(why));
+			res_expect_detail(&e, s->sha256, detail, sizeof(detail));
+		} else if (ret == 0 && r->cfg.expect_require && !e.covered &&
+			   !res_is_source_name(n->name)) {
+			ret = -ENOKEY;
+			snprintf(why, sizeof(why), "%s",
+				 "no expected digest covers it (expect=require)");
+			snprintf(detail, sizeof(detail), "%s", why);
+		}
 		pthread_mutex_unlock(&r->lock);
+		if (ret == -EBADMSG || ret == -ENOKEY)
+			return refuse_seal(r, n, s, rel, why, detail, ret == -ENOKEY, c);
 		if (ret)
 			vr_log(LOG_ERR, "signing the seal of %s failed: %s", rel, strerror(-ret));
 	}
@@ -618,6 +662,7 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 	n->sealed_gen = n->gen;
 	res_set_state(r, n, ST_SEALED);
 	pthread_mutex_unlock(&r->lock);
+	res_source_load(r, n, c); /* a model.sig or SHA256SUMS now vouches for its directory */
 	return 0;
 }
 
@@ -633,7 +678,8 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 
 	pthread_mutex_lock(&r->lock);
 	enum file_state st = n->state;
-	bool now_incomplete = why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED;
+	bool now_incomplete = why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED &&
+			      st != ST_REFUSED;
 
 	if (now_incomplete) {
 		res_set_state(r, n, ST_INCOMPLETE);
@@ -651,7 +697,8 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 		res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
 		return 0;
 	}
-	if (why || (st == ST_SEALED && n->sealed_gen == n->gen) || st == ST_QUARANTINED)
+	if (why || (st == ST_SEALED && n->sealed_gen == n->gen) || st == ST_QUARANTINED ||
+	    st == ST_REFUSED)
 		return 0;
 	return seal_now(r, n, c);
 }

@@ -190,21 +190,95 @@ unlock:
 	return ret;
 }
 
-/* Re-signs file N's seal for its current path and audits it. [T] */
+/*
+ * Re-signs file N's seal for its current path, checked against the expected
+ * digests that cover it there, and audits it. A source there that names
+ * other bytes quarantines it. [T]
+ */
 static __attribute__((noinline)) int resign_file(struct vr_residency *r, struct vr_node *n,
 						 const struct vr_caller *c)
 {
-	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 16];
+	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX];
+	char why[VR_WHY_MAX], path[VR_SEAL_PATH_MAX];
+	struct res_expect e;
 	int ret;
 
 	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
 		return 0;
+	if (n->source) {
+		/* a source renamed (or moved) vouches again only once re-read in its place */
+		res_source_free(n->source);
+		n->source = NULL;
+	}
 	strcpy(old, n->seal->path);
-	ret = res_sign_seal(r, n, n->seal);
+	ret = res_place_seal(r, n, n->seal, &e);
+	if (ret == -EBADMSG) {
+		res_expect_why(&e, why, sizeof(why));
+		res_expect_detail(&e, n->seal->sha256, detail, sizeof(detail));
+		if (n->state == ST_SEALED) {
+			res_set_state(r, n, ST_QUARANTINED);
+			res_set_check_why(n, why);
+		}
+		res_node_path(n, path, sizeof(path));
+		vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", path, old, detail);
+		res_audit(r, "seal_verification_failed", path, c, "failed", n->seal->fsverity,
+			  detail);
+		return 0;
+	}
 	snprintf(detail, sizeof(detail), "from %s", old);
 	res_audit(r, "seal_renamed", n->seal->path, c, ret ? "failed" : "ok", n->seal->fsverity,
 		  detail);
 	return ret;
+}
+
+struct node_list {
+	struct vr_node **v;
+	size_t n, cap;
+};
+
+/* Adds the sealed sources at or below N to L, each referenced. [T] */
+static void sources_below(struct vr_node *n, struct node_list *l)
+{
+	if (n->is_dir) {
+		for (struct vr_node *ch = n->children; ch; ch = ch->next)
+			sources_below(ch, l);
+		return;
+	}
+	if (n->state != ST_SEALED || !res_is_source_name(n->name))
+		return;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 8;
+		struct vr_node **nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			vr_log(LOG_ERR, "out of memory: a moved %s is not re-read", n->name);
+			return;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	n->refs++;
+	l->v[l->n++] = n;
+}
+
+/* Re-reads the sources (model.sig, SHA256SUMS) at or below N after N moved: each vouches
+ * for the files around it in its new place. */
+static void reload_sources(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	struct node_list l = {0};
+
+	pthread_mutex_lock(&r->lock);
+	sources_below(n, &l);
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < l.n; i++) {
+		pthread_rwlock_rdlock(&l.v[i]->io);
+		res_source_load(r, l.v[i], c);
+		pthread_rwlock_unlock(&l.v[i]->io);
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, l.v[i]);
+		pthread_mutex_unlock(&r->lock);
+	}
+	free(l.v);
 }
 
 /* Re-signs every seal below N (after a rename); returns the first error. [T] */
@@ -267,7 +341,7 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		  const struct vr_caller *c)
 {
 	char name[VR_NAME_MAX + 1];
-	struct vr_node *victim = NULL;
+	struct vr_node *victim = NULL, *moved = NULL;
 	struct res_lookup src, dst;
 	int ret;
 
@@ -340,10 +414,18 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	if (ret)
 		vr_log(LOG_ERR, "rename %s -> %s: re-signing a seal failed: %s", from, to,
 		       strerror(-ret));
+	moved = src.node;
+	moved->refs++;
 unlock:
 	pthread_mutex_unlock(&r->lock);
 	if (victim)
 		res_scrub_removed(r, victim, c);
+	if (moved) {
+		reload_sources(r, moved, c);
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, moved);
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (ret && ret != -ENOENT)
 		vr_log(LOG_INFO, "rename %s -> %s refused: %s", from, to, strerror(-ret));
 	return ret;

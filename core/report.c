@@ -66,8 +66,10 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	ret = -ENOMEM;
 	pthread_mutex_lock(&r->lock);
 	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
-	uint64_t incomplete = r->incomplete;
+	uint64_t incomplete = r->incomplete, refused = r->refused;
+	struct res_expect_counts ek;
 
+	res_expect_counts(r, &ek);
 	pthread_mutex_unlock(&r->lock);
 	if (!cJSON_AddStringToObject(o, "backend", info.backend))
 		goto free_obj;
@@ -94,6 +96,16 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	    !cJSON_AddNumberToObject(o, "sealed", (double)sealed) ||
 	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined) ||
 	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete))
+		goto free_obj;
+	/* publishers' digests: sources in force, refused ones, files sealed as checked, and
+	 * files refused at sealing (their bytes differ, or nothing covered them) */
+	d = cJSON_AddObjectToObject(o, "expected");
+	if (!d || !cJSON_AddNumberToObject(d, "sources", (double)ek.sources) ||
+	    !cJSON_AddNumberToObject(d, "sources_refused", (double)ek.sources_refused) ||
+	    !cJSON_AddNumberToObject(d, "checked", (double)ek.checked) ||
+	    !cJSON_AddNumberToObject(d, "refused", (double)refused) ||
+	    !cJSON_AddStringToObject(d, "mode", r->cfg.expect_require ? "require" : "check") ||
+	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)))
 		goto free_obj;
 	text = cJSON_Print(o);
 	if (!text)

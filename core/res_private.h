@@ -2,6 +2,7 @@
 #ifndef VR_RES_PRIVATE_H
 #define VR_RES_PRIVATE_H
 
+#include "manifest.h"
 #include "residency.h"
 #include "seal.h"
 
@@ -29,6 +30,8 @@ enum file_state {
 	ST_WRITING,	/* open for writing, not sealed yet */
 	ST_SEALED,	/* immutable, seal signed */
 	ST_QUARANTINED, /* failed a check: reads fail with EIO */
+	ST_REFUSED,	/* not sealed: a publisher's digest names other bytes, or (expect=require)
+			 * none covers it; reads fail with EIO, a replacement may follow */
 	ST_FAILED,	/* the load failed; removed at the writer's close */
 	ST_INCOMPLETE,	/* its last writer left it partial: unsealed, writable to resume */
 	ST_REMOVED,	/* out of the tree, device memory freed; handles get ESTALE */
@@ -70,6 +73,9 @@ struct vr_node {
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
 	char *seal_json;	 /* [T] the signed seal's text */
+	char *check_why;	 /* [T] why it is REFUSED, or QUARANTINED against an expected digest */
+	bool awaiting_source;	 /* [T] REFUSED only for want of a source (expect=require) */
+	struct res_source *source; /* [T] what it states, while a sealed model.sig or SHA256SUMS */
 	/* loading */
 	pid_t load_tgid;	     /* [T] the process loading it; others get ETXTBSY */
 	uint64_t gen;		     /* [IO] bumped by every write and resize */
@@ -102,7 +108,7 @@ struct vr_residency {
 	struct vr_device_info dev;			 /* [C] the device at mount */
 	struct vr_node *root;				 /* [C] */
 	uint64_t next_ino;				 /* [T] */
-	uint64_t files, sealed, quarantined, incomplete; /* [T] kept by res_set_state() alone */
+	uint64_t files, sealed, quarantined, incomplete, refused; /* [T] res_set_state() alone */
 };
 
 struct res_vname;
@@ -119,6 +125,7 @@ struct res_lookup {
 
 /* tree.c: nodes, references, lookup, attributes, states */
 void res_now(struct timespec *ts);
+struct vr_node *res_child(const struct vr_node *dir, const char *name);
 struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
 			     const struct vr_caller *c);
 void res_node_destroy(struct vr_node *n);
@@ -175,6 +182,55 @@ struct res_text {
 	size_t len, cap;
 	bool oom;
 };
+
+/* expect.c: expected digests (sources: model.sig, SHA256SUMS) */
+struct res_source;
+/* What the sources covering a file's path say of it. */
+struct res_expect {
+	bool covered;		      /* a source names it (with these bytes, when given) */
+	bool mismatch;		      /* a source names it with other bytes */
+	bool ignored;		      /* a signature says it is not part of the model */
+	bool oms_scope;		      /* a valid signature's directory is above it */
+	bool refused_scope;	      /* a refused source's directory is above it */
+	const struct vr_node *scope;  /* the nearest valid source above it */
+	const struct vr_node *src;    /* the source that differs, else the nearest that names it */
+	const uint8_t *want;	      /* the digest SRC states */
+};
+struct res_expect_counts {
+	uint64_t sources, sources_refused, checked;
+};
+void res_source_free(struct res_source *s);
+bool res_is_source_name(const char *name);
+/* What covers file N, its bytes having SHA-256 SHA (NULL: not known yet). [T] */
+void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e);
+/* Whether N lies under a valid source that neither names nor ignores it. [T] */
+bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);
+/*
+ * Checks N's bytes (S->sha256) against the expected digests covering its
+ * path, then signs S for that path recording the source that names it.
+ * Returns 0, -EBADMSG (a source names other bytes: nothing is signed, E
+ * says which) or res_sign_seal's error. [T]
+ */
+int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
+		   struct res_expect *e);
+/* "sha256 differs from <source>" and the audit detail with both digests' prefixes. [T] */
+void res_expect_why(const struct res_expect *e, char *buf, size_t cap);
+void res_expect_detail(const struct res_expect *e, const uint8_t *got, char *buf, size_t cap);
+void res_set_check_why(struct vr_node *n, const char *why);
+/*
+ * N was just sealed: if it is named model.sig or SHA256SUMS, reads and checks
+ * it (a signature against cfg.trust) and applies it to the files already
+ * sealed below its directory: a mismatch is quarantined, a match re-signed
+ * as checked. Logs and audits. IO held (either way) by the caller.
+ */
+void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
+/* Why the source N was refused, or NULL. [T] */
+const char *res_source_refusal(const struct vr_node *n);
+/* verify's MISSING lines for the sources above and below DIR, and FAILED for refused
+ * sources above it; counts failures into *FAILED. [T] */
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct res_text *t,
+		      unsigned *failed);
+void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k);
 void res_text_add(struct res_text *t, const char *a, const char *b, const char *c);
 int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
 int res_status_text(struct vr_residency *r, char **text, size_t *len);

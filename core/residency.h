@@ -14,6 +14,7 @@
 
 struct vr_residency;
 struct vr_handle;
+struct vr_trust;
 
 struct vr_res_config {
 	struct vr_backend *backend; /* opened; stays the caller's */
@@ -22,6 +23,10 @@ struct vr_res_config {
 	bool verify_on_open; /* re-check a sealed file on the device at each open for reading */
 	bool list_generated; /* readdir shows verify, status and the seals too */
 	bool immutable;	     /* sealed files cannot even be replaced with O_TRUNC */
+	/* keys trusted to sign models (model.sig); stays the caller's; NULL: none, so every
+	 * signature is refused as untrusted */
+	const struct vr_trust *trust;
+	bool expect_require; /* refuse to seal a file no expected digest covers */
 };
 
 /* Who asks: recorded in audit records. */

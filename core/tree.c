@@ -80,6 +80,8 @@ void res_node_destroy(struct vr_node *n)
 	free(n->written);
 	free(n->seal);
 	free(n->seal_json);
+	free(n->check_why);
+	res_source_free(n->source);
 	free(n->name);
 	free(n);
 }
@@ -125,6 +127,11 @@ static struct vr_node *child(const struct vr_node *dir, const char *name, size_t
 		if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
 			return c;
 	return NULL;
+}
+
+struct vr_node *res_child(const struct vr_node *dir, const char *name)
+{
+	return dir ? child(dir, name, strlen(name)) : NULL;
 }
 
 void res_link_child(struct vr_node *dir, struct vr_node *n)
@@ -243,19 +250,21 @@ void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, str
 	}
 }
 
-/* What a file in state ST adds to the counters files, sealed, quarantined and incomplete. */
-static void counted(enum file_state st, uint64_t c[4])
+/* What a file in state ST adds to the counters files, sealed, quarantined, incomplete and
+ * refused. */
+static void counted(enum file_state st, uint64_t c[5])
 {
 	c[0] = st != ST_NONE && st != ST_REMOVED;
 	c[1] = st == ST_SEALED || st == ST_QUARANTINED;
 	c[2] = st == ST_QUARANTINED;
 	c[3] = st == ST_INCOMPLETE;
+	c[4] = st == ST_REFUSED;
 }
 
 /* Moves file N to state ST and keeps the counters in step: the one place either changes. [T] */
 void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st)
 {
-	uint64_t was[4], now[4];
+	uint64_t was[5], now[5];
 
 	counted(n->state, was);
 	counted(st, now);
@@ -266,6 +275,7 @@ void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st
 	r->sealed = r->sealed - was[1] + now[1];
 	r->quarantined = r->quarantined - was[2] + now[2];
 	r->incomplete = r->incomplete - was[3] + now[3];
+	r->refused = r->refused - was[4] + now[4];
 	n->state = st;
 }
 
@@ -389,6 +399,8 @@ void res_detach_file(struct vr_residency *r, struct vr_node *n)
 
 	res_set_state(r, n, ST_REMOVED);
 	n->held = 0;
+	res_source_free(n->source); /* a removed source vouches for nothing */
+	n->source = NULL;
 	/* a detached node keeps its full path as its name, for the audit of the free */
 	if (res_node_path(n, path, sizeof(path)) == 0 && (full = strdup(path))) {
 		free(n->name);

@@ -16,15 +16,53 @@ struct check {
 	int ret; /* 0 ok, -EBADMSG mismatch or forged seal, other -errno: device error */
 	const char *why;
 	uint8_t fsv[VR_DIGEST_SIZE];
+	char why_buf[VR_WHY_MAX];     /* a reason copied from the node */
+	char scope[VR_SEAL_PATH_MAX]; /* ok but unexpected: the source that does not list it */
+	bool oms_scope;		      /* ... and a signature's directory is above it */
 };
+
+/* Copies the node's reason into K (it may change once the tree lock is dropped). [T] */
+static const char *node_why(struct check *k, const struct vr_node *n, const char *fallback)
+{
+	snprintf(k->why_buf, sizeof(k->why_buf), "%s", n->check_why ? n->check_why : fallback);
+	return k->why_buf;
+}
+
+/*
+ * The expected digests' side of a check of N, whose device bytes match its
+ * seal: a source that names other bytes fails it (-EBADMSG); a refused
+ * source fails it (-EACCES, not quarantined: the bytes are the loaded ones);
+ * a source above that does not list it marks it unexpected. [T]
+ */
+static void check_expected(struct vr_node *n, struct check *k)
+{
+	struct res_expect e;
+	const char *refusal = res_source_refusal(n);
+
+	res_expect_of(n, n->seal->sha256, &e);
+	if (e.mismatch) {
+		k->ret = -EBADMSG;
+		res_expect_why(&e, k->why_buf, sizeof(k->why_buf));
+		k->why = k->why_buf;
+	} else if (refusal) {
+		k->ret = -EACCES;
+		snprintf(k->why_buf, sizeof(k->why_buf), "%s", refusal);
+		k->why = k->why_buf;
+	} else if (res_expect_unexpected(n, &e)) {
+		res_node_path(e.scope, k->scope, sizeof(k->scope));
+		k->oms_scope = e.oms_scope;
+	}
+}
 
 /* Quarantines N after a failed check and audits it (fsync'd). */
 static void quarantine(struct vr_residency *r, struct vr_node *n, const char *path,
 		       const struct check *k, const struct vr_caller *c)
 {
 	pthread_mutex_lock(&r->lock);
-	if (n->state == ST_SEALED)
+	if (n->state == ST_SEALED) {
 		res_set_state(r, n, ST_QUARANTINED);
+		res_set_check_why(n, k->why);
+	}
 	pthread_mutex_unlock(&r->lock);
 	vr_log(LOG_ERR, "seal check of %s FAILED: %s; file quarantined", path, k->why);
 	res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
@@ -48,9 +86,11 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	if (have_seal)
 		seal_copy = *n->seal;
 	pthread_mutex_unlock(&r->lock);
-	if (st == ST_QUARANTINED) {
+	if (st == ST_QUARANTINED || st == ST_REFUSED) {
+		pthread_mutex_lock(&r->lock);
+		k->why = node_why(k, n, "quarantined by an earlier failed check");
+		pthread_mutex_unlock(&r->lock);
 		k->ret = -EBADMSG;
-		k->why = "quarantined by an earlier failed check";
 		pthread_rwlock_unlock(&n->io);
 		return;
 	}
@@ -79,13 +119,22 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
+		} else {
+			pthread_mutex_lock(&r->lock);
+			if (n->state == ST_SEALED && n->seal)
+				check_expected(n, k);
+			pthread_mutex_unlock(&r->lock);
 		}
 	}
 	pthread_rwlock_unlock(&n->io);
-	if (k->ret == 0)
+	if (k->ret == 0) {
 		res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
-	else
+	} else if (k->ret == -EACCES) {
+		/* its bytes are the loaded ones; the source they state is what failed */
+		res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
+	} else {
 		quarantine(r, n, path, k, c);
+	}
 }
 
 /* The files below DIR, each referenced, with their paths. [T] */
@@ -140,10 +189,63 @@ static int by_path(const void *a, const void *b)
 		      ((const struct pending_file *)b)->path);
 }
 
+/* Orders lines "VERDICT path ..." by path (then verdict). */
+static int by_line_path(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int c = strcmp(strchr(x, ' ') + 1, strchr(y, ' ') + 1);
+
+	return c ? c : strcmp(x, y);
+}
+
+/* Sorts T's lines by path; returns 0 or -ENOMEM. */
+static int sort_lines(struct res_text *t)
+{
+	size_t n = 0, k = 0;
+	char **lines, *out;
+
+	for (size_t i = 0; i < t->len; i++)
+		n += t->buf[i] == '\n';
+	if (n < 2)
+		return 0;
+	lines = malloc(n * sizeof(*lines));
+	out = malloc(t->len + 1);
+	if (!lines || !out) {
+		free(lines);
+		free(out);
+		return -ENOMEM;
+	}
+	for (char *p = t->buf; k < n; k++) {
+		char *nl = strchr(p, '\n');
+
+		*nl = '\0';
+		lines[k] = p;
+		p = nl + 1;
+	}
+	qsort(lines, n, sizeof(*lines), by_line_path);
+	size_t len = 0;
+
+	for (k = 0; k < n; k++) {
+		size_t l = strlen(lines[k]);
+
+		memcpy(out + len, lines[k], l);
+		out[len + l] = '\n';
+		len += l + 1;
+	}
+	out[len] = '\0';
+	free(lines);
+	free(t->buf);
+	t->buf = out;
+	t->cap = len + 1;
+	return 0;
+}
+
 /*
  * Checks every file below directory DIR (referenced by the caller) and makes
- * the report: "OK path sha256:<fsverity>", "FAILED path why", "PENDING path",
- * "INCOMPLETE path why".
+ * the report, in path order: "OK path sha256:<fsverity>", "FAILED path why",
+ * "PENDING path", "INCOMPLETE path why", and against the expected digests of
+ * the sources covering DIR "MISSING path listed in <source>" and
+ * "UNEXPECTED path not listed in <source>" (a failure under a signature).
  * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
  */
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
@@ -152,7 +254,8 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 	struct pending_file *list = NULL;
 	size_t count = 0, cap = 0;
 	struct res_text t = {0};
-	int failed = 0, ret;
+	unsigned failed = 0;
+	int ret;
 
 	pthread_mutex_lock(&r->lock);
 	ret = collect(dir, &list, &count, &cap);
@@ -164,7 +267,7 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 	for (size_t i = 0; i < count; i++) {
 		struct vr_node *n = list[i].node;
 		struct check k;
-		char hex[72];
+		char hex[72], detail[VR_SEAL_PATH_MAX + 16];
 
 		pthread_mutex_lock(&r->lock);
 		enum file_state st = n->state;
@@ -188,6 +291,11 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 			continue; /* removed since the list was made */
 		if (k.ret == -EAGAIN) {
 			res_text_add(&t, "PENDING", list[i].path, "");
+		} else if (k.ret == 0 && k.scope[0]) {
+			/* present, checked, but not part of what its directory's source lists */
+			snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
+			res_text_add(&t, "UNEXPECTED", list[i].path, detail);
+			failed += k.oms_scope; /* unsigned files fail a signed model */
 		} else if (k.ret == 0) {
 			strcpy(hex, "sha256:");
 			vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
@@ -197,8 +305,14 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 			res_text_add(&t, "FAILED", list[i].path, k.why);
 		}
 	}
+	/* what the sources expect but is not there, and refused sources above */
+	pthread_mutex_lock(&r->lock);
+	res_expect_lines(r, dir, &t, &failed);
+	pthread_mutex_unlock(&r->lock);
 	if (t.oom)
 		ret = -ENOMEM;
+	else
+		ret = sort_lines(&t);
 put:
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < count; i++) {
@@ -228,7 +342,7 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	char rel[VR_SEAL_PATH_MAX];
 	struct vr_handle *h;
 
-	if (n->state == ST_QUARANTINED) {
+	if (n->state == ST_QUARANTINED || n->state == ST_REFUSED) {
 		pthread_mutex_unlock(&r->lock);
 		return -EIO;
 	}
@@ -338,7 +452,7 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 	pthread_mutex_unlock(&r->lock);
 	if (st == ST_REMOVED) {
 		ret = -ESTALE;
-	} else if (st == ST_QUARANTINED || st == ST_FAILED) {
+	} else if (st == ST_QUARANTINED || st == ST_FAILED || st == ST_REFUSED) {
 		ret = -EIO;
 	} else if (off >= size) {
 		*got = 0;

@@ -8,6 +8,7 @@
 #include "backends.h"
 #include "key.h"
 #include "log.h"
+#include "manifest.h"
 #include "residency.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 struct daemon {
 	struct vr_options opts;
 	struct vr_keyring *keys;
+	struct vr_trust *trust;
 	struct vr_audit *audit;
 	struct vr_backend backend;
 	struct vr_residency *res;
@@ -49,6 +51,25 @@ static int open_keys(struct daemon *d)
 	return vr_keyring_generate(&d->keys);
 }
 
+/* Loads the keys trusted to sign models; returns 0 or -1 having said why. */
+static int open_trust(struct daemon *d)
+{
+	char why[VR_WHY_MAX];
+
+	if (!d->opts.trust) {
+		vr_log(LOG_INFO, "no trust= given: a model.sig is refused as untrusted; "
+				 "SHA256SUMS files are still checked");
+		return 0;
+	}
+	if (vr_trust_load(d->opts.trust, &d->trust, why) != 0) {
+		vr_log(LOG_ERR, "trust=%s: %s; nothing mounted", d->opts.trust, why);
+		return -1;
+	}
+	vr_log(LOG_INFO, "trust=%s: %zu key(s) trusted to sign models", d->opts.trust,
+	       vr_trust_count(d->trust));
+	return 0;
+}
+
 /* Makes the audit log's folder when it is the default one. */
 static void audit_dir(const char *path)
 {
@@ -66,7 +87,7 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;
-	if (open_keys(d) != 0)
+	if (open_keys(d) != 0 || open_trust(d) != 0)
 		return -1;
 	audit_dir(d->opts.audit);
 	if (vr_audit_open(d->opts.audit, &d->audit) != 0)
@@ -81,7 +102,10 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 				    .audit = d->audit,
 				    .verify_on_open = d->opts.verify_on_open == 1,
 				    .list_generated = d->opts.list_generated == 1,
-				    .immutable = d->opts.immutable == 1};
+				    .immutable = d->opts.immutable == 1,
+				    .trust = d->trust,
+				    .expect_require = d->opts.expect &&
+						      strcmp(d->opts.expect, "require") == 0};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;
@@ -120,6 +144,7 @@ static void stop(struct daemon *d)
 		audit_event(d, "daemon_stopped", "ok", NULL);
 	vr_audit_close(d->audit);
 	vr_keyring_free(d->keys);
+	vr_trust_free(d->trust);
 }
 
 /* Lets the parent of a daemonized child exit with the start's status. */

@@ -24,6 +24,8 @@ static const struct fuse_opt spec[] = {
     OPT("verify_on_open=%d", verify_on_open),
     OPT("list_generated=%d", list_generated),
     OPT("immutable=%d", immutable),
+    OPT("trust=%s", trust),
+    OPT("expect=%s", expect),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -79,6 +81,10 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 		fprintf(stderr, "vram-residency: immutable must be 0 or 1\n");
 		return -1;
 	}
+	if (o->expect && strcmp(o->expect, "check") && strcmp(o->expect, "require")) {
+		fprintf(stderr, "vram-residency: expect=%s: use check or require\n", o->expect);
+		return -1;
+	}
 	if (o->device < 0) {
 		fprintf(stderr, "vram-residency: device=%d: must be 0 or more\n", o->device);
 		return -1;
@@ -131,6 +137,13 @@ void vr_options_help(const char *prog)
 	    "                               (default 0: reachable by name, not listed)\n"
 	    "    -o immutable=0|1           1: a sealed file cannot even be replaced by an\n"
 	    "                               open with O_TRUNC (default 0: replacement allowed)\n"
+	    "    -o trust=PATH              public keys (PEM file, or a directory of *.pem)\n"
+	    "                               trusted to sign models: a model.sig must verify\n"
+	    "                               with one of them (default: none, so every\n"
+	    "                               model.sig is refused as untrusted)\n"
+	    "    -o expect=check|require    require: refuse to seal a file that no SHA256SUMS\n"
+	    "                               or model.sig covers (default check: check files\n"
+	    "                               that one covers)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }
@@ -143,4 +156,6 @@ void vr_options_free(struct vr_options *o)
 	free(o->capacity);
 	free(o->mock_vram);
 	free(o->mock_fault);
+	free(o->trust);
+	free(o->expect);
 }

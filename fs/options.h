@@ -18,6 +18,8 @@ struct vr_options {
 	char *capacity;	  /* mock size */
 	char *mock_vram;  /* mock backing file */
 	char *mock_fault; /* OP:N[:ERR][+...], for tests */
+	char *trust;	  /* PEM file or directory of keys trusted to sign models */
+	char *expect;	  /* check|require */
 	int device;
 	int verify_on_open;
 	int list_generated;

@@ -1,0 +1,436 @@
+/* expect.c - expected digests in the tree: sources (model.sig, SHA256SUMS), what they cover,
+ * and the checks made when a file is sealed, when a source arrives and by verify. */
+#include "log.h"
+#include "manifest.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nettle/memops.h>
+
+/* What a sealed source file states. */
+struct res_source {
+	enum vr_manifest_kind kind;
+	struct vr_manifest *m; /* NULL: refused, WHY says why */
+	char why[VR_WHY_MAX];
+};
+
+void res_source_free(struct res_source *s)
+{
+	if (s) {
+		vr_manifest_free(s->m);
+		free(s);
+	}
+}
+
+/* N's source, when N is a sealed file that is one. [T] */
+static const struct res_source *live_source(const struct vr_node *n)
+{
+	return n && !n->is_dir && !n->target && n->state == ST_SEALED ? n->source : NULL;
+}
+
+/* The live sources in directory D, the signature first; returns how many. [T] */
+static int sources_in(const struct vr_node *d, const struct vr_node *out[2])
+{
+	const struct vr_node *sig = res_child(d, VR_OMS_NAME), *sums = res_child(d, VR_SUMS_NAME);
+	int k = 0;
+
+	if (live_source(sig))
+		out[k++] = sig;
+	if (live_source(sums))
+		out[k++] = sums;
+	return k;
+}
+
+bool res_is_source_name(const char *name)
+{
+	return vr_manifest_kind_of(name) != 0;
+}
+
+void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e)
+{
+	char path[VR_SEAL_PATH_MAX];
+
+	memset(e, 0, sizeof(*e));
+	if (res_node_path(n, path, sizeof(path)))
+		return;
+	for (const struct vr_node *d = n->parent; d; d = d->parent) {
+		const char *rel = path + res_path_len(d);
+		const struct vr_node *srcs[2];
+		int k = sources_in(d, srcs);
+
+		for (int i = 0; i < k; i++) {
+			const struct res_source *s = srcs[i]->source;
+			const struct vr_manifest_entry *en;
+
+			if (srcs[i] == n)
+				continue; /* a source does not vouch for itself */
+			if (!s->m) {
+				e->refused_scope = true;
+				continue;
+			}
+			if (!e->scope)
+				e->scope = srcs[i];
+			e->oms_scope |= s->kind == VR_MANIFEST_OMS;
+			en = vr_manifest_find(s->m, rel);
+			if (!en) {
+				e->ignored |= vr_manifest_ignored(s->m, rel);
+				continue;
+			}
+			if (sha && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE)) {
+				if (!e->mismatch) {
+					e->mismatch = true;
+					e->src = srcs[i];
+					e->want = en->sha256;
+				}
+			} else if (!e->covered) {
+				e->covered = true;
+				if (!e->mismatch) {
+					e->src = srcs[i];
+					e->want = en->sha256;
+				}
+			}
+		}
+	}
+}
+
+bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e)
+{
+	return e->scope && !e->covered && !e->mismatch && !e->ignored &&
+	       !res_is_source_name(n->name);
+}
+
+/* Fills X from E: the source that names these bytes, or nothing. [T] */
+static void fill_expected(const struct res_expect *e, struct vr_seal_expected *x)
+{
+	const struct res_source *s;
+
+	memset(x, 0, sizeof(*x));
+	if (!e->covered || e->mismatch)
+		return;
+	s = e->src->source;
+	if (res_node_path(e->src, x->source, sizeof(x->source))) {
+		memset(x, 0, sizeof(*x));
+		return;
+	}
+	if (s->kind == VR_MANIFEST_OMS) {
+		strcpy(x->kind, "oms");
+		memcpy(x->key_hint, s->m->key_hint, sizeof(x->key_hint));
+		memcpy(x->subject, s->m->subject, sizeof(x->subject));
+	} else {
+		strcpy(x->kind, "sha256sums");
+	}
+}
+
+int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
+		   struct res_expect *e)
+{
+	res_expect_of(n, s->sha256, e);
+	if (e->mismatch)
+		return -EBADMSG;
+	fill_expected(e, &s->expected);
+	return res_sign_seal(r, n, s);
+}
+
+void res_expect_why(const struct res_expect *e, char *buf, size_t cap)
+{
+	char src[VR_SEAL_PATH_MAX];
+
+	if (!e->src || res_node_path(e->src, src, sizeof(src)))
+		snprintf(src, sizeof(src), "an expected digest");
+	snprintf(buf, cap, "sha256 differs from %s", src);
+}
+
+void res_expect_detail(const struct res_expect *e, const uint8_t *got, char *buf, size_t cap)
+{
+	char want_hex[2 * VR_DIGEST_SIZE + 1], got_hex[2 * VR_DIGEST_SIZE + 1], why[VR_WHY_MAX];
+
+	res_expect_why(e, why, sizeof(why));
+	vr_hex(e->want, VR_DIGEST_SIZE, want_hex);
+	vr_hex(got, VR_DIGEST_SIZE, got_hex);
+	snprintf(buf, cap, "%s: expected %.16s..., got %.16s...", why, want_hex, got_hex);
+}
+
+/* Sets N's check reason (REFUSED, or QUARANTINED for an expected digest). [T] */
+void res_set_check_why(struct vr_node *n, const char *why)
+{
+	free(n->check_why);
+	n->check_why = why ? strdup(why) : NULL;
+}
+
+/* ---- a source's arrival ---- */
+
+/* One file whose standing a source changed, audited once the tree lock is dropped. */
+struct applied {
+	char *path;
+	char *detail;
+	bool sealed; /* a refused file the source now covers: sealed; else quarantined */
+	uint8_t digest[VR_DIGEST_SIZE];
+};
+
+struct applied_list {
+	struct applied *v;
+	size_t n, cap;
+	size_t resigned;
+};
+
+static void note(struct applied_list *l, const struct vr_node *f, const char *detail, bool sealed)
+{
+	char path[VR_SEAL_PATH_MAX];
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 8;
+		struct applied *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return; /* the state changed all the same; only the audit record is lost */
+		l->v = nv;
+		l->cap = ncap;
+	}
+	res_node_path(f, path, sizeof(path));
+	l->v[l->n].path = strdup(path);
+	l->v[l->n].detail = strdup(detail);
+	l->v[l->n].sealed = sealed;
+	memcpy(l->v[l->n].digest, f->seal->fsverity, VR_DIGEST_SIZE);
+	l->n++;
+}
+
+/* Re-checks file F against the sources now covering it. [T] */
+static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_list *l)
+{
+	struct res_expect e;
+	char detail[2 * VR_WHY_MAX], why[VR_WHY_MAX];
+
+	if (f->state == ST_SEALED && f->seal) {
+		int ret = res_place_seal(r, f, f->seal, &e);
+
+		if (ret == -EBADMSG) {
+			res_expect_why(&e, why, sizeof(why));
+			res_expect_detail(&e, f->seal->sha256, detail, sizeof(detail));
+			res_set_state(r, f, ST_QUARANTINED);
+			res_set_check_why(f, why);
+			note(l, f, detail, false);
+		} else if (ret == 0) {
+			l->resigned += e.covered;
+		}
+	} else if (f->state == ST_REFUSED && f->awaiting_source && f->seal) {
+		/* refused under expect=require for want of a source: this one may vouch for it */
+		res_expect_of(f, f->seal->sha256, &e);
+		if (e.mismatch) {
+			f->awaiting_source = false;
+			res_expect_why(&e, why, sizeof(why));
+			res_set_check_why(f, why);
+		} else if (e.covered && res_place_seal(r, f, f->seal, &e) == 0) {
+			f->awaiting_source = false;
+			res_set_check_why(f, NULL);
+			res_set_state(r, f, ST_SEALED);
+			note(l, f, "covered by a source that arrived after it", true);
+		}
+	}
+}
+
+static void recheck_below(struct vr_residency *r, struct vr_node *d, const struct vr_node *src,
+			  struct applied_list *l)
+{
+	for (struct vr_node *c = d->children; c; c = c->next) {
+		if (c->is_dir)
+			recheck_below(r, c, src, l);
+		else if (!c->target && c != src)
+			recheck(r, c, l);
+	}
+}
+
+void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	char path[VR_SEAL_PATH_MAX], detail[2 * VR_WHY_MAX];
+	struct applied_list l = {0};
+	struct res_source *s;
+	enum vr_manifest_kind kind;
+	uint64_t size;
+	char *buf = NULL;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	kind = n->state == ST_SEALED && !n->target ? vr_manifest_kind_of(n->name) : 0;
+	size = n->size;
+	res_node_path(n, path, sizeof(path));
+	pthread_mutex_unlock(&r->lock);
+	if (!kind)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		vr_log(LOG_ERR, "%s: out of memory: its expected digests are not applied", path);
+		return;
+	}
+	s->kind = kind;
+	if (size > VR_MANIFEST_MAX_BYTES) {
+		snprintf(s->why, sizeof(s->why), "larger than %u MiB", VR_MANIFEST_MAX_BYTES >> 20);
+	} else if (!(buf = malloc(size + 1))) {
+		snprintf(s->why, sizeof(s->why), "out of memory");
+	} else if ((ret = vr_dev_read(n->dev, 0, buf, size)) != 0) {
+		snprintf(s->why, sizeof(s->why), "cannot be read from the device: %s",
+			 strerror(-ret));
+	} else if (kind == VR_MANIFEST_SUMS) {
+		vr_sums_parse(buf, size, &s->m, s->why);
+	} else {
+		vr_oms_verify(buf, size, r->cfg.trust, &s->m, s->why);
+	}
+	free(buf);
+
+	pthread_mutex_lock(&r->lock);
+	/* still this sealed source, under its name: otherwise the next arrival applies */
+	bool current = n->state == ST_SEALED && vr_manifest_kind_of(n->name) == kind && n->parent;
+
+	if (current) {
+		res_source_free(n->source);
+		n->source = s;
+		recheck_below(r, n->parent, n, &l);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!current) {
+		res_source_free(s);
+		return;
+	}
+	if (s->m) {
+		if (kind == VR_MANIFEST_OMS)
+			snprintf(detail, sizeof(detail),
+				 "signature verified: %zu files expected, key %.16s...", s->m->count,
+				 s->m->key_hint);
+		else
+			snprintf(detail, sizeof(detail), "%zu files expected", s->m->count);
+		vr_log(LOG_INFO, "%s: %s (%zu sealed files re-signed as checked, %zu refused)",
+		       path, detail, l.resigned, l.n);
+		res_audit(r, "expected_digests_loaded", path, c, "ok", NULL, detail);
+	} else {
+		vr_log(LOG_ERR, "%s refused: %s; it vouches for nothing and verify fails", path,
+		       s->why);
+		res_audit(r, "expected_digests_refused", path, c, "failed", NULL, s->why);
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		if (!l.v[i].path || !l.v[i].detail) {
+			free(l.v[i].path);
+			free(l.v[i].detail);
+			continue;
+		}
+		if (l.v[i].sealed) {
+			res_audit(r, "vram_sealed", l.v[i].path, c, "ok", l.v[i].digest,
+				  l.v[i].detail);
+		} else {
+			vr_log(LOG_ERR, "%s quarantined: %s", l.v[i].path, l.v[i].detail);
+			res_audit(r, "seal_verification_failed", l.v[i].path, c, "failed",
+				  l.v[i].digest, l.v[i].detail);
+		}
+		free(l.v[i].path);
+		free(l.v[i].detail);
+	}
+	free(l.v);
+}
+
+/* ---- verify's lines for the sources ---- */
+
+static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
+		       struct res_text *t, unsigned *failed)
+{
+	const struct res_source *s = src->source;
+	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
+	char detail[VR_SEAL_PATH_MAX + 16];
+	size_t dl = strlen(dirpath);
+
+	res_node_path(src, srcpath, sizeof(srcpath));
+	size_t pl = res_path_len(src->parent);
+
+	snprintf(detail, sizeof(detail), "listed in %s", srcpath);
+	for (size_t i = 0; i < s->m->count; i++) {
+		struct res_lookup l;
+		int n = snprintf(full, sizeof(full), "/%.*s%s", (int)pl, srcpath,
+				 s->m->entries[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(full))
+			continue;
+		/* only what lies below the directory being verified */
+		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
+			continue;
+		if (res_resolve(r, full, &l) == 0 &&
+		    (l.kind == VR_KIND_FILE || l.kind == VR_KIND_LINK) &&
+		    l.node->state != ST_FAILED && l.node->state != ST_REMOVED)
+			continue;
+		res_text_add(t, "MISSING", full + 1, detail);
+		(*failed)++;
+	}
+	return 0;
+}
+
+/* Walks D's subtree for sources, adding their MISSING lines. [T] */
+static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
+			  struct res_text *t, unsigned *failed)
+{
+	const struct vr_node *srcs[2];
+	int k = sources_in(d, srcs);
+
+	for (int i = 0; i < k; i++)
+		if (srcs[i]->source->m)
+			add_missing(r, srcs[i], dirpath, t, failed);
+	for (const struct vr_node *c = d->children; c; c = c->next)
+		if (c->is_dir)
+			missing_below(r, c, dirpath, t, failed);
+}
+
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct res_text *t,
+		      unsigned *failed)
+{
+	char dirpath[VR_SEAL_PATH_MAX], srcpath[VR_SEAL_PATH_MAX];
+
+	if (res_node_path(dir, dirpath, sizeof(dirpath)))
+		return;
+	missing_below(r, dir, dirpath, t, failed);
+	/* sources above the directory cover it too; a refused one fails it */
+	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
+		const struct vr_node *srcs[2];
+		int k = sources_in(d, srcs);
+
+		for (int i = 0; i < k; i++) {
+			if (srcs[i]->source->m) {
+				add_missing(r, srcs[i], dirpath, t, failed);
+			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
+				res_text_add(t, "FAILED", srcpath, srcs[i]->source->why);
+				(*failed)++;
+			}
+		}
+	}
+}
+
+const char *res_source_refusal(const struct vr_node *n)
+{
+	const struct res_source *s = live_source(n);
+
+	return s && !s->m ? s->why : NULL;
+}
+
+/* ---- status ---- */
+
+static void count_below(const struct vr_node *d, struct res_expect_counts *k)
+{
+	for (const struct vr_node *c = d->children; c; c = c->next) {
+		const struct res_source *s = live_source(c);
+
+		if (c->is_dir) {
+			count_below(c, k);
+			continue;
+		}
+		if (s && s->m)
+			k->sources++;
+		else if (s)
+			k->sources_refused++;
+		if (c->state == ST_SEALED && c->seal && c->seal->expected.kind[0])
+			k->checked++;
+	}
+}
+
+void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k)
+{
+	memset(k, 0, sizeof(*k));
+	count_below(r->root, k);
+}
