@@ -24,12 +24,15 @@ static const char *const events[] = {
     "daemon_started",	"daemon_stopped", "vram_allocated",	      "vram_allocation_failed",
     "vram_sealed",	"seal_verified",  "seal_verification_failed", "vram_deallocated",
     "policy_violation", "seal_renamed",	  "vram_load_incomplete",     "vram_replaced",
+    "seal_withdrawn",	"vram_seal_refused", "expected_digests_loaded", "expected_digests_refused",
 };
 
 int vr_audit_is_critical(const char *event)
 {
 	return strcmp(event, "seal_verification_failed") == 0 ||
-	       strcmp(event, "policy_violation") == 0;
+	       strcmp(event, "policy_violation") == 0 ||
+	       strcmp(event, "vram_seal_refused") == 0 ||
+	       strcmp(event, "expected_digests_refused") == 0;
 }
 
 int vr_audit_open(const char *path, struct vr_audit **out)
@@ -94,7 +97,12 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 	char *line;
 	int ret = -ENOMEM;
 
-	if (!a || !r->event || !known_event(r->event) || !r->outcome)
+	if (r->event && !known_event(r->event)) {
+		/* a record nobody can find is a lost record: a programming error, said loudly */
+		vr_log(LOG_ERR, "BUG: unknown audit event %s: record not written", r->event);
+		return -EINVAL;
+	}
+	if (!a || !r->event || !r->outcome)
 		return -EINVAL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
