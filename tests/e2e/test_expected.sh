@@ -123,6 +123,18 @@ mkdir -p "$WORK/sums/d"
 head -c 1500000 /dev/urandom > "$WORK/sums/a.bin"
 head -c 700000 /dev/urandom > "$WORK/sums/d/b.bin"
 (cd "$WORK/sums" && sha256sum a.bin d/b.bin > SHA256SUMS)
+# vram-seal manifest writes what sha256sum writes (names sorted, relative to the directory)
+mkdir -p "$WORK/man/sub dir"
+head -c 300000 /dev/urandom > "$WORK/man/x.bin"
+echo "y" > "$WORK/man/sub dir/y.txt"
+printf 'odd' > "$WORK/man/back\\slash"
+"$BIN/vram-seal" manifest "$WORK/man" > "$WORK/man.sums"
+check "manifest = sha256sum" diff "$WORK/man.sums" <(cd "$WORK/man" && find . -type f | sed 's|^\./||' | LC_ALL=C sort | while IFS= read -r f; do sha256sum "$f"; done)
+check "sha256sum -c accepts it" bash -c "cd '$WORK/man' && sha256sum --quiet -c '$WORK/man.sums'"
+cp "$WORK/man.sums" "$WORK/man/SHA256SUMS"
+check "cp -r with the manifest" cp -r "$WORK/man" "$MNT/man"
+check "verify passes" passes man
+check "every file checked" test "$(grep -c '^OK' <(verify_of man))" = 4
 check "cp -r a directory with SHA256SUMS" cp -r "$WORK/sums" "$MNT/sums"
 check "verify passes" passes sums
 check "checked against it" test "$(seal_field sums/d/b.bin kind)" = sha256sums
