@@ -46,4 +46,18 @@ used=$(json_field "$MNT/status" used_bytes)
 check "rm frees VRAM" rm "$MNT/llama/model.bin"
 check "used_bytes drops" test "$(json_field "$MNT/status" used_bytes)" -lt "$used"
 check "unmount, daemon exits 0" unmount_vr
+
+# a signed model (the OpenSSF reference vector): its model.sig is read back from device memory
+# and checked at load; a changed weight is refused; verify checks both on the device
+DATA=$(cd "$(dirname "$0")/../data/oms" && pwd)
+cp -r "$DATA/v1.1.0-elliptic-key" "$WORK/signed"
+chmod -R u+w "$WORK/signed"
+check "mount cuda with trust=" mount_vr "trust=$DATA/signing-key-pub.pem"
+check "cp -r a signed model" cp -r "$WORK/signed" "$MNT/signed"
+check "verify of a signed model on the GPU" bash -c "cat '$MNT/signed/verify' | grep -c '^OK ' | grep -qx 4"
+check "checked against the signature" grep -q '"source":[[:space:]]*"signed/model.sig"' "$MNT/signed/signme-1.seal"
+printf 'X' | dd of="$WORK/signed/signme-2" bs=1 seek=2 conv=notrunc status=none
+refuse "a changed weight is refused" "Input/output error" cp "$WORK/signed/signme-2" "$MNT/signed/signme-2"
+check "verify names it" bash -c "cat '$MNT/signed/verify' | grep -q '^FAILED signed/signme-2 sha256 differs from signed/model.sig'"
+check "unmount, daemon exits 0" unmount_vr
 finish
