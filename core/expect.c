@@ -270,7 +270,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		snprintf(s->why, sizeof(s->why), "larger than %u MiB", VR_MANIFEST_MAX_BYTES >> 20);
 	} else if (!(buf = malloc(size + 1))) {
 		snprintf(s->why, sizeof(s->why), "out of memory");
-	} else if ((ret = vr_dev_read(n->dev, 0, buf, size)) != 0) {
+	} else if (size && (ret = vr_dev_read(n->dev, 0, buf, size)) != 0) {
 		snprintf(s->why, sizeof(s->why), "cannot be read from the device: %s",
 			 strerror(-ret));
 	} else if (kind == VR_MANIFEST_SUMS) {

@@ -1,6 +1,7 @@
 /* manifest.c - expected digests: SHA256SUMS files and OpenSSF model signatures (OMS). */
 #include "manifest.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <nettle/ecc.h>
 #include <nettle/ecdsa.h>
 #include <nettle/memops.h>
+#include <nettle/nettle-meta.h>
 #include <nettle/sha2.h>
 
 #define OMS_MEDIA_TYPE	   "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -176,30 +178,17 @@ static long sort_entries(struct vr_manifest *m)
 
 /* ---- SHA256SUMS ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Reads 64 hex digits of either case; returns 0 or -EINVAL. */
+/* Reads 64 hex digits of either case (sha256sum -c takes both); returns 0 or -EINVAL. */
 static int read_hex64(const char *p, size_t avail, uint8_t out[VR_DIGEST_SIZE])
 {
+	char low[2 * VR_DIGEST_SIZE + 1];
+
 	if (avail < 2 * VR_DIGEST_SIZE)
 		return -EINVAL;
-	for (int i = 0; i < VR_DIGEST_SIZE; i++) {
-		int hi = hexval(p[2 * i]), lo = hexval(p[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	for (int i = 0; i < 2 * VR_DIGEST_SIZE; i++)
+		low[i] = (char)tolower((unsigned char)p[i]);
+	low[2 * VR_DIGEST_SIZE] = '\0';
+	return vr_unhex(low, out, VR_DIGEST_SIZE);
 }
 
 /* Undoes sha256sum's escaping of a name (\\ and \n); returns 0 or -EINVAL. */
@@ -374,7 +363,8 @@ static bool der_eq(const struct der *d, const uint8_t *bytes, size_t len)
 
 struct trust_key {
 	const struct ecc_curve *curve;
-	size_t coord; /* bytes of one coordinate */
+	const struct nettle_hash *hash; /* what signatures with this key hash: by curve size */
+	size_t coord;			/* bytes of one coordinate */
 	struct ecc_point pub;
 	uint8_t *der; /* the SubjectPublicKeyInfo */
 	size_t derlen;
@@ -433,12 +423,15 @@ static int parse_spki(const uint8_t *der, size_t len, struct trust_key *k, char 
 		return fail(why, -EINVAL, "an EC key without a named curve");
 	if (der_eq(&curve, OID_P256, sizeof(OID_P256))) {
 		k->curve = nettle_get_secp_256r1();
+		k->hash = &nettle_sha256;
 		k->coord = 32;
 	} else if (der_eq(&curve, OID_P384, sizeof(OID_P384))) {
 		k->curve = nettle_get_secp_384r1();
+		k->hash = &nettle_sha384;
 		k->coord = 48;
 	} else if (der_eq(&curve, OID_P521, sizeof(OID_P521))) {
 		k->curve = nettle_get_secp_521r1();
+		k->hash = &nettle_sha512;
 		k->coord = 66;
 	} else {
 		return fail(why, -EINVAL, "an unsupported curve (P-256, P-384 and P-521 are)");
@@ -644,38 +637,20 @@ static bool parse_sig(const uint8_t *der, size_t len, struct dsa_signature *sig)
 	return true;
 }
 
-/* Hashes DSSE's pre-authentication encoding of (TYPE, PAYLOAD) with the hash K's curve uses. */
+/* Hashes DSSE's pre-authentication encoding of (TYPE, PAYLOAD) with the hash K's curve uses;
+ * returns the digest's length. */
 static size_t pae_digest(const struct trust_key *k, const char *type, const uint8_t *payload,
 			 size_t plen, uint8_t out[SHA512_DIGEST_SIZE])
 {
 	char head[128];
 	int hl = snprintf(head, sizeof(head), "DSSEv1 %zu %s %zu ", strlen(type), type, plen);
+	struct sha512_ctx ctx; /* the largest of the three contexts */
 
-	if (k->coord == 32) {
-		struct sha256_ctx c;
-
-		sha256_init(&c);
-		sha256_update(&c, (size_t)hl, (const uint8_t *)head);
-		sha256_update(&c, plen, payload);
-		sha256_digest(&c, SHA256_DIGEST_SIZE, out);
-		return SHA256_DIGEST_SIZE;
-	}
-	if (k->coord == 48) {
-		struct sha384_ctx c;
-
-		sha384_init(&c);
-		sha384_update(&c, (size_t)hl, (const uint8_t *)head);
-		sha384_update(&c, plen, payload);
-		sha384_digest(&c, SHA384_DIGEST_SIZE, out);
-		return SHA384_DIGEST_SIZE;
-	}
-	struct sha512_ctx c;
-
-	sha512_init(&c);
-	sha512_update(&c, (size_t)hl, (const uint8_t *)head);
-	sha512_update(&c, plen, payload);
-	sha512_digest(&c, SHA512_DIGEST_SIZE, out);
-	return SHA512_DIGEST_SIZE;
+	k->hash->init(&ctx);
+	k->hash->update(&ctx, (size_t)hl, (const uint8_t *)head);
+	k->hash->update(&ctx, plen, payload);
+	k->hash->digest(&ctx, k->hash->digest_size, out);
+	return k->hash->digest_size;
 }
 
 static const char *str_of(const cJSON *obj, const char *name)
