@@ -174,7 +174,7 @@ struct applied {
 struct applied_list {
 	struct applied *v;
 	size_t n, cap;
-	size_t resigned;
+	size_t resigned, quarantined, sealed;
 };
 
 static void note(struct applied_list *l, const struct vr_node *f, const char *detail, bool sealed)
@@ -213,6 +213,7 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 			res_set_state(r, f, ST_QUARANTINED);
 			res_set_check_why(f, why);
 			note(l, f, detail, false);
+			l->quarantined++;
 		} else if (ret == 0) {
 			l->resigned += e.covered;
 		}
@@ -228,6 +229,7 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 			res_set_check_why(f, NULL);
 			res_set_state(r, f, ST_SEALED);
 			note(l, f, "covered by a source that arrived after it", true);
+			l->sealed++;
 		}
 	}
 }
@@ -297,12 +299,14 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (s->m) {
 		if (kind == VR_MANIFEST_OMS)
 			snprintf(detail, sizeof(detail),
-				 "signature verified: %zu files expected, key %.16s...", s->m->count,
+				 "signature verified: %zu file(s) expected, key %.16s...", s->m->count,
 				 s->m->key_hint);
 		else
-			snprintf(detail, sizeof(detail), "%zu files expected", s->m->count);
-		vr_log(LOG_INFO, "%s: %s (%zu sealed files re-signed as checked, %zu refused)",
-		       path, detail, l.resigned, l.n);
+			snprintf(detail, sizeof(detail), "%zu file(s) expected", s->m->count);
+		vr_log(LOG_INFO,
+		       "%s: %s; files already here: %zu re-signed as checked, %zu quarantined, "
+		       "%zu sealed now",
+		       path, detail, l.resigned, l.quarantined, l.sealed);
 		res_audit(r, "expected_digests_loaded", path, c, "ok", NULL, detail);
 	} else {
 		vr_log(LOG_ERR, "%s refused: %s; it vouches for nothing and verify fails", path,

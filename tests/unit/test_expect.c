@@ -1,0 +1,326 @@
+/* test_expect.c - expected digests in the tree, over the mock: sealing against SHA256SUMS and
+ * model.sig, sources arriving late, renames, MISSING/UNEXPECTED, expect=require. */
+#include "backends.h"
+#include "check.h"
+#include "manifest.h"
+#include "residency.h"
+#include "seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#ifndef VR_TEST_DATA
+#define VR_TEST_DATA "tests/data"
+#endif
+
+/* FIPS 180-2's first example: SHA-256("abc") */
+#define ABC_SHA "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
+static struct vr_keyring *keys;
+
+/* Loads LEN bytes into PATH as cp would; returns the close's result. */
+static int load(struct vr_residency *r, const char *path, const void *data, size_t len)
+{
+	struct vr_handle *h;
+	int ret = vr_res_create(r, path, 0644, &me, &h);
+
+	if (ret)
+		return ret;
+	if (len)
+		ret = vr_res_write(r, h, data, len, 0, &me);
+	int fl = vr_res_flush(r, h, &me);
+
+	vr_res_release(r, h);
+	return ret ? ret : fl;
+}
+
+static int load_str(struct vr_residency *r, const char *path, const char *s)
+{
+	return load(r, path, s, strlen(s));
+}
+
+/* Reads a whole file or generated text, NUL-terminated; returns 0 or the first error. */
+static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap)
+{
+	struct vr_handle *h;
+	size_t got, len = 0;
+	int ret = vr_res_open(r, path, O_RDONLY, &me, &h);
+
+	buf[0] = '\0';
+	if (ret)
+		return ret;
+	do {
+		ret = vr_res_read(r, h, buf + len, cap - 1 - len, len, &got);
+		len += got;
+	} while (ret == 0 && got > 0 && len < cap - 1);
+	buf[len] = '\0';
+	vr_res_release(r, h);
+	return ret;
+}
+
+/* The seal of PATH, parsed; returns 0 or an error. */
+static int seal_of(struct vr_residency *r, const char *path, struct vr_seal *s)
+{
+	char name[512], text[8192];
+	int ret;
+
+	snprintf(name, sizeof(name), "%s.seal", path);
+	ret = slurp(r, name, text, sizeof(text));
+	return ret ? ret : vr_seal_parse(text, strlen(text), s, NULL);
+}
+
+/* Whether the verify report of DIR has LINE; *FAILS receives whether the report failed. */
+static bool report_has(struct vr_residency *r, const char *dir, const char *line, bool *fails)
+{
+	static char text[65536];
+	char path[256];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/verify", dir);
+	ret = slurp(r, path, text, sizeof(text));
+	if (fails)
+		*fails = ret == -EIO;
+	return strstr(text, line) != NULL;
+}
+
+static uint64_t status_number(struct vr_residency *r, const char *key)
+{
+	char *text, pat[64];
+	size_t len;
+	uint64_t v = (uint64_t)-1;
+
+	if (vr_res_status(r, &text, &len) != 0)
+		return v;
+	snprintf(pat, sizeof(pat), "\"%s\":\t", key);
+	char *at = strstr(text, pat);
+
+	if (at)
+		v = strtoull(at + strlen(pat), NULL, 10);
+	free(text);
+	return v;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(1 << 16);
+
+	*len = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+static void test_sums(struct vr_residency *r)
+{
+	struct vr_seal s;
+	char buf[64];
+	bool fails;
+
+	/* the source first: a match seals as checked, a mismatch is refused and nothing else */
+	CHECK_EQ(vr_res_mkdir(r, "/s", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/s/SHA256SUMS",
+			  ABC_SHA "  a\n" ABC_SHA "  sub/b\n" ABC_SHA "  gone\n"),
+		 0);
+	CHECK_EQ(load_str(r, "/s/a", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/s/a", &s), 0);
+	CHECK_EQ(s.version, 2);
+	CHECK_STR(s.expected.kind, "sha256sums");
+	CHECK_STR(s.expected.source, "s/SHA256SUMS");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/s/sub", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/s/sub/b", "abd"), -EIO);
+	CHECK_EQ(slurp(r, "/s/sub/b", buf, sizeof(buf)), -EIO);
+	CHECK_EQ(seal_of(r, "/s/sub/b", &s), -ENOENT);
+	CHECK(report_has(r, "/s", "FAILED s/sub/b sha256 differs from s/SHA256SUMS\n", &fails));
+	CHECK(fails);
+	CHECK(report_has(r, "/s", "MISSING s/gone listed in s/SHA256SUMS\n", NULL));
+	CHECK(report_has(r, "/s", "OK s/a sha256:", NULL));
+	CHECK_EQ(status_number(r, "refused"), 1);
+	CHECK_EQ(status_number(r, "checked"), 1);
+	CHECK_EQ(status_number(r, "sources"), 1);
+	/* the verify of a subdirectory sees the sources above it */
+	CHECK(report_has(r, "/s/sub", "FAILED s/sub/b sha256 differs", NULL));
+	CHECK(!report_has(r, "/s/sub", "MISSING s/gone", NULL));
+	/* a replacement with the right bytes seals it */
+	struct vr_handle *h;
+
+	CHECK_EQ(vr_res_open(r, "/s/sub/b", O_WRONLY | O_TRUNC, &me, &h), 0);
+	CHECK_EQ(vr_res_write(r, h, "abc", 3, 0, &me), 0);
+	CHECK_EQ(vr_res_flush(r, h, &me), 0);
+	vr_res_release(r, h);
+	CHECK_EQ(slurp(r, "/s/sub/b", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "abc");
+	CHECK_EQ(status_number(r, "refused"), 0);
+	/* an unlisted file is informational under SHA256SUMS */
+	CHECK_EQ(load_str(r, "/s/extra", "x"), 0);
+	CHECK(report_has(r, "/s", "UNEXPECTED s/extra not listed in s/SHA256SUMS\n", NULL));
+	CHECK_EQ(vr_res_unlink(r, "/s/gone", &me), -ENOENT);
+	CHECK_EQ(load_str(r, "/s/gone", "abc"), 0);
+	CHECK(report_has(r, "/s", "OK s/gone", &fails));
+	CHECK(!fails);
+
+	/* files first, the source after: a match is re-signed as checked, a mismatch quarantined */
+	CHECK_EQ(vr_res_mkdir(r, "/late", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/late/a", "abc"), 0);
+	CHECK_EQ(load_str(r, "/late/c", "abx"), 0);
+	CHECK_EQ(seal_of(r, "/late/a", &s), 0);
+	CHECK_STR(s.expected.kind, "");
+	CHECK_EQ(load_str(r, "/late/SHA256SUMS", ABC_SHA "  a\n" ABC_SHA "  c\n"), 0);
+	CHECK_EQ(seal_of(r, "/late/a", &s), 0);
+	CHECK_STR(s.expected.source, "late/SHA256SUMS");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(slurp(r, "/late/c", buf, sizeof(buf)), -EIO);
+	CHECK(report_has(r, "/late", "FAILED late/c sha256 differs from late/SHA256SUMS\n", NULL));
+
+	/* renames: into a covered place with other bytes is quarantined; a moved source vouches
+	 * in its new place; a source renamed away vouches for nothing */
+	CHECK_EQ(load_str(r, "/tmpfile", "zzz"), 0);
+	CHECK_EQ(vr_res_rename(r, "/tmpfile", "/late/a2", 0, &me), 0);
+	CHECK_EQ(load_str(r, "/late/SHA256SUMS.new", ABC_SHA "  a2\n"), 0);
+	CHECK_EQ(slurp(r, "/late/a2", buf, sizeof(buf)), 0); /* not a source under that name */
+	CHECK_EQ(vr_res_rename(r, "/late/SHA256SUMS.new", "/late/SHA256SUMS", 0, &me), 0);
+	CHECK_EQ(slurp(r, "/late/a2", buf, sizeof(buf)), -EIO);
+	CHECK(report_has(r, "/late", "FAILED late/a2 sha256 differs from late/SHA256SUMS\n", NULL));
+	CHECK_EQ(vr_res_rename(r, "/late", "/moved", 0, &me), 0);
+	CHECK(report_has(r, "/moved", "MISSING moved/gone", NULL) == false);
+	CHECK_EQ(load_str(r, "/moved/a3", "abc"), 0);
+	CHECK(report_has(r, "/moved", "UNEXPECTED moved/a3 not listed in moved/SHA256SUMS\n",
+			 NULL));
+	CHECK_EQ(vr_res_rename(r, "/moved/SHA256SUMS", "/moved/old-sums", 0, &me), 0);
+	CHECK(!report_has(r, "/moved", "UNEXPECTED", NULL));
+	CHECK_EQ(status_number(r, "sources"), 1);
+
+	/* a malformed source: its line, and verify fails */
+	CHECK_EQ(vr_res_mkdir(r, "/mal", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/mal/SHA256SUMS", ABC_SHA "  a\nnot a line\n"), 0);
+	CHECK(report_has(r, "/mal", "FAILED mal/SHA256SUMS line 2: ", &fails));
+	CHECK(fails);
+	CHECK_EQ(load_str(r, "/mal/a", "abd"), 0); /* a refused source vouches for nothing */
+	CHECK_EQ(status_number(r, "sources_refused"), 1);
+}
+
+static void test_oms(struct vr_residency *r)
+{
+	static const char *const files[] = {"model.sig", "signme-1", "signme-2", "ignore-me"};
+	char path[256], buf[64];
+	struct vr_seal s;
+	bool fails;
+
+	CHECK_EQ(vr_res_mkdir(r, "/m", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/bad", 0755, &me), 0);
+	for (size_t i = 0; i < 4; i++) {
+		size_t len;
+		char *data;
+
+		snprintf(path, sizeof(path), VR_TEST_DATA "/oms/v1.1.0-elliptic-key/%s", files[i]);
+		data = read_file(path, &len);
+		snprintf(path, sizeof(path), "/m/%s", files[i]);
+		CHECK_EQ(load(r, path, data, len), 0);
+		/* the same model, one weight changed: refused at its close */
+		if (i == 1)
+			data[0] ^= 1;
+		snprintf(path, sizeof(path), "/bad/%s", files[i]);
+		CHECK_EQ(load(r, path, data, len), i == 1 ? -EIO : 0);
+		free(data);
+	}
+	CHECK(report_has(r, "/m", "OK m/signme-1 sha256:", &fails));
+	CHECK(!fails);
+	CHECK(report_has(r, "/m", "OK m/ignore-me sha256:", NULL));
+	CHECK_EQ(seal_of(r, "/m/signme-2", &s), 0);
+	CHECK_STR(s.expected.kind, "oms");
+	CHECK_STR(s.expected.key_hint,
+		  "e8450dec4eb99dae995da9af1bc2cc9f76ed669ee2e744f57abba763df3e3f8e");
+	CHECK(report_has(r, "/bad", "FAILED bad/signme-1 sha256 differs from bad/model.sig\n",
+			 &fails));
+	CHECK(fails);
+	CHECK_EQ(slurp(r, "/bad/signme-1", buf, sizeof(buf)), -EIO);
+	/* an unsigned file fails a signed model */
+	CHECK_EQ(load_str(r, "/m/extra", "x"), 0);
+	CHECK(report_has(r, "/m", "UNEXPECTED m/extra not listed in m/model.sig\n", &fails));
+	CHECK(fails);
+}
+
+/* A mount without trust=: every model.sig is refused, and says why. */
+static void test_untrusted(struct vr_residency *r)
+{
+	size_t len;
+	char *data = read_file(VR_TEST_DATA "/oms/v1.1.0-elliptic-key/model.sig", &len);
+	bool fails;
+
+	CHECK_EQ(vr_res_mkdir(r, "/u", 0755, &me), 0);
+	CHECK_EQ(load(r, "/u/model.sig", data, len), 0);
+	CHECK_EQ(load_str(r, "/u/signme-1", "not the signed bytes"), 0);
+	CHECK(report_has(r, "/u", "FAILED u/model.sig signature not trusted: no trusted keys", &fails));
+	CHECK(fails);
+	CHECK(report_has(r, "/u", "OK u/signme-1", NULL));
+	free(data);
+}
+
+/* expect=require: nothing uncovered seals; a late source seals what it names. */
+static void test_require(struct vr_residency *r)
+{
+	char buf[64];
+
+	CHECK_EQ(vr_res_mkdir(r, "/r", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/r/a", "abc"), -EIO);
+	CHECK_EQ(load_str(r, "/r/b", "abd"), -EIO);
+	CHECK(report_has(r, "/r", "FAILED r/a no expected digest covers it (expect=require)\n",
+			 NULL));
+	CHECK_EQ(load_str(r, "/r/SHA256SUMS", ABC_SHA "  a\n" ABC_SHA "  b\n"), 0);
+	CHECK_EQ(slurp(r, "/r/a", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "abc");
+	CHECK_EQ(slurp(r, "/r/b", buf, sizeof(buf)), -EIO);
+	CHECK(report_has(r, "/r", "FAILED r/b sha256 differs from r/SHA256SUMS\n", NULL));
+	CHECK_EQ(status_number(r, "refused"), 1);
+}
+
+static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *trust,
+				 bool require)
+{
+	struct vr_res_config cfg = {.backend = b,
+				    .keys = keys,
+				    .verify_on_open = true,
+				    .trust = trust,
+				    .expect_require = require};
+	struct vr_residency *r = NULL;
+
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	return r;
+}
+
+int main(void)
+{
+	struct vr_backend_opt opts[] = {{"capacity", "64M"}};
+	struct vr_backend_params p = {.opts = opts, .nopts = 1};
+	struct vr_backend b;
+	struct vr_trust *trust = NULL;
+	uint8_t secret[32] = {7};
+	char why[VR_WHY_MAX];
+
+	CHECK_EQ(vr_keyring_from_bytes(secret, sizeof(secret), &keys), 0);
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
+	CHECK_EQ(vr_trust_load(VR_TEST_DATA "/oms/signing-key-pub.pem", &trust, why), 0);
+
+	struct vr_residency *r = tree(&b, trust, false);
+
+	test_sums(r);
+	test_oms(r);
+	vr_res_free(r);
+	r = tree(&b, NULL, false);
+	test_untrusted(r);
+	vr_res_free(r);
+	r = tree(&b, trust, true);
+	test_require(r);
+	vr_res_free(r);
+
+	vr_trust_free(trust);
+	vr_backend_close(&b);
+	vr_keyring_free(keys);
+	return check_summary();
+}
