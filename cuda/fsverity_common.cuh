@@ -146,24 +146,54 @@ __host__ __device__ static inline void vr_lane_piece(int lane, int round, int *b
 	*part = lane % 4;
 }
 
-/* The 16 bytes at OFF of a file held in extents, zeros past SIZE. */
-__host__ __device__ static inline uint4 vr_load16(const uint8_t *const *ext, uint64_t ext_size,
-						  uint64_t size, uint64_t off)
+/*
+ * Where the four blocks lane LANE loads from (one per round) begin, and how
+ * many of their bytes the file holds (4096, fewer in the last block, 0 past the
+ * end). Computed once per block, not per load: the 64-bit division that finds
+ * the extent is dozens of instructions on a GPU, and a block never straddles
+ * extents (an extent is a whole number of blocks, or, for the upper levels,
+ * one extent holds everything).
+ */
+struct vr_lane_blocks {
+	const uint8_t *base[4];
+	uint32_t avail[4];
+};
+
+__host__ __device__ static inline void vr_lane_blocks_init(const uint8_t *const *ext,
+							   uint64_t ext_size, uint64_t size,
+							   uint64_t nblocks, uint64_t first, int lane,
+							   struct vr_lane_blocks *lb)
+{
+	for (int round = 0; round < 4; round++) {
+		int b, part;
+
+		vr_lane_piece(lane, round, &b, &part);
+		uint64_t blk = first + b, off = blk * VR_FSV_BLOCK_SIZE;
+
+		lb->base[round] = 0;
+		lb->avail[round] = 0;
+		if (blk >= nblocks || off >= size)
+			continue;
+		lb->base[round] = ext[off / ext_size] + off % ext_size;
+		lb->avail[round] =
+		    size - off < VR_FSV_BLOCK_SIZE ? (uint32_t)(size - off) : VR_FSV_BLOCK_SIZE;
+	}
+}
+
+/* The 16 bytes at offset O of a block whose first AVAIL bytes exist (zeros past them). */
+__host__ __device__ static inline uint4 vr_block_load16(const uint8_t *base, uint32_t avail,
+							uint32_t o)
 {
 	union {
 		uint4 v;
 		uint8_t b[16];
 	} t;
 
+	if (o + 16 <= avail)
+		return *(const uint4 *)(base + o);
 	t.v = make_uint4(0, 0, 0, 0);
-	if (off >= size)
-		return t.v;
-	const uint8_t *p = ext[off / ext_size] + off % ext_size;
-
-	if (off + 16 <= size)
-		return *(const uint4 *)p;
-	for (uint64_t i = 0; off + i < size; i++)
-		t.b[i] = p[i];
+	for (uint32_t i = 0; o + i < avail; i++)
+		t.b[i] = base[o + i];
 	return t.v;
 }
 
@@ -178,25 +208,20 @@ __host__ __device__ static inline void vr_stage_put(uint32_t (*stage)[VR_GPU_ROW
 }
 
 /*
- * Lane LANE's part of staging CHUNK (0-63) of the warp's 32 blocks, which start
- * at block FIRST of NBLOCKS: four loads of 16 bytes into the warp's rows.
+ * Lane LANE's part of staging CHUNK (0-63) of the warp's 32 blocks (whose
+ * starts LB holds): four loads of 16 bytes into the warp's rows.
  */
-__host__ __device__ static inline void
-vr_lane_stage_chunk(const uint8_t *const *ext, uint64_t ext_size, uint64_t size, uint64_t nblocks,
-		    uint64_t first, int lane, int chunk, uint32_t (*stage)[VR_GPU_ROW_WORDS])
+__host__ __device__ static inline void vr_lane_stage_chunk(const struct vr_lane_blocks *lb,
+							   int lane, int chunk,
+							   uint32_t (*stage)[VR_GPU_ROW_WORDS])
 {
 	for (int round = 0; round < 4; round++) {
 		int b, part;
 
 		vr_lane_piece(lane, round, &b, &part);
-		uint64_t blk = first + b;
-		uint4 v = make_uint4(0, 0, 0, 0);
-
-		if (blk < nblocks)
-			v = vr_load16(ext, ext_size, size,
-				      blk * VR_FSV_BLOCK_SIZE + (uint64_t)chunk * 64 +
-					  (uint64_t)part * 16);
-		vr_stage_put(stage, b, part, v);
+		vr_stage_put(stage, b, part,
+			     vr_block_load16(lb->base[round], lb->avail[round],
+					     (uint32_t)(chunk * 64 + part * 16)));
 	}
 }
 

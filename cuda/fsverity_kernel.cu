@@ -21,13 +21,15 @@ __global__ void hash_blocks(const uint8_t *const *ext, uint64_t ext_size, uint64
 	__shared__ uint32_t stage[WARPS_PER_CTA][32][VR_GPU_ROW_WORDS];
 	const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 	const uint64_t first = ((uint64_t)blockIdx.x * WARPS_PER_CTA + warp) * 32;
+	struct vr_lane_blocks lb;
 	uint32_t h[8];
 
 	if (first >= nblocks)
 		return; /* the whole warp: __syncwarp below stays uniform */
+	vr_lane_blocks_init(ext, ext_size, size, nblocks, first, lane, &lb);
 	vr_sha256_init(h);
 	for (int chunk = 0; chunk < BLOCK / 64; chunk++) {
-		vr_lane_stage_chunk(ext, ext_size, size, nblocks, first, lane, chunk, stage[warp]);
+		vr_lane_stage_chunk(&lb, lane, chunk, stage[warp]);
 		__syncwarp();
 		vr_stage_compress(stage[warp], lane, h);
 		__syncwarp();
@@ -52,6 +54,9 @@ static cudaError_t launch_hash(const uint8_t *const *d_ext, uint64_t ext_size, u
 
 	if (ctas == 0)
 		return cudaSuccess;
+	/* a block must not straddle two extents (vr_lane_blocks_init) */
+	if (ext_size % BLOCK != 0 && ext_size < size)
+		return cudaErrorInvalidValue;
 	if (ctas > 0x7fffffffULL)
 		return cudaErrorInvalidValue;
 	hash_blocks<<<(unsigned)ctas, 32 * WARPS_PER_CTA, 0, s>>>(d_ext, ext_size, size, nblocks,

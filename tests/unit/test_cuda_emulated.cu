@@ -28,16 +28,19 @@ static void emulate_hash_blocks(const uint8_t *const *ext, uint64_t ext_size, ui
 		for (int warp = 0; warp < VR_GPU_WARPS_PER_CTA; warp++) {
 			const uint64_t first = (cta * VR_GPU_WARPS_PER_CTA + warp) * 32;
 			uint32_t h[32][8];
+			struct vr_lane_blocks lb[32];
 
 			if (first >= nblocks)
 				continue;
-			for (int lane = 0; lane < 32; lane++)
+			for (int lane = 0; lane < 32; lane++) {
+				vr_lane_blocks_init(ext, ext_size, size, nblocks, first, lane,
+						    &lb[lane]);
 				vr_sha256_init(h[lane]);
+			}
 			for (int chunk = 0; chunk < VR_FSV_BLOCK_SIZE / 64; chunk++) {
 				memset(stage, 0xee, sizeof(stage)); /* stale rows must not matter */
 				for (int lane = 0; lane < 32; lane++)
-					vr_lane_stage_chunk(ext, ext_size, size, nblocks, first,
-							    lane, chunk, stage);
+					vr_lane_stage_chunk(&lb[lane], lane, chunk, stage);
 				for (int lane = 0; lane < 32; lane++)
 					vr_stage_compress(stage, lane, h[lane]);
 			}
