@@ -115,7 +115,13 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	} else {
 		k->ret = vr_dev_fsverity(n->dev, k->fsv);
 		if (k->ret) {
-			k->why = "device digest failed";
+			/* could not check is not "differs": nothing is quarantined for it */
+			if (k->ret == -EBADMSG)
+				k->ret = -EIO;
+			snprintf(k->why_buf, sizeof(k->why_buf),
+				 "could not be checked: the device digest failed (%s)",
+				 strerror(-k->ret));
+			k->why = k->why_buf;
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
@@ -132,6 +138,10 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	} else if (k->ret == -EACCES) {
 		/* its bytes are the loaded ones; the source they state is what failed */
 		res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
+	} else if (k->ret != -EBADMSG) {
+		/* the check did not run: the file stays sealed, this check fails */
+		vr_log(LOG_ERR, "seal check of %s: %s", path, k->why);
+		res_audit(r, "seal_check_error", path, c, "failed", NULL, k->why);
 	} else {
 		quarantine(r, n, path, k, c);
 	}

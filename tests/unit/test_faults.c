@@ -233,6 +233,43 @@ static void failed_load_held_open(void)
 	vr_backend_close(&b);
 }
 
+/*
+ * A check that cannot run is not a mismatch: a device digest that fails
+ * during verify fails the report but quarantines nothing, and the next check
+ * passes. (It used to quarantine a file whose bytes were never compared.)
+ */
+static void check_error_is_not_mismatch(void)
+{
+	struct vr_backend_opt o[] = {{"capacity", "8M"}, {"fault", "digest:2:eio"}};
+	struct vr_backend_params p = {.opts = o, .nopts = 2};
+	struct vr_backend b;
+	struct vr_residency *r;
+	struct vr_handle *h;
+	char text[4096];
+	size_t got = 0, n;
+	int ret;
+
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
+	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(load(r, "/a", 5000), 0); /* digest call 1: the seal */
+	CHECK_EQ(vr_res_open(r, "/verify", O_RDONLY, &me, &h), 0); /* call 2 fails */
+	do {
+		ret = vr_res_read(r, h, text + got, sizeof(text) - 1 - got, got, &n);
+		got += n;
+	} while (ret == 0 && n > 0);
+	text[got] = '\0';
+	vr_res_release(r, h);
+	CHECK_EQ(ret, -EIO);
+	CHECK(strstr(text, "FAILED a could not be checked") != NULL);
+	CHECK_EQ(status_field(r, "quarantined"), 0);
+	CHECK_EQ(read_all(r, "/a", &got), 0); /* call 3, at the open: passes */
+	CHECK_EQ(got, 5000);
+	vr_res_free(r);
+	vr_backend_close(&b);
+}
+
 int main(void)
 {
 	static const char *const kinds[] = {"alloc", "write", "read", "digest"};
@@ -244,6 +281,7 @@ int main(void)
 		data[i] = (uint8_t)(i * 131 + i / 4096);
 	CHECK_EQ(vr_keyring_from_bytes(secret, 32, &keys), 0);
 	failed_load_held_open();
+	check_error_is_not_mismatch();
 	for (int k = 0; k < 4; k++)
 		for (int e = 0; e < 3; e++)
 			for (int nth = 1; nth <= 40; nth = nth < 4 ? nth + 1 : nth * 3) {
