@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/sha2.h>
 
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out)
@@ -86,11 +85,12 @@ int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32])
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 {
 	const struct vr_backend_ops *ops = f->backend->ops;
-	struct sha256_ctx c;
+	struct vr_sha256_stream *st;
 	uint8_t *buf = NULL;
-	int ret = 0;
+	int ret = vr_sha256_stream_new(&st);
 
-	sha256_init(&c);
+	if (ret)
+		return ret;
 	for (uint64_t off = 0; off < f->size && ret == 0;) {
 		const void *p = NULL;
 		size_t n = 0;
@@ -108,10 +108,10 @@ int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 		}
 		if (ret == 0 && n == 0)
 			ret = -EIO; /* a view that shows nothing would never end */
-		if (ret == 0) {
-			sha256_update(&c, n, p);
+		if (ret == 0)
+			ret = vr_sha256_stream_update(st, p, n);
+		if (ret == 0)
 			off += n;
-		}
 	}
 	if (buf) {
 		/* file bytes do not linger in freed heap memory */
@@ -119,7 +119,8 @@ int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 		free(buf);
 	}
 	if (ret == 0)
-		sha256_digest(&c, VR_DIGEST_SIZE, out);
+		ret = vr_sha256_stream_final(st, out);
+	vr_sha256_stream_free(st);
 	return ret;
 }
 

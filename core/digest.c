@@ -11,8 +11,66 @@
 #include <unistd.h>
 
 #include <nettle/sha2.h>
+#include <openssl/evp.h>
 
 static const uint8_t zero_block[VR_FSV_BLOCK_SIZE];
+
+struct vr_sha256_stream {
+	EVP_MD_CTX *ctx;
+};
+
+int vr_sha256_stream_new(struct vr_sha256_stream **out)
+{
+	struct vr_sha256_stream *s = malloc(sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->ctx = EVP_MD_CTX_new();
+	if (!s->ctx || EVP_DigestInit_ex(s->ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(s->ctx);
+		free(s);
+		return -ENOMEM;
+	}
+	*out = s;
+	return 0;
+}
+
+int vr_sha256_stream_update(struct vr_sha256_stream *s, const void *data, size_t len)
+{
+	return EVP_DigestUpdate(s->ctx, data, len) == 1 ? 0 : -EIO;
+}
+
+int vr_sha256_stream_final(struct vr_sha256_stream *s, uint8_t out[VR_DIGEST_SIZE])
+{
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(s->ctx, out, &n) != 1 || n != VR_DIGEST_SIZE)
+		return -EIO;
+	return EVP_DigestInit_ex(s->ctx, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+}
+
+void vr_sha256_stream_free(struct vr_sha256_stream *s)
+{
+	if (s) {
+		EVP_MD_CTX_free(s->ctx);
+		free(s);
+	}
+}
+
+/* The plain SHA-256 of the bytes SPANS hold, through a stream; returns 0 or -errno. */
+static int spans_sha256(const struct vr_span *spans, size_t nspans, uint8_t out[VR_DIGEST_SIZE])
+{
+	struct vr_sha256_stream *st;
+	int ret = vr_sha256_stream_new(&st);
+
+	for (size_t i = 0; ret == 0 && i < nspans; i++)
+		ret = vr_sha256_stream_update(st, spans[i].data, spans[i].len);
+	if (ret == 0)
+		ret = vr_sha256_stream_final(st, out);
+	if (st && ret != -ENOMEM)
+		vr_sha256_stream_free(st);
+	return ret;
+}
 
 void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE])
 {
@@ -226,6 +284,7 @@ struct spans_job {
 	/* plain SHA-256, done by the first thread before it joins the tree */
 	bool want_sha;
 	uint8_t *sha;
+	int sha_ret;
 	/* elastic pools (nthreads 0): worker INDEX works only while fewer than CPUS - INDEX
 	 * threads are busy hashing beside the tree, so it joins when such a hash ends */
 	bool elastic;
@@ -271,14 +330,8 @@ static void *spans_worker(void *arg)
 	struct spans_job *job = arg;
 	uint64_t total = job->first_unit[job->nspans];
 
-	if (job->want_sha) {
-		struct sha256_ctx c;
-
-		sha256_init(&c);
-		for (size_t i = 0; i < job->nspans; i++)
-			sha256_update(&c, job->spans[i].len, job->spans[i].data);
-		sha256_digest(&c, VR_DIGEST_SIZE, job->sha);
-	}
+	if (job->want_sha)
+		job->sha_ret = spans_sha256(job->spans, job->nspans, job->sha);
 	for (;;) {
 		if (job->elastic && job->index > 0 && !may_work(job, total))
 			break;
@@ -330,14 +383,10 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 		for (size_t i = 0; i < nspans; i++)
 			if (spans[i].len)
 				block_hash(spans[i].data, spans[i].len, job.l1);
-		if (sha) {
-			struct sha256_ctx c;
-
-			sha256_init(&c);
-			for (size_t i = 0; i < nspans; i++)
-				sha256_update(&c, spans[i].len, spans[i].data);
-			sha256_digest(&c, VR_DIGEST_SIZE, sha);
-		}
+		if (sha)
+			ret = spans_sha256(spans, nspans, sha);
+		if (ret)
+			goto free_l1;
 		goto finish;
 	}
 	atomic_init(&next, 0);
@@ -371,6 +420,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 
 		mine.want_sha = sha != NULL;
 		spans_worker(&mine);
+		ret = mine.sha_ret;
 	}
 	for (unsigned t = 1; t <= started; t++)
 		pthread_join(tids[t], NULL);

@@ -39,8 +39,23 @@ struct vr_span {
 int vr_fsv_digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
 			uint8_t out[VR_DIGEST_SIZE]);
 
-/* Plain SHA-256 of a buffer (sha256sum's value). */
+/* Plain SHA-256 of a buffer (sha256sum's value); Nettle, for small in-memory texts. */
 void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
+
+/*
+ * Streaming plain SHA-256 of file contents: OpenSSL's libcrypto, which hashes
+ * bulk data faster than Nettle on the same core (docs/benchmarks.md); the
+ * tree's 4 KiB blocks stay with Nettle, faster there. Both are tested against
+ * the same vectors.
+ */
+struct vr_sha256_stream;
+/* A fresh stream; returns 0 or -ENOMEM. */
+int vr_sha256_stream_new(struct vr_sha256_stream **out);
+/* Feeds LEN bytes; returns 0 or -EIO (libcrypto refused). */
+int vr_sha256_stream_update(struct vr_sha256_stream *s, const void *data, size_t len);
+/* The digest of what was fed; the stream then starts over. Returns 0 or -EIO. */
+int vr_sha256_stream_final(struct vr_sha256_stream *s, uint8_t out[VR_DIGEST_SIZE]);
+void vr_sha256_stream_free(struct vr_sha256_stream *s);
 /*
  * Plain SHA-256 and fs-verity digest of the bytes SPANS hold, with the plain
  * hash on one thread beside the tree on NTHREADS-1 others. Returns as

@@ -63,6 +63,68 @@ static void test_vectors(void)
 	}
 }
 
+/*
+ * The bulk SHA-256 (libcrypto) and the small one (Nettle) against the same
+ * vectors: FIPS 180-2's three examples and the sha256sum values above, each
+ * fed in random pieces.
+ */
+static void test_sha256_both(uint64_t seed)
+{
+	static const struct {
+		const char *msg;
+		size_t repeat;
+		const char *want;
+	} fips[] = {
+	    {"abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
+	     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+	    {"a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
+	    {"", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+	};
+	struct vr_sha256_stream *st;
+	uint8_t d[32];
+	char hex[65];
+
+	CHECK_EQ(vr_sha256_stream_new(&st), 0);
+	rng_state = seed | 1;
+	for (size_t i = 0; i < sizeof(fips) / sizeof(fips[0]); i++) {
+		size_t one = strlen(fips[i].msg), n = one * fips[i].repeat;
+		uint8_t *buf = malloc(n ? n : 1);
+
+		for (size_t k = 0; k < fips[i].repeat; k++)
+			memcpy(buf + k * one, fips[i].msg, one);
+		vr_sha256(buf, n, d);
+		hex32(d, hex);
+		CHECK_STR(hex, fips[i].want);
+		for (size_t off = 0; off < n;) {
+			size_t piece = (size_t)(rng() % 70000) + 1;
+
+			piece = piece < n - off ? piece : n - off;
+			CHECK_EQ(vr_sha256_stream_update(st, buf + off, piece), 0);
+			off += piece;
+		}
+		CHECK_EQ(vr_sha256_stream_final(st, d), 0); /* and the stream starts over */
+		hex32(d, hex);
+		CHECK_STR(hex, fips[i].want);
+		free(buf);
+	}
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		size_t n = vectors[i].size;
+		uint8_t *buf = malloc(n ? n : 1);
+
+		fill(buf, n, 1);
+		CHECK_EQ(vr_sha256_stream_update(st, buf, n), 0);
+		CHECK_EQ(vr_sha256_stream_final(st, d), 0);
+		hex32(d, hex);
+		CHECK_STR(hex, vectors[i].sha256);
+		vr_sha256(buf, n, d);
+		hex32(d, hex);
+		CHECK_STR(hex, vectors[i].sha256);
+		free(buf);
+	}
+	vr_sha256_stream_free(st);
+}
+
 static void test_empty(void)
 {
 	/* fsverity digest of an empty file */
@@ -167,6 +229,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)seed);
 	test_empty();
 	test_vectors();
+	test_sha256_both(seed);
 	test_misaligned_span();
 	test_hex();
 	prop_chunking(seed);
