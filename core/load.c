@@ -278,6 +278,33 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 }
 
 /*
+ * Feeds the bytes just written at OFF to N's plain SHA-256 when they continue
+ * what was hashed (cp, curl, rsync write in order); a write anywhere else
+ * (out of order, an overwrite) drops the in-line hash and the seal reads the
+ * bytes back instead. IO held exclusively.
+ */
+static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off)
+{
+	if (n->hash_lost)
+		return;
+	if (off != n->hashed_to || (!n->wsha && vr_sha256_stream_new(&n->wsha) != 0) ||
+	    vr_sha256_stream_update(n->wsha, buf, len) != 0) {
+		n->hash_lost = true;
+		return;
+	}
+	n->hashed_to += len;
+}
+
+/* Starts N's in-line hash over (a truncation to 0, a replacement). IO held exclusively. */
+static void hash_restart(struct vr_node *n)
+{
+	vr_sha256_stream_free(n->wsha);
+	n->wsha = NULL;
+	n->hashed_to = 0;
+	n->hash_lost = false;
+}
+
+/*
  * Gives N SIZE bytes, holding device memory for DEV_SIZE (at least SIZE: a
  * reservation past the end). All or nothing: a failure changes nothing. IO
  * held exclusively. Returns 0 or the backend's -errno.
@@ -291,6 +318,10 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 	uint64_t held = vr_dev_held(n->dev);
 
 	cut_written(n, size);
+	if (size == 0)
+		hash_restart(n);
+	else if (size < n->hashed_to)
+		n->hash_lost = true; /* what was hashed is no longer all there */
 	n->gen++;
 	pthread_mutex_lock(&r->lock);
 	n->size = size;
@@ -368,6 +399,8 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 		n->gen++;
 		if (ret == 0)
 			ret = mark_written(n, off, off + len);
+		if (ret == 0)
+			hash_written(n, buf, len, off);
 		if (ret)
 			load_failed(r, n, ret, c);
 	}
@@ -522,15 +555,31 @@ static void *sha_worker(void *arg)
 }
 
 /*
- * Both digests of F: the fs-verity tree on the device, and beside it on a
- * host thread the plain SHA-256 (sequential host work, kept out of the
- * device op). Returns 0 or the first -errno.
+ * Both digests of N's bytes: the fs-verity tree on the device, and the plain
+ * SHA-256 from the in-line hash when the writes came in order, else beside the
+ * tree on a host thread reading the bytes back (sequential host work, kept out
+ * of the device op). IO held exclusively. Returns 0 or the first -errno.
  */
-static int digest_both(struct vr_dev_file *f, uint8_t sha[VR_DIGEST_SIZE],
+static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE],
 		       uint8_t fsv[VR_DIGEST_SIZE])
 {
+	struct vr_dev_file *f = n->dev;
 	struct sha_job job = {.f = f};
 	pthread_t t;
+
+	if (!n->hash_lost && n->hashed_to == n->size && (n->wsha || n->size == 0)) {
+		int ret = n->wsha ? vr_sha256_stream_final(n->wsha, job.sha) : 0;
+
+		if (!n->wsha)
+			vr_sha256("", 0, job.sha);
+		/* the stream is spent: a later write (a withdrawn seal) reads back instead */
+		n->hash_lost = true;
+		if (ret == 0)
+			ret = vr_dev_fsverity(f, fsv);
+		if (ret == 0)
+			memcpy(sha, job.sha, VR_DIGEST_SIZE);
+		return ret;
+	}
 
 	/* counted before the tree starts, so a host tree leaves the hashing thread its core */
 	vr_digest_thread_busy(1);
@@ -612,7 +661,7 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 	if (ret == 0 && !s)
 		ret = -ENOMEM;
 	if (ret == 0) {
-		ret = digest_both(n->dev, s->sha256, s->fsverity);
+		ret = digest_both(n, s->sha256, s->fsverity);
 		/* a device that cannot digest is an I/O error to the writer, not a mismatch */
 		if (ret == -EBADMSG)
 			ret = -EIO;

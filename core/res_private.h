@@ -85,6 +85,11 @@ struct vr_node {
 	size_t nwritten, capwritten; /* [IO] */
 	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
+	/* the plain SHA-256 taken from the writers' buffers while writes come in order, so
+	 * sealing needs no read-back: [0, hashed_to) is fed; hash_lost once they did not */
+	struct vr_sha256_stream *wsha; /* [IO] */
+	uint64_t hashed_to;	       /* [IO] */
+	bool hash_lost;		       /* [IO] */
 	bool cache_ok;		     /* [T] the kernel's page cache holds only these sealed bytes */
 	const char *incomplete_why;  /* [T] why, while ST_INCOMPLETE */
 };

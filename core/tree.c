@@ -1,6 +1,7 @@
 /* tree.c - the residency's tree: nodes, references, lookup, attributes, and file states. */
 #include "log.h"
 #include "name.h"
+#include "digest.h"
 #include "res_private.h"
 
 #include <errno.h>
@@ -78,6 +79,7 @@ void res_node_destroy(struct vr_node *n)
 	free(n->target);
 	pthread_rwlock_destroy(&n->io);
 	free(n->written);
+	vr_sha256_stream_free(n->wsha);
 	free(n->seal);
 	free(n->seal_json);
 	free(n->check_why);

@@ -132,6 +132,65 @@ static void generated_names_agree(struct vr_residency *r)
 	CHECK_EQ(vr_res_rmdir(r, "/a", &me), 0);
 }
 
+/*
+ * The seal's SHA-256 is the bytes' whatever order they came in: in order (hashed
+ * as written), backwards, with an overwrite, after a truncation, after a
+ * truncation to zero.
+ */
+static void inline_hash_patterns(struct vr_residency *r, const uint8_t *data, size_t len)
+{
+	static const char *const names[] = {"in-order", "backwards", "overwrite", "cut",
+					    "restart"};
+	uint8_t want[32];
+	struct vr_seal seal;
+	char text[8192], path[64];
+	size_t got;
+
+	vr_sha256(data, len, want);
+	for (int p = 0; p < 5; p++) {
+		struct vr_handle *h;
+		const size_t piece = 65536;
+
+		snprintf(path, sizeof(path), "/hash-%s", names[p]);
+		CHECK_EQ(vr_res_create(r, path, 0644, &me, &h), 0);
+		if (p == 1) {
+			for (size_t off = (len - 1) / piece * piece;; off -= piece) {
+				size_t n = len - off < piece ? len - off : piece;
+
+				CHECK_EQ(vr_res_write(r, h, data + off, n, off, &me), 0);
+				if (off == 0)
+					break;
+			}
+		} else {
+			if (p == 2) /* junk first, then the right bytes over it */
+				CHECK_EQ(vr_res_write(r, h, data + 1, piece, 0, &me), 0);
+			if (p == 3) { /* past the end, cut back, then in order */
+				CHECK_EQ(vr_res_write(r, h, data, 3 * piece, 0, &me), 0);
+				CHECK_EQ(vr_res_ftruncate(r, h, piece, &me), 0);
+				CHECK_EQ(vr_res_write(r, h, data + piece, len - piece, piece, &me), 0);
+			}
+			if (p == 4) { /* bytes, a truncation to zero, then the file */
+				CHECK_EQ(vr_res_write(r, h, data + 7, piece, 0, &me), 0);
+				CHECK_EQ(vr_res_ftruncate(r, h, 0, &me), 0);
+			}
+			for (size_t off = 0; p != 3 && off < len; off += piece)
+				CHECK_EQ(vr_res_write(r, h, data + off,
+						      len - off < piece ? len - off : piece, off,
+						      &me),
+					 0);
+		}
+		CHECK_EQ(vr_res_flush(r, h, &me), 0);
+		vr_res_release(r, h);
+		snprintf(text, sizeof(text), "%s.seal", path);
+		CHECK_EQ(slurp(r, text, text, sizeof(text), &got), 0);
+		CHECK_EQ(vr_seal_parse(text, got, &seal, NULL), 0);
+		if (memcmp(seal.sha256, want, 32) != 0)
+			fprintf(stderr, "%s: the seal's sha256 is not the bytes'\n", names[p]);
+		CHECK(memcmp(seal.sha256, want, 32) == 0);
+		CHECK_EQ(vr_res_unlink(r, path, &me), 0);
+	}
+}
+
 int main(void)
 {
 	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
@@ -157,6 +216,8 @@ int main(void)
 	    .backend = &b, .keys = keys, .verify_on_open = true, .list_generated = true};
 
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+
+	inline_hash_patterns(r, data, sizeof(data) - 12345);
 
 	/* verify of an empty tree: an empty report, no failure */
 	CHECK_EQ(slurp(r, "/verify", text, sizeof(text), &len), 0);
