@@ -25,7 +25,7 @@ static const char *const events[] = {
     "vram_sealed",	"seal_verified",  "seal_verification_failed", "vram_deallocated",
     "policy_violation", "seal_renamed",	  "vram_load_incomplete",     "vram_replaced",
     "seal_withdrawn",	"vram_seal_refused", "expected_digests_loaded", "expected_digests_refused",
-    "seal_check_error",
+    "seal_check_error", "device_failed",
 };
 
 int vr_audit_is_critical(const char *event)
@@ -34,7 +34,7 @@ int vr_audit_is_critical(const char *event)
 	       strcmp(event, "policy_violation") == 0 ||
 	       strcmp(event, "vram_seal_refused") == 0 ||
 	       strcmp(event, "expected_digests_refused") == 0 ||
-	       strcmp(event, "seal_check_error") == 0;
+	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0;
 }
 
 int vr_audit_open(const char *path, struct vr_audit **out)

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out)
 {
@@ -81,6 +80,11 @@ int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32])
 
 /* Read-back piece for backends without a host view: FUSE's write size, reused. */
 #define SHA_PIECE ((size_t)1 << 20)
+
+bool vr_dev_in_place(const struct vr_dev_file *f)
+{
+	return f->backend->ops->host_view != NULL;
+}
 
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 {

@@ -17,6 +17,7 @@ struct vr_device_info {
 	uint64_t total_bytes;	/* what files may use in all */
 	uint64_t free_bytes;	/* what is left of that */
 	bool integrated;	/* shares host memory */
+	bool failed;		/* an unrecoverable device error: loads refused, checks cannot run */
 };
 
 /* One backend-specific option, passed through untouched: the backend parses its value. */
@@ -111,6 +112,8 @@ int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
 /* fs-verity digest of the file's bytes (its current size), computed on the device. Returns 0 or
  * -errno. */
 int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32]);
+/* Whether the host reads the file's bytes in place (host_view): a read-back then costs no copy. */
+bool vr_dev_in_place(const struct vr_dev_file *f);
 /* Plain SHA-256 of the file's bytes: host work, over host_view where the backend has it, else
  * over read-backs in pieces. Returns 0 or -errno. */
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);

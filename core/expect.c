@@ -299,8 +299,8 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (s->m) {
 		if (kind == VR_MANIFEST_OMS)
 			snprintf(detail, sizeof(detail),
-				 "signature verified: %zu file(s) expected, key %.16s...", s->m->count,
-				 s->m->key_hint);
+				 "signature verified: %zu file(s) expected, key %.16s...",
+				 s->m->count, s->m->key_hint);
 		else
 			snprintf(detail, sizeof(detail), "%zu file(s) expected", s->m->count);
 		vr_log(LOG_INFO,

@@ -231,7 +231,8 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		ret = -ETXTBSY;
 		why = "another process is loading this file: one load at a time";
 	} else if (!loading &&
-		   (n->state == ST_SEALED || n->state == ST_QUARANTINED || n->state == ST_REFUSED) &&
+		   (n->state == ST_SEALED || n->state == ST_QUARANTINED ||
+		    n->state == ST_REFUSED) &&
 		   (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
 		return replace_sealed(r, n, c, out);
 	} else if (!loading && n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
@@ -282,11 +283,15 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
  * Feeds the bytes just written at OFF to N's plain SHA-256 when they continue
  * what was hashed (cp, curl, rsync write in order); a write anywhere else
  * (out of order, an overwrite) drops the in-line hash and the seal reads the
- * bytes back instead. IO held exclusively.
+ * bytes back instead. Only where a read-back is a copy over a bus (CUDA): there
+ * the hash overlaps the upload's DMA and saves reading the whole file back.
+ * Where the host reads device memory in place (the mock) the seal hashes it
+ * beside the tree on another core, which measured faster on two cores than
+ * hashing in the write path (docs/benchmarks.md). IO held exclusively.
  */
 static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off)
 {
-	if (n->hash_lost)
+	if (n->hash_lost || vr_dev_in_place(n->dev))
 		return;
 	if (off != n->hashed_to || (!n->wsha && vr_sha256_stream_new(&n->wsha) != 0) ||
 	    vr_sha256_stream_update(n->wsha, buf, len) != 0) {
@@ -568,9 +573,9 @@ static void *sha_worker(void *arg)
 
 /* What sealing took, for the log line that makes the next bottleneck visible. */
 struct seal_times {
-	double tree;	/* the fs-verity digest on the device */
-	double sha;	/* the read-back plain hash (beside the tree), or 0 */
-	bool in_line;	/* the plain hash came from the write path */
+	double tree;  /* the fs-verity digest on the device */
+	double sha;   /* the read-back plain hash (beside the tree), or 0 */
+	bool in_line; /* the plain hash came from the write path */
 };
 
 /*
@@ -579,8 +584,8 @@ struct seal_times {
  * tree on a host thread reading the bytes back (sequential host work, kept out
  * of the device op). IO held exclusively. Returns 0 or the first -errno.
  */
-static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE],
-		       uint8_t fsv[VR_DIGEST_SIZE], struct seal_times *tm)
+static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t fsv[VR_DIGEST_SIZE],
+		       struct seal_times *tm)
 {
 	struct vr_dev_file *f = n->dev;
 	struct sha_job job = {.f = f};
@@ -760,8 +765,8 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 
 	pthread_mutex_lock(&r->lock);
 	enum file_state st = n->state;
-	bool now_incomplete = why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED &&
-			      st != ST_REFUSED;
+	bool now_incomplete =
+	    why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED && st != ST_REFUSED;
 
 	if (now_incomplete) {
 		res_set_state(r, n, ST_INCOMPLETE);

@@ -32,7 +32,7 @@
 #define PEM_END		   "-----END PUBLIC KEY-----"
 
 static int fail(char why[VR_WHY_MAX], int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Writes the reason into WHY and returns ERR. */
 static int fail(char why[VR_WHY_MAX], int err, const char *fmt, ...)
@@ -484,7 +484,8 @@ static int add_pem(struct vr_trust *t, const char *text, size_t len, const char 
 		b += strlen(PEM_BEGIN);
 		e = memmem(b, (size_t)(end - b), PEM_END, strlen(PEM_END));
 		if (!e)
-			return fail(why, -EINVAL, "%s: a PUBLIC KEY block without its END line", src);
+			return fail(why, -EINVAL, "%s: a PUBLIC KEY block without its END line",
+				    src);
 		if (t->count == VR_TRUST_MAX_KEYS)
 			return fail(why, -E2BIG, "more than %d trusted keys", VR_TRUST_MAX_KEYS);
 		k.der = pem_body(b, (size_t)(e - b), &k.derlen);
@@ -661,8 +662,8 @@ static const char *str_of(const cJSON *obj, const char *name)
 }
 
 /* Picks the trusted key the bundle names (a hint or the key itself); NULL with WHY set. */
-static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *trust,
-					int *err, char why[VR_WHY_MAX])
+static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *trust, int *err,
+					char why[VR_WHY_MAX])
 {
 	const char *hint = str_of(pk, "hint");
 	const char *raw = str_of(pk, "rawBytes");
@@ -699,8 +700,8 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 
 		free(pem);
 		if (!der) {
-			*err = fail(why, -EINVAL,
-				    "publicKey.rawBytes is not a base64 PEM public key");
+			*err =
+			    fail(why, -EINVAL, "publicKey.rawBytes is not a base64 PEM public key");
 			return NULL;
 		}
 		for (size_t i = 0; i < trust->count && !by_raw; i++)
@@ -709,11 +710,13 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 				by_raw = &trust->keys[i];
 		free(der);
 		if (!by_raw) {
-			fail(why, 0, "signature not trusted: the signer's key is not a trusted key");
+			fail(why, 0,
+			     "signature not trusted: the signer's key is not a trusted key");
 			return NULL;
 		}
 		if (by_hint && by_hint != by_raw) {
-			*err = fail(why, -EINVAL, "publicKey's hint and rawBytes name different keys");
+			*err =
+			    fail(why, -EINVAL, "publicKey's hint and rawBytes name different keys");
 			return NULL;
 		}
 	}
@@ -919,8 +922,8 @@ static int read_statement(struct vr_manifest *m, const uint8_t *payload, size_t 
 			goto free_st;
 		}
 		if (strcmp(alg, "sha256") != 0) {
-			ret = fail(why, -EOPNOTSUPP, "resource %.100s: algorithm %.40s is not sha256",
-				   name, alg);
+			ret = fail(why, -EOPNOTSUPP,
+				   "resource %.100s: algorithm %.40s is not sha256", name, alg);
 			goto free_st;
 		}
 		if (vr_unhex(dig, sha, sizeof(sha))) {

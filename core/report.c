@@ -77,8 +77,14 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	    !cJSON_AddStringToObject(o, "warning",
 				     "mock backend: file bytes are in host memory, not on a GPU"))
 		goto free_obj;
+	if (info.failed && !cJSON_AddStringToObject(
+			       o, "error",
+			       "the device failed (a sticky GPU error): loads are refused and "
+			       "checks cannot run until the daemon restarts"))
+		goto free_obj;
 	d = cJSON_AddObjectToObject(o, "device");
-	if (!d || !cJSON_AddNumberToObject(d, "index", info.index) ||
+	if (!d || !cJSON_AddBoolToObject(d, "failed", info.failed) ||
+	    !cJSON_AddNumberToObject(d, "index", info.index) ||
 	    !cJSON_AddStringToObject(d, "name", info.name) ||
 	    !cJSON_AddStringToObject(d, "uuid", info.uuid))
 		goto free_obj;

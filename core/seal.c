@@ -440,9 +440,9 @@ static const char *parse_expected(const cJSON *it, struct vr_seal_expected *e)
 
 int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why)
 {
-	static const char *const top[] = {"version",   "path",	 "size",   "sha256",
-					  "fsverity",  "device", "sealed_at", "key_id",
-					  "alg",       "signature", "expected"};
+	static const char *const top[] = {"version",  "path",	   "size",	"sha256",
+					  "fsverity", "device",	   "sealed_at", "key_id",
+					  "alg",      "signature", "expected"};
 	static const char *const devkeys[] = {"backend", "index", "name", "uuid"};
 	const char *reason = NULL;
 	const char *end = NULL;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
  */
 struct cuda {
 	int device;
+	atomic_bool failed; /* a sticky error broke the context: nothing more until a restart */
 	struct vr_device_info info; /* constant after open */
 	struct vr_audit *audit;
 	pthread_mutex_t acct;
@@ -59,13 +61,40 @@ static struct cuda_file *cf(struct vr_dev_file *f)
 	return (struct cuda_file *)f;
 }
 
-/* Maps a CUDA error to an errno, logging its name; the one place that does. */
-static int cuda_errno(cudaError_t e, const char *what)
+/* Errors after which the CUDA context is unusable: every later call fails too. */
+static bool sticky(cudaError_t e)
+{
+	switch (e) {
+	case cudaErrorIllegalAddress:
+	case cudaErrorLaunchFailure:
+	case cudaErrorHardwareStackError:
+	case cudaErrorIllegalInstruction:
+	case cudaErrorMisalignedAddress:
+	case cudaErrorInvalidAddressSpace:
+	case cudaErrorInvalidPc:
+	case cudaErrorECCUncorrectable:
+	case cudaErrorAssert:
+	case cudaErrorLaunchTimeout:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void device_failed(struct cuda *c, cudaError_t e, const char *what);
+
+/*
+ * Maps a CUDA error to an errno, logging its name; the one place that does.
+ * A sticky error marks the device failed (C may be NULL before it exists).
+ */
+static int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 {
 	if (e == cudaSuccess)
 		return 0;
 	vr_log(LOG_ERR, "cuda: %s failed: %s (%s)", what, cudaGetErrorName(e),
 	       cudaGetErrorString(e));
+	if (c && sticky(e))
+		device_failed(c, e, what);
 	switch (e) {
 	case cudaErrorMemoryAllocation:
 		return -ENOMEM;
@@ -76,6 +105,38 @@ static int cuda_errno(cudaError_t e, const char *what)
 		return -ENODEV;
 	default:
 		return -EIO;
+	}
+}
+
+static int cuda_errno(cudaError_t e, const char *what)
+{
+	return cuda_err(NULL, e, what);
+}
+
+/*
+ * Marks the device failed after sticky error E: loads are refused and checks
+ * say they could not run (nothing is quarantined for it); status shows it.
+ * Audited once.
+ */
+static void device_failed(struct cuda *c, cudaError_t e, const char *what)
+{
+	char why[256];
+
+	if (atomic_exchange(&c->failed, true))
+		return;
+	snprintf(why, sizeof(why),
+		 "%s: %s: the GPU context is unusable; loads are refused and checks cannot run "
+		 "until the daemon restarts",
+		 what, cudaGetErrorName(e));
+	vr_log(LOG_ERR, "cuda: device %d failed: %s", c->device, why);
+	if (c->audit) {
+		struct vr_audit_rec rec = {.event = "device_failed",
+					   .uid = getuid(),
+					   .pid = getpid(),
+					   .outcome = "failed",
+					   .detail = why};
+
+		vr_audit_log(c->audit, &rec);
 	}
 }
 
@@ -92,10 +153,13 @@ static void policy_violation(struct cuda *c, const char *why)
 		vr_audit_log(c->audit, &rec);
 }
 
-/* cudaSetDevice is per thread: every entry point selects the device first. */
+/* cudaSetDevice is per thread: every entry point selects the device first, and a failed
+ * device refuses here. */
 static int select_dev(struct cuda *c)
 {
-	return cuda_errno(cudaSetDevice(c->device), "cudaSetDevice");
+	if (atomic_load(&c->failed))
+		return -EIO;
+	return cuda_err(c, cudaSetDevice(c->device), "cudaSetDevice");
 }
 
 static void format_uuid(const cudaUUID_t *u, char *out, size_t cap)
@@ -118,7 +182,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	int count = 0, ret;
 	char why[512];
 
-	ret = cuda_errno(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+	ret = cuda_errno(cudaGetDeviceCount(&count), "cudaGetDeviceCount"); /* no C yet */
 	if (ret)
 		return -ENODEV;
 	if (p->device >= count) {
@@ -135,7 +199,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	ret = select_dev(c);
 	if (ret)
 		goto fail;
-	ret = cuda_errno(cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties");
+	ret = cuda_err(c, cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties");
 	if (ret)
 		goto fail;
 	/* VRAM-only policy: file bytes never in host-shared, managed or mapped memory */
@@ -153,7 +217,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		ret = -ENODEV;
 		goto fail;
 	}
-	ret = cuda_errno(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
 	if (ret)
 		goto fail;
 	/* headroom for digest scratch (0.8% of a file) and other users of the GPU */
@@ -167,16 +231,16 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	c->info.cc_major = prop.major;
 	c->info.cc_minor = prop.minor;
 	c->info.integrated = false;
-	ret = cuda_errno(cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
-			 "cudaStreamCreate");
+	ret = cuda_err(c, cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
+		       "cudaStreamCreate");
 	if (ret)
 		goto fail;
 	for (int i = 0; i < RING_SLOTS; i++) {
-		ret = cuda_errno(cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
-				 "cudaHostAlloc (staging)");
+		ret = cuda_err(c, cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
+			       "cudaHostAlloc (staging)");
 		if (!ret)
-			ret = cuda_errno(
-			    cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
+			ret = cuda_err(
+			    c, cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
 			    "cudaEventCreate");
 		if (ret)
 			goto fail;
@@ -220,6 +284,7 @@ static int cuda_info(void *ctx, struct vr_device_info *out)
 	struct cuda *c = ctx;
 
 	*out = c->info;
+	out->failed = atomic_load(&c->failed);
 	out->total_bytes = c->budget;
 	pthread_mutex_lock(&c->acct);
 	out->free_bytes = c->budget - c->used;
@@ -237,8 +302,8 @@ static int cuda_file_new(void *ctx, struct vr_dev_file **out)
 		return -ENOMEM;
 	ret = select_dev(c);
 	if (ret == 0)
-		ret = cuda_errno(cudaEventCreateWithFlags(&f->written, cudaEventDisableTiming),
-				 "cudaEventCreate");
+		ret = cuda_err(c, cudaEventCreateWithFlags(&f->written, cudaEventDisableTiming),
+			       "cudaEventCreate");
 	if (ret) {
 		free(f);
 		return ret;
@@ -250,14 +315,14 @@ static int cuda_file_new(void *ctx, struct vr_dev_file **out)
 /* Marks the end of the file's queued upload work, so readers and digests can wait for it. */
 static int mark_written(struct cuda *c, struct cuda_file *f)
 {
-	return cuda_errno(cudaEventRecord(f->written, c->upload), "cudaEventRecord");
+	return cuda_err(c, cudaEventRecord(f->written, c->upload), "cudaEventRecord");
 }
 
 /* Makes the calling thread's stream wait for the file's queued uploads. */
-static int after_writes(struct cuda_file *f)
+static int after_writes(struct cuda *c, struct cuda_file *f)
 {
-	return cuda_errno(cudaStreamWaitEvent(cudaStreamPerThread, f->written, 0),
-			  "cudaStreamWaitEvent");
+	return cuda_err(c, cudaStreamWaitEvent(cudaStreamPerThread, f->written, 0),
+			"cudaStreamWaitEvent");
 }
 
 /* Takes an extent from the budget and the device, zeroed on UPLOAD; returns 0 or -errno. */
@@ -274,11 +339,11 @@ static int alloc_extent(struct cuda *c, uint8_t **out)
 	pthread_mutex_unlock(&c->acct);
 	if (ret)
 		return ret;
-	ret = cuda_errno(cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
+	ret = cuda_err(c, cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
 	if (ret == -ENOMEM)
 		ret = -ENOSPC;
 	if (ret == 0) {
-		ret = cuda_errno(cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
+		ret = cuda_err(c, cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
 		if (!ret && attr.type != cudaMemoryTypeDevice) {
 			policy_violation(c, "an allocation is not device memory");
 			ret = -EIO;
@@ -286,7 +351,7 @@ static int alloc_extent(struct cuda *c, uint8_t **out)
 	}
 	/* fresh extents read as zeros, like a hole */
 	if (ret == 0)
-		ret = cuda_errno(cudaMemsetAsync(p, 0, CUDA_EXTENT, c->upload), "cudaMemset");
+		ret = cuda_err(c, cudaMemsetAsync(p, 0, CUDA_EXTENT, c->upload), "cudaMemset");
 	if (ret) {
 		if (p)
 			cudaFree(p);
@@ -306,8 +371,8 @@ static int drop_extents(struct cuda *c, struct cuda_file *f, uint32_t want)
 	int ret = 0;
 
 	for (uint32_t i = want; i < had; i++) {
-		int e = cuda_errno(cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->upload),
-				   "cudaMemset (scrub)");
+		int e = cuda_err(c, cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->upload),
+				 "cudaMemset (scrub)");
 
 		if (e && !ret)
 			ret = e;
@@ -316,7 +381,7 @@ static int drop_extents(struct cuda *c, struct cuda_file *f, uint32_t want)
 	int e = mark_written(c, f);
 
 	if (e == 0)
-		e = cuda_errno(cudaEventSynchronize(f->written), "cudaEventSynchronize");
+		e = cuda_err(c, cudaEventSynchronize(f->written), "cudaEventSynchronize");
 	if (e && !ret)
 		ret = e;
 	while (f->count > want)
@@ -336,6 +401,8 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 
 	if (want > UINT32_MAX)
 		return -ENOSPC;
+	if (atomic_load(&c->failed))
+		return -EIO;
 	/* growing inside the last extent: its tail is zero already, no device work at all */
 	if (want == f->count && size >= f->size) {
 		f->size = size;
@@ -368,8 +435,8 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	} else {
 		/* scrub what a cut leaves in the last kept extent, then free whole extents */
 		if (size % CUDA_EXTENT && want > 0)
-			ret =
-			    cuda_errno(cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
+			ret = cuda_err(c,
+				       cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
 						       CUDA_EXTENT - size % CUDA_EXTENT, c->upload),
 				       "cudaMemset (scrub)");
 		int e = drop_extents(c, f, (uint32_t)want);
@@ -388,7 +455,8 @@ static int take_slot(struct cuda *c, int *out)
 	int s = c->next_slot;
 
 	if (c->slot_busy[s]) {
-		int ret = cuda_errno(cudaEventSynchronize(c->slot_done[s]), "cudaEventSynchronize");
+		int ret =
+		    cuda_err(c, cudaEventSynchronize(c->slot_done[s]), "cudaEventSynchronize");
 
 		if (ret)
 			return ret;
@@ -425,12 +493,13 @@ static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 		if (ret)
 			break;
 		memcpy(c->slot[s], p, n);
-		ret = cuda_errno(cudaMemcpyAsync(f->ext[off / CUDA_EXTENT] + in, c->slot[s], n,
-						 cudaMemcpyHostToDevice, c->upload),
-				 "cudaMemcpyAsync (upload)");
+		ret = cuda_err(c,
+			       cudaMemcpyAsync(f->ext[off / CUDA_EXTENT] + in, c->slot[s], n,
+					       cudaMemcpyHostToDevice, c->upload),
+			       "cudaMemcpyAsync (upload)");
 		if (ret == 0)
-			ret = cuda_errno(cudaEventRecord(c->slot_done[s], c->upload),
-					 "cudaEventRecord");
+			ret = cuda_err(c, cudaEventRecord(c->slot_done[s], c->upload),
+				       "cudaEventRecord");
 		c->slot_busy[s] = ret == 0;
 		p += n;
 		off += n;
@@ -453,22 +522,23 @@ static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *bu
 		return -EINVAL;
 	ret = select_dev(c);
 	if (ret == 0)
-		ret = after_writes(f);
+		ret = after_writes(c, f);
 	/* straight into the caller's buffer on this thread's stream: no shared staging */
 	while (ret == 0 && len > 0) {
 		uint64_t in = off % CUDA_EXTENT;
 		size_t n = len < CUDA_EXTENT - in ? len : (size_t)(CUDA_EXTENT - in);
 
-		ret = cuda_errno(cudaMemcpyAsync(dst, f->ext[off / CUDA_EXTENT] + in, n,
-						 cudaMemcpyDeviceToHost, cudaStreamPerThread),
-				 "cudaMemcpyAsync (download)");
+		ret = cuda_err(c,
+			       cudaMemcpyAsync(dst, f->ext[off / CUDA_EXTENT] + in, n,
+					       cudaMemcpyDeviceToHost, cudaStreamPerThread),
+			       "cudaMemcpyAsync (download)");
 		dst += n;
 		off += n;
 		len -= n;
 	}
 	if (ret == 0)
-		ret =
-		    cuda_errno(cudaStreamSynchronize(cudaStreamPerThread), "cudaStreamSynchronize");
+		ret = cuda_err(c, cudaStreamSynchronize(cudaStreamPerThread),
+			       "cudaStreamSynchronize");
 	return ret;
 }
 
@@ -479,12 +549,13 @@ static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 	int ret = select_dev(c);
 
 	if (ret == 0)
-		ret = after_writes(f);
+		ret = after_writes(c, f);
 	if (ret == 0)
-		ret = cuda_errno((cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
-							       f->count, CUDA_EXTENT, f->size,
-							       cudaStreamPerThread, out),
-				 "fs-verity kernel");
+		ret = cuda_err(c,
+			       (cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
+							     f->count, CUDA_EXTENT, f->size,
+							     cudaStreamPerThread, out),
+			       "fs-verity kernel");
 	return ret;
 }
 

@@ -41,6 +41,26 @@ for f in model small empty; do
 	check "$f offline check" "$BIN/vram-seal" verify --secret "$SECRET" "$WORK/$f.seal" "$WORK/$f.bin" > /dev/null
 done
 check "verify on the GPU" bash -c "cat '$MNT/verify' | grep -c '^OK ' | grep -qx 3"
+# the plain SHA-256 is taken as cp writes (no read-back over the bus); writes out of order and
+# overwrites fall back to reading back, and both give sha256sum's value
+check "cp's load hashed as written" grep -q "sealed llama/model.bin ([0-9]* bytes): tree .* s, sha256 hashed as written" "$WORK/daemon.log"
+t0=$(date +%s.%N)
+cp "$WORK/model.bin" "$MNT/timed.bin"
+t1=$(date +%s.%N)
+echo "cp of $SIZE_MB MiB into the GPU mount: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
+grep "sealed timed.bin" "$WORK/daemon.log" | tail -1
+rm -f "$MNT/timed.bin"
+# one open: the tail first, junk over the head, then the right head (perl is in every Debian)
+perl -e 'open(my $in, "<:raw", $ARGV[0]) or die; local $/; my $d = <$in>;
+	sysopen(my $o, $ARGV[1], 0101, 0644) or die "$!";   # O_WRONLY|O_CREAT
+	sysseek($o, 2048, 0); syswrite($o, substr($d, 2048)) or die;
+	sysseek($o, 0, 0); syswrite($o, "x" x 2048) or die;
+	sysseek($o, 0, 0); syswrite($o, substr($d, 0, 2048)) or die;
+	close($o) or die "$!"' "$WORK/small.bin" "$MNT/llama/ooo.bin"
+check "out-of-order writes: sha256 = sha256sum" \
+	test "$(json_field "$MNT/llama/ooo.bin.seal" sha256)" = "$(sha256sum < "$WORK/small.bin" | cut -d' ' -f1)"
+check "and read back for it" grep -q "sealed llama/ooo.bin .*sha256 read back" "$WORK/daemon.log"
+rm -f "$MNT/llama/ooo.bin"
 refuse "sealed is immutable" "Operation not permitted" bash -c "echo x >> '$MNT/llama/model.bin'"
 used=$(json_field "$MNT/status" used_bytes)
 check "rm frees VRAM" rm "$MNT/llama/model.bin"

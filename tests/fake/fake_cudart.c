@@ -4,25 +4,38 @@
 
 #include <cuda_runtime.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
- * Just the calls cuda/cuda_backend.c makes, executed synchronously on host
- * memory. Environment: VR_FAKE_CUDA_MEM (bytes, default 2 GiB),
+ * Just the calls cuda/cuda_backend.c makes, on host memory, and as strict as
+ * the real runtime where the backend could go wrong:
+ *  - stream work is deferred: an async copy or memset runs only when its
+ *    stream is synchronized, an event recorded after it is waited for, or
+ *    another stream waits on such an event, and it reads its source then (so
+ *    a pinned staging slot reused too early uploads the wrong bytes);
+ *  - work that touches device memory must lie inside a live allocation; a
+ *    stray access is a sticky error (cudaErrorIllegalAddress), as on a GPU;
+ *    cudaFree waits for all work first, as the real one synchronizes;
+ *  - each thread has a last error (cudaGetLastError reads and clears it); a
+ *    sticky error is returned by every later call, as a broken context does;
+ *  - failures can be injected: vr_fake_cuda_fail(), or VR_FAKE_CUDA_FAIL=
+ *    "call:nth[:sticky]" read at the first call (the nth call of that name);
+ *  - vr_fake_cuda_syncs() counts drains: host waits (a stream or event
+ *    synchronize) that leave a stream with queued work idle.
+ * Environment: VR_FAKE_CUDA_MEM (bytes, default 2 GiB),
  * VR_FAKE_CUDA_INTEGRATED=1, VR_FAKE_CUDA_CC=major (default 9). The fs-verity
- * launcher is replaced by the core's CPU digest over the same extents: the
- * kernel itself is covered by test_cuda_emulated.
+ * launcher is replaced by the core's CPU digest over the same extents, after
+ * the stream's earlier work: the kernel itself is covered by
+ * test_cuda_emulated.
  */
 
-#define MAGIC 0x7646616b65637564ULL
-
-struct header {
-	uint64_t magic, size;
-};
-
-static size_t allocated; /* under alloc_lock: the backend allocates from many threads */
-static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
+unsigned vr_fake_cuda_syncs(void);
+void vr_fake_cuda_reset(void);
 
 /* The conformance suite's seam for holding a digest in flight (see cuda/mock.c). */
 void vr_test_digest_hook(void) __attribute__((weak));
@@ -39,21 +52,133 @@ static size_t total_mem(void)
 	return env_size("VR_FAKE_CUDA_MEM", (size_t)2 << 30);
 }
 
+/* ---- errors: a last error per thread, a sticky one, injected failures ---- */
+
+static _Thread_local cudaError_t last_error;
+static atomic_int sticky; /* a cudaError_t once the "context" is broken */
+static atomic_uint syncs;
+static pthread_mutex_t inject_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static struct {
+	char call[48];
+	unsigned left; /* calls of that name to let through first */
+	bool sticky, armed;
+} inject;
+
+void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky)
+{
+	pthread_mutex_lock(&inject_lock);
+	snprintf(inject.call, sizeof(inject.call), "%s", call);
+	inject.left = nth ? nth - 1 : 0;
+	inject.sticky = make_sticky != 0;
+	inject.armed = true;
+	pthread_mutex_unlock(&inject_lock);
+}
+
+unsigned vr_fake_cuda_syncs(void)
+{
+	return atomic_load(&syncs);
+}
+
+void vr_fake_cuda_reset(void)
+{
+	atomic_store(&sticky, 0);
+	pthread_mutex_lock(&inject_lock);
+	inject.armed = false;
+	pthread_mutex_unlock(&inject_lock);
+	last_error = cudaSuccess;
+}
+
+static void arm_from_env(void)
+{
+	const char *v = getenv("VR_FAKE_CUDA_FAIL");
+	char call[48];
+	unsigned nth = 0;
+	char st[16] = "";
+
+	if (v && sscanf(v, "%47[^:]:%u:%15s", call, &nth, st) >= 2)
+		vr_fake_cuda_fail(call, nth, strcmp(st, "sticky") == 0);
+}
+
+static cudaError_t fail_with(cudaError_t e, bool make_sticky)
+{
+	if (make_sticky) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&sticky, &none, (int)e);
+	}
+	last_error = e;
+	return e;
+}
+
+/*
+ * The gate every call passes: a broken context fails it; an armed injection
+ * for CALL fails its nth call (with FAILURE, or sticky cudaErrorIllegalAddress).
+ */
+static cudaError_t enter(const char *call, cudaError_t failure)
+{
+	int st = atomic_load(&sticky);
+	bool hit = false, make_sticky = false;
+
+	pthread_once(&env_once, arm_from_env);
+	if (st)
+		return fail_with((cudaError_t)st, false);
+	pthread_mutex_lock(&inject_lock);
+	if (inject.armed && strcmp(inject.call, call) == 0) {
+		if (inject.left == 0) {
+			hit = true;
+			make_sticky = inject.sticky;
+			inject.armed = false;
+		} else {
+			inject.left--;
+		}
+	}
+	pthread_mutex_unlock(&inject_lock);
+	if (!hit)
+		return cudaSuccess;
+	return fail_with(make_sticky ? cudaErrorIllegalAddress : failure, make_sticky);
+}
+
+cudaError_t cudaGetLastError(void)
+{
+	cudaError_t e = last_error;
+	int st = atomic_load(&sticky);
+
+	last_error = cudaSuccess;
+	return st ? (cudaError_t)st : e;
+}
+
+cudaError_t cudaPeekAtLastError(void)
+{
+	int st = atomic_load(&sticky);
+
+	return st ? (cudaError_t)st : last_error;
+}
+
+/* ---- devices and memory ---- */
+
 cudaError_t cudaGetDeviceCount(int *count)
 {
-	*count = 1;
-	return cudaSuccess;
+	cudaError_t e = enter("cudaGetDeviceCount", cudaErrorNoDevice);
+
+	if (e == cudaSuccess)
+		*count = 1;
+	return e;
 }
 
 cudaError_t cudaSetDevice(int device)
 {
-	return device == 0 ? cudaSuccess : cudaErrorInvalidDevice;
+	cudaError_t e = enter("cudaSetDevice", cudaErrorInvalidDevice);
+
+	if (e == cudaSuccess && device != 0)
+		e = fail_with(cudaErrorInvalidDevice, false);
+	return e;
 }
 
 cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 {
 	if (device != 0)
-		return cudaErrorInvalidDevice;
+		return fail_with(cudaErrorInvalidDevice, false);
 	memset(prop, 0, sizeof(*prop));
 	strcpy(prop->name, "Fake CUDA device (host memory test double)");
 	for (int i = 0; i < 16; i++)
@@ -65,8 +190,36 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
 	return cudaSuccess;
 }
 
+/* Live device allocations, so deferred work can check what it touches. */
+struct alloc {
+	uint8_t *p;
+	size_t size;
+	struct alloc *next;
+};
+
+static struct alloc *allocs; /* under alloc_lock */
+static size_t allocated;     /* under alloc_lock: the backend allocates from many threads */
+static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether [P, P+N) lies inside one live allocation. */
+static bool is_device(const void *p, size_t n)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&alloc_lock);
+	for (struct alloc *a = allocs; a && !ok; a = a->next)
+		ok = (const uint8_t *)p >= a->p && n <= a->size &&
+		     (const uint8_t *)p - a->p <= (ptrdiff_t)(a->size - n);
+	pthread_mutex_unlock(&alloc_lock);
+	return ok;
+}
+
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 {
+	cudaError_t e = enter("cudaMemGetInfo", cudaErrorUnknown);
+
+	if (e)
+		return e;
 	*total_b = total_mem();
 	pthread_mutex_lock(&alloc_lock);
 	*free_b = *total_b - allocated;
@@ -76,60 +229,81 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 
 cudaError_t cudaMalloc(void **p, size_t size)
 {
-	struct header *h;
+	cudaError_t e = enter("cudaMalloc", cudaErrorMemoryAllocation);
+	struct alloc *a;
 
+	if (e)
+		return e;
+	a = malloc(sizeof(*a));
 	pthread_mutex_lock(&alloc_lock);
-	if (size > total_mem() - allocated) {
+	if (!a || size > total_mem() - allocated) {
 		pthread_mutex_unlock(&alloc_lock);
-		return cudaErrorMemoryAllocation;
+		free(a);
+		return fail_with(cudaErrorMemoryAllocation, false);
 	}
 	allocated += size;
 	pthread_mutex_unlock(&alloc_lock);
-	h = malloc(sizeof(*h) + size);
-	if (!h) {
+	a->size = size;
+	a->p = malloc(size ? size : 1);
+	if (!a->p) {
 		pthread_mutex_lock(&alloc_lock);
 		allocated -= size;
 		pthread_mutex_unlock(&alloc_lock);
-		return cudaErrorMemoryAllocation;
+		free(a);
+		return fail_with(cudaErrorMemoryAllocation, false);
 	}
-	memset(h + 1, 0x5c, size); /* device memory starts with junk */
-	h->magic = MAGIC;
-	h->size = size;
-	*p = h + 1;
+	memset(a->p, 0x5c, size); /* device memory starts with junk */
+	pthread_mutex_lock(&alloc_lock);
+	a->next = allocs;
+	allocs = a;
+	pthread_mutex_unlock(&alloc_lock);
+	*p = a->p;
 	return cudaSuccess;
 }
 
+static void run_all_streams(void);
+
 cudaError_t cudaFree(void *p)
 {
-	struct header *h;
+	cudaError_t e = enter("cudaFree", cudaErrorInvalidValue);
+	struct alloc **at, *a = NULL;
 
-	if (!p)
-		return cudaSuccess;
-	h = (struct header *)p - 1;
-	if (h->magic != MAGIC)
-		return cudaErrorInvalidValue;
+	if (e || !p)
+		return e;
+	run_all_streams(); /* cudaFree synchronizes the device */
 	pthread_mutex_lock(&alloc_lock);
-	allocated -= h->size;
+	for (at = &allocs; *at; at = &(*at)->next)
+		if ((*at)->p == p) {
+			a = *at;
+			*at = a->next;
+			allocated -= a->size;
+			break;
+		}
 	pthread_mutex_unlock(&alloc_lock);
-	h->magic = 0;
-	free(h);
+	if (!a)
+		return fail_with(cudaErrorInvalidValue, false);
+	memset(a->p, 0xdd, a->size); /* freed device memory is junk again */
+	free(a->p);
+	free(a);
 	return cudaSuccess;
 }
 
 cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *a, const void *p)
 {
-	const struct header *h = (const struct header *)p - 1;
-
 	memset(a, 0, sizeof(*a));
-	a->type = h->magic == MAGIC ? cudaMemoryTypeDevice : cudaMemoryTypeHost;
+	a->type = is_device(p, 1) ? cudaMemoryTypeDevice : cudaMemoryTypeHost;
 	return cudaSuccess;
 }
 
 cudaError_t cudaHostAlloc(void **p, size_t size, unsigned int flags)
 {
+	cudaError_t e = enter("cudaHostAlloc", cudaErrorMemoryAllocation);
+
 	(void)flags;
+	if (e)
+		return e;
 	*p = malloc(size);
-	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+	return *p ? cudaSuccess : fail_with(cudaErrorMemoryAllocation, false);
 }
 
 cudaError_t cudaFreeHost(void *p)
@@ -138,81 +312,286 @@ cudaError_t cudaFreeHost(void *p)
 	return cudaSuccess;
 }
 
-/* Work runs synchronously, so streams and events are mere tokens. */
-static char token;
+/* ---- streams and events: deferred work ---- */
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags)
+struct op {
+	void *dst;
+	const void *src; /* NULL: a memset of VAL */
+	int val;
+	size_t n;
+	enum cudaMemcpyKind kind;
+};
+
+struct stream {
+	pthread_mutex_t lock;
+	struct op *q; /* queued work, oldest first */
+	size_t head, len, cap;
+	uint64_t done; /* ops run so far */
+	uint64_t queued;
+	struct stream *next_all;
+};
+
+struct event {
+	struct stream *s; /* where it was last recorded, or NULL */
+	uint64_t at;	  /* it completes once S has run this many ops */
+};
+
+static struct stream *all_streams; /* under streams_lock */
+static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local struct stream *per_thread;
+static struct stream legacy;
+
+static struct stream *stream_new(void)
 {
+	struct stream *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_lock(&streams_lock);
+	s->next_all = all_streams;
+	all_streams = s;
+	pthread_mutex_unlock(&streams_lock);
+	return s;
+}
+
+static void legacy_init(void)
+{
+	pthread_mutex_init(&legacy.lock, NULL);
+	pthread_mutex_lock(&streams_lock);
+	legacy.next_all = all_streams;
+	all_streams = &legacy;
+	pthread_mutex_unlock(&streams_lock);
+}
+
+/* The stream a handle names: cudaStreamPerThread is this thread's own; 0 the legacy one. */
+static struct stream *stream_of(cudaStream_t h)
+{
+	static pthread_once_t legacy_once = PTHREAD_ONCE_INIT;
+
+	if (h == cudaStreamPerThread) {
+		if (!per_thread)
+			per_thread = stream_new(); /* kept for the process: threads are few */
+		return per_thread;
+	}
+	if (!h) {
+		pthread_once(&legacy_once, legacy_init);
+		return &legacy;
+	}
+	return (struct stream *)h;
+}
+
+/* Runs one op, checking the device side is live memory; a stray access breaks the context. */
+static void run_op(const struct op *o)
+{
+	bool dst_dev =
+	    !o->src || o->kind == cudaMemcpyHostToDevice || o->kind == cudaMemcpyDeviceToDevice;
+	bool src_dev =
+	    o->src && (o->kind == cudaMemcpyDeviceToHost || o->kind == cudaMemcpyDeviceToDevice);
+
+	if ((dst_dev && !is_device(o->dst, o->n)) || (src_dev && !is_device(o->src, o->n))) {
+		fprintf(stderr, "fake cuda: deferred work touches memory that is not (or no "
+				"longer) allocated: illegal address\n");
+		fail_with(cudaErrorIllegalAddress, true);
+		return;
+	}
+	if (o->src)
+		memcpy(o->dst, o->src, o->n);
+	else
+		memset(o->dst, o->val, o->n);
+}
+
+/* A host wait for S up to UPTO: counted as a drain when it empties a stream that had work. */
+static void count_drain(struct stream *s, uint64_t upto)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->len > 0 && upto >= s->queued)
+		atomic_fetch_add(&syncs, 1);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Runs S's queued work until it has run UPTO ops. */
+static void run_until(struct stream *s, uint64_t upto)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->done < upto && s->len > 0) {
+		run_op(&s->q[s->head]);
+		s->head = (s->head + 1) % s->cap;
+		s->len--;
+		s->done++;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void run_all_streams(void)
+{
+	pthread_mutex_lock(&streams_lock);
+	struct stream *s = all_streams;
+
+	pthread_mutex_unlock(&streams_lock);
+	/* streams are never freed while the process runs (destroy only empties them) */
+	for (; s; s = s->next_all)
+		run_until(s, UINT64_MAX);
+}
+
+static cudaError_t enqueue(cudaStream_t h, const struct op *o)
+{
+	struct stream *s = stream_of(h);
+
+	if (!s)
+		return fail_with(cudaErrorMemoryAllocation, false);
+	pthread_mutex_lock(&s->lock);
+	if (s->len == s->cap) {
+		size_t ncap = s->cap ? 2 * s->cap : 64;
+		struct op *nq = malloc(ncap * sizeof(*nq));
+
+		if (!nq) {
+			pthread_mutex_unlock(&s->lock);
+			return fail_with(cudaErrorMemoryAllocation, false);
+		}
+		for (size_t i = 0; i < s->len; i++)
+			nq[i] = s->q[(s->head + i) % s->cap];
+		free(s->q);
+		s->q = nq;
+		s->head = 0;
+		s->cap = ncap;
+	}
+	s->q[(s->head + s->len) % s->cap] = *o;
+	s->len++;
+	s->queued++;
+	pthread_mutex_unlock(&s->lock);
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *h, unsigned int flags)
+{
+	cudaError_t e = enter("cudaStreamCreateWithFlags", cudaErrorMemoryAllocation);
+	struct stream *s;
+
 	(void)flags;
-	*s = (cudaStream_t)&token;
+	if (e)
+		return e;
+	s = stream_new();
+	if (!s)
+		return fail_with(cudaErrorMemoryAllocation, false);
+	*h = (cudaStream_t)s;
 	return cudaSuccess;
 }
 
-cudaError_t cudaStreamDestroy(cudaStream_t s)
+cudaError_t cudaStreamDestroy(cudaStream_t h)
 {
-	(void)s;
+	/* pending work still completes, as CUDA's does */
+	run_until(stream_of(h), UINT64_MAX);
 	return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t s)
+cudaError_t cudaStreamSynchronize(cudaStream_t h)
 {
-	(void)s;
-	return cudaSuccess;
+	cudaError_t e = enter("cudaStreamSynchronize", cudaErrorUnknown);
+
+	if (e)
+		return e;
+	count_drain(stream_of(h), UINT64_MAX);
+	run_until(stream_of(h), UINT64_MAX);
+	return atomic_load(&sticky) ? fail_with((cudaError_t)atomic_load(&sticky), false)
+				    : cudaSuccess;
 }
 
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int flags)
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *ev, unsigned int flags)
 {
+	cudaError_t e = enter("cudaEventCreateWithFlags", cudaErrorMemoryAllocation);
+	struct event *v;
+
 	(void)flags;
-	*e = (cudaEvent_t)&token;
+	if (e)
+		return e;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return fail_with(cudaErrorMemoryAllocation, false);
+	*ev = (cudaEvent_t)v;
 	return cudaSuccess;
 }
 
-cudaError_t cudaEventDestroy(cudaEvent_t e)
+cudaError_t cudaEventDestroy(cudaEvent_t ev)
 {
-	(void)e;
+	free(ev);
 	return cudaSuccess;
 }
 
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
+cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t h)
 {
-	(void)e;
-	(void)s;
+	cudaError_t e = enter("cudaEventRecord", cudaErrorUnknown);
+	struct event *v = (struct event *)ev;
+	struct stream *s = stream_of(h);
+
+	if (e)
+		return e;
+	pthread_mutex_lock(&s->lock);
+	v->s = s;
+	v->at = s->queued;
+	pthread_mutex_unlock(&s->lock);
 	return cudaSuccess;
 }
 
-cudaError_t cudaEventSynchronize(cudaEvent_t e)
+cudaError_t cudaEventSynchronize(cudaEvent_t ev)
 {
-	(void)e;
-	return cudaSuccess;
+	cudaError_t e = enter("cudaEventSynchronize", cudaErrorUnknown);
+	struct event *v = (struct event *)ev;
+
+	if (e)
+		return e;
+	if (v->s) {
+		count_drain(v->s, v->at);
+		run_until(v->s, v->at);
+	}
+	return atomic_load(&sticky) ? fail_with((cudaError_t)atomic_load(&sticky), false)
+				    : cudaSuccess;
 }
 
-cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags)
+/* The waiting stream's later work must follow the event: run what precedes it now. */
+cudaError_t cudaStreamWaitEvent(cudaStream_t h, cudaEvent_t ev, unsigned int flags)
 {
-	(void)s;
-	(void)e;
+	cudaError_t e = enter("cudaStreamWaitEvent", cudaErrorUnknown);
+	struct event *v = (struct event *)ev;
+
 	(void)flags;
+	if (e)
+		return e;
+	run_until(stream_of(h), UINT64_MAX);
+	if (v->s)
+		run_until(v->s, v->at);
 	return cudaSuccess;
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind kind,
-			    cudaStream_t s)
+			    cudaStream_t h)
 {
-	(void)kind;
-	(void)s;
-	memcpy(dst, src, n);
-	return cudaSuccess;
+	cudaError_t e = enter("cudaMemcpyAsync", cudaErrorInvalidValue);
+	struct op o = {.dst = dst, .src = src, .n = n, .kind = kind};
+
+	return e ? e : enqueue(h, &o);
 }
 
-cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t h)
 {
-	(void)s;
-	memset(p, v, n);
-	return cudaSuccess;
+	cudaError_t e = enter("cudaMemsetAsync", cudaErrorInvalidValue);
+	struct op o = {.dst = p, .val = v, .n = n};
+
+	return e ? e : enqueue(h, &o);
 }
 
 const char *cudaGetErrorName(cudaError_t e)
 {
-	return e == cudaSuccess ? "cudaSuccess" : "cudaErrorFake";
+	switch (e) {
+	case cudaSuccess:
+		return "cudaSuccess";
+	case cudaErrorMemoryAllocation:
+		return "cudaErrorMemoryAllocation";
+	case cudaErrorIllegalAddress:
+		return "cudaErrorIllegalAddress";
+	default:
+		return "cudaErrorFake";
+	}
 }
 
 const char *cudaGetErrorString(cudaError_t e)
@@ -223,15 +602,22 @@ const char *cudaGetErrorString(cudaError_t e)
 int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
 		     uint64_t size, void *stream, uint8_t out[32]);
 
+/* The launcher's stand-in: the core's digest of the extents once the stream's work ran. */
 int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
 		     uint64_t size, void *stream, uint8_t out[32])
 {
-	struct vr_span *spans = calloc(next ? next : 1, sizeof(*spans));
+	cudaError_t e = enter("vr_cuda_fsverity", cudaErrorLaunchFailure);
+	struct vr_span *spans;
 	int ret;
 
-	(void)stream;
+	if (e)
+		return e;
+	run_until(stream_of((cudaStream_t)stream), UINT64_MAX);
+	if (atomic_load(&sticky))
+		return atomic_load(&sticky);
 	if (vr_test_digest_hook)
 		vr_test_digest_hook();
+	spans = calloc(next ? next : 1, sizeof(*spans));
 	if (!spans)
 		return cudaErrorMemoryAllocation;
 	for (uint32_t i = 0; i < next; i++) {

@@ -15,6 +15,10 @@
 /* Built over the CUDA runtime test double (tests/fake), whose launcher calls the seam. */
 #ifdef VR_FAKE_CUDA
 static const bool fake_cuda = true;
+/* the double's controls (tests/fake/fake_cudart.c) */
+void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
+unsigned vr_fake_cuda_syncs(void);
+void vr_fake_cuda_reset(void);
 #else
 static const bool fake_cuda = false;
 #endif
@@ -370,6 +374,70 @@ static int policy_checks(void)
 	return check_summary();
 }
 
+#ifdef VR_FAKE_CUDA
+/*
+ * The CUDA backend over the strict double: a failed call that leaves the
+ * context usable changes nothing for good; a sticky error marks the device
+ * failed (every later operation refuses with EIO, info says so); a load that
+ * grows in 1 MiB writes does not drain the upload stream at each write (it
+ * once synchronized 277 times for 256 writes).
+ */
+static void strict_cuda(const struct vr_backend_ops *ops, const struct vr_backend_params *p)
+{
+	static uint8_t buf[1 << 20];
+	struct vr_device_info info;
+	struct vr_dev_file *f = NULL;
+	struct vr_backend b;
+	uint8_t d[32];
+
+	fill(buf, sizeof(buf));
+	vr_fake_cuda_reset();
+	CHECK_EQ(vr_backend_open(ops, p, &b), 0);
+
+	/* growing in FUSE-sized writes: a drain per new extent at most, not per write */
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	unsigned before = vr_fake_cuda_syncs();
+
+	for (uint64_t off = 0; off < (256u << 20); off += sizeof(buf)) {
+		CHECK_EQ(vr_dev_resize(f, off + sizeof(buf)), 0);
+		CHECK_EQ(vr_dev_write(f, off, buf, sizeof(buf)), 0);
+	}
+	unsigned drains = vr_fake_cuda_syncs() - before;
+
+	printf("256 growing 1 MiB writes: %u stream drains\n", drains);
+	CHECK(drains <= 16);
+	CHECK_EQ(vr_dev_file_free(f), 0);
+
+	/* an ordinary failure (the card is full): ENOSPC, and the device stays usable */
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	vr_fake_cuda_fail("cudaMalloc", 1, 0);
+	CHECK_EQ(vr_dev_resize(f, 100), -ENOSPC);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(!info.failed);
+	CHECK_EQ(vr_dev_resize(f, 100), 0);
+	CHECK_EQ(vr_dev_write(f, 0, buf, 100), 0);
+	CHECK_EQ(vr_dev_fsverity(f, d), 0);
+
+	/* a sticky error (an illegal address in an upload): the device is failed for good */
+	vr_fake_cuda_fail("cudaMemcpyAsync", 1, 1);
+	CHECK_EQ(vr_dev_write(f, 0, buf, 100), -EIO);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(info.failed);
+	CHECK_EQ(vr_dev_fsverity(f, d), -EIO);
+	CHECK_EQ(vr_dev_resize(f, 200), -EIO);
+	CHECK_EQ(vr_dev_read(f, 0, buf, 10), -EIO);
+	vr_dev_file_free(f);
+	vr_backend_close(&b);
+	vr_fake_cuda_reset();
+
+	/* a fresh open (a restart) works again */
+	CHECK_EQ(vr_backend_open(ops, p, &b), 0);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(!info.failed);
+	vr_backend_close(&b);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *name = argc > 1 ? argv[1] : "mock";
@@ -424,5 +492,9 @@ int main(int argc, char **argv)
 	vr_backend_close(&b);
 	if (strcmp(name, "mock") == 0)
 		faults();
+#ifdef VR_FAKE_CUDA
+	if (strcmp(name, "cuda") == 0)
+		strict_cuda(ops, &p);
+#endif
 	return check_summary();
 }

@@ -124,9 +124,9 @@ static void test_sums(struct vr_residency *r)
 
 	/* the source first: a match seals as checked, a mismatch is refused and nothing else */
 	CHECK_EQ(vr_res_mkdir(r, "/s", 0755, &me), 0);
-	CHECK_EQ(load_str(r, "/s/SHA256SUMS",
-			  ABC_SHA "  a\n" ABC_SHA "  sub/b\n" ABC_SHA "  gone\n"),
-		 0);
+	CHECK_EQ(
+	    load_str(r, "/s/SHA256SUMS", ABC_SHA "  a\n" ABC_SHA "  sub/b\n" ABC_SHA "  gone\n"),
+	    0);
 	CHECK_EQ(load_str(r, "/s/a", "abc"), 0);
 	CHECK_EQ(seal_of(r, "/s/a", &s), 0);
 	CHECK_EQ(s.version, 2);
@@ -190,8 +190,8 @@ static void test_sums(struct vr_residency *r)
 	CHECK_EQ(vr_res_rename(r, "/late", "/moved", 0, &me), 0);
 	CHECK(report_has(r, "/moved", "MISSING moved/gone", NULL) == false);
 	CHECK_EQ(load_str(r, "/moved/a3", "abc"), 0);
-	CHECK(report_has(r, "/moved", "UNEXPECTED moved/a3 not listed in moved/SHA256SUMS\n",
-			 NULL));
+	CHECK(
+	    report_has(r, "/moved", "UNEXPECTED moved/a3 not listed in moved/SHA256SUMS\n", NULL));
 	CHECK_EQ(vr_res_rename(r, "/moved/SHA256SUMS", "/moved/old-sums", 0, &me), 0);
 	CHECK(!report_has(r, "/moved", "UNEXPECTED", NULL));
 	CHECK_EQ(status_number(r, "sources"), 1);
@@ -256,7 +256,8 @@ static void test_untrusted(struct vr_residency *r)
 	CHECK_EQ(vr_res_mkdir(r, "/u", 0755, &me), 0);
 	CHECK_EQ(load(r, "/u/model.sig", data, len), 0);
 	CHECK_EQ(load_str(r, "/u/signme-1", "not the signed bytes"), 0);
-	CHECK(report_has(r, "/u", "FAILED u/model.sig signature not trusted: no trusted keys", &fails));
+	CHECK(report_has(r, "/u", "FAILED u/model.sig signature not trusted: no trusted keys",
+			 &fails));
 	CHECK(fails);
 	CHECK(report_has(r, "/u", "OK u/signme-1", NULL));
 	free(data);
@@ -280,8 +281,7 @@ static void test_require(struct vr_residency *r)
 	CHECK_EQ(status_number(r, "refused"), 1);
 }
 
-static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *trust,
-				 bool require)
+static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *trust, bool require)
 {
 	struct vr_res_config cfg = {.backend = b,
 				    .keys = keys,

@@ -114,8 +114,8 @@ static int oms(const char *text, const struct vr_trust *t, struct vr_manifest **
  * Flips MASK in bytes of the decoded FIELD of bundle SIG (every byte for short fields, then
  * sparser) and counts the tries and how many the verifier refused.
  */
-static void flip_each(const char *sig, const char *field, uint8_t *bytes, size_t len,
-		      uint8_t mask, const struct vr_trust *t, unsigned *tries, unsigned *refused)
+static void flip_each(const char *sig, const char *field, uint8_t *bytes, size_t len, uint8_t mask,
+		      const struct vr_trust *t, unsigned *tries, unsigned *refused)
 {
 	struct vr_manifest *m;
 	char why[VR_WHY_MAX];
@@ -378,12 +378,13 @@ static char *sign_bundle(struct signer *s, const char *statement, const char *hi
 	size_t n = strlen(sig64) + strlen(p64) + (key64 ? strlen(key64) : 64) + 512;
 	char *out = malloc(n);
 
-	snprintf(out, n,
-		 "{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", "
-		 "\"verificationMaterial\": {\"publicKey\": {\"%s\": \"%s\"}, \"tlogEntries\": []}, "
-		 "\"dsseEnvelope\": {\"payload\": \"%s\", \"payloadType\": \"%s\", "
-		 "\"signatures\": [{\"sig\": \"%s\", \"keyid\": \"\"}]}}",
-		 hint ? "hint" : "rawBytes", hint ? hint : key64, p64, type, sig64);
+	snprintf(
+	    out, n,
+	    "{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", "
+	    "\"verificationMaterial\": {\"publicKey\": {\"%s\": \"%s\"}, \"tlogEntries\": []}, "
+	    "\"dsseEnvelope\": {\"payload\": \"%s\", \"payloadType\": \"%s\", "
+	    "\"signatures\": [{\"sig\": \"%s\", \"keyid\": \"\"}]}}",
+	    hint ? "hint" : "rawBytes", hint ? hint : key64, p64, type, sig64);
 	free(sig64);
 	free(p64);
 	free(key64);
@@ -570,9 +571,9 @@ static void test_bundle_faults(void)
 	}
 	CHECK_EQ(oms("{}", t, &m, why), -EINVAL);
 	CHECK_EQ(oms("", t, &m, why), -EINVAL);
-	CHECK_EQ(oms("{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\"}", t, &m,
-		     why),
-		 -EINVAL);
+	CHECK_EQ(
+	    oms("{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\"}", t, &m, why),
+	    -EINVAL);
 	/* over the size limit: refused before parsing */
 	char *big = calloc(1, VR_MANIFEST_MAX_BYTES + 2);
 
@@ -676,7 +677,9 @@ static void test_sums(void)
 	vr_manifest_free(sums(DA "  a\n" DB "  ./a\n", -EINVAL, "twice"));
 	vr_manifest_free(sums("SHA256 (a) = " DA "\n", -EINVAL, "BSD"));
 	/* truncated inside the digest */
-	vr_manifest_free(sums(DA "  a\n" "bc9a717db6", -EINVAL, "line 2"));
+	vr_manifest_free(sums(DA "  a\n"
+				 "bc9a717db6",
+			      -EINVAL, "line 2"));
 
 	/* limits: line length, entries, size */
 	char *line = malloc(VR_SUMS_LINE_MAX + 100);
