@@ -45,6 +45,9 @@ struct cuda {
 	cudaEvent_t slot_done[RING_SLOTS]; /* under RING */
 	bool slot_busy[RING_SLOTS];	   /* under RING */
 	int next_slot;			   /* under RING */
+	pthread_mutex_t scratch_lock;	   /* one digest at a time uses the scratch */
+	struct vr_cuda_scratch scratch;	   /* under SCRATCH_LOCK; allocated at open */
+	void *scratch_mem;		   /* the one allocation behind it */
 };
 
 struct cuda_file {
@@ -174,6 +177,34 @@ static void format_uuid(const cudaUUID_t *u, char *out, size_t cap)
 
 static void cuda_close(void *ctx);
 
+/*
+ * Allocates the digest scratch once, for the largest file FREE_B bytes could
+ * hold (about 0.8 % of it): the level buffers, the extent table and the digest,
+ * carved from one cudaMalloc. Returns 0 or -errno.
+ */
+static int alloc_scratch(struct cuda *c, size_t free_b)
+{
+	struct vr_cuda_scratch *sc = &c->scratch;
+	uint64_t level_bytes;
+	uint8_t *p;
+	int ret;
+
+	vr_cuda_scratch_size(free_b, CUDA_EXTENT, &sc->max_blocks, &sc->max_extents, &level_bytes);
+	uint64_t table_bytes = ((uint64_t)sc->max_extents + 2) * sizeof(void *);
+	uint64_t total = table_bytes + level_bytes + 256;
+
+	ret = cuda_err(c, cudaMalloc(&c->scratch_mem, total), "cudaMalloc (digest scratch)");
+	if (ret)
+		return ret;
+	p = c->scratch_mem;
+	sc->ext = (const uint8_t **)p;
+	sc->lvl = sc->ext + sc->max_extents;
+	sc->out = p + table_bytes;
+	sc->a = sc->out + 256; /* 256: keeps the level buffers aligned */
+	sc->b = sc->a + sc->max_blocks * VR_DIGEST_SIZE;
+	return 0;
+}
+
 static int cuda_open(const struct vr_backend_params *p, void **ctx)
 {
 	struct cudaDeviceProp prop;
@@ -196,6 +227,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	c->audit = p->audit;
 	pthread_mutex_init(&c->acct, NULL);
 	pthread_mutex_init(&c->ring, NULL);
+	pthread_mutex_init(&c->scratch_lock, NULL);
 	ret = select_dev(c);
 	if (ret)
 		goto fail;
@@ -217,6 +249,12 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		ret = -ENODEV;
 		goto fail;
 	}
+	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	if (ret)
+		goto fail;
+	ret = alloc_scratch(c, free_b);
+	if (ret)
+		goto fail;
 	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
 	if (ret)
 		goto fail;
@@ -273,9 +311,12 @@ static void cuda_close(void *ctx)
 		}
 		if (c->upload)
 			cudaStreamDestroy(c->upload);
+		if (c->scratch_mem)
+			cudaFree(c->scratch_mem);
 	}
 	pthread_mutex_destroy(&c->acct);
 	pthread_mutex_destroy(&c->ring);
+	pthread_mutex_destroy(&c->scratch_lock);
 	free(c);
 }
 
@@ -550,12 +591,16 @@ static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 
 	if (ret == 0)
 		ret = after_writes(c, f);
-	if (ret == 0)
+	if (ret == 0) {
+		/* digests share the scratch; reads, writes and other calls never wait here */
+		pthread_mutex_lock(&c->scratch_lock);
 		ret = cuda_err(c,
 			       (cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
 							     f->count, CUDA_EXTENT, f->size,
-							     cudaStreamPerThread, out),
+							     &c->scratch, cudaStreamPerThread, out),
 			       "fs-verity kernel");
+		pthread_mutex_unlock(&c->scratch_lock);
+	}
 	return ret;
 }
 

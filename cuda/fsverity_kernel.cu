@@ -65,69 +65,57 @@ static cudaError_t launch_hash(const uint8_t *const *d_ext, uint64_t ext_size, u
 }
 
 extern "C" int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
-				uint64_t size, void *stream, uint8_t out[32])
+				uint64_t size, const struct vr_cuda_scratch *sc, void *stream,
+				uint8_t out[32])
 {
 	cudaStream_t s = (cudaStream_t)stream;
 	uint64_t nblocks = vr_fsv_blocks(size);
-	uint64_t n1 = vr_fsv_level_up(nblocks);
-	const uint8_t **d_ext = NULL, **d_lvl = NULL;
-	uint8_t *a = NULL, *b = NULL, *d_out = NULL;
 	cudaError_t e;
 
 	/* an earlier failed call on this thread (a handled cudaMalloc out of memory, say) must
 	 * not be taken for this launch's failure: clear it; a sticky error stays and shows below */
 	(void)cudaGetLastError();
-	if ((e = cudaMalloc((void **)&d_out, VR_DIGEST_SIZE)) != cudaSuccess)
-		return e;
+	if (nblocks > sc->max_blocks || next > sc->max_extents)
+		return cudaErrorInvalidValue;
 	if (size == 0) {
-		descriptor<<<1, 1, 0, s>>>(NULL, 0, d_out);
+		descriptor<<<1, 1, 0, s>>>(NULL, 0, sc->out);
 		e = cudaGetLastError();
 		goto copy_out;
 	}
-	if ((e = cudaMalloc((void **)&d_ext, sizeof(void *) * next)) != cudaSuccess ||
-	    (e = cudaMalloc((void **)&d_lvl, sizeof(void *) * 2)) != cudaSuccess ||
-	    (e = cudaMalloc((void **)&a, nblocks * VR_DIGEST_SIZE)) != cudaSuccess ||
-	    (e = cudaMalloc((void **)&b, (n1 ? n1 : 1) * VR_DIGEST_SIZE)) != cudaSuccess)
-		goto free_all;
-	if ((e = cudaMemcpyAsync(d_ext, extents, sizeof(void *) * next, cudaMemcpyHostToDevice,
+	if ((e = cudaMemcpyAsync(sc->ext, extents, sizeof(void *) * next, cudaMemcpyHostToDevice,
 				 s)) != cudaSuccess)
-		goto free_all;
-	if ((e = launch_hash(d_ext, extent_size, size, a, s)) != cudaSuccess)
-		goto free_all;
+		goto done;
+	if ((e = launch_hash(sc->ext, extent_size, size, sc->a, s)) != cudaSuccess)
+		goto done;
 	{
 		/* levels: each hashes the previous level's packed hashes, block by block */
 		uint64_t n = nblocks;
-		const uint8_t *ptrs[2] = {a, b};
+		const uint8_t *ptrs[2] = {sc->a, sc->b};
 
-		if ((e = cudaMemcpyAsync(d_lvl, ptrs, sizeof(ptrs), cudaMemcpyHostToDevice, s)) !=
+		if ((e = cudaMemcpyAsync(sc->lvl, ptrs, sizeof(ptrs), cudaMemcpyHostToDevice, s)) !=
 		    cudaSuccess)
-			goto free_all;
+			goto done;
 		int cur = 0;
 
 		while (n > 1) {
-			/* d_lvl[cur] is a one-extent table over the current level */
-			if ((e = launch_hash(d_lvl + cur, UINT64_MAX / 2, n * VR_DIGEST_SIZE,
+			/* lvl[cur] is a one-extent table over the current level */
+			if ((e = launch_hash(sc->lvl + cur, UINT64_MAX / 2, n * VR_DIGEST_SIZE,
 					     (uint8_t *)ptrs[cur ^ 1], s)) != cudaSuccess)
-				goto free_all;
+				goto done;
 			n = vr_fsv_level_up(n);
 			cur ^= 1;
 		}
-		descriptor<<<1, 1, 0, s>>>(ptrs[cur], size, d_out);
+		descriptor<<<1, 1, 0, s>>>(ptrs[cur], size, sc->out);
 		e = cudaGetLastError();
 	}
 copy_out:
 	if (e == cudaSuccess)
-		e = cudaMemcpyAsync(out, d_out, VR_DIGEST_SIZE, cudaMemcpyDeviceToHost, s);
+		e = cudaMemcpyAsync(out, sc->out, VR_DIGEST_SIZE, cudaMemcpyDeviceToHost, s);
 	if (e == cudaSuccess)
 		e = cudaStreamSynchronize(s);
-free_all:
-	/* the stream must be idle before its scratch goes */
+done:
+	/* the stream must be idle before the scratch serves the next digest */
 	if (e != cudaSuccess)
 		cudaStreamSynchronize(s);
-	cudaFree(d_out);
-	cudaFree(d_ext);
-	cudaFree(d_lvl);
-	cudaFree(a);
-	cudaFree(b);
 	return (int)e;
 }

@@ -1,6 +1,7 @@
 /* fake_cudart.c - a CUDA runtime test double in host memory, to run the CUDA backend's host code
  * here. */
 #include "digest.h"
+#include "fsverity_kernel.h"
 
 #include <cuda_runtime.h>
 #include <pthread.h>
@@ -599,27 +600,40 @@ const char *cudaGetErrorString(cudaError_t e)
 	return e == cudaSuccess ? "no error" : "fake CUDA error";
 }
 
+/*
+ * The launcher's stand-in: the core's digest of the extents once the stream's
+ * work ran. It keeps the launcher's rules: the scratch must be live device
+ * memory big enough for the file, and one digest at a time may use it.
+ */
 int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
-		     uint64_t size, void *stream, uint8_t out[32]);
-
-/* The launcher's stand-in: the core's digest of the extents once the stream's work ran. */
-int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
-		     uint64_t size, void *stream, uint8_t out[32])
+		     uint64_t size, const struct vr_cuda_scratch *sc, void *stream, uint8_t out[32])
 {
+	static atomic_int in_use;
 	cudaError_t e = enter("vr_cuda_fsverity", cudaErrorLaunchFailure);
 	struct vr_span *spans;
 	int ret;
 
 	if (e)
 		return e;
+	if (vr_fsv_blocks(size) > sc->max_blocks || next > sc->max_extents)
+		return fail_with(cudaErrorInvalidValue, false);
+	if (!is_device(sc->a, sc->max_blocks * VR_DIGEST_SIZE) || !is_device(sc->out, 32) ||
+	    !is_device(sc->ext, next * sizeof(void *)))
+		return fail_with(cudaErrorIllegalAddress, true);
+	if (atomic_fetch_add(&in_use, 1) != 0) {
+		fprintf(stderr, "fake cuda: two digests share the scratch at once\n");
+		atomic_fetch_sub(&in_use, 1);
+		return fail_with(cudaErrorIllegalAddress, true);
+	}
 	run_until(stream_of((cudaStream_t)stream), UINT64_MAX);
-	if (atomic_load(&sticky))
-		return atomic_load(&sticky);
 	if (vr_test_digest_hook)
 		vr_test_digest_hook();
 	spans = calloc(next ? next : 1, sizeof(*spans));
-	if (!spans)
-		return cudaErrorMemoryAllocation;
+	if (!spans || atomic_load(&sticky)) {
+		free(spans);
+		atomic_fetch_sub(&in_use, 1);
+		return spans ? atomic_load(&sticky) : cudaErrorMemoryAllocation;
+	}
 	for (uint32_t i = 0; i < next; i++) {
 		spans[i].data = extents[i];
 		spans[i].len =
@@ -630,5 +644,6 @@ int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t exte
 		spans[0].data = "";
 	ret = vr_fsv_digest_spans(spans, next ? next : 1, 1, out);
 	free(spans);
+	atomic_fetch_sub(&in_use, 1);
 	return ret ? cudaErrorUnknown : cudaSuccess;
 }

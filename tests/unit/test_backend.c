@@ -139,6 +139,15 @@ static void exhaustion(struct vr_backend *b)
 
 	CHECK_EQ(vr_backend_info(b, &before), 0);
 	step = before.total_bytes / 64 + 1;
+	/* the allocation unit (an extent): what a one-byte file holds */
+	struct vr_dev_file *probe;
+	uint64_t unit = 0;
+
+	CHECK_EQ(vr_dev_file_new(b, &probe), 0);
+	if (vr_dev_resize(probe, 1) == 0)
+		unit = vr_dev_held(probe);
+	CHECK(unit > 0);
+	vr_dev_file_free(probe);
 	while (n < 4096) {
 		CHECK_EQ(vr_dev_file_new(b, &files[n]), 0);
 		ret = vr_dev_resize(files[n], step);
@@ -148,7 +157,8 @@ static void exhaustion(struct vr_backend *b)
 	}
 	CHECK_EQ(ret, -ENOSPC);
 	CHECK_EQ(vr_backend_info(b, &full), 0);
-	CHECK(full.free_bytes < step);
+	/* full: what is left cannot hold another step (rounded up to whole units) */
+	CHECK(full.free_bytes < (step + unit - 1) / unit * unit);
 	/* the failed file holds nothing; one more small file still fits after a free */
 	CHECK_EQ(vr_dev_held(files[n - 1]), 0);
 	CHECK_EQ(vr_dev_file_free(files[0]), 0);
