@@ -190,7 +190,9 @@ static int alloc_scratch(struct cuda *c, size_t free_b)
 	int ret;
 
 	vr_cuda_scratch_size(free_b, CUDA_EXTENT, &sc->max_blocks, &sc->max_extents, &level_bytes);
-	uint64_t table_bytes = ((uint64_t)sc->max_extents + 2) * sizeof(void *);
+	/* rounded to 256 bytes: the kernel reads the level buffers 16 bytes at a time, and a
+	 * misaligned vector load is a sticky error (compute-sanitizer found it on an H200) */
+	uint64_t table_bytes = (((uint64_t)sc->max_extents + 2) * sizeof(void *) + 255) & ~255ULL;
 	uint64_t total = table_bytes + level_bytes + 256;
 
 	ret = cuda_err(c, cudaMalloc(&c->scratch_mem, total), "cudaMalloc (digest scratch)");

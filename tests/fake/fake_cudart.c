@@ -620,6 +620,12 @@ int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t exte
 	if (!is_device(sc->a, sc->max_blocks * VR_DIGEST_SIZE) || !is_device(sc->out, 32) ||
 	    !is_device(sc->ext, next * sizeof(void *)))
 		return fail_with(cudaErrorIllegalAddress, true);
+	/* the kernel loads 16 bytes at a time from the level buffers and the extents */
+	for (uint32_t i = 0; i < next; i++)
+		if ((uintptr_t)extents[i] % 16)
+			return fail_with(cudaErrorMisalignedAddress, true);
+	if ((uintptr_t)sc->a % 16 || (uintptr_t)sc->b % 16)
+		return fail_with(cudaErrorMisalignedAddress, true);
 	if (atomic_fetch_add(&in_use, 1) != 0) {
 		fprintf(stderr, "fake cuda: two digests share the scratch at once\n");
 		atomic_fetch_sub(&in_use, 1);
