@@ -128,10 +128,13 @@ static void fill_expected(const struct res_expect *e, struct vr_seal_expected *x
 int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
 		   struct res_expect *e)
 {
-	res_expect_of(n, s->sha256, e);
+	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, e);
 	if (e->mismatch)
 		return -EBADMSG;
-	fill_expected(e, &s->expected);
+	if (s->no_sha256)
+		memset(&s->expected, 0, sizeof(s->expected)); /* nothing was compared */
+	else
+		fill_expected(e, &s->expected);
 	return res_sign_seal(r, n, s);
 }
 
@@ -175,7 +178,69 @@ struct applied_list {
 	struct applied *v;
 	size_t n, cap;
 	size_t resigned, quarantined, sealed;
+	struct vr_node **unhashed; /* sealed without a SHA-256 that a source now names */
+	size_t nunhashed, capunhashed;
 };
+
+/* Keeps F (referenced) for hashing once the tree lock is dropped. [T] */
+static void note_unhashed(struct applied_list *l, struct vr_node *f)
+{
+	if (l->nunhashed == l->capunhashed) {
+		size_t ncap = l->capunhashed ? 2 * l->capunhashed : 8;
+		struct vr_node **nv = realloc(l->unhashed, ncap * sizeof(*nv));
+
+		if (!nv) {
+			vr_log(LOG_ERR, "out of memory: %s is not checked against its source",
+			       f->name);
+			return;
+		}
+		l->unhashed = nv;
+		l->capunhashed = ncap;
+	}
+	f->refs++;
+	l->unhashed[l->nunhashed++] = f;
+}
+
+static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_list *l);
+
+/*
+ * Hashes the files sealed under sha256=off that a source now names (reading
+ * them back under their IO lock shared: readers are not held up), records
+ * each SHA-256 in its seal and checks it like the rest.
+ */
+static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
+{
+	for (size_t i = 0; i < l->nunhashed; i++) {
+		struct vr_node *f = l->unhashed[i];
+		uint8_t sha[VR_DIGEST_SIZE];
+
+		int ret = -ESTALE;
+
+		pthread_rwlock_rdlock(&f->io);
+		pthread_mutex_lock(&r->lock);
+		bool still = f->state == ST_SEALED && f->seal && f->seal->no_sha256;
+
+		pthread_mutex_unlock(&r->lock);
+		/* IO held shared: the bytes cannot be freed or changed meanwhile */
+		if (still)
+			ret = vr_dev_sha256(f->dev, sha);
+		pthread_mutex_lock(&r->lock);
+		if (ret == 0 && f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
+			memcpy(f->seal->sha256, sha, sizeof(sha));
+			f->seal->no_sha256 = false;
+			recheck(r, f, l);
+		} else if (still && ret) {
+			vr_log(LOG_ERR, "%s: its SHA-256 could not be taken for a check: %s",
+			       f->name, strerror(-ret));
+		}
+		pthread_mutex_unlock(&r->lock);
+		pthread_rwlock_unlock(&f->io);
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, f);
+		pthread_mutex_unlock(&r->lock);
+	}
+	free(l->unhashed);
+}
 
 static void note(struct applied_list *l, const struct vr_node *f, const char *detail, bool sealed)
 {
@@ -204,7 +269,12 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 	struct res_expect e;
 	char detail[2 * VR_WHY_MAX], why[VR_WHY_MAX];
 
-	if (f->state == ST_SEALED && f->seal) {
+	if (f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
+		/* sealed under sha256=off: hashed after the tree lock is dropped, then checked */
+		res_expect_of(f, NULL, &e);
+		if (e.covered)
+			note_unhashed(l, f);
+	} else if (f->state == ST_SEALED && f->seal) {
 		int ret = res_place_seal(r, f, f->seal, &e);
 
 		if (ret == -EBADMSG) {
@@ -296,6 +366,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		res_source_free(s);
 		return;
 	}
+	hash_unhashed(r, &l);
 	if (s->m) {
 		if (kind == VR_MANIFEST_OMS)
 			snprintf(detail, sizeof(detail),

@@ -405,7 +405,7 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 		n->gen++;
 		if (ret == 0)
 			ret = mark_written(n, off, off + len);
-		if (ret == 0)
+		if (ret == 0 && !r->cfg.sha256_off)
 			hash_written(n, buf, len, off);
 		if (ret)
 			load_failed(r, n, ret, c);
@@ -593,6 +593,12 @@ static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t f
 	pthread_t t;
 
 	memset(tm, 0, sizeof(*tm));
+	if (!sha) { /* sha256=off: the tree alone */
+		int ret = vr_dev_fsverity(f, fsv);
+
+		tm->tree = seconds() - t0;
+		return ret;
+	}
 	if (!n->hash_lost && n->hashed_to == n->size && (n->wsha || n->size == 0)) {
 		int ret = n->wsha ? vr_sha256_stream_final(n->wsha, job.sha) : 0;
 
@@ -692,8 +698,15 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 		n->reserved_to = 0;
 	if (ret == 0 && !s)
 		ret = -ENOMEM;
+	if (ret == 0 && r->cfg.sha256_off) {
+		/* without the SHA-256, unless an expected digest naming the file needs it */
+		pthread_mutex_lock(&r->lock);
+		res_expect_of(n, NULL, &e);
+		s->no_sha256 = !e.covered && !r->cfg.expect_require;
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (ret == 0) {
-		ret = digest_both(n, s->sha256, s->fsverity, &tm);
+		ret = digest_both(n, s->no_sha256 ? NULL : s->sha256, s->fsverity, &tm);
 		/* a device that cannot digest is an I/O error to the writer, not a mismatch */
 		if (ret == -EBADMSG)
 			ret = -EIO;
@@ -713,6 +726,15 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 		 */
 		ret = res_place_seal(r, n, s, &e);
 		res_node_path(n, rel, sizeof(rel));
+		if (ret == 0 && s->no_sha256 && e.covered) {
+			/* a source arrived meanwhile: take the SHA-256 after all, then place again */
+			pthread_mutex_unlock(&r->lock);
+			ret = vr_dev_sha256(n->dev, s->sha256);
+			s->no_sha256 = ret != 0;
+			pthread_mutex_lock(&r->lock);
+			if (ret == 0)
+				ret = res_place_seal(r, n, s, &e);
+		}
 		if (ret == -EBADMSG) {
 			res_expect_why(&e, why, sizeof(why));
 			res_expect_detail(&e, s->sha256, detail, sizeof(detail));
@@ -743,7 +765,10 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 	n->sealed_gen = n->gen;
 	res_set_state(r, n, ST_SEALED);
 	pthread_mutex_unlock(&r->lock);
-	if (tm.in_line)
+	if (s->no_sha256)
+		vr_log(LOG_INFO, "sealed %s (%llu bytes): tree %.3f s, no sha256 (sha256=off)", rel,
+		       (unsigned long long)s->size, tm.tree);
+	else if (tm.in_line)
 		vr_log(LOG_INFO, "sealed %s (%llu bytes): tree %.3f s, sha256 hashed as written",
 		       rel, (unsigned long long)s->size, tm.tree);
 	else

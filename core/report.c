@@ -101,7 +101,8 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	    !cJSON_AddNumberToObject(o, "files", (double)files) ||
 	    !cJSON_AddNumberToObject(o, "sealed", (double)sealed) ||
 	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined) ||
-	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete))
+	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete) ||
+	    !cJSON_AddStringToObject(o, "sha256", r->cfg.sha256_off ? "off" : "on"))
 		goto free_obj;
 	/* publishers' digests: sources in force, refused ones, files sealed as checked, and
 	 * files refused at sealing (their bytes differ, or nothing covered them) */

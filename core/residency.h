@@ -27,6 +27,9 @@ struct vr_res_config {
 	 * signature is refused as untrusted */
 	const struct vr_trust *trust;
 	bool expect_require; /* refuse to seal a file no expected digest covers */
+	/* seal with the fs-verity digest alone ("sha256": null), for loads at line rate; a file
+	 * an expected digest names still gets its SHA-256, when it is checked */
+	bool sha256_off;
 };
 
 /* Who asks: recorded in audit records. */

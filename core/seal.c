@@ -115,6 +115,8 @@ static const char *check_fields(const struct vr_seal *s)
 {
 	if (s->version != 1 && s->version != 2)
 		return "unsupported seal version";
+	if (s->no_sha256 && (s->version == 1 || !all_zero(s->sha256, sizeof(s->sha256))))
+		return "a seal without sha256 is version 2, with the digest all zero";
 	if (!valid_path(s->path))
 		return "path is not a valid relative path";
 	if (s->size > VR_SIZE_MAX_JSON)
@@ -191,7 +193,7 @@ int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t 
 	put_str(&c, "path", s->path);
 	put_u64(&c, "size", s->size);
 	vr_hex(s->sha256, VR_DIGEST_SIZE, hex);
-	put_str(&c, "sha256", hex);
+	put_str(&c, "sha256", s->no_sha256 ? "" : hex);
 	strcpy(hex, FSV_PREFIX);
 	vr_hex(s->fsverity, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
 	put_str(&c, "fsverity", hex);
@@ -321,7 +323,8 @@ int vr_seal_to_json(const struct vr_seal *s, char **out)
 	    !cJSON_AddRawToObject(root, "size", size))
 		goto free_root;
 	vr_hex(s->sha256, VR_DIGEST_SIZE, hex);
-	if (!cJSON_AddStringToObject(root, "sha256", hex))
+	if (s->no_sha256 ? !cJSON_AddNullToObject(root, "sha256")
+			 : !cJSON_AddStringToObject(root, "sha256", hex))
 		goto free_root;
 	strcpy(hex, FSV_PREFIX);
 	vr_hex(s->fsverity, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
@@ -510,8 +513,10 @@ int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char 
 		reason = "size must be a whole number from 0 to 2^53-1";
 		goto free_root;
 	}
-	if (!get_hex(root, "sha256", "", s->sha256, VR_DIGEST_SIZE)) {
-		reason = "sha256 must be 64 lowercase hex digits";
+	if (v == 2 && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sha256"))) {
+		s->no_sha256 = true; /* sealed under sha256=off */
+	} else if (!get_hex(root, "sha256", "", s->sha256, VR_DIGEST_SIZE)) {
+		reason = "sha256 must be 64 lowercase hex digits (or null in version 2)";
 		goto free_root;
 	}
 	if (!get_hex(root, "fsverity", FSV_PREFIX, s->fsverity, VR_DIGEST_SIZE)) {

@@ -2,6 +2,7 @@
 #ifndef VR_SEAL_H
 #define VR_SEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ struct vr_seal {
 	int version; /* 1 or 2; signing anything but 1 makes a version-2 seal */
 	char path[VR_SEAL_PATH_MAX]; /* relative to the mount root, no leading '/' */
 	uint64_t size;
+	bool no_sha256; /* version 2 under sha256=off: "sha256": null, only the tree digest */
 	uint8_t sha256[VR_DIGEST_SIZE];
 	uint8_t fsverity[VR_DIGEST_SIZE];
 	struct vr_seal_device device;

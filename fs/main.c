@@ -105,7 +105,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 				    .immutable = d->opts.immutable == 1,
 				    .trust = d->trust,
 				    .expect_require = d->opts.expect &&
-						      strcmp(d->opts.expect, "require") == 0};
+						      strcmp(d->opts.expect, "require") == 0,
+				    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;

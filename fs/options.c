@@ -26,6 +26,7 @@ static const struct fuse_opt spec[] = {
     OPT("immutable=%d", immutable),
     OPT("trust=%s", trust),
     OPT("expect=%s", expect),
+    OPT("sha256=%s", sha256),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -83,6 +84,10 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	}
 	if (o->expect && strcmp(o->expect, "check") && strcmp(o->expect, "require")) {
 		fprintf(stderr, "vram-residency: expect=%s: use check or require\n", o->expect);
+		return -1;
+	}
+	if (o->sha256 && strcmp(o->sha256, "on") && strcmp(o->sha256, "off")) {
+		fprintf(stderr, "vram-residency: sha256=%s: use on or off\n", o->sha256);
 		return -1;
 	}
 	if (o->device < 0) {
@@ -144,6 +149,9 @@ void vr_options_help(const char *prog)
 	    "    -o expect=check|require    require: refuse to seal a file that no SHA256SUMS\n"
 	    "                               or model.sig covers (default check: check files\n"
 	    "                               that one covers)\n"
+	    "    -o sha256=on|off           off: seal with the fs-verity digest alone, for\n"
+	    "                               loads at line rate (default on); a file that a\n"
+	    "                               SHA256SUMS or model.sig names is still hashed\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }
@@ -158,4 +166,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->mock_fault);
 	free(o->trust);
 	free(o->expect);
+	free(o->sha256);
 }

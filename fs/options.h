@@ -20,6 +20,7 @@ struct vr_options {
 	char *mock_fault; /* OP:N[:ERR][+...], for tests */
 	char *trust;	  /* PEM file or directory of keys trusted to sign models */
 	char *expect;	  /* check|require */
+	char *sha256;	  /* on|off */
 	int device;
 	int verify_on_open;
 	int list_generated;

@@ -192,6 +192,19 @@ refuse "a file the signature ignores is not signed: refused" "Input/output error
 check "status says require" grep -q '"mode":	"require"' "$MNT/status"
 check "unmount" unmount_vr
 
+# 8. sha256=off: the tree digest alone, until a source names the file
+check "mount with sha256=off" mount_vr "capacity=256M,sha256=off"
+mkdir "$MNT/off"
+check "load" cp "$WORK/sums/a.bin" "$MNT/off/a.bin"
+check "the seal has no sha256" grep -q '"sha256":	null' "$MNT/off/a.bin.seal"
+check "its fs-verity digest is fsverity's" test "$(json_field "$MNT/off/a.bin.seal" fsverity)" = "$(fsverity digest "$WORK/sums/a.bin" | cut -d' ' -f1)"
+check "it checks offline" bash -c "'$BIN/vram-seal' verify --secret '$SECRET' '$MNT/off/a.bin.seal' '$WORK/sums/a.bin' | grep -q 'no sha256'"
+check "status says so" grep -q '"sha256":	"off"' "$MNT/status"
+check "a SHA256SUMS arriving later" bash -c "cd '$WORK/sums' && sha256sum a.bin > '$MNT/off/SHA256SUMS'"
+check "hashes what it names, then checks it" test "$(json_field "$MNT/off/a.bin.seal" sha256)" = "$(sha256sum < "$WORK/sums/a.bin" | cut -d' ' -f1)"
+check "as checked" test "$(seal_field off/a.bin kind)" = sha256sums
+check "unmount" unmount_vr
+
 # a trust= that cannot be used stops the mount with a reason
 echo "no key" > "$WORK/nokey.pem"
 check "a bad trust= refuses to mount" bash -c "! '$BIN/vram-residency' -f -o backend=mock,secret=$SECRET,audit=$AUDIT,trust=$WORK/nokey.pem '$MNT' 2> '$WORK/bad-trust.log'"

@@ -22,6 +22,7 @@
 
 static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
 static struct vr_keyring *keys;
+static bool sha256_off; /* the trees made from now on run with -o sha256=off */
 
 /* Loads LEN bytes into PATH as cp would; returns the close's result. */
 static int load(struct vr_residency *r, const char *path, const void *data, size_t len)
@@ -281,13 +282,48 @@ static void test_require(struct vr_residency *r)
 	CHECK_EQ(status_number(r, "refused"), 1);
 }
 
+/* sha256=off: seals carry the tree digest alone, until a source names the file. */
+static void test_sha256_off(struct vr_residency *r)
+{
+	struct vr_seal s;
+	char buf[64];
+
+	CHECK_EQ(vr_res_mkdir(r, "/o", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/o/a", "abc"), 0);
+	CHECK_EQ(load_str(r, "/o/b", "abd"), 0);
+	CHECK_EQ(load_str(r, "/o/c", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/o/a", &s), 0);
+	CHECK(s.no_sha256);
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	/* a source arriving after them: the files it names are hashed then, and checked */
+	CHECK_EQ(load_str(r, "/o/SHA256SUMS", ABC_SHA "  a\n" ABC_SHA "  b\n"), 0);
+	CHECK_EQ(seal_of(r, "/o/a", &s), 0);
+	CHECK(!s.no_sha256);
+	CHECK_STR(s.expected.kind, "sha256sums");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(slurp(r, "/o/b", buf, sizeof(buf)), -EIO);
+	CHECK(report_has(r, "/o", "FAILED o/b sha256 differs from o/SHA256SUMS\n", NULL));
+	CHECK_EQ(seal_of(r, "/o/c", &s), 0); /* not named: not hashed */
+	CHECK(s.no_sha256);
+	CHECK(report_has(r, "/o", "UNEXPECTED o/c not listed in o/SHA256SUMS\n", NULL));
+	/* a file a source already names is hashed at its seal, and refused if it differs */
+	CHECK_EQ(vr_res_mkdir(r, "/p", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/p/SHA256SUMS", ABC_SHA "  e\n" ABC_SHA "  f\n"), 0);
+	CHECK_EQ(load_str(r, "/p/e", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/p/e", &s), 0);
+	CHECK(!s.no_sha256);
+	CHECK_STR(s.expected.source, "p/SHA256SUMS");
+	CHECK_EQ(load_str(r, "/p/f", "abz"), -EIO);
+}
+
 static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *trust, bool require)
 {
 	struct vr_res_config cfg = {.backend = b,
 				    .keys = keys,
 				    .verify_on_open = true,
 				    .trust = trust,
-				    .expect_require = require};
+				    .expect_require = require,
+				    .sha256_off = sha256_off};
 	struct vr_residency *r = NULL;
 
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
@@ -317,6 +353,10 @@ int main(void)
 	vr_res_free(r);
 	r = tree(&b, trust, true);
 	test_require(r);
+	vr_res_free(r);
+	sha256_off = true;
+	r = tree(&b, trust, false);
+	test_sha256_off(r);
 	vr_res_free(r);
 
 	vr_trust_free(trust);

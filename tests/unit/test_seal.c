@@ -92,6 +92,23 @@ static void test_known_answer_v2(void)
 	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
 	CHECK_MEM(&back, &s, sizeof(s));
 	free(json);
+	/* sha256=off: "sha256": null, signed as an empty value, round trip; version 1 cannot */
+	vector_seal(&s);
+	s.version = 2;
+	s.no_sha256 = true;
+	memset(s.sha256, 0, sizeof(s.sha256));
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	CHECK(strstr(json, "\"sha256\":\tnull") != NULL);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
+	CHECK_MEM(&back, &s, sizeof(s));
+	CHECK_EQ(vr_seal_verify(&back, keys), 0);
+	back.no_sha256 = false; /* claiming the all-zero digest instead: refused */
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	free(json);
+	back = s;
+	back.version = 1;
+	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
 	/* the expected fields are signed: moving the source or the kind breaks the seal */
 	vector_seal_v2(&s);
 	vr_seal_sign(&s, keys);
