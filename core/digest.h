@@ -56,6 +56,23 @@ int vr_sha256_stream_update(struct vr_sha256_stream *s, const void *data, size_t
 /* The digest of what was fed; the stream then starts over. Returns 0 or -EIO. */
 int vr_sha256_stream_final(struct vr_sha256_stream *s, uint8_t out[VR_DIGEST_SIZE]);
 void vr_sha256_stream_free(struct vr_sha256_stream *s);
+
+/*
+ * The same stream on a thread of its own: feed() copies the bytes into one of
+ * a few staging buffers and returns, so hashing overlaps whatever the caller
+ * does next (the upload to the GPU, the next FUSE write). At most
+ * VR_SHA_ASYNC_DEPTH pieces wait; feed() blocks when they are all taken.
+ */
+#define VR_SHA_ASYNC_DEPTH 8
+struct vr_sha256_async;
+/* Returns 0, -ENOMEM or pthread_create's -errno. */
+int vr_sha256_async_new(struct vr_sha256_async **out);
+/* Queues a copy of LEN bytes; returns 0, -ENOMEM, or a hashing error seen earlier. */
+int vr_sha256_async_feed(struct vr_sha256_async *a, const void *data, size_t len);
+/* Waits for every queued piece and writes the digest; returns 0 or -errno. */
+int vr_sha256_async_final(struct vr_sha256_async *a, uint8_t out[VR_DIGEST_SIZE]);
+/* Stops the thread (discarding what is queued) and frees; NULL is fine. */
+void vr_sha256_async_free(struct vr_sha256_async *a);
 /*
  * Plain SHA-256 and fs-verity digest of the bytes SPANS hold, with the plain
  * hash on one thread beside the tree on NTHREADS-1 others. Returns as

@@ -293,9 +293,11 @@ static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_
 {
 	if (n->hash_lost || vr_dev_in_place(n->dev))
 		return;
-	if (off != n->hashed_to || (!n->wsha && vr_sha256_stream_new(&n->wsha) != 0) ||
-	    vr_sha256_stream_update(n->wsha, buf, len) != 0) {
+	if (off != n->hashed_to || (!n->wsha && vr_sha256_async_new(&n->wsha) != 0) ||
+	    vr_sha256_async_feed(n->wsha, buf, len) != 0) {
 		n->hash_lost = true;
+		vr_sha256_async_free(n->wsha); /* its thread stops; the seal reads back */
+		n->wsha = NULL;
 		return;
 	}
 	n->hashed_to += len;
@@ -304,7 +306,7 @@ static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_
 /* Starts N's in-line hash over (a truncation to 0, a replacement). IO held exclusively. */
 static void hash_restart(struct vr_node *n)
 {
-	vr_sha256_stream_free(n->wsha);
+	vr_sha256_async_free(n->wsha);
 	n->wsha = NULL;
 	n->hashed_to = 0;
 	n->hash_lost = false;
@@ -326,8 +328,11 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 	cut_written(n, size);
 	if (size == 0)
 		hash_restart(n);
-	else if (size < n->hashed_to)
+	else if (size < n->hashed_to) {
 		n->hash_lost = true; /* what was hashed is no longer all there */
+		vr_sha256_async_free(n->wsha);
+		n->wsha = NULL;
+	}
 	n->gen++;
 	pthread_mutex_lock(&r->lock);
 	n->size = size;
@@ -600,10 +605,12 @@ static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t f
 		return ret;
 	}
 	if (!n->hash_lost && n->hashed_to == n->size && (n->wsha || n->size == 0)) {
-		int ret = n->wsha ? vr_sha256_stream_final(n->wsha, job.sha) : 0;
+		int ret = n->wsha ? vr_sha256_async_final(n->wsha, job.sha) : 0;
 
 		if (!n->wsha)
 			vr_sha256("", 0, job.sha);
+		vr_sha256_async_free(n->wsha);
+		n->wsha = NULL;
 		/* the stream is spent: a later write (a withdrawn seal) reads back instead */
 		n->hash_lost = true;
 		tm->in_line = true;

@@ -87,7 +87,7 @@ struct vr_node {
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
 	/* the plain SHA-256 taken from the writers' buffers while writes come in order, so
 	 * sealing needs no read-back: [0, hashed_to) is fed; hash_lost once they did not */
-	struct vr_sha256_stream *wsha; /* [IO] */
+	struct vr_sha256_async *wsha;  /* [IO] hashing on its own thread, beside the upload */
 	uint64_t hashed_to;	       /* [IO] */
 	bool hash_lost;		       /* [IO] */
 	bool cache_ok;		     /* [T] the kernel's page cache holds only these sealed bytes */

@@ -79,7 +79,7 @@ void res_node_destroy(struct vr_node *n)
 	free(n->target);
 	pthread_rwlock_destroy(&n->io);
 	free(n->written);
-	vr_sha256_stream_free(n->wsha);
+	vr_sha256_async_free(n->wsha);
 	free(n->seal);
 	free(n->seal_json);
 	free(n->check_why);
