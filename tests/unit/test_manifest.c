@@ -3,6 +3,7 @@
 #include "manifest.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,18 +69,28 @@ static uint8_t *unb64(const char *s, size_t *len)
 	return out;
 }
 
-/* Replaces the first FIELD string value ("FIELD": "...") in JSON text with VALUE. */
-static char *replace_field(const char *json, const char *field, const char *value)
+/* Finds the first FIELD's string value in JSON: it lies between *Q1 and *Q2 (the quotes). */
+static bool find_value(const char *json, const char *field, const char **q1, const char **q2)
 {
 	char key[64];
-	const char *k, *q1, *q2;
+	const char *k;
 
 	snprintf(key, sizeof(key), "\"%s\"", field);
 	k = strstr(json, key);
 	if (!k)
+		return false;
+	*q1 = strchr(k + strlen(key), '"');
+	*q2 = *q1 ? strchr(*q1 + 1, '"') : NULL;
+	return *q2 != NULL;
+}
+
+/* Replaces the first FIELD string value ("FIELD": "...") in JSON text with VALUE. */
+static char *replace_field(const char *json, const char *field, const char *value)
+{
+	const char *q1, *q2;
+
+	if (!find_value(json, field, &q1, &q2))
 		return NULL;
-	q1 = strchr(k + strlen(key), '"');
-	q2 = strchr(q1 + 1, '"');
 	size_t n = (size_t)(q1 + 1 - json) + strlen(value) + strlen(q2) + 1;
 	char *out = malloc(n);
 
@@ -90,16 +101,9 @@ static char *replace_field(const char *json, const char *field, const char *valu
 /* The value of the first FIELD string in JSON, malloc'd. */
 static char *field_of(const char *json, const char *field)
 {
-	char key[64];
-	const char *k, *q1, *q2;
+	const char *q1, *q2;
 
-	snprintf(key, sizeof(key), "\"%s\"", field);
-	k = strstr(json, key);
-	if (!k)
-		return NULL;
-	q1 = strchr(k + strlen(key), '"');
-	q2 = strchr(q1 + 1, '"');
-	return strndup(q1 + 1, (size_t)(q2 - q1 - 1));
+	return find_value(json, field, &q1, &q2) ? strndup(q1 + 1, (size_t)(q2 - q1 - 1)) : NULL;
 }
 
 static int oms(const char *text, const struct vr_trust *t, struct vr_manifest **m, char *why)
