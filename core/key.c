@@ -95,7 +95,8 @@ int vr_keyring_load(const char *path, struct vr_keyring **out)
 	struct stat st;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO given as the secret must be refused at once, not wait for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		vr_log(LOG_ERR, "cannot open secret file %s: %s", path, strerror(errno));

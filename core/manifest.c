@@ -530,7 +530,8 @@ int vr_trust_from_pem(const char *text, size_t len, struct vr_trust **out, char 
 static int add_file(struct vr_trust *t, int dirfd, const char *name, const char *shown,
 		    char why[VR_WHY_MAX])
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO must be refused at once, not wait for a writer */
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 	char *buf;
 	ssize_t got;

@@ -70,16 +70,21 @@ static int digest_file(const char *path, unsigned threads, uint64_t *size, uint8
 	const void *data = NULL;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		fprintf(stderr, "vram-seal: cannot open %s: %s\n", path, strerror(errno));
 		return ret;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		ret = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-		fprintf(stderr, "vram-seal: %s: %s\n", path,
-			ret == -EINVAL ? "not a regular file" : strerror(-ret));
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		fprintf(stderr, "vram-seal: %s: %s\n", path, strerror(-ret));
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		fprintf(stderr, "vram-seal: %s: not a regular file\n", path);
 		goto close_fd;
 	}
 	ret = map_file(fd, (size_t)st.st_size, &data);
@@ -307,10 +312,9 @@ static struct {
 
 static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	(void)st;
 	(void)ftw;
-	if (type != FTW_F)
-		return 0; /* directories; links are not followed (nor listed) */
+	if (type != FTW_F || !S_ISREG(st->st_mode))
+		return 0; /* directories, FIFOs, devices; links are not followed (nor listed) */
 	if (walk.n == walk.cap) {
 		size_t ncap = walk.cap ? 2 * walk.cap : 64;
 		struct tree_file *nv = realloc(walk.v, ncap * sizeof(*nv));
@@ -385,7 +389,7 @@ static void *hash_worker(void *arg)
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", p->dir, f->rel);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 		if (fd < 0 || fstat(fd, &st) != 0) {
 			f->err = -errno;
 		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {

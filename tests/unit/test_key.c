@@ -123,6 +123,24 @@ static void test_secret_file_rules(void)
 	CHECK_EQ(system(cmd), 0);
 }
 
+/* A FIFO (or any non-regular file) given as the secret is refused at once, not waited on. */
+static void test_secret_not_regular(void)
+{
+	char tmp[] = "/tmp/vr-key-XXXXXX", fifo[64];
+	struct vr_keyring *k = NULL;
+
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(fifo, sizeof(fifo), "%s/secret", tmp);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	alarm(10); /* a hang fails the test instead of stalling the suite */
+	CHECK_EQ(vr_keyring_load(fifo, &k), -EINVAL);
+	CHECK_EQ(vr_keyring_load(tmp, &k), -EINVAL);
+	CHECK_EQ(vr_keyring_load("/dev/zero", &k), -EINVAL);
+	alarm(0);
+	unlink(fifo);
+	rmdir(tmp);
+}
+
 static void test_generate(void)
 {
 	struct vr_keyring *a, *b;
@@ -144,5 +162,6 @@ int main(void)
 	test_rfc5869();
 	test_secret_file_rules();
 	test_generate();
+	test_secret_not_regular();
 	return check_summary();
 }

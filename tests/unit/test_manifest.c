@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <gmp.h>
 #include <nettle/base64.h>
@@ -612,6 +614,18 @@ static void test_trust_faults(void)
 	CHECK(strstr(why, "elliptic") != NULL);
 	CHECK_EQ(vr_trust_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n", 31, &t, why), -EINVAL);
 	CHECK_EQ(vr_trust_load("/nonexistent/key.pem", &t, why), -ENOENT);
+	/* a FIFO among the keys is refused at once, not waited on */
+	char tmp[] = "/tmp/vr-trust-XXXXXX", fifo[64];
+
+	CHECK(mkdtemp(tmp) != NULL);
+	snprintf(fifo, sizeof(fifo), "%s/key.pem", tmp);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	CHECK_EQ(vr_trust_load(fifo, &t, why), -EINVAL);
+	CHECK_EQ(vr_trust_load(tmp, &t, why), -EINVAL);
+	alarm(0);
+	unlink(fifo);
+	rmdir(tmp);
 	CHECK_EQ(vr_trust_load(VR_TEST_DATA "/oms", &t, why), 0);
 	CHECK_EQ(vr_trust_count(t), 1);
 	vr_trust_free(t);
