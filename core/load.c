@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Records a failed load: the file is removed at the writer's close. IO held. */
@@ -419,6 +420,13 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 		pthread_mutex_lock(&r->lock);
 		res_now(&n->mtime);
 		n->ctime = n->mtime;
+		/* a write without CAP_FSETID (here: by anyone but root) drops set-user-ID, and
+		 * set-group-ID where it means that (group-executable), as every Linux fs does */
+		if (c && c->uid != 0 && (n->mode & (S_ISUID | S_ISGID))) {
+			n->mode &= ~(mode_t)S_ISUID;
+			if (n->mode & S_IXGRP)
+				n->mode &= ~(mode_t)S_ISGID;
+		}
 		pthread_mutex_unlock(&r->lock);
 	}
 	pthread_rwlock_unlock(&n->io);
@@ -433,21 +441,32 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 
 	if (!n)
 		return -EPERM;
-	if (size > VR_SIZE_MAX_JSON)
+	/* larger than the device could ever hold: the maximum file size, as POSIX has it */
+	if (size > VR_SIZE_MAX_JSON || size > r->dev.total_bytes)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
 	ret = writable(r, n, h, c);
-	if (ret == 0 && n->reserved_to) {
+	/*
+	 * A truncate that does not fit fails and changes nothing (POSIX); the load
+	 * goes on, unlike a write the device cannot take. The resize is all or nothing.
+	 */
+	if (ret == 0 && n->reserved_to && size == n->size) {
 		/* a truncate states the size: a reservation past it goes (as on ext4) */
-		n->reserved_to = 0;
-		if (size == n->size)
-			ret = set_size(r, n, size, c);
+		ret = resize_to(r, n, size, size);
+		if (ret == 0)
+			n->reserved_to = 0;
 	}
 	if (ret == 0 && size != n->size) {
-		ret = set_size(r, n, size, c);
-		h->dirty = true;
+		ret = resize_to(r, n, size, size);
+		if (ret == 0) {
+			n->reserved_to = 0;
+			h->dirty = true;
+		}
 	}
 	pthread_rwlock_unlock(&n->io);
+	if (ret)
+		vr_log(LOG_INFO, "truncate of %s to %llu refused: %s; the file is unchanged",
+		       n->name, (unsigned long long)size, strerror(-ret));
 	return ret;
 }
 

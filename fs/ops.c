@@ -2,6 +2,7 @@
 #include "ops.h"
 
 #include "log.h"
+#include "name.h"
 #include "residency.h"
 
 #include <errno.h>
@@ -350,7 +351,7 @@ static int vr_statfs(const char *path, struct statvfs *sv)
 	sv->f_files = s.files + 1000000;
 	sv->f_ffree = 1000000;
 	sv->f_favail = sv->f_ffree;
-	sv->f_namemax = 255;
+	sv->f_namemax = VR_FILE_NAME_MAX; /* a file's name leaves room for "<name>.seal" */
 	return 0;
 }
 
