@@ -18,7 +18,12 @@ struct vr_audit_rec {
 	const char *detail;    /* why, in words */
 };
 
-/* Opens (creating, mode 0600) PATH for appending; returns 0 or -errno. */
+/*
+ * Opens (creating, mode 0600) PATH for appending. Refuses a symbolic link
+ * (-ELOOP), anything but a regular file owned by this user and writable by it
+ * alone, and a folder others may write to (-EACCES), saying how to fix it.
+ * Returns 0 or -errno.
+ */
 int vr_audit_open(const char *path, struct vr_audit **out);
 /* Closes; NULL is fine. */
 void vr_audit_close(struct vr_audit *a);
@@ -28,6 +33,8 @@ void vr_audit_close(struct vr_audit *a);
  * unknown event, or the -errno of the failed write or fsync.
  */
 int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r);
+/* How many records could not be written (a full disk, say); 0 for NULL. */
+uint64_t vr_audit_failures(struct vr_audit *a);
 /* Whether EVENT is fsync'd before vr_audit_log returns. */
 int vr_audit_is_critical(const char *event);
 

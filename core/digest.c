@@ -68,9 +68,9 @@ struct vr_sha256_async {
 	pthread_mutex_t lock;
 	pthread_cond_t more, room;
 	struct async_piece q[VR_SHA_ASYNC_DEPTH]; /* [head, head+count) wait or are hashed */
-	size_t head, count;			    /* under LOCK */
-	bool closing;				    /* under LOCK: no more pieces come */
-	int err;				    /* under LOCK: the first hashing error */
+	size_t head, count;			  /* under LOCK */
+	bool closing;				  /* under LOCK: no more pieces come */
+	int err;				  /* under LOCK: the first hashing error */
 };
 
 /* Hashes the pieces in order; a piece stays counted until it is hashed, so feed() never

@@ -753,7 +753,8 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 		ret = res_place_seal(r, n, s, &e);
 		res_node_path(n, rel, sizeof(rel));
 		if (ret == 0 && s->no_sha256 && e.covered) {
-			/* a source arrived meanwhile: take the SHA-256 after all, then place again */
+			/* a source arrived meanwhile: take the SHA-256 after all, then place again
+			 */
 			pthread_mutex_unlock(&r->lock);
 			ret = vr_dev_sha256(n->dev, s->sha256);
 			s->no_sha256 = ret != 0;

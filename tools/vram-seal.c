@@ -281,8 +281,8 @@ static int cmd_verify(int argc, char **argv)
 			    fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
 			goto free_keys;
 		}
-		printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n",
-		       seal_path, data_path,
+		printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
+		       data_path,
 		       seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
 	} else {
 		printf("OK: %s: signature valid for %s\n", seal_path, seal->path);

@@ -11,6 +11,15 @@ refuse "missing secret" "No such file" "$BIN/vram-residency" -f -o backend=mock,
 refuse "loose secret" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/loose "$MNT"
 (umask 077 && head -c 8 /dev/urandom > "$WORK/short")
 refuse "short secret" "needs 32" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/short "$MNT"
+# a FIFO as the secret is refused at once (timeout: a hang fails), as are unsafe audit logs
+mkfifo "$WORK/fifo"
+refuse "FIFO secret" "not a regular file" timeout 10 "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/fifo "$MNT"
+ln -s "$AUDIT" "$WORK/audit-link.log"
+refuse "symlinked audit log" "symbolic link" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/audit-link.log "$MNT"
+install -m 0666 /dev/null "$WORK/loose-audit.log"
+refuse "audit log others may write" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/loose-audit.log "$MNT"
+mkdir -m 0777 "$WORK/open"
+refuse "audit log in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/open/audit.log "$MNT"
 refuse "bad backend" "use auto, cuda or mock" "$BIN/vram-residency" -f -o backend=tpu,audit=$AUDIT "$MNT"
 refuse "bad capacity" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=lots "$MNT"
 refuse "bad verify_on_open" "verify_on_open" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,verify_on_open=2 "$MNT"

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int main(void)
@@ -71,13 +74,67 @@ int main(void)
 		fclose(f);
 	CHECK_EQ(lines, 3);
 
-	/* a log that cannot be written to: the error comes back, never dropped */
-	if (access("/dev/full", W_OK) == 0) {
-		CHECK_EQ(vr_audit_open("/dev/full", &a), 0);
-		r.event = "policy_violation";
-		CHECK_EQ(vr_audit_log(a, &r), -ENOSPC);
-		vr_audit_close(a);
+	/*
+	 * A log that fills up mid-record (RLIMIT_FSIZE plays the full disk: the
+	 * write is cut short, then fails): the error comes back, never dropped, the
+	 * partial record is cut away, and the failure is counted.
+	 */
+	struct rlimit old, lim;
+
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK_EQ(stat(path, &st), 0);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 40; /* room for part of a record */
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	r.event = "policy_violation";
+	CHECK_EQ(vr_audit_log(a, &r), -EFBIG);
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	CHECK_EQ(vr_audit_failures(a), 1);
+	struct stat after;
+
+	CHECK_EQ(stat(path, &after), 0);
+	CHECK_EQ(after.st_size, st.st_size); /* no partial line left */
+	r.event = "daemon_stopped";
+	CHECK_EQ(vr_audit_log(a, &r), 0); /* and the next record is a whole line */
+	vr_audit_close(a);
+	f = fopen(path, "r");
+	lines = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		cJSON *o = cJSON_Parse(line);
+
+		CHECK(o != NULL);
+		cJSON_Delete(o);
+		lines++;
 	}
+	if (f)
+		fclose(f);
+	CHECK_EQ(lines, 4);
+
+	/* what the log must not be: a link, a device, loose, in a folder others may write to */
+	char link[600], loose[600], open_dir[600], inside[700];
+
+	snprintf(link, sizeof(link), "%s/link.log", dir);
+	CHECK_EQ(symlink(path, link), 0);
+	CHECK_EQ(vr_audit_open(link, &a), -ELOOP);
+	CHECK_EQ(vr_audit_open("/dev/null", &a), -EINVAL);
+	snprintf(loose, sizeof(loose), "%s/loose.log", dir);
+	close(open(loose, O_CREAT | O_WRONLY, 0666));
+	chmod(loose, 0666);
+	CHECK_EQ(vr_audit_open(loose, &a), -EACCES);
+	snprintf(open_dir, sizeof(open_dir), "%s/open", dir);
+	CHECK_EQ(mkdir(open_dir, 0777), 0);
+	chmod(open_dir, 0777);
+	snprintf(inside, sizeof(inside), "%s/audit.log", open_dir);
+	CHECK_EQ(vr_audit_open(inside, &a), -EACCES);
+	chmod(open_dir, 01777); /* sticky, as /tmp: others cannot replace our file */
+	CHECK_EQ(vr_audit_open(inside, &a), 0);
+	vr_audit_close(a);
+	unlink(inside);
+	rmdir(open_dir);
+	unlink(loose);
+	unlink(link);
 	CHECK_EQ(vr_audit_open("/nonexistent/dir/audit.log", &a), -ENOENT);
 	unlink(path);
 	rmdir(dir);
