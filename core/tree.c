@@ -83,6 +83,7 @@ void res_node_destroy(struct vr_node *n)
 	free(n->seal);
 	free(n->seal_json);
 	free(n->check_why);
+	free(n->index);
 	res_source_free(n->source);
 	free(n->name);
 	free(n);
@@ -123,12 +124,48 @@ size_t res_path_len(const struct vr_node *dir)
 	return len;
 }
 
+/* FNV-1a of a name's LEN bytes. */
+static uint64_t name_hash(const char *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 0x100000001b3ULL;
+	return h;
+}
+
 static struct vr_node *child(const struct vr_node *dir, const char *name, size_t len)
 {
+	if (dir->index) {
+		uint64_t h = name_hash(name, len);
+
+		for (struct vr_node *c = dir->index[h % dir->index_size]; c; c = c->hnext)
+			if (c->hash == h && strlen(c->name) == len &&
+			    memcmp(c->name, name, len) == 0)
+				return c;
+		return NULL;
+	}
 	for (struct vr_node *c = dir->children; c; c = c->next)
 		if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
 			return c;
 	return NULL;
+}
+
+/* Files every entry of DIR in a new index of SIZE buckets; keeps the old one if out of
+ * memory (longer chains, still right). [T] */
+static void reindex(struct vr_node *dir, uint32_t size)
+{
+	struct vr_node **idx = calloc(size, sizeof(*idx));
+
+	if (!idx)
+		return;
+	for (struct vr_node *c = dir->children; c; c = c->next) {
+		c->hnext = idx[c->hash % size];
+		idx[c->hash % size] = c;
+	}
+	free(dir->index);
+	dir->index = idx;
+	dir->index_size = size;
 }
 
 struct vr_node *res_child(const struct vr_node *dir, const char *name)
@@ -139,18 +176,45 @@ struct vr_node *res_child(const struct vr_node *dir, const char *name)
 void res_link_child(struct vr_node *dir, struct vr_node *n)
 {
 	n->parent = dir;
+	n->prev = NULL;
 	n->next = dir->children;
+	if (dir->children)
+		dir->children->prev = n;
 	dir->children = n;
+	n->hash = name_hash(n->name, strlen(n->name));
+	dir->nchildren++;
+	dir->nsubdirs += n->is_dir;
+	/* small directories scan; past 8 entries an index, doubled as it fills */
+	if (dir->nchildren > 8 && dir->nchildren > dir->index_size) {
+		reindex(dir, dir->index_size ? 2 * dir->index_size : 16);
+	} else if (dir->index) {
+		n->hnext = dir->index[n->hash % dir->index_size];
+		dir->index[n->hash % dir->index_size] = n;
+	}
 }
 
 void res_unlink_child(struct vr_node *n)
 {
-	struct vr_node **pp = &n->parent->children;
+	struct vr_node *dir = n->parent;
 
-	while (*pp != n)
-		pp = &(*pp)->next;
-	*pp = n->next;
-	n->next = NULL;
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		dir->children = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	if (dir->index) {
+		/* by the hash taken when it was linked: the name may have changed since */
+		struct vr_node **pp = &dir->index[n->hash % dir->index_size];
+
+		while (*pp && *pp != n)
+			pp = &(*pp)->hnext;
+		if (*pp)
+			*pp = n->hnext;
+	}
+	dir->nchildren--;
+	dir->nsubdirs -= n->is_dir;
+	n->next = n->prev = n->hnext = NULL;
 	n->parent = NULL;
 }
 
@@ -221,9 +285,7 @@ void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)
 	a->mtime = n->mtime;
 	a->ctime = n->ctime;
 	if (n->is_dir) {
-		a->nlink = 2;
-		for (struct vr_node *c = n->children; c; c = c->next)
-			a->nlink += c->is_dir;
+		a->nlink = 2 + n->nsubdirs; /* kept by link and unlink: no scan per stat */
 	} else if (n->target) {
 		a->nlink = 1;
 		a->size = strlen(n->target);

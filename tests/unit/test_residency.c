@@ -191,6 +191,89 @@ static void inline_hash_patterns(struct vr_residency *r, const uint8_t *data, si
 	}
 }
 
+static int count_entry(void *ctx, const char *name, const struct vr_attr *a)
+{
+	(void)name;
+	(void)a;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/*
+ * A directory past its index's growth points: every name found, renamed
+ * within and across directories, removed, re-created, and the listing agrees
+ * (the name index must follow every link, unlink and rename).
+ */
+static void many_names(struct vr_residency *r)
+{
+	const int n = 3000;
+	struct vr_attr a;
+	char p[64], q[64];
+	int listed = 0, found = 0;
+
+	CHECK_EQ(vr_res_mkdir(r, "/many", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/other", 0755, &me), 0);
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "/many/f%d", i);
+		CHECK_EQ(load(r, p, "", 0), 0); /* empty: no device memory each */
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "/many/f%d", i);
+		found += vr_res_getattr(r, p, &a) == 0;
+	}
+	CHECK_EQ(found, n);
+	for (int i = 0; i < n; i += 3) { /* a third renamed within, a third moved out */
+		snprintf(p, sizeof(p), "/many/f%d", i);
+		snprintf(q, sizeof(q), "/many/g%d", i);
+		CHECK_EQ(vr_res_rename(r, p, q, 0, &me), 0);
+		snprintf(p, sizeof(p), "/many/f%d", i + 1);
+		snprintf(q, sizeof(q), "/other/f%d", i + 1);
+		if (i + 1 < n)
+			CHECK_EQ(vr_res_rename(r, p, q, 0, &me), 0);
+	}
+	found = 0;
+	for (int i = 0; i < n; i++) {
+		int k = i % 3;
+
+		snprintf(p, sizeof(p), "/many/%c%d", k == 0 ? 'g' : 'f', i);
+		snprintf(q, sizeof(q), "/many/f%d", i);
+		found += (k == 1 ? vr_res_getattr(r, q, &a) == -ENOENT
+				 : vr_res_getattr(r, p, &a) == 0) &&
+			 (k != 0 || vr_res_getattr(r, q, &a) == -ENOENT);
+	}
+	CHECK_EQ(found, n);
+	for (int i = 2; i < n; i += 3) {
+		snprintf(p, sizeof(p), "/many/f%d", i);
+		CHECK_EQ(vr_res_unlink(r, p, &me), 0);
+		CHECK_EQ(vr_res_getattr(r, p, &a), -ENOENT);
+	}
+	CHECK_EQ(load(r, "/many/f2", "", 0), 0); /* a removed name comes back */
+	struct vr_handle *h;
+
+	CHECK_EQ(vr_res_opendir(r, "/many", &h), 0);
+	CHECK_EQ(vr_res_readdir(r, h, count_entry, &listed), 0);
+	vr_res_release(r, h);
+	/* g0, g3, ... (1000) and f2: generated entries are listed too (list_generated) */
+	int files = 0;
+
+	for (int i = 0; i < n; i += 3)
+		files++;
+	CHECK(listed >= files + 1);
+	CHECK_EQ(vr_res_getattr(r, "/many/f2", &a), 0);
+	CHECK_EQ(a.kind, VR_KIND_FILE);
+	/* a directory's nlink counts its subdirectories through mkdir, rename and rmdir */
+	CHECK_EQ(vr_res_mkdir(r, "/many/d1", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/many/d2", 0755, &me), 0);
+	CHECK_EQ(vr_res_getattr(r, "/many", &a), 0);
+	CHECK_EQ(a.nlink, 4);
+	CHECK_EQ(vr_res_rename(r, "/many/d1", "/other/d1", 0, &me), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/many/d2", &me), 0);
+	CHECK_EQ(vr_res_getattr(r, "/many", &a), 0);
+	CHECK_EQ(a.nlink, 2);
+	CHECK_EQ(vr_res_getattr(r, "/other", &a), 0);
+	CHECK_EQ(a.nlink, 3);
+}
+
 int main(void)
 {
 	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
@@ -412,6 +495,12 @@ int main(void)
 	CHECK_EQ(vr_res_getattr(r, "/f.seal", &a), 0);
 	CHECK_EQ(vr_res_getattr(r, "/verify", &a), 0);
 	CHECK_EQ(vr_res_getattr(r, "/status", &a), 0);
+	vr_res_free(r);
+
+	/* a large directory, on a tree of its own */
+	cfg.list_generated = true;
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	many_names(r);
 	vr_res_free(r);
 	vr_backend_close(&b);
 	vr_keyring_free(keys);
