@@ -306,9 +306,13 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 static uint8_t *b64_decode(const char *text, size_t len, size_t *outlen)
 {
 	struct base64_decode_ctx ctx;
-	uint8_t *buf = malloc(BASE64_DECODE_LENGTH(len) + 1);
-	size_t n = BASE64_DECODE_LENGTH(len) + 1;
+	uint8_t *buf;
+	size_t n;
 
+	if (len > VR_MANIFEST_MAX_BYTES) /* nothing this reads is larger: no huge allocation */
+		return NULL;
+	n = BASE64_DECODE_LENGTH(len) + 1;
+	buf = malloc(n);
 	if (!buf)
 		return NULL;
 	base64_decode_init(&ctx);
@@ -692,12 +696,13 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 		size_t pemlen, derlen;
 		uint8_t *pem = b64_decode(raw, strlen(raw), &pemlen);
 		const char *b = pem ? memmem(pem, pemlen, PEM_BEGIN, strlen(PEM_BEGIN)) : NULL;
-		const char *e =
-		    b ? memmem(b, pemlen - (size_t)(b - (char *)pem), PEM_END, strlen(PEM_END))
-		      : NULL;
-		uint8_t *der = e ? pem_body(b + strlen(PEM_BEGIN),
-					    (size_t)(e - b) - strlen(PEM_BEGIN), &derlen)
-				 : NULL;
+		/* the END line is looked for after the whole BEGIN line: the two may share dashes
+		 * ("-----BEGIN PUBLIC KEY-----END PUBLIC KEY-----"; found by fuzz_oms) */
+		const char *body = b ? b + strlen(PEM_BEGIN) : NULL;
+		const char *e = body ? memmem(body, pemlen - (size_t)(body - (char *)pem), PEM_END,
+					      strlen(PEM_END))
+				     : NULL;
+		uint8_t *der = e ? pem_body(body, (size_t)(e - body), &derlen) : NULL;
 
 		free(pem);
 		if (!der) {

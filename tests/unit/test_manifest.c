@@ -210,6 +210,22 @@ static void test_reference_vector(void)
 	free(raw);
 	free(rawsig);
 
+	/* rawBytes whose END line shares the BEGIN line's dashes (found by fuzz_oms) */
+	char *odd = replace_field(sig, "hint",
+				  "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0tRU5EIFBVQkxJQyBLRVktLS0tLQo=");
+	char *h = odd ? strstr(odd, "\"hint\"") : NULL;
+
+	CHECK(h != NULL);
+	if (h) {
+		size_t n = strlen(odd) + 8;
+		char *oddraw = malloc(n);
+
+		snprintf(oddraw, n, "%.*s\"rawBytes\"%s", (int)(h - odd), odd, h + 6);
+		CHECK_EQ(oms(oddraw, t, &m, why), -EINVAL);
+		free(oddraw);
+	}
+	free(odd);
+
 	/* a hint no trusted key has */
 	char *other = replace_field(
 	    sig, "hint", "0000000000000000000000000000000000000000000000000000000000000000");
