@@ -17,7 +17,7 @@ struct vr_device_info {
 	uint64_t total_bytes;	/* what files may use in all */
 	uint64_t free_bytes;	/* what is left of that */
 	bool integrated;	/* shares host memory */
-	bool failed;		/* an unrecoverable device error: loads refused, checks cannot run */
+	bool failed; /* an unrecoverable device error: loads refused, checks cannot run */
 };
 
 /* One backend-specific option, passed through untouched: the backend parses its value. */

@@ -103,8 +103,7 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined) ||
 	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete) ||
 	    !cJSON_AddStringToObject(o, "sha256", r->cfg.sha256_off ? "off" : "on") ||
-	    !cJSON_AddNumberToObject(o, "audit_failures",
-				     (double)vr_audit_failures(r->cfg.audit)))
+	    !cJSON_AddNumberToObject(o, "audit_failures", (double)vr_audit_failures(r->cfg.audit)))
 		goto free_obj;
 	/* publishers' digests: sources in force, refused ones, files sealed as checked, and
 	 * files refused at sealing (their bytes differ, or nothing covered them) */

@@ -50,14 +50,14 @@ struct res_xattr {
 };
 
 struct vr_node {
-	bool is_dir;			     /* [C] */
-	char *target;			     /* [C] a symbolic link's target; NULL otherwise */
-	struct res_xattr *xattrs;	     /* [T] */
-	size_t nxattrs;			     /* [T] */
-	char *name;			     /* [T] a detached node's full path */
-	struct vr_node *parent;		     /* [T] NULL once unlinked (and for the root) */
-	struct vr_node *children, *next;     /* [T] a directory's entries, newest first */
-	struct vr_node *prev;		     /* [T] so an entry leaves the list in O(1) */
+	bool is_dir;			 /* [C] */
+	char *target;			 /* [C] a symbolic link's target; NULL otherwise */
+	struct res_xattr *xattrs;	 /* [T] */
+	size_t nxattrs;			 /* [T] */
+	char *name;			 /* [T] a detached node's full path */
+	struct vr_node *parent;		 /* [T] NULL once unlinked (and for the root) */
+	struct vr_node *children, *next; /* [T] a directory's entries, newest first */
+	struct vr_node *prev;		 /* [T] so an entry leaves the list in O(1) */
 	/* a directory's name index: INDEX_SIZE buckets of entries chained by HNEXT, so a
 	 * lookup costs the same in a directory of 100,000 entries as of 10 */
 	struct vr_node **index;		     /* [T] NULL: none (yet, or no memory): scan */
@@ -81,8 +81,8 @@ struct vr_node {
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
 	char *seal_json;	 /* [T] the signed seal's text */
-	char *check_why;	 /* [T] why it is REFUSED, or QUARANTINED against an expected digest */
-	bool awaiting_source;	 /* [T] REFUSED only for want of a source (expect=require) */
+	char *check_why;      /* [T] why it is REFUSED, or QUARANTINED against an expected digest */
+	bool awaiting_source; /* [T] REFUSED only for want of a source (expect=require) */
 	struct res_source *source; /* [T] what it states, while a sealed model.sig or SHA256SUMS */
 	/* loading */
 	pid_t load_tgid;	     /* [T] the process loading it; others get ETXTBSY */
@@ -95,11 +95,11 @@ struct vr_node {
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
 	/* the plain SHA-256 taken from the writers' buffers while writes come in order, so
 	 * sealing needs no read-back: [0, hashed_to) is fed; hash_lost once they did not */
-	struct vr_sha256_async *wsha;  /* [IO] hashing on its own thread, beside the upload */
-	uint64_t hashed_to;	       /* [IO] */
-	bool hash_lost;		       /* [IO] */
-	bool cache_ok;		     /* [T] the kernel's page cache holds only these sealed bytes */
-	const char *incomplete_why;  /* [T] why, while ST_INCOMPLETE */
+	struct vr_sha256_async *wsha; /* [IO] hashing on its own thread, beside the upload */
+	uint64_t hashed_to;	      /* [IO] */
+	bool hash_lost;		      /* [IO] */
+	bool cache_ok;		    /* [T] the kernel's page cache holds only these sealed bytes */
+	const char *incomplete_why; /* [T] why, while ST_INCOMPLETE */
 };
 
 struct vr_handle {
@@ -116,11 +116,11 @@ struct vr_handle {
 };
 
 struct vr_residency {
-	pthread_mutex_t lock;				 /* the tree lock */
-	struct vr_res_config cfg;			 /* [C] */
-	struct vr_device_info dev;			 /* [C] the device at mount */
-	struct vr_node *root;				 /* [C] */
-	uint64_t next_ino;				 /* [T] */
+	pthread_mutex_t lock;					  /* the tree lock */
+	struct vr_res_config cfg;				  /* [C] */
+	struct vr_device_info dev;				  /* [C] the device at mount */
+	struct vr_node *root;					  /* [C] */
+	uint64_t next_ino;					  /* [T] */
 	uint64_t files, sealed, quarantined, incomplete, refused; /* [T] res_set_state() alone */
 };
 
@@ -200,14 +200,14 @@ struct res_text {
 struct res_source;
 /* What the sources covering a file's path say of it. */
 struct res_expect {
-	bool covered;		      /* a source names it (with these bytes, when given) */
-	bool mismatch;		      /* a source names it with other bytes */
-	bool ignored;		      /* a signature says it is not part of the model */
-	bool oms_scope;		      /* a valid signature's directory is above it */
-	bool refused_scope;	      /* a refused source's directory is above it */
-	const struct vr_node *scope;  /* the nearest valid source above it */
-	const struct vr_node *src;    /* the source that differs, else the nearest that names it */
-	const uint8_t *want;	      /* the digest SRC states */
+	bool covered;		     /* a source names it (with these bytes, when given) */
+	bool mismatch;		     /* a source names it with other bytes */
+	bool ignored;		     /* a signature says it is not part of the model */
+	bool oms_scope;		     /* a valid signature's directory is above it */
+	bool refused_scope;	     /* a refused source's directory is above it */
+	const struct vr_node *scope; /* the nearest valid source above it */
+	const struct vr_node *src;   /* the source that differs, else the nearest that names it */
+	const uint8_t *want;	     /* the digest SRC states */
 };
 struct res_expect_counts {
 	uint64_t sources, sources_refused, checked;

@@ -26,21 +26,21 @@ struct vr_seal_device {
 
 /* What a version-2 seal's bytes were checked against: a publisher's expected digest. */
 struct vr_seal_expected {
-	char kind[16];		     /* "" (not checked), "sha256sums" or "oms" */
-	char source[VR_SEAL_PATH_MAX]; /* the source's path, relative to the mount root */
+	char kind[16];			       /* "" (not checked), "sha256sums" or "oms" */
+	char source[VR_SEAL_PATH_MAX];	       /* the source's path, relative to the mount root */
 	char key_hint[2 * VR_DIGEST_SIZE + 1]; /* oms: the signer's key hint */
 	uint8_t subject[VR_DIGEST_SIZE];       /* oms: the statement's subject digest */
 };
 
 struct vr_seal {
-	int version; /* 1 or 2; signing anything but 1 makes a version-2 seal */
+	int version;		     /* 1 or 2; signing anything but 1 makes a version-2 seal */
 	char path[VR_SEAL_PATH_MAX]; /* relative to the mount root, no leading '/' */
 	uint64_t size;
 	bool no_sha256; /* version 2 under sha256=off: "sha256": null, only the tree digest */
 	uint8_t sha256[VR_DIGEST_SIZE];
 	uint8_t fsverity[VR_DIGEST_SIZE];
 	struct vr_seal_device device;
-	char sealed_at[32]; /* RFC 3339 UTC, seconds: 2026-11-26T13:21:37Z */
+	char sealed_at[32];		  /* RFC 3339 UTC, seconds: 2026-11-26T13:21:37Z */
 	struct vr_seal_expected expected; /* version 2; all zero in version 1 */
 	char key_id[VR_KEY_ID_HEX + 1];
 	char alg[16];

@@ -161,8 +161,8 @@ struct vr_lane_blocks {
 
 __host__ __device__ static inline void vr_lane_blocks_init(const uint8_t *const *ext,
 							   uint64_t ext_size, uint64_t size,
-							   uint64_t nblocks, uint64_t first, int lane,
-							   struct vr_lane_blocks *lb)
+							   uint64_t nblocks, uint64_t first,
+							   int lane, struct vr_lane_blocks *lb)
 {
 	for (int round = 0; round < 4; round++) {
 		int b, part;

@@ -97,16 +97,16 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
 		return -1;
 	}
-	rc = (struct vr_res_config){.backend = &d->backend,
-				    .keys = d->keys,
-				    .audit = d->audit,
-				    .verify_on_open = d->opts.verify_on_open == 1,
-				    .list_generated = d->opts.list_generated == 1,
-				    .immutable = d->opts.immutable == 1,
-				    .trust = d->trust,
-				    .expect_require = d->opts.expect &&
-						      strcmp(d->opts.expect, "require") == 0,
-				    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0};
+	rc = (struct vr_res_config){
+	    .backend = &d->backend,
+	    .keys = d->keys,
+	    .audit = d->audit,
+	    .verify_on_open = d->opts.verify_on_open == 1,
+	    .list_generated = d->opts.list_generated == 1,
+	    .immutable = d->opts.immutable == 1,
+	    .trust = d->trust,
+	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
+	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;

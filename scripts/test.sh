@@ -18,6 +18,14 @@ stage "built"
 (cd build && ctest --output-on-failure -j 2)
 stage "every test passed (CTest)"
 if [ "${VR_FULL:-${CI:-}}" != "" ]; then
+	# the one .clang-format holds for every C and CUDA file (scripts/pre-commit checks the
+	# staged ones; scripts/install-hooks.sh installs it)
+	if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
+		git ls-files '*.c' '*.h' '*.cu' '*.cuh'
+	else
+		find core cuda fs tools tests -name '*.[ch]' -o -name '*.cu' -o -name '*.cuh'
+	fi | xargs clang-format --dry-run -Werror
+	stage "format checked (clang-format)"
 	echo "test.sh: every test again under AddressSanitizer and UndefinedBehaviorSanitizer"
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j "$(nproc)"

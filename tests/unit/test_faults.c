@@ -253,7 +253,7 @@ static void check_error_is_not_mismatch(void)
 	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
 
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
-	CHECK_EQ(load(r, "/a", 5000), 0); /* digest call 1: the seal */
+	CHECK_EQ(load(r, "/a", 5000), 0);			   /* digest call 1: the seal */
 	CHECK_EQ(vr_res_open(r, "/verify", O_RDONLY, &me, &h), 0); /* call 2 fails */
 	do {
 		ret = vr_res_read(r, h, text + got, sizeof(text) - 1 - got, got, &n);

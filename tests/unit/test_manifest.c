@@ -211,8 +211,8 @@ static void test_reference_vector(void)
 	free(rawsig);
 
 	/* rawBytes whose END line shares the BEGIN line's dashes (found by fuzz_oms) */
-	char *odd = replace_field(sig, "hint",
-				  "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0tRU5EIFBVQkxJQyBLRVktLS0tLQo=");
+	char *odd = replace_field(
+	    sig, "hint", "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0tRU5EIFBVQkxJQyBLRVktLS0tLQo=");
 	char *h = odd ? strstr(odd, "\"hint\"") : NULL;
 
 	CHECK(h != NULL);

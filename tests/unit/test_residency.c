@@ -139,8 +139,7 @@ static void generated_names_agree(struct vr_residency *r)
  */
 static void inline_hash_patterns(struct vr_residency *r, const uint8_t *data, size_t len)
 {
-	static const char *const names[] = {"in-order", "backwards", "overwrite", "cut",
-					    "restart"};
+	static const char *const names[] = {"in-order", "backwards", "overwrite", "cut", "restart"};
 	uint8_t want[32];
 	struct vr_seal seal;
 	char text[8192], path[64];
@@ -167,7 +166,8 @@ static void inline_hash_patterns(struct vr_residency *r, const uint8_t *data, si
 			if (p == 3) { /* past the end, cut back, then in order */
 				CHECK_EQ(vr_res_write(r, h, data, 3 * piece, 0, &me), 0);
 				CHECK_EQ(vr_res_ftruncate(r, h, piece, &me), 0);
-				CHECK_EQ(vr_res_write(r, h, data + piece, len - piece, piece, &me), 0);
+				CHECK_EQ(vr_res_write(r, h, data + piece, len - piece, piece, &me),
+					 0);
 			}
 			if (p == 4) { /* bytes, a truncation to zero, then the file */
 				CHECK_EQ(vr_res_write(r, h, data + 7, piece, 0, &me), 0);
