@@ -102,6 +102,7 @@ int res_node_path(const struct vr_node *n, char *buf, size_t cap)
 		chain[depth++] = n;
 	}
 	while (depth-- > 0) {
+		/* cppcheck-suppress uninitvar ; chain[0, depth) was filled by the loop above */
 		size_t l = strlen(chain[depth]->name);
 
 		if (len + l + 2 > cap)

@@ -175,6 +175,7 @@ static __attribute__((noinline)) int add_pending(struct vr_node *c, struct pendi
 		return -ENOMEM;
 	c->refs++;
 	(*list)[(*count)++] = (struct pending_file){c, p};
+	/* cppcheck-suppress memleak ; P is kept in the list, freed by res_verify_text */
 	return 0;
 }
 
