@@ -216,7 +216,18 @@ static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 
 		int ret = -ESTALE;
 
-		pthread_rwlock_rdlock(&f->io);
+		/*
+		 * The caller holds its source's IO lock: waiting here for another
+		 * file's could deadlock with that file's own sealing (two sources
+		 * naming each other). A file busy now is being loaded or sealed, and
+		 * its seal takes the SHA-256 itself, the source being in place.
+		 */
+		if (pthread_rwlock_tryrdlock(&f->io) != 0) {
+			pthread_mutex_lock(&r->lock);
+			res_node_put(r, f);
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
 		pthread_mutex_lock(&r->lock);
 		bool still = f->state == ST_SEALED && f->seal && f->seal->no_sha256;
 
