@@ -1,6 +1,7 @@
 /* audit.c - the append-only JSON-lines audit log: one record per decision. */
 #include "audit.h"
 #include "digest.h"
+#include "key.h"
 #include "log.h"
 
 #include <errno.h>
@@ -15,11 +16,18 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <nettle/memops.h>
 
 struct vr_audit {
 	int fd;
+	char *path;
 	pthread_mutex_t lock;
 	uint64_t failures; /* under LOCK: records that could not be written */
+	/* the hash chain, when an audit key was given (all under LOCK) */
+	bool chained;
+	uint8_t key[VR_AUDIT_MAC_SIZE];	 /* K(seq): the key of the next record, evolved after it */
+	uint8_t prev[VR_AUDIT_MAC_SIZE]; /* the last record's MAC (zeros before the first) */
+	uint64_t seq;			 /* the next record's number */
 };
 
 static const char *const events[] = {
@@ -111,6 +119,8 @@ int vr_audit_open(const char *path, struct vr_audit **out)
 		return ret;
 	}
 	ret = check_safe(path, a->fd);
+	if (!ret && !(a->path = strdup(path)))
+		ret = -ENOMEM;
 	if (ret) {
 		close(a->fd);
 		free(a);
@@ -141,6 +151,8 @@ void vr_audit_close(struct vr_audit *a)
 		vr_log(LOG_ERR, "audit log fsync at close failed: %s", strerror(errno));
 	close(a->fd);
 	pthread_mutex_destroy(&a->lock);
+	explicit_bzero(a->key, sizeof(a->key));
+	free(a->path);
 	free(a);
 }
 
@@ -165,6 +177,135 @@ static int write_all(int fd, const char *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+void vr_audit_key0(const struct vr_keyring *k, uint8_t out[VR_AUDIT_MAC_SIZE])
+{
+	/* the audit key file's own HKDF key for the label "audit" (key.h), MAC'ing the chain's
+	 * name: K(0), which nothing else derives */
+	vr_keyring_mac(k, "audit", VR_AUDIT_CHAIN_LABEL, strlen(VR_AUDIT_CHAIN_LABEL), out);
+}
+
+void vr_audit_key_next(uint8_t key[VR_AUDIT_MAC_SIZE])
+{
+	uint8_t next[VR_AUDIT_MAC_SIZE];
+
+	vr_hmac_sha256(key, VR_AUDIT_MAC_SIZE, VR_AUDIT_NEXT_LABEL, strlen(VR_AUDIT_NEXT_LABEL),
+		       next);
+	memcpy(key, next, sizeof(next));
+	explicit_bzero(next, sizeof(next)); /* the old key is gone: the past stays as written */
+}
+
+int vr_audit_chain_start(struct vr_audit *a, const uint8_t k0[VR_AUDIT_MAC_SIZE])
+{
+	struct vr_audit_chain c;
+	char *buf = NULL, why[128];
+	int ret = 0;
+
+	vr_audit_chain_init(&c, k0);
+	/* a log that already holds records continues its chain: every record is checked on
+	 * the way, so the daemon never extends a chain it cannot vouch for */
+	FILE *f = fopen(a->path, "r");
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t line = 0;
+
+	while (f && (n = getline(&buf, &cap, f)) > 0) {
+		line++;
+		ret = vr_audit_chain_next(&c, buf, (size_t)n, why, sizeof(why));
+		if (ret) {
+			vr_log(
+			    LOG_ERR,
+			    "audit log %s, line %llu: %s: the chain cannot be continued; start a "
+			    "new audit log (move this one aside, and keep it)",
+			    a->path, (unsigned long long)line, why);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	free(buf);
+	if (ret == 0) {
+		pthread_mutex_lock(&a->lock);
+		a->chained = true;
+		a->seq = c.seq;
+		memcpy(a->key, c.key, sizeof(a->key));
+		memcpy(a->prev, c.prev, sizeof(a->prev));
+		pthread_mutex_unlock(&a->lock);
+	}
+	explicit_bzero(&c, sizeof(c));
+	return ret ? -EBADMSG : 0;
+}
+
+void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC_SIZE])
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->key, k0, VR_AUDIT_MAC_SIZE);
+}
+
+#define MAC_FIELD ",\"mac\":\""
+
+int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
+			size_t cap)
+{
+	/* ...,"mac":"<64 hex>"}\n : the MAC covers the line without that field */
+	size_t tail = strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 2;
+	uint8_t mac[VR_AUDIT_MAC_SIZE], want[VR_AUDIT_MAC_SIZE], prev[VR_AUDIT_MAC_SIZE];
+	const cJSON *it;
+	cJSON *o = NULL;
+	char *text;
+	int ret = -EBADMSG;
+
+	char hex[2 * VR_AUDIT_MAC_SIZE + 1];
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (len >= tail + 1) {
+		memcpy(hex, line + len - 2 - 2 * VR_AUDIT_MAC_SIZE, 2 * VR_AUDIT_MAC_SIZE);
+		hex[2 * VR_AUDIT_MAC_SIZE] = '\0';
+	}
+	if (len < tail + 1 || memcmp(line + len - tail, MAC_FIELD, strlen(MAC_FIELD)) != 0 ||
+	    line[len - 1] != '}' || line[len - 2] != '"' || vr_unhex(hex, mac, VR_AUDIT_MAC_SIZE)) {
+		snprintf(why, cap, "not a chained record (no \"mac\" last)");
+		return ret;
+	}
+	text = malloc(len - tail + 2);
+	if (!text)
+		return -ENOMEM;
+	memcpy(text, line, len - tail);
+	text[len - tail] = '}';
+	text[len - tail + 1] = '\0';
+	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, len - tail + 1, want);
+	o = cJSON_Parse(text);
+	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
+	if (!cJSON_IsObject(o) || !cJSON_IsNumber(it) || it->valuedouble < 0 ||
+	    it->valuedouble != (double)(uint64_t)it->valuedouble)
+		snprintf(why, cap, "not a chained record (no seq)");
+	else if ((uint64_t)it->valuedouble != c->seq)
+		snprintf(why, cap,
+			 "seq %llu where %llu was next: a record was dropped, added or "
+			 "moved",
+			 (unsigned long long)it->valuedouble, (unsigned long long)c->seq);
+	else if (!cJSON_IsString(it = cJSON_GetObjectItemCaseSensitive(o, "prev")) ||
+		 vr_unhex(it->valuestring, prev, sizeof(prev)) ||
+		 !memeql_sec(prev, c->prev, sizeof(prev)))
+		snprintf(why, cap, "seq %llu does not follow the record before it (prev)",
+			 (unsigned long long)c->seq);
+	else if (!memeql_sec(mac, want, sizeof(mac)))
+		snprintf(why, cap,
+			 "seq %llu: MAC does not verify (edited, or made with another "
+			 "key or epoch)",
+			 (unsigned long long)c->seq);
+	else
+		ret = 0;
+	cJSON_Delete(o);
+	free(text);
+	if (ret == 0) {
+		memcpy(c->prev, mac, sizeof(mac));
+		c->seq++;
+		vr_audit_key_next(c->key);
+	}
+	return ret;
 }
 
 int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
@@ -206,19 +347,43 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 	}
 	if (r->detail && !cJSON_AddStringToObject(o, "detail", r->detail))
 		goto free_obj;
-	line = cJSON_PrintUnformatted(o);
-	if (!line)
+	pthread_mutex_lock(&a->lock);
+	/* the chain's fields are the lock's: records take their numbers in the order written */
+	char seq[24], prev[2 * VR_AUDIT_MAC_SIZE + 1];
+
+	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
+	vr_hex(a->prev, sizeof(a->prev), prev);
+	if (a->chained &&
+	    (!cJSON_AddRawToObject(o, "seq", seq) || !cJSON_AddStringToObject(o, "prev", prev))) {
+		pthread_mutex_unlock(&a->lock);
 		goto free_obj;
+	}
+	line = cJSON_PrintUnformatted(o);
+	if (!line) {
+		pthread_mutex_unlock(&a->lock);
+		goto free_obj;
+	}
 	size_t n = strlen(line);
-	char *withnl = realloc(line, n + 2);
+	uint8_t mac[VR_AUDIT_MAC_SIZE];
+	char *withnl = realloc(line, n + strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 4);
 
 	if (!withnl) {
+		pthread_mutex_unlock(&a->lock);
 		cJSON_free(line);
 		goto free_obj;
 	}
+	if (a->chained) {
+		/* MAC over the record as printed, then its "mac" field goes last */
+		vr_hmac_sha256(a->key, sizeof(a->key), withnl, n, mac);
+		n--; /* the closing brace */
+		n += (size_t)sprintf(withnl + n, MAC_FIELD);
+		vr_hex(mac, sizeof(mac), withnl + n);
+		n += 2 * sizeof(mac);
+		withnl[n++] = '"';
+		withnl[n++] = '}';
+	}
 	withnl[n] = '\n';
 	withnl[n + 1] = '\0';
-	pthread_mutex_lock(&a->lock);
 	/* one write per record keeps lines whole under O_APPEND; a record cut short (a full
 	 * disk) is cut away again, so every line stays one whole JSON record */
 	off_t end = lseek(a->fd, 0, SEEK_END);
@@ -231,6 +396,12 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 		ret = -errno;
 	if (ret)
 		a->failures++;
+	if (ret == 0 && a->chained) {
+		/* only a record that is in the file moves the chain on */
+		memcpy(a->prev, mac, sizeof(mac));
+		a->seq++;
+		vr_audit_key_next(a->key);
+	}
 	pthread_mutex_unlock(&a->lock);
 	free(withnl);
 free_obj:

@@ -6,6 +6,12 @@
 #include <sys/types.h>
 
 struct vr_audit;
+struct vr_keyring;
+
+/* The hash chain (docs/audit.md): every record carries seq, prev and mac. */
+#define VR_AUDIT_MAC_SIZE    32
+#define VR_AUDIT_CHAIN_LABEL "vram-residency/v1 audit chain"
+#define VR_AUDIT_NEXT_LABEL  "vram-residency/v1 audit next key"
 
 /* One record. PATH, DIGEST and DETAIL may be NULL; DETAIL never holds secret bytes. */
 struct vr_audit_rec {
@@ -33,6 +39,33 @@ void vr_audit_close(struct vr_audit *a);
  * unknown event, or the -errno of the failed write or fsync.
  */
 int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r);
+/* K(0) of the chain from the audit key file's keyring. */
+void vr_audit_key0(const struct vr_keyring *k, uint8_t out[VR_AUDIT_MAC_SIZE]);
+/* K(i+1) = HMAC-SHA256(K(i), VR_AUDIT_NEXT_LABEL), in place; the old key is wiped. */
+void vr_audit_key_next(uint8_t key[VR_AUDIT_MAC_SIZE]);
+/*
+ * Chains the log from now on, with K0: a log that already holds records must
+ * be a chain that verifies under K0 (it is continued after its last record),
+ * else -EBADMSG, logged with the line. Returns 0 or -errno.
+ */
+int vr_audit_chain_start(struct vr_audit *a, const uint8_t k0[VR_AUDIT_MAC_SIZE]);
+
+/* A reader's walk along a chain (vram-seal audit-verify, and the daemon at start). */
+struct vr_audit_chain {
+	uint8_t key[VR_AUDIT_MAC_SIZE];
+	uint8_t prev[VR_AUDIT_MAC_SIZE];
+	uint64_t seq; /* the next record's expected number */
+};
+void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC_SIZE]);
+/*
+ * Checks the next line of a chain (LEN bytes, a trailing newline allowed): seq
+ * follows, prev is the last MAC, and its MAC verifies with this record's key;
+ * then moves on. Returns 0, -EBADMSG with WHY (CAP bytes) saying what is wrong,
+ * or -ENOMEM.
+ */
+int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
+			size_t cap);
+
 /* How many records could not be written (a full disk, say); 0 for NULL. */
 uint64_t vr_audit_failures(struct vr_audit *a);
 /* Whether EVENT is fsync'd before vr_audit_log returns. */

@@ -92,6 +92,26 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	audit_dir(d->opts.audit);
 	if (vr_audit_open(d->opts.audit, &d->audit) != 0)
 		return -1;
+	if (d->opts.audit_key) {
+		/* K(0) from the key file, then the file's bytes and K(0) leave memory */
+		struct vr_keyring *ak;
+		uint8_t k0[VR_AUDIT_MAC_SIZE];
+		int ret = vr_keyring_load(d->opts.audit_key, &ak);
+
+		if (ret == 0) {
+			vr_audit_key0(ak, k0);
+			vr_keyring_free(ak);
+			ret = vr_audit_chain_start(d->audit, k0);
+			explicit_bzero(k0, sizeof(k0));
+		}
+		if (ret) {
+			vr_log(LOG_ERR,
+			       "audit_key=%s: the audit log cannot be chained; nothing "
+			       "mounted",
+			       d->opts.audit_key);
+			return -1;
+		}
+	}
 	bp.audit = d->audit;
 	if (vr_backend_select(d->opts.backend, &bp, &d->backend) != 0) {
 		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);

@@ -27,6 +27,7 @@ static const struct fuse_opt spec[] = {
     OPT("trust=%s", trust),
     OPT("expect=%s", expect),
     OPT("sha256=%s", sha256),
+    OPT("audit_key=%s", audit_key),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -134,6 +135,8 @@ void vr_options_help(const char *prog)
 	    "                               it an ephemeral random secret is used and seals\n"
 	    "                               cannot be checked after unmount\n"
 	    "    -o audit=PATH              audit log (default %s)\n"
+	    "    -o audit_key=PATH          key file (as secret=) that hash-chains the audit\n"
+	    "                               log: vram-seal audit-verify checks it\n"
 	    "    -o capacity=SIZE           mock device size, K/M/G/T = powers of 1024 (default "
 	    "1G)\n"
 	    "    -o mock_vram=PATH          file whose shared mapping is the mock's memory\n"
@@ -167,4 +170,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->trust);
 	free(o->expect);
 	free(o->sha256);
+	free(o->audit_key);
 }

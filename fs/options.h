@@ -21,6 +21,7 @@ struct vr_options {
 	char *trust;	  /* PEM file or directory of keys trusted to sign models */
 	char *expect;	  /* check|require */
 	char *sha256;	  /* on|off */
+	char *audit_key;  /* the audit chain's key file */
 	int device;
 	int verify_on_open;
 	int list_generated;

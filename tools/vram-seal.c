@@ -1,4 +1,5 @@
 /* vram-seal.c - offline tool: digests of files, checks of seals, expected-digest manifests. */
+#include "audit.h"
 #include "digest.h"
 #include "key.h"
 #include "log.h"
@@ -22,11 +23,13 @@
 #include <nettle/memops.h>
 
 static const char usage_main[] =
-    "usage: vram-seal {digest|verify|manifest|verify-model|--help|--version} ...\n";
+    "usage: vram-seal {digest|verify|manifest|verify-model|audit-verify|--help|--version} ...\n";
 static const char usage_digest[] = "usage: vram-seal digest [-j THREADS] FILE...\n";
 static const char usage_verify[] = "usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
 static const char usage_manifest[] = "usage: vram-seal manifest DIR\n";
 static const char usage_model[] = "usage: vram-seal verify-model --trust KEY DIR\n";
+static const char usage_audit[] =
+    "usage: vram-seal audit-verify --key AUDIT_KEY [--expect-seq N] LOG...\n";
 
 static void help_main(void)
 {
@@ -40,6 +43,9 @@ static void help_main(void)
 	       "  verify-model --trust KEY DIR\n"
 	       "                     check DIR's model.sig (OpenSSF model signing) with\n"
 	       "                     KEY, then every file against it, as the daemon does\n"
+	       "  audit-verify --key AUDIT_KEY [--expect-seq N] LOG...\n"
+	       "                     check the audit log's hash chain, naming the first\n"
+	       "                     bad record\n"
 	       "Run 'vram-seal COMMAND --help' for a command's options.\n",
 	       usage_main);
 }
@@ -596,6 +602,90 @@ static int cmd_verify_model(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
+static int cmd_audit_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+					     {"key", required_argument, NULL, 'k'},
+					     {"expect-seq", required_argument, NULL, 'e'},
+					     {NULL, 0, NULL, 0}};
+	const char *key = NULL;
+	uint64_t expect = 0;
+	bool have_expect = false;
+	struct vr_audit_chain ch;
+	struct vr_keyring *k;
+	uint8_t k0[VR_AUDIT_MAC_SIZE];
+	char *buf = NULL, why[160];
+	size_t cap = 0;
+	int c, status = 0;
+
+	while ((c = getopt_long(argc, argv, "+hk:e:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			printf(
+			    "%s  --key FILE       the daemon's audit_key= file\n"
+			    "  --expect-seq N   fail unless the chain reaches record N (a tail\n"
+			    "                   cut off is otherwise invisible)\n"
+			    "Checks every record of the LOGs, in order (a rotated log first), and\n"
+			    "exits 0 only when the chain holds; else names the first bad record.\n",
+			    usage_audit);
+			return 0;
+		case 'k':
+			key = optarg;
+			break;
+		case 'e':
+			expect = strtoull(optarg, NULL, 10);
+			have_expect = true;
+			break;
+		default:
+			fputs(usage_audit, stderr);
+			return 2;
+		}
+	}
+	if (!key || optind >= argc) {
+		fputs(usage_audit, stderr);
+		return 2;
+	}
+	if (vr_keyring_load(key, &k) != 0)
+		return fail("cannot use audit key file %s%s", key, " (see the message above)");
+	vr_audit_key0(k, k0);
+	vr_keyring_free(k);
+	vr_audit_chain_init(&ch, k0);
+	explicit_bzero(k0, sizeof(k0));
+	for (int i = optind; i < argc && status == 0; i++) {
+		FILE *f = fopen(argv[i], "r");
+		unsigned long long line = 0;
+		ssize_t n;
+
+		if (!f) {
+			status = fail("cannot read %s: %s", argv[i], strerror(errno));
+			break;
+		}
+		while ((n = getline(&buf, &cap, f)) > 0) {
+			line++;
+			if (vr_audit_chain_next(&ch, buf, (size_t)n, why, sizeof(why)) != 0) {
+				fprintf(stderr, "vram-seal: FAILED: %s, line %llu: %s\n", argv[i],
+					line, why);
+				status = 1;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	free(buf);
+	if (status == 0 && have_expect && ch.seq <= expect) {
+		fprintf(stderr,
+			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
+			"records were cut off the end\n",
+			ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL, (unsigned long long)expect);
+		status = 1;
+	}
+	if (status == 0)
+		printf("OK: %llu chained records, seq 0 to %llu, every MAC verifies\n",
+		       (unsigned long long)ch.seq, ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL);
+	explicit_bzero(&ch, sizeof(ch));
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -618,6 +708,8 @@ int main(int argc, char **argv)
 		return cmd_manifest(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify-model") == 0)
 		return cmd_verify_model(argc - 1, argv + 1);
+	if (strcmp(argv[1], "audit-verify") == 0)
+		return cmd_audit_verify(argc - 1, argv + 1);
 	fprintf(stderr, "vram-seal: unknown command '%s'\n%s", argv[1], usage_main);
 	return 2;
 }

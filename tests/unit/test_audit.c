@@ -1,6 +1,8 @@
 /* test_audit.c - audit records: one JSON line each, fields present, failures reported. */
 #include "audit.h"
 #include "check.h"
+#include "digest.h"
+#include "key.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -10,6 +12,124 @@
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+/* Reads every line of PATH into LINES (at most MAX); returns how many. */
+static int read_lines(const char *path, char lines[][1024], int max)
+{
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	while (f && n < max && fgets(lines[n], 1024, f))
+		n++;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Walks LINES[0..N) along the chain from K0; returns the index of the first bad one, or N. */
+static int walk(const uint8_t *k0, char lines[][1024], int n)
+{
+	struct vr_audit_chain c;
+	char why[160];
+
+	vr_audit_chain_init(&c, k0);
+	for (int i = 0; i < n; i++)
+		if (vr_audit_chain_next(&c, lines[i], strlen(lines[i]), why, sizeof(why)) != 0)
+			return i;
+	return n;
+}
+
+/*
+ * The hash chain: it verifies; an edited, dropped, reordered or re-MAC'd record
+ * is named; a record MAC'd with a later epoch's key (the key a thief of the
+ * running daemon holds) does not pass for an earlier one; a restart continues
+ * the chain, and refuses to extend one it cannot verify.
+ */
+static void test_chain(const char *dir)
+{
+	static char lines[16][1024], saved[1024];
+	char path[300];
+	uint8_t secret[32] = {5}, k0[32], later[32];
+	struct vr_keyring *k;
+	struct vr_audit *a;
+	struct vr_audit_rec r = {.event = "vram_sealed", .path = "m/w.bin", .outcome = "ok"};
+
+	snprintf(path, sizeof(path), "%s/chain.log", dir);
+	CHECK_EQ(vr_keyring_from_bytes(secret, sizeof(secret), &k), 0);
+	vr_audit_key0(k, k0);
+	vr_keyring_free(k);
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, k0), 0);
+	for (int i = 0; i < 6; i++) {
+		r.pid = i;
+		CHECK_EQ(vr_audit_log(a, &r), 0);
+	}
+	vr_audit_close(a);
+	/* a restart continues: records 6 and 7 */
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, k0), 0);
+	CHECK_EQ(vr_audit_log(a, &r), 0);
+	CHECK_EQ(vr_audit_log(a, &r), 0);
+	vr_audit_close(a);
+	int n = read_lines(path, lines, 16);
+
+	CHECK_EQ(n, 8);
+	CHECK_EQ(walk(k0, lines, n), n);
+	CHECK(strstr(lines[7], "\"seq\":7,") != NULL);
+
+	/* edited: one character of record 3's detail */
+	memcpy(saved, lines[3], sizeof(saved));
+	lines[3][strlen("{\"time\":\"2")] ^= 1;
+	CHECK_EQ(walk(k0, lines, n), 3);
+	memcpy(lines[3], saved, sizeof(saved));
+	/* dropped: record 4 */
+	memcpy(lines[4], lines[5], sizeof(saved));
+	CHECK_EQ(walk(k0, lines, n - 1), 4);
+	/* reordered */
+	read_lines(path, lines, 16);
+	memcpy(saved, lines[2], sizeof(saved));
+	memcpy(lines[2], lines[1], sizeof(saved));
+	memcpy(lines[1], saved, sizeof(saved));
+	CHECK_EQ(walk(k0, lines, n), 1);
+	/* forged with a later epoch's key: record 2 rewritten and MAC'd with K(5) */
+	read_lines(path, lines, 16);
+	memcpy(later, k0, sizeof(later));
+	for (int i = 0; i < 5; i++)
+		vr_audit_key_next(later);
+	char *mac = strstr(lines[2], ",\"mac\":\"");
+	uint8_t m[32];
+
+	CHECK(mac != NULL);
+	if (mac) {
+		*mac = '}';
+		mac[1] = '\0';
+		char *ok = strstr(lines[2], "\"outcome\":\"ok\"");
+
+		if (ok)
+			memcpy(ok + strlen("\"outcome\":\""), "no", 2); /* the forgery */
+		vr_hmac_sha256(later, 32, lines[2], strlen(lines[2]), m);
+		size_t len = strlen(lines[2]) - 1;
+
+		len += (size_t)sprintf(lines[2] + len, ",\"mac\":\"");
+		vr_hex(m, 32, lines[2] + len);
+		strcat(lines[2], "\"}\n");
+		CHECK_EQ(walk(k0, lines, n), 2);
+	}
+	/* another key: nothing verifies */
+	secret[0] = 6;
+	CHECK_EQ(vr_keyring_from_bytes(secret, sizeof(secret), &k), 0);
+	uint8_t other[32];
+
+	vr_audit_key0(k, other);
+	vr_keyring_free(k);
+	read_lines(path, lines, 16);
+	CHECK_EQ(walk(other, lines, n), 0);
+	/* a restart with another key, or over an unchained log, refuses to extend it */
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, other), -EBADMSG);
+	vr_audit_close(a);
+	unlink(path);
+}
 
 int main(void)
 {
@@ -136,6 +256,13 @@ int main(void)
 	unlink(loose);
 	unlink(link);
 	CHECK_EQ(vr_audit_open("/nonexistent/dir/audit.log", &a), -ENOENT);
+	/* the unchained log above cannot be continued as a chain */
+	uint8_t zero[32] = {0};
+
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, zero), -EBADMSG);
+	vr_audit_close(a);
+	test_chain(dir);
 	unlink(path);
 	rmdir(dir);
 	return check_summary();
