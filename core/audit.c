@@ -35,7 +35,7 @@ static const char *const events[] = {
     "vram_sealed",	"seal_verified",     "seal_verification_failed", "vram_deallocated",
     "policy_violation", "seal_renamed",	     "vram_load_incomplete",	 "vram_replaced",
     "seal_withdrawn",	"vram_seal_refused", "expected_digests_loaded",	 "expected_digests_refused",
-    "seal_check_error", "device_failed",
+    "seal_check_error", "device_failed",     "audit_reopened",
 };
 
 int vr_audit_is_critical(const char *event)
@@ -97,6 +97,33 @@ static int check_safe(const char *path, int fd)
 		       dir, (unsigned)st.st_uid);
 		return -EACCES;
 	}
+	return 0;
+}
+
+int vr_audit_reopen(struct vr_audit *a)
+{
+	int fd = open(
+	    a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
+	    0600);
+	int ret = fd < 0 ? -errno : check_safe(a->path, fd);
+
+	if (ret) {
+		if (fd >= 0)
+			close(fd);
+		vr_log(LOG_ERR,
+		       "audit log %s could not be reopened (%s): still writing the old one",
+		       a->path, strerror(-ret));
+		return ret;
+	}
+	pthread_mutex_lock(&a->lock);
+	int old = a->fd;
+
+	/* records written so far are on disk before the switch; the chain simply goes on */
+	if (fsync(old) != 0 && errno != EINVAL)
+		vr_log(LOG_ERR, "audit log fsync at reopen failed: %s", strerror(errno));
+	a->fd = fd;
+	pthread_mutex_unlock(&a->lock);
+	close(old);
 	return 0;
 }
 
@@ -275,9 +302,26 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
 	memcpy(text, line, len - tail);
 	text[len - tail] = '}';
 	text[len - tail + 1] = '\0';
-	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, len - tail + 1, want);
 	o = cJSON_Parse(text);
 	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
+	if (!c->started && cJSON_IsNumber(it) && it->valuedouble >= 1 &&
+	    it->valuedouble < 4294967296.0 && c->seq == 0) {
+		/*
+		 * A file that begins mid-chain (the log was rotated): its first record's
+		 * key is K(seq), reached from K(0), and its prev links to the file
+		 * before, which only that file can confirm. Forgeries still fail the MAC.
+		 */
+		const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prev");
+
+		for (uint64_t s = (uint64_t)it->valuedouble; c->seq < s; c->seq++)
+			vr_audit_key_next(c->key);
+		if (cJSON_IsString(p))
+			vr_unhex(p->valuestring, c->prev, sizeof(c->prev));
+		c->started_at = c->seq;
+	}
+	c->started = true;
+	/* this record's key: K(seq), after the start above */
+	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, len - tail + 1, want);
 	if (!cJSON_IsObject(o) || !cJSON_IsNumber(it) || it->valuedouble < 0 ||
 	    it->valuedouble != (double)(uint64_t)it->valuedouble)
 		snprintf(why, cap, "not a chained record (no seq)");

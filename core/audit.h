@@ -2,6 +2,7 @@
 #ifndef VR_AUDIT_H
 #define VR_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -55,6 +56,8 @@ struct vr_audit_chain {
 	uint8_t key[VR_AUDIT_MAC_SIZE];
 	uint8_t prev[VR_AUDIT_MAC_SIZE];
 	uint64_t seq; /* the next record's expected number */
+	bool started;
+	uint64_t started_at; /* the first record's seq: not 0 when a file begins mid-chain */
 };
 void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC_SIZE]);
 /*
@@ -65,6 +68,13 @@ void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC
  */
 int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
 			size_t cap);
+
+/*
+ * Opens the log's path again (after logrotate moved the file away), with the
+ * same safety checks; records go on in the new file, the chain continuing.
+ * On failure the old file stays in use. Returns 0 or -errno.
+ */
+int vr_audit_reopen(struct vr_audit *a);
 
 /* How many records could not be written (a full disk, say); 0 for NULL. */
 uint64_t vr_audit_failures(struct vr_audit *a);

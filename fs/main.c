@@ -12,6 +12,7 @@
 #include "residency.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -168,6 +169,26 @@ static void stop(struct daemon *d)
 	vr_trust_free(d->trust);
 }
 
+/* Waits for SIGHUP and reopens the audit log each time; ends when cancelled. */
+static void *hup_thread(void *arg)
+{
+	struct daemon *d = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (vr_audit_reopen(d->audit) == 0) {
+			vr_log(LOG_INFO, "SIGHUP: audit log %s reopened", d->opts.audit);
+			audit_event(d, "audit_reopened", "ok", "SIGHUP");
+		}
+	}
+	return NULL;
+}
+
 /* Lets the parent of a daemonized child exit with the start's status. */
 static void report(int fd, char status)
 {
@@ -230,10 +251,30 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		if (null > 2)
 			close(null);
 	}
+	/*
+	 * SIGHUP reopens the audit log (logrotate's convention) and touches
+	 * nothing resident: it is blocked in every thread (the loop's threads
+	 * inherit this mask) and taken by one that waits for it.
+	 */
+	pthread_t hup;
+	bool hup_started = false;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 &&
+	    pthread_create(&hup, NULL, hup_thread, d) == 0)
+		hup_started = true;
+	else
+		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
 	if (cl->singlethread) {
 		ret = fuse_loop(d->fuse);
 	} else {
 		ret = fuse_loop_mt(d->fuse, cl->clone_fd);
+	}
+	if (hup_started) {
+		pthread_cancel(hup); /* sigwait is a cancellation point */
+		pthread_join(hup, NULL);
 	}
 	fuse_remove_signal_handlers(fuse_get_session(d->fuse));
 	stop(d);

@@ -680,8 +680,13 @@ static int cmd_audit_verify(int argc, char **argv)
 		status = 1;
 	}
 	if (status == 0)
-		printf("OK: %llu chained records, seq 0 to %llu, every MAC verifies\n",
-		       (unsigned long long)ch.seq, ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL);
+		printf("OK: %llu chained records, seq %llu to %llu, every MAC verifies%s\n",
+		       (unsigned long long)(ch.seq - ch.started_at),
+		       (unsigned long long)ch.started_at,
+		       ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL,
+		       ch.started_at ? " (the first begins mid-chain: records before it are in an "
+				       "earlier file; give it first to check the link)"
+				     : "");
 	explicit_bzero(&ch, sizeof(ch));
 	return status;
 }

@@ -31,4 +31,26 @@ refuse "a dropped record is named" "line 2: seq 2 where 1 was next" "$BIN/vram-s
 refuse "another key verifies nothing" "line 1" "$BIN/vram-seal" audit-verify --key "$WORK/other.key" "$AUDIT"
 refuse "the daemon will not extend a chain its key cannot verify" "cannot be continued" \
 	"$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,audit_key=$WORK/other.key" "$MNT"
+# logrotate's way: move the log aside, SIGHUP, and the daemon writes a new file with nothing
+# resident touched and no record lost or split; the chain runs on across both files
+check "mount for a rotation" mount_vr "capacity=64M,audit_key=$KEY"
+( for i in $(seq 1 60); do cp "$WORK/f.bin" "$MNT/r$((i % 5))" && rm "$MNT/r$((i % 5))"; done ) &
+loads=$!
+sleep 0.3
+mv "$AUDIT" "$AUDIT.1"
+check "SIGHUP" kill -HUP "$DAEMON_PID"
+sleep 0.3
+check "still mounted after SIGHUP" mountpoint -q "$MNT"
+wait "$loads"
+check "loads went on" test "$(json_field "$MNT/status" files)" = 0
+check "a new log was started" test -s "$AUDIT"
+check "the reopening is recorded" grep -q '"event":"audit_reopened"' "$AUDIT"
+check "unmount" unmount_vr
+check "the chain runs on across both files" "$BIN/vram-seal" audit-verify --key "$KEY" "$AUDIT.1" "$AUDIT"
+check "every line of both is one JSON record" /usr/bin/python3 -c '
+import json, sys
+for p in sys.argv[1:]:
+    for line in open(p):
+        json.loads(line)' "$AUDIT.1" "$AUDIT"
+check "the new file alone says it begins mid-chain" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' '$AUDIT' | grep -q 'begins mid-chain'"
 finish
