@@ -32,6 +32,8 @@ struct vr_backend_params {
 	 * keys it knows and ignores the others, so one list serves backend=auto */
 	const struct vr_backend_opt *opts;
 	size_t nopts;
+	/* backend=auto is only asking: "no GPU here" is news, not an error (logged as info) */
+	bool probe;
 };
 
 /*

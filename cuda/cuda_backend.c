@@ -215,9 +215,17 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	int count = 0, ret;
 	char why[512];
 
-	ret = cuda_errno(cudaGetDeviceCount(&count), "cudaGetDeviceCount"); /* no C yet */
-	if (ret)
+	cudaError_t e = cudaGetDeviceCount(&count);
+
+	if (e != cudaSuccess) {
+		/* under backend=auto a machine without a GPU is ordinary: said, not as an error */
+		if (p->probe)
+			vr_log(LOG_INFO, "cuda: no GPU usable here: %s (%s)", cudaGetErrorName(e),
+			       cudaGetErrorString(e));
+		else
+			cuda_errno(e, "cudaGetDeviceCount");
 		return -ENODEV;
+	}
 	if (p->device >= count) {
 		vr_log(LOG_ERR, "cuda: device=%d but %d GPU(s) present", p->device, count);
 		return -ENODEV;

@@ -36,7 +36,10 @@ int vr_backend_select(const char *choice, const struct vr_backend_params *p, str
 		return -EINVAL;
 	}
 	if (cuda) {
-		ret = vr_backend_open(cuda, p, out);
+		struct vr_backend_params probe = *p;
+
+		probe.probe = true;
+		ret = vr_backend_open(cuda, &probe, out);
 		if (ret == 0)
 			return 0;
 		vr_log(LOG_WARNING, "backend=auto: no usable GPU (%s)", strerror(-ret));

@@ -88,6 +88,22 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;
+	/*
+	 * libfuse's options are checked first, on a copy of the arguments, so an
+	 * unknown option is the one line printed and nothing was opened for it.
+	 */
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *probe = NULL;
+	bool copied = true;
+
+	for (int i = 0; i < args->argc && copied; i++)
+		copied = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
+	if (copied)
+		probe = fuse_new(&copy, &vr_fuse_ops, sizeof(vr_fuse_ops), NULL);
+	fuse_opt_free_args(&copy);
+	if (!probe)
+		return -1; /* libfuse said which option */
+	fuse_destroy(probe);
 	if (open_keys(d) != 0 || open_trust(d) != 0)
 		return -1;
 	audit_dir(d->opts.audit);

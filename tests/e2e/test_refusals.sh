@@ -6,6 +6,11 @@ head -c 100000 /dev/urandom > "$WORK/w.bin"
 
 # the daemon refuses to start, before mounting, with one clear line
 refuse "unknown option" "unknown option" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,frobnicate=1 "$MNT"
+out=$("$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,frobnicate=1 "$MNT" 2>&1)
+check "an unknown option is the one line printed" test "$(printf '%s\n' "$out" | grep -c .)" = 1
+out=$("$BIN/vram-residency" -f -o backend=auto,audit=$AUDIT,secret=$SECRET,capacity=64M "$MNT" 2>&1 &
+	sleep 1.5; fusermount3 -u "$MNT" 2> /dev/null; wait)
+check "no GPU under backend=auto is no error line" bash -c "! printf '%s\n' \"\$1\" | grep -q 'error:'" _ "$out"
 refuse "missing secret" "No such file" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/nope "$MNT"
 (umask 022 && head -c 32 /dev/urandom > "$WORK/loose")
 refuse "loose secret" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/loose "$MNT"
