@@ -197,10 +197,16 @@ static void *hup_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
+		/* not cancelled half-way (open, fsync and close are cancellation points):
+		 * the audit log's lock must not be left held for the shutdown's last record */
+		int old;
+
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		if (vr_audit_reopen(d->audit) == 0) {
 			vr_log(LOG_INFO, "SIGHUP: audit log %s reopened", d->opts.audit);
 			audit_event(d, "audit_reopened", "ok", "SIGHUP");
 		}
+		pthread_setcancelstate(old, NULL);
 	}
 	return NULL;
 }
