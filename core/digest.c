@@ -201,15 +201,14 @@ void vr_sha256_async_free(struct vr_sha256_async *a)
 /* The plain SHA-256 of the bytes SPANS hold, through a stream; returns 0 or -errno. */
 static int spans_sha256(const struct vr_span *spans, size_t nspans, uint8_t out[VR_DIGEST_SIZE])
 {
-	struct vr_sha256_stream *st;
+	struct vr_sha256_stream *st = NULL;
 	int ret = vr_sha256_stream_new(&st);
 
 	for (size_t i = 0; ret == 0 && i < nspans; i++)
 		ret = vr_sha256_stream_update(st, spans[i].data, spans[i].len);
 	if (ret == 0)
 		ret = vr_sha256_stream_final(st, out);
-	if (st && ret != -ENOMEM)
-		vr_sha256_stream_free(st);
+	vr_sha256_stream_free(st); /* NULL when it could not be made */
 	return ret;
 }
 
