@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out)
@@ -138,4 +139,23 @@ uint64_t vr_dev_held(const struct vr_dev_file *f)
 int vr_dev_file_free(struct vr_dev_file *f)
 {
 	return f ? f->backend->ops->file_free(f->backend->ctx, f) : 0;
+}
+
+int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out)
+{
+	struct vr_backend *b = f->backend;
+
+	memset(out, 0, sizeof(*out));
+	if (!b->ops->export)
+		return -EOPNOTSUPP;
+	return b->ops->export(b->ctx, f, out);
+}
+
+void vr_dev_export_clear(struct vr_dev_export *e)
+{
+	for (uint32_t i = 0; i < e->count; i++)
+		close(e->fds[i]);
+	free(e->fds);
+	free(e->lens);
+	memset(e, 0, sizeof(*e));
 }

@@ -63,6 +63,25 @@ struct vr_dev_file {
  * Optional operations: an op marked "optional" may be NULL; its wrapper then
  * returns the documented default (never a crash), so callers need not know.
  */
+/* How a file's exported descriptors are mapped by the receiver. */
+enum vr_export_kind {
+	VR_EXPORT_HOST_FD = 1, /* host memory (the mock): mmap each, read-only */
+	VR_EXPORT_CUDA_FD = 2, /* CUDA VMM handles: cuMemImportFromShareableHandle, POSIX fd */
+};
+
+/*
+ * A file's memory as descriptors another process can map: COUNT chunks in
+ * file order, chunk i covering LENS[i] bytes right after chunk i-1 (the
+ * first at byte 0); together they cover the file's size, perhaps more
+ * (zeros). Each descriptor reaches its own file's bytes only.
+ */
+struct vr_dev_export {
+	enum vr_export_kind kind;
+	uint32_t count;
+	int *fds; /* the holder's to close (vr_dev_export_clear) */
+	uint64_t *lens;
+};
+
 struct vr_backend_ops {
 	const char *name;
 	int (*open)(const struct vr_backend_params *p, void **ctx);
@@ -84,6 +103,9 @@ struct vr_backend_ops {
 	 * mock); default -EOPNOTSUPP, and callers copy through read instead */
 	int (*host_view)(void *ctx, struct vr_dev_file *f, uint64_t off, const void **p,
 			 size_t *len);
+	/* optional: descriptors of the file's memory for another process to map read-only
+	 * (fresh ones each call); default -EOPNOTSUPP. The file does not change size after. */
+	int (*export)(void *ctx, struct vr_dev_file *f, struct vr_dev_export *out);
 	/* scrubs (zeroes) and frees; returns the scrub's error, but frees regardless */
 	int (*file_free)(void *ctx, struct vr_dev_file *f);
 };
@@ -121,6 +143,11 @@ bool vr_dev_in_place(const struct vr_dev_file *f);
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
 /* Device bytes the file holds (whole extents). */
 uint64_t vr_dev_held(const struct vr_dev_file *f);
+/* Descriptors of F's memory for another process (see struct vr_dev_export); returns 0,
+ * -EOPNOTSUPP (the backend cannot share its memory), -ENOMEM or -EMFILE. */
+int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out);
+/* Closes an export's descriptors and frees its arrays; a zeroed struct is fine. */
+void vr_dev_export_clear(struct vr_dev_export *e);
 /* Scrubs and frees; NULL is fine. Returns 0 or the scrub's -errno (memory is freed anyway). */
 int vr_dev_file_free(struct vr_dev_file *f);
 

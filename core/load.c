@@ -717,11 +717,18 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX], detail[2 * VR_WHY_MAX];
 	struct seal_times tm;
 	struct res_expect e;
-	/* the device holds exactly the file: a reservation past its end is given back */
-	int ret = n->dev->size != n->size ? vr_dev_resize(n->dev, n->size) : 0;
+	/* the device holds exactly the file: a reservation past its end, and the slack a
+	 * backend kept for growth, are given back (a resize to the same size fits) */
+	int ret = vr_dev_resize(n->dev, n->size);
 
-	if (ret == 0)
+	if (ret == 0) {
+		uint64_t held = vr_dev_held(n->dev);
+
 		n->reserved_to = 0;
+		pthread_mutex_lock(&r->lock);
+		n->held = held;
+		pthread_mutex_unlock(&r->lock);
+	}
 	if (ret == 0 && !s)
 		ret = -ENOMEM;
 	if (ret == 0 && r->cfg.sha256_off) {

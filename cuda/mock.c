@@ -1,9 +1,10 @@
-/* mock.c - the mock backend: "device memory" in a shared host mapping, for GPU-less machines. */
+/* mock.c - the mock backend: "device memory" as host memory in memfd chunks, for GPU-less hosts. */
 #include "backends.h"
 #include "digest.h"
 #include "log.h"
 #include "size.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,35 +15,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MOCK_EXTENT	      ((uint64_t)1 << 20) /* a whole number of fs-verity units */
+#define MOCK_GRAIN	      ((uint64_t)1 << 20)   /* allocation unit: whole fs-verity blocks */
+#define MOCK_CHUNK_MAX	      ((uint64_t)256 << 20) /* the largest single chunk */
+#define MOCK_RESERVE_MIN      ((uint64_t)64 << 20)  /* address space a file reserves at first */
 #define MOCK_DEFAULT_CAPACITY ((uint64_t)1 << 30)
 
 /* Where a fault is injected (option fault=OP:N[:ERR]): the Nth call of a kind fails. */
 enum fault_op { FAULT_ALLOC, FAULT_WRITE, FAULT_READ, FAULT_DIGEST, FAULT_OPS };
 
 /*
- * Locking: LOCK guards the free stack and the fault counters, nothing else;
- * a file's extents belong to its caller (backend.h's contract), so copies and
- * digests run with no lock held and never wait for each other.
+ * Memory model (docs/architecture.md, "Device memory"): a file's bytes are
+ * one contiguous range of the daemon's address space, backed by chunks
+ * mapped end to end as the file grows, as CUDA's VMM maps physical chunks
+ * into a reserved virtual range. A chunk is a memfd (or, with vram=DIR, a
+ * file in DIR that tests change to play an attacker), so a file can be
+ * handed to another process as descriptors that reach its bytes and no
+ * other file's. Growth maps new chunks (sizes growing with the file, up to
+ * MOCK_CHUNK_MAX) and never copies; the reservation, when outgrown, moves
+ * the existing mappings with mremap.
+ *
+ * Locking: LOCK guards the accounting, the chunk counter and the fault
+ * counters, nothing else; a file's chunks belong to its caller (backend.h's
+ * contract), so copies and digests run with no lock held.
  */
 struct mock {
 	pthread_mutex_t lock;
-	uint8_t *arena;
-	uint64_t capacity;
-	uint32_t nextents;
-	uint32_t *free_stack; /* indices of free extents */
-	uint32_t nfree;
+	uint64_t capacity, used;
+	int dirfd;	  /* vram=DIR: where chunk files live; -1 for memfds */
+	uint64_t next_id; /* names chunk files */
 	int index;
 	unsigned calls[FAULT_OPS];
 	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */
 	int fail_errno[FAULT_OPS];
 };
 
+struct chunk {
+	int fd;
+	uint64_t len;
+	uint64_t id; /* its file's number in DIR (vram=) */
+	bool sealed; /* memfd seals added at its first export: it can no longer change size */
+};
+
 struct mock_file {
 	struct vr_dev_file hdr; /* first: the file knows its device */
 	uint64_t size;
+	uint8_t *base;	   /* the reserved range; chunks are mapped from its start */
+	uint64_t reserved; /* bytes of address space reserved at BASE */
+	uint64_t held;	   /* bytes the chunks cover */
+	struct chunk *chunks;
 	uint32_t count, cap;
-	uint32_t *ext; /* extent indices, in file order */
 };
 
 static struct mock_file *mf(struct vr_dev_file *f)
@@ -117,6 +138,56 @@ static int parse_fault(struct mock *m, const char *text)
 	return ret;
 }
 
+/* Empties DIR of the chunk files a previous run left (scrubbed, but stale). */
+static void clear_chunk_dir(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "chunk-", 6) == 0)
+			unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+/* Opens (making it if needed) the directory vram=DIR of chunk files; returns an fd or -errno. */
+static int open_chunk_dir(const char *dir)
+{
+	struct stat st;
+	int fd;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		int e = errno;
+
+		vr_log(LOG_ERR, "mock: cannot make mock_vram=%s: %s", dir, strerror(e));
+		return -e;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno;
+
+		vr_log(LOG_ERR, "mock: mock_vram=%s: %s (it names a directory of chunk files)", dir,
+		       strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) != 0 || (st.st_mode & 022) || st.st_uid != geteuid()) {
+		vr_log(LOG_ERR,
+		       "mock: mock_vram=%s must be a directory of this user's, not writable by "
+		       "others (chmod 700)",
+		       dir);
+		close(fd);
+		return -EPERM;
+	}
+	clear_chunk_dir(fd);
+	return fd;
+}
+
 static int mock_open(const struct vr_backend_params *p, void **ctx)
 {
 	const char *capacity = vr_backend_opt(p, "capacity");
@@ -124,13 +195,13 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 	const char *faults = vr_backend_opt(p, "fault");
 	uint64_t cap = MOCK_DEFAULT_CAPACITY;
 	struct mock *m;
-	int fd = -1, ret;
+	int ret;
 
 	if (capacity && (vr_size_parse(capacity, &cap) != 0 || cap == 0)) {
 		vr_log(LOG_ERR, "mock: capacity=%s: use a size such as 512M or 2G", capacity);
 		return -EINVAL;
 	}
-	if (cap % MOCK_EXTENT || cap / MOCK_EXTENT > UINT32_MAX) {
+	if (cap % MOCK_GRAIN) {
 		vr_log(LOG_ERR, "mock: capacity=%llu must be a whole number of MiB (e.g. 512M, 2G)",
 		       (unsigned long long)cap);
 		return -EINVAL;
@@ -138,55 +209,23 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->dirfd = -1;
 	if (faults && (ret = parse_fault(m, faults)) != 0)
 		goto free_mock;
+	if (vram) {
+		ret = open_chunk_dir(vram);
+		if (ret < 0)
+			goto free_mock;
+		m->dirfd = ret;
+	}
+	/* Nothing is reserved up front: a chunk takes (and pre-faults) its memory when a file
+	 * grows into it, so a mount costs nothing at any capacity. */
 	m->capacity = cap;
 	m->index = p->device;
-	m->nextents = (uint32_t)(cap / MOCK_EXTENT);
-	m->free_stack = malloc(sizeof(uint32_t) * m->nextents);
-	if (!m->free_stack) {
-		ret = -ENOMEM;
-		goto free_mock;
-	}
-	if (vram) {
-		fd = open(vram, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0) {
-			ret = -errno;
-			vr_log(LOG_ERR, "mock: cannot open mock_vram=%s: %s", vram,
-			       strerror(errno));
-			goto free_stack;
-		}
-		/* start from zeroed memory, as a scrubbed device would be */
-		if (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)cap) != 0) {
-			ret = -errno;
-			vr_log(LOG_ERR, "mock: cannot size mock_vram=%s to %llu bytes: %s", vram,
-			       (unsigned long long)cap, strerror(errno));
-			goto close_fd;
-		}
-	}
-	/* Reserved and populated now, as cudaMalloc would, so loads pay no first-touch faults. */
-	m->arena = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-			MAP_SHARED | MAP_POPULATE | (fd < 0 ? MAP_ANONYMOUS : 0), fd, 0);
-	if (m->arena == MAP_FAILED) {
-		ret = -errno;
-		vr_log(LOG_ERR, "mock: cannot reserve %llu bytes of host memory: %s",
-		       (unsigned long long)cap, strerror(errno));
-		goto close_fd;
-	}
-	if (fd >= 0)
-		close(fd);
-	for (uint32_t i = 0; i < m->nextents; i++)
-		m->free_stack[i] = m->nextents - 1 - i;
-	m->nfree = m->nextents;
 	pthread_mutex_init(&m->lock, NULL);
 	*ctx = m;
 	return 0;
 
-close_fd:
-	if (fd >= 0)
-		close(fd);
-free_stack:
-	free(m->free_stack);
 free_mock:
 	free(m);
 	return ret;
@@ -196,11 +235,10 @@ static void mock_close(void *ctx)
 {
 	struct mock *m = ctx;
 
-	/* nothing of a file may outlive the daemon in the backing file */
-	explicit_bzero(m->arena, m->capacity);
-	munmap(m->arena, m->capacity);
+	/* every file was freed (and scrubbed) by its owner before this */
+	if (m->dirfd >= 0)
+		close(m->dirfd);
 	pthread_mutex_destroy(&m->lock);
-	free(m->free_stack);
 	free(m);
 }
 
@@ -216,7 +254,7 @@ static int mock_info(void *ctx, struct vr_device_info *out)
 		 (unsigned)m->index);
 	pthread_mutex_lock(&m->lock);
 	out->total_bytes = m->capacity;
-	out->free_bytes = (uint64_t)m->nfree * MOCK_EXTENT;
+	out->free_bytes = m->capacity - m->used;
 	pthread_mutex_unlock(&m->lock);
 	out->integrated = false;
 	return 0;
@@ -233,57 +271,252 @@ static int mock_file_new(void *ctx, struct vr_dev_file **out)
 	return 0;
 }
 
-static uint8_t *extent_ptr(struct mock *m, uint32_t idx)
+static uint64_t round_grain(uint64_t n)
 {
-	return m->arena + (uint64_t)idx * MOCK_EXTENT;
+	return (n + MOCK_GRAIN - 1) / MOCK_GRAIN * MOCK_GRAIN;
+}
+
+/* Address space with nothing behind it (it costs no memory until a chunk is mapped there). */
+static void *reserve_range(void *at, uint64_t len)
+{
+	void *p = mmap(at, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED : 0), -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Makes F's reservation cover at least NEED bytes, moving its chunks' mappings (no copy). */
+static int grow_reservation(struct mock_file *f, uint64_t need)
+{
+	uint64_t len = f->reserved ? f->reserved : MOCK_RESERVE_MIN;
+	uint64_t off = 0;
+	uint8_t *nb;
+	uint32_t i;
+
+	if (need <= f->reserved)
+		return 0;
+	while (len < need)
+		len = len > UINT64_MAX / 2 ? need : len * 2;
+	nb = reserve_range(NULL, len);
+	if (!nb)
+		return -ENOMEM;
+	for (i = 0; i < f->count; off += f->chunks[i++].len)
+		if (mremap(f->base + off, f->chunks[i].len, f->chunks[i].len,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, nb + off) == MAP_FAILED)
+			break;
+	if (i < f->count) {
+		/* put back what moved: the file stays as it was */
+		off = 0;
+		for (uint32_t j = 0; j < i; off += f->chunks[j++].len)
+			mremap(nb + off, f->chunks[j].len, f->chunks[j].len,
+			       MREMAP_MAYMOVE | MREMAP_FIXED, f->base + off);
+		munmap(nb, len);
+		return -ENOMEM;
+	}
+	if (f->base)
+		munmap(f->base, f->reserved); /* only the unbacked rest is still mapped there */
+	f->base = nb;
+	f->reserved = len;
+	return 0;
+}
+
+/* A new zeroed chunk of LEN bytes with its memory taken now; returns 0 or -errno. */
+static int chunk_make(struct mock *m, uint64_t len, struct chunk *c)
+{
+	char name[32];
+	int fd, ret;
+
+	pthread_mutex_lock(&m->lock);
+	c->id = m->next_id++;
+	pthread_mutex_unlock(&m->lock);
+	if (m->dirfd >= 0) {
+		snprintf(name, sizeof(name), "chunk-%llu", (unsigned long long)c->id);
+		fd = openat(m->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    0600);
+	} else {
+		fd = memfd_create("vram-mock-chunk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	}
+	if (fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
+	/* allocated now, so running out is an error here and never a SIGBUS at a later store */
+	ret = posix_fallocate(fd, 0, (off_t)len);
+	if (ret) {
+		close(fd);
+		if (m->dirfd >= 0)
+			unlinkat(m->dirfd, name, 0);
+		return ret == ENOSPC || ret == EFBIG ? -ENOSPC : -ret;
+	}
+	c->fd = fd;
+	c->len = len;
+	c->sealed = false;
+	return 0;
+}
+
+/* Closes C's descriptor and, with vram=DIR, removes its file. */
+static void chunk_close(struct mock *m, const struct chunk *c)
+{
+	char name[32];
+
+	close(c->fd);
+	if (m->dirfd >= 0) {
+		snprintf(name, sizeof(name), "chunk-%llu", (unsigned long long)c->id);
+		unlinkat(m->dirfd, name, 0);
+	}
+}
+
+/* Releases C, scrubbed and unmapped by the caller, and gives its capacity back. */
+static void chunk_drop(struct mock *m, struct chunk *c)
+{
+	chunk_close(m, c);
+	pthread_mutex_lock(&m->lock);
+	m->used -= c->len;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Takes LEN bytes of capacity; returns 0 or -ENOSPC. */
+static int take_capacity(struct mock *m, uint64_t len)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (len > m->capacity - m->used)
+		ret = -ENOSPC;
+	else
+		m->used += len;
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+/* Unmaps, scrubs and frees F's chunks from index KEEP on (their range stays reserved). */
+static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
+{
+	while (f->count > keep) {
+		struct chunk *c = &f->chunks[f->count - 1];
+		uint64_t at = f->held - c->len;
+
+		/* a stale importer's mapping (its lease gone) keeps zeros, never these bytes */
+		explicit_bzero(f->base + at, c->len);
+		reserve_range(f->base + at, c->len);
+		chunk_drop(m, c);
+		f->held = at;
+		f->count--;
+	}
+}
+
+/* Maps one more chunk of LEN bytes (capacity taken by the caller) at F's end. */
+static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
+{
+	struct chunk c;
+	int ret;
+
+	if (f->count == f->cap) {
+		uint32_t ncap = f->cap ? f->cap * 2 : 4;
+		struct chunk *n = realloc(f->chunks, sizeof(*n) * ncap);
+
+		if (!n)
+			return -ENOMEM;
+		f->chunks = n;
+		f->cap = ncap;
+	}
+	ret = chunk_make(m, len, &c);
+	if (ret)
+		return ret;
+	if (mmap(f->base + f->held, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, c.fd, 0) == MAP_FAILED) {
+		reserve_range(f->base + f->held, len);
+		chunk_close(m, &c);
+		return -ENOMEM;
+	}
+	f->chunks[f->count++] = c;
+	f->held += len;
+	return 0;
+}
+
+/* Adds chunks until F covers NEED bytes, all or nothing. */
+static int grow(struct mock *m, struct mock_file *f, uint64_t need)
+{
+	uint32_t had = f->count;
+	int ret = grow_reservation(f, need);
+
+	while (ret == 0 && f->held < need) {
+		/* chunks grow with the file (few descriptors for a big one), capped */
+		uint64_t min = need - f->held < MOCK_CHUNK_MAX ? need - f->held : MOCK_CHUNK_MAX;
+		uint64_t len = f->held > min ? f->held : min;
+
+		if (len > MOCK_CHUNK_MAX)
+			len = MOCK_CHUNK_MAX;
+		/* the slack only when it fits: a full device still gives what is needed */
+		if (take_capacity(m, len) != 0) {
+			len = min;
+			ret = take_capacity(m, len);
+			if (ret)
+				break;
+		}
+		ret = add_chunk(m, f, len);
+		if (ret) {
+			pthread_mutex_lock(&m->lock);
+			m->used -= len;
+			pthread_mutex_unlock(&m->lock);
+		}
+	}
+	if (ret)
+		drop_chunks(m, f, had);
+	return ret;
+}
+
+/*
+ * Gives back what F holds past NEED: whole chunks, then the tail of the
+ * last one (cut with ftruncate while it has never been exported).
+ */
+static void trim(struct mock *m, struct mock_file *f, uint64_t need)
+{
+	uint32_t keep = 0;
+	uint64_t end = 0;
+
+	while (keep < f->count && end < need)
+		end += f->chunks[keep++].len;
+	drop_chunks(m, f, keep);
+	if (f->count && f->held > need) {
+		struct chunk *c = &f->chunks[f->count - 1];
+		uint64_t cut = f->held - need;
+
+		if (c->sealed)
+			return;
+		explicit_bzero(f->base + need, cut);
+		reserve_range(f->base + need, cut);
+		if (ftruncate(c->fd, (off_t)(c->len - cut)) != 0)
+			return; /* still held, and zero: counted as before */
+		c->len -= cut;
+		f->held = need;
+		pthread_mutex_lock(&m->lock);
+		m->used -= cut;
+		pthread_mutex_unlock(&m->lock);
+	}
 }
 
 static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 {
 	struct mock_file *f = mf(file);
 	struct mock *m = ctx;
-	uint64_t want = size / MOCK_EXTENT + (size % MOCK_EXTENT != 0);
+	uint64_t need = round_grain(size);
 	int ret;
 
-	if (want > UINT32_MAX)
+	if (size > UINT64_MAX - MOCK_GRAIN || need > m->capacity)
 		return -ENOSPC;
-	if (want > f->count) {
+	if (need > f->held) {
 		ret = fault(m, FAULT_ALLOC);
 		if (ret)
 			return ret;
-		if (want > f->cap) {
-			uint32_t ncap = f->cap ? f->cap : 8;
-
-			while (ncap < want)
-				ncap = ncap > UINT32_MAX / 2 ? UINT32_MAX : ncap * 2;
-			uint32_t *n = realloc(f->ext, sizeof(uint32_t) * ncap);
-
-			if (!n)
-				return -ENOMEM;
-			f->ext = n;
-			f->cap = ncap;
-		}
-		pthread_mutex_lock(&m->lock);
-		if (want - f->count > m->nfree) {
-			pthread_mutex_unlock(&m->lock);
-			return -ENOSPC;
-		}
-		/* free extents are always zero: scrubbed when freed */
-		while (f->count < want)
-			f->ext[f->count++] = m->free_stack[--m->nfree];
-		pthread_mutex_unlock(&m->lock);
-	} else {
-		/* scrub what the cut leaves in the last kept extent, then free the rest */
-		if (size % MOCK_EXTENT && want > 0)
-			memset(extent_ptr(m, f->ext[want - 1]) + size % MOCK_EXTENT, 0,
-			       MOCK_EXTENT - size % MOCK_EXTENT);
-		for (uint64_t i = want; i < f->count; i++)
-			memset(extent_ptr(m, f->ext[i]), 0, MOCK_EXTENT);
-		pthread_mutex_lock(&m->lock);
-		while (f->count > want)
-			m->free_stack[m->nfree++] = f->ext[--f->count];
-		pthread_mutex_unlock(&m->lock);
+		ret = grow(m, f, need);
+		if (ret)
+			return ret;
 	}
+	/* a cut is scrubbed: the bytes past the new end read as zero if the file regrows */
+	if (size < f->size)
+		explicit_bzero(f->base + size, (f->size < f->held ? f->size : f->held) - size);
+	/* a resize to the same size fits the memory to the file (the load is done) */
+	if (size <= f->size && need < f->held)
+		trim(m, f, need);
 	f->size = size;
 	return 0;
 }
@@ -292,108 +525,127 @@ static int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 		      size_t len)
 {
 	struct mock_file *f = mf(file);
-	struct mock *m = ctx;
-	const uint8_t *p = buf;
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = fault(m, FAULT_WRITE);
+	ret = fault(ctx, FAULT_WRITE);
 	if (ret)
 		return ret;
-	while (len > 0) {
-		uint64_t in = off % MOCK_EXTENT;
-		size_t n = MOCK_EXTENT - in < len ? (size_t)(MOCK_EXTENT - in) : len;
-
-		memcpy(extent_ptr(m, f->ext[off / MOCK_EXTENT]) + in, p, n);
-		p += n;
-		off += n;
-		len -= n;
-	}
+	memcpy(f->base + off, buf, len);
 	return 0;
 }
 
 static int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
 {
 	struct mock_file *f = mf(file);
-	struct mock *m = ctx;
-	uint8_t *p = buf;
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = fault(m, FAULT_READ);
+	ret = fault(ctx, FAULT_READ);
 	if (ret)
 		return ret;
-	while (len > 0) {
-		uint64_t in = off % MOCK_EXTENT;
-		size_t n = MOCK_EXTENT - in < len ? (size_t)(MOCK_EXTENT - in) : len;
-
-		memcpy(p, extent_ptr(m, f->ext[off / MOCK_EXTENT]) + in, n);
-		p += n;
-		off += n;
-		len -= n;
-	}
+	memcpy(buf, f->base + off, len);
 	return 0;
 }
 
 static int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 {
 	struct mock_file *f = mf(file);
-	struct mock *m = ctx;
-	struct vr_span *spans;
-	size_t n = f->count ? f->count : 1;
+	/* one span: the file's bytes are contiguous, as the kernel's one base pointer on CUDA */
+	struct vr_span span = {.data = f->size ? f->base : (const uint8_t *)"", .len = f->size};
 	int ret;
 
 	if (vr_test_digest_hook)
 		vr_test_digest_hook();
-	ret = fault(m, FAULT_DIGEST);
+	ret = fault(ctx, FAULT_DIGEST);
 	if (ret)
 		return ret;
-	spans = calloc(n, sizeof(*spans));
-	if (!spans)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < f->count; i++) {
-		spans[i].data = extent_ptr(m, f->ext[i]);
-		spans[i].len = MOCK_EXTENT;
-	}
-	if (f->count)
-		spans[f->count - 1].len =
-		    (size_t)(f->size - (uint64_t)(f->count - 1) * MOCK_EXTENT);
-	else
-		spans[0].data = "";
-	ret = vr_fsv_digest_spans(spans, n, 0, out);
-	free(spans);
-	return ret;
+	return vr_fsv_digest_spans(&span, 1, 0, out);
 }
 
 static int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p,
 			  size_t *len)
 {
 	struct mock_file *f = mf(file);
-	uint64_t in = off % MOCK_EXTENT;
 
+	(void)ctx;
 	if (off >= f->size)
 		return -EINVAL;
-	*p = extent_ptr(ctx, f->ext[off / MOCK_EXTENT]) + in;
-	*len = (size_t)(f->size - off < MOCK_EXTENT - in ? f->size - off : MOCK_EXTENT - in);
+	*p = f->base + off;
+	*len = f->size - off > SIZE_MAX ? SIZE_MAX : (size_t)(f->size - off);
 	return 0;
 }
 
 static uint64_t mock_held(void *ctx, const struct vr_dev_file *file)
 {
 	(void)ctx;
-	return (uint64_t)((const struct mock_file *)file)->count * MOCK_EXTENT;
+	return ((const struct mock_file *)file)->held;
+}
+
+/*
+ * Read-only descriptors of F's chunks. A memfd gets seals first (no write,
+ * no shrink or growth, by anyone, through any descriptor), so a receiver
+ * that reopens its descriptor for writing still cannot change a byte; the
+ * daemon's own mapping, made before, keeps working for the scrub.
+ */
+static int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
+{
+	struct mock_file *f = mf(file);
+	struct mock *m = ctx;
+	uint32_t i;
+	int ret = 0;
+
+	out->kind = VR_EXPORT_HOST_FD;
+	out->count = 0;
+	out->fds = calloc(f->count ? f->count : 1, sizeof(int));
+	out->lens = calloc(f->count ? f->count : 1, sizeof(uint64_t));
+	if (!out->fds || !out->lens) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < f->count; i++) {
+		struct chunk *c = &f->chunks[i];
+		char self[64];
+		int fd;
+
+		if (m->dirfd < 0 && !c->sealed) {
+			if (fcntl(c->fd, F_ADD_SEALS,
+				  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
+				      F_SEAL_SEAL) != 0) {
+				ret = -errno;
+				goto fail;
+			}
+			c->sealed = true;
+		}
+		/* a new open file description, read-only, of the same memory */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", c->fd);
+		fd = open(self, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		out->fds[out->count] = fd;
+		out->lens[out->count++] = c->len;
+	}
+	return 0;
+
+fail:
+	vr_dev_export_clear(out);
+	return ret;
 }
 
 static int mock_file_free(void *ctx, struct vr_dev_file *file)
 {
 	struct mock_file *f = mf(file);
-	int ret = mock_resize(ctx, file, 0);
 
-	free(f->ext);
+	drop_chunks(ctx, f, 0);
+	if (f->base)
+		munmap(f->base, f->reserved);
+	free(f->chunks);
 	free(f);
-	return ret;
+	return 0;
 }
 
 const struct vr_backend_ops vr_mock_ops = {
@@ -408,5 +660,6 @@ const struct vr_backend_ops vr_mock_ops = {
     .fsverity = mock_fsverity,
     .held = mock_held,
     .host_view = mock_host_view,
+    .export = mock_export,
     .file_free = mock_file_free,
 };

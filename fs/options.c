@@ -139,7 +139,7 @@ void vr_options_help(const char *prog)
 	    "                               log: vram-seal audit-verify checks it\n"
 	    "    -o capacity=SIZE           mock device size, K/M/G/T = powers of 1024 (default "
 	    "1G)\n"
-	    "    -o mock_vram=PATH          file whose shared mapping is the mock's memory\n"
+	    "    -o mock_vram=DIR           tests: the mock's memory as chunk files in DIR\n"
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
 	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
 	    "                               (default 0: reachable by name, not listed)\n"

@@ -6,7 +6,11 @@ VRAM=$WORK/vram
 { printf 'SCRUB-CHECK-MARKER'; head -c 300000 /dev/urandom; } > "$WORK/f.bin"
 check "mount" mount_vr "capacity=8M,mock_vram=$VRAM"
 cp "$WORK/f.bin" "$MNT/f.bin"
-check "bytes are in device memory" grep -qa SCRUB-CHECK-MARKER "$VRAM"
+check "bytes are in device memory" grep -qa SCRUB-CHECK-MARKER "$VRAM"/chunk-*
+# hold the chunk files open: the daemon removes them, and the test reads what it left behind
+chunks=("$VRAM"/chunk-*)
+exec 7<"${chunks[0]}"
+check "one chunk holds the file" test "${#chunks[@]}" = 1
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 rc=$?
@@ -14,7 +18,10 @@ DAEMON_PID=
 check "SIGTERM: exit 0" test "$rc" = 0
 check "SIGTERM: unmounted" bash -c "! mountpoint -q '$MNT'"
 check "SIGTERM: audited" grep -q '"event":"daemon_stopped"' "$AUDIT"
-check "device memory scrubbed" bash -c "! grep -qa SCRUB-CHECK-MARKER '$VRAM'"
+check "chunk files removed" bash -c "! ls '$VRAM'/chunk-* 2>/dev/null"
+check "device memory scrubbed" bash -c "! grep -qa SCRUB-CHECK-MARKER /proc/$$/fd/7"
+check "what remains is zeros" cmp -s /proc/$$/fd/7 <(head -c "$(stat -L -c %s /proc/$$/fd/7)" /dev/zero)
+exec 7<&-
 
 check "mount again" mount_vr "capacity=8M"
 cp "$WORK/f.bin" "$MNT/f.bin"

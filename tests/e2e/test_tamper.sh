@@ -13,9 +13,10 @@ check "load victim" cp "$WORK/victim.bin" "$MNT/llama/victim.bin"
 check "load other" cp "$WORK/other.bin" "$MNT/other.bin"
 check "verify passes before" cat "$MNT/verify" > /dev/null
 
-off=$(grep -obUa 'TAMPER-TARGET-MARKER' "$VRAM" | head -1 | cut -d: -f1)
-check "victim's bytes found in device memory" test -n "$off"
-printf 'X' | dd of="$VRAM" bs=1 seek=$((off + 123456)) conv=notrunc status=none
+# the mock's device memory is a directory of chunk files: grep says FILE:OFFSET:MATCH
+hit=$(grep -obUa 'TAMPER-TARGET-MARKER' "$VRAM"/chunk-* | head -1)
+check "victim's bytes found in device memory" test -n "$hit"
+printf 'X' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 123456)) conv=notrunc status=none
 
 cat "$MNT/verify" > "$WORK/report" 2> "$WORK/report.err"
 rc=$?
@@ -35,9 +36,9 @@ check "other dir verify fine" bash -c "mkdir '$MNT/clean' && cp '$WORK/other.bin
 check "load third" cp "$WORK/third.bin" "$MNT/third.bin"
 check "third reads fine" cmp -s "$WORK/third.bin" "$MNT/third.bin"
 check "and again, from the kept page cache" cmp -s "$WORK/third.bin" "$MNT/third.bin"
-off=$(grep -obUa 'SECOND-TARGET-MARKER' "$VRAM" | head -1 | cut -d: -f1)
-check "third's bytes found" test -n "$off"
-printf 'Y' | dd of="$VRAM" bs=1 seek=$((off + 5)) conv=notrunc status=none
+hit=$(grep -obUa 'SECOND-TARGET-MARKER' "$VRAM"/chunk-* | head -1)
+check "third's bytes found" test -n "$hit"
+printf 'Y' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 5)) conv=notrunc status=none
 refuse "open of tampered file fails" "Input/output error" cat "$MNT/third.bin"
 check "audit names third" audit_has seal_verification_failed third.bin
 check "status counts both" test "$(json_field "$MNT/status" quarantined)" = 2
