@@ -31,11 +31,28 @@ struct vr_audit {
 };
 
 static const char *const events[] = {
-    "daemon_started",	"daemon_stopped",    "vram_allocated",		 "vram_allocation_failed",
-    "vram_sealed",	"seal_verified",     "seal_verification_failed", "vram_deallocated",
-    "policy_violation", "seal_renamed",	     "vram_load_incomplete",	 "vram_replaced",
-    "seal_withdrawn",	"vram_seal_refused", "expected_digests_loaded",	 "expected_digests_refused",
-    "seal_check_error", "device_failed",     "audit_reopened",
+    "daemon_started",
+    "daemon_stopped",
+    "vram_allocated",
+    "vram_allocation_failed",
+    "vram_sealed",
+    "seal_verified",
+    "seal_verification_failed",
+    "vram_deallocated",
+    "policy_violation",
+    "seal_renamed",
+    "vram_load_incomplete",
+    "vram_replaced",
+    "seal_withdrawn",
+    "vram_seal_refused",
+    "expected_digests_loaded",
+    "expected_digests_refused",
+    "seal_check_error",
+    "device_failed",
+    "audit_reopened",
+    "vram_exported",
+    "vram_export_refused",
+    "vram_export_ended",
 };
 
 int vr_audit_is_critical(const char *event)
@@ -43,7 +60,8 @@ int vr_audit_is_critical(const char *event)
 	return strcmp(event, "seal_verification_failed") == 0 ||
 	       strcmp(event, "policy_violation") == 0 || strcmp(event, "vram_seal_refused") == 0 ||
 	       strcmp(event, "expected_digests_refused") == 0 ||
-	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0;
+	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0 ||
+	       strcmp(event, "vram_export_refused") == 0;
 }
 
 /*

@@ -235,6 +235,11 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		   (n->state == ST_SEALED || n->state == ST_QUARANTINED ||
 		    n->state == ST_REFUSED) &&
 		   (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
+		ret = res_leased(r, n, "replacement", rel, c);
+		if (ret) {
+			pthread_mutex_unlock(&r->lock);
+			return ret;
+		}
 		return replace_sealed(r, n, c, out);
 	} else if (!loading && n->state != ST_WRITING && n->state != ST_INCOMPLETE) {
 		ret = -EPERM;

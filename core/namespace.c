@@ -177,6 +177,9 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 	}
 	struct vr_node *n = l.node;
 
+	ret = res_leased(r, n, "rm", path + 1, c);
+	if (ret)
+		goto unlock;
 	vr_log(LOG_DEBUG, "unlink %s", path);
 	/* rm frees now, even while the file is open: readers then get ESTALE */
 	n->refs++;
@@ -383,6 +386,11 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	    VR_SEAL_PATH_MAX) {
 		ret = -ENAMETOOLONG;
 		goto unlock;
+	}
+	if (dst.node && dst.kind != VR_KIND_DIR) {
+		ret = res_leased(r, dst.node, "rename over it", to + 1, c);
+		if (ret)
+			goto unlock;
 	}
 	res_last_name(&dst, name);
 	char *copy = strdup(name);

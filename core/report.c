@@ -67,6 +67,7 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	pthread_mutex_lock(&r->lock);
 	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
 	uint64_t incomplete = r->incomplete, refused = r->refused;
+	uint64_t leases = r->leases, exports = r->exports;
 	struct res_expect_counts ek;
 
 	res_expect_counts(r, &ek);
@@ -114,6 +115,14 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	    !cJSON_AddNumberToObject(d, "refused", (double)refused) ||
 	    !cJSON_AddStringToObject(d, "mode", r->cfg.expect_require ? "require" : "check") ||
 	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)))
+		goto free_obj;
+	/* the socket: where it is, leases live now and exports made since the mount */
+	d = cJSON_AddObjectToObject(o, "socket");
+	if (!d ||
+	    !(r->cfg.socket_path ? cJSON_AddStringToObject(d, "path", r->cfg.socket_path)
+				 : cJSON_AddNullToObject(d, "path")) ||
+	    !cJSON_AddNumberToObject(d, "leases", (double)leases) ||
+	    !cJSON_AddNumberToObject(d, "exports", (double)exports))
 		goto free_obj;
 	text = cJSON_Print(o);
 	if (!text)

@@ -73,10 +73,11 @@ struct vr_node {
 	unsigned refs;			     /* [T] 1 for the tree while linked, 1 per handle */
 	/* files */
 	pthread_rwlock_t io;
-	enum file_state state;	 /* [T] changed only by res_set_state() */
-	int load_err;		 /* [T] why a load failed: a negative errno */
-	uint64_t size;		 /* [T], and changed only with IO held exclusively */
-	unsigned writers;	 /* [T] handles open for writing */
+	enum file_state state; /* [T] changed only by res_set_state() */
+	int load_err;	       /* [T] why a load failed: a negative errno */
+	uint64_t size;	       /* [T], and changed only with IO held exclusively */
+	unsigned writers;      /* [T] handles open for writing */
+	unsigned leases;       /* [T] live exports (socket maps): no rm or replacement meanwhile */
 	struct vr_dev_file *dev; /* [IO] */
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
@@ -122,6 +123,7 @@ struct vr_residency {
 	struct vr_node *root;					  /* [C] */
 	uint64_t next_ino;					  /* [T] */
 	uint64_t files, sealed, quarantined, incomplete, refused; /* [T] res_set_state() alone */
+	uint64_t leases, exports;				  /* [T] live, and ever made */
 };
 
 struct res_vname;
@@ -180,12 +182,27 @@ int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const str
 int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l);
 void res_last_name(const struct res_lookup *l, char out[256]);
 
+/* export.c: leases */
+/* -EBUSY (logged and audited) when file N is leased, else 0: OP ("rm", ...) must not free or
+ * replace memory a process has mapped. [T] */
+int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,
+	       const struct vr_caller *c);
+
 /* load.c: writing and sealing */
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out);
 int res_sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s);
 
 /* verify.c: checks */
+/*
+ * Re-checks sealed file N now (signature, then its digest on the device), as
+ * verify does: a mismatch quarantines and audits. WHY gets the reason of a
+ * failure. Returns 0, -EBADMSG (differs), -EACCES (a source above it fails),
+ * -EAGAIN (not sealed), -ENOENT (removed) or a device's -errno (not checked).
+ * N referenced by the caller; no lock held.
+ */
+int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
+		   size_t cap);
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		    char **text, size_t *len, int *tail_err);
 

@@ -30,6 +30,8 @@ struct vr_res_config {
 	/* seal with the fs-verity digest alone ("sha256": null), for loads at line rate; a file
 	 * an expected digest names still gets its SHA-256, when it is checked */
 	bool sha256_off;
+	/* the daemon's socket, shown in status; NULL: none */
+	const char *socket_path;
 };
 
 /* Who asks: recorded in audit records. */
@@ -182,6 +184,45 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
  * verify).
  */
 void vr_res_release(struct vr_residency *r, struct vr_handle *h);
+
+/* A process asking over the socket: its credentials (SO_PEERCRED, SO_PEERGROUPS). */
+struct vr_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	const gid_t *groups; /* supplementary groups */
+	size_t ngroups;
+};
+
+/* A sealed file's memory handed to a process: held until vr_res_lease_end. */
+struct vr_lease;
+/*
+ * Leases sealed file PATH to P: P must be able to open it for reading under
+ * the modes (search on each directory, read on the file; root may); with
+ * VERIFY, its digest is re-checked on the device first. Fills EXP with
+ * read-only descriptors of its memory (the caller sends and clears them).
+ * While a lease lives, rm, rename over it and replacement fail with -EBUSY.
+ * Audited (vram_exported, or vram_export_refused with why). Returns 0,
+ * -ENOENT, -EACCES, -EISDIR, -EINVAL (not a regular file), -EAGAIN (not
+ * sealed yet), -EIO (quarantined, refused, or the check failed), or the
+ * backend's -errno (-EOPNOTSUPP: it cannot share memory).
+ */
+int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer *p, bool verify,
+		 struct vr_lease **out, struct vr_dev_export *exp);
+/* The signed seal's JSON as it was at the lease (*LEN its length). */
+const char *vr_lease_seal(const struct vr_lease *l, size_t *len);
+/* The file's size in bytes. */
+uint64_t vr_lease_size(const struct vr_lease *l);
+/* Re-checks the leased file on the device now, as verify does (a mismatch quarantines it);
+ * WHY gets the reason of a failure. Returns 0, -EIO (it differs or a check failed) or a
+ * device's -errno (could not check). */
+int vr_res_lease_verify(struct vr_residency *r, struct vr_lease *l, char *why, size_t cap);
+/* Whether P may load PATH as open(2) with O_CREAT|O_TRUNC would let it (write and search on
+ * the directory for a new name; write on an existing file). Returns 0, -EACCES, -ENOENT (no
+ * such directory), -EISDIR or -EPERM (a generated entry). */
+int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_peer *p);
+/* Ends the lease (audited); NULL is fine. */
+void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
 /* The status JSON, malloc'd; returns 0 or -ENOMEM. */

@@ -147,6 +147,21 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	}
 }
 
+int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
+		   size_t cap)
+{
+	char path[VR_SEAL_PATH_MAX];
+	struct check k;
+
+	pthread_mutex_lock(&r->lock);
+	if (res_node_path(n, path, sizeof(path)) != 0)
+		snprintf(path, sizeof(path), "%s", n->name);
+	pthread_mutex_unlock(&r->lock);
+	check_file(r, n, path, c, &k);
+	snprintf(why, cap, "%s", k.ret && k.why ? k.why : "");
+	return k.ret;
+}
+
 /* The files below DIR, each referenced, with their paths. [T] */
 struct pending_file {
 	struct vr_node *node;

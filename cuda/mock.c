@@ -530,7 +530,7 @@ static int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
 	ret = fault(ctx, FAULT_WRITE);
-	if (ret)
+	if (ret || len == 0)
 		return ret;
 	memcpy(f->base + off, buf, len);
 	return 0;
@@ -544,7 +544,7 @@ static int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *bu
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
 	ret = fault(ctx, FAULT_READ);
-	if (ret)
+	if (ret || len == 0)
 		return ret;
 	memcpy(buf, f->base + off, len);
 	return 0;

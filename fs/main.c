@@ -10,6 +10,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "residency.h"
+#include "server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,8 @@ struct daemon {
 	struct vr_residency *res;
 	struct fuse *fuse;
 	bool mounted;
+	char *socket_path; /* NULL: socket=none */
+	struct vr_server *server;
 };
 
 static void audit_event(struct daemon *d, const char *event, const char *outcome,
@@ -41,6 +44,25 @@ static void audit_event(struct daemon *d, const char *event, const char *outcome
 	    .event = event, .uid = getuid(), .pid = getpid(), .outcome = outcome, .detail = detail};
 
 	vr_audit_log(d->audit, &rec);
+}
+
+/* Whether libfuse's options in ARGS include allow_other (others may use the mount). */
+static bool has_allow_other(const struct fuse_args *args)
+{
+	for (int i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+
+		if (strncmp(a, "-o", 2) == 0)
+			a += 2;
+		else if (i > 1 && strcmp(args->argv[i - 1], "-o") == 0)
+			;
+		else
+			continue;
+		for (const char *p = a; (p = strstr(p, "allow_other")) != NULL; p++)
+			if ((p == a || p[-1] == ',') && (p[11] == '\0' || p[11] == ','))
+				return true;
+	}
+	return false;
 }
 
 static int open_keys(struct daemon *d)
@@ -86,6 +108,9 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	struct vr_device_info info;
 	char detail[512];
 
+	/* read now: libfuse takes its options out of ARGS as it parses them */
+	bool allow_other = has_allow_other(args);
+
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;
 	/*
@@ -129,6 +154,14 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 			return -1;
 		}
 	}
+	if (!d->opts.socket || strcmp(d->opts.socket, "none") != 0) {
+		if (d->opts.socket)
+			d->socket_path = strdup(d->opts.socket);
+		else if (asprintf(&d->socket_path, "%s.sock", mountpoint) < 0)
+			d->socket_path = NULL;
+		if (!d->socket_path)
+			return -1;
+	}
 	bp.audit = d->audit;
 	if (vr_backend_select(d->opts.backend, &bp, &d->backend) != 0) {
 		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
@@ -143,7 +176,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	    .immutable = d->opts.immutable == 1,
 	    .trust = d->trust,
 	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
-	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0};
+	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
+	    .socket_path = d->socket_path};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;
@@ -161,9 +195,22 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	if (fuse_mount(d->fuse, mountpoint) != 0)
 		return -1;
 	d->mounted = true;
-	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s",
+	if (d->socket_path) {
+		struct vr_server_config sc = {
+		    .res = d->res, .path = d->socket_path, .allow_other = allow_other};
+
+		if (vr_server_start(&sc, &d->server) != 0) {
+			vr_log(LOG_ERR,
+			       "the socket %s cannot be served (socket=none runs without "
+			       "it); unmounting",
+			       d->socket_path);
+			return -1;
+		}
+	}
+	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s%s%s",
 		 mountpoint, info.backend, info.index, info.name, info.uuid,
-		 strcmp(info.backend, "mock") == 0 ? "; MOCK: bytes in host memory" : "");
+		 strcmp(info.backend, "mock") == 0 ? "; MOCK: bytes in host memory" : "",
+		 d->socket_path ? "; socket " : "", d->socket_path ? d->socket_path : "");
 	vr_log(LOG_INFO, "%s", detail);
 	audit_event(d, "daemon_started", "ok", detail);
 	return 0;
@@ -171,6 +218,8 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 
 static void stop(struct daemon *d)
 {
+	/* the socket first: its leases end before the memory they map is scrubbed */
+	vr_server_stop(d->server);
 	if (d->fuse) {
 		if (d->mounted)
 			fuse_unmount(d->fuse);
@@ -183,6 +232,7 @@ static void stop(struct daemon *d)
 	vr_audit_close(d->audit);
 	vr_keyring_free(d->keys);
 	vr_trust_free(d->trust);
+	free(d->socket_path);
 }
 
 /* Waits for SIGHUP and reopens the audit log each time; ends when cancelled. */
@@ -250,6 +300,13 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		if (setsid() < 0)
 			vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
 	}
+	/* SIGHUP blocked before any thread starts (the socket's too): only hup_thread takes it */
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	bool hup_blocked = pthread_sigmask(SIG_BLOCK, &set, NULL) == 0;
+
 	if (start(d, args, cl->mountpoint) != 0) {
 		stop(d);
 		report(status_fd, 1);
@@ -280,12 +337,8 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	 */
 	pthread_t hup;
 	bool hup_started = false;
-	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) == 0 &&
-	    pthread_create(&hup, NULL, hup_thread, d) == 0)
+	if (hup_blocked && pthread_create(&hup, NULL, hup_thread, d) == 0)
 		hup_started = true;
 	else
 		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");

@@ -28,6 +28,7 @@ static const struct fuse_opt spec[] = {
     OPT("expect=%s", expect),
     OPT("sha256=%s", sha256),
     OPT("audit_key=%s", audit_key),
+    OPT("socket=%s", socket),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -155,6 +156,8 @@ void vr_options_help(const char *prog)
 	    "    -o sha256=on|off           off: seal with the fs-verity digest alone, for\n"
 	    "                               loads at line rate (default on); a file that a\n"
 	    "                               SHA256SUMS or model.sig names is still hashed\n"
+	    "    -o socket=PATH|none        the socket that maps sealed files into processes\n"
+	    "                               and imports them (default MOUNTPOINT.sock)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }
@@ -171,4 +174,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->expect);
 	free(o->sha256);
 	free(o->audit_key);
+	free(o->socket);
 }

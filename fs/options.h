@@ -22,6 +22,7 @@ struct vr_options {
 	char *expect;	  /* check|require */
 	char *sha256;	  /* on|off */
 	char *audit_key;  /* the audit chain's key file */
+	char *socket;	  /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
 	int device;
 	int verify_on_open;
 	int list_generated;

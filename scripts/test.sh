@@ -28,8 +28,8 @@ if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 	stage "format checked (clang-format)"
 	# static analysis: no finding; each exception is suppressed inline with its reason
 	cppcheck --enable=warning,portability,performance --inline-suppr --quiet \
-		--error-exitcode=1 -D_GNU_SOURCE -I core -I cuda -I fs \
-		--suppress=missingIncludeSystem core fs cuda/*.c tools/*.c
+		--error-exitcode=1 -D_GNU_SOURCE -I core -I cuda -I fs -I sock -I client \
+		--suppress=missingIncludeSystem core fs sock client cuda/*.c tools/*.c
 	stage "static analysis clean (cppcheck)"
 	echo "test.sh: every test again under AddressSanitizer and UndefinedBehaviorSanitizer"
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug

@@ -1,0 +1,83 @@
+/* vram_client.h - libvram-client: map sealed files from a vram-residency mount, import files. */
+#ifndef VRAM_CLIENT_H
+#define VRAM_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Every call returns 0 or a negative errno; vr_client_error() then says why
+ * in words (the daemon's reason where it gave one). A connection is not for
+ * use by two threads at once.
+ */
+struct vr_client;
+
+/* What a mapping's memory is. */
+enum vr_client_kind {
+	VR_CLIENT_HOST = 1, /* host memory (the mock backend): PTR is a host address */
+	VR_CLIENT_CUDA = 2, /* device memory: PTR is a CUDA device address (CUdeviceptr) */
+};
+
+struct vr_mapping {
+	void *ptr;     /* the file's first byte, read-only; NULL for an empty file */
+	uint64_t size; /* the file's size */
+	enum vr_client_kind kind;
+	const char *seal; /* the signed seal (JSON), NUL-terminated */
+	size_t seal_len;
+	/* the library's own: */
+	uint32_t lease;
+	uint64_t mapped; /* bytes of address space mapped at PTR */
+};
+
+/* Flags of vr_client_map. */
+#define VR_CLIENT_VERIFY 1u /* re-check the digest on the device before handing it out */
+
+/*
+ * Connects to the daemon serving the mount that holds MOUNT_PATH (the mount
+ * point or any path inside it); the socket's path is read from the mount's
+ * status. Returns 0, -ENOENT (not a vram-residency mount, or it has no
+ * socket), -EACCES, -ECONNREFUSED, -ENOMEM.
+ */
+int vr_client_connect(const char *mount_path, struct vr_client **out);
+/* Connects to the socket at SOCKET_PATH; MOUNT is the mount point paths are relative to. */
+int vr_client_connect_socket(const char *socket_path, const char *mount, struct vr_client **out);
+/*
+ * Maps sealed file PATH (on the mount: absolute, or relative to the mount
+ * point; symbolic links are resolved here) read-only into this process,
+ * without a copy: the very memory the daemon verifies. FLAGS:
+ * VR_CLIENT_VERIFY. The lease lasts until vr_client_unmap or the
+ * connection's end; meanwhile the file cannot be removed or replaced.
+ * Returns 0, -ENOENT, -EACCES, -EAGAIN (not sealed yet), -EIO (it failed a
+ * check), -EOPNOTSUPP (this build cannot import the daemon's memory kind).
+ */
+int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out);
+/* Re-checks the mapped file's digest on the device now. Returns 0, or -EIO: it differs from
+ * its seal (the daemon has quarantined it) or a check failed. */
+int vr_client_verify(struct vr_client *c, struct vr_mapping *m);
+/* Unmaps and ends the lease; NULL is fine. Returns 0 or -errno (the memory is unmapped
+ * regardless). */
+int vr_client_unmap(struct vr_client *c, struct vr_mapping *m);
+/*
+ * Loads what FD reads (a regular file open for reading) into DEST on the
+ * mount with permission bits MODE, and seals it exactly as cp would: same
+ * checks, seal and audit. The daemon reads FD itself, in large pieces.
+ * *LOADED (may be NULL) gets the bytes loaded. Returns 0 or -errno (-EIO:
+ * loaded but refused at sealing; the daemon's log and verify say why).
+ */
+int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode, uint64_t *loaded);
+/* The last failure's reason; never NULL. */
+const char *vr_client_error(const struct vr_client *c);
+/* Closes the connection: every mapping still made through it is unmapped and its lease
+ * ends. NULL is fine. */
+void vr_client_close(struct vr_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

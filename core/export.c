@@ -1,0 +1,244 @@
+/* export.c - leases: a sealed file's device memory handed to another process, read-only. */
+#include "log.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vr_lease {
+	struct vr_node *node; /* referenced, and counted in its leases */
+	struct vr_caller who;
+	uint64_t size;
+	char *seal_json;
+	size_t seal_len;
+};
+
+static bool in_groups(gid_t g, const struct vr_peer *p)
+{
+	if (g == p->gid)
+		return true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == g)
+			return true;
+	return false;
+}
+
+/* Whether P has all of BITS (4 read, 1 search) on N, by its mode as open(2) decides. [T] */
+static bool may(const struct vr_node *n, const struct vr_peer *p, unsigned bits)
+{
+	unsigned have;
+
+	if (p->uid == 0)
+		return true; /* root reads and searches whatever the mode says */
+	if (n->uid == p->uid)
+		have = (n->mode >> 6) & 7;
+	else if (in_groups(n->gid, p))
+		have = (n->mode >> 3) & 7;
+	else
+		have = n->mode & 7;
+	return (have & bits) == bits;
+}
+
+/* Whether P could open N for reading: search on every directory above it, read on it. [T] */
+static bool may_read(const struct vr_node *n, const struct vr_peer *p)
+{
+	for (const struct vr_node *d = n->parent; d; d = d->parent)
+		if (!may(d, p, 1))
+			return false;
+	return may(n, p, 4);
+}
+
+/* Logs and audits a refused export of PATH, and returns ERR. */
+static int refuse(struct vr_residency *r, const char *path, const struct vr_caller *c, int err,
+		  const char *why)
+{
+	char detail[VR_WHY_MAX + 64];
+
+	snprintf(detail, sizeof(detail), "%s (%s)", why, strerror(-err));
+	vr_log(LOG_INFO, "export of %s to pid %d (uid %u) refused: %s", path, (int)c->pid,
+	       (unsigned)c->uid, detail);
+	res_audit(r, "vram_export_refused", path, c, "denied", NULL, detail);
+	return err;
+}
+
+int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer *p, bool verify,
+		 struct vr_lease **out, struct vr_dev_export *exp)
+{
+	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
+	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX];
+	struct vr_lease *l = calloc(1, sizeof(*l));
+	struct res_lookup lk;
+	struct vr_node *n;
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	snprintf(rel, sizeof(rel), "%s", path[0] == '/' ? path + 1 : path);
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &lk);
+	if (ret == 0 && lk.kind == VR_KIND_DIR)
+		ret = -EISDIR;
+	else if (ret == 0 && lk.kind != VR_KIND_FILE)
+		ret = -EINVAL; /* links are resolved by the client; generated text has no memory */
+	/* a name it cannot reach is a name it cannot learn of: ENOENT and EACCES as open(2) */
+	if (ret == 0 && !may_read(lk.node, p))
+		ret = -EACCES;
+	if (ret) {
+		pthread_mutex_unlock(&r->lock);
+		free(l);
+		return refuse(r, rel, &c, ret,
+			      ret == -EACCES ? "the caller may not read it"
+			      : ret == -EINVAL
+				  ? "not a regular file (a client resolves links itself)"
+				  : "no such file");
+	}
+	n = lk.node;
+	if (n->state != ST_SEALED) {
+		bool bad = n->state == ST_QUARANTINED || n->state == ST_REFUSED;
+
+		pthread_mutex_unlock(&r->lock);
+		free(l);
+		return refuse(r, rel, &c, bad ? -EIO : -EAGAIN,
+			      bad ? "it failed a check: quarantined or refused"
+				  : "not sealed yet: only a whole, sealed file is handed out");
+	}
+	n->refs++;
+	pthread_mutex_unlock(&r->lock);
+
+	if (verify) {
+		ret = res_check_node(r, n, &c, why, sizeof(why));
+		if (ret) {
+			ret = ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
+			goto put;
+		}
+	}
+	/* shared IO: no replacement or free can run while the descriptors are made */
+	pthread_rwlock_rdlock(&n->io);
+	pthread_mutex_lock(&r->lock);
+	if (n->state != ST_SEALED || !n->seal_json) {
+		ret = n->state == ST_REMOVED ? -ENOENT : -EIO;
+		snprintf(why, sizeof(why), "%s", "changed while it was checked");
+	} else {
+		l->seal_json = strdup(n->seal_json);
+		l->seal_len = l->seal_json ? strlen(l->seal_json) : 0;
+		l->size = n->size;
+		ret = l->seal_json ? 0 : -ENOMEM;
+		snprintf(why, sizeof(why), "%s", "out of memory");
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (ret == 0) {
+		ret = vr_dev_export(n->dev, exp);
+		if (ret)
+			snprintf(why, sizeof(why),
+				 "the backend cannot share this file's memory: %s", strerror(-ret));
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&r->lock);
+		n->leases++;
+		r->leases++;
+		r->exports++;
+		pthread_mutex_unlock(&r->lock);
+	}
+	pthread_rwlock_unlock(&n->io);
+	if (ret)
+		goto put;
+	l->node = n;
+	l->who = c;
+	snprintf(why, sizeof(why), "%u descriptors, %llu bytes%s", exp->count,
+		 (unsigned long long)l->size, verify ? ", checked on the device first" : "");
+	res_audit(r, "vram_exported", rel, &c, "ok", n->seal->fsverity, why);
+	vr_log(LOG_INFO, "%s exported to pid %d (uid %u): %s", rel, (int)c.pid, (unsigned)c.uid,
+	       why);
+	*out = l;
+	return 0;
+
+put:
+	free(l->seal_json);
+	free(l);
+	pthread_mutex_lock(&r->lock);
+	res_node_put(r, n);
+	pthread_mutex_unlock(&r->lock);
+	return refuse(r, rel, &c, ret, why);
+}
+
+const char *vr_lease_seal(const struct vr_lease *l, size_t *len)
+{
+	*len = l->seal_len;
+	return l->seal_json;
+}
+
+uint64_t vr_lease_size(const struct vr_lease *l)
+{
+	return l->size;
+}
+
+int vr_res_lease_verify(struct vr_residency *r, struct vr_lease *l, char *why, size_t cap)
+{
+	int ret = res_check_node(r, l->node, &l->who, why, cap);
+
+	return ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
+}
+
+void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l)
+{
+	char rel[VR_SEAL_PATH_MAX];
+
+	if (!l)
+		return;
+	pthread_mutex_lock(&r->lock);
+	l->node->leases--;
+	r->leases--;
+	if (res_node_path(l->node, rel, sizeof(rel)) != 0)
+		snprintf(rel, sizeof(rel), "%s", l->node->name);
+	res_node_put(r, l->node);
+	pthread_mutex_unlock(&r->lock);
+	res_audit(r, "vram_export_ended", rel, &l->who, "ok", NULL, NULL);
+	free(l->seal_json);
+	free(l);
+}
+
+int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,
+	       const struct vr_caller *c)
+{
+	char why[160];
+
+	if (!n || n->is_dir || n->leases == 0)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "%s refused: the file is mapped by %u lease(s) through the socket (EBUSY until "
+		 "they end)",
+		 op, n->leases);
+	vr_log(LOG_INFO, "%s: %s", path, why);
+	res_audit(r, "policy_violation", path, c, "denied", n->seal ? n->seal->fsverity : NULL,
+		  why);
+	return -EBUSY;
+}
+
+int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_peer *p)
+{
+	struct res_lookup lk;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = res_resolve(r, path, &lk);
+	if (ret == 0) {
+		/* an existing file is replaced: write on it, search above it */
+		if (lk.kind != VR_KIND_FILE)
+			ret = lk.kind == VR_KIND_DIR ? -EISDIR : -EPERM;
+		else if (!may(lk.node, p, 2))
+			ret = -EACCES;
+		for (const struct vr_node *d = ret ? NULL : lk.node->parent; d; d = d->parent)
+			if (!may(d, p, 1))
+				ret = -EACCES;
+	} else if (ret == -ENOENT && lk.parent) {
+		/* a new name: write and search on its directory, search above */
+		ret = may(lk.parent, p, 3) ? 0 : -EACCES;
+		for (const struct vr_node *d = lk.parent->parent; d && !ret; d = d->parent)
+			if (!may(d, p, 1))
+				ret = -EACCES;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}

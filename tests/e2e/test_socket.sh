@@ -1,0 +1,208 @@
+#!/bin/bash
+# test_socket.sh - the daemon's socket: zero-copy read-only maps of sealed files, leases, imports.
+. "$(dirname "$0")/lib.sh"
+
+LIB=$(cd "$BIN/../lib" && pwd)
+export VRAM_CLIENT_LIB=$LIB/libvram-client.so.1 PYTHONPATH=$(cd "$(dirname "$0")/../../python" && pwd)
+# Debian's python3 (with numpy); a sanitizer build's library needs its runtime loaded first
+PY=$WORK/py
+preload=$(ldd "$VRAM_CLIENT_LIB" | awk '/libasan/ {print $3}')
+printf '#!/bin/sh\nexec env %s /usr/bin/python3 "$@"\n' \
+	"${preload:+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0}" > "$PY"
+chmod 755 "$PY"
+chmod 755 "$WORK" # so an unprivileged user reaches the mount (the secret stays 0600)
+VRAM=$WORK/vram
+SOCK=$MNT.sock
+# digest_of FILE: what `fsverity digest` says (the independent oracle)
+digest_of() { fsverity digest "$1" | cut -d' ' -f1; }
+# as_nobody CMD...: runs CMD as an unprivileged user with no supplementary groups
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+
+check "mount with allow_other" mount_vr "capacity=256M,mock_vram=$VRAM,allow_other"
+check "socket bound beside the mount" test -S "$SOCK"
+check "status names the socket" grep -q "\"path\":[[:space:]]*\"$SOCK\"" "$MNT/status"
+check "socket mode 0666 under allow_other" test "$(stat -c %a "$SOCK")" = 666
+
+# the mapped bytes' digest equals the source's for every size at the boundaries
+for size in 0 1 4095 4096 4097 1048575 1048576 1048577 3145733; do
+	head -c "$size" /dev/urandom > "$WORK/s$size"
+	cp "$WORK/s$size" "$MNT/s$size"
+	want=$(digest_of "$WORK/s$size")
+	got=$("$BIN/vram-map" "$MNT/s$size" | cut -d' ' -f1)
+	check "size $size: mapped digest = fsverity digest" test "$got" = "$want"
+done
+check "vram-map prints fsverity digest's format" \
+	test "$("$BIN/vram-map" "$MNT/s4097")" = "$(fsverity digest "$WORK/s4097" | cut -d' ' -f1) $MNT/s4097"
+check "--verify re-checks first" "$BIN/vram-map" --verify "$MNT/s1048577"
+check "audited with pid and uid" bash -c "grep '\"event\":\"vram_exported\"' '$AUDIT' | grep -q '\"path\":\"s1048577\",\"uid\":0,\"pid\":'"
+check "the check audited" grep -q 'checked on the device first' "$AUDIT"
+mkdir -p "$MNT/hf/blobs" "$MNT/hf/snapshots/r1"
+cp "$WORK/s4097" "$MNT/hf/blobs/abc"
+ln -s ../../blobs/abc "$MNT/hf/snapshots/r1/w.bin"
+check "a link (Hugging Face cache) is followed" \
+	test "$("$BIN/vram-map" "$MNT/hf/snapshots/r1/w.bin" | cut -d' ' -f1)" = "$(digest_of "$WORK/s4097")"
+
+# Python: zero copy (the array's address is the mapping's), read-only, verify
+cat > "$WORK/zero_copy.py" <<'PY'
+import sys, numpy, vram_client
+mnt, name, src = sys.argv[1:4]
+with vram_client.Client(mnt) as c, c.map(name, verify=True) as m:
+    a = numpy.frombuffer(m.buffer, dtype=numpy.uint8)
+    assert a.ctypes.data == m.ptr, "copied"
+    assert a.tobytes() == open(src, "rb").read(), "bytes differ"
+    assert m.seal["size"] == m.size and m.seal["path"] == name, m.seal
+    assert not a.flags.writeable
+    try:
+        m.buffer[0] = 1
+        sys.exit("wrote through the buffer")
+    except TypeError:
+        pass
+    m.verify()
+print("ok")
+PY
+check "python: zero-copy numpy view of the sealed bytes" \
+	test "$("$PY" "$WORK/zero_copy.py" "$MNT" s1048577 "$WORK/s1048577")" = ok
+cat > "$WORK/write.py" <<'PY'
+import ctypes, sys, vram_client
+c = vram_client.Client(sys.argv[1])
+m = c.map(sys.argv[2])
+ctypes.memmove(m.ptr + 100, b"X", 1)
+print("wrote")
+PY
+"$PY" "$WORK/write.py" "$MNT" s4097 > "$WORK/write.out" 2>&1
+rc=$?
+# (under ASan its handler reports the SEGV and exits 1)
+check "a store through the mapping faults (SIGSEGV)" \
+	bash -c "[ $rc = 139 ] || { [ -n '$preload' ] && grep -q 'SEGV on unknown address' '$WORK/write.out'; }"
+check "the store did not go through" bash -c "! grep -q wrote '$WORK/write.out'"
+check "and nothing was written" test "$("$BIN/vram-map" --verify "$MNT/s4097" | cut -d' ' -f1)" = "$(digest_of "$WORK/s4097")"
+
+# permissions: the caller must be able to open the file for reading
+cp "$WORK/s4096" "$MNT/private" && chmod 600 "$MNT/private"
+cp "$WORK/s4096" "$MNT/public" && chmod 644 "$MNT/public"
+mkdir -m 700 "$MNT/closed" && cp "$WORK/s4096" "$MNT/closed/f" && chmod 644 "$MNT/closed/f"
+check "nobody maps a 0644 file" as_nobody "$BIN/vram-map" "$MNT/public"
+cat > "$WORK/denied.py" <<'PY'
+import errno, sys, vram_client
+c = vram_client.Client(sys.argv[1])
+try:
+    c.map(sys.argv[2])
+    sys.exit("mapped")
+except vram_client.VramError as e:
+    assert e.errno == errno.EACCES, e
+print("refused")
+PY
+check "nobody is refused a 0600 file by the daemon" \
+	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" private)" = refused
+check "nobody is refused below a 0700 directory" \
+	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/f)" = refused
+check "refusal audited" bash -c "grep '\"event\":\"vram_export_refused\"' '$AUDIT' | grep -q '\"path\":\"private\"'"
+refuse "a directory is not mapped" "Is a directory" "$BIN/vram-map" "$MNT/hf"
+cat > "$WORK/loading.py" <<'PY'
+import subprocess, sys
+with open(sys.argv[1] + "/loading", "wb") as f:  # one descriptor, open for writing meanwhile
+    f.write(b"partial")
+    f.flush()
+    r = subprocess.run([sys.argv[2], sys.argv[1] + "/loading"], capture_output=True, text=True)
+    print(r.returncode, r.stderr.strip())
+PY
+check "a file still loading is not handed out" \
+	bash -c "'$PY' '$WORK/loading.py' '$MNT' '$BIN/vram-map' | grep -q '^1 .*Resource temporarily unavailable'"
+
+# leases: no rm, rename over or replacement while mapped; a killed client's lease ends
+"$BIN/vram-map" --hold 30 "$MNT/s1048576" > /dev/null &
+holder=$!
+for _ in $(seq 1 100); do
+	[ "$(json_field "$MNT/status" leases)" = 1 ] && break
+	sleep 0.05
+done
+check "status counts the lease" test "$(json_field "$MNT/status" leases)" = 1
+refuse "rm of a leased file" "Device or resource busy" rm "$MNT/s1048576"
+refuse "mv over a leased file" "Device or resource busy" mv "$MNT/s1" "$MNT/s1048576"
+refuse "replacing a leased file" "Device or resource busy" cp "$WORK/s4096" "$MNT/s1048576"
+check "mv of the leased file itself is fine" mv "$MNT/s1048576" "$MNT/moved"
+check "refusals audited" bash -c "grep -c 'mapped by 1 lease' '$AUDIT' | grep -qx 3"
+kill -9 "$holder"
+wait "$holder" 2> /dev/null
+for _ in $(seq 1 100); do
+	[ "$(json_field "$MNT/status" leases)" = 0 ] && break
+	sleep 0.05
+done
+check "a killed client's lease ends" test "$(json_field "$MNT/status" leases)" = 0
+check "then rm works" rm "$MNT/moved"
+
+# tamper with device memory under a live mapping: the mapping shows it, verify fails
+{ printf 'SOCKET-TAMPER-MARKER'; head -c 2000000 /dev/urandom; } > "$WORK/victim"
+cp "$WORK/victim" "$MNT/victim"
+"$BIN/vram-map" --hold 1 --recheck "$MNT/victim" > "$WORK/recheck.out" 2> "$WORK/recheck.err" &
+mapper=$!
+sleep 0.3
+hit=$(grep -obUa 'SOCKET-TAMPER-MARKER' "$VRAM"/chunk-* | head -1)
+check "victim's bytes found in device memory" test -n "$hit"
+printf 'Z' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 777)) conv=notrunc status=none
+wait "$mapper"
+rc=$?
+check "the mapper sees the change and fails" test "$rc" = 1
+check "its bytes changed under the mapping" grep -q "the mapped bytes changed" "$WORK/recheck.err"
+check "the daemon's verify failed" grep -q "verify FAILED" "$WORK/recheck.err"
+check "quarantined and audited" audit_has seal_verification_failed victim
+refuse "a quarantined file is not handed out" "Input/output error" "$BIN/vram-map" "$MNT/victim"
+
+# import: vram-load seals exactly what cp seals
+head -c 5000000 /dev/urandom > "$WORK/big"
+cp "$WORK/big" "$MNT/by-cp"
+check "vram-load a file" "$BIN/vram-load" "$WORK/big" "$MNT/by-load"
+check "same bytes" cmp -s "$WORK/big" "$MNT/by-load"
+for k in fsverity sha256 size; do
+	check "seal $k as cp's" test "$(json_field "$MNT/by-load.seal" "$k")" = "$(json_field "$MNT/by-cp.seal" "$k")"
+done
+check "loaded file's seal verifies offline" "$BIN/vram-seal" verify --secret "$SECRET" "$MNT/by-load.seal" "$WORK/big"
+check "import audited as a seal" audit_has vram_sealed by-load
+mkdir -p "$WORK/tree/sub"
+head -c 7000 /dev/urandom > "$WORK/tree/a"
+head -c 70000 /dev/urandom > "$WORK/tree/sub/b"
+chmod 640 "$WORK/tree/sub/b"
+check "vram-load a directory into a directory" "$BIN/vram-load" "$WORK/tree" "$MNT"
+check "tree loaded" cmp -s "$WORK/tree/sub/b" "$MNT/tree/sub/b"
+check "mode kept (less the umask)" test "$(stat -c %a "$MNT/tree/sub/b")" = 640
+check "directory verify passes" grep -q '^OK tree/sub/b ' "$MNT/tree/verify"
+check "replacing through import" "$BIN/vram-load" "$WORK/s4097" "$MNT/by-load"
+check "replaced" cmp -s "$WORK/s4097" "$MNT/by-load"
+refuse "nobody may not import into a root 0755 directory" "Permission denied" as_nobody "$BIN/vram-load" "$WORK/s1" "$MNT/hf/x"
+check "a refused import leaves nothing" test ! -e "$MNT/hf/x"
+printf '%s  good\n' "$(sha256sum < "$WORK/s4096" | cut -d' ' -f1)" > "$WORK/SHA256SUMS"
+mkdir "$MNT/exp" && cp "$WORK/SHA256SUMS" "$MNT/exp/"
+refuse "an import a SHA256SUMS contradicts is refused as cp's is" "Input/output error" "$BIN/vram-load" "$WORK/s4097" "$MNT/exp/good"
+check "import of the listed bytes seals" "$BIN/vram-load" "$WORK/s4096" "$MNT/exp/good"
+check "as checked" grep -q '"expected"' "$MNT/exp/good.seal"
+cat > "$WORK/badfd.py" <<'PY'
+import ctypes, errno, os, sys, vram_client
+c = vram_client.Client(sys.argv[1])
+try:
+    c.load("/dev/null", "from-a-device")
+    sys.exit("a device imported")
+except vram_client.VramError as e:
+    assert e.errno == errno.EBADF, e
+fd = os.open(sys.argv[2], os.O_RDONLY)
+got = ctypes.c_uint64()
+ret = vram_client._library().vr_client_import(c._c, fd, b"from-a-dir", 0o644, ctypes.byref(got))
+assert ret == -errno.EBADF, ret
+print("refused")
+PY
+check "a device or directory descriptor is refused" test "$("$PY" "$WORK/badfd.py" "$MNT" "$WORK")" = refused
+check "and nothing was created" test ! -e "$MNT/from-a-device" -a ! -e "$MNT/from-a-dir"
+
+# the socket goes with the mount; a stale one is replaced at the next mount
+check "unmount, daemon exits 0" unmount_vr
+check "socket removed at unmount" test ! -e "$SOCK"
+"$PY" -c "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.bind('$SOCK')"
+check "mount over a stale socket" mount_vr "capacity=64M"
+check "stale socket replaced" grep -q "stale socket" "$WORK/daemon.log"
+check "unmount again" unmount_vr
+touch "$SOCK"
+refuse "a regular file where the socket goes stops the mount" "not a socket" mount_vr "capacity=64M"
+rm -f "$SOCK"
+check "socket=none: no socket" mount_vr "capacity=64M,socket=none"
+check "status says so" grep -q '"path":[[:space:]]*null' "$MNT/status"
+check "final unmount" unmount_vr
+finish

@@ -1,0 +1,152 @@
+/* vram-map.c - maps sealed files through the daemon's socket and prints the mapped bytes' digest.
+ */
+#include "digest.h"
+#include "vram_client.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* PATH made absolute against the working directory (the library takes relative paths as
+ * relative to the mount), into OUT. */
+static void absolute(const char *path, char *out, size_t cap)
+{
+	char cwd[PATH_MAX];
+
+	int n;
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		n = snprintf(out, cap, "%s", path);
+	else
+		n = snprintf(out, cap, "%s/%s", cwd, path);
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0'; /* too long: refused as no such file */
+}
+
+static void usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: vram-map [--verify] [--hold SECONDS] [--recheck] FILE...\n"
+	    "Maps each sealed FILE of a vram-residency mount read-only (no copy), computes\n"
+	    "the fs-verity digest of the mapped bytes here and prints it as `fsverity digest`\n"
+	    "does (sha256:HEX FILE).\n"
+	    "  --verify        the daemon re-checks the digest on the device before the hand-off\n"
+	    "  --hold SECONDS  keep the mapping (and its lease) this long after printing\n"
+	    "  --recheck       after the hold, digest the mapping again and ask the daemon to\n"
+	    "                  verify it on the device (exit 1 if either differs)\n");
+}
+
+/* Prints the fs-verity digest of M's bytes under NAME; returns 0 or -errno. */
+static int print_digest(const struct vr_mapping *m, const char *name, uint8_t out[32])
+{
+	struct vr_span span = {.data = m->size ? m->ptr : "", .len = m->size};
+	char hex[65];
+	int ret = vr_fsv_digest_spans(&span, 1, 0, out);
+
+	if (ret)
+		return ret;
+	vr_hex(out, 32, hex);
+	printf("sha256:%s %s\n", hex, name);
+	fflush(stdout);
+	return 0;
+}
+
+static int map_one(const char *file, unsigned flags, double hold, int recheck)
+{
+	struct vr_client *c = NULL;
+	struct vr_mapping *m = NULL;
+	uint8_t first[32], again[32];
+	char abs[PATH_MAX * 2];
+	int ret;
+
+	absolute(file, abs, sizeof(abs));
+	ret = vr_client_connect(abs, &c);
+
+	if (ret) {
+		fprintf(stderr, "vram-map: %s: cannot reach the daemon: %s\n", file,
+			strerror(-ret));
+		return 1;
+	}
+	ret = vr_client_map(c, abs, flags, &m);
+	if (ret) {
+		fprintf(stderr, "vram-map: %s: %s\n", file, vr_client_error(c));
+		vr_client_close(c);
+		return 1;
+	}
+	if (m->kind != VR_CLIENT_HOST) {
+		fprintf(stderr, "vram-map: %s: mapped in device memory at %p (%llu bytes)\n", file,
+			m->ptr, (unsigned long long)m->size);
+	} else if ((ret = print_digest(m, file, first)) != 0) {
+		fprintf(stderr, "vram-map: %s: digest: %s\n", file, strerror(-ret));
+	}
+	if (ret == 0 && hold > 0)
+		usleep((useconds_t)(hold * 1e6));
+	if (ret == 0 && recheck && m->kind == VR_CLIENT_HOST) {
+		if (print_digest(m, file, again) != 0 || memcmp(first, again, 32) != 0) {
+			fprintf(stderr, "vram-map: %s: the mapped bytes changed\n", file);
+			ret = -EIO;
+		}
+		int v = vr_client_verify(c, m);
+
+		if (v) {
+			fprintf(stderr, "vram-map: %s: verify FAILED: %s\n", file,
+				vr_client_error(c));
+			ret = v;
+		} else {
+			printf("verify OK %s\n", file);
+		}
+	}
+	vr_client_unmap(c, m);
+	vr_client_close(c);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longs[] = {{"verify", no_argument, NULL, 'v'},
+					      {"hold", required_argument, NULL, 'H'},
+					      {"recheck", no_argument, NULL, 'r'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+	unsigned flags = 0;
+	double hold = 0;
+	int recheck = 0, opt, failed = 0;
+
+	while ((opt = getopt_long(argc, argv, "vH:rh", longs, NULL)) != -1) {
+		char *end;
+
+		switch (opt) {
+		case 'v':
+			flags |= VR_CLIENT_VERIFY;
+			break;
+		case 'H':
+			hold = strtod(optarg, &end);
+			if (*end || hold < 0) {
+				fprintf(stderr, "vram-map: --hold %s: give seconds\n", optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			recheck = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (int i = optind; i < argc; i++)
+		failed |= map_one(argv[i], flags, hold, recheck);
+	return failed;
+}
