@@ -77,6 +77,33 @@ check "a store through the mapping faults (SIGSEGV)" \
 check "the store did not go through" bash -c "! grep -q wrote '$WORK/write.out'"
 check "and nothing was written" test "$("$BIN/vram-map" --verify "$MNT/s4097" | cut -d' ' -f1)" = "$(digest_of "$WORK/s4097")"
 
+# docs/socket.md's worked example: a safetensors file's tensors viewed in the mapping
+cat > "$WORK/make_st.py" <<'PY'
+import hashlib, json, struct, sys, numpy
+rng = numpy.random.default_rng(7)
+ts = {"embed": rng.standard_normal((64, 32)).astype("<f4"),
+      "norm": rng.standard_normal(32).astype("<f2"), "ids": numpy.arange(10, dtype="<i8")}
+kinds = {"float32": "F32", "float16": "F16", "int64": "I64"}
+header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+for name, a in ts.items():
+    b = a.tobytes()
+    header[name] = {"dtype": kinds[str(a.dtype)], "shape": list(a.shape),
+                    "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+    print(name, hashlib.sha256(b).hexdigest())
+h = json.dumps(header).encode()
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+PY
+"$PY" "$WORK/make_st.py" "$WORK/model.safetensors" | sort > "$WORK/st.want"
+mkdir -p "$MNT/llama" && cp "$WORK/model.safetensors" "$MNT/llama/"
+"$PY" "$PYTHONPATH/examples/safetensors_tensors.py" "$MNT" llama/model.safetensors --verify \
+	> "$WORK/st.out"
+check "example: every tensor viewed in place, bytes as written" \
+	bash -c "grep -v '^#' '$WORK/st.out' | awk '{print \$1, \$NF}' | sort | cmp -s - '$WORK/st.want'"
+check "example: shapes as written" grep -q '^embed float32 \[64, 32\] ' "$WORK/st.out"
+
 # permissions: the caller must be able to open the file for reading
 cp "$WORK/s4096" "$MNT/private" && chmod 600 "$MNT/private"
 cp "$WORK/s4096" "$MNT/public" && chmod 644 "$MNT/public"
