@@ -2,9 +2,11 @@
 #include "vram_client.h"
 #include "vr_proto.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +19,79 @@
 
 struct map_node {
 	struct vr_mapping m;
+	uint32_t count; /* CUDA: the chunks mapped at PTR, for the unmap */
+	uint64_t *lens; /* CUDA */
 	struct map_node *next;
 };
+
+/*
+ * The CUDA driver, opened on first need (dlopen: a client without CUDA links
+ * libc only). The few types and values used are the driver ABI's own.
+ */
+struct cu_loc {
+	int type; /* CU_MEM_LOCATION_TYPE_DEVICE = 1 */
+	int id;
+};
+struct cu_access {
+	struct cu_loc location;
+	int flags; /* CU_MEM_ACCESS_FLAGS_PROT_READ = 1 */
+};
+#define CU_POSIX_FD 1
+static struct {
+	pthread_once_t once;
+	void *lib;
+	int device; /* -1 until found */
+	int (*init)(unsigned);
+	int (*count)(int *);
+	int (*get)(int *, int);
+	int (*uuid)(unsigned char *, int);
+	int (*retain)(void **, int);
+	int (*set_current)(void *);
+	int (*import)(unsigned long long *, void *, int);
+	int (*reserve)(unsigned long long *, size_t, size_t, unsigned long long,
+		       unsigned long long);
+	int (*addr_free)(unsigned long long, size_t);
+	int (*map)(unsigned long long, size_t, size_t, unsigned long long, unsigned long long);
+	int (*unmap)(unsigned long long, size_t);
+	int (*set_access)(unsigned long long, size_t, const struct cu_access *, size_t);
+	int (*release)(unsigned long long);
+	int (*dtoh)(void *, unsigned long long, size_t);
+} cu = {.once = PTHREAD_ONCE_INIT};
+
+static void cu_open(void)
+{
+	const char *name = getenv("VRAM_CLIENT_CUDA_LIB");
+	struct {
+		const char *sym;
+		void **slot;
+	} fns[] = {{"cuInit", (void **)&cu.init},
+		   {"cuDeviceGetCount", (void **)&cu.count},
+		   {"cuDeviceGet", (void **)&cu.get},
+		   {"cuDeviceGetUuid_v2", (void **)&cu.uuid},
+		   {"cuDevicePrimaryCtxRetain", (void **)&cu.retain},
+		   {"cuCtxSetCurrent", (void **)&cu.set_current},
+		   {"cuMemImportFromShareableHandle", (void **)&cu.import},
+		   {"cuMemAddressReserve", (void **)&cu.reserve},
+		   {"cuMemAddressFree", (void **)&cu.addr_free},
+		   {"cuMemMap", (void **)&cu.map},
+		   {"cuMemUnmap", (void **)&cu.unmap},
+		   {"cuMemSetAccess", (void **)&cu.set_access},
+		   {"cuMemRelease", (void **)&cu.release},
+		   {"cuMemcpyDtoH_v2", (void **)&cu.dtoh}};
+
+	cu.lib = dlopen(name && *name ? name : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+	for (size_t i = 0; cu.lib && i < sizeof(fns) / sizeof(fns[0]); i++) {
+		*fns[i].slot = dlsym(cu.lib, fns[i].sym);
+		if (!*fns[i].slot) {
+			dlclose(cu.lib);
+			cu.lib = NULL;
+		}
+	}
+	if (cu.lib && cu.init(0) != 0) {
+		dlclose(cu.lib);
+		cu.lib = NULL;
+	}
+}
 
 struct vr_client {
 	int fd;
@@ -325,6 +398,110 @@ static void *map_host(const int *fds, const uint64_t *lens, uint32_t count, uint
 	return base;
 }
 
+/* The 16 bytes of the GPU UUID ("GPU-xxxxxxxx-xxxx-...") named in SEAL's device; 0 or -EINVAL. */
+static int seal_uuid(const char *seal, unsigned char out[16])
+{
+	const char *p = strstr(seal, "\"uuid\"");
+	int n = 0;
+
+	if (!p || !(p = strstr(p, "\"GPU-")))
+		return -EINVAL;
+	for (p += 5; *p && *p != '"' && n < 32; p++) {
+		unsigned v;
+
+		if (*p == '-')
+			continue;
+		if (sscanf(p, "%1x", &v) != 1)
+			return -EINVAL;
+		out[n / 2] = (unsigned char)(n % 2 ? out[n / 2] | v : v << 4);
+		n++;
+	}
+	return n == 32 ? 0 : -EINVAL;
+}
+
+/* Makes the device with UUID current in this thread (primary context); 0 or -errno. */
+static int cu_device(struct vr_client *c, const unsigned char uuid[16])
+{
+	int n = 0;
+
+	pthread_once(&cu.once, cu_open);
+	if (!cu.lib)
+		return fail(c, -EOPNOTSUPP,
+			    "the file is in GPU memory and no CUDA driver loads "
+			    "here (libcuda.so.1)");
+	if (cu.count(&n) != 0)
+		n = 0;
+	for (int i = 0; i < n; i++) {
+		unsigned char u[16];
+		int dev;
+		void *ctx;
+
+		if (cu.get(&dev, i) != 0 || cu.uuid(u, dev) != 0 || memcmp(u, uuid, 16) != 0)
+			continue;
+		if (cu.retain(&ctx, dev) != 0 || cu.set_current(ctx) != 0)
+			return fail(c, -EIO, "cannot use GPU %d's context", i);
+		return dev;
+	}
+	return fail(c, -ENODEV,
+		    "the daemon's GPU is not visible in this process (CUDA_VISIBLE_DEVICES?)");
+}
+
+/* Imports COUNT CUDA chunk descriptors read-only end to end; *OUT the device address. */
+static int map_cuda(struct vr_client *c, const char *seal, const int *fds, const uint64_t *lens,
+		    uint32_t count, uint64_t total, void **out)
+{
+	unsigned char uuid[16];
+	unsigned long long base = 0, off = 0;
+	uint32_t i;
+	int dev;
+
+	if (seal_uuid(seal, uuid) != 0)
+		return fail(c, -EPROTO, "the seal names no GPU");
+	dev = cu_device(c, uuid);
+	if (dev < 0)
+		return dev;
+	if (cu.reserve(&base, total, 0, 0, 0) != 0)
+		return fail(c, -ENOMEM, "cannot reserve %llu bytes of GPU address space",
+			    (unsigned long long)total);
+	for (i = 0; i < count; off += lens[i++]) {
+		unsigned long long h;
+
+		if (cu.import(&h, (void *)(intptr_t)fds[i], CU_POSIX_FD) != 0)
+			break;
+		int e = cu.map(base + off, lens[i], 0, h, 0);
+
+		cu.release(h); /* the mapping keeps the memory */
+		if (e != 0)
+			break;
+	}
+	struct cu_access ro = {{1, dev}, 1};
+
+	if (i < count || cu.set_access(base, total, &ro, 1) != 0) {
+		off = 0;
+		for (uint32_t j = 0; j < i; off += lens[j++])
+			cu.unmap(base + off, lens[j]);
+		cu.addr_free(base, total);
+		return fail(c, -EIO, "importing the GPU memory failed");
+	}
+	*out = (void *)(uintptr_t)base;
+	return 0;
+}
+
+static void unmap_memory(struct map_node *n)
+{
+	if (!n->m.ptr)
+		return;
+	if (n->m.kind == VR_CLIENT_CUDA) {
+		unsigned long long base = (uintptr_t)n->m.ptr, off = 0;
+
+		for (uint32_t i = 0; i < n->count; off += n->lens[i++])
+			cu.unmap(base + off, n->lens[i]);
+		cu.addr_free(base, n->m.mapped);
+	} else {
+		munmap(n->m.ptr, n->m.mapped);
+	}
+}
+
 /* Ends lease L on the daemon's side. */
 static int end_lease(struct vr_client *c, uint32_t lease)
 {
@@ -397,12 +574,19 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 	node->m.seal_len = r.seal_len;
 	node->m.lease = r.lease;
 	node->m.kind = r.kind == VR_PROTO_KIND_CUDA ? VR_CLIENT_CUDA : VR_CLIENT_HOST;
-	if (r.kind != VR_PROTO_KIND_HOST) {
-		ret = fail(c, -EOPNOTSUPP,
-			   "the daemon shares CUDA memory; this library maps host memory only");
+	if (r.kind != VR_PROTO_KIND_HOST && r.kind != VR_PROTO_KIND_CUDA) {
+		ret = fail(c, -EPROTO, "an unknown kind of memory");
 		goto end;
 	}
-	if (total) {
+	if (total && r.kind == VR_PROTO_KIND_CUDA) {
+		ret = map_cuda(c, node->m.seal, fds, lens, r.count, total, &node->m.ptr);
+		if (ret)
+			goto end;
+		node->m.mapped = total;
+		node->count = r.count;
+		node->lens = lens;
+		lens = NULL;
+	} else if (total) {
 		node->m.ptr = map_host(fds, lens, r.count, total);
 		if (!node->m.ptr) {
 			ret = fail(c, -errno, "mapping %s: %s", path, strerror(errno));
@@ -424,6 +608,22 @@ out:
 	free(lens);
 	free(node);
 	return ret;
+}
+
+int vr_client_read(struct vr_client *c, const struct vr_mapping *m, uint64_t off, void *buf,
+		   size_t len)
+{
+	if (off > m->size || len > m->size - off)
+		return fail(c, -EINVAL, "outside the file");
+	if (len == 0)
+		return 0;
+	if (m->kind == VR_CLIENT_HOST) {
+		memcpy(buf, (const uint8_t *)m->ptr + off, len);
+		return 0;
+	}
+	if (cu.dtoh(buf, (unsigned long long)(uintptr_t)m->ptr + off, len) != 0)
+		return fail(c, -EIO, "copying from GPU memory failed");
+	return 0;
 }
 
 int vr_client_verify(struct vr_client *c, struct vr_mapping *m)
@@ -448,10 +648,10 @@ int vr_client_unmap(struct vr_client *c, struct vr_mapping *m)
 
 	*p = node->next;
 	/* unmapped before the lease ends: once it ends the daemon may scrub the memory */
-	if (m->ptr)
-		munmap(m->ptr, m->mapped);
+	unmap_memory(node);
 	int ret = end_lease(c, m->lease);
 
+	free(node->lens);
 	free(node);
 	return ret;
 }
@@ -501,8 +701,8 @@ void vr_client_close(struct vr_client *c)
 		struct map_node *n = c->maps;
 
 		c->maps = n->next;
-		if (n->m.ptr)
-			munmap(n->m.ptr, n->m.mapped);
+		unmap_memory(n);
+		free(n->lens);
 		free(n);
 	}
 	close(c->fd); /* the daemon ends the leases with the connection */

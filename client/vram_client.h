@@ -56,6 +56,10 @@ int vr_client_connect_socket(const char *socket_path, const char *mount, struct 
  * check), -EOPNOTSUPP (this build cannot import the daemon's memory kind).
  */
 int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out);
+/* Copies LEN bytes at OFF of mapping M into host memory BUF (from the GPU for device memory,
+ * for callers without CUDA code of their own). Returns 0, -EINVAL or -EIO. */
+int vr_client_read(struct vr_client *c, const struct vr_mapping *m, uint64_t off, void *buf,
+		   size_t len);
 /* Re-checks the mapped file's digest on the device now. Returns 0, or -EIO: it differs from
  * its seal (the daemon has quarantined it) or a check failed. */
 int vr_client_verify(struct vr_client *c, struct vr_mapping *m);

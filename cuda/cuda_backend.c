@@ -1,4 +1,4 @@
-/* cuda_backend.c - the CUDA backend: file bytes in VRAM extents, uploads through a pinned ring. */
+/* cuda_backend.c - the CUDA backend: each file one VMM range of VRAM, uploads via a pinned ring. */
 #include "audit.h"
 #include "backends.h"
 #include "digest.h"
@@ -13,9 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
-#define CUDA_EXTENT  ((uint64_t)16 << 20) /* whole fs-verity units; few cudaMalloc calls */
+#define CHUNK_MAX    ((uint64_t)1 << 30)  /* the largest single physical chunk */
+#define RESERVE_MIN  ((uint64_t)64 << 20) /* address space a file reserves at first */
 #define RING_SLOTS   4
 #define RING_SLOT    ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
 #define MIN_CC_MAJOR 6
@@ -32,8 +34,31 @@
  *    calling thread's own stream (cudaStreamPerThread) after waiting for the
  *    file's WRITTEN event, so they never hold a lock a writer needs.
  */
+/* The driver's virtual memory calls, taken through the runtime (no link against libcuda). */
+struct drv {
+	CUresult (*create)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *,
+			   unsigned long long);
+	CUresult (*release)(CUmemGenericAllocationHandle);
+	CUresult (*reserve)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+	CUresult (*addr_free)(CUdeviceptr, size_t);
+	CUresult (*map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
+			unsigned long long);
+	CUresult (*unmap)(CUdeviceptr, size_t);
+	CUresult (*set_access)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
+	CUresult (*granularity)(size_t *, const CUmemAllocationProp *,
+				CUmemAllocationGranularity_flags);
+	CUresult (*export_fd)(void *, CUmemGenericAllocationHandle, CUmemAllocationHandleType,
+			      unsigned long long);
+	CUresult (*attribute)(int *, CUdevice_attribute, CUdevice);
+	CUresult (*error_name)(CUresult, const char **);
+};
+
 struct cuda {
 	int device;
+	struct drv drv;		  /* constant after open */
+	CUmemAllocationProp prop; /* device memory, exportable as a POSIX descriptor */
+	CUmemAccessDesc rw;	  /* this device reads and writes it */
+	uint64_t grain;		  /* the allocation granularity */
 	atomic_bool failed; /* a sticky error broke the context: nothing more until a restart */
 	struct vr_device_info info; /* constant after open */
 	struct vr_audit *audit;
@@ -50,11 +75,26 @@ struct cuda {
 	void *scratch_mem;		   /* the one allocation behind it */
 };
 
+struct chunk {
+	CUmemGenericAllocationHandle h;
+	uint64_t len;
+};
+
+/*
+ * A file's bytes: one reserved virtual range (BASE, RESERVED bytes) with
+ * physical chunks mapped end to end from its start (HELD bytes), so the
+ * digest kernel gets one base pointer and a chunk can be exported alone.
+ * Growth maps new chunks (sizes growing with the file, up to CHUNK_MAX) and
+ * never copies; an outgrown reservation is replaced by a larger one with the
+ * same chunks mapped into it.
+ */
 struct cuda_file {
 	struct vr_dev_file hdr; /* first: the file knows its device */
 	uint64_t size;
+	CUdeviceptr base;
+	uint64_t reserved, held;
+	struct chunk *chunks;
 	uint32_t count, cap;
-	uint8_t **ext;
 	/* recorded on UPLOAD after the file's last queued copy, memset or scrub */
 	cudaEvent_t written;
 };
@@ -114,6 +154,31 @@ static int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 static int cuda_errno(cudaError_t e, const char *what)
 {
 	return cuda_err(NULL, e, what);
+}
+
+/* A driver error as an errno, logged; out of memory is ENOSPC (the device is full). */
+static int drv_err(struct cuda *c, CUresult r, const char *what)
+{
+	const char *name = NULL;
+
+	if (r == CUDA_SUCCESS)
+		return 0;
+	if (!c->drv.error_name || c->drv.error_name(r, &name) != CUDA_SUCCESS || !name)
+		name = "an unknown driver error";
+	vr_log(LOG_ERR, "cuda: %s failed: %s (%d)", what, name, (int)r);
+	switch (r) {
+	case CUDA_ERROR_OUT_OF_MEMORY:
+		return -ENOSPC;
+	case CUDA_ERROR_NOT_SUPPORTED:
+		return -EOPNOTSUPP;
+	case CUDA_ERROR_ILLEGAL_ADDRESS:
+	case CUDA_ERROR_LAUNCH_FAILED:
+	case CUDA_ERROR_ECC_UNCORRECTABLE:
+		device_failed(c, cudaErrorIllegalAddress, what);
+		return -EIO;
+	default:
+		return -EIO;
+	}
 }
 
 /*
@@ -178,8 +243,75 @@ static void format_uuid(const cudaUUID_t *u, char *out, size_t cap)
 static void cuda_close(void *ctx);
 
 /*
+ * Takes the driver's virtual memory calls through the runtime and checks the
+ * device can share memory as POSIX descriptors; fills C's allocation
+ * properties and granularity. Returns 0, or -ENODEV having said why.
+ */
+static int open_vmm(struct cuda *c)
+{
+	static const char *const names[] = {"cuMemCreate",
+					    "cuMemRelease",
+					    "cuMemAddressReserve",
+					    "cuMemAddressFree",
+					    "cuMemMap",
+					    "cuMemUnmap",
+					    "cuMemSetAccess",
+					    "cuMemGetAllocationGranularity",
+					    "cuMemExportToShareableHandle",
+					    "cuDeviceGetAttribute",
+					    "cuGetErrorName"};
+	void **slots[] = {
+	    (void **)&c->drv.create,	 (void **)&c->drv.release,     (void **)&c->drv.reserve,
+	    (void **)&c->drv.addr_free,	 (void **)&c->drv.map,	       (void **)&c->drv.unmap,
+	    (void **)&c->drv.set_access, (void **)&c->drv.granularity, (void **)&c->drv.export_fd,
+	    (void **)&c->drv.attribute,	 (void **)&c->drv.error_name};
+	int vmm = 0, posix = 0;
+	size_t g = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		enum cudaDriverEntryPointQueryResult st = cudaDriverEntryPointSymbolNotFound;
+		cudaError_t e = cudaGetDriverEntryPointByVersion(names[i], slots[i], 12000,
+								 cudaEnableDefault, &st);
+
+		if (e != cudaSuccess || st != cudaDriverEntryPointSuccess || !*slots[i]) {
+			vr_log(LOG_ERR, "cuda: the driver lacks %s (a CUDA 12 driver is needed)",
+			       names[i]);
+			return -ENODEV;
+		}
+	}
+	if (c->drv.attribute(&vmm, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED,
+			     c->device) != CUDA_SUCCESS ||
+	    c->drv.attribute(&posix,
+			     CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED,
+			     c->device) != CUDA_SUCCESS ||
+	    !vmm || !posix) {
+		vr_log(LOG_ERR,
+		       "cuda: device %d has no virtual memory management with POSIX "
+		       "descriptors (needed to hold files as shareable ranges)",
+		       c->device);
+		return -ENODEV;
+	}
+	memset(&c->prop, 0, sizeof(c->prop));
+	c->prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+	c->prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+	c->prop.location.id = c->device;
+	c->prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+	memset(&c->rw, 0, sizeof(c->rw));
+	c->rw.location = c->prop.location;
+	c->rw.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+	if (drv_err(c, c->drv.granularity(&g, &c->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
+		    "cuMemGetAllocationGranularity") != 0 ||
+	    g == 0 || g % VR_FSV_BLOCK_SIZE || CHUNK_MAX % g || RESERVE_MIN % g) {
+		vr_log(LOG_ERR, "cuda: allocation granularity %zu bytes cannot be used", g);
+		return -ENODEV;
+	}
+	c->grain = g;
+	return 0;
+}
+
+/*
  * Allocates the digest scratch once, for the largest file FREE_B bytes could
- * hold (about 0.8 % of it): the level buffers, the extent table and the digest,
+ * hold (about 0.8 % of it): the level buffers, the base-pointer table and the digest,
  * carved from one cudaMalloc. Returns 0 or -errno.
  */
 static int alloc_scratch(struct cuda *c, size_t free_b)
@@ -189,7 +321,7 @@ static int alloc_scratch(struct cuda *c, size_t free_b)
 	uint8_t *p;
 	int ret;
 
-	vr_cuda_scratch_size(free_b, CUDA_EXTENT, &sc->max_blocks, &sc->max_extents, &level_bytes);
+	vr_cuda_scratch_size(free_b, CHUNK_MAX, &sc->max_blocks, &sc->max_extents, &level_bytes);
 	/* rounded to 256 bytes: the kernel reads the level buffers 16 bytes at a time, and a
 	 * misaligned vector load is a sticky error (compute-sanitizer found it on an H200) */
 	uint64_t table_bytes = (((uint64_t)sc->max_extents + 2) * sizeof(void *) + 255) & ~255ULL;
@@ -259,6 +391,9 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		ret = -ENODEV;
 		goto fail;
 	}
+	ret = open_vmm(c);
+	if (ret)
+		goto fail;
 	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
 	if (ret)
 		goto fail;
@@ -376,125 +511,309 @@ static int after_writes(struct cuda *c, struct cuda_file *f)
 			"cudaStreamWaitEvent");
 }
 
-/* Takes an extent from the budget and the device, zeroed on UPLOAD; returns 0 or -errno. */
-static int alloc_extent(struct cuda *c, uint8_t **out)
+/* Takes LEN bytes of the budget; returns 0 or -ENOSPC. */
+static int take_budget(struct cuda *c, uint64_t len)
 {
-	struct cudaPointerAttributes attr;
-	void *p = NULL;
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&c->acct);
-	ret = c->budget - c->used < CUDA_EXTENT ? -ENOSPC : 0;
-	if (ret == 0)
-		c->used += CUDA_EXTENT;
+	if (len > c->budget - c->used)
+		ret = -ENOSPC;
+	else
+		c->used += len;
 	pthread_mutex_unlock(&c->acct);
+	return ret;
+}
+
+static void give_budget(struct cuda *c, uint64_t len)
+{
+	pthread_mutex_lock(&c->acct);
+	c->used -= len;
+	pthread_mutex_unlock(&c->acct);
+}
+
+static uint64_t round_grain(const struct cuda *c, uint64_t n)
+{
+	return (n + c->grain - 1) / c->grain * c->grain;
+}
+
+/* Maps H's first LEN bytes at P, read-write for this device. */
+static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAllocationHandle h)
+{
+	int ret = drv_err(c, c->drv.map(p, len, 0, h, 0), "cuMemMap");
+
+	if (ret == 0) {
+		ret = drv_err(c, c->drv.set_access(p, len, &c->rw, 1), "cuMemSetAccess");
+		if (ret)
+			c->drv.unmap(p, len);
+	}
+	return ret;
+}
+
+/* Waits for every upload, memset and scrub queued for F. */
+static int wait_written(struct cuda *c, struct cuda_file *f)
+{
+	int ret = mark_written(c, f);
+
+	return ret ? ret : cuda_err(c, cudaEventSynchronize(f->written), "cudaEventSynchronize");
+}
+
+/* Makes F's reservation cover NEED bytes: a larger range with the same chunks mapped into
+ * it (no copy), the old one given back. All or nothing. */
+static int grow_reservation(struct cuda *c, struct cuda_file *f, uint64_t need)
+{
+	uint64_t len = f->reserved ? f->reserved : RESERVE_MIN, off = 0;
+	CUdeviceptr nb = 0;
+	uint32_t i;
+	int ret;
+
+	if (need <= f->reserved)
+		return 0;
+	while (len < need)
+		len = len > UINT64_MAX / 2 ? round_grain(c, need) : len * 2;
+	ret = drv_err(c, c->drv.reserve(&nb, len, c->grain, 0, 0), "cuMemAddressReserve");
+	if (ret)
+		return ret == -ENOSPC ? -ENOMEM : ret;
+	for (i = 0; i < f->count && ret == 0; off += f->chunks[i++].len)
+		ret = map_rw(c, nb + off, f->chunks[i].len, f->chunks[i].h);
+	if (ret == 0 && f->count)
+		ret = wait_written(c, f); /* nothing queued may still use the old addresses */
+	if (ret) {
+		off = 0;
+		for (uint32_t j = 0; j < i; off += f->chunks[j++].len)
+			c->drv.unmap(nb + off, f->chunks[j].len);
+		c->drv.addr_free(nb, len);
+		return ret;
+	}
+	off = 0;
+	for (i = 0; i < f->count; off += f->chunks[i++].len)
+		c->drv.unmap(f->base + off, f->chunks[i].len);
+	if (f->reserved)
+		c->drv.addr_free(f->base, f->reserved);
+	f->base = nb;
+	f->reserved = len;
+	return 0;
+}
+
+/* A new chunk of LEN bytes (budget taken by the caller), mapped at F's end, zeroed on UPLOAD. */
+static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
+{
+	struct cudaPointerAttributes attr;
+	CUmemGenericAllocationHandle h;
+	int ret;
+
+	if (f->count == f->cap) {
+		uint32_t ncap = f->cap ? f->cap * 2 : 4;
+		struct chunk *n = realloc(f->chunks, sizeof(*n) * ncap);
+
+		if (!n)
+			return -ENOMEM;
+		f->chunks = n;
+		f->cap = ncap;
+	}
+	ret = drv_err(c, c->drv.create(&h, len, &c->prop, 0), "cuMemCreate");
 	if (ret)
 		return ret;
-	ret = cuda_err(c, cudaMalloc(&p, CUDA_EXTENT), "cudaMalloc");
-	if (ret == -ENOMEM)
-		ret = -ENOSPC;
+	ret = map_rw(c, f->base + f->held, len, h);
 	if (ret == 0) {
-		ret = cuda_err(c, cudaPointerGetAttributes(&attr, p), "cudaPointerGetAttributes");
+		ret = cuda_err(
+		    c, cudaPointerGetAttributes(&attr, (void *)(uintptr_t)(f->base + f->held)),
+		    "cudaPointerGetAttributes");
 		if (!ret && attr.type != cudaMemoryTypeDevice) {
 			policy_violation(c, "an allocation is not device memory");
 			ret = -EIO;
 		}
+		/* new physical memory holds whatever was there: zeros, like a hole */
+		if (ret == 0)
+			ret = cuda_err(c,
+				       cudaMemsetAsync((void *)(uintptr_t)(f->base + f->held), 0,
+						       len, c->upload),
+				       "cudaMemset");
+		if (ret) {
+			wait_written(c, f);
+			c->drv.unmap(f->base + f->held, len);
+		}
 	}
-	/* fresh extents read as zeros, like a hole */
-	if (ret == 0)
-		ret = cuda_err(c, cudaMemsetAsync(p, 0, CUDA_EXTENT, c->upload), "cudaMemset");
 	if (ret) {
-		if (p)
-			cudaFree(p);
-		pthread_mutex_lock(&c->acct);
-		c->used -= CUDA_EXTENT;
-		pthread_mutex_unlock(&c->acct);
+		c->drv.release(h);
 		return ret;
 	}
-	*out = p;
+	f->chunks[f->count].h = h;
+	f->chunks[f->count++].len = len;
+	f->held += len;
 	return 0;
 }
 
-/* Scrubs extents from the end down to WANT, waits for that, then frees them. */
-static int drop_extents(struct cuda *c, struct cuda_file *f, uint32_t want)
+/* Scrubs F's chunks from KEEP on, waits for that (and every upload before it), then unmaps
+ * and frees them; returns the scrub's error (memory is freed regardless). */
+static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 {
-	uint32_t had = f->count;
+	uint64_t at = f->held;
 	int ret = 0;
 
-	for (uint32_t i = want; i < had; i++) {
-		int e = cuda_err(c, cudaMemsetAsync(f->ext[i], 0, CUDA_EXTENT, c->upload),
+	for (uint32_t i = f->count; i-- > keep;) {
+		at -= f->chunks[i].len;
+		int e = cuda_err(c,
+				 cudaMemsetAsync((void *)(uintptr_t)(f->base + at), 0,
+						 f->chunks[i].len, c->upload),
 				 "cudaMemset (scrub)");
 
 		if (e && !ret)
 			ret = e;
 	}
 	/* the scrub, and every upload queued before it, must be done before the memory goes */
-	int e = mark_written(c, f);
+	int e = f->count > keep ? wait_written(c, f) : 0;
 
-	if (e == 0)
-		e = cuda_err(c, cudaEventSynchronize(f->written), "cudaEventSynchronize");
 	if (e && !ret)
 		ret = e;
-	while (f->count > want)
-		cudaFree(f->ext[--f->count]);
-	pthread_mutex_lock(&c->acct);
-	c->used -= (uint64_t)(had - want) * CUDA_EXTENT;
-	pthread_mutex_unlock(&c->acct);
+	while (f->count > keep) {
+		struct chunk *ch = &f->chunks[--f->count];
+
+		f->held -= ch->len;
+		c->drv.unmap(f->base + f->held, ch->len);
+		c->drv.release(ch->h);
+		give_budget(c, ch->len);
+	}
 	return ret;
+}
+
+/* Adds chunks until F covers NEED bytes, all or nothing. */
+static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
+{
+	uint32_t had = f->count;
+	int ret = grow_reservation(c, f, need);
+
+	while (ret == 0 && f->held < need) {
+		/* chunks grow with the file (few descriptors for a big one), capped */
+		uint64_t min = need - f->held < CHUNK_MAX ? need - f->held : CHUNK_MAX;
+		uint64_t len = f->held > min ? f->held : min;
+
+		if (len > CHUNK_MAX)
+			len = CHUNK_MAX;
+		/* the slack only when it fits: a nearly full device still gives what is needed */
+		if (take_budget(c, len) != 0) {
+			len = min;
+			ret = take_budget(c, len);
+			if (ret)
+				break;
+		}
+		ret = add_chunk(c, f, len);
+		if (ret)
+			give_budget(c, len);
+	}
+	if (ret)
+		drop_chunks(c, f, had);
+	else
+		ret = mark_written(c, f);
+	return ret;
+}
+
+/*
+ * Gives back what F holds past NEED: whole chunks, then the slack of the last
+ * one, by moving its used part into an exact chunk (a device-to-device copy
+ * of at most CHUNK_MAX bytes, before the seal's digests read it).
+ */
+static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
+{
+	uint32_t keep = 0;
+	uint64_t end = 0;
+	int ret;
+
+	while (keep < f->count && end < need)
+		end += f->chunks[keep++].len;
+	ret = drop_chunks(c, f, keep);
+	if (ret || f->held <= need || f->count == 0)
+		return ret;
+	struct chunk *last = &f->chunks[f->count - 1];
+	uint64_t start = f->held - last->len, used = need - start;
+	CUmemGenericAllocationHandle h;
+	CUdeviceptr tmp = 0;
+
+	/* into a fresh chunk at a scratch address, then into the old one's place */
+	ret = drv_err(c, c->drv.create(&h, used, &c->prop, 0), "cuMemCreate (trim)");
+	if (ret)
+		return 0; /* keeping the slack is no error */
+	if (drv_err(c, c->drv.reserve(&tmp, used, c->grain, 0, 0), "cuMemAddressReserve") != 0) {
+		c->drv.release(h);
+		return 0;
+	}
+	ret = map_rw(c, tmp, used, h);
+	if (ret == 0)
+		ret = cuda_err(c,
+			       cudaMemcpyAsync((void *)(uintptr_t)tmp,
+					       (const void *)(uintptr_t)(f->base + start), used,
+					       cudaMemcpyDeviceToDevice, c->upload),
+			       "cudaMemcpyAsync (trim)");
+	if (ret == 0)
+		ret = cuda_err(
+		    c,
+		    cudaMemsetAsync((void *)(uintptr_t)(f->base + start), 0, last->len, c->upload),
+		    "cudaMemset (scrub)");
+	if (ret == 0)
+		ret = wait_written(c, f);
+	if (ret == 0)
+		c->drv.unmap(tmp, used);
+	c->drv.addr_free(tmp, used);
+	if (ret) {
+		c->drv.release(h);
+		return ret;
+	}
+	c->drv.unmap(f->base + start, last->len);
+	c->drv.release(last->h);
+	ret = map_rw(c, f->base + start, used, h);
+	if (ret) {
+		/* the bytes are in H alone now: without a mapping the file is lost */
+		c->drv.release(h);
+		give_budget(c, last->len);
+		f->count--;
+		f->held = start;
+		return -EIO;
+	}
+	give_budget(c, last->len - used);
+	last->h = h;
+	last->len = used;
+	f->held = need;
+	return 0;
 }
 
 static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
-	uint64_t want = size / CUDA_EXTENT + (size % CUDA_EXTENT != 0);
+	uint64_t need;
 	int ret;
 
-	if (want > UINT32_MAX)
+	if (size > UINT64_MAX - c->grain || (need = round_grain(c, size)) > c->budget)
 		return -ENOSPC;
 	if (atomic_load(&c->failed))
 		return -EIO;
-	/* growing inside the last extent: its tail is zero already, no device work at all */
-	if (want == f->count && size >= f->size) {
+	/* growing inside what is held: its tail is zero already, no device work at all */
+	if (size >= f->size && need == f->held) {
 		f->size = size;
 		return 0;
 	}
 	ret = select_dev(c);
 	if (ret)
 		return ret;
-	if (want > f->count) {
-		uint32_t had = f->count;
-
-		if (want > f->cap) {
-			uint8_t **n = realloc(f->ext, sizeof(*n) * want);
-
-			if (!n)
-				return -ENOMEM;
-			f->ext = n;
-			f->cap = (uint32_t)want;
-		}
-		while (f->count < want && ret == 0) {
-			ret = alloc_extent(c, &f->ext[f->count]);
-			if (ret == 0)
-				f->count++;
-		}
-		/* all or nothing: a grow that fails gives back what it took */
+	if (need > f->held) {
+		ret = grow(c, f, need);
 		if (ret)
-			drop_extents(c, f, had);
-		else
-			ret = mark_written(c, f);
-	} else {
-		/* scrub what a cut leaves in the last kept extent, then free whole extents */
-		if (size % CUDA_EXTENT && want > 0)
-			ret = cuda_err(c,
-				       cudaMemsetAsync(f->ext[want - 1] + size % CUDA_EXTENT, 0,
-						       CUDA_EXTENT - size % CUDA_EXTENT, c->upload),
-				       "cudaMemset (scrub)");
-		int e = drop_extents(c, f, (uint32_t)want);
-
-		if (e && !ret)
-			ret = e;
+			return ret;
 	}
+	/* a cut is scrubbed: bytes past the new end read as zero if the file regrows */
+	if (size < f->size && size < f->held) {
+		uint64_t to = f->size < f->held ? f->size : f->held;
+
+		ret = cuda_err(
+		    c,
+		    cudaMemsetAsync((void *)(uintptr_t)(f->base + size), 0, to - size, c->upload),
+		    "cudaMemset (scrub)");
+		if (ret == 0)
+			ret = mark_written(c, f);
+	}
+	/* a resize to the same size fits the memory to the file (the load is done) */
+	if (ret == 0 && size <= f->size && need < f->held)
+		ret = trim(c, f, need);
 	if (ret == 0)
 		f->size = size;
 	return ret;
@@ -534,18 +853,15 @@ static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 	pthread_mutex_lock(&c->ring);
 	/* the host copy into one slot overlaps the DMA out of the others */
 	while (ret == 0 && len > 0) {
-		uint64_t in = off % CUDA_EXTENT;
 		size_t n = len < RING_SLOT ? len : RING_SLOT;
 		int s;
 
-		if (n > CUDA_EXTENT - in)
-			n = (size_t)(CUDA_EXTENT - in);
 		ret = take_slot(c, &s);
 		if (ret)
 			break;
 		memcpy(c->slot[s], p, n);
 		ret = cuda_err(c,
-			       cudaMemcpyAsync(f->ext[off / CUDA_EXTENT] + in, c->slot[s], n,
+			       cudaMemcpyAsync((void *)(uintptr_t)(f->base + off), c->slot[s], n,
 					       cudaMemcpyHostToDevice, c->upload),
 			       "cudaMemcpyAsync (upload)");
 		if (ret == 0)
@@ -575,18 +891,11 @@ static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *bu
 	if (ret == 0)
 		ret = after_writes(c, f);
 	/* straight into the caller's buffer on this thread's stream: no shared staging */
-	while (ret == 0 && len > 0) {
-		uint64_t in = off % CUDA_EXTENT;
-		size_t n = len < CUDA_EXTENT - in ? len : (size_t)(CUDA_EXTENT - in);
-
+	if (ret == 0 && len > 0)
 		ret = cuda_err(c,
-			       cudaMemcpyAsync(dst, f->ext[off / CUDA_EXTENT] + in, n,
+			       cudaMemcpyAsync(dst, (const void *)(uintptr_t)(f->base + off), len,
 					       cudaMemcpyDeviceToHost, cudaStreamPerThread),
 			       "cudaMemcpyAsync (download)");
-		dst += n;
-		off += n;
-		len -= n;
-	}
 	if (ret == 0)
 		ret = cuda_err(c, cudaStreamSynchronize(cudaStreamPerThread),
 			       "cudaStreamSynchronize");
@@ -604,10 +913,13 @@ static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 	if (ret == 0) {
 		/* digests share the scratch; reads, writes and other calls never wait here */
 		pthread_mutex_lock(&c->scratch_lock);
+		/* one base pointer: the file is one range (a one-entry table, as the levels) */
+		const uint8_t *base = (const uint8_t *)(uintptr_t)f->base;
+
 		ret = cuda_err(c,
-			       (cudaError_t)vr_cuda_fsverity((const uint8_t *const *)f->ext,
-							     f->count, CUDA_EXTENT, f->size,
-							     &c->scratch, cudaStreamPerThread, out),
+			       (cudaError_t)vr_cuda_fsverity(&base, f->count ? 1 : 0,
+							     UINT64_MAX / 2, f->size, &c->scratch,
+							     cudaStreamPerThread, out),
 			       "fs-verity kernel");
 		pthread_mutex_unlock(&c->scratch_lock);
 	}
@@ -617,17 +929,67 @@ static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 static uint64_t cuda_held(void *ctx, const struct vr_dev_file *file)
 {
 	(void)ctx;
-	return (uint64_t)((const struct cuda_file *)file)->count * CUDA_EXTENT;
+	return ((const struct cuda_file *)file)->held;
+}
+
+/* Descriptors of F's chunks (cuMemExportToShareableHandle); the receiver imports and maps
+ * them. A VMM handle carries no access limit: read-only is the importer's choice
+ * (docs/socket.md). */
+static int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
+{
+	struct cuda_file *f = cf(file);
+	struct cuda *c = ctx;
+	int ret = select_dev(c);
+
+	out->kind = VR_EXPORT_CUDA_FD;
+	out->count = 0;
+	out->fds = calloc(f->count ? f->count : 1, sizeof(int));
+	out->lens = calloc(f->count ? f->count : 1, sizeof(uint64_t));
+	if (!ret && (!out->fds || !out->lens))
+		ret = -ENOMEM;
+	/* the bytes must be in place before another process reads them */
+	if (!ret && f->count)
+		ret = wait_written(c, f);
+	for (uint32_t i = 0; i < f->count && ret == 0; i++) {
+		int fd = -1;
+
+		ret = drv_err(c,
+			      c->drv.export_fd(&fd, f->chunks[i].h,
+					       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
+			      "cuMemExportToShareableHandle");
+		if (ret == -ENOSPC)
+			ret = -EMFILE;
+		if (ret == 0) {
+			out->fds[out->count] = fd;
+			out->lens[out->count++] = f->chunks[i].len;
+		}
+	}
+	if (ret)
+		vr_dev_export_clear(out);
+	return ret;
 }
 
 static int cuda_file_free(void *ctx, struct vr_dev_file *file)
 {
 	struct cuda_file *f = cf(file);
-	int ret = cuda_resize(ctx, file, 0);
+	struct cuda *c = ctx;
+	int ret = select_dev(c);
 
-	/* the resize waited for the file's last upload work: the event is idle */
+	/* scrubbed and freed whatever the resize says: nothing of it may stay mapped */
+	if (ret == 0)
+		ret = drop_chunks(c, f, 0);
+	else
+		while (f->count) {
+			f->held -= f->chunks[--f->count].len;
+			c->drv.unmap(f->base + f->held, f->chunks[f->count].len);
+			c->drv.release(f->chunks[f->count].h);
+			give_budget(c, f->chunks[f->count].len);
+		}
+	if (f->reserved)
+		c->drv.addr_free(f->base, f->reserved);
+	/* the drop waited for the file's last upload work: the event is idle */
 	cudaEventDestroy(f->written);
-	free(f->ext);
+	free(f->chunks);
 	free(f);
 	return ret;
 }
@@ -643,5 +1005,6 @@ const struct vr_backend_ops vr_cuda_ops = {
     .read = cuda_read,
     .fsverity = cuda_fsverity,
     .held = cuda_held,
+    .export = cuda_export,
     .file_free = cuda_file_free,
 };

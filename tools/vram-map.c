@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* PATH made absolute against the working directory (the library takes relative paths as
@@ -41,19 +42,53 @@ static void usage(FILE *f)
 	    "                  verify it on the device (exit 1 if either differs)\n");
 }
 
-/* Prints the fs-verity digest of M's bytes under NAME; returns 0 or -errno. */
-static int print_digest(const struct vr_mapping *m, const char *name, uint8_t out[32])
+/* Prints the fs-verity digest of M's bytes under NAME (read in place for host memory, copied
+ * out in pieces from GPU memory); returns 0 or -errno. */
+static int print_digest(struct vr_client *c, const struct vr_mapping *m, const char *name,
+			uint8_t out[32])
 {
 	struct vr_span span = {.data = m->size ? m->ptr : "", .len = m->size};
 	char hex[65];
-	int ret = vr_fsv_digest_spans(&span, 1, 0, out);
+	int ret;
 
+	if (m->kind == VR_CLIENT_HOST) {
+		ret = vr_fsv_digest_spans(&span, 1, 0, out);
+	} else {
+		static struct vr_fsv_stream st;
+		size_t piece = (size_t)64 << 20;
+		uint8_t *buf = malloc(piece);
+
+		if (!buf)
+			return -ENOMEM;
+		vr_fsv_init(&st);
+		ret = 0;
+		for (uint64_t off = 0; off < m->size && ret == 0; off += piece) {
+			size_t n = m->size - off < piece ? (size_t)(m->size - off) : piece;
+
+			ret = vr_client_read(c, m, off, buf, n);
+			if (ret == 0)
+				ret = vr_fsv_update(&st, buf, n);
+		}
+		if (ret == 0)
+			ret = vr_fsv_final(&st, out);
+		free(buf);
+	}
 	if (ret)
 		return ret;
 	vr_hex(out, 32, hex);
 	printf("sha256:%s %s\n", hex, name);
 	fflush(stdout);
 	return 0;
+}
+
+static int timed;
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static int map_one(const char *file, unsigned flags, double hold, int recheck)
@@ -72,22 +107,26 @@ static int map_one(const char *file, unsigned flags, double hold, int recheck)
 			strerror(-ret));
 		return 1;
 	}
+	double t0 = now();
+
 	ret = vr_client_map(c, abs, flags, &m);
+	if (timed && ret == 0)
+		fprintf(stderr, "%s: %llu bytes mapped in %.3f ms%s\n", file,
+			(unsigned long long)m->size, (now() - t0) * 1e3,
+			flags & VR_CLIENT_VERIFY ? " (checked on the device first)" : "");
 	if (ret) {
 		fprintf(stderr, "vram-map: %s: %s\n", file, vr_client_error(c));
 		vr_client_close(c);
 		return 1;
 	}
-	if (m->kind != VR_CLIENT_HOST) {
-		fprintf(stderr, "vram-map: %s: mapped in device memory at %p (%llu bytes)\n", file,
-			m->ptr, (unsigned long long)m->size);
-	} else if ((ret = print_digest(m, file, first)) != 0) {
-		fprintf(stderr, "vram-map: %s: digest: %s\n", file, strerror(-ret));
-	}
+	ret = print_digest(c, m, file, first);
+	if (ret)
+		fprintf(stderr, "vram-map: %s: digest: %s\n", file,
+			ret == -EIO ? vr_client_error(c) : strerror(-ret));
 	if (ret == 0 && hold > 0)
 		usleep((useconds_t)(hold * 1e6));
-	if (ret == 0 && recheck && m->kind == VR_CLIENT_HOST) {
-		if (print_digest(m, file, again) != 0 || memcmp(first, again, 32) != 0) {
+	if (ret == 0 && recheck) {
+		if (print_digest(c, m, file, again) != 0 || memcmp(first, again, 32) != 0) {
 			fprintf(stderr, "vram-map: %s: the mapped bytes changed\n", file);
 			ret = -EIO;
 		}
@@ -108,16 +147,15 @@ static int map_one(const char *file, unsigned flags, double hold, int recheck)
 
 int main(int argc, char **argv)
 {
-	static const struct option longs[] = {{"verify", no_argument, NULL, 'v'},
-					      {"hold", required_argument, NULL, 'H'},
-					      {"recheck", no_argument, NULL, 'r'},
-					      {"help", no_argument, NULL, 'h'},
-					      {NULL, 0, NULL, 0}};
+	static const struct option longs[] = {
+	    {"verify", no_argument, NULL, 'v'},	 {"hold", required_argument, NULL, 'H'},
+	    {"recheck", no_argument, NULL, 'r'}, {"time", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},	 {NULL, 0, NULL, 0}};
 	unsigned flags = 0;
 	double hold = 0;
 	int recheck = 0, opt, failed = 0;
 
-	while ((opt = getopt_long(argc, argv, "vH:rh", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vH:rth", longs, NULL)) != -1) {
 		char *end;
 
 		switch (opt) {
@@ -133,6 +171,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			recheck = 1;
+			break;
+		case 't':
+			timed = 1;
 			break;
 		case 'h':
 			usage(stdout);

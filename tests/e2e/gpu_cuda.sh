@@ -61,6 +61,34 @@ check "out-of-order writes: sha256 = sha256sum" \
 	test "$(json_field "$MNT/llama/ooo.bin.seal" sha256)" = "$(sha256sum < "$WORK/small.bin" | cut -d' ' -f1)"
 check "and read back for it" grep -q "sealed llama/ooo.bin .*sha256 read back" "$WORK/daemon.log"
 rm -f "$MNT/llama/ooo.bin"
+# the socket: another process maps the sealed files read-only straight from VRAM (no copy) and
+# digests what it mapped; a store through the mapping is refused; map latency and import speed
+for f in model small empty; do
+	check "$f mapped from VRAM: digest = fsverity digest" test \
+		"$("$BIN/vram-map" --verify "$MNT/llama/$f.bin" | cut -d' ' -f1)" = "$(fsverity digest "$WORK/$f.bin" | cut -d' ' -f1)"
+done
+"$BIN/vram-map" --time "$MNT/llama/model.bin" 2>&1 > /dev/null | sed 's/^/map of the sealed file, /'
+"$BIN/vram-map" --time --verify "$MNT/llama/model.bin" 2>&1 > /dev/null | sed 's/^/map with verify, /'
+if [ -n "${VRAM_CLIENT_CUDA_LIB:-}" ]; then
+	# the test double's device memory is host memory: a host store must fault
+	"$BIN/vr-map-write" "$MNT/llama/small.bin" > "$WORK/write.out" 2>&1
+	check "a store through the read-only mapping faults" test $? = 139
+else
+	check "a kernel's store through the read-only mapping is refused" \
+		"$BIN/vr-gpu-write-ro" "$MNT/llama/small.bin"
+fi
+check "and nothing changed" test "$("$BIN/vram-map" --verify "$MNT/llama/small.bin" | cut -d' ' -f1)" = "$(fsverity digest "$WORK/small.bin" | cut -d' ' -f1)"
+"$BIN/vram-map" --hold 3 "$MNT/llama/small.bin" > /dev/null &
+holder=$!
+sleep 1
+refuse "a mapped file cannot be removed" "Device or resource busy" rm "$MNT/llama/small.bin"
+wait "$holder"
+t0=$(date +%s.%N)
+check "import (vram-load) into VRAM" "$BIN/vram-load" "$WORK/model.bin" "$MNT/imported.bin"
+t1=$(date +%s.%N)
+echo "import of $SIZE_MB MiB into the GPU mount: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
+check "imported seal = cp's" test "$(json_field "$MNT/imported.bin.seal" fsverity)" = "$(json_field "$MNT/llama/model.bin.seal" fsverity)"
+rm -f "$MNT/imported.bin"
 refuse "sealed is immutable" "Operation not permitted" bash -c "echo x >> '$MNT/llama/model.bin'"
 used=$(json_field "$MNT/status" used_bytes)
 check "rm frees VRAM" rm "$MNT/llama/model.bin"

@@ -1,6 +1,7 @@
 /* fake_cudart.c - a CUDA runtime test double in host memory, to run the CUDA backend's host code
  * here. */
 #include "digest.h"
+#include "fake_cuda_driver.h"
 #include "fsverity_kernel.h"
 
 #include <cuda_runtime.h>
@@ -51,6 +52,11 @@ static size_t env_size(const char *name, size_t dflt)
 static size_t total_mem(void)
 {
 	return env_size("VR_FAKE_CUDA_MEM", (size_t)2 << 30);
+}
+
+size_t fake_total_mem(void)
+{
+	return total_mem();
 }
 
 /* ---- errors: a last error per thread, a sticky one, injected failures ---- */
@@ -140,6 +146,13 @@ static cudaError_t enter(const char *call, cudaError_t failure)
 	return fail_with(make_sticky ? cudaErrorIllegalAddress : failure, make_sticky);
 }
 
+/* The driver double's gate (fake_cuda_driver.h): the same injections, and a broken context
+ * fails driver calls too. */
+int fake_driver_enter(const char *call)
+{
+	return enter(call, cudaErrorUnknown) != cudaSuccess;
+}
+
 cudaError_t cudaGetLastError(void)
 {
 	cudaError_t e = last_error;
@@ -212,7 +225,16 @@ static bool is_device(const void *p, size_t n)
 		ok = (const uint8_t *)p >= a->p && n <= a->size &&
 		     (const uint8_t *)p - a->p <= (ptrdiff_t)(a->size - n);
 	pthread_mutex_unlock(&alloc_lock);
-	return ok;
+	/* or VMM memory (the driver double), mapped end to end */
+	return ok || fake_vmm_is_mapped(p, n);
+}
+
+size_t fake_runtime_allocated(void)
+{
+	pthread_mutex_lock(&alloc_lock);
+	size_t n = allocated;
+	pthread_mutex_unlock(&alloc_lock);
+	return n;
 }
 
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
@@ -221,9 +243,11 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 
 	if (e)
 		return e;
+	size_t vmm = fake_vmm_allocated(); /* outside ALLOC_LOCK: the driver has its own */
+
 	*total_b = total_mem();
 	pthread_mutex_lock(&alloc_lock);
-	*free_b = *total_b - allocated;
+	*free_b = *total_b - allocated - vmm;
 	pthread_mutex_unlock(&alloc_lock);
 	return cudaSuccess;
 }
@@ -236,8 +260,10 @@ cudaError_t cudaMalloc(void **p, size_t size)
 	if (e)
 		return e;
 	a = malloc(sizeof(*a));
+	size_t vmm = fake_vmm_allocated();
+
 	pthread_mutex_lock(&alloc_lock);
-	if (!a || size > total_mem() - allocated) {
+	if (!a || size > total_mem() - allocated - vmm) {
 		pthread_mutex_unlock(&alloc_lock);
 		free(a);
 		return fail_with(cudaErrorMemoryAllocation, false);
@@ -579,6 +605,46 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t h)
 	struct op o = {.dst = p, .val = v, .n = n};
 
 	return e ? e : enqueue(h, &o);
+}
+
+/* The driver's entry points, as the runtime hands them out: the driver double's. */
+cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **fn, unsigned int version,
+					     unsigned long long flags,
+					     enum cudaDriverEntryPointQueryResult *status)
+{
+	static const struct {
+		const char *name;
+		void *fn;
+	} table[] = {
+	    {"cuMemCreate", (void *)cuMemCreate},
+	    {"cuMemRelease", (void *)cuMemRelease},
+	    {"cuMemAddressReserve", (void *)cuMemAddressReserve},
+	    {"cuMemAddressFree", (void *)cuMemAddressFree},
+	    {"cuMemMap", (void *)cuMemMap},
+	    {"cuMemUnmap", (void *)cuMemUnmap},
+	    {"cuMemSetAccess", (void *)cuMemSetAccess},
+	    {"cuMemGetAllocationGranularity", (void *)cuMemGetAllocationGranularity},
+	    {"cuMemExportToShareableHandle", (void *)cuMemExportToShareableHandle},
+	    {"cuMemImportFromShareableHandle", (void *)cuMemImportFromShareableHandle},
+	    {"cuDeviceGetAttribute", (void *)cuDeviceGetAttribute},
+	    {"cuGetErrorName", (void *)cuGetErrorName},
+	};
+	cudaError_t e = enter("cudaGetDriverEntryPointByVersion", cudaErrorUnknown);
+
+	(void)flags;
+	if (e)
+		return e;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (strcmp(symbol, table[i].name) == 0 && version >= 12000) {
+			*fn = table[i].fn;
+			if (status)
+				*status = cudaDriverEntryPointSuccess;
+			return cudaSuccess;
+		}
+	*fn = NULL;
+	if (status)
+		*status = cudaDriverEntryPointSymbolNotFound;
+	return cudaSuccess;
 }
 
 const char *cudaGetErrorName(cudaError_t e)

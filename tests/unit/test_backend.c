@@ -18,6 +18,7 @@
 
 /* Built over the CUDA runtime test double (tests/fake), whose launcher calls the seam. */
 #ifdef VR_FAKE_CUDA
+#include <cuda.h>
 static const bool fake_cuda = true;
 /* the double's controls (tests/fake/fake_cudart.c) */
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
@@ -49,6 +50,46 @@ static void fill(uint8_t *p, size_t n)
 		p[i] = (uint8_t)rng();
 }
 
+#ifdef VR_FAKE_CUDA
+/*
+ * Imports CUDA export E read-only end to end through the driver calls, as a
+ * receiving process does (the client library); on the double the device
+ * address is host memory this test can read. NULL on failure.
+ */
+static uint8_t *import_cuda(const struct vr_dev_export *e, uint64_t total)
+{
+	CUmemAccessDesc ro = {.location = {CU_MEM_LOCATION_TYPE_DEVICE, 0},
+			      .flags = CU_MEM_ACCESS_FLAGS_PROT_READ};
+	CUdeviceptr base = 0;
+	uint64_t off = 0;
+
+	if (cuMemAddressReserve(&base, total, 0, 0, 0) != CUDA_SUCCESS)
+		return NULL;
+	for (uint32_t i = 0; i < e->count; off += e->lens[i++]) {
+		CUmemGenericAllocationHandle h;
+
+		if (cuMemImportFromShareableHandle(&h, (void *)(intptr_t)e->fds[i],
+						   CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) !=
+			CUDA_SUCCESS ||
+		    cuMemMap(base + off, e->lens[i], 0, h, 0) != CUDA_SUCCESS)
+			return NULL;
+		cuMemRelease(h); /* the mapping keeps it */
+	}
+	if (cuMemSetAccess(base, total, &ro, 1) != CUDA_SUCCESS)
+		return NULL;
+	return (uint8_t *)(uintptr_t)base;
+}
+
+static void unimport_cuda(const struct vr_dev_export *e, uint8_t *m, uint64_t total)
+{
+	uint64_t off = 0;
+
+	for (uint32_t i = 0; i < e->count; off += e->lens[i++])
+		cuMemUnmap((CUdeviceptr)(uintptr_t)m + off, e->lens[i]);
+	cuMemAddressFree((CUdeviceptr)(uintptr_t)m, total);
+}
+#endif
+
 /* Maps export E read-only end to end, as a receiving process would; NULL on failure. */
 static uint8_t *map_export(const struct vr_dev_export *e, uint64_t *total)
 {
@@ -72,6 +113,37 @@ static uint8_t *map_export(const struct vr_dev_export *e, uint64_t *total)
 	return base;
 }
 
+/* What a mapping M (TOTAL bytes) of F must show: DATA's SIZE bytes with digest FSV, zeros
+ * after, and a change made on the device at once (the same memory, no copy). */
+static void check_mapped(struct vr_dev_file *f, const uint8_t *m, const uint8_t *data,
+			 uint64_t size, uint64_t total, const uint8_t fsv[32])
+{
+	struct vr_span span = {.data = size ? m : (const uint8_t *)"", .len = size};
+	uint8_t got[32];
+
+	CHECK(memcmp(m, data, size) == 0);
+	CHECK_EQ(vr_fsv_digest_spans(&span, 1, 1, got), 0);
+	CHECK_MEM(got, fsv, 32);
+	for (uint64_t i = size; i < total; i++)
+		if (m[i] != 0) {
+			CHECK(!"an exported tail past the file's end is not zero");
+			break;
+		}
+	if (size == 0)
+		return;
+	uint8_t x = (uint8_t)(data[size / 2] ^ 0x5a);
+
+	CHECK_EQ(vr_dev_write(f, size / 2, &x, 1), 0);
+	/* the device's queued work done before the look (a real importer synchronizes too) */
+	uint8_t back;
+
+	CHECK_EQ(vr_dev_read(f, size / 2, &back, 1), 0);
+	CHECK_EQ(m[size / 2], x);
+	CHECK_EQ(vr_dev_write(f, size / 2, data + size / 2, 1), 0);
+	CHECK_EQ(vr_dev_read(f, size / 2, &back, 1), 0);
+	CHECK_EQ(m[size / 2], data[size / 2]);
+}
+
 /*
  * The export of F (SIZE bytes of DATA): read-only descriptors whose mapping
  * shows the very bytes (a change made on the device shows through it), that
@@ -82,7 +154,6 @@ static void exported(struct vr_backend *b, struct vr_dev_file *f, const uint8_t 
 {
 	struct vr_dev_export e;
 	uint64_t total = 0;
-	uint8_t got[32];
 	int ret = vr_dev_export(f, &e);
 
 	if (ret == -EOPNOTSUPP && strcmp(b->ops->name, "mock") != 0)
@@ -90,29 +161,46 @@ static void exported(struct vr_backend *b, struct vr_dev_file *f, const uint8_t 
 	CHECK_EQ(ret, 0);
 	if (ret)
 		return;
+	uint8_t *m;
+
+	if (e.kind == VR_EXPORT_CUDA_FD) {
+		CHECK_STR(b->ops->name, "cuda");
+		for (uint32_t i = 0; i < e.count; i++)
+			total += e.lens[i];
+#ifdef VR_FAKE_CUDA
+		m = total ? import_cuda(&e, total) : NULL;
+		CHECK(total == 0 || m != NULL);
+		if (m)
+			check_mapped(f, m, data, size, total, fsv);
+		if (m) {
+			/* read-only on this side: a store faults */
+			int status = 0;
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				signal(SIGSEGV, SIG_DFL);
+				((volatile uint8_t *)m)[0] = 1;
+				_exit(0);
+			}
+			CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+			unimport_cuda(&e, m, total);
+		}
+#endif
+		/* on a GPU, tools/gpu-check maps them in a second process (vram-map) */
+		CHECK(total >= size);
+		CHECK(total <= vr_dev_held(f));
+		vr_dev_export_clear(&e);
+		return;
+	}
 	CHECK_EQ(e.kind, VR_EXPORT_HOST_FD);
-	uint8_t *m = map_export(&e, &total);
+	m = map_export(&e, &total);
 
 	CHECK(total >= size);
 	CHECK(total <= vr_dev_held(f)); /* its own chunks, nothing past them */
 	CHECK(size == 0 || m != NULL);
 	if (m) {
-		CHECK(memcmp(m, data, size) == 0);
-		struct vr_span span = {.data = m, .len = size};
-
-		CHECK_EQ(vr_fsv_digest_spans(&span, 1, 1, got), 0);
-		CHECK_MEM(got, fsv, 32);
-		for (uint64_t i = size; i < total; i++)
-			if (m[i] != 0) {
-				CHECK(!"an exported tail past the file's end is not zero");
-				break;
-			}
-		/* live: a byte changed on the device is seen at once (the same memory) */
-		uint8_t x = (uint8_t)(data[size / 2] ^ 0x5a);
-
-		CHECK_EQ(vr_dev_write(f, size / 2, &x, 1), 0);
-		CHECK_EQ(m[size / 2], x);
-		CHECK_EQ(vr_dev_write(f, size / 2, data + size / 2, 1), 0);
+		check_mapped(f, m, data, size, total, fsv);
 		for (uint32_t i = 0; i < e.count; i++) {
 			void *w =
 			    mmap(NULL, e.lens[i], PROT_READ | PROT_WRITE, MAP_SHARED, e.fds[i], 0);
@@ -554,7 +642,7 @@ static void strict_cuda(const struct vr_backend_ops *ops, const struct vr_backen
 
 	/* an ordinary failure (the card is full): ENOSPC, and the device stays usable */
 	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
-	vr_fake_cuda_fail("cudaMalloc", 1, 0);
+	vr_fake_cuda_fail("cuMemCreate", 1, 0);
 	CHECK_EQ(vr_dev_resize(f, 100), -ENOSPC);
 	CHECK_EQ(vr_backend_info(&b, &info), 0);
 	CHECK(!info.failed);
