@@ -35,11 +35,12 @@ static void absolute(const char *path, char *out, size_t cap)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: vram-load [-v] SRC... DEST\n"
+		"usage: vram-load [--verbose] SRC... DEST\n"
 		"Loads each SRC (a file, or a directory with everything below it) into DEST on a\n"
 		"vram-residency mount and seals it exactly as cp would; the daemon reads the\n"
 		"source itself, in large pieces. With one SRC, DEST may name the new file;\n"
-		"otherwise DEST is a directory on the mount. -v names each file loaded.\n");
+		"otherwise DEST is a directory on the mount.\n"
+		"  -v, --verbose   name each file loaded, with its size\n");
 }
 
 static int load_path(struct vr_client *c, const char *src, const char *dest);
@@ -135,7 +136,11 @@ int main(int argc, char **argv)
 	const char *dest;
 	bool into;
 
-	while ((opt = getopt(argc, argv, "vh")) != -1) {
+	static const struct option longs[] = {{"verbose", no_argument, NULL, 'v'},
+					      {"help", no_argument, NULL, 'h'},
+					      {NULL, 0, NULL, 0}};
+
+	while ((opt = getopt_long(argc, argv, "vh", longs, NULL)) != -1) {
 		if (opt == 'v') {
 			verbose = 1;
 		} else if (opt == 'h') {

@@ -32,14 +32,15 @@ static void usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "usage: vram-map [--verify] [--hold SECONDS] [--recheck] FILE...\n"
+	    "usage: vram-map [--verify] [--hold SECONDS] [--recheck] [--time] FILE...\n"
 	    "Maps each sealed FILE of a vram-residency mount read-only (no copy), computes\n"
 	    "the fs-verity digest of the mapped bytes here and prints it as `fsverity digest`\n"
 	    "does (sha256:HEX FILE).\n"
 	    "  --verify        the daemon re-checks the digest on the device before the hand-off\n"
 	    "  --hold SECONDS  keep the mapping (and its lease) this long after printing\n"
 	    "  --recheck       after the hold, digest the mapping again and ask the daemon to\n"
-	    "                  verify it on the device (exit 1 if either differs)\n");
+	    "                  verify it on the device (exit 1 if either differs)\n"
+	    "  --time          print how long the map took (to standard error)\n");
 }
 
 /* Prints the fs-verity digest of M's bytes under NAME (read in place for host memory, copied
