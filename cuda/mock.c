@@ -34,7 +34,7 @@ enum fault_op { FAULT_ALLOC, FAULT_WRITE, FAULT_READ, FAULT_DIGEST, FAULT_OPS };
  * MOCK_CHUNK_MAX) and never copies; the reservation, when outgrown, moves
  * the existing mappings with mremap.
  *
- * Locking: LOCK guards the accounting, the chunk counter and the fault
+ * Locking: LOCK guards the accounting, the pool, the chunk counter and the fault
  * counters, nothing else; a file's chunks belong to its caller (backend.h's
  * contract), so copies and digests run with no lock held.
  */
@@ -43,6 +43,11 @@ struct mock {
 	uint64_t capacity, used;
 	int dirfd;	  /* vram=DIR: where chunk files live; -1 for memfds */
 	uint64_t next_id; /* names chunk files */
+	/* freed memfd chunks never exported, scrubbed, for reuse; POOLED: their bytes (free
+	 * capacity, but host memory still held) */
+	struct chunk *pool;
+	size_t npool, cappool;
+	uint64_t pooled;
 	int index;
 	unsigned calls[FAULT_OPS];
 	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */
@@ -235,7 +240,11 @@ static void mock_close(void *ctx)
 {
 	struct mock *m = ctx;
 
-	/* every file was freed (and scrubbed) by its owner before this */
+	/* every file was freed (and scrubbed) by its owner before this; pooled chunks are
+	 * scrubbed already */
+	for (size_t i = 0; i < m->npool; i++)
+		close(m->pool[i].fd);
+	free(m->pool);
 	if (m->dirfd >= 0)
 		close(m->dirfd);
 	pthread_mutex_destroy(&m->lock);
@@ -338,8 +347,8 @@ static int chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 	}
 	if (fd < 0)
 		return errno == EMFILE || errno == ENFILE ? -ENOMEM : -errno;
-	/* allocated now, so running out is an error here and never a SIGBUS at a later store */
-	ret = posix_fallocate(fd, 0, (off_t)len);
+	/* its memory is taken when it is mapped (add_chunk) */
+	ret = ftruncate(fd, (off_t)len) == 0 ? 0 : errno;
 	if (ret) {
 		close(fd);
 		if (m->dirfd >= 0)
@@ -364,13 +373,82 @@ static void chunk_close(struct mock *m, const struct chunk *c)
 	}
 }
 
-/* Releases C, scrubbed and unmapped by the caller, and gives its capacity back. */
+/*
+ * Releases C, scrubbed and unmapped by the caller, and gives its capacity
+ * back. A memfd chunk never exported is kept in the pool for the next chunk
+ * of its size (its memory stays taken: loads then pay no allocation, as a
+ * device allocator caches); one ever exported is closed, since a process
+ * may still map it.
+ */
 static void chunk_drop(struct mock *m, struct chunk *c)
 {
-	chunk_close(m, c);
+	bool kept = false;
+
 	pthread_mutex_lock(&m->lock);
 	m->used -= c->len;
+	if (m->dirfd < 0 && !c->sealed) {
+		if (m->npool == m->cappool) {
+			size_t ncap = m->cappool ? m->cappool * 2 : 16;
+			struct chunk *n = realloc(m->pool, sizeof(*n) * ncap);
+
+			if (n) {
+				m->pool = n;
+				m->cappool = ncap;
+			}
+		}
+		if (m->npool < m->cappool) {
+			m->pool[m->npool++] = *c;
+			m->pooled += c->len;
+			kept = true;
+		}
+	}
 	pthread_mutex_unlock(&m->lock);
+	if (!kept)
+		chunk_close(m, c);
+}
+
+/*
+ * A pooled chunk of LEN bytes into C (true): one of that size, else another
+ * one cut or grown to it (so the pool never outgrows what was freed at once).
+ * Pooled chunks past the capacity (the host memory the mock may hold, LEN's
+ * share already taken) are closed first.
+ */
+static bool pool_take(struct mock *m, uint64_t len, struct chunk *c)
+{
+	bool exact = false, took = false;
+	size_t at = 0;
+
+	pthread_mutex_lock(&m->lock);
+	while (m->npool && m->used + m->pooled > m->capacity) {
+		struct chunk old = m->pool[--m->npool];
+
+		m->pooled -= old.len;
+		pthread_mutex_unlock(&m->lock);
+		close(old.fd);
+		pthread_mutex_lock(&m->lock);
+	}
+	for (size_t i = 0; i < m->npool && !exact; i++)
+		if (m->pool[i].len == len) {
+			at = i;
+			exact = true;
+		}
+	if (m->npool) {
+		at = exact ? at : m->npool - 1;
+		*c = m->pool[at];
+		m->pool[at] = m->pool[--m->npool];
+		m->pooled -= c->len;
+		took = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (took && c->len != len) {
+		/* its bytes are zero (scrubbed); what a growth adds is zero too */
+		if (ftruncate(c->fd, (off_t)len) != 0) {
+			close(c->fd);
+			return false;
+		}
+		c->len = len;
+	}
+	return took;
 }
 
 /* Takes LEN bytes of capacity; returns 0 or -ENOSPC. */
@@ -418,14 +496,29 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 		f->chunks = n;
 		f->cap = ncap;
 	}
-	ret = chunk_make(m, len, &c);
-	if (ret)
-		return ret;
-	if (mmap(f->base + f->held, len, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, c.fd, 0) == MAP_FAILED) {
+	if (!pool_take(m, len, &c)) {
+		ret = chunk_make(m, len, &c);
+		if (ret)
+			return ret;
+	}
+	if (mmap(f->base + f->held, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, c.fd, 0) ==
+	    MAP_FAILED) {
 		reserve_range(f->base + f->held, len);
 		chunk_close(m, &c);
 		return -ENOMEM;
+	}
+	/*
+	 * Its memory taken and mapped now, in one pass, so running out is an error
+	 * here and never a SIGBUS at a later store, and loads pay no page faults.
+	 * Kernels before 5.14 lack MADV_POPULATE_WRITE: fallocate takes the memory.
+	 */
+	ret = madvise(f->base + f->held, len, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
+	if (ret == EINVAL)
+		ret = posix_fallocate(c.fd, 0, (off_t)len);
+	if (ret) {
+		reserve_range(f->base + f->held, len);
+		chunk_close(m, &c);
+		return ret == ENOSPC ? -ENOSPC : -ENOMEM;
 	}
 	f->chunks[f->count++] = c;
 	f->held += len;
