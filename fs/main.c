@@ -65,6 +65,50 @@ static bool has_allow_other(const struct fuse_args *args)
 	return false;
 }
 
+/*
+ * Refuses a mount point where vram-residency is mounted already (from
+ * /proc/self/mountinfo): a live mount would be hidden under the new one, and
+ * a stale one (its daemon died: "Transport endpoint is not connected") makes
+ * libfuse fail with no hint. Says which and what to do. Returns 0 or -1.
+ */
+static int check_mountpoint(const char *mountpoint)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool ours = false;
+
+	if (!f)
+		return 0; /* no /proc: libfuse decides */
+	while (!ours && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER */
+		char root[4096], at[4096], *dash = strstr(line, " - ");
+		char type[64];
+
+		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, at) != 2 ||
+		    sscanf(dash + 3, "%63s", type) != 1)
+			continue;
+		/* mountinfo escapes spaces as \040: a path with them never matches, which only
+		 * leaves the check to libfuse */
+		ours = strcmp(at, mountpoint) == 0 && strcmp(type, "fuse.vram-residency") == 0;
+	}
+	fclose(f);
+	if (!ours)
+		return 0;
+	struct stat st;
+
+	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN)
+		vr_log(LOG_ERR,
+		       "%s: a stale vram-residency mount is there (its daemon is gone); clear it "
+		       "with: fusermount3 -u %s (or umount -l), then mount again",
+		       mountpoint, mountpoint);
+	else
+		vr_log(LOG_ERR,
+		       "%s: vram-residency is mounted there already; a second mount would hide it "
+		       "(unmount it first: fusermount3 -u %s)",
+		       mountpoint, mountpoint);
+	return -1;
+}
+
 static int open_keys(struct daemon *d)
 {
 	if (d->opts.secret)
@@ -110,6 +154,9 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 
 	/* read now: libfuse takes its options out of ARGS as it parses them */
 	bool allow_other = has_allow_other(args);
+
+	if (check_mountpoint(mountpoint) != 0)
+		return -1;
 
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;

@@ -13,6 +13,11 @@ if [ ! -e "$secret" ]; then
 	(umask 077 && head -c 32 /dev/urandom > "$secret")
 	echo "mount.sh: created a new master secret at $secret (keep it; seals verify only with it)"
 fi
+# a stale mount (the daemon died: "Transport endpoint is not connected") is cleared first
+if grep -q " $mnt fuse.vram-residency " /proc/mounts 2> /dev/null && ! stat "$mnt" > /dev/null 2>&1; then
+	echo "mount.sh: $mnt is a stale mount (its daemon is gone); unmounting it"
+	fusermount3 -u "$mnt" 2> /dev/null || umount -l "$mnt"
+fi
 mkdir -p "$mnt" "$(dirname "$audit")"
 if mountpoint -q "$mnt"; then
 	echo "mount.sh: $mnt is already mounted; unmount it first with: fusermount3 -u $mnt" >&2
