@@ -404,6 +404,50 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	return ret < 0 ? 1 : 0;
 }
 
+/*
+ * mount(8)'s calling convention (mount.fuse3, fstab: "vram-residency#gpu0 /run/vram fuse3
+ * OPTIONS"): the program gets the source before the mount point. Takes a source out of ARGS
+ * when two non-option arguments are given; "gpuN" selects device N. Returns 0, or -1 having
+ * said why.
+ */
+static int take_source(struct fuse_args *args, struct vr_options *o)
+{
+	int pos[2], n = 0, dev;
+	char tail;
+
+	for (int i = 1; i < args->argc && n < 3; i++) {
+		if (strcmp(args->argv[i], "-o") == 0) {
+			i++; /* its value */
+			continue;
+		}
+		if (args->argv[i][0] == '-')
+			continue;
+		if (n < 2)
+			pos[n] = i;
+		n++;
+	}
+	if (n != 2)
+		return 0; /* the usual MOUNTPOINT alone (or a usage error for libfuse to name) */
+	const char *src = args->argv[pos[0]];
+
+	if (sscanf(src, "gpu%d%c", &dev, &tail) == 1 && dev >= 0) {
+		if (o->device != 0 && o->device != dev) {
+			fprintf(stderr, "vram-residency: source %s and device=%d disagree\n", src,
+				o->device);
+			return -1;
+		}
+		o->device = dev;
+	}
+	vr_log(LOG_INFO, "source %s (mount(8)'s convention)", src);
+	/* out of the arguments libfuse parses next */
+	if (args->allocated)
+		free(args->argv[pos[0]]);
+	memmove(&args->argv[pos[0]], &args->argv[pos[0] + 1],
+		sizeof(char *) * (size_t)(args->argc - pos[0]));
+	args->argc--;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -412,6 +456,8 @@ int main(int argc, char **argv)
 	int ret = 1;
 
 	if (vr_options_parse(&args, &d.opts) != 0)
+		goto free_args;
+	if (take_source(&args, &d.opts) != 0)
 		goto free_args;
 	if (fuse_parse_cmdline(&args, &cl) != 0)
 		goto free_args;
