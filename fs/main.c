@@ -13,13 +13,16 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +37,7 @@ struct daemon {
 	struct fuse *fuse;
 	bool mounted;
 	char *socket_path; /* NULL: socket=none */
+	const char *mountpoint;
 	struct vr_server *server;
 };
 
@@ -308,6 +312,51 @@ static void *hup_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * systemd's readiness protocol (sd_notify(3), without libsystemd): one
+ * datagram of "KEY=VALUE" lines to the socket $NOTIFY_SOCKET names (a path,
+ * or "@" for the abstract namespace). Nothing when it is unset.
+ */
+static void notify(const char *text)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	size_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    (len = strlen(path)) >= sizeof(a.sun_path))
+		return;
+	memcpy(a.sun_path, path, len);
+	if (a.sun_path[0] == '@')
+		a.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&a,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		vr_log(LOG_WARNING, "cannot notify the service manager: %s", strerror(errno));
+	close(fd);
+}
+
+/* Says READY=1 once the mount answers: a stat of its root returns only when the loop has
+ * served it. */
+static void *ready_thread(void *arg)
+{
+	struct daemon *d = arg;
+	struct stat st;
+	char text[512];
+
+	if (stat(d->mountpoint, &st) != 0) {
+		vr_log(LOG_ERR, "the mount does not answer: %s; not ready", strerror(errno));
+		return NULL;
+	}
+	snprintf(text, sizeof(text), "READY=1\nSTATUS=serving %s\nMAINPID=%d", d->mountpoint,
+		 (int)getpid());
+	notify(text);
+	return NULL;
+}
+
 /* Lets the parent of a daemonized child exit with the start's status. */
 static void report(int fd, char status)
 {
@@ -387,6 +436,12 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 
 	if (hup_blocked && pthread_create(&hup, NULL, hup_thread, d) == 0)
 		hup_started = true;
+	pthread_t ready;
+	bool ready_started = false;
+
+	d->mountpoint = cl->mountpoint;
+	if (getenv("NOTIFY_SOCKET") && pthread_create(&ready, NULL, ready_thread, d) == 0)
+		ready_started = true;
 	else
 		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
 	if (cl->singlethread) {
@@ -394,6 +449,10 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	} else {
 		ret = fuse_loop_mt(d->fuse, cl->clone_fd);
 	}
+	notify("STOPPING=1");
+	if (ready_started)
+		pthread_join(ready,
+			     NULL); /* its stat was answered (or failed) before the loop ended */
 	if (hup_started) {
 		pthread_cancel(hup); /* sigwait is a cancellation point */
 		pthread_join(hup, NULL);
