@@ -32,6 +32,9 @@ struct vr_res_config {
 	bool sha256_off;
 	/* the daemon's socket, shown in status; NULL: none */
 	const char *socket_path;
+	/* the root directory's owner: the user who mounted, so a user's own mount is theirs */
+	uid_t root_uid;
+	gid_t root_gid;
 };
 
 /* Who asks: recorded in audit records. */

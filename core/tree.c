@@ -364,6 +364,8 @@ int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
 		return -ENOMEM;
 	}
 	r->root->parent = NULL;
+	r->root->uid = cfg->root_uid;
+	r->root->gid = cfg->root_gid;
 	r->next_ino = 16;
 	pthread_mutex_init(&r->lock, NULL);
 	*out = r;

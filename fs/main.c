@@ -228,7 +228,9 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	    .trust = d->trust,
 	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
 	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
-	    .socket_path = d->socket_path};
+	    .socket_path = d->socket_path,
+	    .root_uid = getuid(),
+	    .root_gid = getgid()};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;
