@@ -2,6 +2,7 @@
 #include "res_private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +142,158 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 free_obj:
 	cJSON_Delete(o);
 	return ret;
+}
+
+/* Upper bounds of the verification-duration histogram's buckets, in seconds (+Inf after). */
+const double res_verify_bounds[RES_VERIFY_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.5, 1,
+						      2.5,   5,	   10,	 30,  120};
+
+void res_count_check(struct vr_residency *r, int ret, double seconds)
+{
+	struct res_metrics *m = r->metrics;
+
+	if (ret == 0)
+		m->verified++;
+	else if (ret == -EBADMSG || ret == -EACCES)
+		m->verify_failed++;
+	else
+		m->verify_errors++;
+	for (int i = 0; i < RES_VERIFY_BUCKETS; i++)
+		m->verify_le[i] += seconds <= res_verify_bounds[i];
+	m->verify_seconds += seconds;
+}
+
+/* Appends printf-style text to T. */
+static void __attribute__((format(printf, 2, 3))) put(struct res_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt,
+			      ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = true;
+			return;
+		}
+		if (t->buf && (size_t)n < t->cap - t->len)
+			break;
+		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+		char *b = realloc(t->buf, cap);
+
+		if (!b) {
+			t->oom = true;
+			return;
+		}
+		t->buf = b;
+		t->cap = cap;
+	}
+	t->len += (size_t)n;
+}
+
+/* One metric's HELP and TYPE lines. */
+static void head(struct res_text *t, const char *name, const char *type, const char *help)
+{
+	put(t, "# HELP vram_residency_%s %s\n# TYPE vram_residency_%s %s\n", name, help, name,
+	    type);
+}
+
+int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
+{
+	struct vr_device_info info;
+	struct res_text t = {0};
+	struct res_metrics m;
+	char labels[256];
+	int ret = vr_backend_info(r->cfg.backend, &info);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&r->lock);
+	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
+	uint64_t incomplete = r->incomplete, refused = r->refused;
+	uint64_t leases = r->leases, exports = r->exports;
+
+	m = *r->metrics;
+	pthread_mutex_unlock(&r->lock);
+	/* UUID and gpu as dcgm-exporter labels them, so PromQL joins the two on UUID */
+	snprintf(labels, sizeof(labels), "UUID=\"%s\",gpu=\"%d\",backend=\"%s\"", info.uuid,
+		 info.index, info.backend);
+	head(&t, "device_total_bytes", "gauge", "Device memory files may use.");
+	put(&t, "vram_residency_device_total_bytes{%s} %llu\n", labels,
+	    (unsigned long long)info.total_bytes);
+	head(&t, "device_used_bytes", "gauge", "Device memory files hold.");
+	put(&t, "vram_residency_device_used_bytes{%s} %llu\n", labels,
+	    (unsigned long long)(info.total_bytes - info.free_bytes));
+	head(&t, "device_free_bytes", "gauge", "Device memory left for files.");
+	put(&t, "vram_residency_device_free_bytes{%s} %llu\n", labels,
+	    (unsigned long long)info.free_bytes);
+	head(&t, "device_failed", "gauge", "1 once the device returned an unrecoverable error.");
+	put(&t, "vram_residency_device_failed{%s} %d\n", labels, info.failed ? 1 : 0);
+	head(&t, "files", "gauge", "Files by state.");
+	const struct {
+		const char *state;
+		uint64_t n;
+	} states[] = {{"loading", files - sealed - incomplete - refused},
+		      {"sealed", sealed - quarantined},
+		      {"quarantined", quarantined},
+		      {"incomplete", incomplete},
+		      {"refused", refused}};
+
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		put(&t, "vram_residency_files{%s,state=\"%s\"} %llu\n", labels, states[i].state,
+		    (unsigned long long)states[i].n);
+	head(&t, "loads_total", "counter", "Loads begun (new files and replacements).");
+	put(&t, "vram_residency_loads_total{%s} %llu\n", labels, (unsigned long long)m.loads);
+	head(&t, "seals_total", "counter", "Files sealed.");
+	put(&t, "vram_residency_seals_total{%s} %llu\n", labels, (unsigned long long)m.seals);
+	head(&t, "quarantines_total", "counter", "Files quarantined after a failed check.");
+	put(&t, "vram_residency_quarantines_total{%s} %llu\n", labels,
+	    (unsigned long long)m.quarantines);
+	head(&t, "verifications_total", "counter",
+	     "Seal checks on the device: passed, failed (differs, or a source fails), error "
+	     "(could not run).");
+	put(&t, "vram_residency_verifications_total{%s,result=\"passed\"} %llu\n", labels,
+	    (unsigned long long)m.verified);
+	put(&t, "vram_residency_verifications_total{%s,result=\"failed\"} %llu\n", labels,
+	    (unsigned long long)m.verify_failed);
+	put(&t, "vram_residency_verifications_total{%s,result=\"error\"} %llu\n", labels,
+	    (unsigned long long)m.verify_errors);
+	head(&t, "verification_duration_seconds", "histogram",
+	     "How long a seal check took (signature and device digest).");
+	for (int i = 0; i < RES_VERIFY_BUCKETS; i++)
+		put(&t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+		    labels, res_verify_bounds[i], (unsigned long long)m.verify_le[i]);
+	uint64_t count = m.verified + m.verify_failed + m.verify_errors;
+
+	put(&t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+	    labels, (unsigned long long)count);
+	put(&t, "vram_residency_verification_duration_seconds_sum{%s} %.6f\n", labels,
+	    m.verify_seconds);
+	put(&t, "vram_residency_verification_duration_seconds_count{%s} %llu\n", labels,
+	    (unsigned long long)count);
+	head(&t, "audit_write_failures_total", "counter",
+	     "Audit records that could not be written.");
+	put(&t, "vram_residency_audit_write_failures_total{%s} %llu\n", labels,
+	    (unsigned long long)vr_audit_failures(r->cfg.audit));
+	head(&t, "exports_total", "counter",
+	     "Sealed files handed to processes through the socket.");
+	put(&t, "vram_residency_exports_total{%s} %llu\n", labels, (unsigned long long)exports);
+	head(&t, "leases", "gauge", "Socket leases alive (files mapped by processes).");
+	put(&t, "vram_residency_leases{%s} %llu\n", labels, (unsigned long long)leases);
+	if (t.oom) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	*text = t.buf;
+	*len = t.len;
+	return 0;
+}
+
+int vr_res_metrics(struct vr_residency *r, char **text, size_t *len)
+{
+	return res_metrics_text(r, text, len);
 }

@@ -21,9 +21,10 @@
  */
 
 /* Inode numbers of generated entries, derived from their owner's. */
-#define INO_SEAL   (1ULL << 62)
-#define INO_VERIFY (1ULL << 61)
-#define INO_STATUS 2ULL
+#define INO_SEAL    (1ULL << 62)
+#define INO_VERIFY  (1ULL << 61)
+#define INO_STATUS  2ULL
+#define INO_METRICS 3ULL
 
 enum file_state {
 	ST_NONE,	/* a directory, or a file not yet in the tree */
@@ -124,9 +125,24 @@ struct vr_residency {
 	uint64_t next_ino;					  /* [T] */
 	uint64_t files, sealed, quarantined, incomplete, refused; /* [T] res_set_state() alone */
 	uint64_t leases, exports;				  /* [T] live, and ever made */
+	struct res_metrics *metrics;				  /* [T] counters since mount */
 };
 
 struct res_vname;
+
+/* What metrics counts since the mount (report.c writes it out). [T] */
+#define RES_VERIFY_BUCKETS 11
+struct res_metrics {
+	uint64_t loads, seals, quarantines;
+	uint64_t verified, verify_failed, verify_errors; /* checks passed, differed, not run */
+	uint64_t verify_le[RES_VERIFY_BUCKETS];		 /* checks taking <= each bound */
+	double verify_seconds;				 /* their sum */
+};
+extern const double res_verify_bounds[RES_VERIFY_BUCKETS];
+/* Counts one check that took SECONDS with result RET (0, -EBADMSG or -EACCES: failed; other:
+ * not run). [T] */
+void res_count_check(struct vr_residency *r, int ret, double seconds);
+int res_metrics_text(struct vr_residency *r, char **text, size_t *len);
 
 /* What a path names. */
 struct res_lookup {

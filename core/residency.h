@@ -228,6 +228,8 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
+/* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
+int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);
 /* The status JSON, malloc'd; returns 0 or -ENOMEM. */
 int vr_res_status(struct vr_residency *r, char **out, size_t *len);
 /* The preferred I/O size reported as st_blksize. */

@@ -341,6 +341,11 @@ void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st
 	r->quarantined = r->quarantined - was[2] + now[2];
 	r->incomplete = r->incomplete - was[3] + now[3];
 	r->refused = r->refused - was[4] + now[4];
+	if (r->metrics && st != n->state) {
+		r->metrics->loads += st == ST_WRITING && n->state == ST_NONE;
+		r->metrics->seals += st == ST_SEALED;
+		r->metrics->quarantines += st == ST_QUARANTINED;
+	}
 	n->state = st;
 }
 
@@ -358,8 +363,10 @@ int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
 		return ret;
 	}
 	r->next_ino = 1;
-	r->root = res_node_new(r, "", true, 0755, NULL);
+	r->metrics = calloc(1, sizeof(*r->metrics));
+	r->root = r->metrics ? res_node_new(r, "", true, 0755, NULL) : NULL;
 	if (!r->root) {
+		free(r->metrics);
 		free(r);
 		return -ENOMEM;
 	}
@@ -415,6 +422,7 @@ void vr_res_free(struct vr_residency *r)
 		return;
 	free_subtree(r, r->root);
 	pthread_mutex_destroy(&r->lock);
+	free(r->metrics);
 	free(r);
 }
 

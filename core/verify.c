@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nettle/memops.h>
 
@@ -106,6 +107,9 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		pthread_rwlock_unlock(&n->io);
 		return;
 	}
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	k->ret = vr_seal_verify(&seal_copy, r->cfg.keys);
 	if (k->ret) {
 		k->why = "seal signature does not verify";
@@ -133,6 +137,11 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		}
 	}
 	pthread_rwlock_unlock(&n->io);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_mutex_lock(&r->lock);
+	res_count_check(r, k->ret,
+			(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	pthread_mutex_unlock(&r->lock);
 	if (k->ret == 0) {
 		res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
 	} else if (k->ret == -EACCES) {

@@ -55,9 +55,19 @@ static int status_text(struct vr_residency *r, struct vr_node *root, const struc
 	return res_status_text(r, text, len);
 }
 
+static int metrics_text(struct vr_residency *r, struct vr_node *root, const struct vr_caller *c,
+			char **text, size_t *len, int *tail_err)
+{
+	(void)root;
+	(void)c;
+	*tail_err = 0;
+	return res_metrics_text(r, text, len);
+}
+
 static const struct res_vname table[] = {
     {"verify", EVERY_DIR, VR_KIND_VERIFY, INO_VERIFY, NULL, NULL, res_verify_text},
     {"status", ROOT_ONLY, VR_KIND_STATUS, INO_STATUS, NULL, NULL, status_text},
+    {"metrics", ROOT_ONLY, VR_KIND_STATUS, INO_METRICS, NULL, NULL, metrics_text},
     {VR_SEAL_SUFFIX, BESIDE_FILE, VR_KIND_SEAL, INO_SEAL, seal_present, seal_size, seal_text},
 };
 #define NVNAMES (sizeof(table) / sizeof(table[0]))

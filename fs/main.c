@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Everything the mount holds, torn down in reverse order. */
@@ -359,6 +360,72 @@ static void *ready_thread(void *arg)
 	return NULL;
 }
 
+/* metrics_file: the writer's state (the stop flag under LOCK). */
+struct metrics_writer {
+	struct daemon *d;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	pthread_t thread;
+};
+
+/*
+ * Writes the metrics to PATH whole or not at all: a new file beside it,
+ * then a rename over it, so node_exporter never reads half a file. Returns 0
+ * or -errno.
+ */
+static int write_metrics(struct vr_residency *r, const char *path)
+{
+	char tmp[4200];
+	char *text = NULL;
+	size_t len = 0;
+	int ret = vr_res_metrics(r, &text, &len), fd = -1;
+
+	if (ret)
+		return ret;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
+		ret = errno ? -errno : -EIO;
+	if (fd >= 0 && close(fd) != 0 && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path) != 0)
+		ret = -errno;
+	if (ret && fd >= 0)
+		unlink(tmp);
+	free(text);
+	return ret;
+}
+
+static void *metrics_thread(void *arg)
+{
+	struct metrics_writer *w = arg;
+	int last = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		pthread_mutex_unlock(&w->lock);
+		int ret = write_metrics(w->d->res, w->d->opts.metrics_file);
+
+		/* said once when it starts failing, and once when it works again */
+		if (ret && ret != last)
+			vr_log(LOG_ERR, "metrics_file=%s: cannot write it: %s",
+			       w->d->opts.metrics_file, strerror(-ret));
+		else if (!ret && last)
+			vr_log(LOG_INFO, "metrics_file=%s: written again", w->d->opts.metrics_file);
+		last = ret;
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += w->d->opts.metrics_interval;
+		pthread_mutex_lock(&w->lock);
+		while (!w->stop && pthread_cond_timedwait(&w->wake, &w->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
 /* Lets the parent of a daemonized child exit with the start's status. */
 static void report(int fd, char status)
 {
@@ -440,6 +507,17 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		hup_started = true;
 	pthread_t ready;
 	bool ready_started = false;
+	struct metrics_writer mw = {.d = d};
+	bool mw_started = false;
+
+	if (d->opts.metrics_file) {
+		pthread_mutex_init(&mw.lock, NULL);
+		pthread_cond_init(&mw.wake, NULL);
+		mw_started = pthread_create(&mw.thread, NULL, metrics_thread, &mw) == 0;
+		if (!mw_started)
+			vr_log(LOG_ERR, "metrics_file=%s: no thread to write it",
+			       d->opts.metrics_file);
+	}
 
 	d->mountpoint = cl->mountpoint;
 	if (getenv("NOTIFY_SOCKET") && pthread_create(&ready, NULL, ready_thread, d) == 0)
@@ -452,6 +530,17 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		ret = fuse_loop_mt(d->fuse, cl->clone_fd);
 	}
 	notify("STOPPING=1");
+	if (mw_started) {
+		pthread_mutex_lock(&mw.lock);
+		mw.stop = true;
+		pthread_cond_signal(&mw.wake);
+		pthread_mutex_unlock(&mw.lock);
+		pthread_join(mw.thread, NULL);
+	}
+	if (d->opts.metrics_file) {
+		pthread_mutex_destroy(&mw.lock);
+		pthread_cond_destroy(&mw.wake);
+	}
 	if (ready_started)
 		pthread_join(ready,
 			     NULL); /* its stat was answered (or failed) before the loop ended */

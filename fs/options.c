@@ -29,6 +29,8 @@ static const struct fuse_opt spec[] = {
     OPT("sha256=%s", sha256),
     OPT("audit_key=%s", audit_key),
     OPT("socket=%s", socket),
+    OPT("metrics_file=%s", metrics_file),
+    OPT("metrics_interval=%d", metrics_interval),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -57,8 +59,14 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->verify_on_open = 1;
+	o->metrics_interval = 15;
 	if (fuse_opt_parse(args, o, spec, proc) != 0)
 		return -1;
+	if (o->metrics_interval < 1 || o->metrics_interval > 86400) {
+		fprintf(stderr, "vram-residency: metrics_interval=%d: give 1 to 86400 seconds\n",
+			o->metrics_interval);
+		return -1;
+	}
 	if (!o->backend)
 		o->backend = strdup("auto");
 	if (!o->audit)
@@ -158,6 +166,10 @@ void vr_options_help(const char *prog)
 	    "                               SHA256SUMS or model.sig names is still hashed\n"
 	    "    -o socket=PATH|none        the socket that maps sealed files into processes\n"
 	    "                               and imports them (default MOUNTPOINT.sock)\n"
+	    "    -o metrics_file=PATH       write the metrics (as MOUNT/metrics) to PATH every\n"
+	    "                               metrics_interval seconds, atomically (node_exporter's\n"
+	    "                               textfile collector)\n"
+	    "    -o metrics_interval=N      seconds between those writes (default 15)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
 	    prog, VR_DEFAULT_AUDIT);
 }
@@ -175,4 +187,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->sha256);
 	free(o->audit_key);
 	free(o->socket);
+	free(o->metrics_file);
 }

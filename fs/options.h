@@ -12,17 +12,19 @@
 #define VR_DEFAULT_AUDIT "/var/log/vram-residency/audit.log"
 
 struct vr_options {
-	char *backend;	  /* auto|cuda|mock */
-	char *secret;	  /* master secret file; NULL: an ephemeral one */
-	char *audit;	  /* audit log */
-	char *capacity;	  /* mock size */
-	char *mock_vram;  /* mock backing file */
-	char *mock_fault; /* OP:N[:ERR][+...], for tests */
-	char *trust;	  /* PEM file or directory of keys trusted to sign models */
-	char *expect;	  /* check|require */
-	char *sha256;	  /* on|off */
-	char *audit_key;  /* the audit chain's key file */
-	char *socket;	  /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
+	char *backend;	    /* auto|cuda|mock */
+	char *secret;	    /* master secret file; NULL: an ephemeral one */
+	char *audit;	    /* audit log */
+	char *capacity;	    /* mock size */
+	char *mock_vram;    /* mock backing file */
+	char *mock_fault;   /* OP:N[:ERR][+...], for tests */
+	char *trust;	    /* PEM file or directory of keys trusted to sign models */
+	char *expect;	    /* check|require */
+	char *sha256;	    /* on|off */
+	char *audit_key;    /* the audit chain's key file */
+	char *socket;	    /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
+	char *metrics_file; /* where the metrics are written every metrics_interval s; NULL: not */
+	int metrics_interval;
 	int device;
 	int verify_on_open;
 	int list_generated;
