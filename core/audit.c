@@ -53,6 +53,7 @@ static const char *const events[] = {
     "vram_exported",
     "vram_export_refused",
     "vram_export_ended",
+    "trust_reloaded",
 };
 
 int vr_audit_is_critical(const char *event)

@@ -359,7 +359,12 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	} else if (kind == VR_MANIFEST_SUMS) {
 		vr_sums_parse(buf, size, &s->m, s->why);
 	} else {
-		vr_oms_verify(buf, size, r->cfg.trust, &s->m, s->why);
+		/* the keys as they are now (SIGHUP may replace them; the old stay valid) */
+		pthread_mutex_lock(&r->lock);
+		const struct vr_trust *trust = r->cfg.trust;
+
+		pthread_mutex_unlock(&r->lock);
+		vr_oms_verify(buf, size, trust, &s->m, s->why);
 	}
 	free(buf);
 
@@ -519,4 +524,11 @@ void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k)
 {
 	memset(k, 0, sizeof(*k));
 	count_below(r->root, k);
+}
+
+void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cfg.trust = trust;
+	pthread_mutex_unlock(&r->lock);
 }

@@ -228,6 +228,12 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
+/*
+ * Replaces the keys trusted to sign models (SIGHUP's re-read); signatures
+ * that arrive from now on are checked against TRUST. The old keys stay the
+ * caller's and must outlive the residency (a check may still be using them).
+ */
+void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust);
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);
 /* The status JSON, malloc'd; returns 0 or -ENOMEM. */

@@ -32,6 +32,9 @@ struct daemon {
 	struct vr_options opts;
 	struct vr_keyring *keys;
 	struct vr_trust *trust;
+	/* keys SIGHUP replaced, kept until the end: a check may still use them */
+	struct vr_trust **retired;
+	size_t nretired;
 	struct vr_audit *audit;
 	struct vr_backend backend;
 	struct vr_residency *res;
@@ -286,7 +289,44 @@ static void stop(struct daemon *d)
 	vr_audit_close(d->audit);
 	vr_keyring_free(d->keys);
 	vr_trust_free(d->trust);
+	for (size_t i = 0; i < d->nretired; i++)
+		vr_trust_free(d->retired[i]);
+	free(d->retired);
 	free(d->socket_path);
+}
+
+/*
+ * SIGHUP: re-reads trust= (keys added or revoked by the operator). Keys that
+ * cannot be read leave the current ones in force, said and audited. Files
+ * sealed before keep their seals; signatures arriving from now on are checked
+ * against the new keys.
+ */
+static void reload_trust(struct daemon *d)
+{
+	char why[VR_WHY_MAX], detail[VR_WHY_MAX + 64];
+	struct vr_trust *fresh = NULL, **more;
+
+	if (!d->opts.trust)
+		return;
+	if (vr_trust_load(d->opts.trust, &fresh, why) != 0) {
+		vr_log(LOG_ERR, "SIGHUP: trust=%s: %s; the keys in force stay", d->opts.trust, why);
+		snprintf(detail, sizeof(detail), "trust=%s not re-read: %s", d->opts.trust, why);
+		audit_event(d, "trust_reloaded", "failed", detail);
+		return;
+	}
+	more = realloc(d->retired, sizeof(*more) * (d->nretired + 1));
+	if (!more) {
+		vr_trust_free(fresh);
+		return;
+	}
+	d->retired = more;
+	d->retired[d->nretired++] = d->trust;
+	d->trust = fresh;
+	vr_res_set_trust(d->res, fresh);
+	snprintf(detail, sizeof(detail), "trust=%s: %zu key(s) trusted to sign models",
+		 d->opts.trust, vr_trust_count(fresh));
+	vr_log(LOG_INFO, "SIGHUP: %s", detail);
+	audit_event(d, "trust_reloaded", "ok", detail);
 }
 
 /* Waits for SIGHUP and reopens the audit log each time; ends when cancelled. */
@@ -310,6 +350,7 @@ static void *hup_thread(void *arg)
 			vr_log(LOG_INFO, "SIGHUP: audit log %s reopened", d->opts.audit);
 			audit_event(d, "audit_reopened", "ok", "SIGHUP");
 		}
+		reload_trust(d);
 		pthread_setcancelstate(old, NULL);
 	}
 	return NULL;

@@ -205,6 +205,29 @@ check "hashes what it names, then checks it" test "$(json_field "$MNT/off/a.bin.
 check "as checked" test "$(seal_field off/a.bin kind)" = sha256sums
 check "unmount" unmount_vr
 
+# SIGHUP re-reads trust=: a key taken away no longer vouches for signatures that arrive after;
+# keys that cannot be read leave those in force
+mkdir -p "$WORK/hupkeys"
+cp "$DATA/signing-key-pub.pem" "$WORK/hupkeys/vector.pem"
+trusted() { grep -A8 '"expected"' "$MNT/status" | json_field /dev/stdin trusted_keys; }
+check "mount with one trusted key" mount_vr "capacity=64M,trust=$WORK/hupkeys"
+check "a signed model is accepted" bash -c "cp -r '$VEC' '$MNT/before' && cat '$MNT/before/verify' > /dev/null"
+rm "$WORK/hupkeys/vector.pem"
+cp "$WORK/k256.pub" "$WORK/hupkeys/k256.pem"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q '"event":"trust_reloaded"' "$AUDIT" && break; sleep 0.1; done
+check "the re-read is audited" grep -q '"event":"trust_reloaded".*"outcome":"ok"' "$AUDIT"
+check "still mounted" mountpoint -q "$MNT"
+check "the new keys are in force" test "$(trusted)" = 1
+check "the model copied again is refused: its key is no longer trusted" \
+	bash -c "cp -r '$VEC' '$MNT/after'; ! cat '$MNT/after/verify' > /dev/null 2>&1"
+check "what was accepted before stays" passes before
+echo "no key" > "$WORK/hupkeys/broken.pem"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q '"event":"trust_reloaded".*"outcome":"failed"' "$AUDIT" && break; sleep 0.1; done
+check "unreadable keys: audited, and the keys in force stay" \
+	bash -c "grep -q '\"event\":\"trust_reloaded\".*\"outcome\":\"failed\"' '$AUDIT' && test \"\$(grep -A8 '\"expected\"' '$MNT/status' | grep -m1 trusted_keys | tr -dc 0-9)\" = 1"
+check "unmount, daemon exits 0" unmount_vr
 # a trust= that cannot be used stops the mount with a reason
 echo "no key" > "$WORK/nokey.pem"
 check "a bad trust= refuses to mount" bash -c "! '$BIN/vram-residency' -f -o backend=mock,secret=$SECRET,audit=$AUDIT,trust=$WORK/nokey.pem '$MNT' 2> '$WORK/bad-trust.log'"
