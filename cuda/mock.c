@@ -193,11 +193,62 @@ static int open_chunk_dir(const char *dir)
 	return fd;
 }
 
+static int chunk_make(struct mock *m, uint64_t len, struct chunk *c);
+static void chunk_drop(struct mock *m, struct chunk *c);
+static void mock_close(void *ctx);
+
+/*
+ * reserve=1: takes the whole capacity now, as chunks in the sizes one file
+ * grows through (1, 1, 2, 4 ... 256, 256 ... MiB), pooled, so loads (and the
+ * benchmarks) pay no allocation. Returns 0 or -errno, having said why.
+ */
+static int reserve_all(struct mock *m)
+{
+	uint64_t held = 0;
+
+	while (held < m->capacity) {
+		uint64_t len = held < MOCK_GRAIN ? MOCK_GRAIN : held;
+		struct chunk c;
+		void *p;
+		int ret;
+
+		if (len > MOCK_CHUNK_MAX)
+			len = MOCK_CHUNK_MAX;
+		if (len > m->capacity - held)
+			len = m->capacity - held;
+		ret = chunk_make(m, len, &c);
+		if (ret == 0) {
+			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd, 0);
+			if (p == MAP_FAILED || madvise(p, len, MADV_POPULATE_WRITE) != 0)
+				ret = errno == EINVAL ? -posix_fallocate(c.fd, 0, (off_t)len)
+						      : -ENOMEM;
+			if (p != MAP_FAILED)
+				munmap(p, len);
+			if (ret)
+				close(c.fd);
+		}
+		if (ret) {
+			vr_log(LOG_ERR,
+			       "mock: reserve=1: cannot take %llu bytes of host memory: %s",
+			       (unsigned long long)m->capacity, strerror(-ret));
+			return ret;
+		}
+		/* into the pool, as a freed chunk: its memory stays taken */
+		pthread_mutex_lock(&m->lock);
+		m->used += len;
+		pthread_mutex_unlock(&m->lock);
+		chunk_drop(m, &c);
+		held += len;
+	}
+	return 0;
+}
+
 static int mock_open(const struct vr_backend_params *p, void **ctx)
 {
 	const char *capacity = vr_backend_opt(p, "capacity");
 	const char *vram = vr_backend_opt(p, "vram");
 	const char *faults = vr_backend_opt(p, "fault");
+	const char *reserve = vr_backend_opt(p, "reserve");
 	uint64_t cap = MOCK_DEFAULT_CAPACITY;
 	struct mock *m;
 	int ret;
@@ -223,11 +274,22 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 			goto free_mock;
 		m->dirfd = ret;
 	}
-	/* Nothing is reserved up front: a chunk takes (and pre-faults) its memory when a file
-	 * grows into it, so a mount costs nothing at any capacity. */
+	/* Nothing is reserved up front unless reserve=1: a chunk takes (and pre-faults) its
+	 * memory when a file grows into it, so a mount costs nothing at any capacity. */
 	m->capacity = cap;
 	m->index = p->device;
 	pthread_mutex_init(&m->lock, NULL);
+	if (reserve && strcmp(reserve, "1") == 0 && m->dirfd < 0) {
+		ret = reserve_all(m);
+		if (ret) {
+			mock_close(m);
+			return ret;
+		}
+	} else if (reserve && strcmp(reserve, "0") != 0 && strcmp(reserve, "1") != 0) {
+		vr_log(LOG_ERR, "mock: reserve=%s: use 0 or 1", reserve);
+		mock_close(m);
+		return -EINVAL;
+	}
 	*ctx = m;
 	return 0;
 

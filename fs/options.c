@@ -20,6 +20,7 @@ static const struct fuse_opt spec[] = {
     OPT("capacity=%s", capacity),
     OPT("mock_vram=%s", mock_vram),
     OPT("mock_fault=%s", mock_fault),
+    OPT("reserve=%s", reserve),
     OPT("device=%d", device),
     OPT("verify_on_open=%d", verify_on_open),
     OPT("list_generated=%d", list_generated),
@@ -126,6 +127,8 @@ int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 		o->bopts[n++] = (struct vr_backend_opt){"vram", o->mock_vram};
 	if (o->mock_fault)
 		o->bopts[n++] = (struct vr_backend_opt){"fault", o->mock_fault};
+	if (o->reserve)
+		o->bopts[n++] = (struct vr_backend_opt){"reserve", o->reserve};
 	p->opts = o->bopts;
 	p->nopts = n;
 	return 0;
@@ -149,6 +152,8 @@ void vr_options_help(const char *prog)
 	    "    -o capacity=SIZE           mock device size, K/M/G/T = powers of 1024 (default "
 	    "1G)\n"
 	    "    -o mock_vram=DIR           tests: the mock's memory as chunk files in DIR\n"
+	    "    -o reserve=0|1             1: the mock takes its whole capacity at mount\n"
+	    "                               (default 0: as files grow)\n"
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
 	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
 	    "                               (default 0: reachable by name, not listed)\n"
@@ -188,4 +193,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->audit_key);
 	free(o->socket);
 	free(o->metrics_file);
+	free(o->reserve);
 }

@@ -18,6 +18,7 @@ struct vr_options {
 	char *capacity;	    /* mock size */
 	char *mock_vram;    /* mock backing file */
 	char *mock_fault;   /* OP:N[:ERR][+...], for tests */
+	char *reserve;	    /* the mock's reserve=0|1 */
 	char *trust;	    /* PEM file or directory of keys trusted to sign models */
 	char *expect;	    /* check|require */
 	char *sha256;	    /* on|off */
@@ -31,7 +32,7 @@ struct vr_options {
 	int immutable;
 	bool show_help, show_version;
 	/* the backend-specific options above, passed through (vr_options_backend_params) */
-	struct vr_backend_opt bopts[3];
+	struct vr_backend_opt bopts[4];
 };
 
 /* Parses and removes our options from ARGS; returns 0 or -1 (having said why). */

@@ -77,4 +77,13 @@ check "load" cp "$WORK/small.bin" "$MNT/r.bin"
 # with O_DIRECT so each read(2) is one device read and the injected failure is the reader's
 refuse "a direct read meets EIO" "Input/output error" dd if="$MNT/r.bin" of=/dev/null bs=1M iflag=direct status=none
 check "unmount, daemon exits 0" unmount_vr
+# reserve=1: the mock takes its capacity at mount; loads then fill it as before
+check "mount with reserve=1" mount_vr "capacity=64M,reserve=1"
+check "all of it free to files" test "$(json_field "$MNT/status" used_bytes)" = 0
+head -c $((60 << 20)) /dev/urandom > "$WORK/60m.bin"
+check "a 60 MiB load fits" cp "$WORK/60m.bin" "$MNT/60m.bin"
+check "and reads back" cmp -s "$WORK/60m.bin" "$MNT/60m.bin"
+refuse "a second does not" "No space left on device" cp "$WORK/60m.bin" "$MNT/again.bin"
+check "unmount after reserve=1" unmount_vr
+refuse "reserve=2 is refused" "reserve=2" "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,reserve=2" "$MNT"
 finish
