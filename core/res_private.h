@@ -126,6 +126,7 @@ struct vr_residency {
 	uint64_t files, sealed, quarantined, incomplete, refused; /* [T] res_set_state() alone */
 	uint64_t leases, exports;				  /* [T] live, and ever made */
 	struct res_metrics *metrics;				  /* [T] counters since mount */
+	struct res_verify_run *runs; /* [T] verifies running now, each shared by its joiners */
 };
 
 struct res_vname;
@@ -210,6 +211,9 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 int res_sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s);
 
 /* verify.c: checks */
+/* Verifies a user other than root may run at once (joining a running one is free). */
+#define VR_VERIFY_PER_UID 2
+struct res_verify_run;
 /*
  * Re-checks sealed file N now (signature, then its digest on the device), as
  * verify does: a mismatch quarantines and audits. WHY gets the reason of a

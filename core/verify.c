@@ -283,8 +283,9 @@ static int sort_lines(struct res_text *t)
  * "UNEXPECTED path not listed in <source>" (a failure under a signature).
  * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
  */
-int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
-		    char **text, size_t *len, int *tail_err)
+/* The verify report of DIR, checking every sealed file below it now. */
+static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		      char **text, size_t *len, int *tail_err)
 {
 	struct pending_file *list = NULL;
 	size_t count = 0, cap = 0;
@@ -501,5 +502,122 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 			vr_log(LOG_ERR, "device read of %s failed: %s", n->name, strerror(-ret));
 	}
 	pthread_rwlock_unlock(&n->io);
+	return ret;
+}
+
+/*
+ * A verify of one directory while it runs: opens of the same verify that
+ * come meanwhile wait for it and take its report, rather than checking every
+ * file again (four `cat verify` loops cost one check, and write one audit
+ * record per file, not four).
+ */
+struct res_verify_run {
+	const struct vr_node *dir;
+	uid_t uid;	  /* who started it */
+	unsigned joiners; /* [T] waiting for the report, or still copying it */
+	bool done;	  /* [T] */
+	int ret, tail_err;
+	char *text; /* [T] the report, kept for the joiners */
+	size_t len;
+	pthread_cond_t cond;
+	struct res_verify_run *next; /* [T] r->runs */
+};
+
+/* How many verifies UID runs now (joiners not counted). [T] */
+static unsigned running_for(const struct vr_residency *r, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct res_verify_run *v = r->runs; v; v = v->next)
+		n += v->uid == uid;
+	return n;
+}
+
+static void run_unlink(struct vr_residency *r, struct res_verify_run *run)
+{
+	for (struct res_verify_run **p = &r->runs; *p; p = &(*p)->next)
+		if (*p == run) {
+			*p = run->next;
+			return;
+		}
+}
+
+int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		    char **text, size_t *len, int *tail_err)
+{
+	struct res_verify_run *run;
+	uid_t uid = c ? c->uid : 0;
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	for (run = r->runs; run && run->dir != dir; run = run->next)
+		;
+	if (run) {
+		/* one is running: its report is this open's too */
+		run->joiners++;
+		while (!run->done)
+			pthread_cond_wait(&run->cond, &r->lock);
+		ret = run->ret;
+		if (ret == 0) {
+			*text = malloc(run->len + 1);
+			if (*text) {
+				memcpy(*text, run->text, run->len + 1);
+				*len = run->len;
+				*tail_err = run->tail_err;
+			} else {
+				ret = -ENOMEM;
+			}
+		}
+		if (--run->joiners == 0) {
+			free(run->text);
+			pthread_cond_destroy(&run->cond);
+			free(run);
+		}
+		pthread_mutex_unlock(&r->lock);
+		return ret;
+	}
+	/* a user other than root runs at most VR_VERIFY_PER_UID at once; more is refused */
+	if (uid != 0 && running_for(r, uid) >= VR_VERIFY_PER_UID) {
+		pthread_mutex_unlock(&r->lock);
+		vr_log(LOG_INFO,
+		       "verify refused to uid %u: %u already running (the per-user limit)",
+		       (unsigned)uid, VR_VERIFY_PER_UID);
+		return -EAGAIN;
+	}
+	run = calloc(1, sizeof(*run));
+	if (!run) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	run->dir = dir;
+	run->uid = uid;
+	pthread_cond_init(&run->cond, NULL);
+	run->next = r->runs;
+	r->runs = run;
+	pthread_mutex_unlock(&r->lock);
+
+	ret = run_verify(r, dir, c, text, len, tail_err);
+
+	pthread_mutex_lock(&r->lock);
+	run_unlink(r, run);
+	run->done = true;
+	run->ret = ret;
+	if (run->joiners && ret == 0) {
+		run->text = malloc(*len + 1);
+		if (run->text) {
+			memcpy(run->text, *text, *len + 1);
+			run->len = *len;
+			run->tail_err = *tail_err;
+		} else {
+			run->ret = -ENOMEM;
+		}
+	}
+	if (run->joiners) {
+		pthread_cond_broadcast(&run->cond); /* the last joiner frees it */
+	} else {
+		pthread_cond_destroy(&run->cond);
+		free(run);
+	}
+	pthread_mutex_unlock(&r->lock);
 	return ret;
 }

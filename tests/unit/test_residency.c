@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
@@ -275,6 +277,154 @@ static void many_names(struct vr_residency *r)
 	CHECK_EQ(a.nlink, 3);
 }
 
+/* The mock calls this at each digest: while the gate is shut, digests wait here, counted. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_shut;
+static unsigned digests, waiting;
+
+void vr_test_digest_hook(void);
+void vr_test_digest_hook(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	digests++;
+	waiting++;
+	pthread_cond_broadcast(&gate_cond);
+	while (gate_shut)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	waiting--;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate(bool shut)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_shut = shut;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* Waits until N digests are held at the gate (MS milliseconds at most); returns whether they
+ * are. */
+static bool held_within(unsigned n, long ms)
+{
+	struct timespec until;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&gate_lock);
+	while (waiting < n && pthread_cond_timedwait(&gate_cond, &gate_lock, &until) == 0)
+		;
+	ok = waiting >= n;
+	pthread_mutex_unlock(&gate_lock);
+	return ok;
+}
+
+static bool held(unsigned n)
+{
+	return held_within(n, 5000);
+}
+
+struct opener {
+	struct vr_residency *r;
+	const char *path;
+	struct vr_caller who;
+	int ret;
+	char text[4096];
+	size_t len;
+	pthread_t t;
+};
+
+static void *open_verify(void *arg)
+{
+	struct opener *o = arg;
+	struct vr_handle *h;
+	size_t got = 0;
+
+	o->ret = vr_res_open(o->r, o->path, O_RDONLY, &o->who, &h);
+	if (o->ret == 0) {
+		vr_res_read(o->r, h, o->text, sizeof(o->text) - 1, 0, &got);
+		vr_res_release(o->r, h);
+	}
+	o->text[got] = '\0';
+	o->len = got;
+	return NULL;
+}
+
+/*
+ * Concurrent opens of one verify share one check (the second waits for the
+ * first's report: one digest, not two); a user other than root runs at most
+ * VR_VERIFY_PER_UID verifies at once, and the next is refused; root is not
+ * limited.
+ */
+static void shared_verify(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {1, 2, 3};
+	struct vr_caller user = {.uid = 1000, .gid = 1000, .pid = 77, .tgid = 77};
+	struct opener a = {.r = r, .path = "/sv/a/verify", .who = me};
+	struct opener b = {.r = r, .path = "/sv/a/verify", .who = me};
+	struct opener u1 = {.r = r, .path = "/sv/a/verify", .who = user};
+	struct opener u2 = {.r = r, .path = "/sv/b/verify", .who = user};
+	struct opener u3 = {.r = r, .path = "/sv/c/verify", .who = user};
+	struct opener root = {.r = r, .path = "/sv/c/verify", .who = me};
+
+	CHECK_EQ(vr_res_mkdir(r, "/sv", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sv/a", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sv/b", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sv/c", 0755, &me), 0);
+	CHECK_EQ(load(r, "/sv/a/f", data, sizeof(data)), 0);
+	CHECK_EQ(load(r, "/sv/b/f", data, sizeof(data)), 0);
+	CHECK_EQ(load(r, "/sv/c/f", data, sizeof(data)), 0);
+
+	pthread_mutex_lock(&gate_lock);
+	digests = 0;
+	pthread_mutex_unlock(&gate_lock);
+	gate(true);
+	pthread_create(&a.t, NULL, open_verify, &a);
+	CHECK(held(1));
+	pthread_create(&b.t, NULL, open_verify, &b);
+	/* b joins a's run: were it to run its own check, a second digest would reach the gate */
+	CHECK(!held_within(2, 300));
+	gate(false);
+	pthread_join(a.t, NULL);
+	pthread_join(b.t, NULL);
+	CHECK_EQ(a.ret, 0);
+	CHECK_EQ(b.ret, 0);
+	pthread_mutex_lock(&gate_lock);
+	CHECK_EQ(digests, 1);
+	pthread_mutex_unlock(&gate_lock);
+	CHECK(a.len > 0 && a.len == b.len && strcmp(a.text, b.text) == 0);
+	CHECK(strstr(a.text, "OK sv/a/f sha256:") != NULL);
+
+	/* the per-user limit: two running, the third refused at once, root let through */
+	pthread_mutex_lock(&gate_lock);
+	digests = 0;
+	pthread_mutex_unlock(&gate_lock);
+	gate(true);
+	pthread_create(&u1.t, NULL, open_verify, &u1);
+	pthread_create(&u2.t, NULL, open_verify, &u2);
+	CHECK(held(2));
+	open_verify(&u3);
+	CHECK_EQ(u3.ret, -EAGAIN);
+	pthread_create(&root.t, NULL, open_verify, &root);
+	CHECK(held(3));
+	gate(false);
+	pthread_join(u1.t, NULL);
+	pthread_join(u2.t, NULL);
+	pthread_join(root.t, NULL);
+	CHECK_EQ(u1.ret, 0);
+	CHECK_EQ(u2.ret, 0);
+	CHECK_EQ(root.ret, 0);
+	open_verify(&u3); /* now that the others ended */
+	CHECK_EQ(u3.ret, 0);
+}
+
 /* A chunk file in the mock's directory DIR whose bytes start with HEAD[0..16), opened for
  * writing as an attacker with access to device memory would; -1 if none. */
 static int open_chunk_starting(const char *dir, const uint8_t *head)
@@ -517,6 +667,11 @@ int main(void)
 	CHECK_EQ(vr_res_getattr(r, "/f.seal", &a), 0);
 	CHECK_EQ(vr_res_getattr(r, "/verify", &a), 0);
 	CHECK_EQ(vr_res_getattr(r, "/status", &a), 0);
+	vr_res_free(r);
+
+	/* verify runs shared, and limited per user, on a tree of its own */
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	shared_verify(r);
 	vr_res_free(r);
 
 	/* a large directory, on a tree of its own */
