@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MOCK_GRAIN	      ((uint64_t)1 << 20)   /* allocation unit: whole fs-verity blocks */
+#define MOCK_GRAIN	      ((uint64_t)64 << 10)  /* allocation unit: 16 fs-verity blocks */
+#define MOCK_CAP_UNIT	      ((uint64_t)1 << 20)   /* capacities are whole MiB */
 #define MOCK_CHUNK_MAX	      ((uint64_t)256 << 20) /* the largest single chunk */
 #define MOCK_RESERVE_MIN      ((uint64_t)64 << 20)  /* address space a file reserves at first */
 #define MOCK_DEFAULT_CAPACITY ((uint64_t)1 << 30)
@@ -207,7 +208,7 @@ static int reserve_all(struct mock *m)
 	uint64_t held = 0;
 
 	while (held < m->capacity) {
-		uint64_t len = held < MOCK_GRAIN ? MOCK_GRAIN : held;
+		uint64_t len = held < MOCK_CAP_UNIT ? MOCK_CAP_UNIT : held;
 		struct chunk c;
 		void *p;
 		int ret;
@@ -257,7 +258,7 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 		vr_log(LOG_ERR, "mock: capacity=%s: use a size such as 512M or 2G", capacity);
 		return -EINVAL;
 	}
-	if (cap % MOCK_GRAIN) {
+	if (cap % MOCK_CAP_UNIT) {
 		vr_log(LOG_ERR, "mock: capacity=%llu must be a whole number of MiB (e.g. 512M, 2G)",
 		       (unsigned long long)cap);
 		return -EINVAL;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -639,6 +640,22 @@ static int take_source(struct fuse_args *args, struct vr_options *o)
 	return 0;
 }
 
+/*
+ * Each resident file holds a descriptor of its memory (a memfd chunk, or the
+ * VMM handles' backing on CUDA): the soft limit (often 1024) is raised to the
+ * hard one, so a tree of many files does not run out at a thousand.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		vr_log(LOG_WARNING, "cannot raise the descriptor limit: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -676,6 +693,7 @@ int main(int argc, char **argv)
 	}
 	if (cl.debug)
 		vr_log_set_level(LOG_DEBUG);
+	raise_nofile();
 	ret = run(&d, &args, &cl);
 free_cl:
 	free(cl.mountpoint);
