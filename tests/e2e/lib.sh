@@ -92,6 +92,9 @@ json_field() {
 	grep -m1 "\"$2\":" "$1" | sed -e 's/^[^:]*:[[:space:]]*//' -e 's/,$//' -e 's/^"//' -e 's/"$//'
 }
 
+# held SIZE: the device bytes a file of SIZE bytes holds on the mock once sealed (64 KiB grains)
+held() { echo $((($1 + 65535) / 65536 * 65536)); }
+
 # audit_has EVENT PATH: an audit record of EVENT naming PATH exists
 audit_has() {
 	grep "\"event\":\"$1\"" "$AUDIT" | grep -q "\"path\":\"$2\""
