@@ -115,6 +115,22 @@ struct vr_backend {
 	void *ctx;
 };
 
+/*
+ * The chunk growth policy both backends share, for a file that holds HELD
+ * bytes and must hold NEED (more): the next chunk is as large as what the
+ * file holds already (few chunks, so few descriptors, for a big file), at
+ * least what is missing, at most MAX. *LEAST gets the smallest that still
+ * serves, for when the slack does not fit. Multiples of the grain stay so.
+ */
+static inline uint64_t vr_dev_chunk_len(uint64_t held, uint64_t need, uint64_t max, uint64_t *least)
+{
+	uint64_t min = need - held < max ? need - held : max;
+	uint64_t len = held > min ? held : min;
+
+	*least = min;
+	return len > max ? max : len;
+}
+
 /* Opens a backend through OPS; returns 0 or the backend's -errno. */
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out);

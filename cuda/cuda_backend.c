@@ -684,12 +684,8 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 	int ret = grow_reservation(c, f, need);
 
 	while (ret == 0 && f->held < need) {
-		/* chunks grow with the file (few descriptors for a big one), capped */
-		uint64_t min = need - f->held < CHUNK_MAX ? need - f->held : CHUNK_MAX;
-		uint64_t len = f->held > min ? f->held : min;
+		uint64_t min, len = vr_dev_chunk_len(f->held, need, CHUNK_MAX, &min);
 
-		if (len > CHUNK_MAX)
-			len = CHUNK_MAX;
 		/* the slack only when it fits: a nearly full device still gives what is needed */
 		if (take_budget(c, len) != 0) {
 			len = min;

@@ -595,12 +595,8 @@ static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 	int ret = grow_reservation(f, need);
 
 	while (ret == 0 && f->held < need) {
-		/* chunks grow with the file (few descriptors for a big one), capped */
-		uint64_t min = need - f->held < MOCK_CHUNK_MAX ? need - f->held : MOCK_CHUNK_MAX;
-		uint64_t len = f->held > min ? f->held : min;
+		uint64_t min, len = vr_dev_chunk_len(f->held, need, MOCK_CHUNK_MAX, &min);
 
-		if (len > MOCK_CHUNK_MAX)
-			len = MOCK_CHUNK_MAX;
 		/* the slack only when it fits: a full device still gives what is needed */
 		if (take_capacity(m, len) != 0) {
 			len = min;

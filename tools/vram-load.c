@@ -1,4 +1,5 @@
 /* vram-load.c - imports files and directories into a vram-residency mount through its socket. */
+#include "cli_path.h"
 #include "vram_client.h"
 
 #include <dirent.h>
@@ -15,22 +16,6 @@
 
 static int verbose;
 static mode_t mask;
-
-/* PATH made absolute against the working directory (the library takes relative paths as
- * relative to the mount), into OUT. */
-static void absolute(const char *path, char *out, size_t cap)
-{
-	char cwd[PATH_MAX];
-
-	int n;
-
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		n = snprintf(out, cap, "%s", path);
-	else
-		n = snprintf(out, cap, "%s/%s", cwd, path);
-	if (n < 0 || (size_t)n >= cap)
-		out[0] = '\0'; /* too long: refused as no such file */
-}
 
 static void usage(FILE *f)
 {
@@ -159,7 +144,7 @@ int main(int argc, char **argv)
 	umask(mask);
 	char dest_abs[PATH_MAX];
 
-	absolute(argv[argc - 1], dest_abs, sizeof(dest_abs));
+	vr_cli_absolute(argv[argc - 1], dest_abs, sizeof(dest_abs));
 	if (strlen(dest_abs) >= PATH_MAX - 1) {
 		fprintf(stderr, "vram-load: %s: path too long\n", argv[argc - 1]);
 		return 1;

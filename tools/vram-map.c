@@ -1,6 +1,7 @@
 /* vram-map.c - maps sealed files through the daemon's socket and prints the mapped bytes' digest.
  */
 #include "digest.h"
+#include "cli_path.h"
 #include "vram_client.h"
 
 #include <errno.h>
@@ -11,22 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-/* PATH made absolute against the working directory (the library takes relative paths as
- * relative to the mount), into OUT. */
-static void absolute(const char *path, char *out, size_t cap)
-{
-	char cwd[PATH_MAX];
-
-	int n;
-
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		n = snprintf(out, cap, "%s", path);
-	else
-		n = snprintf(out, cap, "%s/%s", cwd, path);
-	if (n < 0 || (size_t)n >= cap)
-		out[0] = '\0'; /* too long: refused as no such file */
-}
 
 static void usage(FILE *f)
 {
@@ -100,7 +85,7 @@ static int map_one(const char *file, unsigned flags, double hold, int recheck)
 	char abs[PATH_MAX * 2];
 	int ret;
 
-	absolute(file, abs, sizeof(abs));
+	vr_cli_absolute(file, abs, sizeof(abs));
 	ret = vr_client_connect(abs, &c);
 
 	if (ret) {
