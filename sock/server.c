@@ -19,7 +19,7 @@
 #define MAX_CONNS	  1024 /* in all */
 #define MAX_CONNS_PER_UID 64   /* for a user other than root */
 #define MAX_GROUPS	  256
-#define IMPORT_PIECE	  ((size_t)8 << 20) /* bytes read from an import's source at a time */
+#define IMPORT_PIECE	  ((size_t)2 << 20) /* bytes read from an import's source at a time */
 
 struct conn {
 	struct vr_server *srv;
