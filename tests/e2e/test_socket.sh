@@ -219,6 +219,55 @@ PY
 check "a device or directory descriptor is refused" test "$("$PY" "$WORK/badfd.py" "$MNT" "$WORK")" = refused
 check "and nothing was created" test ! -e "$MNT/from-a-device" -a ! -e "$MNT/from-a-dir"
 
+# bad requests get clear errors and leave the daemon serving (raw protocol, docs/socket.md)
+cat > "$WORK/proto.py" <<'PY'
+import errno, socket, struct, sys
+MAGIC = 0x31535256
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    return s
+def req(op, path=b"", version=1, lease=0, magic=MAGIC, length=None):
+    n = len(path) if length is None else length
+    return struct.pack("<IHHIIII", magic, version, op, 0, lease, 0o644, n) + path
+def status(s):
+    r = s.recv(1 << 19)
+    return struct.unpack("<IHHiIIIQII", r[:40])[3], r[40:]
+s = conn()
+s.send(req(1, b"s4096", version=2))
+assert status(s)[0] == -errno.EPROTONOSUPPORT
+s.send(req(9))
+assert status(s)[0] == -errno.EOPNOTSUPP
+s.send(req(2, lease=7))
+assert status(s)[0] == -errno.EBADF      # verify of a lease this connection does not hold
+s.send(req(3, lease=0))
+assert status(s)[0] == -errno.EBADF      # unmap of none
+s.send(req(4, b"x.bin"))
+assert status(s)[0] == -errno.EBADF      # import without a descriptor
+s.send(req(1, b"no/such/file"))
+code, rest = status(s)
+assert code == -errno.ENOENT and rest, rest  # with a reason
+s.send(req(1, b"s4096", length=3))     # a length that lies: malformed, disconnected
+assert status(s)[0] == -errno.EPROTO
+assert s.recv(64) == b""
+s = conn()
+s.send(req(1, b"s4096", magic=0))
+assert status(s)[0] == -errno.EPROTO
+s = conn()
+s.send(b"\x01")                          # shorter than a header
+assert status(s)[0] == -errno.EPROTO
+s = conn()
+s.send(req(1, b"a" * 5000))              # longer than a path may be
+assert status(s)[0] == -errno.EPROTO
+s = conn()
+s.send(req(1, b"s4096"))                 # and it still serves
+code, rest = status(s)
+assert code == 0, code
+print("ok")
+PY
+check "bad requests: clear errors, the daemon serves on" test "$("$PY" "$WORK/proto.py" "$SOCK")" = ok
+check "a malformed request is logged" grep -q "malformed request" "$WORK/daemon.log"
+
 # the socket goes with the mount; a stale one is replaced at the next mount
 check "unmount, daemon exits 0" unmount_vr
 check "socket removed at unmount" test ! -e "$SOCK"
