@@ -704,6 +704,16 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 	return ret;
 }
 
+/* Zeroes what F holds past NEED (slack it keeps) on UPLOAD; returns 0 or -errno. */
+static int scrub_slack(struct cuda *c, struct cuda_file *f, uint64_t need)
+{
+	int ret = cuda_err(
+	    c, cudaMemsetAsync((void *)(uintptr_t)(f->base + need), 0, f->held - need, c->upload),
+	    "cudaMemset (scrub)");
+
+	return ret ? ret : mark_written(c, f);
+}
+
 /*
  * Gives back what F holds past NEED: whole chunks, then the slack of the last
  * one, by moving its used part into an exact chunk (a device-to-device copy
@@ -728,10 +738,10 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 	/* into a fresh chunk at a scratch address, then into the old one's place */
 	ret = drv_err(c, c->drv.create(&h, used, &c->prop, 0), "cuMemCreate (trim)");
 	if (ret)
-		return 0; /* keeping the slack is no error */
+		return scrub_slack(c, f, need); /* keeping the slack is no error */
 	if (drv_err(c, c->drv.reserve(&tmp, used, c->grain, 0, 0), "cuMemAddressReserve") != 0) {
 		c->drv.release(h);
-		return 0;
+		return scrub_slack(c, f, need);
 	}
 	ret = map_rw(c, tmp, used, h);
 	if (ret == 0)
@@ -796,9 +806,10 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		if (ret)
 			return ret;
 	}
-	/* a cut is scrubbed: bytes past the new end read as zero if the file regrows */
-	if (size < f->size && size < f->held) {
-		uint64_t to = f->size < f->held ? f->size : f->held;
+	/* a cut is scrubbed, bytes past the new end reading as zero if the file regrows: here
+	 * what stays held, in trim what is given back or kept as slack */
+	if (size < f->size && size < need) {
+		uint64_t to = f->size < need ? f->size : need;
 
 		ret = cuda_err(
 		    c,

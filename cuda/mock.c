@@ -632,9 +632,9 @@ static void trim(struct mock *m, struct mock_file *f, uint64_t need)
 		struct chunk *c = &f->chunks[f->count - 1];
 		uint64_t cut = f->held - need;
 
-		if (c->sealed)
-			return;
 		explicit_bzero(f->base + need, cut);
+		if (c->sealed)
+			return; /* its size is fixed now: the slack stays, scrubbed */
 		reserve_range(f->base + need, cut);
 		if (ftruncate(c->fd, (off_t)(c->len - cut)) != 0)
 			return; /* still held, and zero: counted as before */
@@ -663,9 +663,10 @@ static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		if (ret)
 			return ret;
 	}
-	/* a cut is scrubbed: the bytes past the new end read as zero if the file regrows */
-	if (size < f->size)
-		explicit_bzero(f->base + size, (f->size < f->held ? f->size : f->held) - size);
+	/* a cut is scrubbed, the bytes past the new end reading as zero if the file regrows:
+	 * here what stays held, in trim what is given back */
+	if (size < f->size && size < need)
+		explicit_bzero(f->base + size, (f->size < need ? f->size : need) - size);
 	/* a resize to the same size fits the memory to the file (the load is done) */
 	if (size <= f->size && need < f->held)
 		trim(m, f, need);

@@ -118,7 +118,14 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 
 	if (ret)
 		return reply_status(c, VR_OP_MAP, ret, errno_why(ret, why, sizeof(why)), 0);
-	struct vr_lease **n = realloc(c->leases, sizeof(*n) * (c->nleases + 1));
+	/* the number of a lease that ended is taken again: the table never outgrows what a
+	 * connection holds at once */
+	uint32_t slot = 0;
+
+	while (slot < c->nleases && c->leases[slot])
+		slot++;
+	struct vr_lease **n =
+	    slot < c->nleases ? c->leases : realloc(c->leases, sizeof(*n) * (c->nleases + 1));
 	size_t seal_len, plen;
 	const char *seal = vr_lease_seal(l, &seal_len);
 	uint8_t *payload;
@@ -133,11 +140,13 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 		vr_res_lease_end(c->srv->cfg.res, l);
 		return reply_status(c, VR_OP_MAP, -ENOMEM, "out of memory, or too many chunks", 0);
 	}
-	c->leases[c->nleases++] = l;
+	c->leases[slot] = l;
+	if (slot == c->nleases)
+		c->nleases++;
 	memcpy(payload, exp.lens, sizeof(uint64_t) * exp.count);
 	memcpy(payload + sizeof(uint64_t) * exp.count, seal, seal_len);
 	struct vr_proto_reply r = {.op = VR_OP_MAP,
-				   .lease = c->nleases,
+				   .lease = slot + 1,
 				   .kind = exp.kind == VR_EXPORT_CUDA_FD ? VR_PROTO_KIND_CUDA
 									 : VR_PROTO_KIND_HOST,
 				   .count = exp.count,
@@ -449,7 +458,7 @@ static void *conn_thread(void *arg)
 			     0);
 	/* a connection's end, however it came (exit, kill, close), ends its leases */
 	for (uint32_t i = 0; i < c->nleases; i++)
-		vr_res_lease_end(s->cfg.res, c->leases[i]);
+		vr_res_lease_end(s->cfg.res, c->leases[i]); /* NULL (ended) is fine */
 	free(c->leases);
 	close(c->fd);
 	pthread_mutex_lock(&s->lock);

@@ -261,8 +261,18 @@ s.send(req(1, b"a" * 5000))              # longer than a path may be
 assert status(s)[0] == -errno.EPROTO
 s = conn()
 s.send(req(1, b"s4096"))                 # and it still serves
-code, rest = status(s)
-assert code == 0, code
+r = s.recv(1 << 19)
+code, lease = struct.unpack("<IHHiIIIQII", r[:40])[3:5]
+assert code == 0 and lease == 1, (code, lease)
+s.send(req(3, lease=lease))
+assert status(s)[0] == 0
+s.send(req(2, lease=lease))
+assert status(s)[0] == -errno.EBADF      # an ended lease is gone
+s.send(req(1, b"s4097"))
+r = s.recv(1 << 19)
+assert struct.unpack("<IHHiIIIQII", r[:40])[3:5] == (0, 1)  # its number serves again
+s.send(req(2, lease=1))
+assert status(s)[0] == 0                 # and verifies the new file
 print("ok")
 PY
 check "bad requests: clear errors, the daemon serves on" test "$("$PY" "$WORK/proto.py" "$SOCK")" = ok
