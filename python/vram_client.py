@@ -30,8 +30,11 @@ class _Mapping(ctypes.Structure):
 
 
 def _load():
-    name = os.environ.get("VRAM_CLIENT_LIB") or ctypes.util.find_library("vram-client") \
-        or "libvram-client.so.1"
+    # installed by cmake --install: PREFIX/lib/python3/dist-packages/ beside PREFIX/lib/
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                          "libvram-client.so.1")
+    name = os.environ.get("VRAM_CLIENT_LIB") or (beside if os.path.exists(beside) else None) \
+        or ctypes.util.find_library("vram-client") or "libvram-client.so.1"
     lib = ctypes.CDLL(name, use_errno=True)
     lib.vr_client_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
     lib.vr_client_map.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint,
