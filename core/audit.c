@@ -3,6 +3,7 @@
 #include "digest.h"
 #include "key.h"
 #include "log.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -321,7 +322,14 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
 	memcpy(text, line, len - tail);
 	text[len - tail] = '}';
 	text[len - tail + 1] = '\0';
-	o = cJSON_Parse(text);
+	int perr;
+
+	o = vr_json_parse(text, len - tail + 1, NULL, &perr);
+	if (perr == -ENOMEM) {
+		free(text);
+		snprintf(why, cap, "out of memory");
+		return -ENOMEM;
+	}
 	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
 	if (!c->started && cJSON_IsNumber(it) && it->valuedouble >= 1 &&
 	    it->valuedouble < 4294967296.0 && c->seq == 0) {

@@ -1,5 +1,6 @@
 /* manifest.c - expected digests: SHA256SUMS files and OpenSSF model signatures (OMS). */
 #include "manifest.h"
+#include "json.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -243,7 +244,7 @@ static int sums_line(struct vr_manifest *m, size_t *cap, const char *line, size_
 		return fail(why, -EINVAL, "line %u: a NUL byte in the name", lineno);
 	name = strndup(p, left);
 	if (!name)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	if (escaped && unescape(name)) {
 		free(name);
 		return fail(why, -EINVAL, "line %u: a bad escape in the name", lineno);
@@ -271,7 +272,7 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 		return fail(why, -EFBIG, "larger than %u MiB", VR_MANIFEST_MAX_BYTES >> 20);
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	m->kind = VR_MANIFEST_SUMS;
 	for (size_t pos = 0; pos < len && ret == 0;) {
 		const char *line = text + pos;
@@ -292,6 +293,8 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 
 	if (dup >= 0)
 		ret = fail(why, -EINVAL, "\"%.200s\" is listed twice", m->entries[dup].name);
+	if (ret == -ENOMEM)
+		fail(why, ret, "out of memory");
 	if (ret) {
 		vr_manifest_free(m);
 		return ret;
@@ -303,21 +306,25 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 /* ---- base64 and DER ---- */
 
 /* Decodes base64 TEXT (whitespace skipped); returns a malloc'd buffer or NULL. */
+/* Decodes base64; NULL with errno ENOMEM (no memory) or EINVAL (not base64). */
 static uint8_t *b64_decode(const char *text, size_t len, size_t *outlen)
 {
 	struct base64_decode_ctx ctx;
 	uint8_t *buf;
 	size_t n;
 
-	if (len > VR_MANIFEST_MAX_BYTES) /* nothing this reads is larger: no huge allocation */
+	if (len > VR_MANIFEST_MAX_BYTES) { /* nothing this reads is larger: no huge allocation */
+		errno = EINVAL;
 		return NULL;
+	}
 	n = BASE64_DECODE_LENGTH(len) + 1;
 	buf = malloc(n);
 	if (!buf)
-		return NULL;
+		return NULL; /* errno: ENOMEM */
 	base64_decode_init(&ctx);
 	if (!base64_decode_update(&ctx, &n, buf, len, text) || !base64_decode_final(&ctx)) {
 		free(buf);
+		errno = EINVAL;
 		return NULL;
 	}
 	*outlen = n;
@@ -494,7 +501,9 @@ static int add_pem(struct vr_trust *t, const char *text, size_t len, const char 
 			return fail(why, -E2BIG, "more than %d trusted keys", VR_TRUST_MAX_KEYS);
 		k.der = pem_body(b, (size_t)(e - b), &k.derlen);
 		if (!k.der)
-			return fail(why, -EINVAL, "%s: a PUBLIC KEY block is not base64", src);
+			return errno == ENOMEM ? fail(why, -ENOMEM, "%s: out of memory", src)
+					       : fail(why, -EINVAL,
+						      "%s: a PUBLIC KEY block is not base64", src);
 		ret = parse_spki(k.der, k.derlen, &k, inner);
 		if (ret) {
 			free(k.der);
@@ -503,7 +512,7 @@ static int add_pem(struct vr_trust *t, const char *text, size_t len, const char 
 		ret = canonical_hint(k.der, k.derlen, k.hint);
 		if (ret) {
 			key_clear(&k);
-			return ret;
+			return fail(why, ret, "%s: out of memory", src);
 		}
 		t->keys[t->count++] = k;
 		found++;
@@ -520,7 +529,7 @@ int vr_trust_from_pem(const char *text, size_t len, struct vr_trust **out, char 
 	int ret;
 
 	if (!t)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	ret = add_pem(t, text, len, "trusted key", why);
 	if (ret) {
 		vr_trust_free(t);
@@ -550,7 +559,7 @@ static int add_file(struct vr_trust *t, int dirfd, const char *name, const char 
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	}
 	got = read(fd, buf, (size_t)st.st_size);
 	ret = got < 0 ? fail(why, -errno, "%s: %s", shown, strerror(errno)) : 0;
@@ -568,7 +577,7 @@ int vr_trust_load(const char *path, struct vr_trust **out, char why[VR_WHY_MAX])
 	int ret = 0;
 
 	if (!t)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	if (stat(path, &st)) {
 		ret = fail(why, -errno, "%s: %s", path, strerror(errno));
 	} else if (S_ISDIR(st.st_mode)) {
@@ -695,6 +704,7 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 	if (raw) {
 		size_t pemlen, derlen;
 		uint8_t *pem = b64_decode(raw, strlen(raw), &pemlen);
+		bool oom = !pem && errno == ENOMEM;
 		const char *b = pem ? memmem(pem, pemlen, PEM_BEGIN, strlen(PEM_BEGIN)) : NULL;
 		/* the END line is looked for after the whole BEGIN line: the two may share dashes
 		 * ("-----BEGIN PUBLIC KEY-----END PUBLIC KEY-----"; found by fuzz_oms) */
@@ -704,10 +714,12 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 				     : NULL;
 		uint8_t *der = e ? pem_body(body, (size_t)(e - body), &derlen) : NULL;
 
+		oom |= e && !der && errno == ENOMEM;
 		free(pem);
 		if (!der) {
-			*err =
-			    fail(why, -EINVAL, "publicKey.rawBytes is not a base64 PEM public key");
+			*err = oom ? fail(why, -ENOMEM, "out of memory")
+				   : fail(why, -EINVAL,
+					  "publicKey.rawBytes is not a base64 PEM public key");
 			return NULL;
 		}
 		for (size_t i = 0; i < trust->count && !by_raw; i++)
@@ -793,13 +805,16 @@ static int check_envelope(const cJSON *b, const cJSON *pk, const struct vr_trust
 		return ret;
 	*payload = b64_decode(p64, strlen(p64), plen);
 	if (!*payload)
-		return fail(why, -EINVAL, "the payload is not base64");
+		return errno == ENOMEM ? fail(why, -ENOMEM, "out of memory")
+				       : fail(why, -EINVAL, "the payload is not base64");
 	der = b64_decode(s64, strlen(s64), &derlen);
 	dsa_signature_init(&sig);
-	ret = der && parse_sig(der, derlen, &sig) ? 0 : -EINVAL;
+	ret = !der && errno == ENOMEM ? -ENOMEM : der && parse_sig(der, derlen, &sig) ? 0 : -EINVAL;
 	free(der);
 	if (ret) {
-		fail(why, ret, "the signature is not a base64 DER ECDSA signature");
+		fail(why, ret,
+		     ret == -ENOMEM ? "out of memory"
+				    : "the signature is not a base64 DER ECDSA signature");
 	} else {
 		dlen = pae_digest(k, ptype, *payload, *plen, digest);
 		if (!ecdsa_verify(&k->pub, dlen, digest, &sig))
@@ -830,11 +845,11 @@ static int add_ignores(struct vr_manifest *m, const cJSON *list, char why[VR_WHY
 		return fail(why, -E2BIG, "more than %d ignore_paths", VR_OMS_IGNORE_MAX);
 	m->ignore = calloc(n + extra, sizeof(char *));
 	if (!m->ignore)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		m->ignore[m->nignore] = strdup(defaults[i]);
 		if (!m->ignore[m->nignore])
-			return -ENOMEM;
+			return fail(why, -ENOMEM, "out of memory");
 		m->nignore++;
 	}
 	cJSON_ArrayForEach(it, list)
@@ -845,7 +860,7 @@ static int add_ignores(struct vr_manifest *m, const cJSON *list, char why[VR_WHY
 			return fail(why, -EINVAL, "an ignore_paths entry is not a string");
 		p = strdup(it->valuestring);
 		if (!p)
-			return -ENOMEM;
+			return fail(why, -ENOMEM, "out of memory");
 		/* a path that is not relative to the model cannot name anything in it */
 		if (normalize_rel(p)) {
 			free(p);
@@ -860,14 +875,19 @@ static int add_ignores(struct vr_manifest *m, const cJSON *list, char why[VR_WHY
 static int read_statement(struct vr_manifest *m, const uint8_t *payload, size_t plen,
 			  char why[VR_WHY_MAX])
 {
-	cJSON *st = cJSON_ParseWithLength((const char *)payload, plen);
 	const cJSON *pred, *ser, *res, *subj, *it;
 	const char *s;
 	struct sha256_ctx ctx;
 	uint8_t want[VR_DIGEST_SIZE], got[VR_DIGEST_SIZE];
 	size_t cap = 0;
-	int ret = -EINVAL;
+	int ret;
+	cJSON *st = vr_json_parse((const char *)payload, plen, NULL, &ret);
 
+	if (ret == -ENOMEM) {
+		fail(why, ret, "out of memory");
+		goto free_st;
+	}
+	ret = -EINVAL;
 	if (!cJSON_IsObject(st)) {
 		fail(why, -EINVAL, "the payload is not a JSON object");
 		goto free_st;
@@ -993,11 +1013,11 @@ int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
 		return fail(why, -EINVAL, "a NUL byte: not a JSON bundle");
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return -ENOMEM;
+		return fail(why, -ENOMEM, "out of memory");
 	m->kind = VR_MANIFEST_OMS;
-	b = cJSON_ParseWithLength(text, len);
+	b = vr_json_parse(text, len, NULL, &ret);
 	if (!b) {
-		ret = fail(why, -EINVAL, "not valid JSON");
+		ret = fail(why, ret, ret == -ENOMEM ? "out of memory" : "not valid JSON");
 		goto free_m;
 	}
 	ret = check_bundle(b, &pk, why);

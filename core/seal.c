@@ -1,5 +1,6 @@
 /* seal.c - signed seals: the canonical signed encoding, JSON form and strict parser. */
 #include "seal.h"
+#include "json.h"
 #include "name.h"
 
 #include <errno.h>
@@ -467,11 +468,12 @@ int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	root = vr_json_parse(text, len, &end, &ret);
 	if (!root) {
-		reason = "seal is not valid JSON";
+		reason = ret == -ENOMEM ? "out of memory" : "seal is not valid JSON";
 		goto free_seal;
 	}
+	ret = -EINVAL;
 	for (; end && end < text + len; end++)
 		if (*end != ' ' && *end != '\n' && *end != '\t' && *end != '\r') {
 			reason = "trailing data after the seal's JSON object";
