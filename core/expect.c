@@ -18,9 +18,16 @@ struct res_source {
 	char why[VR_WHY_MAX];
 };
 
+/* what a source holds when not even its own record could be allocated: refused, saying so
+ * (a source that silently vouched for nothing would let its directory seal unchecked) */
+static struct res_source no_memory[] = {
+    {.kind = VR_MANIFEST_SUMS, .why = "out of memory"},
+    {.kind = VR_MANIFEST_OMS, .why = "out of memory"},
+};
+
 void res_source_free(struct res_source *s)
 {
-	if (s) {
+	if (s && (s < no_memory || s >= no_memory + 2)) {
 		vr_manifest_free(s->m);
 		free(s);
 	}
@@ -125,17 +132,43 @@ static void fill_expected(const struct res_expect *e, struct vr_seal_expected *x
 	}
 }
 
-int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
-		   struct res_expect *e)
+int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const struct res_expect *e)
 {
-	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, e);
-	if (e->mismatch)
-		return -EBADMSG;
 	if (s->no_sha256)
 		memset(&s->expected, 0, sizeof(s->expected)); /* nothing was compared */
 	else
 		fill_expected(e, &s->expected);
-	return res_sign_seal(r, n, s);
+	return res_node_path(n, s->path, sizeof(s->path));
+}
+
+int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_seal *s,
+		     struct res_expect *e, char **json)
+{
+	int ret;
+
+	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, e);
+	if (e->mismatch)
+		return -EBADMSG;
+	ret = res_seal_place_fields(n, s, e);
+	if (ret == 0)
+		ret = vr_seal_sign(s, r->cfg.keys);
+	return ret ? ret : vr_seal_to_json(s, json);
+}
+
+int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
+		   struct res_expect *e)
+{
+	struct vr_seal t = *s;
+	char *json = NULL;
+	int ret = res_seal_prepare(r, n, &t, e, &json);
+
+	if (ret)
+		return ret;
+	/* the seal and its text change together, or neither does */
+	*s = t;
+	free(n->seal_json);
+	n->seal_json = json;
+	return 0;
 }
 
 void res_expect_why(const struct res_expect *e, char *buf, size_t cap)
@@ -326,29 +359,13 @@ static void recheck_below(struct vr_residency *r, struct vr_node *d, const struc
 	}
 }
 
-void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+/* Reads source N (SIZE bytes) from the device and parses it into S; a refusal says why. */
+static void read_source(struct vr_residency *r, const struct vr_node *n, struct res_source *s,
+			uint64_t size)
 {
-	char path[VR_SEAL_PATH_MAX], detail[2 * VR_WHY_MAX];
-	struct applied_list l = {0};
-	struct res_source *s;
-	enum vr_manifest_kind kind;
-	uint64_t size;
 	char *buf = NULL;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
-	kind = n->state == ST_SEALED && !n->target ? vr_manifest_kind_of(n->name) : 0;
-	size = n->size;
-	res_node_path(n, path, sizeof(path));
-	pthread_mutex_unlock(&r->lock);
-	if (!kind)
-		return;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		vr_log(LOG_ERR, "%s: out of memory: its expected digests are not applied", path);
-		return;
-	}
-	s->kind = kind;
 	if (size > VR_MANIFEST_MAX_BYTES) {
 		snprintf(s->why, sizeof(s->why), "larger than %u MiB", VR_MANIFEST_MAX_BYTES >> 20);
 	} else if (!(buf = malloc(size + 1))) {
@@ -356,7 +373,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	} else if (size && (ret = vr_dev_read(n->dev, 0, buf, size)) != 0) {
 		snprintf(s->why, sizeof(s->why), "cannot be read from the device: %s",
 			 strerror(-ret));
-	} else if (kind == VR_MANIFEST_SUMS) {
+	} else if (s->kind == VR_MANIFEST_SUMS) {
 		vr_sums_parse(buf, size, &s->m, s->why);
 	} else {
 		/* the keys as they are now (SIGHUP may replace them; the old stay valid) */
@@ -367,6 +384,30 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		vr_oms_verify(buf, size, trust, &s->m, s->why);
 	}
 	free(buf);
+}
+
+void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
+{
+	char path[VR_SEAL_PATH_MAX], detail[2 * VR_WHY_MAX];
+	struct applied_list l = {0};
+	struct res_source *s;
+	enum vr_manifest_kind kind;
+	uint64_t size;
+
+	pthread_mutex_lock(&r->lock);
+	kind = n->state == ST_SEALED && !n->target ? vr_manifest_kind_of(n->name) : 0;
+	size = n->size;
+	res_node_path(n, path, sizeof(path));
+	pthread_mutex_unlock(&r->lock);
+	if (!kind)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (s) {
+		s->kind = kind;
+		read_source(r, n, s, size);
+	} else {
+		s = &no_memory[kind == VR_MANIFEST_OMS];
+	}
 
 	pthread_mutex_lock(&r->lock);
 	/* still this sealed source, under its name: otherwise the next arrival applies */

@@ -557,24 +557,6 @@ int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint
 }
 
 /* Builds, signs and caches the seal of N for its current path. [T] */
-int res_sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s)
-{
-	char *json;
-	int ret = res_node_path(n, s->path, sizeof(s->path));
-
-	if (ret)
-		return ret;
-	ret = vr_seal_sign(s, r->cfg.keys);
-	if (ret)
-		return ret;
-	ret = vr_seal_to_json(s, &json);
-	if (ret)
-		return ret;
-	free(n->seal_json);
-	n->seal_json = json;
-	return 0;
-}
-
 struct sha_job {
 	struct vr_dev_file *f;
 	uint8_t sha[VR_DIGEST_SIZE];

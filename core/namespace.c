@@ -194,44 +194,129 @@ unlock:
 }
 
 /*
- * Re-signs file N's seal for its current path, checked against the expected
- * digests that cover it there, and audits it. A source there that names
- * other bytes quarantines it. [T]
+ * A rename re-signs every seal below what moves for its new path, checked
+ * against the expected digests that cover it there. Each seal is signed and
+ * printed first, with the moved node placed at its new parent and name but
+ * not yet linked there; only when every one is made does anything move, so a
+ * failure (no memory) leaves the tree, the seals and their texts as they were.
  */
-static __attribute__((noinline)) int resign_file(struct vr_residency *r, struct vr_node *n,
-						 const struct vr_caller *c)
+struct restage {
+	struct vr_node *n;
+	char *json; /* the new seal's text; NULL: a source there names other bytes */
+	int version;
+	char key_id[VR_KEY_ID_HEX + 1];
+	uint8_t signature[32];
+	struct vr_seal_expected *expected; /* the checked source's fields (source path too) */
+	char why[VR_WHY_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX]; /* a mismatch's */
+};
+
+struct restage_list {
+	struct restage *v;
+	size_t n, cap;
+};
+
+static void restage_free(struct restage_list *l)
 {
-	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX];
-	char why[VR_WHY_MAX], path[VR_SEAL_PATH_MAX];
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].json);
+		free(l->v[i].expected);
+	}
+	free(l->v);
+}
+
+/* Stages the seal of every sealed file at or below N as N is placed now. [T] */
+static int restage_below(struct vr_residency *r, struct vr_node *n, struct restage_list *l)
+{
+	if (n->is_dir) {
+		for (struct vr_node *ch = n->children; ch; ch = ch->next) {
+			int ret = restage_below(r, ch, l);
+
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct restage *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	struct restage *st = &l->v[l->n];
+	struct vr_seal t = *n->seal;
 	struct res_expect e;
 	int ret;
 
-	if (!n->seal || (n->state != ST_SEALED && n->state != ST_QUARANTINED))
-		return 0;
-	if (n->source) {
-		/* a source renamed (or moved) vouches again only once re-read in its place */
-		res_source_free(n->source);
-		n->source = NULL;
-	}
-	strcpy(old, n->seal->path);
-	ret = res_place_seal(r, n, n->seal, &e);
+	memset(st, 0, sizeof(*st));
+	st->n = n;
+	ret = res_seal_prepare(r, n, &t, &e, &st->json);
 	if (ret == -EBADMSG) {
-		res_expect_why(&e, why, sizeof(why));
-		res_expect_detail(&e, n->seal->sha256, detail, sizeof(detail));
-		if (n->state == ST_SEALED) {
-			res_set_state(r, n, ST_QUARANTINED);
-			res_set_check_why(n, why);
-		}
-		res_node_path(n, path, sizeof(path));
-		vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", path, old, detail);
-		res_audit(r, "seal_verification_failed", path, c, "failed", n->seal->fsverity,
-			  detail);
+		res_expect_why(&e, st->why, sizeof(st->why));
+		res_expect_detail(&e, n->seal->sha256, st->detail, sizeof(st->detail));
+		l->n++;
 		return 0;
 	}
-	snprintf(detail, sizeof(detail), "from %s", old);
-	res_audit(r, "seal_renamed", n->seal->path, c, ret ? "failed" : "ok", n->seal->fsverity,
-		  detail);
-	return ret;
+	if (ret == 0 && !(st->expected = malloc(sizeof(*st->expected))))
+		ret = -ENOMEM;
+	if (ret) {
+		free(st->json);
+		return ret;
+	}
+	memcpy(st->expected, &t.expected, sizeof(t.expected));
+	st->version = t.version;
+	memcpy(st->key_id, t.key_id, sizeof(st->key_id));
+	memcpy(st->signature, t.signature, sizeof(st->signature));
+	l->n++;
+	return 0;
+}
+
+/* Puts the staged seals in place (nothing is allocated) and audits each. [T] */
+static void restage_commit(struct vr_residency *r, struct restage_list *l,
+			   const struct vr_caller *c)
+{
+	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 8];
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct restage *st = &l->v[i];
+		struct vr_node *n = st->n;
+		struct vr_seal *s = n->seal;
+
+		strcpy(old, s->path);
+		if (!st->json) {
+			if (n->state == ST_SEALED) {
+				res_set_state(r, n, ST_QUARANTINED);
+				res_set_check_why(n, st->why);
+			}
+			if (res_node_path(n, s->path, sizeof(s->path)) == 0)
+				vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", s->path,
+				       old, st->detail);
+			res_audit(r, "seal_verification_failed", s->path, c, "failed", s->fsverity,
+				  st->detail);
+			continue;
+		}
+		res_node_path(n, s->path, sizeof(s->path)); /* fits: checked before the move */
+		memcpy(&s->expected, st->expected, sizeof(s->expected));
+		s->version = st->version;
+		strcpy(s->alg, VR_SEAL_ALG);
+		memcpy(s->key_id, st->key_id, sizeof(s->key_id));
+		memcpy(s->signature, st->signature, sizeof(s->signature));
+		free(n->seal_json);
+		n->seal_json = st->json;
+		st->json = NULL;
+		snprintf(detail, sizeof(detail), "from %s", old);
+		res_audit(r, "seal_renamed", s->path, c, "ok", s->fsverity, detail);
+	}
+	/* a source renamed (or moved) vouches again only once re-read in its place */
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].n->source) {
+			res_source_free(l->v[i].n->source);
+			l->v[i].n->source = NULL;
+		}
 }
 
 struct node_list {
@@ -282,22 +367,6 @@ static void reload_sources(struct vr_residency *r, struct vr_node *n, const stru
 		pthread_mutex_unlock(&r->lock);
 	}
 	free(l.v);
-}
-
-/* Re-signs every seal below N (after a rename); returns the first error. [T] */
-static int resign_subtree(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
-{
-	int ret = 0;
-
-	if (!n->is_dir)
-		return resign_file(r, n, c);
-	for (struct vr_node *ch = n->children; ch; ch = ch->next) {
-		int e = resign_subtree(r, ch, c);
-
-		if (e && !ret)
-			ret = e;
-	}
-	return ret;
 }
 
 /* Length of the longest relative path below N, N's own name included. [T] */
@@ -394,9 +463,26 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	}
 	res_last_name(&dst, name);
 	char *copy = strdup(name);
+	struct restage_list staged = {0};
 
 	if (!copy) {
 		ret = -ENOMEM;
+		goto unlock;
+	}
+	/* every seal below, made for the new place before anything moves */
+	struct vr_node *oldp = src.node->parent;
+	char *oldname = src.node->name;
+
+	src.node->parent = dst.parent;
+	src.node->name = copy;
+	ret = restage_below(r, src.node, &staged);
+	src.node->parent = oldp;
+	src.node->name = oldname;
+	if (ret) {
+		vr_log(LOG_ERR, "rename %s -> %s: re-signing a seal failed: %s; nothing moved",
+		       from, to, strerror(-ret));
+		restage_free(&staged);
+		free(copy);
 		goto unlock;
 	}
 	if (dst.node) {
@@ -410,18 +496,14 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 			res_detach_file(r, victim);
 		}
 	}
-	struct vr_node *oldp = src.node->parent;
-
 	res_unlink_child(src.node);
-	free(src.node->name);
+	free(oldname);
 	src.node->name = copy;
 	res_link_child(dst.parent, src.node);
 	res_touch_dir(oldp);
 	dst.parent->mtime = dst.parent->ctime = src.node->ctime = oldp->mtime;
-	ret = resign_subtree(r, src.node, c);
-	if (ret)
-		vr_log(LOG_ERR, "rename %s -> %s: re-signing a seal failed: %s", from, to,
-		       strerror(-ret));
+	restage_commit(r, &staged, c);
+	restage_free(&staged);
 	moved = src.node;
 	moved->refs++;
 unlock:

@@ -208,7 +208,6 @@ int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, 
 /* load.c: writing and sealing */
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out);
-int res_sign_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s);
 
 /* verify.c: checks */
 /* Verifies a user other than root may run at once (joining a running one is free). */
@@ -257,12 +256,19 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);
 /*
  * Checks N's bytes (S->sha256) against the expected digests covering its
- * path, then signs S for that path recording the source that names it.
- * Returns 0, -EBADMSG (a source names other bytes: nothing is signed, E
- * says which) or res_sign_seal's error. [T]
+ * path, then signs S for that path recording the source that names it, and
+ * makes it N's seal text. Returns 0, -EBADMSG (a source names other bytes:
+ * nothing is signed, E says which) or an error of signing or printing, when S
+ * and N's seal text are as they were. [T]
  */
 int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
 		   struct res_expect *e);
+/* res_place_seal's first half: S signed for N's place and printed into *JSON, N untouched. */
+int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_seal *s,
+		     struct res_expect *e, char **json);
+/* Sets the fields of S that follow N's place: its path and the source E found (no
+ * allocation); 0 or -ENAMETOOLONG. */
+int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const struct res_expect *e);
 /* "sha256 differs from <source>" and the audit detail with both digests' prefixes. [T] */
 void res_expect_why(const struct res_expect *e, char *buf, size_t cap);
 void res_expect_detail(const struct res_expect *e, const uint8_t *got, char *buf, size_t cap);
