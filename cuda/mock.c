@@ -547,7 +547,7 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 /* Maps one more chunk of LEN bytes (capacity taken by the caller) at F's end. */
 static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 {
-	struct chunk c;
+	struct chunk c = {.fd = -1};
 	int ret;
 
 	if (f->count == f->cap) {
@@ -635,9 +635,11 @@ static void trim(struct mock *m, struct mock_file *f, uint64_t need)
 		explicit_bzero(f->base + need, cut);
 		if (c->sealed)
 			return; /* its size is fixed now: the slack stays, scrubbed */
-		reserve_range(f->base + need, cut);
+		/* cut first: if that fails, the tail stays mapped, held and zero, as counted (it
+		 * was unmapped first once, and a later scrub of the chunk faulted) */
 		if (ftruncate(c->fd, (off_t)(c->len - cut)) != 0)
-			return; /* still held, and zero: counted as before */
+			return;
+		reserve_range(f->base + need, cut);
 		c->len -= cut;
 		f->held = need;
 		pthread_mutex_lock(&m->lock);
