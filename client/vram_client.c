@@ -309,14 +309,16 @@ static ssize_t receive(struct vr_client *c, int *fds, uint32_t cap, uint32_t *nf
 		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int got[VR_PROTO_FDS_PER_MSG];
 
-		memcpy(got, CMSG_DATA(h), sizeof(int) * (k < VR_PROTO_FDS_PER_MSG ? k : 0));
-		for (size_t i = 0; i < k && i < VR_PROTO_FDS_PER_MSG; i++) {
+		/* every descriptor that came is kept or closed (the data need not be aligned) */
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
 			if (fds && *nfds < cap)
-				fds[(*nfds)++] = got[i];
+				fds[(*nfds)++] = fd;
 			else
-				close(got[i]);
+				close(fd);
 		}
 	}
 	if (n == 0)
@@ -505,7 +507,7 @@ static void unmap_memory(struct map_node *n)
 /* Ends lease L on the daemon's side. */
 static int end_lease(struct vr_client *c, uint32_t lease)
 {
-	struct vr_proto_reply r;
+	struct vr_proto_reply r = {0};
 	int ret = request(c, VR_OP_UNMAP, 0, lease, 0, NULL, -1);
 
 	return ret ? ret : reply(c, VR_OP_UNMAP, &r, NULL, 0, NULL);
@@ -514,7 +516,7 @@ static int end_lease(struct vr_client *c, uint32_t lease)
 int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out)
 {
 	char rel[PATH_MAX];
-	struct vr_proto_reply r;
+	struct vr_proto_reply r = {0};
 	struct map_node *node = NULL;
 	uint32_t nfds = 0;
 	int *fds = NULL, ret;
@@ -628,7 +630,7 @@ int vr_client_read(struct vr_client *c, const struct vr_mapping *m, uint64_t off
 
 int vr_client_verify(struct vr_client *c, struct vr_mapping *m)
 {
-	struct vr_proto_reply r;
+	struct vr_proto_reply r = {0};
 	int ret = request(c, VR_OP_VERIFY, 0, m->lease, 0, NULL, -1);
 
 	return ret ? ret : reply(c, VR_OP_VERIFY, &r, NULL, 0, NULL);
@@ -659,7 +661,7 @@ int vr_client_unmap(struct vr_client *c, struct vr_mapping *m)
 int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode, uint64_t *loaded)
 {
 	char full[PATH_MAX * 2 + 2], rel[PATH_MAX * 2 + 2], name[NAME_MAX + 1];
-	struct vr_proto_reply r;
+	struct vr_proto_reply r = {0};
 	char *slash;
 	int ret;
 
