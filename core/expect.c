@@ -220,6 +220,8 @@ static void note_unhashed(struct applied_list *l, struct vr_node *f)
 {
 	if (l->nunhashed == l->capunhashed) {
 		size_t ncap = l->capunhashed ? 2 * l->capunhashed : 8;
+		/* an array of pointers: its element is rightly a pointer's size */
+		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		struct vr_node **nv = realloc(l->unhashed, ncap * sizeof(*nv));
 
 		if (!nv) {

@@ -206,8 +206,10 @@ static int derive(const struct vr_keyring *k, const char *uuid, uint8_t key[32])
 
 	if (ulen >= UUID_MAX)
 		return -EINVAL;
-	/* sizeof includes the NUL, which separates the label from the UUID */
+	/* sizeof includes the NUL, which separates the label from the UUID; INFO is bytes with
+	 * a length, not a string, so the UUID needs no NUL after it */
 	memcpy(info, VR_HKDF_INFO, sizeof(VR_HKDF_INFO));
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
 	memcpy(info + sizeof(VR_HKDF_INFO), uuid, ulen);
 	return vr_hkdf_sha256(VR_HKDF_SALT, strlen(VR_HKDF_SALT), k->secret, k->len, info,
 			      sizeof(VR_HKDF_INFO) + ulen, key, 32);

@@ -177,6 +177,8 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 
 	res_node_path(n, rel, sizeof(rel));
 	snprintf(name, sizeof(name), "%s", n->name);
+	/* N is sealed (the caller's test), so it has its seal */
+	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
 	memcpy(old_digest, n->seal->fsverity, VR_DIGEST_SIZE);
 	fresh = ret ? NULL : res_node_new(r, name, false, n->mode, c);
 	h = fresh ? res_handle_new(fresh) : NULL;

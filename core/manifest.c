@@ -305,30 +305,28 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 
 /* ---- base64 and DER ---- */
 
-/* Decodes base64 TEXT (whitespace skipped); returns a malloc'd buffer or NULL. */
-/* Decodes base64; NULL with errno ENOMEM (no memory) or EINVAL (not base64). */
-static uint8_t *b64_decode(const char *text, size_t len, size_t *outlen)
+/* Decodes base64 TEXT (whitespace skipped) into a malloc'd *OUT; 0, -ENOMEM or -EINVAL. */
+static int b64_decode(const char *text, size_t len, uint8_t **out, size_t *outlen)
 {
 	struct base64_decode_ctx ctx;
 	uint8_t *buf;
 	size_t n;
 
-	if (len > VR_MANIFEST_MAX_BYTES) { /* nothing this reads is larger: no huge allocation */
-		errno = EINVAL;
-		return NULL;
-	}
+	*out = NULL;
+	if (len > VR_MANIFEST_MAX_BYTES) /* nothing this reads is larger: no huge allocation */
+		return -EINVAL;
 	n = BASE64_DECODE_LENGTH(len) + 1;
 	buf = malloc(n);
 	if (!buf)
-		return NULL; /* errno: ENOMEM */
+		return -ENOMEM;
 	base64_decode_init(&ctx);
 	if (!base64_decode_update(&ctx, &n, buf, len, text) || !base64_decode_final(&ctx)) {
 		free(buf);
-		errno = EINVAL;
-		return NULL;
+		return -EINVAL;
 	}
+	*out = buf;
 	*outlen = n;
-	return buf;
+	return 0;
 }
 
 struct der {
@@ -470,12 +468,6 @@ static void key_clear(struct trust_key *k)
 	free(k->der);
 }
 
-/* Decodes one PEM body (between the markers) into a DER buffer; NULL if it is not base64. */
-static uint8_t *pem_body(const char *body, size_t len, size_t *derlen)
-{
-	return b64_decode(body, len, derlen);
-}
-
 /* Adds every PUBLIC KEY block of TEXT to T. SRC names it in reasons. Returns 0 or -errno. */
 static int add_pem(struct vr_trust *t, const char *text, size_t len, const char *src,
 		   char why[VR_WHY_MAX])
@@ -499,11 +491,13 @@ static int add_pem(struct vr_trust *t, const char *text, size_t len, const char 
 				    src);
 		if (t->count == VR_TRUST_MAX_KEYS)
 			return fail(why, -E2BIG, "more than %d trusted keys", VR_TRUST_MAX_KEYS);
-		k.der = pem_body(b, (size_t)(e - b), &k.derlen);
-		if (!k.der)
-			return errno == ENOMEM ? fail(why, -ENOMEM, "%s: out of memory", src)
-					       : fail(why, -EINVAL,
-						      "%s: a PUBLIC KEY block is not base64", src);
+		ret = b64_decode(b, (size_t)(e - b), &k.der, &k.derlen);
+		if (ret)
+			return ret == -ENOMEM
+				   ? fail(why, ret, "%s: out of memory", src)
+				   : fail(why, ret, "%s: a PUBLIC KEY block is not base64", src);
+		/* the analyser loses k.der when nettle initialises k.pub: it is freed below */
+		// NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
 		ret = parse_spki(k.der, k.derlen, &k, inner);
 		if (ret) {
 			free(k.der);
@@ -703,8 +697,8 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 	}
 	if (raw) {
 		size_t pemlen, derlen;
-		uint8_t *pem = b64_decode(raw, strlen(raw), &pemlen);
-		bool oom = !pem && errno == ENOMEM;
+		uint8_t *pem, *der = NULL;
+		bool oom = b64_decode(raw, strlen(raw), &pem, &pemlen) == -ENOMEM;
 		const char *b = pem ? memmem(pem, pemlen, PEM_BEGIN, strlen(PEM_BEGIN)) : NULL;
 		/* the END line is looked for after the whole BEGIN line: the two may share dashes
 		 * ("-----BEGIN PUBLIC KEY-----END PUBLIC KEY-----"; found by fuzz_oms) */
@@ -712,9 +706,9 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 		const char *e = body ? memmem(body, pemlen - (size_t)(body - (char *)pem), PEM_END,
 					      strlen(PEM_END))
 				     : NULL;
-		uint8_t *der = e ? pem_body(body, (size_t)(e - body), &derlen) : NULL;
 
-		oom |= e && !der && errno == ENOMEM;
+		if (e)
+			oom |= b64_decode(body, (size_t)(e - body), &der, &derlen) == -ENOMEM;
 		free(pem);
 		if (!der) {
 			*err = oom ? fail(why, -ENOMEM, "out of memory")
@@ -803,13 +797,14 @@ static int check_envelope(const cJSON *b, const cJSON *pk, const struct vr_trust
 	k = pick_key(pk, trust, &ret, why);
 	if (!k)
 		return ret;
-	*payload = b64_decode(p64, strlen(p64), plen);
-	if (!*payload)
-		return errno == ENOMEM ? fail(why, -ENOMEM, "out of memory")
-				       : fail(why, -EINVAL, "the payload is not base64");
-	der = b64_decode(s64, strlen(s64), &derlen);
+	ret = b64_decode(p64, strlen(p64), payload, plen);
+	if (ret)
+		return fail(why, ret,
+			    ret == -ENOMEM ? "out of memory" : "the payload is not base64");
+	ret = b64_decode(s64, strlen(s64), &der, &derlen);
 	dsa_signature_init(&sig);
-	ret = !der && errno == ENOMEM ? -ENOMEM : der && parse_sig(der, derlen, &sig) ? 0 : -EINVAL;
+	if (ret == 0 && !parse_sig(der, derlen, &sig))
+		ret = -EINVAL;
 	free(der);
 	if (ret) {
 		fail(why, ret,
@@ -1003,7 +998,7 @@ int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
 	const cJSON *pk = NULL;
 	struct vr_manifest *m;
 	uint8_t *payload = NULL;
-	size_t plen;
+	size_t plen = 0;
 	cJSON *b;
 	int ret;
 

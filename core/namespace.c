@@ -336,6 +336,8 @@ static void sources_below(struct vr_node *n, struct node_list *l)
 		return;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? 2 * l->cap : 8;
+		/* an array of pointers: its element is rightly a pointer's size */
+		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		struct vr_node **nv = realloc(l->v, ncap * sizeof(*nv));
 
 		if (!nv) {

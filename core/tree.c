@@ -156,6 +156,8 @@ static struct vr_node *child(const struct vr_node *dir, const char *name, size_t
  * memory (longer chains, still right). [T] */
 static void reindex(struct vr_node *dir, uint32_t size)
 {
+	/* an array of pointers: its element is rightly a pointer's size */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	struct vr_node **idx = calloc(size, sizeof(*idx));
 
 	if (!idx)

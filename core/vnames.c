@@ -114,6 +114,8 @@ int res_vname_find(struct vr_node *dir, bool at_root, const char *name, size_t l
 				continue;
 			size_t base = len - strlen(v->name);
 
+			/* DIR is a resolved directory, never NULL */
+			// NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
 			for (struct vr_node *c = dir->children; c && !owner; c = c->next)
 				if (strlen(c->name) == base && memcmp(c->name, name, base) == 0)
 					owner = c;

@@ -315,6 +315,8 @@ static void reload_trust(struct daemon *d)
 		audit_event(d, "trust_reloaded", "failed", detail);
 		return;
 	}
+	/* an array of pointers: its element is rightly a pointer's size */
+	// NOLINTNEXTLINE(bugprone-sizeof-expression)
 	more = realloc(d->retired, sizeof(*more) * (d->nretired + 1));
 	if (!more) {
 		vr_trust_free(fresh);

@@ -124,8 +124,11 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 
 	while (slot < c->nleases && c->leases[slot])
 		slot++;
+	/* an array of pointers: its element is rightly a pointer's size */
+	// NOLINTBEGIN(bugprone-sizeof-expression)
 	struct vr_lease **n =
 	    slot < c->nleases ? c->leases : realloc(c->leases, sizeof(*n) * (c->nleases + 1));
+	// NOLINTEND(bugprone-sizeof-expression)
 	size_t seal_len, plen;
 	const char *seal = vr_lease_seal(l, &seal_len);
 	uint8_t *payload;

@@ -268,7 +268,7 @@ static int cmd_verify(int argc, char **argv)
 	}
 	if (data_path) {
 		uint8_t sha[32], fsv[32];
-		uint64_t size;
+		uint64_t size = 0;
 
 		if (digest_file(data_path, 0, &size, sha, fsv) != 0) {
 			status = fail("cannot digest %s%s", data_path, "");
@@ -390,7 +390,7 @@ static void *hash_worker(void *arg)
 
 	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < walk.n;) {
 		struct tree_file *f = &walk.v[i];
-		const void *data;
+		const void *data = NULL;
 		struct stat st;
 		int fd;
 
@@ -492,8 +492,8 @@ static int load_signature(const char *dir, const char *trust_path, struct vr_man
 {
 	char path[PATH_MAX], why[VR_WHY_MAX];
 	struct vr_trust *trust = NULL;
-	char *text;
-	size_t len;
+	char *text = NULL;
+	size_t len = 0;
 	int ret;
 
 	if (vr_trust_load(trust_path, &trust, why) != 0) {
