@@ -29,6 +29,29 @@ refuse "bad backend" "use auto, cuda or mock" "$BIN/vram-residency" -f -o backen
 refuse "bad capacity" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=lots "$MNT"
 refuse "bad verify_on_open" "verify_on_open" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,verify_on_open=2 "$MNT"
 check "nothing mounted by the refusals" bash -c "! mountpoint -q '$MNT'"
+refuse "bad list_generated" "list_generated must be 0 or 1" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,list_generated=2 "$MNT"
+refuse "bad immutable" "immutable must be 0 or 1" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,immutable=7 "$MNT"
+refuse "bad expect" "use check or require" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,expect=maybe "$MNT"
+refuse "bad sha256" "use on or off" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,sha256=sometimes "$MNT"
+refuse "negative device" "must be 0 or more" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,device=-1 "$MNT"
+refuse "metrics_interval 0" "give 1 to 86400 seconds" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,metrics_interval=0 "$MNT"
+refuse "metrics_interval over a day" "give 1 to 86400 seconds" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,metrics_interval=86401 "$MNT"
+refuse "a source and device= that disagree" "disagree" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,device=2 gpu1 "$MNT"
+refuse "a missing trust file" "trust=$WORK/no-keys.pem" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET,trust=$WORK/no-keys.pem "$MNT"
+refuse "a missing audit key" "No such file" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET,audit_key=$WORK/no-key "$MNT"
+refuse "no mount point" "usage:" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT
+refuse "a mount point that is not there" "$WORK/nowhere" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET "$WORK/nowhere"
+check "still nothing mounted" bash -c "! mountpoint -q '$MNT'"
+
+# without -f the daemon goes to the background once the mount answers, and its parent exits 0
+check "daemon mode: the parent exits 0 once mounted" \
+	"$BIN/vram-residency" -o "backend=mock,secret=$SECRET,audit=$AUDIT,capacity=8M" "$MNT"
+check "daemon mode: mounted when the parent returns" mountpoint -q "$MNT"
+check "daemon mode: status answers" grep -q '"backend":[[:space:]]*"mock"' "$MNT/status"
+bgpid=$(pgrep -f "vram-residency -o backend=mock,secret=$SECRET" | head -1)
+check "daemon mode: unmounts" fusermount3 -u "$MNT"
+for _ in $(seq 1 100); do kill -0 "$bgpid" 2> /dev/null || break; sleep 0.05; done
+check "daemon mode: the daemon exits at unmount" bash -c "! kill -0 '$bgpid' 2> /dev/null"
 out=$("$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/loose "$MNT" 2>&1)
 check "one line for a loose secret" test "$(printf '%s\n' "$out" | grep -c .)" = 1
 check "--help" bash -c "'$BIN/vram-residency' --help | grep -q 'backend=auto|cuda|mock'"
