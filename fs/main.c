@@ -549,6 +549,8 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 
 	if (hup_blocked && pthread_create(&hup, NULL, hup_thread, d) == 0)
 		hup_started = true;
+	else
+		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
 	pthread_t ready;
 	bool ready_started = false;
 	struct metrics_writer mw = {.d = d};
@@ -564,10 +566,12 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	}
 
 	d->mountpoint = cl->mountpoint;
-	if (getenv("NOTIFY_SOCKET") && pthread_create(&ready, NULL, ready_thread, d) == 0)
-		ready_started = true;
-	else
-		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
+	if (getenv("NOTIFY_SOCKET")) {
+		ready_started = pthread_create(&ready, NULL, ready_thread, d) == 0;
+		if (!ready_started)
+			vr_log(LOG_WARNING, "no thread to tell systemd the mount is ready: %s",
+			       "its start will time out");
+	}
 	if (cl->singlethread) {
 		ret = fuse_loop(d->fuse);
 	} else {
