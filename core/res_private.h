@@ -114,6 +114,7 @@ struct vr_handle {
 	bool killed;		 /* [IO] a close of it came from a process killed by a signal */
 	char *text;		 /* [C] generated text */
 	size_t len;		 /* [C] */
+	struct vr_attr attr;	 /* [C] generated text: the entry's attributes at the open */
 	int tail_err;		 /* [C] returned by the read after the text (verify's failure) */
 };
 

@@ -293,7 +293,7 @@ void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)
 		a->nlink = 1;
 		a->size = strlen(n->target);
 	} else {
-		a->nlink = 1;
+		a->nlink = n->state == ST_REMOVED ? 0 : 1; /* removed, still open: fstat says so */
 		a->size = n->size;
 		a->blocks = n->held / 512;
 	}

@@ -199,5 +199,16 @@ int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const str
 	int tail_err = 0;
 	int ret = l->gen->text(r, l->node, c, &text, &len, &tail_err);
 
-	return ret ? ret : res_text_handle(text, len, tail_err, out);
+	if (ret == 0)
+		ret = res_text_handle(text, len, tail_err, out);
+	if (ret == 0) {
+		/* what an fstat of it says: the entry as listed, the size of this text */
+		struct vr_attr *a = &(*out)->attr;
+
+		pthread_mutex_lock(&r->lock);
+		attr_of(l->gen, l->node, a);
+		res_attr_of_text(a->ino, l->node, len, a, a->kind);
+		pthread_mutex_unlock(&r->lock);
+	}
+	return ret;
 }

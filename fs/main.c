@@ -1,4 +1,5 @@
 /* main.c - the daemon's life cycle: options, keys, audit, backend, the mount, and the loop. */
+#include "channel.h"
 #include "ops.h"
 #include "options.h"
 
@@ -253,6 +254,13 @@ static int start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	if (fuse_mount(d->fuse, mountpoint) != 0)
 		return -1;
 	d->mounted = true;
+	int ret = vr_channel_install(fuse_get_session(d->fuse));
+
+	if (ret)
+		vr_log(LOG_WARNING,
+		       "the channel cannot be watched (%s): fstat of a removed open file "
+		       "will read ESTALE",
+		       strerror(-ret));
 	if (d->socket_path) {
 		struct vr_server_config sc = {
 		    .res = d->res, .path = d->socket_path, .allow_other = allow_other};
@@ -598,6 +606,7 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	}
 	fuse_remove_signal_handlers(fuse_get_session(d->fuse));
 	stop(d);
+	vr_channel_clear();
 	/* a positive value is the signal that ended the loop (SIGTERM, SIGINT): a clean stop */
 	return ret < 0 ? 1 : 0;
 }

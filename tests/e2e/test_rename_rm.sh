@@ -46,7 +46,43 @@ exec 3< "$MNT/open.bin"
 rm "$MNT/open.bin"
 check "freed at rm, though open" test "$(json_field "$MNT/status" used_bytes)" = 0
 refuse "read after rm" "Stale file handle" bash -c "cat <&3"
+# but its metadata is there: fstat of the descriptor says nlink 0 and the size it had
+# (pjdfstest found ESTALE here; "open, unlink, fstat" is the temp-file pattern)
+check "fstat after rm: nlink 0, size kept" test "$(python3 -c 'import os; s = os.fstat(3); print(s.st_nlink, s.st_size)' <&3)" = "0 $(stat -c %s "$WORK/a.bin")"
 exec 3<&-
+cat > "$WORK/tempfile.py" << 'PY'
+import os, sys
+# a second descriptor closes first: the one left still answers
+p = os.path.join(sys.argv[1], "scratch")
+fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o600)
+other = os.open(p, os.O_RDONLY)
+os.unlink(p)
+os.close(other)
+st = os.fstat(fd)
+assert (st.st_nlink, st.st_size) == (0, 0), (st.st_nlink, st.st_size)
+assert not os.path.exists(p)
+os.close(fd)
+# many at once, from threads: each answers its own file
+import threading
+errors = []
+def one(i):
+    q = os.path.join(sys.argv[1], "t%d" % i)
+    with open(q, "wb") as f:
+        f.write(b"x" * (i + 1))
+    fd = os.open(q, os.O_RDONLY)
+    os.unlink(q)
+    for _ in range(20):
+        s = os.fstat(fd)
+        if (s.st_nlink, s.st_size) != (0, i + 1):
+            errors.append((i, s.st_nlink, s.st_size))
+    os.close(fd)
+ts = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert not errors, errors
+print("ok")
+PY
+check "open, unlink, fstat: the temp-file pattern, and 16 at once" test "$(python3 "$WORK/tempfile.py" "$MNT")" = ok
 # rename over an existing file frees the replaced one (rsync's pattern)
 cp "$WORK/a.bin" "$MNT/target.bin"
 cp "$WORK/b.bin" "$MNT/.target.bin.tmp"
