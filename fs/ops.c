@@ -110,7 +110,8 @@ static void to_stat(const struct vr_attr *a, struct stat *st)
 
 static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	(void)conn;
+	/* every request is read through fs/channel.c's read (a spliced one would pass it by) */
+	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	cfg->use_ino = 1;
 	cfg->hard_remove = 1; /* no .fuse_hidden files: unlinked open files live in core */
 	cfg->entry_timeout = 0;
