@@ -546,7 +546,12 @@ static int add_file(struct vr_trust *t, int dirfd, const char *name, const char 
 
 	if (fd < 0)
 		return fail(why, -errno, "%s: %s", shown, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+	if (fstat(fd, &st) != 0) {
+		ret = fail(why, -errno, "%s: %s", shown, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
 		close(fd);
 		return fail(why, -EINVAL, "%s: not a regular file of at most 1 MiB", shown);
 	}
@@ -586,7 +591,8 @@ int vr_trust_load(const char *path, struct vr_trust **out, char why[VR_WHY_MAX])
 
 			if (n < 5 || strcmp(de->d_name + n - 4, ".pem") != 0)
 				continue;
-			snprintf(shown, sizeof(shown), "%s", de->d_name);
+			/* cut to half a reason: the rest of it says what is wrong */
+			snprintf(shown, sizeof(shown), "%.*s", (int)sizeof(shown) - 1, de->d_name);
 			ret = add_file(t, dirfd(d), de->d_name, shown, why);
 		}
 		if (d)
