@@ -35,4 +35,19 @@ check "promtool: the file is valid" bash -c "promtool check metrics < '$PROM'"
 check "no temporary file left" test "$(ls "$WORK/textfile")" = vram.prom
 check "unmount, daemon exits 0" unmount_vr
 refuse "a bad metrics_interval is refused" "metrics_interval" "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,metrics_interval=0" "$MNT"
+
+# a metrics_file that cannot be written (its folder is not there yet): the mount serves, the
+# failure is said once, not every interval, and the file is written once the folder appears
+: > "$WORK/daemon.log"
+check "mount with a metrics_file in a folder not made yet" mount_vr "capacity=64M,metrics_file=$WORK/later/vram.prom,metrics_interval=1"
+sleep 2.5
+check "the failure is said once" test "$(grep -c 'metrics_file=.*cannot write it: No such file' "$WORK/daemon.log")" = 1
+mkdir "$WORK/later"
+for _ in $(seq 1 40); do
+	[ -s "$WORK/later/vram.prom" ] && break
+	sleep 0.1
+done
+check "written once the folder is there" grep -q 'vram_residency_' "$WORK/later/vram.prom"
+check "and said so" grep -q "metrics_file=.*written again" "$WORK/daemon.log"
+check "unmount, daemon exits 0" unmount_vr
 finish
