@@ -102,13 +102,15 @@ static int parse_fault(struct mock *m, const char *text)
 {
 	static const char *const ops[FAULT_OPS] = {"alloc", "write", "read", "digest"};
 	char *copy = strdup(text), *save = NULL;
-	int ret = 0;
+	int ret = -EINVAL; /* until an item is read: "" and "+" name no fault */
 
 	if (!copy)
 		return -ENOMEM;
 	for (char *item = strtok_r(copy, "+", &save); item; item = strtok_r(NULL, "+", &save)) {
 		char *op = item, *nth = strchr(item, ':'), *err = NULL;
 		int i;
+
+		ret = 0;
 
 		if (nth) {
 			*nth++ = '\0';

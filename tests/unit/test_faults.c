@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * Table-driven: each row makes the Nth mock call of one kind (alloc, write,
@@ -270,6 +272,68 @@ static void check_error_is_not_mismatch(void)
 	vr_backend_close(&b);
 }
 
+/* Opens the mock with one option; returns vr_backend_open's result (closing what opened). */
+static int open_with(const char *key, const char *value)
+{
+	struct vr_backend_opt o[] = {{"capacity", "8M"}, {key, value}};
+	struct vr_backend_params p = {.opts = o, .nopts = 2};
+	struct vr_backend b;
+	int ret = vr_backend_open(&vr_mock_ops, &p, &b);
+
+	if (ret == 0)
+		vr_backend_close(&b);
+	return ret;
+}
+
+/*
+ * The mock's own options, as a test mount gives them: every bad one refused with -EINVAL
+ * (or what the folder's trouble is), none half-opened; a chunk folder left by an earlier
+ * run is emptied of its stale chunk files and of nothing else.
+ */
+static void mock_options(void)
+{
+	static const char *const bad_faults[] = {
+	    "frob:1", "alloc", "alloc:0", "write:1:ebadf", "read:x", "alloc:1+digest", "+"};
+	char dir[] = "/tmp/vr-mockopt-XXXXXX", path[300];
+
+	for (size_t i = 0; i < sizeof(bad_faults) / sizeof(bad_faults[0]); i++)
+		CHECK_EQ(open_with("fault", bad_faults[i]), -EINVAL);
+	CHECK_EQ(open_with("fault", "alloc:1:enomem+write:2:enospc+read:3+digest:4:eio"), 0);
+	CHECK_EQ(open_with("capacity", "lots"), -EINVAL);
+	CHECK_EQ(open_with("capacity", "0"), -EINVAL);
+	CHECK_EQ(open_with("capacity", "1500K"), -EINVAL); /* not whole MiB */
+	CHECK_EQ(open_with("reserve", "2"), -EINVAL);
+	CHECK_EQ(open_with("reserve", "1"), 0);
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/missing/deeper", dir);
+	CHECK_EQ(open_with("vram", path), -ENOENT);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	CHECK_EQ(open_with("vram", path), -ENOTDIR);
+	snprintf(path, sizeof(path), "%s/loose", dir);
+	CHECK_EQ(mkdir(path, 0700), 0);
+	chmod(path, 0777);
+	CHECK_EQ(open_with("vram", path), -EPERM);
+	snprintf(path, sizeof(path), "%s/chunks", dir);
+	CHECK_EQ(open_with("vram", path), 0); /* made */
+	char stale[400], other[400];
+
+	snprintf(stale, sizeof(stale), "%s/chunk-7", path);
+	snprintf(other, sizeof(other), "%s/notes", path);
+	close(open(stale, O_CREAT | O_WRONLY, 0600));
+	close(open(other, O_CREAT | O_WRONLY, 0600));
+	CHECK_EQ(open_with("vram", path), 0);
+	CHECK(access(stale, F_OK) != 0);
+	CHECK(access(other, F_OK) == 0);
+	unlink(other);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/loose", dir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	static const char *const kinds[] = {"alloc", "write", "read", "digest"};
@@ -282,6 +346,7 @@ int main(void)
 	CHECK_EQ(vr_keyring_from_bytes(secret, 32, &keys), 0);
 	failed_load_held_open();
 	check_error_is_not_mismatch();
+	mock_options();
 	for (int k = 0; k < 4; k++)
 		for (int e = 0; e < 3; e++)
 			for (int nth = 1; nth <= 40; nth = nth < 4 ? nth + 1 : nth * 3) {
