@@ -1,6 +1,7 @@
 #!/bin/sh
 # test.sh - the README's second command: installs, builds, and runs every test through CTest;
-# then, in CI, the unit tests again under ASan+UBSan and the fuzz targets briefly under clang.
+# then, in CI, the format and analysers' checks, the coverage gate, every test again under
+# ASan+UBSan, the threaded ones under TSan, and the fuzz targets briefly under clang.
 # Each stage prints how long it took.
 set -eu
 cd "$(dirname "$0")/.."
@@ -31,6 +32,18 @@ if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 		--error-exitcode=1 -D_GNU_SOURCE -I core -I cuda -I fs -I sock -I client \
 		--suppress=missingIncludeSystem core fs sock client cuda/*.c tools/*.c
 	stage "static analysis clean (cppcheck)"
+	# clang-tidy: the path-sensitive analyser and the bug-prone patterns (.clang-tidy says
+	# which and why); every finding is an error, each exception is inline with its reason
+	cmake -S . -B build-tidy -DVR_WITH_CUDA=OFF -DCMAKE_EXPORT_COMPILE_COMMANDS=ON > /dev/null
+	run-clang-tidy -p build-tidy -quiet "$(pwd)/(core|fs|sock|client|cuda|tools)/" \
+		> build-tidy/tidy.log 2>&1 || {
+		grep -E '(warning|error):' build-tidy/tidy.log || tail -30 build-tidy/tidy.log
+		exit 1
+	}
+	stage "static analysis clean (clang-tidy)"
+	# line and branch coverage by every test, per directory, against its floor
+	scripts/coverage.sh
+	stage "coverage at or above its floors (gcovr)"
 	echo "test.sh: every test again under AddressSanitizer and UndefinedBehaviorSanitizer"
 	cmake -S . -B build-asan -DVR_SANITIZE=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
 	cmake --build build-asan -j "$(nproc)"
