@@ -131,6 +131,80 @@ static void test_chain(const char *dir)
 	unlink(path);
 }
 
+/*
+ * audit-verify's reader of one record, given what is not a record of the chain: each is
+ * refused (-EBADMSG) and named for what is wrong, never read past or taken as fine; and a
+ * good record with a CRLF ending (a log copied through Windows) still verifies.
+ */
+static void chain_rejects(const char *dir)
+{
+#define HEX64  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+	static const struct {
+		const char *line, *why;
+	} bad[] = {
+	    {"", "no \"mac\" last"},
+	    {"{\"seq\":0}\n", "no \"mac\" last"},
+	    {"{\"seq\":0,\"mac\":\"" HEX64 "\"} \n", "no \"mac\" last"},
+	    {"{\"seq\":0,\"mac\":\"" HEX64 "x\"}\n", "no \"mac\" last"},
+	    {"{\"seq\":0,\"mac\":"
+	     "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"}",
+	     "no \"mac\" last"},
+	    {"not json at all,\"mac\":\"" HEX64 "\"}\n", "no seq"},
+	    {"[1,2,\"mac\":\"" HEX64 "\"}\n", "no seq"},
+	    {"{\"seq\":\"0\",\"mac\":\"" HEX64 "\"}\n", "no seq"},
+	    {"{\"seq\":-1,\"mac\":\"" HEX64 "\"}\n", "no seq"},
+	    {"{\"seq\":0.5,\"mac\":\"" HEX64 "\"}\n", "no seq"},
+	    {"{\"seq\":0,\"mac\":\"" HEX64 "\"}\n", "does not follow"},
+	    {"{\"seq\":0,\"prev\":\"xyz\",\"mac\":\"" HEX64 "\"}\n", "does not follow"},
+	    {"{\"seq\":0,\"prev\":\"" HEX64 "\",\"mac\":\"" HEX64 "\"}\n", "does not follow"},
+	    {"{\"seq\":0,\"prev\":\"" ZERO64 "\",\"mac\":\"" HEX64 "\"}\n", "MAC does not verify"},
+	};
+	uint8_t secret[32] = {3}, k0[32];
+	struct vr_keyring *k;
+	struct vr_audit_chain c;
+	struct vr_audit *a;
+	struct vr_audit_rec r = {.event = "vram_sealed", .path = "m/w.bin", .outcome = "ok"};
+	char why[160], path[300], line[2048];
+
+	CHECK_EQ(vr_keyring_from_bytes(secret, sizeof(secret), &k), 0);
+	vr_audit_key0(k, k0);
+	vr_keyring_free(k);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		vr_audit_chain_init(&c, k0);
+		CHECK_EQ(
+		    vr_audit_chain_next(&c, bad[i].line, strlen(bad[i].line), why, sizeof(why)),
+		    -EBADMSG);
+		if (!strstr(why, bad[i].why)) {
+			fprintf(stderr, "record %zu: '%s', expected '%s'\n", i, why, bad[i].why);
+			CHECK(0);
+		}
+	}
+	/* a good first record, with a CRLF ending */
+	snprintf(path, sizeof(path), "%s/crlf.log", dir);
+	CHECK_EQ(vr_audit_open(path, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, k0), 0);
+	CHECK_EQ(vr_audit_log(a, &r), 0);
+	vr_audit_close(a);
+	FILE *f = fopen(path, "r");
+
+	CHECK(f && fgets(line, sizeof(line) - 1, f));
+	if (f)
+		fclose(f);
+	size_t n = strlen(line);
+
+	CHECK(n > 1 && line[n - 1] == '\n');
+	line[n - 1] = '\r';
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	vr_audit_chain_init(&c, k0);
+	CHECK_EQ(vr_audit_chain_next(&c, line, n + 1, why, sizeof(why)), 0);
+	unlink(path);
+#undef HEX64
+#undef ZERO64
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/vr-audit-XXXXXX", path[300], line[4096];
@@ -263,6 +337,7 @@ int main(void)
 	CHECK_EQ(vr_audit_chain_start(a, zero), -EBADMSG);
 	vr_audit_close(a);
 	test_chain(dir);
+	chain_rejects(dir);
 	unlink(path);
 	rmdir(dir);
 	return check_summary();
