@@ -108,7 +108,7 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 	pthread_mutex_unlock(&r->lock);
 
 	if (verify) {
-		ret = res_check_node(r, n, &c, why, sizeof(why));
+		ret = res_check_shared(r, n, &c, why, sizeof(why));
 		if (ret) {
 			ret = ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
 			goto put;
@@ -176,7 +176,7 @@ uint64_t vr_lease_size(const struct vr_lease *l)
 
 int vr_res_lease_verify(struct vr_residency *r, struct vr_lease *l, char *why, size_t cap)
 {
-	int ret = res_check_node(r, l->node, &l->who, why, cap);
+	int ret = res_check_shared(r, l->node, &l->who, why, cap);
 
 	return ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
 }

@@ -225,6 +225,13 @@ int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_ca
 		   size_t cap);
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		    char **text, size_t *len, int *tail_err);
+/*
+ * res_check_node for the socket: shared with a check of N already running (its result is
+ * this caller's), and counted in the caller's per-user limit with the verifies (-EAGAIN,
+ * WHY saying so, when a user other than root runs VR_VERIFY_PER_UID already).
+ */
+int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		     char *why, size_t cap);
 
 /* report.c: texts */
 struct res_text {

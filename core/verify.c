@@ -512,18 +512,19 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
  * record per file, not four).
  */
 struct res_verify_run {
-	const struct vr_node *dir;
-	uid_t uid;	  /* who started it */
-	unsigned joiners; /* [T] waiting for the report, or still copying it */
-	bool done;	  /* [T] */
+	const struct vr_node *node; /* the directory a verify reports on, or the file checked */
+	bool file;		    /* one file's check (the socket's), not a directory's report */
+	uid_t uid;		    /* who started it */
+	unsigned joiners;	    /* [T] waiting for the result, or still copying it */
+	bool done;		    /* [T] */
 	int ret, tail_err;
-	char *text; /* [T] the report, kept for the joiners */
+	char *text; /* [T] the report (a file check: its reason), kept for the joiners */
 	size_t len;
 	pthread_cond_t cond;
 	struct res_verify_run *next; /* [T] r->runs */
 };
 
-/* How many verifies UID runs now (joiners not counted). [T] */
+/* How many checks UID runs now, verifies and file checks (joiners not counted). [T] */
 static unsigned running_for(const struct vr_residency *r, uid_t uid)
 {
 	unsigned n = 0;
@@ -542,23 +543,35 @@ static void run_unlink(struct vr_residency *r, struct res_verify_run *run)
 		}
 }
 
-int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
-		    char **text, size_t *len, int *tail_err)
+typedef int (*run_fn)(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		      char **text, size_t *len, int *tail_err);
+
+/*
+ * Runs FN over N for C, shared: while one runs over N, others asking the same take its
+ * result instead of running their own (one pass over the device, one audit record per file).
+ * A user other than root starts at most VR_VERIFY_PER_UID at once, verifies and the socket's
+ * file checks together; more is refused with -EAGAIN at once. The result text, when there is
+ * one, is copied to every caller.
+ */
+static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
+		      const struct vr_caller *c, run_fn fn, char **text, size_t *len, int *tail_err)
 {
 	struct res_verify_run *run;
 	uid_t uid = c ? c->uid : 0;
 	int ret;
 
+	*text = NULL;
+	*len = 0;
 	pthread_mutex_lock(&r->lock);
-	for (run = r->runs; run && run->dir != dir; run = run->next)
+	for (run = r->runs; run && (run->node != n || run->file != file); run = run->next)
 		;
 	if (run) {
-		/* one is running: its report is this open's too */
+		/* one is running: its result is this caller's too */
 		run->joiners++;
 		while (!run->done)
 			pthread_cond_wait(&run->cond, &r->lock);
 		ret = run->ret;
-		if (ret == 0) {
+		if (run->text && (ret == 0 || file)) { /* a failed verify has no report */
 			*text = malloc(run->len + 1);
 			if (*text) {
 				memcpy(*text, run->text, run->len + 1);
@@ -576,12 +589,11 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 		pthread_mutex_unlock(&r->lock);
 		return ret;
 	}
-	/* a user other than root runs at most VR_VERIFY_PER_UID at once; more is refused */
 	if (uid != 0 && running_for(r, uid) >= VR_VERIFY_PER_UID) {
 		pthread_mutex_unlock(&r->lock);
 		vr_log(LOG_INFO,
-		       "verify refused to uid %u: %u already running (the per-user limit)",
-		       (unsigned)uid, VR_VERIFY_PER_UID);
+		       "%s refused to uid %u: %u checks of theirs already run (the per-user limit)",
+		       file ? "a file check" : "verify", (unsigned)uid, VR_VERIFY_PER_UID);
 		return -EAGAIN;
 	}
 	run = calloc(1, sizeof(*run));
@@ -589,20 +601,21 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 		pthread_mutex_unlock(&r->lock);
 		return -ENOMEM;
 	}
-	run->dir = dir;
+	run->node = n;
+	run->file = file;
 	run->uid = uid;
 	pthread_cond_init(&run->cond, NULL);
 	run->next = r->runs;
 	r->runs = run;
 	pthread_mutex_unlock(&r->lock);
 
-	ret = run_verify(r, dir, c, text, len, tail_err);
+	ret = fn(r, n, c, text, len, tail_err);
 
 	pthread_mutex_lock(&r->lock);
 	run_unlink(r, run);
 	run->done = true;
 	run->ret = ret;
-	if (run->joiners && ret == 0) {
+	if (run->joiners && *text && (ret == 0 || file)) {
 		run->text = malloc(*len + 1);
 		if (run->text) {
 			memcpy(run->text, *text, *len + 1);
@@ -619,5 +632,43 @@ int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr
 		free(run);
 	}
 	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		    char **text, size_t *len, int *tail_err)
+{
+	return shared_run(r, dir, false, c, run_verify, text, len, tail_err);
+}
+
+/* One file's check, its reason as the text (NULL if it could not be copied). */
+static int check_as_text(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+			 char **text, size_t *len, int *tail_err)
+{
+	char why[VR_WHY_MAX];
+	int ret = res_check_node(r, n, c, why, sizeof(why));
+
+	(void)tail_err;
+	*text = strdup(why);
+	*len = *text ? strlen(*text) : 0;
+	return ret;
+}
+
+int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		     char *why, size_t cap)
+{
+	char *text;
+	size_t len;
+	int unused = 0;
+	int ret = shared_run(r, n, true, c, check_as_text, &text, &len, &unused);
+
+	if (text)
+		snprintf(why, cap, "%s", text);
+	else if (ret == -EAGAIN)
+		snprintf(why, cap, "%u checks of this user's run already (the per-user limit)",
+			 VR_VERIFY_PER_UID);
+	else
+		snprintf(why, cap, "%s", ret ? strerror(-ret) : "");
+	free(text);
 	return ret;
 }

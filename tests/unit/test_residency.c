@@ -525,6 +525,84 @@ static void lease_permissions(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(vr_res_rmdir(r, "/p", &me), 0);
 }
 
+/* A map through the socket with the on-device check first, as O->who. */
+static void *lease_verify(void *arg)
+{
+	struct opener *o = arg;
+	struct vr_peer p = {.uid = o->who.uid, .gid = o->who.gid, .pid = o->who.pid};
+	struct vr_dev_export exp = {0};
+	struct vr_lease *l = NULL;
+
+	o->ret = vr_res_lease(o->r, o->path, &p, true, &l, &exp);
+	if (o->ret == 0) {
+		vr_dev_export_clear(&exp);
+		vr_res_lease_end(o->r, l);
+	}
+	return NULL;
+}
+
+/*
+ * The socket's checks (map with verify) are shared and limited as verify is: two of one
+ * file run one digest; a user's verifies and file checks together are held to
+ * VR_VERIFY_PER_UID, the next refused at once with EAGAIN; root is not limited.
+ */
+static void shared_lease_checks(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {4, 5, 6};
+	struct vr_caller user = {.uid = 1000, .gid = 1000, .pid = 78, .tgid = 78};
+	struct opener a = {.r = r, .path = "/sl/a/f", .who = user};
+	struct opener b = {.r = r, .path = "/sl/a/f", .who = me};
+	struct opener u1 = {.r = r, .path = "/sl/a/verify", .who = user};
+	struct opener u2 = {.r = r, .path = "/sl/b/f", .who = user};
+	struct opener u3 = {.r = r, .path = "/sl/c/f", .who = user};
+	struct opener root = {.r = r, .path = "/sl/c/f", .who = me};
+
+	CHECK_EQ(vr_res_mkdir(r, "/sl", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sl/a", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sl/b", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/sl/c", 0755, &me), 0);
+	CHECK_EQ(load(r, "/sl/a/f", data, sizeof(data)), 0);
+	CHECK_EQ(load(r, "/sl/b/f", data, sizeof(data)), 0);
+	CHECK_EQ(load(r, "/sl/c/f", data, sizeof(data)), 0);
+
+	pthread_mutex_lock(&gate_lock);
+	digests = 0;
+	pthread_mutex_unlock(&gate_lock);
+	gate(true);
+	pthread_create(&a.t, NULL, lease_verify, &a);
+	CHECK(held(1));
+	pthread_create(&b.t, NULL, lease_verify, &b);
+	/* b joins a's check: its own would bring a second digest to the gate */
+	CHECK(!held_within(2, 300));
+	gate(false);
+	pthread_join(a.t, NULL);
+	pthread_join(b.t, NULL);
+	CHECK_EQ(a.ret, 0);
+	CHECK_EQ(b.ret, 0);
+	pthread_mutex_lock(&gate_lock);
+	CHECK_EQ(digests, 1);
+	pthread_mutex_unlock(&gate_lock);
+
+	/* a verify and a file check of the user's running: the next check is refused at once */
+	gate(true);
+	pthread_create(&u1.t, NULL, open_verify, &u1);
+	pthread_create(&u2.t, NULL, lease_verify, &u2);
+	CHECK(held(2));
+	lease_verify(&u3);
+	CHECK_EQ(u3.ret, -EAGAIN);
+	pthread_create(&root.t, NULL, lease_verify, &root);
+	CHECK(held(3));
+	gate(false);
+	pthread_join(u1.t, NULL);
+	pthread_join(u2.t, NULL);
+	pthread_join(root.t, NULL);
+	CHECK_EQ(u1.ret, 0);
+	CHECK_EQ(u2.ret, 0);
+	CHECK_EQ(root.ret, 0);
+	lease_verify(&u3); /* now that the others ended */
+	CHECK_EQ(u3.ret, 0);
+}
+
 int main(void)
 {
 	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
@@ -750,6 +828,10 @@ int main(void)
 	/* verify runs shared, and limited per user, on a tree of its own */
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
 	shared_verify(r);
+	vr_res_free(r);
+	/* and the socket's checks with them */
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	shared_lease_checks(r);
 	vr_res_free(r);
 
 	/* a large directory, on a tree of its own */
