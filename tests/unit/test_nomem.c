@@ -20,6 +20,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "residency.h"
+#include "tree_io.h"
 #include "seal.h"
 
 #include <cjson/cJSON.h>
@@ -266,19 +267,7 @@ static int load(struct vr_residency *r, const char *path, const void *bytes, siz
 
 static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len)
 {
-	struct vr_handle *h;
-	size_t got;
-	int ret = vr_res_open(r, path, O_RDONLY, &me, &h);
-
-	*len = 0;
-	if (ret)
-		return ret;
-	do {
-		ret = vr_res_read(r, h, buf + *len, cap - *len, *len, &got);
-		*len += got;
-	} while (ret == 0 && got > 0 && *len < cap);
-	vr_res_release(r, h);
-	return ret;
+	return tree_slurp(r, &me, path, buf, cap, len);
 }
 
 static int count(void *ctx, const char *name, const struct vr_attr *a)

@@ -2,6 +2,7 @@
 #include "backends.h"
 #include "check.h"
 #include "residency.h"
+#include "tree_io.h"
 #include "seal.h"
 
 #include <dirent.h>
@@ -39,19 +40,7 @@ static int load(struct vr_residency *r, const char *path, const void *data, size
 /* Reads a whole file or generated text; returns 0 or the first error (with what came before). */
 static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len)
 {
-	struct vr_handle *h;
-	size_t got;
-	int ret = vr_res_open(r, path, O_RDONLY, &me, &h);
-
-	*len = 0;
-	if (ret)
-		return ret;
-	do {
-		ret = vr_res_read(r, h, buf + *len, cap - *len, *len, &got);
-		*len += got;
-	} while (ret == 0 && got > 0 && *len < cap);
-	vr_res_release(r, h);
-	return ret;
+	return tree_slurp(r, &me, path, buf, cap, len);
 }
 
 struct listing {
