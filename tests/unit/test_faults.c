@@ -272,6 +272,46 @@ static void check_error_is_not_mismatch(void)
 	vr_backend_close(&b);
 }
 
+/*
+ * The core's generic paths for a backend the host cannot read in place (the CUDA backend's):
+ * the mock with its optional operations taken away stands in. The SHA-256 is read back in
+ * pieces (checked against a host hash of the bytes), the bytes held default to the size,
+ * and the socket's map is refused (EOPNOTSUPP), audited, the file left as it was.
+ */
+static void backend_without_views(void)
+{
+	struct vr_backend_ops ops = vr_mock_ops;
+	struct vr_backend_opt o[] = {{"capacity", "16M"}};
+	struct vr_backend_params p = {.opts = o, .nopts = 1};
+	struct vr_backend b;
+	struct vr_residency *r;
+	struct vr_peer root = {.uid = 0, .gid = 0, .pid = 1};
+	struct vr_dev_export exp = {0};
+	struct vr_lease *l = NULL;
+	struct vr_statfs sf;
+	size_t got;
+	const size_t len = sizeof(data) - 12345; /* not a whole number of pieces */
+
+	ops.host_view = NULL;
+	ops.held = NULL;
+	ops.export = NULL;
+	CHECK_EQ(vr_backend_open(&ops, &p, &b), 0);
+	struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(load(r, "/a", len), 0);
+	seal_is_true(r, "/a", len); /* its sha256 equals a host hash of the bytes */
+	CHECK_EQ(read_all(r, "/a", &got), 0);
+	CHECK_EQ(got, len);
+	CHECK_EQ(vr_res_lease(r, "/a", &root, false, &l, &exp), -EOPNOTSUPP);
+	CHECK_EQ(read_all(r, "/a", &got), 0);
+	CHECK_EQ(vr_res_unlink(r, "/a", &me), 0);
+	CHECK_EQ(vr_res_statfs(r, &sf), 0);
+	CHECK_EQ(sf.free_bytes, 16 << 20);
+	vr_res_free(r);
+	vr_backend_close(&b);
+}
+
 /* Opens the mock with one option; returns vr_backend_open's result (closing what opened). */
 static int open_with(const char *key, const char *value)
 {
@@ -347,6 +387,7 @@ int main(void)
 	failed_load_held_open();
 	check_error_is_not_mismatch();
 	mock_options();
+	backend_without_views();
 	for (int k = 0; k < 4; k++)
 		for (int e = 0; e < 3; e++)
 			for (int nth = 1; nth <= 40; nth = nth < 4 ? nth + 1 : nth * 3) {
