@@ -514,6 +514,89 @@ static void lease_permissions(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(vr_res_rmdir(r, "/p", &me), 0);
 }
 
+/*
+ * The namespace's answers where POSIX names one: rename and rmdir across kinds, the root,
+ * flags; symbolic links that could lead outside the mount; readlink of what is no link;
+ * extended attributes' create and replace flags, names and sizes; chown and utimens that
+ * leave a field as it is.
+ */
+static void namespace_edges(struct vr_residency *r, const uint8_t *data)
+{
+	char buf[64];
+	size_t len;
+	struct vr_attr a, b;
+	struct timespec keep[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+
+	CHECK_EQ(vr_res_mkdir(r, "/ne", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/ne/d", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/ne/full", 0755, &me), 0);
+	CHECK_EQ(load(r, "/ne/full/x", data, 10), 0);
+	CHECK_EQ(load(r, "/ne/f", data, 100), 0);
+	CHECK_EQ(load(r, "/ne/g", data, 200), 0);
+	/* rename across kinds, and what cannot move */
+	CHECK_EQ(vr_res_rename(r, "/ne/d", "/ne/f", 0, &me), -ENOTDIR);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/d", 0, &me), -EISDIR);
+	CHECK_EQ(vr_res_rename(r, "/ne/d", "/ne/full", 0, &me), -ENOTEMPTY);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/g", RENAME_NOREPLACE, &me), -EEXIST);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/h", 1u << 7, &me), -EINVAL);
+	CHECK_EQ(vr_res_rename(r, "/", "/ne/root", 0, &me), -EBUSY);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/nowhere/f", 0, &me), -ENOENT);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/f", 0, &me), 0); /* itself: nothing to do */
+	CHECK_EQ(vr_res_rename(r, "/ne/f.seal", "/ne/s", 0, &me), -EPERM);
+	CHECK_EQ(vr_res_rename(r, "/ne/f", "/ne/g", 0, &me), 0); /* over a file: it goes */
+	CHECK_EQ(vr_res_getattr(r, "/ne/g", &a), 0);
+	CHECK_EQ(a.size, 100);
+	CHECK_EQ(vr_res_rename(r, "/ne/d", "/ne/full/x/in", 0, &me), -ENOTDIR);
+	CHECK_EQ(vr_res_mkdir(r, "/ne/empty", 0755, &me), 0);
+	CHECK_EQ(vr_res_rename(r, "/ne/d", "/ne/empty", 0, &me), 0); /* over an empty folder */
+	/* rmdir of what is no folder */
+	CHECK_EQ(vr_res_rmdir(r, "/ne/g", &me), -ENOTDIR);
+	CHECK_EQ(vr_res_rmdir(r, "/ne/g.seal", &me), -EPERM);
+	CHECK_EQ(vr_res_rmdir(r, "/", &me), -EBUSY);
+	CHECK_EQ(vr_res_unlink(r, "/ne/empty", &me), -EISDIR);
+	/* symbolic links stay inside the mount */
+	CHECK_EQ(vr_res_symlink(r, "", "/ne/l0", &me), -EPERM);
+	CHECK_EQ(vr_res_symlink(r, "/etc/passwd", "/ne/l1", &me), -EPERM);
+	CHECK_EQ(vr_res_symlink(r, "../../x", "/ne/l2", &me), -EPERM);
+	CHECK_EQ(vr_res_symlink(r, "full/../../../x", "/ne/l3", &me), -EPERM);
+	CHECK_EQ(vr_res_symlink(r, "../ne/./full//x", "/ne/l4", &me), 0);
+	CHECK_EQ(vr_res_readlink(r, "/ne/l4", buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "../ne/./full//x");
+	CHECK_EQ(vr_res_readlink(r, "/ne/l4", buf, 4), 0); /* cut, as readlink(2) */
+	CHECK_EQ(memcmp(buf, "../", 3), 0);
+	CHECK_EQ(vr_res_readlink(r, "/ne/g", buf, sizeof(buf)), -EINVAL);
+	/* extended attributes */
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.a", "1", 1, 2 /* XATTR_REPLACE */), -ENODATA);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.a", "1", 1, 1 /* XATTR_CREATE */), 0);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.a", "2", 1, 1 /* XATTR_CREATE */), -EEXIST);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.a", "22", 2, 2 /* XATTR_REPLACE */), 0);
+	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "user.a", buf, 1, &len), -ERANGE);
+	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "user.a", buf, sizeof(buf), &len), 0);
+	CHECK(len == 2 && memcmp(buf, "22", 2) == 0);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.", "1", 1, 0), -ERANGE);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "trusted.a", "1", 1, 0), -EOPNOTSUPP);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.e", NULL, 0, 0), 0); /* an empty value */
+	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "user.e", buf, 0, &len), 0);
+	CHECK_EQ(len, 0);
+	/* generated entries and links hold none */
+	CHECK_EQ(vr_res_setxattr(r, "/ne/g.seal", "user.a", "1", 1, 0), -EOPNOTSUPP);
+	CHECK_EQ(vr_res_setxattr(r, "/ne/l4", "user.a", "1", 1, 0), -EPERM); /* as Linux says */
+	CHECK_EQ(vr_res_removexattr(r, "/ne/g", "user.none"), -ENODATA);
+	/* chown with -1 and utimens with UTIME_OMIT leave the field */
+	CHECK_EQ(vr_res_chown(r, "/ne/g", 5, 6), 0);
+	CHECK_EQ(vr_res_chown(r, "/ne/g", (uid_t)-1, 7), 0);
+	CHECK_EQ(vr_res_getattr(r, "/ne/g", &a), 0);
+	CHECK(a.uid == 5 && a.gid == 7);
+	CHECK_EQ(vr_res_chown(r, "/ne/g", 8, (gid_t)-1), 0);
+	CHECK_EQ(vr_res_getattr(r, "/ne/g", &a), 0);
+	CHECK(a.uid == 8 && a.gid == 7);
+	CHECK_EQ(vr_res_utimens(r, "/ne/g", keep), 0);
+	CHECK_EQ(vr_res_getattr(r, "/ne/g", &b), 0);
+	CHECK(a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec);
+	CHECK_EQ(vr_res_utimens(r, "/ne/g", NULL), 0); /* now */
+	CHECK_EQ(vr_res_chmod(r, "/ne/g.seal", 0600), -EPERM);
+}
+
 /* A map through the socket with the on-device check first, as O->who. */
 static void *lease_verify(void *arg)
 {
@@ -817,6 +900,10 @@ int main(void)
 	/* verify runs shared, and limited per user, on a tree of its own */
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
 	shared_verify(r);
+	vr_res_free(r);
+	/* the namespace's edges, on a tree of its own */
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	namespace_edges(r, data);
 	vr_res_free(r);
 	/* and the socket's checks with them */
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
