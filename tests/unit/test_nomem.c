@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -421,12 +422,49 @@ static void log_is_whole(void)
 
 /* ---- the scenarios ---- */
 
+/* vram=: the mock keeps its chunks as files in this folder ("": memfds) */
+static char chunk_dir[300];
+
+/* The descriptors this process holds now. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The mock opened with reserve=1 (its whole capacity taken at once, as pooled chunks): a
+ * failure anywhere leaves no descriptor or memory behind. */
+static bool reserve_run(long nth)
+{
+	struct vr_backend_opt o[] = {{"capacity", "8M"}, {"reserve", "1"}};
+	struct vr_backend_params p = {.opts = o, .nopts = 2};
+	struct vr_backend b;
+	int fds = open_fds();
+	bool hit;
+
+	arm(nth);
+	int ret = vr_backend_open(&vr_mock_ops, &p, &b);
+
+	hit = disarm();
+	CHECK(sane(ret));
+	if (ret == 0)
+		vr_backend_close(&b);
+	CHECK_EQ(open_fds(), fds);
+	return hit;
+}
+
 /* The tree: loads (plain, SHA256SUMS, a signed model), reads, verify, status, metrics, a
  * rename, a symlink, a truncated load, an exported lease; then checked and emptied. */
 static bool tree_run(long nth)
 {
-	struct vr_backend_opt o[] = {{"capacity", "16M"}};
-	struct vr_backend_params p = {.opts = o, .nopts = 1};
+	struct vr_backend_opt o[] = {{"capacity", "16M"}, {"vram", chunk_dir}};
+	struct vr_backend_params p = {.opts = o, .nopts = chunk_dir[0] ? 2 : 1};
 	struct vr_backend b;
 	struct vr_residency *r = NULL;
 	struct vr_audit *audit = NULL;
@@ -653,6 +691,11 @@ int main(void)
 	sys_mode = true;
 	sweep("tree, the mock's system calls failing", tree_run);
 	sweep("manifests and keys, system calls failing", manifest_run);
+	sweep("the mock's reserve=1, system calls failing", reserve_run);
+	/* the tree again with its chunks as files in a folder (the tests' mock_vram=) */
+	snprintf(chunk_dir, sizeof(chunk_dir), "%s/chunks", tmpdir);
+	sweep("tree over a chunk folder, system calls failing", tree_run);
+	CHECK_EQ(rmdir(chunk_dir), 0); /* every chunk file went with its file */
 	for (int i = 0; i < 4; i++)
 		free(oms_data[i]);
 	vr_trust_free(trust);
