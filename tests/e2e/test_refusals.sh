@@ -28,6 +28,10 @@ install -m 0666 /dev/null "$WORK/loose-audit.log"
 refuse "audit log others may write" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/loose-audit.log "$MNT"
 mkdir -m 0777 "$WORK/open"
 refuse "audit log in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/open/audit.log "$MNT"
+# backend=cuda where there is none (no GPU here, or a build without CUDA): refused, not mock
+if ! nvidia-smi -L > /dev/null 2>&1; then
+	refuse "backend=cuda without a GPU" "nothing mounted" "$BIN/vram-residency" -f -o backend=cuda,audit=$AUDIT,secret=$SECRET "$MNT"
+fi
 refuse "bad backend" "use auto, cuda or mock" "$BIN/vram-residency" -f -o backend=tpu,audit=$AUDIT "$MNT"
 refuse "bad capacity" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=lots "$MNT"
 refuse "bad verify_on_open" "verify_on_open" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,verify_on_open=2 "$MNT"

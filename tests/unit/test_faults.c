@@ -343,6 +343,17 @@ static void mock_options(void)
 	CHECK_EQ(open_with("capacity", "0"), -EINVAL);
 	CHECK_EQ(open_with("capacity", "1500K"), -EINVAL); /* not whole MiB */
 	CHECK_EQ(open_with("reserve", "2"), -EINVAL);
+	/* the choice among backends: an unknown one is refused; auto always opens one */
+	struct vr_backend_opt cap[] = {{"capacity", "8M"}};
+	struct vr_backend_params cp = {.opts = cap, .nopts = 1};
+	struct vr_device_info info;
+	struct vr_backend b;
+
+	CHECK_EQ(vr_backend_select("tpu", &cp, &b), -EINVAL);
+	CHECK_EQ(vr_backend_select("auto", &cp, &b), 0);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(strcmp(info.backend, "mock") == 0 || strcmp(info.backend, "cuda") == 0);
+	vr_backend_close(&b);
 	CHECK_EQ(open_with("reserve", "1"), 0);
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/missing/deeper", dir);
