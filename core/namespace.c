@@ -279,7 +279,7 @@ static int restage_below(struct vr_residency *r, struct vr_node *n, struct resta
 static void restage_commit(struct vr_residency *r, struct restage_list *l,
 			   const struct vr_caller *c)
 {
-	char old[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 8];
+	char old[VR_SEAL_PATH_MAX], path[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 8];
 
 	for (size_t i = 0; i < l->n; i++) {
 		struct restage *st = &l->v[i];
@@ -292,10 +292,12 @@ static void restage_commit(struct vr_residency *r, struct restage_list *l,
 				res_set_state(r, n, ST_QUARANTINED);
 				res_set_check_why(n, st->why);
 			}
-			if (res_node_path(n, s->path, sizeof(s->path)) == 0)
-				vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", s->path,
-				       old, st->detail);
-			res_audit(r, "seal_verification_failed", s->path, c, "failed", s->fsverity,
+			/* its seal stays as signed (the old path): only the log names the new one
+			 */
+			res_node_path(n, path, sizeof(path));
+			vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", path, old,
+			       st->detail);
+			res_audit(r, "seal_verification_failed", path, c, "failed", s->fsverity,
 				  st->detail);
 			continue;
 		}

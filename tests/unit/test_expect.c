@@ -190,6 +190,16 @@ static void test_sums(struct vr_residency *r)
 	CHECK(report_has(r, "/late", "FAILED late/a2 sha256 differs from late/SHA256SUMS\n", NULL));
 	CHECK_EQ(vr_res_rename(r, "/late", "/moved", 0, &me), 0);
 	CHECK(report_has(r, "/moved", "MISSING moved/gone", NULL) == false);
+	/* moved to where the source names other bytes: quarantined at the move, its seal still
+	 * the one signed for where it was (a seal is never half re-signed) */
+	CHECK_EQ(load_str(r, "/other", "zzz"), 0);
+	CHECK_EQ(vr_res_rename(r, "/other", "/moved/a2", 0, &me), 0);
+	CHECK_EQ(slurp(r, "/moved/a2", buf, sizeof(buf)), -EIO);
+	CHECK_EQ(seal_of(r, "/moved/a2", &s), 0);
+	CHECK_STR(s.path, "other");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK(report_has(r, "/moved", "FAILED moved/a2 sha256 differs from moved/SHA256SUMS\n",
+			 NULL));
 	CHECK_EQ(load_str(r, "/moved/a3", "abc"), 0);
 	CHECK(
 	    report_has(r, "/moved", "UNEXPECTED moved/a3 not listed in moved/SHA256SUMS\n", NULL));
