@@ -665,7 +665,7 @@ int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (text)
 		snprintf(why, cap, "%s", text);
 	else if (ret == -EAGAIN)
-		snprintf(why, cap, "%u checks of this user's run already (the per-user limit)",
+		snprintf(why, cap, "%d checks of this user's run already (the per-user limit)",
 			 VR_VERIFY_PER_UID);
 	else
 		snprintf(why, cap, "%s", ret ? strerror(-ret) : "");
