@@ -206,8 +206,13 @@ struct restage {
 	int version;
 	char key_id[VR_KEY_ID_HEX + 1];
 	uint8_t signature[32];
-	struct vr_seal_expected *expected; /* the checked source's fields (source path too) */
-	char why[VR_WHY_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX]; /* a mismatch's */
+	/* the source that checked it there (kind "" for none), the path allocated: a staged
+	 * file costs a few hundred bytes and its text, so a tree of many moves whole */
+	char kind[sizeof(((struct vr_seal_expected *)0)->kind)];
+	char key_hint[sizeof(((struct vr_seal_expected *)0)->key_hint)];
+	uint8_t subject[sizeof(((struct vr_seal_expected *)0)->subject)];
+	char *source;
+	char *why, *detail; /* a mismatch's reason and audit detail */
 };
 
 struct restage_list {
@@ -219,7 +224,9 @@ static void restage_free(struct restage_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].json);
-		free(l->v[i].expected);
+		free(l->v[i].source);
+		free(l->v[i].why);
+		free(l->v[i].detail);
 	}
 	free(l->v);
 }
@@ -254,24 +261,27 @@ static int restage_below(struct vr_residency *r, struct vr_node *n, struct resta
 
 	memset(st, 0, sizeof(*st));
 	st->n = n;
+	l->n++; /* restage_free frees what it holds, whatever fails below */
 	ret = res_seal_prepare(r, n, &t, &e, &st->json);
 	if (ret == -EBADMSG) {
-		res_expect_why(&e, st->why, sizeof(st->why));
-		res_expect_detail(&e, n->seal->sha256, st->detail, sizeof(st->detail));
-		l->n++;
-		return 0;
+		char why[VR_WHY_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX];
+
+		res_expect_why(&e, why, sizeof(why));
+		res_expect_detail(&e, n->seal->sha256, detail, sizeof(detail));
+		st->why = strdup(why);
+		st->detail = strdup(detail);
+		return st->why && st->detail ? 0 : -ENOMEM;
 	}
-	if (ret == 0 && !(st->expected = malloc(sizeof(*st->expected))))
+	if (ret == 0 && t.expected.kind[0] && !(st->source = strdup(t.expected.source)))
 		ret = -ENOMEM;
-	if (ret) {
-		free(st->json);
+	if (ret)
 		return ret;
-	}
-	memcpy(st->expected, &t.expected, sizeof(t.expected));
+	memcpy(st->kind, t.expected.kind, sizeof(st->kind));
+	memcpy(st->key_hint, t.expected.key_hint, sizeof(st->key_hint));
+	memcpy(st->subject, t.expected.subject, sizeof(st->subject));
 	st->version = t.version;
 	memcpy(st->key_id, t.key_id, sizeof(st->key_id));
 	memcpy(st->signature, t.signature, sizeof(st->signature));
-	l->n++;
 	return 0;
 }
 
@@ -292,8 +302,7 @@ static void restage_commit(struct vr_residency *r, struct restage_list *l,
 				res_set_state(r, n, ST_QUARANTINED);
 				res_set_check_why(n, st->why);
 			}
-			/* its seal stays as signed (the old path): only the log names the new one
-			 */
+			/* its seal stays as signed, for the old path; the log names the new */
 			res_node_path(n, path, sizeof(path));
 			vr_log(LOG_ERR, "%s (renamed from %s) quarantined: %s", path, old,
 			       st->detail);
@@ -302,7 +311,12 @@ static void restage_commit(struct vr_residency *r, struct restage_list *l,
 			continue;
 		}
 		res_node_path(n, s->path, sizeof(s->path)); /* fits: checked before the move */
-		memcpy(&s->expected, st->expected, sizeof(s->expected));
+		memset(&s->expected, 0, sizeof(s->expected));
+		memcpy(s->expected.kind, st->kind, sizeof(st->kind));
+		memcpy(s->expected.key_hint, st->key_hint, sizeof(st->key_hint));
+		memcpy(s->expected.subject, st->subject, sizeof(st->subject));
+		if (st->source)
+			snprintf(s->expected.source, sizeof(s->expected.source), "%s", st->source);
 		s->version = st->version;
 		strcpy(s->alg, VR_SEAL_ALG);
 		memcpy(s->key_id, st->key_id, sizeof(s->key_id));
