@@ -678,6 +678,9 @@ int main(int argc, char **argv)
 	struct daemon d = {0};
 	int ret = 1;
 
+	/* a write past a file-size limit (RLIMIT_FSIZE: the audit log, a chunk) is an EFBIG the
+	 * caller handles, never a signal that kills the daemon with everything resident */
+	signal(SIGXFSZ, SIG_IGN);
 	if (vr_options_parse(&args, &d.opts) != 0)
 		goto free_args;
 	if (take_source(&args, &d.opts) != 0)

@@ -53,4 +53,26 @@ for p in sys.argv[1:]:
     for line in open(p):
         json.loads(line)' "$AUDIT.1" "$AUDIT"
 check "the new file alone says it begins mid-chain" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' '$AUDIT' | grep -q 'begins mid-chain'"
+
+# a reordered pair of records is named
+cp "$AUDIT.1" "$WORK/swap.log"
+sed -i '2{h;d};3{G}' "$WORK/swap.log"
+refuse "reordered records are named" "line 2: seq 2 where 1 was next" "$BIN/vram-seal" audit-verify --key "$KEY" "$WORK/swap.log"
+
+# the audit log's file system full (a 4 KiB file-size limit plays it): the daemon lives (it
+# was killed by SIGXFSZ), every load that cannot be recorded fails and leaves nothing, and
+# every line of the log is whole JSON
+FULL=$WORK/full-audit.log
+(ulimit -f 4; exec "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$FULL,capacity=64M" "$MNT" 2>> "$WORK/daemon.log") &
+DAEMON_PID=$!
+for _ in $(seq 1 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+for i in $(seq 1 40); do head -c 1000 /dev/urandom > "$MNT/full$i" 2> /dev/null; done
+check "the daemon lives on when its log cannot grow" kill -0 "$DAEMON_PID"
+check "the loads it could not record left nothing" test "$(ls "$MNT" | wc -l)" -lt 40
+check "the log stayed under its limit" test "$(stat -c %s "$FULL")" -le 4096
+check "every line of the full log is one JSON record" /usr/bin/python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    json.loads(line)' "$FULL"
+check "unmount, daemon exits 0" unmount_vr
 finish
