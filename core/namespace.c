@@ -800,7 +800,9 @@ int vr_res_getxattr(struct vr_residency *r, const char *path, const char *name, 
 {
 	struct vr_node *n;
 	struct res_xattr *x;
-	int ret = strncmp(name, "user.", 5) == 0 ? 0 : -ENODATA;
+	/* Other namespaces are not supported, not empty: ls and cp remember EOPNOTSUPP per file
+	 * system and stop asking for security.selinux and the ACLs of every file they list. */
+	int ret = strncmp(name, "user.", 5) == 0 ? 0 : -EOPNOTSUPP;
 
 	if (ret)
 		return ret;
@@ -861,7 +863,7 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 	int ret = xattr_name_ok(name);
 
 	if (ret)
-		return ret == -EOPNOTSUPP ? -ENODATA : ret;
+		return ret;
 	pthread_mutex_lock(&r->lock);
 	ret = xattr_node(r, path, &n);
 	if (ret == 0 && !(x = xattr_find(n, name)))

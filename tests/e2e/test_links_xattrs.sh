@@ -53,6 +53,14 @@ check "rsync -aX kept it" test "$(getfattr --absolute-names --only-values -n use
 check "setfattr -x removes it" setfattr -x user.etag "$f"
 refuse "gone" "No such attribute" getfattr -n user.etag "$f"
 refuse "other namespaces refused" "Operation not supported" setfattr -n trusted.x -v 1 "$f"
+refuse "and unsupported when read, not merely absent" "Operation not supported" getfattr -n security.selinux "$f"
+refuse "ACLs are not supported" "Operation not supported" getfattr -n system.posix_acl_access "$f"
+check "cp -a out says nothing about ACLs" test -z "$(cp -a "$f" "$WORK/a.out" 2>&1)"
+# which is what lets ls -l stop asking: one security.selinux and one ACL question per file
+# system, not per file (each is a round trip to the daemon)
+for i in $(seq 1 40); do : > "$m/many$i"; done
+n=$(strace -f -e trace=getxattr,lgetxattr ls -l "$m" 2>&1 > /dev/null | grep -c getxattr)
+check "ls -l of 40 files asks 2 extended attributes, not 80 (asked $n)" test "$n" -le 2
 refuse "a value over 4096 bytes" "Argument list too long" setfattr -n user.big -v "$(head -c 5000 /dev/zero | tr '\0' a)" "$f"
 for i in $(seq 1 32); do setfattr -n "user.a$i" -v 1 "$f"; done
 refuse "more than 32 attributes" "No space left on device" setfattr -n user.a33 -v 1 "$f"

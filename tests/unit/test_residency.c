@@ -575,6 +575,11 @@ static void namespace_edges(struct vr_residency *r, const uint8_t *data)
 	CHECK(len == 2 && memcmp(buf, "22", 2) == 0);
 	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.", "1", 1, 0), -ERANGE);
 	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "trusted.a", "1", 1, 0), -EOPNOTSUPP);
+	/* other namespaces are unsupported, not empty: ls and cp stop asking per file */
+	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "security.selinux", buf, sizeof(buf), &len),
+		 -EOPNOTSUPP);
+	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "system.posix_acl_access", buf, 0, &len), -EOPNOTSUPP);
+	CHECK_EQ(vr_res_removexattr(r, "/ne/g", "system.posix_acl_default"), -EOPNOTSUPP);
 	CHECK_EQ(vr_res_setxattr(r, "/ne/g", "user.e", NULL, 0, 0), 0); /* an empty value */
 	CHECK_EQ(vr_res_getxattr(r, "/ne/g", "user.e", buf, 0, &len), 0);
 	CHECK_EQ(len, 0);
