@@ -1,4 +1,5 @@
-/* channel.c - the daemon's side of /dev/fuse: what passes is read, and an fstat is helped. */
+/* channel.c - the daemon's side of /dev/fuse: what passes is read, an fstat is helped, and
+ * directories' names are kept. */
 #include "channel.h"
 
 #include <errno.h>
@@ -6,10 +7,12 @@
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -121,6 +124,8 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 	size_t body = (size_t)n - sizeof(*h);
 
 	switch (h->opcode) {
+	case FUSE_LOOKUP:
+	case FUSE_MKDIR:
 	case FUSE_OPEN:
 	case FUSE_CREATE:
 		pthread_mutex_lock(&lock);
@@ -173,6 +178,35 @@ static size_t gather(const struct iovec *iov, int count, void *out, size_t cap)
 	return got;
 }
 
+/*
+ * How long the kernel may keep a directory's name without asking again. Files' names and
+ * everyone's attributes are asked for each time (see vr_init), since the daemon removes files
+ * itself (a load that failed) and their seals come and go with them; a directory is made,
+ * renamed and removed only by the kernel's own requests, which keep its cache true. So a
+ * path's directories are looked up once a second, not once per system call that names them:
+ * `ls -l DIR` asks one question per file instead of two, a stat deep in a tree one instead of
+ * one per level.
+ */
+#define DIR_ENTRY_SECONDS 1
+
+/* Sets entry_valid in the fuse_entry_out that follows the out header in IOV. */
+static void keep_dir_entry(struct iovec *iov, int count)
+{
+	size_t at = sizeof(struct fuse_out_header) + offsetof(struct fuse_entry_out, entry_valid);
+	uint64_t secs = DIR_ENTRY_SECONDS;
+
+	for (int i = 0; i < count; i++) {
+		if (at >= iov[i].iov_len) {
+			at -= iov[i].iov_len;
+			continue;
+		}
+		if (iov[i].iov_len - at < sizeof(secs))
+			return; /* split across buffers: libfuse never does; leave it at 0 */
+		memcpy((char *)iov[i].iov_base + at, &secs, sizeof(secs));
+		return;
+	}
+}
+
 static ssize_t channel_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
 	(void)userdata;
@@ -180,6 +214,7 @@ static ssize_t channel_writev(int fd, struct iovec *iov, int count, void *userda
 		struct {
 			struct fuse_out_header h;
 			union {
+				struct fuse_entry_out entry;
 				struct fuse_open_out open;
 				struct {
 					struct fuse_entry_out entry;
@@ -202,6 +237,11 @@ static ssize_t channel_writev(int fd, struct iovec *iov, int count, void *userda
 			} else if (p && a.h.error == 0 && p->opcode == FUSE_CREATE &&
 				   got >= sizeof(a.h) + sizeof(a.u.create)) {
 				remember(a.u.create.entry.nodeid, a.u.create.open.fh);
+			} else if (p && a.h.error == 0 &&
+				   (p->opcode == FUSE_LOOKUP || p->opcode == FUSE_MKDIR) &&
+				   got >= sizeof(a.h) + sizeof(a.u.entry) &&
+				   a.u.entry.nodeid != 0 && S_ISDIR(a.u.entry.attr.mode)) {
+				keep_dir_entry(iov, count);
 			}
 			pthread_mutex_unlock(&lock);
 			free(p);

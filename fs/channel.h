@@ -1,4 +1,5 @@
-/* channel.h - the daemon's side of /dev/fuse: what passes is read, and an fstat is helped. */
+/* channel.h - the daemon's side of /dev/fuse: what passes is read, an fstat is helped, and
+ * directories' names are kept. */
 #ifndef VR_CHANNEL_H
 #define VR_CHANNEL_H
 
@@ -13,7 +14,9 @@
  * ESTALE. The channel remembers which handle each open returned and gives such a request
  * one of them, so the file's attributes (with nlink 0) are answered through the handle. A
  * handle is never given to a request once its release has arrived, and a release waits for
- * the requests given its handle. Returns 0 or -errno (then nothing changed).
+ * the requests given its handle. It also lets the kernel keep a directory's name for a second
+ * (DIR_ENTRY_SECONDS in channel.c), where libfuse's options can only say one thing for every
+ * name. Returns 0 or -errno (then nothing changed).
  */
 int vr_channel_install(struct fuse_session *se);
 /* Forgets what it remembers (after the loop). */

@@ -114,8 +114,16 @@ static void *vr_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
 	cfg->use_ino = 1;
 	cfg->hard_remove = 1; /* no .fuse_hidden files: unlinked open files live in core */
+	/*
+	 * Names are asked for at every use (directories' aside: fs/channel.c), so a file the
+	 * daemon removed itself (a failed load, the seal of a removed file) is gone at once.
+	 * Attributes the kernel may keep for a millisecond, which it rounds to a tick or two: a
+	 * stat then uses what the lookup of its name just returned, instead of asking again. The
+	 * daemon changes a file's metadata on its own only for sizes and times it reports anyway
+	 * at the next lookup; permissions change only through the kernel.
+	 */
 	cfg->entry_timeout = 0;
-	cfg->attr_timeout = 0; /* sizes and st_blocks change with every load */
+	cfg->attr_timeout = 0.001;
 	cfg->negative_timeout = 0;
 	cfg->direct_io = 0;   /* per open: see vr_open */
 	cfg->nullpath_ok = 1; /* open files live on after unlink: handles need no path */

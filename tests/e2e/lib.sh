@@ -61,7 +61,8 @@ refuse() {
 mount_vr() {
 	local opts="backend=${VR_E2E_BACKEND:-mock},secret=$SECRET,audit=$AUDIT${1:+,$1}"
 	# appended: finish() reads every mount's log
-	"$BIN/vram-residency" -f -o "$opts" "$MNT" 2>> "$WORK/daemon.log" &
+	# shellcheck disable=SC2086 # VR_E2E_FLAGS: more daemon flags, split on spaces
+	"$BIN/vram-residency" -f ${VR_E2E_FLAGS:-} -o "$opts" "$MNT" 2>> "$WORK/daemon.log" &
 	DAEMON_PID=$!
 	for _ in $(seq 1 100); do
 		mountpoint -q "$MNT" && return 0
