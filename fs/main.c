@@ -41,7 +41,8 @@ struct daemon {
 	struct vr_backend backend;
 	struct vr_residency *res;
 	struct fuse *fuse;
-	bool mounted;
+	bool mounted;	   /* fuse_mount succeeded */
+	bool unmounted;	   /* and fuse_unmount was called */
 	char *socket_path; /* NULL: socket=none */
 	const char *mountpoint;
 	struct vr_server *server;
@@ -287,7 +288,7 @@ static void stop(struct daemon *d)
 	/* the socket first: its leases end before the memory they map is scrubbed */
 	vr_server_stop(d->server);
 	if (d->fuse) {
-		if (d->mounted)
+		if (d->mounted && !d->unmounted)
 			fuse_unmount(d->fuse);
 		fuse_destroy(d->fuse);
 	}
@@ -586,6 +587,13 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		ret = fuse_loop_mt(d->fuse, cl->clone_fd);
 	}
 	notify("STOPPING=1");
+	/*
+	 * Unmounted before any thread is joined: one may still wait on the mount (the readiness
+	 * stat, when the loop ended before serving it, as when it could not start its threads),
+	 * and the unmount answers it with an error. Joined first, it waited forever.
+	 */
+	fuse_unmount(d->fuse);
+	d->unmounted = true;
 	if (mw_started) {
 		pthread_mutex_lock(&mw.lock);
 		mw.stop = true;
