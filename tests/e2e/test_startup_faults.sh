@@ -22,6 +22,13 @@ run_env=(env ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 NOTIFY_SOCKET=
 # mounted, read from the mount table: a stat of a mount whose daemon stopped answering hangs
 mounted() { grep -q " $MNT fuse" /proc/self/mounts; }
 
+echo model > "$WORK/src"
+# served CMD...: CMD may fail, but not hang
+served() {
+	timeout 20 "$@" > /dev/null 2>&1
+	[ $? -ne 124 ] || bad "$f:$n: $* hung"
+}
+
 # one run with the Nth call of FUNC failing; MODE fg (-f) or bg (the default: a daemon).
 # Sets HIT (the failure was met) and checks what the run did.
 one() {
@@ -40,9 +47,12 @@ one() {
 		rc=$?
 	fi
 	if mounted; then
-		# it serves (a request may meet the failure: it must be answered, not hang)
-		timeout 20 cat "$MNT/status" > /dev/null 2>&1
-		[ $? -eq 124 ] && bad "$f:$n: status hung"
+		# it serves: a load, its check, a removal (a request may meet the failure: it must
+		# be answered, not hang)
+		served cat "$MNT/status"
+		served cp "$WORK/src" "$MNT/f"
+		served cat "$MNT/verify"
+		served rm -f "$MNT/f"
 		fusermount3 -u "$MNT" 2>> "$log" || { umount -l "$MNT" && bad "$f:$n: unmount failed"; }
 	fi
 	if [ "$mode" = fg ]; then
