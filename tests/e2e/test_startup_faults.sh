@@ -14,8 +14,9 @@ MAX_N=${VR_FAULTS_MAX:-40}
 # a soft descriptor limit under the hard one, so the daemon raises it (setrlimit is called)
 ulimit -Sn 512
 opts="backend=mock,capacity=16M,secret=$SECRET,audit=$AUDIT,metrics_file=$WORK/m.prom"
-# an ASan build must accept a library before its runtime; systemd's readiness socket is named
-# so its calls run (nothing listens: sendto fails as it would without systemd)
+# an ASan build must accept a library before its runtime (leaks are the other tests' concern:
+# an exit on a failed start leaves what the process held to the kernel); systemd's readiness
+# socket is named so its calls run (nothing listens: sendto fails as it would without systemd)
 run_env=(env ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 NOTIFY_SOCKET=@vr-faults-$$
 	LD_PRELOAD="$SHIM")
 
