@@ -49,6 +49,17 @@ refuse "read after rm" "Stale file handle" bash -c "cat <&3"
 # but its metadata is there: fstat of the descriptor says nlink 0 and the size it had
 # (pjdfstest found ESTALE here; "open, unlink, fstat" is the temp-file pattern)
 check "fstat after rm: nlink 0, size kept" test "$(python3 -c 'import os; s = os.fstat(3); print(s.st_nlink, s.st_size)' <&3)" = "0 $(stat -c %s "$WORK/a.bin")"
+# its metadata cannot change any more: the kernel sends a change without the descriptor's
+# handle, and the path it had is gone (ESTALE, as for reads)
+check "fchmod, fchown, futimens after rm: ESTALE" test "$(python3 -c 'import errno, os
+out = []
+for f in (lambda: os.fchmod(3, 0o600), lambda: os.fchown(3, 0, 0), lambda: os.utime(3, (1, 1))):
+    try:
+        f()
+        out.append("ok")
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+print(" ".join(out))' <&3)" = "ESTALE ESTALE ESTALE"
 exec 3<&-
 cat > "$WORK/tempfile.py" << 'PY'
 import os, sys
