@@ -75,4 +75,17 @@ import json, sys
 for line in open(sys.argv[1]):
     json.loads(line)' "$FULL"
 check "unmount, daemon exits 0" unmount_vr
+
+# a rotation whose new file cannot be made (a directory took its name): said, and the old file
+# goes on taking every record, so nothing is lost
+ROT=$WORK/rot.log
+check "mount for a failed rotation" mount_vr "capacity=64M,audit=$ROT"
+mv "$ROT" "$ROT.old"
+mkdir "$ROT"
+check "SIGHUP" kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q "could not be reopened" "$WORK/daemon.log" && break; sleep 0.05; done
+check "the failed reopening is said" grep -q "audit log $ROT could not be reopened (Is a directory): still writing the old one" "$WORK/daemon.log"
+check "a load after it" cp "$WORK/f.bin" "$MNT/after-hup"
+check "is recorded in the old file" grep -q '"event":"vram_sealed".*"path":"after-hup"' "$ROT.old"
+check "unmount, daemon exits 0" unmount_vr
 finish
