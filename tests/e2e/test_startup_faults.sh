@@ -104,7 +104,15 @@ for f in open fopen socket bind listen sendto getrlimit setrlimit pthread_create
 	sigaction fsync rename; do
 	sweep fg "$f"
 done
-for f in pipe fork setsid chdir dup2; do
+for f in pipe fork setsid chdir dup2 open; do
 	sweep bg "$f"
 done
+
+# what the sweeps do not vary: one thread (-s), the defaults said aloud, a socket path of its
+# own, a readiness socket name systemd would never give (ignored, not followed)
+VR_E2E_FLAGS=-s NOTIFY_SOCKET=relative/name check "mount -s, options given their defaults" \
+	mount_vr "capacity=16M,expect=check,sha256=on,socket=$WORK/own.sock"
+check "its socket where it was told" test -S "$WORK/own.sock"
+check "it loads and seals" bash -c "cp '$WORK/src' '$MNT/x' && test -s '$MNT/x.seal'"
+check "unmount, daemon exits 0" unmount_vr
 finish
