@@ -75,17 +75,22 @@ static int open_as(const char *name, const char *path, int flags, mode_t mode)
 	return real_(path, flags, mode);
 }
 
+/* The mode argument open passes only with O_CREAT or O_TMPFILE. */
+#define MODE_ARG(flags, mode)                                                                      \
+	do {                                                                                       \
+		if ((flags) & (O_CREAT | O_TMPFILE)) {                                             \
+			va_list ap;                                                                \
+			va_start(ap, flags);                                                       \
+			(mode) = va_arg(ap, mode_t);                                               \
+			va_end(ap);                                                                \
+		}                                                                                  \
+	} while (0)
+
 int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	MODE_ARG(flags, mode);
 	return open_as("open", path, flags, mode);
 }
 
@@ -93,13 +98,7 @@ int open64(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 
-	if (flags & (O_CREAT | O_TMPFILE)) {
-		va_list ap;
-
-		va_start(ap, flags);
-		mode = va_arg(ap, mode_t);
-		va_end(ap);
-	}
+	MODE_ARG(flags, mode);
 	return open_as("open64", path, flags, mode);
 }
 
