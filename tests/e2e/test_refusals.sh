@@ -34,6 +34,7 @@ if ! nvidia-smi -L > /dev/null 2>&1; then
 fi
 refuse "bad backend" "use auto, cuda or mock" "$BIN/vram-residency" -f -o backend=tpu,audit=$AUDIT "$MNT"
 refuse "bad capacity" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=lots "$MNT"
+refuse "a capacity of nothing" "capacity=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,capacity=0 "$MNT"
 refuse "bad verify_on_open" "verify_on_open" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,verify_on_open=2 "$MNT"
 check "nothing mounted by the refusals" bash -c "! mountpoint -q '$MNT'"
 refuse "bad list_generated" "list_generated must be 0 or 1" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,list_generated=2 "$MNT"

@@ -331,6 +331,74 @@ static void test_out_of_memory(void)
 	release(68, 72, 720);
 }
 
+/* Inodes and requests whose numbers share a bucket are told apart; odd answers pass as written. */
+static void test_collisions_and_odd_answers(void)
+{
+	open_file(100, 7, 70);
+	open_file(101, 7 + 1024, 71); /* the same bucket */
+	CHECK_EQ(getattr(102, 7 + 1024), 71);
+	CHECK_EQ(getattr(102 + 1024, 7), 70); /* two answers awaited in one bucket */
+	answer_plain(102 + 1024, 0);
+	answer_plain(102, 0);
+	release(103, 7 + 1024, 71);
+	CHECK_EQ(getattr(104, 7), 70); /* the other one is still lent */
+	answer_plain(104, 0);
+	release(105, 7, 70);
+
+	/* an open's answer cut short remembers nothing */
+	struct fuse_open_in in = {0};
+	char buf[256];
+
+	request(buf, sizeof(buf), FUSE_OPEN, 106, 8, &in, sizeof(in));
+	struct fuse_out_header h = {.len = sizeof(h) + 4, .unique = 106};
+	char cut[sizeof(h) + 4] = {0};
+
+	memcpy(cut, &h, sizeof(h));
+	struct iovec iov = {cut, sizeof(cut)};
+	char out[8192];
+
+	answer(&iov, 1, out, sizeof(out));
+	CHECK_EQ(getattr(107, 8), 0);
+	answer_plain(107, 0);
+
+	/* a lookup answered with no inode (a remembered absence) is left alone */
+	char name[] = "gone";
+
+	request(buf, sizeof(buf), FUSE_LOOKUP, 108, 1, name, sizeof(name));
+	struct {
+		struct fuse_out_header h;
+		struct fuse_entry_out e;
+	} a = {{sizeof(a), 0, 108}, {.nodeid = 0, .attr = {.mode = S_IFDIR | 0755}}};
+	struct iovec one = {&a, sizeof(a)};
+
+	answer(&one, 1, out, sizeof(out));
+	memcpy(&a, out, sizeof(a));
+	CHECK_EQ(a.e.entry_valid, 0);
+
+	/* a long answer (a read's data) while answers are awaited passes whole */
+	struct fuse_read_in rd = {.size = 4096};
+	char data[4096];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7);
+	open_file(109, 9, 90);
+	CHECK_EQ(getattr(110, 9), 90); /* keeps an answer awaited meanwhile */
+	request(buf, sizeof(buf), FUSE_READ, 111, 9, &rd, sizeof(rd));
+	struct fuse_out_header rh = {.len = sizeof(rh) + sizeof(data), .unique = 111};
+	struct iovec parts[3] = {{&rh, sizeof(rh)}, {data, 100}, {data + 100, sizeof(data) - 100}};
+
+	answer(parts, 3, out, sizeof(out));
+	CHECK_MEM(out + sizeof(rh), data, sizeof(data));
+	answer_plain(110, 0);
+	release(112, 9, 90);
+
+	/* an answer shorter than a header is written as it is */
+	struct iovec tiny = {"abcd", 4};
+
+	answer(&tiny, 1, out, sizeof(out));
+	CHECK_MEM(out, "abcd", 4);
+}
+
 /* A request shorter than a header is passed on as read. */
 static void test_short_read(void)
 {
@@ -351,6 +419,7 @@ int main(void)
 	test_release_waits_for_lent();
 	test_directories_names_kept();
 	test_out_of_memory();
+	test_collisions_and_odd_answers();
 	test_short_read();
 	/* an open still remembered, and an answer still awaited, are forgotten at the end */
 	open_file(80, 90, 900);
