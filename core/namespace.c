@@ -540,14 +540,21 @@ unlock:
 }
 
 /* Applies a metadata change to a real node; generated entries refuse. */
-static int with_node(struct vr_residency *r, const char *path,
+static int with_node(struct vr_residency *r, const char *path, struct vr_handle *h,
 		     void (*apply)(struct vr_node *n, const void *arg), const void *arg)
 {
-	struct res_lookup l;
-	int ret;
+	struct res_lookup l = {0};
+	int ret = 0;
 
 	pthread_mutex_lock(&r->lock);
-	ret = res_resolve(r, path, &l);
+	if (path)
+		ret = res_resolve(r, path, &l);
+	else if (!h)
+		ret = -ESTALE;
+	else if (h->node)
+		l = (struct res_lookup){.node = h->node, .kind = VR_KIND_FILE};
+	else
+		l.kind = VR_KIND_STATUS; /* generated text: refused as by its path */
 	if (ret == 0 && l.kind != VR_KIND_DIR && l.kind != VR_KIND_FILE && l.kind != VR_KIND_LINK)
 		ret = -EPERM;
 	if (ret == 0) {
@@ -565,7 +572,12 @@ static void apply_mode(struct vr_node *n, const void *arg)
 
 int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode)
 {
-	return with_node(r, path, apply_mode, &mode);
+	return with_node(r, path, NULL, apply_mode, &mode);
+}
+
+int vr_res_fchmod(struct vr_residency *r, struct vr_handle *h, mode_t mode)
+{
+	return with_node(r, NULL, h, apply_mode, &mode);
 }
 
 struct owner {
@@ -587,7 +599,14 @@ int vr_res_chown(struct vr_residency *r, const char *path, uid_t uid, gid_t gid)
 {
 	struct owner o = {uid, gid};
 
-	return with_node(r, path, apply_owner, &o);
+	return with_node(r, path, NULL, apply_owner, &o);
+}
+
+int vr_res_fchown(struct vr_residency *r, struct vr_handle *h, uid_t uid, gid_t gid)
+{
+	struct owner o = {uid, gid};
+
+	return with_node(r, NULL, h, apply_owner, &o);
 }
 
 static void apply_times(struct vr_node *n, const void *arg)
@@ -602,16 +621,28 @@ static void apply_times(struct vr_node *n, const void *arg)
 		n->mtime = tv[1].tv_nsec == UTIME_NOW ? t : tv[1];
 }
 
+/* utimens' times: both "now" when none are given. */
+static const struct timespec *times_or_now(const struct timespec tv[2], struct timespec now[2])
+{
+	if (tv)
+		return tv;
+	now[0].tv_sec = now[1].tv_sec = 0;
+	now[0].tv_nsec = now[1].tv_nsec = UTIME_NOW;
+	return now;
+}
+
 int vr_res_utimens(struct vr_residency *r, const char *path, const struct timespec tv[2])
 {
 	struct timespec t[2];
 
-	if (!tv) {
-		t[0].tv_sec = t[1].tv_sec = 0;
-		t[0].tv_nsec = t[1].tv_nsec = UTIME_NOW;
-		tv = t;
-	}
-	return with_node(r, path, apply_times, tv);
+	return with_node(r, path, NULL, apply_times, times_or_now(tv, t));
+}
+
+int vr_res_futimens(struct vr_residency *r, struct vr_handle *h, const struct timespec tv[2])
+{
+	struct timespec t[2];
+
+	return with_node(r, NULL, h, apply_times, times_or_now(tv, t));
 }
 
 /* Why symbolic link TARGET, in a directory DEPTH levels below the root, could lead outside

@@ -124,6 +124,11 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 int vr_res_chmod(struct vr_residency *r, const char *path, mode_t mode);
 int vr_res_chown(struct vr_residency *r, const char *path, uid_t uid, gid_t gid);
 int vr_res_utimens(struct vr_residency *r, const char *path, const struct timespec tv[2]);
+/* The same through an open handle: for a file removed while open, which no path names; a
+ * generated entry's handle is refused (-EPERM) as its path is. */
+int vr_res_fchmod(struct vr_residency *r, struct vr_handle *h, mode_t mode);
+int vr_res_fchown(struct vr_residency *r, struct vr_handle *h, uid_t uid, gid_t gid);
+int vr_res_futimens(struct vr_residency *r, struct vr_handle *h, const struct timespec tv[2]);
 /* Truncates a file being written; -EPERM for a sealed one. */
 int vr_res_truncate(struct vr_residency *r, const char *path, uint64_t size,
 		    const struct vr_caller *c);

@@ -113,6 +113,21 @@ static void release(uint64_t nodeid, uint64_t fh) /* [lock] */
 	}
 }
 
+/* Lends request H a handle open on its inode, if there is one, into *FH; whether it did. */
+static bool lend(const struct fuse_in_header *h, uint64_t *fh)
+{
+	pthread_mutex_lock(&lock);
+	struct open_fh *o = live_fh(h->nodeid);
+	bool lent = o && wait_for(h->unique, h->nodeid, h->opcode, o);
+
+	if (lent) {
+		o->lent++;
+		*fh = o->fh;
+	}
+	pthread_mutex_unlock(&lock);
+	return lent;
+}
+
 static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 {
 	ssize_t n = read(fd, buf, len);
@@ -135,17 +150,18 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 	case FUSE_GETATTR: {
 		struct fuse_getattr_in *g = (struct fuse_getattr_in *)(h + 1);
 
-		if (body < sizeof(*g) || (g->getattr_flags & FUSE_GETATTR_FH))
-			break;
-		pthread_mutex_lock(&lock);
-		struct open_fh *o = live_fh(h->nodeid);
-
-		if (o && wait_for(h->unique, h->nodeid, h->opcode, o)) {
-			o->lent++;
+		if (body >= sizeof(*g) && !(g->getattr_flags & FUSE_GETATTR_FH) && lend(h, &g->fh))
 			g->getattr_flags |= FUSE_GETATTR_FH;
-			g->fh = o->fh;
-		}
-		pthread_mutex_unlock(&lock);
+		break;
+	}
+	case FUSE_SETATTR: {
+		/* fchmod, fchown, futimens come without a handle, as an fstat does; a size change
+		 * never borrows one (it would truncate through another opener's descriptor) */
+		struct fuse_setattr_in *sa = (struct fuse_setattr_in *)(h + 1);
+
+		if (body >= sizeof(*sa) && !(sa->valid & (FATTR_FH | FATTR_SIZE)) &&
+		    lend(h, &sa->fh))
+			sa->valid |= FATTR_FH;
 		break;
 	}
 	case FUSE_RELEASE: {

@@ -12,7 +12,8 @@
  * asks for an fstat's attributes by inode, never by descriptor, and libfuse's path-based API
  * can answer an inode only while it has a name: an open file that was removed would read
  * ESTALE. The channel remembers which handle each open returned and gives such a request
- * one of them, so the file's attributes (with nlink 0) are answered through the handle. A
+ * one of them, so the file's attributes (with nlink 0) are answered through the handle; so
+ * is a change of mode, owner or times (fchmod, fchown, futimens), never of size. A
  * handle is never given to a request once its release has arrived, and a release waits for
  * the requests given its handle. It also lets the kernel keep a directory's name for a second
  * (DIR_ENTRY_SECONDS in channel.c), where libfuse's options can only say one thing for every

@@ -218,22 +218,27 @@ static int vr_rename(const char *from, const char *to, unsigned flags)
 	return out("rename", vr_res_rename(res(), from, to, flags, &c));
 }
 
+/* With a path, by it; without one (a file removed while open), through the handle
+ * fs/channel.c lent the request. */
 static int vr_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	(void)fi;
-	return path ? out("chmod", vr_res_chmod(res(), path, mode)) : -ESTALE;
+	if (path)
+		return out("chmod", vr_res_chmod(res(), path, mode));
+	return fi ? out("fchmod", vr_res_fchmod(res(), handle(fi), mode)) : -ESTALE;
 }
 
 static int vr_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	(void)fi;
-	return path ? out("chown", vr_res_chown(res(), path, uid, gid)) : -ESTALE;
+	if (path)
+		return out("chown", vr_res_chown(res(), path, uid, gid));
+	return fi ? out("fchown", vr_res_fchown(res(), handle(fi), uid, gid)) : -ESTALE;
 }
 
 static int vr_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
-	(void)fi;
-	return path ? out("utimens", vr_res_utimens(res(), path, tv)) : -ESTALE;
+	if (path)
+		return out("utimens", vr_res_utimens(res(), path, tv));
+	return fi ? out("futimens", vr_res_futimens(res(), handle(fi), tv)) : -ESTALE;
 }
 
 static int vr_truncate(const char *path, off_t size, struct fuse_file_info *fi)

@@ -399,6 +399,33 @@ static void test_collisions_and_odd_answers(void)
 	CHECK_MEM(out, "abcd", 4);
 }
 
+/* A SETATTR without a handle: returns the handle the channel lent it (0: none). */
+static uint64_t setattr(uint64_t unique, uint64_t nodeid, uint32_t valid, uint64_t fh)
+{
+	struct fuse_setattr_in sa = {.valid = valid, .fh = fh, .mode = 0600};
+	char buf[256];
+
+	request(buf, sizeof(buf), FUSE_SETATTR, unique, nodeid, &sa, sizeof(sa));
+	memcpy(&sa, buf + sizeof(struct fuse_in_header), sizeof(sa));
+	return (sa.valid & FATTR_FH) ? sa.fh : 0;
+}
+
+/* fchmod, fchown, futimens come without a handle: lent one; a size change never is. */
+static void test_setattr_lending(void)
+{
+	open_file(130, 13, 1300);
+	CHECK_EQ(setattr(131, 13, FATTR_MODE, 0), 1300);
+	answer_plain(131, 0);
+	CHECK_EQ(setattr(132, 13, FATTR_UID | FATTR_GID | FATTR_ATIME | FATTR_MTIME, 0), 1300);
+	answer_plain(132, 0);
+	CHECK_EQ(setattr(133, 13, FATTR_SIZE, 0), 0); /* truncate(path) of an open file */
+	CHECK_EQ(setattr(134, 13, FATTR_MODE | FATTR_SIZE, 0), 0);
+	CHECK_EQ(setattr(135, 13, FATTR_MODE | FATTR_FH, 55), 55); /* its own handle */
+	CHECK_EQ(setattr(136, 14, FATTR_MODE, 0), 0);		   /* nothing open */
+	release(137, 13, 1300);
+	CHECK_EQ(setattr(138, 13, FATTR_MODE, 0), 0);
+}
+
 /* A request shorter than a header is passed on as read. */
 static void test_short_read(void)
 {
@@ -420,6 +447,7 @@ int main(void)
 	test_directories_names_kept();
 	test_out_of_memory();
 	test_collisions_and_odd_answers();
+	test_setattr_lending();
 	test_short_read();
 	/* an open still remembered, and an answer still awaited, are forgotten at the end */
 	open_file(80, 90, 900);

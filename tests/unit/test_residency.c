@@ -600,6 +600,21 @@ static void namespace_edges(struct vr_residency *r, const uint8_t *data)
 	CHECK(a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec);
 	CHECK_EQ(vr_res_utimens(r, "/ne/g", NULL), 0); /* now */
 	CHECK_EQ(vr_res_chmod(r, "/ne/g.seal", 0600), -EPERM);
+	/* through an open handle, after the name is gone */
+	struct vr_handle *h, *t;
+
+	CHECK_EQ(vr_res_open(r, "/ne/g", O_RDONLY, &me, &h), 0);
+	CHECK_EQ(vr_res_open(r, "/ne/g.seal", O_RDONLY, &me, &t), 0);
+	CHECK_EQ(vr_res_unlink(r, "/ne/g", &me), 0);
+	CHECK_EQ(vr_res_fchmod(r, h, 0640), 0);
+	CHECK_EQ(vr_res_fchown(r, h, 9, (gid_t)-1), 0);
+	CHECK_EQ(vr_res_futimens(r, h, keep), 0);
+	CHECK_EQ(vr_res_fgetattr(r, h, &b), 0);
+	CHECK(b.nlink == 0 && (b.mode & 07777) == 0640 && b.uid == 9 && b.gid == 7);
+	CHECK_EQ(vr_res_futimens(r, h, NULL), 0);
+	CHECK_EQ(vr_res_fchmod(r, t, 0600), -EPERM); /* a seal's text, as by its path */
+	vr_res_release(r, t);
+	vr_res_release(r, h);
 }
 
 /* A map through the socket with the on-device check first, as O->who. */
