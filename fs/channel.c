@@ -195,9 +195,9 @@ static size_t gather(const struct iovec *iov, int count, void *out, size_t cap)
 }
 
 /*
- * How long the kernel may keep a directory's name without asking again. Files' names and
- * everyone's attributes are asked for each time (see vr_init), since the daemon removes files
- * itself (a load that failed) and their seals come and go with them; a directory is made,
+ * How long the kernel may keep a directory's name without asking again. Files' names are
+ * asked for at every use (see vr_init), since the daemon removes files itself (a load that
+ * failed) and their seals come and go with them; a directory is made,
  * renamed and removed only by the kernel's own requests, which keep its cache true. So a
  * path's directories are looked up once a second, not once per system call that names them:
  * `ls -l DIR` asks one question per file instead of two, a stat deep in a tree one instead of
