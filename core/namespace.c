@@ -539,7 +539,8 @@ unlock:
 	return ret;
 }
 
-/* Applies a metadata change to a real node; generated entries refuse. */
+/* Applies a metadata change to the node PATH names or, without a path, to the file H has open
+ * (perhaps removed); generated entries refuse. */
 static int with_node(struct vr_residency *r, const char *path, struct vr_handle *h,
 		     void (*apply)(struct vr_node *n, const void *arg), const void *arg)
 {
