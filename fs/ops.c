@@ -218,8 +218,8 @@ static int vr_rename(const char *from, const char *to, unsigned flags)
 	return out("rename", vr_res_rename(res(), from, to, flags, &c));
 }
 
-/* With a path, by it; without one, through the handle fs/channel.c lent the request (fchmod
- * and the like of an open file, which may have lost its name). */
+/* With a path, by it; without one (libfuse gives none only to a file removed while open),
+ * through the handle fs/channel.c lent the request. */
 static int vr_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	if (path)
