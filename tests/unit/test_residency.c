@@ -346,6 +346,68 @@ static void *open_verify(void *arg)
 	return NULL;
 }
 
+typedef void *(*check_fn)(void *);
+
+/* TOP with directories a, b and c, a sealed file f of DATA in each. */
+static void three_dirs(struct vr_residency *r, const char *top, const uint8_t *data, size_t n)
+{
+	char path[64];
+
+	CHECK_EQ(vr_res_mkdir(r, top, 0755, &me), 0);
+	for (const char *d = "abc"; *d; d++) {
+		snprintf(path, sizeof(path), "%s/%c", top, *d);
+		CHECK_EQ(vr_res_mkdir(r, path, 0755, &me), 0);
+		snprintf(path, sizeof(path), "%s/%c/f", top, *d);
+		CHECK_EQ(load(r, path, data, n), 0);
+	}
+}
+
+/* A and B check at once through FN: B joins A's check, so one digest reaches the device. */
+static void one_digest_for_two(struct opener *a, struct opener *b, check_fn fn)
+{
+	pthread_mutex_lock(&gate_lock);
+	digests = 0;
+	pthread_mutex_unlock(&gate_lock);
+	gate(true);
+	pthread_create(&a->t, NULL, fn, a);
+	CHECK(held(1));
+	pthread_create(&b->t, NULL, fn, b);
+	/* were B to run its own check, a second digest would reach the gate */
+	CHECK(!held_within(2, 300));
+	gate(false);
+	pthread_join(a->t, NULL);
+	pthread_join(b->t, NULL);
+	CHECK_EQ(a->ret, 0);
+	CHECK_EQ(b->ret, 0);
+	pthread_mutex_lock(&gate_lock);
+	CHECK_EQ(digests, 1);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+/* The per-user limit: U1 (through FN1) and U2 (FN2) running, U3 (FN) is refused at once,
+ * ROOT (FN) let through; U3 passes once the others ended. */
+static void user_limit(struct opener *u1, check_fn fn1, struct opener *u2, check_fn fn2,
+		       struct opener *u3, struct opener *root, check_fn fn)
+{
+	gate(true);
+	pthread_create(&u1->t, NULL, fn1, u1);
+	pthread_create(&u2->t, NULL, fn2, u2);
+	CHECK(held(2));
+	fn(u3);
+	CHECK_EQ(u3->ret, -EAGAIN);
+	pthread_create(&root->t, NULL, fn, root);
+	CHECK(held(3));
+	gate(false);
+	pthread_join(u1->t, NULL);
+	pthread_join(u2->t, NULL);
+	pthread_join(root->t, NULL);
+	CHECK_EQ(u1->ret, 0);
+	CHECK_EQ(u2->ret, 0);
+	CHECK_EQ(root->ret, 0);
+	fn(u3);
+	CHECK_EQ(u3->ret, 0);
+}
+
 /*
  * Concurrent opens of one verify share one check (the second waits for the
  * first's report: one digest, not two); a user other than root runs at most
@@ -363,31 +425,8 @@ static void shared_verify(struct vr_residency *r)
 	struct opener u3 = {.r = r, .path = "/sv/c/verify", .who = user};
 	struct opener root = {.r = r, .path = "/sv/c/verify", .who = me};
 
-	CHECK_EQ(vr_res_mkdir(r, "/sv", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sv/a", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sv/b", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sv/c", 0755, &me), 0);
-	CHECK_EQ(load(r, "/sv/a/f", data, sizeof(data)), 0);
-	CHECK_EQ(load(r, "/sv/b/f", data, sizeof(data)), 0);
-	CHECK_EQ(load(r, "/sv/c/f", data, sizeof(data)), 0);
-
-	pthread_mutex_lock(&gate_lock);
-	digests = 0;
-	pthread_mutex_unlock(&gate_lock);
-	gate(true);
-	pthread_create(&a.t, NULL, open_verify, &a);
-	CHECK(held(1));
-	pthread_create(&b.t, NULL, open_verify, &b);
-	/* b joins a's run: were it to run its own check, a second digest would reach the gate */
-	CHECK(!held_within(2, 300));
-	gate(false);
-	pthread_join(a.t, NULL);
-	pthread_join(b.t, NULL);
-	CHECK_EQ(a.ret, 0);
-	CHECK_EQ(b.ret, 0);
-	pthread_mutex_lock(&gate_lock);
-	CHECK_EQ(digests, 1);
-	pthread_mutex_unlock(&gate_lock);
+	three_dirs(r, "/sv", data, sizeof(data));
+	one_digest_for_two(&a, &b, open_verify);
 	CHECK(a.len > 0 && a.len == b.len && strcmp(a.text, b.text) == 0);
 	CHECK(strstr(a.text, "OK sv/a/f sha256:") != NULL);
 
@@ -395,23 +434,7 @@ static void shared_verify(struct vr_residency *r)
 	pthread_mutex_lock(&gate_lock);
 	digests = 0;
 	pthread_mutex_unlock(&gate_lock);
-	gate(true);
-	pthread_create(&u1.t, NULL, open_verify, &u1);
-	pthread_create(&u2.t, NULL, open_verify, &u2);
-	CHECK(held(2));
-	open_verify(&u3);
-	CHECK_EQ(u3.ret, -EAGAIN);
-	pthread_create(&root.t, NULL, open_verify, &root);
-	CHECK(held(3));
-	gate(false);
-	pthread_join(u1.t, NULL);
-	pthread_join(u2.t, NULL);
-	pthread_join(root.t, NULL);
-	CHECK_EQ(u1.ret, 0);
-	CHECK_EQ(u2.ret, 0);
-	CHECK_EQ(root.ret, 0);
-	open_verify(&u3); /* now that the others ended */
-	CHECK_EQ(u3.ret, 0);
+	user_limit(&u1, open_verify, &u2, open_verify, &u3, &root, open_verify);
 }
 
 /* A chunk file in the mock's directory DIR whose bytes start with HEAD[0..16), opened for
@@ -649,50 +672,11 @@ static void shared_lease_checks(struct vr_residency *r)
 	struct opener u3 = {.r = r, .path = "/sl/c/f", .who = user};
 	struct opener root = {.r = r, .path = "/sl/c/f", .who = me};
 
-	CHECK_EQ(vr_res_mkdir(r, "/sl", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sl/a", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sl/b", 0755, &me), 0);
-	CHECK_EQ(vr_res_mkdir(r, "/sl/c", 0755, &me), 0);
-	CHECK_EQ(load(r, "/sl/a/f", data, sizeof(data)), 0);
-	CHECK_EQ(load(r, "/sl/b/f", data, sizeof(data)), 0);
-	CHECK_EQ(load(r, "/sl/c/f", data, sizeof(data)), 0);
-
-	pthread_mutex_lock(&gate_lock);
-	digests = 0;
-	pthread_mutex_unlock(&gate_lock);
-	gate(true);
-	pthread_create(&a.t, NULL, lease_verify, &a);
-	CHECK(held(1));
-	pthread_create(&b.t, NULL, lease_verify, &b);
-	/* b joins a's check: its own would bring a second digest to the gate */
-	CHECK(!held_within(2, 300));
-	gate(false);
-	pthread_join(a.t, NULL);
-	pthread_join(b.t, NULL);
-	CHECK_EQ(a.ret, 0);
-	CHECK_EQ(b.ret, 0);
-	pthread_mutex_lock(&gate_lock);
-	CHECK_EQ(digests, 1);
-	pthread_mutex_unlock(&gate_lock);
+	three_dirs(r, "/sl", data, sizeof(data));
+	one_digest_for_two(&a, &b, lease_verify);
 
 	/* a verify and a file check of the user's running: the next check is refused at once */
-	gate(true);
-	pthread_create(&u1.t, NULL, open_verify, &u1);
-	pthread_create(&u2.t, NULL, lease_verify, &u2);
-	CHECK(held(2));
-	lease_verify(&u3);
-	CHECK_EQ(u3.ret, -EAGAIN);
-	pthread_create(&root.t, NULL, lease_verify, &root);
-	CHECK(held(3));
-	gate(false);
-	pthread_join(u1.t, NULL);
-	pthread_join(u2.t, NULL);
-	pthread_join(root.t, NULL);
-	CHECK_EQ(u1.ret, 0);
-	CHECK_EQ(u2.ret, 0);
-	CHECK_EQ(root.ret, 0);
-	lease_verify(&u3); /* now that the others ended */
-	CHECK_EQ(u3.ret, 0);
+	user_limit(&u1, open_verify, &u2, lease_verify, &u3, &root, lease_verify);
 }
 
 int main(void)
