@@ -5,6 +5,7 @@
 #include "fsverity_kernel.h"
 #include "log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -102,6 +103,30 @@ struct cuda_file {
 static struct cuda_file *cf(struct vr_dev_file *f)
 {
 	return (struct cuda_file *)f;
+}
+
+/*
+ * The invariant between a file's reservation, its chunk record and what is
+ * mapped: the chunks lie end to end from BASE and cover HELD bytes, all inside
+ * the RESERVED range (cuMemMap outside a reservation is refused by the driver,
+ * or worse), and the file's SIZE within them. Checked after every change of
+ * any of them in debug builds; add_chunk refuses a chunk that would leave the
+ * range in every build.
+ */
+static void check_file(const struct cuda_file *f)
+{
+#ifndef NDEBUG
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < f->count; i++)
+		sum += f->chunks[i].len;
+	assert(sum == f->held);
+	assert(f->held <= f->reserved);
+	assert(f->reserved == 0 || f->base != 0);
+	assert(f->count <= f->cap);
+#else
+	(void)f;
+#endif
 }
 
 /* Errors after which the CUDA context is unusable: every later call fails too. */
@@ -592,6 +617,7 @@ static int grow_reservation(struct cuda *c, struct cuda_file *f, uint64_t need)
 		c->drv.addr_free(f->base, f->reserved);
 	f->base = nb;
 	f->reserved = len;
+	check_file(f);
 	return 0;
 }
 
@@ -610,6 +636,15 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 			return -ENOMEM;
 		f->chunks = n;
 		f->cap = ncap;
+	}
+	if (len > f->reserved - f->held) {
+		vr_log(
+		    LOG_ERR,
+		    "BUG: cuda: a chunk of %llu bytes at %llu would leave the file's reservation "
+		    "of %llu bytes; refused",
+		    (unsigned long long)len, (unsigned long long)f->held,
+		    (unsigned long long)f->reserved);
+		return -EIO;
 	}
 	ret = drv_err(c, c->drv.create(&h, len, &c->prop, 0), "cuMemCreate");
 	if (ret)
@@ -641,6 +676,7 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 	f->chunks[f->count].h = h;
 	f->chunks[f->count++].len = len;
 	f->held += len;
+	check_file(f);
 	return 0;
 }
 
@@ -674,14 +710,20 @@ static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 		c->drv.release(ch->h);
 		give_budget(c, ch->len);
 	}
+	check_file(f);
 	return ret;
 }
 
-/* Adds chunks until F covers NEED bytes, all or nothing. */
+/*
+ * Adds chunks until F covers NEED bytes, all or nothing. Each chunk's size is
+ * chosen first and the reservation grown to take it: the policy may pick more
+ * than NEED (slack for the next writes), which must still lie inside the
+ * reservation (issue 20: the mock mapped past it and crashed).
+ */
 static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 {
 	uint32_t had = f->count;
-	int ret = grow_reservation(c, f, need);
+	int ret = 0;
 
 	while (ret == 0 && f->held < need) {
 		uint64_t min, len = vr_dev_chunk_len(f->held, need, CHUNK_MAX, &min);
@@ -693,7 +735,9 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 			if (ret)
 				break;
 		}
-		ret = add_chunk(c, f, len);
+		ret = grow_reservation(c, f, f->held + len);
+		if (ret == 0)
+			ret = add_chunk(c, f, len);
 		if (ret)
 			give_budget(c, len);
 	}
@@ -773,12 +817,17 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 		give_budget(c, last->len);
 		f->count--;
 		f->held = start;
+		/* its bytes past START are gone: the size must not reach past what is mapped */
+		if (f->size > f->held)
+			f->size = f->held;
+		check_file(f);
 		return -EIO;
 	}
 	give_budget(c, last->len - used);
 	last->h = h;
 	last->len = used;
 	f->held = need;
+	check_file(f);
 	return 0;
 }
 
@@ -823,6 +872,8 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		ret = trim(c, f, need);
 	if (ret == 0)
 		f->size = size;
+	check_file(f);
+	assert(f->size <= f->held);
 	return ret;
 }
 

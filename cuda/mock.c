@@ -4,6 +4,7 @@
 #include "log.h"
 #include "size.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -75,6 +76,30 @@ struct mock_file {
 static struct mock_file *mf(struct vr_dev_file *f)
 {
 	return (struct mock_file *)f;
+}
+
+/*
+ * The invariant between a file's reservation, its chunk record and what is
+ * mapped: the chunks lie end to end from BASE and cover HELD bytes, all inside
+ * the RESERVED range (so a MAP_FIXED only ever replaces the file's own
+ * reserved range), and the file's SIZE within them. Checked after every
+ * change of any of them in debug builds; add_chunk refuses a chunk that would
+ * leave the range in every build.
+ */
+static void check_file(const struct mock_file *f)
+{
+#ifndef NDEBUG
+	uint64_t sum = 0;
+
+	for (uint32_t i = 0; i < f->count; i++)
+		sum += f->chunks[i].len;
+	assert(sum == f->held);
+	assert(f->held <= f->reserved);
+	assert(f->reserved == 0 || f->base != NULL);
+	assert(f->count <= f->cap);
+#else
+	(void)f;
+#endif
 }
 
 /*
@@ -391,6 +416,7 @@ static int grow_reservation(struct mock_file *f, uint64_t need)
 		munmap(f->base, f->reserved); /* only the unbacked rest is still mapped there */
 	f->base = nb;
 	f->reserved = len;
+	check_file(f);
 	return 0;
 }
 
@@ -543,6 +569,7 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 		chunk_drop(m, c);
 		f->held = at;
 		f->count--;
+		check_file(f);
 	}
 }
 
@@ -560,6 +587,14 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 			return -ENOMEM;
 		f->chunks = n;
 		f->cap = ncap;
+	}
+	if (len > f->reserved - f->held) {
+		vr_log(LOG_ERR,
+		       "BUG: mock: a chunk of %llu bytes at %llu would leave the file's "
+		       "reservation of %llu bytes; refused",
+		       (unsigned long long)len, (unsigned long long)f->held,
+		       (unsigned long long)f->reserved);
+		return -EIO;
 	}
 	if (!pool_take(m, len, &c)) {
 		ret = chunk_make(m, len, &c);
@@ -587,14 +622,20 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 	}
 	f->chunks[f->count++] = c;
 	f->held += len;
+	check_file(f);
 	return 0;
 }
 
-/* Adds chunks until F covers NEED bytes, all or nothing. */
+/*
+ * Adds chunks until F covers NEED bytes, all or nothing. Each chunk's size is
+ * chosen first and the reservation grown to take it: the policy may pick more
+ * than NEED (slack for the next writes), and a chunk mapped past the
+ * reservation's end would replace whatever mapping follows it (issue 20).
+ */
 static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 {
 	uint32_t had = f->count;
-	int ret = grow_reservation(f, need);
+	int ret = 0;
 
 	while (ret == 0 && f->held < need) {
 		uint64_t min, len = vr_dev_chunk_len(f->held, need, MOCK_CHUNK_MAX, &min);
@@ -606,7 +647,9 @@ static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 			if (ret)
 				break;
 		}
-		ret = add_chunk(m, f, len);
+		ret = grow_reservation(f, f->held + len);
+		if (ret == 0)
+			ret = add_chunk(m, f, len);
 		if (ret) {
 			pthread_mutex_lock(&m->lock);
 			m->used -= len;
@@ -615,6 +658,7 @@ static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 	}
 	if (ret)
 		drop_chunks(m, f, had);
+	check_file(f);
 	return ret;
 }
 
@@ -648,6 +692,7 @@ static void trim(struct mock *m, struct mock_file *f, uint64_t need)
 		m->used -= cut;
 		pthread_mutex_unlock(&m->lock);
 	}
+	check_file(f);
 }
 
 static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
@@ -675,6 +720,8 @@ static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	if (size <= f->size && need < f->held)
 		trim(m, f, need);
 	f->size = size;
+	check_file(f);
+	assert(f->size <= f->held);
 	return 0;
 }
 

@@ -47,9 +47,18 @@ struct mapping {
 	struct mapping *next;
 };
 
+/* a range from cuMemAddressReserve: cuMemMap must lie inside one, and cuMemAddressFree
+ * name one exactly, as the driver requires */
+struct reservation {
+	uintptr_t p;
+	size_t size;
+	struct reservation *next;
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mapping *maps; /* under LOCK */
-static size_t in_use;	     /* under LOCK: bytes of live handles */
+static struct mapping *maps;		 /* under LOCK */
+static struct reservation *reservations; /* under LOCK */
+static size_t in_use;			 /* under LOCK: bytes of live handles */
 
 static void put(struct handle *h) /* LOCK held */
 {
@@ -58,6 +67,15 @@ static void put(struct handle *h) /* LOCK held */
 		close(h->fd);
 		free(h);
 	}
+}
+
+/* Whether [P, P+N) lies inside one reserved range. LOCK held. */
+static bool reserved(uintptr_t p, size_t n)
+{
+	for (struct reservation *r = reservations; r; r = r->next)
+		if (p >= r->p && p - r->p <= r->size && n <= r->size - (p - r->p))
+			return true;
+	return false;
 }
 
 size_t fake_vmm_allocated(void)
@@ -247,20 +265,44 @@ CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align, CUdevi
 	if (a > (uintptr_t)p)
 		munmap(p, a - (uintptr_t)p);
 	munmap((void *)(a + size), (uintptr_t)p + size + GRAIN - (a + size));
+	struct reservation *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		munmap((void *)a, size);
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	r->p = a;
+	r->size = size;
+	pthread_mutex_lock(&lock);
+	r->next = reservations;
+	reservations = r;
+	pthread_mutex_unlock(&lock);
 	*ptr = (CUdeviceptr)a;
 	return CUDA_SUCCESS;
 }
 
 CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
 {
-	/* the driver refuses to free a range that still has mappings */
+	struct reservation **at, *r = NULL;
+
+	/* the driver refuses to free a range that still has mappings, or that is not one
+	 * reservation exactly */
 	pthread_mutex_lock(&lock);
 	for (struct mapping *m = maps; m; m = m->next)
 		if (m->p < ptr + size && ptr < m->p + m->size) {
 			pthread_mutex_unlock(&lock);
 			return CUDA_ERROR_INVALID_VALUE;
 		}
+	for (at = &reservations; *at; at = &(*at)->next)
+		if ((*at)->p == ptr && (*at)->size == size) {
+			r = *at;
+			*at = r->next;
+			break;
+		}
 	pthread_mutex_unlock(&lock);
+	if (!r)
+		return CUDA_ERROR_INVALID_VALUE;
+	free(r);
 	munmap((void *)(uintptr_t)ptr, size);
 	return CUDA_SUCCESS;
 }
@@ -277,6 +319,14 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
 	if (!h || ptr % GRAIN || !size || size % GRAIN || offset % GRAIN ||
 	    offset + size > h->size || fake_vmm_is_mapped((void *)(uintptr_t)ptr, 1) ||
 	    fake_vmm_is_mapped((void *)(uintptr_t)(ptr + size - 1), 1))
+		return CUDA_ERROR_INVALID_VALUE;
+	/* only inside reserved address space: a MAP_FIXED elsewhere would replace whatever
+	 * the process has there */
+	pthread_mutex_lock(&lock);
+	bool inside = reserved(ptr, size);
+
+	pthread_mutex_unlock(&lock);
+	if (!inside)
 		return CUDA_ERROR_INVALID_VALUE;
 	m = calloc(1, sizeof(*m));
 	if (!m)
