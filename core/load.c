@@ -263,6 +263,11 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 	}
 	if (n->state == ST_INCOMPLETE && n->writers == 0) {
 		/* resuming (curl -C -, wget -c, an append): a load again */
+		/* no writer is open, so nothing changes GEN now: the last writer's release
+		 * ordered its changes before this, through the tree lock */
+		n->resuming = true;
+		n->resume_gen = n->gen;
+		n->resume_why = n->incomplete_why;
 		res_set_state(r, n, ST_WRITING);
 		n->incomplete_why = NULL;
 		n->killed = false;
@@ -813,6 +818,17 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 
 	pthread_mutex_lock(&r->lock);
 	enum file_state st = n->state;
+	/* a resumed load closed before anything changed is the same incomplete load: its
+	 * partial bytes are never sealed, and nothing is said (nothing happened) */
+	bool untouched = n->resuming && n->gen == n->resume_gen && st == ST_WRITING && !n->killed;
+
+	n->resuming = false;
+	if (untouched) {
+		res_set_state(r, n, ST_INCOMPLETE);
+		n->incomplete_why = n->resume_why ? n->resume_why : "its load was resumed";
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
 	bool now_incomplete =
 	    why && st != ST_INCOMPLETE && st != ST_FAILED && st != ST_REMOVED && st != ST_REFUSED;
 
@@ -836,6 +852,11 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 	    st == ST_REFUSED)
 		return 0;
 	return seal_now(r, n, c);
+}
+
+bool vr_res_handle_writes(const struct vr_handle *h)
+{
+	return h && h->node && h->writer;
 }
 
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
@@ -866,16 +887,21 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 	 * duplicate's close by another process does nothing, and neither does the
 	 * opener's close of a duplicate before anything was written (a shell's
 	 * "> f", dd: open, dup2, close). A later write through a descriptor still
-	 * open withdraws the seal (writable()).
+	 * open withdraws the seal (writable()). Where the front end can tell that
+	 * the closing process still holds another descriptor open for writing
+	 * (holds_more), the load goes on and that one's close settles it: a load
+	 * is sealed once, when complete.
 	 */
 	bool opener = c && c->tgid && c->tgid == h->opener.tgid;
 	bool before_writing = !h->dirty && n->size == 0 && st == ST_WRITING && !n->killed;
+	/* the opener still writes through another descriptor: its last close settles */
+	bool goes_on = c && c->holds_more && !n->killed;
 
 	if (st == ST_FAILED)
 		ret = remove_failed(r, n, c);
 	else if (st == ST_REMOVED && load_err)
 		ret = load_err; /* a later close of the same failed load */
-	else if (sole && (opener || n->killed) && !before_writing)
+	else if (sole && (opener || n->killed) && !before_writing && !goes_on)
 		ret = settle(r, n, c);
 	pthread_rwlock_unlock(&n->io);
 	return ret;

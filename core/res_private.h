@@ -95,6 +95,11 @@ struct vr_node {
 	size_t nwritten, capwritten; /* [IO] */
 	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
+	/* opened to resume an incomplete load, and GEN then: a close before anything changed
+	 * leaves it incomplete for RESUME_WHY, never seals the partial bytes (issue 20) */
+	bool resuming;		/* [T] */
+	uint64_t resume_gen;	/* [T] read under T only while no writer can change GEN */
+	const char *resume_why; /* [T] */
 	/* the plain SHA-256 taken from the writers' buffers while writes come in order, so
 	 * sealing needs no read-back: [0, hashed_to) is fed; hash_lost once they did not */
 	struct vr_sha256_async *wsha; /* [IO] hashing on its own thread, beside the upload */

@@ -45,6 +45,9 @@ struct vr_caller {
 	/* filled by the front end for open, create and flush (0 / false elsewhere): */
 	pid_t tgid;  /* the caller's process (pid is the thread) */
 	bool killed; /* flush: the closing process is exiting on a signal (killed mid-load) */
+	/* flush: the closing process still holds another descriptor of the file open for
+	 * writing (a dup: a shell's ">> f" opens, dup2s and closes), so the load goes on */
+	bool holds_more;
 };
 
 enum vr_kind {
@@ -175,6 +178,8 @@ int vr_res_fallocate(struct vr_residency *r, struct vr_handle *h, int mode, uint
 /* Truncates through an open handle. */
 int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		     const struct vr_caller *c);
+/* Whether H was opened for writing (a load's handle). */
+bool vr_res_handle_writes(const struct vr_handle *h);
 /*
  * Called at each close(2) of any descriptor of H. A close by the process that
  * opened H, while H is the file's only description open for writing, settles

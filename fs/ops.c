@@ -5,6 +5,7 @@
 #include "name.h"
 #include "residency.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -313,11 +314,62 @@ static int vr_write(const char *path, const char *buf, size_t size, off_t off,
 	return ret ? ret : (int)size;
 }
 
+/*
+ * Whether process TGID holds a descriptor open for writing of the file with
+ * inode INO at PATH (NULL: removed, the inode alone). The kernel takes the
+ * closed descriptor out of the table before it sends the flush, so any found
+ * is another one: a dup the process goes on writing through. Without /proc,
+ * false (the close settles, as before).
+ */
+static bool holds_writer(pid_t tgid, uint64_t ino, const char *path)
+{
+	char dir[64], name[96], buf[512], link[4096];
+	size_t plen = path ? strlen(path) : 0;
+	struct dirent *e;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fdinfo", (int)tgid);
+	d = opendir(dir);
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d)) != NULL) {
+		char *flags, *inode;
+		ssize_t n;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(name, sizeof(name), "fdinfo/%.64s", e->d_name);
+		if (proc_read(tgid, name, buf, sizeof(buf)) <= 0)
+			continue;
+		flags = strstr(buf, "flags:");
+		inode = strstr(buf, "\nino:");
+		if (!flags || !inode || (strtoul(flags + 6, NULL, 8) & O_ACCMODE) == O_RDONLY ||
+		    strtoull(inode + 5, NULL, 10) != ino)
+			continue;
+		snprintf(name, sizeof(name), "/proc/%d/fd/%.64s", (int)tgid, e->d_name);
+		n = readlink(name, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = '\0';
+		/* the same file of this mount: its path ends the link (another file system's
+		 * inode of the same number would not) */
+		found = path ? (size_t)n >= plen && strcmp(link + n - plen, path) == 0
+			     : strstr(link, " (deleted)") != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
 static int vr_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct vr_caller c = caller_proc();
+	struct vr_attr a;
 
-	(void)path;
+	/* only a writer's close can settle a load: readers' skip the look */
+	if (vr_res_handle_writes(handle(fi)) && c.tgid &&
+	    vr_res_fgetattr(res(), handle(fi), &a) == 0 && a.kind == VR_KIND_FILE)
+		c.holds_more = holds_writer(c.tgid, a.ino, path);
 	return out("flush", vr_res_flush(res(), handle(fi), &c));
 }
 

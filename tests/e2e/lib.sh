@@ -102,6 +102,12 @@ audit_has() {
 }
 
 finish() {
+	# a test that ends with a dead daemon fails, whatever it asserted (a crash unmounts the
+	# tree and loses every user's files); one that meant to stop it cleared DAEMON_PID
+	if [ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2> /dev/null; then
+		wait "$DAEMON_PID" 2> /dev/null
+		bad "the daemon (pid $DAEMON_PID) is dead at the end of the test (exit status $?)"
+	fi
 	# a positive or out-of-range errno reaching libfuse is a bug, wherever it shows
 	if grep -h -E "bad error value|BUG:" "$WORK"/*.log 2> /dev/null; then
 		bad "a daemon log shows a bad error value or a BUG line"
