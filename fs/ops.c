@@ -8,11 +8,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -66,11 +68,104 @@ static ssize_t proc_read(pid_t pid, const char *name, char *buf, size_t cap)
 	return n;
 }
 
+/* A bounded read of /proc/PID/NAME, shared by the caller and a helper thread. */
+struct bounded_read {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int refs; /* the caller's and the helper's: the last to let go frees it */
+	bool done;
+	pid_t pid;
+	char name[16];
+	ssize_t len;
+	char buf[1024];
+};
+
+static void bounded_put(struct bounded_read *b)
+{
+	pthread_mutex_lock(&b->lock);
+	bool last = --b->refs == 0;
+
+	pthread_mutex_unlock(&b->lock);
+	if (last) {
+		pthread_cond_destroy(&b->done_cond);
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+	}
+}
+
+static void *bounded_worker(void *arg)
+{
+	struct bounded_read *b = arg;
+	char buf[sizeof(b->buf)];
+	ssize_t n = proc_read(b->pid, b->name, buf, sizeof(buf));
+
+	pthread_mutex_lock(&b->lock);
+	b->len = n;
+	if (n >= 0)
+		memcpy(b->buf, buf, (size_t)n + 1);
+	b->done = true;
+	pthread_cond_signal(&b->done_cond);
+	pthread_mutex_unlock(&b->lock);
+	bounded_put(b);
+	return NULL;
+}
+
+/*
+ * proc_read of a file that may block: /proc/PID/stat waits while PID is in
+ * execve, and a task closes its close-on-exec descriptors there, so a flush
+ * from a writer's exec (os.system, subprocess) would wait on a read that
+ * waits on the flush: a hung worker and a hung process. The read runs on a
+ * helper thread and is given up after 100 ms (the helper finishes once the
+ * exec does, after this flush is answered). Returns its length, or -1.
+ */
+static ssize_t proc_read_bounded(pid_t pid, const char *name, char *buf, size_t cap)
+{
+	struct bounded_read *b = calloc(1, sizeof(*b));
+	struct timespec until;
+	pthread_t t;
+	ssize_t n = -1;
+
+	if (!b)
+		return -1;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->done_cond, NULL);
+	b->refs = 2;
+	b->pid = pid;
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	if (pthread_create(&t, NULL, bounded_worker, b) != 0) {
+		b->refs = 1;
+		bounded_put(b);
+		return -1;
+	}
+	pthread_detach(t);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += 100 * 1000 * 1000;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->lock);
+	while (!b->done && pthread_cond_timedwait(&b->done_cond, &b->lock, &until) == 0)
+		;
+	if (b->done && b->len >= 0 && cap > 0) {
+		n = b->len < (ssize_t)cap ? b->len : (ssize_t)cap - 1;
+		memcpy(buf, b->buf, (size_t)n);
+		buf[n] = '\0';
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (n < 0)
+		vr_log(LOG_DEBUG, "/proc/%d/%s did not answer in time (a process in execve)",
+		       (int)pid, name);
+	bounded_put(b);
+	return n;
+}
+
 /*
  * The caller, with its process (FUSE names the thread) and whether it is
  * exiting on a signal: a flush sent by a writer's death looks like any
  * close, and only the task's flags tell a kill from a normal close or exit.
  * Without /proc the thread stands for its process and nothing is "killed".
+ * /proc/PID/status never waits; /proc/PID/stat may (proc_read_bounded).
  */
 static struct vr_caller caller_proc(void)
 {
@@ -82,7 +177,7 @@ static struct vr_caller caller_proc(void)
 	if (proc_read(c.pid, "status", buf, sizeof(buf)) > 0 && (p = strstr(buf, "\nTgid:")))
 		c.tgid = (pid_t)strtol(p + 6, NULL, 10);
 	/* field 9, flags, counted after the command name, which may hold spaces */
-	if (proc_read(c.pid, "stat", buf, sizeof(buf)) > 0 && (p = strrchr(buf, ')')) &&
+	if (proc_read_bounded(c.pid, "stat", buf, sizeof(buf)) > 0 && (p = strrchr(buf, ')')) &&
 	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
 		c.killed = (flags & (PF_EXITING | PF_SIGNALED)) == (PF_EXITING | PF_SIGNALED);
 	return c;
@@ -314,17 +409,40 @@ static int vr_write(const char *path, const char *buf, size_t size, off_t off,
 	return ret ? ret : (int)size;
 }
 
-/*
- * Whether process TGID holds a descriptor open for writing of the file with
- * inode INO at PATH (NULL: removed, the inode alone). The kernel takes the
- * closed descriptor out of the table before it sends the flush, so any found
- * is another one: a dup the process goes on writing through. Without /proc,
- * false (the close settles, as before).
- */
-static bool holds_writer(pid_t tgid, uint64_t ino, const char *path)
+/* Whether mount MNT_ID of process TGID is one of this file system's (its mountinfo). */
+static bool our_mount(pid_t tgid, unsigned long mnt_id)
 {
-	char dir[64], name[96], buf[512], link[4096];
-	size_t plen = path ? strlen(path) : 0;
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	bool ours = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", (int)tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!ours && getline(&line, &cap, f) > 0) {
+		char *sep = strstr(line, " - ");
+
+		ours = strtoul(line, NULL, 10) == mnt_id && sep &&
+		       strncmp(sep + 3, "fuse.vram-residency ", 20) == 0;
+	}
+	free(line);
+	fclose(f);
+	return ours;
+}
+
+/*
+ * Whether process TGID holds a descriptor open for writing of this file
+ * system's inode INO. The kernel takes the closed descriptor out of the table
+ * before it sends the flush, so any found is another one: a dup the process
+ * goes on writing through. Reads only fdinfo and mountinfo, which never wait
+ * on a process in execve (its fd links and stat do). Without /proc, false
+ * (the close settles, as before).
+ */
+static bool holds_writer(pid_t tgid, uint64_t ino)
+{
+	char dir[64], name[96], buf[512];
 	struct dirent *e;
 	bool found = false;
 	DIR *d;
@@ -334,8 +452,7 @@ static bool holds_writer(pid_t tgid, uint64_t ino, const char *path)
 	if (!d)
 		return false;
 	while (!found && (e = readdir(d)) != NULL) {
-		char *flags, *inode;
-		ssize_t n;
+		char *flags, *inode, *mnt;
 
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
@@ -344,18 +461,12 @@ static bool holds_writer(pid_t tgid, uint64_t ino, const char *path)
 			continue;
 		flags = strstr(buf, "flags:");
 		inode = strstr(buf, "\nino:");
-		if (!flags || !inode || (strtoul(flags + 6, NULL, 8) & O_ACCMODE) == O_RDONLY ||
+		mnt = strstr(buf, "\nmnt_id:");
+		if (!flags || !inode || !mnt ||
+		    (strtoul(flags + 6, NULL, 8) & O_ACCMODE) == O_RDONLY ||
 		    strtoull(inode + 5, NULL, 10) != ino)
 			continue;
-		snprintf(name, sizeof(name), "/proc/%d/fd/%.64s", (int)tgid, e->d_name);
-		n = readlink(name, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;
-		link[n] = '\0';
-		/* the same file of this mount: its path ends the link (another file system's
-		 * inode of the same number would not) */
-		found = path ? (size_t)n >= plen && strcmp(link + n - plen, path) == 0
-			     : strstr(link, " (deleted)") != NULL;
+		found = our_mount(tgid, strtoul(mnt + 8, NULL, 10));
 	}
 	closedir(d);
 	return found;
@@ -363,13 +474,16 @@ static bool holds_writer(pid_t tgid, uint64_t ino, const char *path)
 
 static int vr_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct vr_caller c = caller_proc();
+	struct vr_caller c;
 	struct vr_attr a;
 
-	/* only a writer's close can settle a load: readers' skip the look */
-	if (vr_res_handle_writes(handle(fi)) && c.tgid &&
-	    vr_res_fgetattr(res(), handle(fi), &a) == 0 && a.kind == VR_KIND_FILE)
-		c.holds_more = holds_writer(c.tgid, a.ino, path);
+	(void)path;
+	/* only a writer's close can settle a load: a reader's looks at no /proc */
+	if (!vr_res_handle_writes(handle(fi)))
+		return 0;
+	c = caller_proc();
+	if (vr_res_fgetattr(res(), handle(fi), &a) == 0 && a.kind == VR_KIND_FILE)
+		c.holds_more = holds_writer(c.tgid, a.ino);
 	return out("flush", vr_res_flush(res(), handle(fi), &c));
 }
 

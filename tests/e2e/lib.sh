@@ -19,7 +19,23 @@ if [ ! -c /dev/fuse ] || ! command -v fusermount3 > /dev/null; then
 	exit 77
 fi
 
+# busy_start N: N busy loops beside the test (the interleavings that crash need a loaded
+# machine); busy_stop ends them, as the trap does
+BUSY_PIDS=
+busy_start() {
+	for _ in $(seq 1 "$1"); do
+		(while :; do :; done) &
+		BUSY_PIDS="$BUSY_PIDS $!"
+	done
+}
+busy_stop() {
+	# shellcheck disable=SC2086
+	[ -z "$BUSY_PIDS" ] || kill $BUSY_PIDS 2> /dev/null
+	BUSY_PIDS=
+}
+
 cleanup() {
+	busy_stop
 	if mountpoint -q "$MNT" 2> /dev/null; then
 		fusermount3 -u "$MNT" 2> /dev/null || umount -l "$MNT" 2> /dev/null
 	fi

@@ -9,19 +9,7 @@
 
 PY=/usr/bin/python3
 ROUNDS=${VR_ROUNDS:-3}
-# a busy machine: the interleavings that crashed needed the load
-BUSY=
-for _ in 1 2; do
-	(while :; do :; done) &
-	BUSY="$BUSY $!"
-done
-stop_busy() {
-	# shellcheck disable=SC2086
-	[ -z "$BUSY" ] || kill $BUSY 2> /dev/null
-	BUSY=
-}
-trap 'stop_busy; cleanup' EXIT
-
+busy_start 2
 check "mount" mount_vr "capacity=1G"
 alive() { kill -0 "$DAEMON_PID" 2> /dev/null; }
 same() { [ "$(sha256sum < "$1" | cut -d' ' -f1)" = "$(sha256sum < "$2" | cut -d' ' -f1)" ]; }
@@ -91,6 +79,23 @@ PY
 done
 check "verify checks every writer's file" grep -q '^OK m1.pt ' <(cat "$MNT/verify")
 check "and finds nothing wrong" bash -c "cat '$MNT/verify' > /dev/null"
+
+# a writer and a reader that run programs mid-use: execve closes their close-on-exec
+# descriptors, and the flush it sends must not wait on the exec (it hung worker and process)
+check "a writer that runs a program mid-load finishes" timeout 20 "$PY" -c '
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * 100000)
+subprocess.run(["true"], check=True)
+os.system("true")
+os.write(fd, b"b" * 100000)
+os.close(fd)
+f = open(sys.argv[2], "rb")
+subprocess.run(["true"], check=True)
+f.close()
+' "$MNT/exec.bin" "$MNT/dl.bin"
+check "and its file is sealed whole" test "$(seal_size "$MNT/exec.bin")" = 200000
+check "the daemon lives after it" alive
 
 # --- interrupted loads, one resumed, then removed: ROUNDS times ---
 SRC=$WORK/src
@@ -176,6 +181,6 @@ time.sleep(30)
 done
 n_partial=$(grep -c "\"event\":\"vram_sealed\".*\"path\":\"int/py.bin\"" "$AUDIT")
 check "one vram_sealed audit record per resumed load ($n_partial for $ROUNDS rounds)" test "$n_partial" -eq "$ROUNDS"
-stop_busy
+busy_stop
 check "unmount, daemon exits 0" unmount_vr
 finish
