@@ -848,8 +848,9 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 		res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
 		return 0;
 	}
+	/* INCOMPLETE: settled so, and nothing written since (a write makes it WRITING again) */
 	if (why || (st == ST_SEALED && n->sealed_gen == n->gen) || st == ST_QUARANTINED ||
-	    st == ST_REFUSED)
+	    st == ST_REFUSED || st == ST_INCOMPLETE)
 		return 0;
 	return seal_now(r, n, c);
 }

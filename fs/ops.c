@@ -140,14 +140,12 @@ static ssize_t proc_read_bounded(pid_t pid, const char *name, char *buf, size_t 
 	pthread_detach(t);
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_nsec += 100 * 1000 * 1000;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&b->lock);
 	while (!b->done && pthread_cond_timedwait(&b->done_cond, &b->lock, &until) == 0)
 		;
-	if (b->done && b->len >= 0 && cap > 0) {
+	if (b->done && b->len >= 0) { /* CAP > 0: every caller's buffer */
 		n = b->len < (ssize_t)cap ? b->len : (ssize_t)cap - 1;
 		memcpy(buf, b->buf, (size_t)n);
 		buf[n] = '\0';
@@ -454,19 +452,18 @@ static bool holds_writer(pid_t tgid, uint64_t ino)
 	while (!found && (e = readdir(d)) != NULL) {
 		char *flags, *inode, *mnt;
 
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
+		/* "." and "..", and a descriptor closed since the listing, read as nothing */
 		snprintf(name, sizeof(name), "fdinfo/%.64s", e->d_name);
 		if (proc_read(tgid, name, buf, sizeof(buf)) <= 0)
 			continue;
+		/* every fdinfo has the three (Linux 5.14 and later; before, no ino: none found) */
 		flags = strstr(buf, "flags:");
 		inode = strstr(buf, "\nino:");
 		mnt = strstr(buf, "\nmnt_id:");
-		if (!flags || !inode || !mnt ||
-		    (strtoul(flags + 6, NULL, 8) & O_ACCMODE) == O_RDONLY ||
-		    strtoull(inode + 5, NULL, 10) != ino)
-			continue;
-		found = our_mount(tgid, strtoul(mnt + 8, NULL, 10));
+		found = flags && inode && mnt &&
+			(strtoul(flags + 6, NULL, 8) & O_ACCMODE) != O_RDONLY &&
+			strtoull(inode + 5, NULL, 10) == ino &&
+			our_mount(tgid, strtoul(mnt + 8, NULL, 10));
 	}
 	closedir(d);
 	return found;

@@ -154,6 +154,11 @@ time.sleep(30)
 		else ok; fi
 		if [ -e "$MNT/int/$f.bin.seal" ]; then bad "round $round: a killed load has no seal ($f)"; else ok; fi
 	done
+	# an open and close with nothing written (touch) resumes nothing: still incomplete
+	touch "$MNT/int/py.bin"
+	check "round $round: a touch of the killed load leaves it INCOMPLETE" \
+		grep -q "^INCOMPLETE int/py.bin" <(cat "$MNT/int/verify" 2> /dev/null)
+	check "round $round: and unsealed" test ! -e "$MNT/int/py.bin.seal"
 	# the Python file resumed by an append; seals sampled while it runs
 	sealed_before=$(grep -c "sealed int/py.bin " "$WORK/daemon.log")
 	(
