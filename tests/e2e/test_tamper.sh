@@ -16,7 +16,9 @@ check "verify passes before" cat "$MNT/verify" > /dev/null
 # the mock's device memory is a directory of chunk files: grep says FILE:OFFSET:MATCH
 hit=$(grep -obUa 'TAMPER-TARGET-MARKER' "$VRAM"/chunk-* | head -1)
 check "victim's bytes found in device memory" test -n "$hit"
-printf 'X' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 123456)) conv=notrunc status=none
+# a byte near the marker: inside the file's first chunk whatever size its first write had (a
+# chunk is at least 64 KiB; 123456 bytes on landed past a first chunk made by a small write)
+printf 'X' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 12345)) conv=notrunc status=none
 
 cat "$MNT/verify" > "$WORK/report" 2> "$WORK/report.err"
 rc=$?
