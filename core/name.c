@@ -38,7 +38,7 @@ static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 	return len;
 }
 
-int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file)
+int vr_name_syntax(const char *name, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)name;
 
@@ -57,7 +57,15 @@ int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file
 			return -EINVAL;
 		i += n;
 	}
-	int ret = vr_vname_reserved(name, len, at_root);
+	return 0;
+}
+
+int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file)
+{
+	int ret = vr_name_syntax(name, len);
+
+	if (ret == 0)
+		ret = vr_vname_reserved(name, len, at_root);
 
 	if (ret == 0 && is_file && len > VR_FILE_NAME_MAX)
 		ret = -ENAMETOOLONG;

@@ -12,6 +12,14 @@
 #define VR_FILE_NAME_MAX (VR_NAME_MAX - (sizeof(VR_SEAL_SUFFIX) - 1))
 
 /*
+ * The syntax of one path component (LEN bytes, not NUL-terminated): 0, or
+ * -EINVAL for an empty name, ".", "..", a '/', a NUL, a control character or
+ * invalid UTF-8, -ENAMETOOLONG over 255 bytes. Nothing about where the name
+ * is: a seal's path is checked with this alone, since "status" or "metrics"
+ * is a fine name below the root (issue 21).
+ */
+int vr_name_syntax(const char *name, size_t len);
+/*
  * Checks one path component (LEN bytes, not NUL-terminated; a NUL inside is
  * -EINVAL) that a user wants to create in a directory, the root when AT_ROOT.
  * Returns 0; -EINVAL for an empty name, ".", "..", a '/', a control

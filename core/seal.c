@@ -67,7 +67,7 @@ static bool valid_path(const char *path)
 		const char *slash = strchr(p, '/');
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 
-		if (vr_name_validate_n(p, n) != 0)
+		if (vr_name_syntax(p, n) != 0) /* where it may be is the tree's to say */
 			return false;
 		if (!slash)
 			return true;

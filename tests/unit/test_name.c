@@ -31,6 +31,17 @@ static void test_names(void)
 	CHECK_EQ(vr_name_validate("big\xf4\x90\x80\x80"), -EINVAL); /* > U+10FFFF */
 	CHECK_EQ(vr_name_validate("verify"), -EEXIST);
 	CHECK_EQ(vr_name_validate("status"), -EEXIST);
+	/* reserved only where generated: status and metrics at the root, verify everywhere;
+	 * the syntax alone (a seal's path) takes all of them */
+	CHECK_EQ(vr_name_validate_at("status", 6, false, true), 0);
+	CHECK_EQ(vr_name_validate_at("metrics", 7, false, false), 0);
+	CHECK_EQ(vr_name_validate_at("metrics", 7, true, false), -EEXIST);
+	CHECK_EQ(vr_name_validate_at("verify", 6, false, true), -EEXIST);
+	CHECK_EQ(vr_name_syntax("status", 6), 0);
+	CHECK_EQ(vr_name_syntax("verify", 6), 0);
+	CHECK_EQ(vr_name_syntax("a.seal", 6), 0);
+	CHECK_EQ(vr_name_syntax("..", 2), -EINVAL);
+	CHECK_EQ(vr_name_syntax("a\0b", 3), -EINVAL);
 	CHECK_EQ(vr_name_validate("model.gguf.seal"), -EPERM);
 	CHECK_EQ(vr_name_validate(".seal"), -EPERM);
 	memset(long_name, 'a', 255);

@@ -334,6 +334,18 @@ static void test_strict_parse(void)
 		CHECK_EQ(r, -EINVAL);
 		CHECK(why != NULL && strlen(why) > 5);
 	}
+	/* a path below the root may hold the root's generated names (issue 21) */
+	{
+		const char *at = strstr(json, "\"llama/model.gguf\"");
+
+		CHECK(at != NULL);
+		if (at) {
+			snprintf(buf, sizeof(buf), "%.*s\"metrics/status\"%s", (int)(at - json),
+				 json, at + strlen("\"llama/model.gguf\""));
+			CHECK_EQ(vr_seal_parse(buf, strlen(buf), &back, &why), 0);
+			CHECK_STR(back.path, "metrics/status");
+		}
+	}
 	CHECK_EQ(vr_seal_parse("[]", 2, &back, &why), -EINVAL);
 	CHECK_EQ(vr_seal_parse("{", 1, &back, &why), -EINVAL);
 	CHECK_EQ(vr_seal_parse("", 0, &back, &why), -EINVAL);
