@@ -82,6 +82,16 @@ static void cut_written(struct vr_node *n, uint64_t size)
 		n->written[n->nwritten - 1].end = size;
 }
 
+/* How many bytes of N were written (the written ranges' sum). IO held, or no writer open. */
+static uint64_t written_total(const struct vr_node *n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n->nwritten; i++)
+		sum += n->written[i].end - n->written[i].start;
+	return sum;
+}
+
 /* Whether every byte of N was written, none only reserved. IO held. */
 static bool all_written(const struct vr_node *n)
 {
@@ -265,8 +275,9 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		/* resuming (curl -C -, wget -c, an append): a load again */
 		/* no writer is open, so nothing changes GEN now: the last writer's release
 		 * ordered its changes before this, through the tree lock */
-		n->resuming = true;
+		n->resuming = !(flags & O_TRUNC); /* O_TRUNC: a new load over it */
 		n->resume_gen = n->gen;
+		n->resume_base = written_total(n);
 		n->resume_why = n->incomplete_why;
 		res_set_state(r, n, ST_WRITING);
 		n->incomplete_why = NULL;
@@ -339,6 +350,8 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 	uint64_t held = vr_dev_held(n->dev);
 
 	cut_written(n, size);
+	if (n->resuming && written_total(n) < n->resume_base)
+		n->resume_base = written_total(n); /* what a resume adds counts from here */
 	if (size == 0)
 		hash_restart(n);
 	else if (size < n->hashed_to) {
@@ -818,15 +831,31 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 
 	pthread_mutex_lock(&r->lock);
 	enum file_state st = n->state;
-	/* a resumed load closed before anything changed is the same incomplete load: its
-	 * partial bytes are never sealed, and nothing is said (nothing happened) */
-	bool untouched = n->resuming && n->gen == n->resume_gen && st == ST_WRITING && !n->killed;
+	/*
+	 * A resumed load is complete only once the resume added bytes (appended, or
+	 * wrote what was never written); closed having only rewritten or cut what the
+	 * stopped load wrote, or nothing at all (touch), its bytes are still that
+	 * load's partial ones: incomplete, never sealed. Said only if it changed.
+	 */
+	bool added = written_total(n) > n->resume_base;
+	bool no_progress = n->resuming && !added && !why && st == ST_WRITING;
+	bool untouched = n->gen == n->resume_gen;
 
-	n->resuming = false;
-	if (untouched) {
+	if (n->resuming && added && !why)
+		n->resuming = false; /* the resume is a load again, settled as one below */
+	if (no_progress) {
 		res_set_state(r, n, ST_INCOMPLETE);
-		n->incomplete_why = n->resume_why ? n->resume_why : "its load was resumed";
+		n->incomplete_why =
+		    untouched && n->resume_why
+			? n->resume_why
+			: "its resumed load added no bytes to what the stopped load wrote";
+		why = n->incomplete_why;
+		res_node_path(n, rel, sizeof(rel));
 		pthread_mutex_unlock(&r->lock);
+		if (!untouched) {
+			vr_log(LOG_WARNING, "load of %s is incomplete (%s): not sealed", rel, why);
+			res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
+		}
 		return 0;
 	}
 	bool now_incomplete =

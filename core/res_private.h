@@ -95,10 +95,15 @@ struct vr_node {
 	size_t nwritten, capwritten; /* [IO] */
 	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
-	/* opened to resume an incomplete load, and GEN then: a close before anything changed
-	 * leaves it incomplete for RESUME_WHY, never seals the partial bytes (issue 20) */
-	bool resuming;		/* [T] */
-	uint64_t resume_gen;	/* [T] read under T only while no writer can change GEN */
+	/* opened to resume an incomplete load (not with O_TRUNC): until the resume adds bytes
+	 * past RESUME_BASE (the bytes written then, lowered by a cut), its closes leave it
+	 * incomplete, for RESUME_WHY while GEN is still RESUME_GEN, never sealing the partial
+	 * bytes (issue 20). Set under T at the resume, while no writer is open to change GEN
+	 * or the written ranges; then RESUMING is written under IO and T, RESUME_BASE under
+	 * IO. */
+	bool resuming;
+	uint64_t resume_gen;
+	uint64_t resume_base;
 	const char *resume_why; /* [T] */
 	/* the plain SHA-256 taken from the writers' buffers while writes come in order, so
 	 * sealing needs no read-back: [0, hashed_to) is fed; hash_lost once they did not */

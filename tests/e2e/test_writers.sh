@@ -154,6 +154,14 @@ time.sleep(30)
 		else ok; fi
 		if [ -e "$MNT/int/$f.bin.seal" ]; then bad "round $round: a killed load has no seal ($f)"; else ok; fi
 	done
+	# a resume that adds no bytes (a cut, a rewrite inside) completes nothing: still incomplete
+	truncate -s 50000 "$MNT/int/dd.bin"
+	printf X | dd of="$MNT/int/cp.bin" bs=1 seek=5 conv=notrunc status=none
+	for f in cp dd; do
+		check "round $round: a resume of $f.bin that added no bytes leaves it INCOMPLETE" \
+			grep -q "^INCOMPLETE int/$f.bin" <(cat "$MNT/int/verify" 2> /dev/null)
+		check "round $round: and unsealed ($f)" test ! -e "$MNT/int/$f.bin.seal"
+	done
 	# an open and close with nothing written (touch) resumes nothing: still incomplete
 	touch "$MNT/int/py.bin"
 	check "round $round: a touch of the killed load leaves it INCOMPLETE" \
