@@ -131,6 +131,20 @@ static inline uint64_t vr_dev_chunk_len(uint64_t held, uint64_t need, uint64_t m
 	return len > max ? max : len;
 }
 
+/*
+ * The invariant both backends keep for a file (their check_file()): chunks of
+ * SUM bytes in all cover exactly the HELD bytes, inside the RESERVED range
+ * (BASED: it has an address when it has a size), COUNT chunks within the
+ * record's CAP, and, when SIZED (the size is settled), the SIZE within them.
+ * One condition, bitwise, so an assertion over it is one branch.
+ */
+static inline bool vr_dev_extents_ok(uint64_t sum, uint64_t held, uint64_t reserved, bool based,
+				     uint32_t count, uint32_t cap, bool sized, uint64_t size)
+{
+	return (sum == held) & (held <= reserved) & ((reserved == 0) | based) & (count <= cap) &
+	       (!sized | (size <= held));
+}
+
 /* Opens a backend through OPS; returns 0 or the backend's -errno. */
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out);

@@ -120,12 +120,8 @@ static void check_file(const struct cuda_file *f, bool sized)
 
 	for (uint32_t i = 0; i < f->count; i++)
 		sum += f->chunks[i].len;
-	/* one condition (bitwise), so one assertion */
-	bool ok = (sum == f->held) & (f->held <= f->reserved) &
-		  ((f->reserved == 0) | (f->base != 0)) & (f->count <= f->cap) &
-		  (!sized | (f->size <= f->held));
-
-	assert(ok);
+	assert(vr_dev_extents_ok(sum, f->held, f->reserved, f->base != 0, f->count, f->cap, sized,
+				 f->size));
 #else
 	(void)f;
 	(void)sized;

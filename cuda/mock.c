@@ -84,8 +84,7 @@ static struct mock_file *mf(struct vr_dev_file *f)
  * the RESERVED range (so a MAP_FIXED only ever replaces the file's own
  * reserved range), and the file's SIZE within them. Checked after every
  * change of any of them in debug builds (SIZED: the size is settled too);
- * add_chunk refuses a chunk that would
- * leave the range in every build.
+ * add_chunk refuses a chunk that would leave the range in every build.
  */
 static void check_file(const struct mock_file *f, bool sized)
 {
@@ -94,12 +93,8 @@ static void check_file(const struct mock_file *f, bool sized)
 
 	for (uint32_t i = 0; i < f->count; i++)
 		sum += f->chunks[i].len;
-	/* one condition (bitwise), so one assertion */
-	bool ok = (sum == f->held) & (f->held <= f->reserved) &
-		  ((f->reserved == 0) | (f->base != NULL)) & (f->count <= f->cap) &
-		  (!sized | (f->size <= f->held));
-
-	assert(ok);
+	assert(vr_dev_extents_ok(sum, f->held, f->reserved, f->base != NULL, f->count, f->cap,
+				 sized, f->size));
 #else
 	(void)f;
 	(void)sized;
