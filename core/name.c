@@ -1,6 +1,5 @@
-/* name.c - validation of every name a user can create in the tree. */
+/* name.c - the syntax of a name: what any path component may be, wherever it is. */
 #include "name.h"
-#include "vnames.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -58,31 +57,4 @@ int vr_name_syntax(const char *name, size_t len)
 		i += n;
 	}
 	return 0;
-}
-
-int vr_name_validate_at(const char *name, size_t len, bool at_root, bool is_file)
-{
-	int ret = vr_name_syntax(name, len);
-
-	if (ret == 0)
-		ret = vr_vname_reserved(name, len, at_root);
-
-	if (ret == 0 && is_file && len > VR_FILE_NAME_MAX)
-		ret = -ENAMETOOLONG;
-	return ret;
-}
-
-int vr_name_validate_n(const char *name, size_t len)
-{
-	return vr_name_validate_at(name, len, true, false);
-}
-
-int vr_name_validate(const char *name)
-{
-	return vr_name_validate_n(name, strlen(name));
-}
-
-int vr_name_validate_file_n(const char *name, size_t len)
-{
-	return vr_name_validate_at(name, len, true, true);
 }

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "name.h"
 #include "residency.h"
+#include "vnames.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -89,7 +89,7 @@ int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, stru
 		return -EEXIST;
 	if (ret != -ENOENT || !l->parent)
 		return ret;
-	ret = vr_name_validate_at(l->last, l->last_len, l->parent == r->root, is_file);
+	ret = res_name_creatable(l->last, l->last_len, l->parent == r->root, is_file);
 	/* a seal names its file by its relative path, which must fit */
 	if (ret == 0 && res_path_len(l->parent) + l->last_len >= VR_SEAL_PATH_MAX)
 		ret = -ENAMETOOLONG;
@@ -459,8 +459,8 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	} else if (ret != -ENOENT || !dst.parent) {
 		goto unlock;
 	}
-	ret = vr_name_validate_at(dst.last, dst.last_len, dst.parent == r->root,
-				  src.kind == VR_KIND_FILE);
+	ret = res_name_creatable(dst.last, dst.last_len, dst.parent == r->root,
+				 src.kind == VR_KIND_FILE);
 	if (ret)
 		goto unlock;
 	if (src.kind == VR_KIND_DIR && is_ancestor(src.node, dst.parent)) {

@@ -85,7 +85,8 @@ static bool is_name(const char *name, size_t len, const char *want)
 	return strlen(want) == len && memcmp(name, want, len) == 0;
 }
 
-int vr_vname_reserved(const char *name, size_t len, bool at_root)
+/* What the table says of NAME in a directory (the root when AT_ROOT). */
+static int reserved(const char *name, size_t len, bool at_root)
 {
 	for (size_t i = 0; i < NVNAMES; i++) {
 		const struct res_vname *v = &table[i];
@@ -99,6 +100,17 @@ int vr_vname_reserved(const char *name, size_t len, bool at_root)
 		}
 	}
 	return 0;
+}
+
+int res_name_creatable(const char *name, size_t len, bool at_root, bool is_file)
+{
+	int ret = vr_name_syntax(name, len);
+
+	if (ret == 0)
+		ret = reserved(name, len, at_root);
+	if (ret == 0 && is_file && len > VR_FILE_NAME_MAX)
+		ret = -ENAMETOOLONG;
+	return ret;
 }
 
 /* Resolves a last component that no real entry of DIR has. [T] Returns 0 or -ENOENT. */

@@ -466,7 +466,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 /* ---- verify's lines for the sources ---- */
 
 static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
-		       struct res_text *t, unsigned *failed)
+		       struct vr_text *t, unsigned *failed)
 {
 	const struct res_source *s = src->source;
 	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
@@ -491,7 +491,7 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 		    (l.kind == VR_KIND_FILE || l.kind == VR_KIND_LINK) &&
 		    l.node->state != ST_FAILED && l.node->state != ST_REMOVED)
 			continue;
-		res_text_add(t, "MISSING", full + 1, detail);
+		vr_text_line(t, "MISSING", full + 1, detail);
 		(*failed)++;
 	}
 	return 0;
@@ -499,7 +499,7 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 
 /* Walks D's subtree for sources, adding their MISSING lines. [T] */
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
-			  struct res_text *t, unsigned *failed)
+			  struct vr_text *t, unsigned *failed)
 {
 	const struct vr_node *srcs[2];
 	int k = sources_in(d, srcs);
@@ -512,7 +512,7 @@ static void missing_below(struct vr_residency *r, const struct vr_node *d, const
 			missing_below(r, c, dirpath, t, failed);
 }
 
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct res_text *t,
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct vr_text *t,
 		      unsigned *failed)
 {
 	char dirpath[VR_SEAL_PATH_MAX], srcpath[VR_SEAL_PATH_MAX];
@@ -529,7 +529,7 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct 
 			if (srcs[i]->source->m) {
 				add_missing(r, srcs[i], dirpath, t, failed);
 			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
-				res_text_add(t, "FAILED", srcpath, srcs[i]->source->why);
+				vr_text_line(t, "FAILED", srcpath, srcs[i]->source->why);
 				(*failed)++;
 			}
 		}

@@ -234,7 +234,7 @@ static int by_line_path(const void *a, const void *b)
 }
 
 /* Sorts T's lines by path; returns 0 or -ENOMEM. */
-static int sort_lines(struct res_text *t)
+static int sort_lines(struct vr_text *t)
 {
 	size_t n = 0, k = 0;
 	char **lines, *out;
@@ -289,7 +289,7 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 {
 	struct pending_file *list = NULL;
 	size_t count = 0, cap = 0;
-	struct res_text t = {0};
+	struct vr_text t = {0};
 	unsigned failed = 0;
 	int ret;
 
@@ -311,13 +311,13 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 
 		pthread_mutex_unlock(&r->lock);
 		if (st == ST_WRITING) {
-			res_text_add(&t, "PENDING", list[i].path, "");
+			vr_text_line(&t, "PENDING", list[i].path, "");
 			continue;
 		}
 		if (st == ST_INCOMPLETE) {
 			/* nothing vouches for a partial load: verify fails until it is resumed */
 			failed++;
-			res_text_add(&t, "INCOMPLETE", list[i].path, why ? why : "");
+			vr_text_line(&t, "INCOMPLETE", list[i].path, why ? why : "");
 			continue;
 		}
 		if (st == ST_FAILED || st == ST_REMOVED)
@@ -326,19 +326,19 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 		if (k.ret == -ENOENT)
 			continue; /* removed since the list was made */
 		if (k.ret == -EAGAIN) {
-			res_text_add(&t, "PENDING", list[i].path, "");
+			vr_text_line(&t, "PENDING", list[i].path, "");
 		} else if (k.ret == 0 && k.scope[0]) {
 			/* present, checked, but not part of what its directory's source lists */
 			snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
-			res_text_add(&t, "UNEXPECTED", list[i].path, detail);
+			vr_text_line(&t, "UNEXPECTED", list[i].path, detail);
 			failed += k.oms_scope; /* unsigned files fail a signed model */
 		} else if (k.ret == 0) {
 			strcpy(hex, "sha256:");
 			vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
-			res_text_add(&t, "OK", list[i].path, hex);
+			vr_text_line(&t, "OK", list[i].path, hex);
 		} else {
 			failed++;
-			res_text_add(&t, "FAILED", list[i].path, k.why);
+			vr_text_line(&t, "FAILED", list[i].path, k.why);
 		}
 	}
 	/* what the sources expect but is not there, and refused sources above */

@@ -2,33 +2,11 @@
 #include "res_private.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
-
-/* Appends the line "A B[ C]" to T; on allocation failure marks T->oom and drops the rest. */
-void res_text_add(struct res_text *t, const char *a, const char *b, const char *c)
-{
-	size_t n = strlen(a) + strlen(b) + strlen(c) + 3;
-
-	if (t->oom)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t ncap = (t->cap + n + 1) * 2;
-		char *nb = realloc(t->buf, ncap);
-
-		if (!nb) {
-			t->oom = true;
-			return;
-		}
-		t->buf = nb;
-		t->cap = ncap;
-	}
-	t->len += (size_t)sprintf(t->buf + t->len, "%s %s%s%s\n", a, b, *c ? " " : "", c);
-}
 
 /* A copy of file F's signed seal text; returns 0, -ENOENT (no longer sealed) or -ENOMEM. */
 int res_seal_text(struct vr_residency *r, struct vr_node *f, char **text, size_t *len)
@@ -163,49 +141,17 @@ void res_count_check(struct vr_residency *r, int ret, double seconds)
 	m->verify_seconds += seconds;
 }
 
-/* Appends printf-style text to T. */
-static void __attribute__((format(printf, 2, 3))) put(struct res_text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt,
-			      ap);
-		va_end(ap);
-		if (n < 0) {
-			t->oom = true;
-			return;
-		}
-		if (t->buf && (size_t)n < t->cap - t->len)
-			break;
-		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-		char *b = realloc(t->buf, cap);
-
-		if (!b) {
-			t->oom = true;
-			return;
-		}
-		t->buf = b;
-		t->cap = cap;
-	}
-	t->len += (size_t)n;
-}
-
 /* One metric's HELP and TYPE lines. */
-static void head(struct res_text *t, const char *name, const char *type, const char *help)
+static void head(struct vr_text *t, const char *name, const char *type, const char *help)
 {
-	put(t, "# HELP vram_residency_%s %s\n# TYPE vram_residency_%s %s\n", name, help, name,
-	    type);
+	vr_text_printf(t, "# HELP vram_residency_%s %s\n# TYPE vram_residency_%s %s\n", name, help,
+		       name, type);
 }
 
 int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 {
 	struct vr_device_info info;
-	struct res_text t = {0};
+	struct vr_text t = {0};
 	struct res_metrics m;
 	char labels[256];
 	int ret = vr_backend_info(r->cfg.backend, &info);
@@ -223,16 +169,16 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	snprintf(labels, sizeof(labels), "UUID=\"%s\",gpu=\"%d\",backend=\"%s\"", info.uuid,
 		 info.index, info.backend);
 	head(&t, "device_total_bytes", "gauge", "Device memory files may use.");
-	put(&t, "vram_residency_device_total_bytes{%s} %llu\n", labels,
-	    (unsigned long long)info.total_bytes);
+	vr_text_printf(&t, "vram_residency_device_total_bytes{%s} %llu\n", labels,
+		       (unsigned long long)info.total_bytes);
 	head(&t, "device_used_bytes", "gauge", "Device memory files hold.");
-	put(&t, "vram_residency_device_used_bytes{%s} %llu\n", labels,
-	    (unsigned long long)(info.total_bytes - info.free_bytes));
+	vr_text_printf(&t, "vram_residency_device_used_bytes{%s} %llu\n", labels,
+		       (unsigned long long)(info.total_bytes - info.free_bytes));
 	head(&t, "device_free_bytes", "gauge", "Device memory left for files.");
-	put(&t, "vram_residency_device_free_bytes{%s} %llu\n", labels,
-	    (unsigned long long)info.free_bytes);
+	vr_text_printf(&t, "vram_residency_device_free_bytes{%s} %llu\n", labels,
+		       (unsigned long long)info.free_bytes);
 	head(&t, "device_failed", "gauge", "1 once the device returned an unrecoverable error.");
-	put(&t, "vram_residency_device_failed{%s} %d\n", labels, info.failed ? 1 : 0);
+	vr_text_printf(&t, "vram_residency_device_failed{%s} %d\n", labels, info.failed ? 1 : 0);
 	head(&t, "files", "gauge", "Files by state.");
 	const struct {
 		const char *state;
@@ -244,46 +190,51 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 		      {"refused", refused}};
 
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		put(&t, "vram_residency_files{%s,state=\"%s\"} %llu\n", labels, states[i].state,
-		    (unsigned long long)states[i].n);
+		vr_text_printf(&t, "vram_residency_files{%s,state=\"%s\"} %llu\n", labels,
+			       states[i].state, (unsigned long long)states[i].n);
 	head(&t, "loads_total", "counter", "Loads begun (new files and replacements).");
-	put(&t, "vram_residency_loads_total{%s} %llu\n", labels, (unsigned long long)m.loads);
+	vr_text_printf(&t, "vram_residency_loads_total{%s} %llu\n", labels,
+		       (unsigned long long)m.loads);
 	head(&t, "seals_total", "counter", "Files sealed.");
-	put(&t, "vram_residency_seals_total{%s} %llu\n", labels, (unsigned long long)m.seals);
+	vr_text_printf(&t, "vram_residency_seals_total{%s} %llu\n", labels,
+		       (unsigned long long)m.seals);
 	head(&t, "quarantines_total", "counter", "Files quarantined after a failed check.");
-	put(&t, "vram_residency_quarantines_total{%s} %llu\n", labels,
-	    (unsigned long long)m.quarantines);
+	vr_text_printf(&t, "vram_residency_quarantines_total{%s} %llu\n", labels,
+		       (unsigned long long)m.quarantines);
 	head(&t, "verifications_total", "counter",
 	     "Seal checks on the device: passed, failed (differs, or a source fails), error "
 	     "(could not run).");
-	put(&t, "vram_residency_verifications_total{%s,result=\"passed\"} %llu\n", labels,
-	    (unsigned long long)m.verified);
-	put(&t, "vram_residency_verifications_total{%s,result=\"failed\"} %llu\n", labels,
-	    (unsigned long long)m.verify_failed);
-	put(&t, "vram_residency_verifications_total{%s,result=\"error\"} %llu\n", labels,
-	    (unsigned long long)m.verify_errors);
+	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"passed\"} %llu\n",
+		       labels, (unsigned long long)m.verified);
+	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"failed\"} %llu\n",
+		       labels, (unsigned long long)m.verify_failed);
+	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"error\"} %llu\n", labels,
+		       (unsigned long long)m.verify_errors);
 	head(&t, "verification_duration_seconds", "histogram",
 	     "How long a seal check took (signature and device digest).");
 	for (int i = 0; i < RES_VERIFY_BUCKETS; i++)
-		put(&t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+		vr_text_printf(
+		    &t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
 		    labels, res_verify_bounds[i], (unsigned long long)m.verify_le[i]);
 	uint64_t count = m.verified + m.verify_failed + m.verify_errors;
 
-	put(&t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-	    labels, (unsigned long long)count);
-	put(&t, "vram_residency_verification_duration_seconds_sum{%s} %.6f\n", labels,
-	    m.verify_seconds);
-	put(&t, "vram_residency_verification_duration_seconds_count{%s} %llu\n", labels,
-	    (unsigned long long)count);
+	vr_text_printf(&t,
+		       "vram_residency_verification_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+		       labels, (unsigned long long)count);
+	vr_text_printf(&t, "vram_residency_verification_duration_seconds_sum{%s} %.6f\n", labels,
+		       m.verify_seconds);
+	vr_text_printf(&t, "vram_residency_verification_duration_seconds_count{%s} %llu\n", labels,
+		       (unsigned long long)count);
 	head(&t, "audit_write_failures_total", "counter",
 	     "Audit records that could not be written.");
-	put(&t, "vram_residency_audit_write_failures_total{%s} %llu\n", labels,
-	    (unsigned long long)vr_audit_failures(r->cfg.audit));
+	vr_text_printf(&t, "vram_residency_audit_write_failures_total{%s} %llu\n", labels,
+		       (unsigned long long)vr_audit_failures(r->cfg.audit));
 	head(&t, "exports_total", "counter",
 	     "Sealed files handed to processes through the socket.");
-	put(&t, "vram_residency_exports_total{%s} %llu\n", labels, (unsigned long long)exports);
+	vr_text_printf(&t, "vram_residency_exports_total{%s} %llu\n", labels,
+		       (unsigned long long)exports);
 	head(&t, "leases", "gauge", "Socket leases alive (files mapped by processes).");
-	put(&t, "vram_residency_leases{%s} %llu\n", labels, (unsigned long long)leases);
+	vr_text_printf(&t, "vram_residency_leases{%s} %llu\n", labels, (unsigned long long)leases);
 	if (t.oom) {
 		free(t.buf);
 		return -ENOMEM;

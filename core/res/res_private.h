@@ -5,6 +5,8 @@
 #include "manifest.h"
 #include "residency.h"
 #include "seal.h"
+#include "text.h"
+#include "vnames.h"
 
 #include <pthread.h>
 
@@ -244,12 +246,6 @@ int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_
 		     char *why, size_t cap);
 
 /* report.c: texts */
-struct res_text {
-	char *buf;
-	size_t len, cap;
-	bool oom;
-};
-
 /* expect.c: expected digests (sources: model.sig, SHA256SUMS) */
 struct res_source;
 /* What the sources covering a file's path say of it. */
@@ -302,10 +298,9 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 const char *res_source_refusal(const struct vr_node *n);
 /* verify's MISSING lines for the sources above and below DIR, and FAILED for refused
  * sources above it; counts failures into *FAILED. [T] */
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct res_text *t,
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct vr_text *t,
 		      unsigned *failed);
 void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k);
-void res_text_add(struct res_text *t, const char *a, const char *b, const char *c);
 int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
 int res_status_text(struct vr_residency *r, char **text, size_t *len);
 
