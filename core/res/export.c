@@ -63,19 +63,17 @@ static int refuse(struct vr_residency *r, const char *path, const struct vr_call
 	return err;
 }
 
-int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer *p, bool verify,
-		 struct vr_lease **out, struct vr_dev_export *exp)
+/*
+ * The file PATH names, for P: resolved and checked under the tree lock (a
+ * sealed regular file P may read, as open(2) would decide), and referenced.
+ * Returns 0, or the refusal's error, logged and audited.
+ */
+static int lease_target(struct vr_residency *r, const char *path, const struct vr_peer *p,
+			const char *rel, const struct vr_caller *c, struct vr_node **out)
 {
-	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
-	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX];
-	struct vr_lease *l = calloc(1, sizeof(*l));
 	struct res_lookup lk;
-	struct vr_node *n;
 	int ret;
 
-	if (!l)
-		return -ENOMEM;
-	snprintf(rel, sizeof(rel), "%s", path[0] == '/' ? path + 1 : path);
 	pthread_mutex_lock(&r->lock);
 	ret = res_resolve(r, path, &lk);
 	if (ret == 0 && lk.kind == VR_KIND_DIR)
@@ -87,52 +85,56 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 		ret = -EACCES;
 	if (ret) {
 		pthread_mutex_unlock(&r->lock);
-		free(l);
-		return refuse(r, rel, &c, ret,
+		return refuse(r, rel, c, ret,
 			      ret == -EACCES ? "the caller may not read it"
 			      : ret == -EINVAL
 				  ? "not a regular file (a client resolves links itself)"
 				  : "no such file");
 	}
-	n = lk.node;
+	struct vr_node *n = lk.node;
+
 	if (n->state != ST_SEALED) {
 		bool bad = n->state == ST_QUARANTINED || n->state == ST_REFUSED;
 
 		pthread_mutex_unlock(&r->lock);
-		free(l);
-		return refuse(r, rel, &c, bad ? -EIO : -EAGAIN,
+		return refuse(r, rel, c, bad ? -EIO : -EAGAIN,
 			      bad ? "it failed a check: quarantined or refused"
 				  : "not sealed yet: only a whole, sealed file is handed out");
 	}
 	n->refs++;
 	pthread_mutex_unlock(&r->lock);
+	*out = n;
+	return 0;
+}
 
-	if (verify) {
-		ret = res_check_shared(r, n, &c, why, sizeof(why));
-		if (ret) {
-			ret = ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
-			goto put;
-		}
-	}
-	/* shared IO: no replacement or free can run while the descriptors are made */
+/*
+ * Exports N's memory into EXP and L, under shared IO (no replacement or free
+ * can run while the descriptors are made), if N is still sealed; counts the
+ * lease. Returns 0 or -errno, WHY saying why.
+ */
+static int export_sealed(struct vr_residency *r, struct vr_node *n, struct vr_lease *l,
+			 struct vr_dev_export *exp, char why[VR_WHY_MAX])
+{
+	int ret;
+
 	pthread_rwlock_rdlock(&n->io);
 	pthread_mutex_lock(&r->lock);
 	if (n->state != ST_SEALED || !n->seal_json) {
 		ret = n->state == ST_REMOVED ? -ENOENT : -EIO;
-		snprintf(why, sizeof(why), "%s", "changed while it was checked");
+		snprintf(why, VR_WHY_MAX, "%s", "changed while it was checked");
 	} else {
 		l->seal_json = strdup(n->seal_json);
 		l->seal_len = l->seal_json ? strlen(l->seal_json) : 0;
 		l->size = n->size;
 		ret = l->seal_json ? 0 : -ENOMEM;
-		snprintf(why, sizeof(why), "%s", "out of memory");
+		snprintf(why, VR_WHY_MAX, "%s", "out of memory");
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (ret == 0) {
 		ret = vr_dev_export(n->dev, exp);
 		if (ret)
-			snprintf(why, sizeof(why),
-				 "the backend cannot share this file's memory: %s", strerror(-ret));
+			snprintf(why, VR_WHY_MAX, "the backend cannot share this file's memory: %s",
+				 strerror(-ret));
 	}
 	if (ret == 0) {
 		pthread_mutex_lock(&r->lock);
@@ -142,8 +144,41 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 		pthread_mutex_unlock(&r->lock);
 	}
 	pthread_rwlock_unlock(&n->io);
-	if (ret)
-		goto put;
+	return ret;
+}
+
+int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer *p, bool verify,
+		 struct vr_lease **out, struct vr_dev_export *exp)
+{
+	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
+	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX];
+	struct vr_lease *l = calloc(1, sizeof(*l));
+	struct vr_node *n = NULL;
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	snprintf(rel, sizeof(rel), "%s", path[0] == '/' ? path + 1 : path);
+	ret = lease_target(r, path, p, rel, &c, &n);
+	if (ret) {
+		free(l);
+		return ret;
+	}
+	if (verify) {
+		ret = res_check_shared(r, n, &c, why, sizeof(why));
+		if (ret)
+			ret = ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
+	}
+	if (ret == 0)
+		ret = export_sealed(r, n, l, exp, why);
+	if (ret) {
+		free(l->seal_json);
+		free(l);
+		pthread_mutex_lock(&r->lock);
+		res_node_put(r, n);
+		pthread_mutex_unlock(&r->lock);
+		return refuse(r, rel, &c, ret, why);
+	}
 	l->node = n;
 	l->who = c;
 	snprintf(why, sizeof(why), "%u descriptors, %llu bytes%s", exp->count,
@@ -153,14 +188,6 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 	       why);
 	*out = l;
 	return 0;
-
-put:
-	free(l->seal_json);
-	free(l);
-	pthread_mutex_lock(&r->lock);
-	res_node_put(r, n);
-	pthread_mutex_unlock(&r->lock);
-	return refuse(r, rel, &c, ret, why);
 }
 
 const char *vr_lease_seal(const struct vr_lease *l, size_t *len)

@@ -29,83 +29,100 @@ int vr_res_status(struct vr_residency *r, char **out, size_t *len)
 	return res_status_text(r, out, len);
 }
 
-/* The status JSON, malloc'd and newline-terminated; returns 0 or -errno. */
-int res_status_text(struct vr_residency *r, char **out, size_t *len)
-{
-	struct vr_device_info info;
-	cJSON *o, *d;
-	char *text, num[24];
-	int ret = vr_backend_info(r->cfg.backend, &info);
-
-	if (ret)
-		return ret;
-	o = cJSON_CreateObject();
-	if (!o)
-		return -ENOMEM;
-	ret = -ENOMEM;
-	pthread_mutex_lock(&r->lock);
-	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
-	uint64_t incomplete = r->incomplete, refused = r->refused;
-	uint64_t leases = r->leases, exports = r->exports;
+/* The counters the status shows, copied under the tree lock. */
+struct status_counts {
+	uint64_t files, sealed, quarantined, incomplete, refused, leases, exports;
 	struct res_expect_counts ek;
+};
 
-	res_expect_counts(r, &ek);
-	pthread_mutex_unlock(&r->lock);
-	if (!cJSON_AddStringToObject(o, "backend", info.backend))
-		goto free_obj;
-	if (strcmp(info.backend, "mock") == 0 &&
+/* Copies the counters (not the expected digests' counts). [T] */
+static void status_snapshot(struct vr_residency *r, struct status_counts *k)
+{
+	*k = (struct status_counts){
+	    .files = r->files,
+	    .sealed = r->sealed,
+	    .quarantined = r->quarantined,
+	    .incomplete = r->incomplete,
+	    .refused = r->refused,
+	    .leases = r->leases,
+	    .exports = r->exports,
+	};
+}
+
+/* Adds an unsigned integer as raw JSON text: cJSON's number printer rounds to 15 digits. */
+static bool add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	return cJSON_AddRawToObject(o, key, num) != NULL;
+}
+
+/* The backend, what it warns of, and the device with its memory. False: no memory. */
+static bool status_device(cJSON *o, const struct vr_device_info *info)
+{
+	cJSON *d;
+
+	if (!cJSON_AddStringToObject(o, "backend", info->backend))
+		return false;
+	if (strcmp(info->backend, "mock") == 0 &&
 	    !cJSON_AddStringToObject(o, "warning",
 				     "mock backend: file bytes are in host memory, not on a GPU"))
-		goto free_obj;
-	if (info.failed && !cJSON_AddStringToObject(
-			       o, "error",
-			       "the device failed (a sticky GPU error): loads are refused and "
-			       "checks cannot run until the daemon restarts"))
-		goto free_obj;
+		return false;
+	if (info->failed && !cJSON_AddStringToObject(
+				o, "error",
+				"the device failed (a sticky GPU error): loads are refused and "
+				"checks cannot run until the daemon restarts"))
+		return false;
 	d = cJSON_AddObjectToObject(o, "device");
-	if (!d || !cJSON_AddBoolToObject(d, "failed", info.failed) ||
-	    !cJSON_AddNumberToObject(d, "index", info.index) ||
-	    !cJSON_AddStringToObject(d, "name", info.name) ||
-	    !cJSON_AddStringToObject(d, "uuid", info.uuid))
-		goto free_obj;
-	/* integers as raw text: cJSON's number printer rounds to 15 digits */
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)info.total_bytes);
-	if (!cJSON_AddRawToObject(d, "total_bytes", num))
-		goto free_obj;
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)info.free_bytes);
-	if (!cJSON_AddRawToObject(d, "free_bytes", num))
-		goto free_obj;
-	snprintf(num, sizeof(num), "%llu",
-		 (unsigned long long)(info.total_bytes - info.free_bytes));
-	if (!cJSON_AddRawToObject(o, "used_bytes", num) ||
-	    !cJSON_AddNumberToObject(o, "files", (double)files) ||
-	    !cJSON_AddNumberToObject(o, "sealed", (double)sealed) ||
-	    !cJSON_AddNumberToObject(o, "quarantined", (double)quarantined) ||
-	    !cJSON_AddNumberToObject(o, "incomplete", (double)incomplete) ||
+	return d && cJSON_AddBoolToObject(d, "failed", info->failed) &&
+	       cJSON_AddNumberToObject(d, "index", info->index) &&
+	       cJSON_AddStringToObject(d, "name", info->name) &&
+	       cJSON_AddStringToObject(d, "uuid", info->uuid) &&
+	       add_u64(d, "total_bytes", info->total_bytes) &&
+	       add_u64(d, "free_bytes", info->free_bytes) &&
+	       add_u64(o, "used_bytes", info->total_bytes - info->free_bytes);
+}
+
+/* The files by state, the configuration that shapes seals, the expected digests and the
+ * socket. False: no memory. */
+static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_counts *k)
+{
+	cJSON *d;
+
+	if (!cJSON_AddNumberToObject(o, "files", (double)k->files) ||
+	    !cJSON_AddNumberToObject(o, "sealed", (double)k->sealed) ||
+	    !cJSON_AddNumberToObject(o, "quarantined", (double)k->quarantined) ||
+	    !cJSON_AddNumberToObject(o, "incomplete", (double)k->incomplete) ||
 	    !cJSON_AddStringToObject(o, "sha256", r->cfg.sha256_off ? "off" : "on") ||
 	    !cJSON_AddNumberToObject(o, "audit_failures", (double)vr_audit_failures(r->cfg.audit)))
-		goto free_obj;
+		return false;
 	/* publishers' digests: sources in force, refused ones, files sealed as checked, and
 	 * files refused at sealing (their bytes differ, or nothing covered them) */
 	d = cJSON_AddObjectToObject(o, "expected");
-	if (!d || !cJSON_AddNumberToObject(d, "sources", (double)ek.sources) ||
-	    !cJSON_AddNumberToObject(d, "sources_refused", (double)ek.sources_refused) ||
-	    !cJSON_AddNumberToObject(d, "checked", (double)ek.checked) ||
-	    !cJSON_AddNumberToObject(d, "refused", (double)refused) ||
+	if (!d || !cJSON_AddNumberToObject(d, "sources", (double)k->ek.sources) ||
+	    !cJSON_AddNumberToObject(d, "sources_refused", (double)k->ek.sources_refused) ||
+	    !cJSON_AddNumberToObject(d, "checked", (double)k->ek.checked) ||
+	    !cJSON_AddNumberToObject(d, "refused", (double)k->refused) ||
 	    !cJSON_AddStringToObject(d, "mode", r->cfg.expect_require ? "require" : "check") ||
 	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)))
-		goto free_obj;
+		return false;
 	/* the socket: where it is, leases live now and exports made since the mount */
 	d = cJSON_AddObjectToObject(o, "socket");
-	if (!d ||
-	    !(r->cfg.socket_path ? cJSON_AddStringToObject(d, "path", r->cfg.socket_path)
-				 : cJSON_AddNullToObject(d, "path")) ||
-	    !cJSON_AddNumberToObject(d, "leases", (double)leases) ||
-	    !cJSON_AddNumberToObject(d, "exports", (double)exports))
-		goto free_obj;
-	text = cJSON_Print(o);
+	return d &&
+	       (r->cfg.socket_path ? cJSON_AddStringToObject(d, "path", r->cfg.socket_path)
+				   : cJSON_AddNullToObject(d, "path")) &&
+	       cJSON_AddNumberToObject(d, "leases", (double)k->leases) &&
+	       cJSON_AddNumberToObject(d, "exports", (double)k->exports);
+}
+
+/* O printed, malloc'd and newline-terminated into *OUT; returns 0 or -ENOMEM. */
+static int print_line(const cJSON *o, char **out, size_t *len)
+{
+	char *text = cJSON_Print(o);
+
 	if (!text)
-		goto free_obj;
+		return -ENOMEM;
 	size_t n = strlen(text);
 
 	*out = malloc(n + 2);
@@ -114,10 +131,30 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 		(*out)[n] = '\n';
 		(*out)[n + 1] = '\0';
 		*len = n + 1;
-		ret = 0;
 	}
 	cJSON_free(text);
-free_obj:
+	return *out ? 0 : -ENOMEM;
+}
+
+/* The status JSON, malloc'd and newline-terminated; returns 0 or -errno. */
+int res_status_text(struct vr_residency *r, char **out, size_t *len)
+{
+	struct vr_device_info info;
+	struct status_counts k;
+	int ret = vr_backend_info(r->cfg.backend, &info);
+	cJSON *o;
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&r->lock);
+	status_snapshot(r, &k);
+	res_expect_counts(r, &k.ek); /* a walk of the tree: the status's alone, not metrics' */
+	pthread_mutex_unlock(&r->lock);
+	o = cJSON_CreateObject();
+	if (!o)
+		return -ENOMEM;
+	ret =
+	    status_device(o, &info) && status_counts(r, o, &k) ? print_line(o, out, len) : -ENOMEM;
 	cJSON_Delete(o);
 	return ret;
 }
@@ -148,10 +185,64 @@ static void head(struct vr_text *t, const char *name, const char *type, const ch
 		       name, type);
 }
 
+/* A metric with one sample: its HELP and TYPE lines, and NAME{LABELS} V. */
+static void one(struct vr_text *t, const char *name, const char *type, const char *help,
+		const char *labels, uint64_t v)
+{
+	head(t, name, type, help);
+	vr_text_printf(t, "vram_residency_%s{%s} %llu\n", name, labels, (unsigned long long)v);
+}
+
+/* Files by state, from the counters K. */
+static void metrics_files(struct vr_text *t, const char *labels, const struct status_counts *k)
+{
+	const struct {
+		const char *state;
+		uint64_t n;
+	} states[] = {{"loading", k->files - k->sealed - k->incomplete - k->refused},
+		      {"sealed", k->sealed - k->quarantined},
+		      {"quarantined", k->quarantined},
+		      {"incomplete", k->incomplete},
+		      {"refused", k->refused}};
+
+	head(t, "files", "gauge", "Files by state.");
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		vr_text_printf(t, "vram_residency_files{%s,state=\"%s\"} %llu\n", labels,
+			       states[i].state, (unsigned long long)states[i].n);
+}
+
+/* Seal checks by result, and the histogram of how long they took. */
+static void metrics_checks(struct vr_text *t, const char *labels, const struct res_metrics *m)
+{
+	uint64_t count = m->verified + m->verify_failed + m->verify_errors;
+	const char *hist = "vram_residency_verification_duration_seconds";
+
+	head(t, "verifications_total", "counter",
+	     "Seal checks on the device: passed, failed (differs, or a source fails), error "
+	     "(could not run).");
+	vr_text_printf(t, "vram_residency_verifications_total{%s,result=\"passed\"} %llu\n", labels,
+		       (unsigned long long)m->verified);
+	vr_text_printf(t, "vram_residency_verifications_total{%s,result=\"failed\"} %llu\n", labels,
+		       (unsigned long long)m->verify_failed);
+	vr_text_printf(t, "vram_residency_verifications_total{%s,result=\"error\"} %llu\n", labels,
+		       (unsigned long long)m->verify_errors);
+	head(t, "verification_duration_seconds", "histogram",
+	     "How long a seal check took (signature and device digest).");
+	for (int i = 0; i < RES_VERIFY_BUCKETS; i++)
+		vr_text_printf(t, "%s_bucket{%s,le=\"%g\"} %llu\n", hist, labels,
+			       res_verify_bounds[i], (unsigned long long)m->verify_le[i]);
+	vr_text_printf(t, "%s_bucket{%s,le=\"+Inf\"} %llu\n", hist, labels,
+		       (unsigned long long)count);
+	vr_text_printf(t, "%s_sum{%s} %.6f\n", hist, labels, m->verify_seconds);
+	vr_text_printf(t, "%s_count{%s} %llu\n", hist, labels, (unsigned long long)count);
+}
+
+/* The Prometheus text: the device, files by state, loads, seals, checks, audit, socket. */
 int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 {
 	struct vr_device_info info;
 	struct vr_text t = {0};
+	struct status_counts k;
 	struct res_metrics m;
 	char labels[256];
 	int ret = vr_backend_info(r->cfg.backend, &info);
@@ -159,82 +250,33 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&r->lock);
-	uint64_t files = r->files, sealed = r->sealed, quarantined = r->quarantined;
-	uint64_t incomplete = r->incomplete, refused = r->refused;
-	uint64_t leases = r->leases, exports = r->exports;
-
+	status_snapshot(r, &k);
 	m = *r->metrics;
 	pthread_mutex_unlock(&r->lock);
 	/* UUID and gpu as dcgm-exporter labels them, so PromQL joins the two on UUID */
 	snprintf(labels, sizeof(labels), "UUID=\"%s\",gpu=\"%d\",backend=\"%s\"", info.uuid,
 		 info.index, info.backend);
-	head(&t, "device_total_bytes", "gauge", "Device memory files may use.");
-	vr_text_printf(&t, "vram_residency_device_total_bytes{%s} %llu\n", labels,
-		       (unsigned long long)info.total_bytes);
-	head(&t, "device_used_bytes", "gauge", "Device memory files hold.");
-	vr_text_printf(&t, "vram_residency_device_used_bytes{%s} %llu\n", labels,
-		       (unsigned long long)(info.total_bytes - info.free_bytes));
-	head(&t, "device_free_bytes", "gauge", "Device memory left for files.");
-	vr_text_printf(&t, "vram_residency_device_free_bytes{%s} %llu\n", labels,
-		       (unsigned long long)info.free_bytes);
-	head(&t, "device_failed", "gauge", "1 once the device returned an unrecoverable error.");
-	vr_text_printf(&t, "vram_residency_device_failed{%s} %d\n", labels, info.failed ? 1 : 0);
-	head(&t, "files", "gauge", "Files by state.");
-	const struct {
-		const char *state;
-		uint64_t n;
-	} states[] = {{"loading", files - sealed - incomplete - refused},
-		      {"sealed", sealed - quarantined},
-		      {"quarantined", quarantined},
-		      {"incomplete", incomplete},
-		      {"refused", refused}};
-
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		vr_text_printf(&t, "vram_residency_files{%s,state=\"%s\"} %llu\n", labels,
-			       states[i].state, (unsigned long long)states[i].n);
-	head(&t, "loads_total", "counter", "Loads begun (new files and replacements).");
-	vr_text_printf(&t, "vram_residency_loads_total{%s} %llu\n", labels,
-		       (unsigned long long)m.loads);
-	head(&t, "seals_total", "counter", "Files sealed.");
-	vr_text_printf(&t, "vram_residency_seals_total{%s} %llu\n", labels,
-		       (unsigned long long)m.seals);
-	head(&t, "quarantines_total", "counter", "Files quarantined after a failed check.");
-	vr_text_printf(&t, "vram_residency_quarantines_total{%s} %llu\n", labels,
-		       (unsigned long long)m.quarantines);
-	head(&t, "verifications_total", "counter",
-	     "Seal checks on the device: passed, failed (differs, or a source fails), error "
-	     "(could not run).");
-	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"passed\"} %llu\n",
-		       labels, (unsigned long long)m.verified);
-	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"failed\"} %llu\n",
-		       labels, (unsigned long long)m.verify_failed);
-	vr_text_printf(&t, "vram_residency_verifications_total{%s,result=\"error\"} %llu\n", labels,
-		       (unsigned long long)m.verify_errors);
-	head(&t, "verification_duration_seconds", "histogram",
-	     "How long a seal check took (signature and device digest).");
-	for (int i = 0; i < RES_VERIFY_BUCKETS; i++)
-		vr_text_printf(
-		    &t, "vram_residency_verification_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
-		    labels, res_verify_bounds[i], (unsigned long long)m.verify_le[i]);
-	uint64_t count = m.verified + m.verify_failed + m.verify_errors;
-
-	vr_text_printf(&t,
-		       "vram_residency_verification_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-		       labels, (unsigned long long)count);
-	vr_text_printf(&t, "vram_residency_verification_duration_seconds_sum{%s} %.6f\n", labels,
-		       m.verify_seconds);
-	vr_text_printf(&t, "vram_residency_verification_duration_seconds_count{%s} %llu\n", labels,
-		       (unsigned long long)count);
-	head(&t, "audit_write_failures_total", "counter",
-	     "Audit records that could not be written.");
-	vr_text_printf(&t, "vram_residency_audit_write_failures_total{%s} %llu\n", labels,
-		       (unsigned long long)vr_audit_failures(r->cfg.audit));
-	head(&t, "exports_total", "counter",
-	     "Sealed files handed to processes through the socket.");
-	vr_text_printf(&t, "vram_residency_exports_total{%s} %llu\n", labels,
-		       (unsigned long long)exports);
-	head(&t, "leases", "gauge", "Socket leases alive (files mapped by processes).");
-	vr_text_printf(&t, "vram_residency_leases{%s} %llu\n", labels, (unsigned long long)leases);
+	one(&t, "device_total_bytes", "gauge", "Device memory files may use.", labels,
+	    info.total_bytes);
+	one(&t, "device_used_bytes", "gauge", "Device memory files hold.", labels,
+	    info.total_bytes - info.free_bytes);
+	one(&t, "device_free_bytes", "gauge", "Device memory left for files.", labels,
+	    info.free_bytes);
+	one(&t, "device_failed", "gauge", "1 once the device returned an unrecoverable error.",
+	    labels, info.failed ? 1 : 0);
+	metrics_files(&t, labels, &k);
+	one(&t, "loads_total", "counter", "Loads begun (new files and replacements).", labels,
+	    m.loads);
+	one(&t, "seals_total", "counter", "Files sealed.", labels, m.seals);
+	one(&t, "quarantines_total", "counter", "Files quarantined after a failed check.", labels,
+	    m.quarantines);
+	metrics_checks(&t, labels, &m);
+	one(&t, "audit_write_failures_total", "counter", "Audit records that could not be written.",
+	    labels, vr_audit_failures(r->cfg.audit));
+	one(&t, "exports_total", "counter", "Sealed files handed to processes through the socket.",
+	    labels, k.exports);
+	one(&t, "leases", "gauge", "Socket leases alive (files mapped by processes).", labels,
+	    k.leases);
 	if (t.oom) {
 		free(t.buf);
 		return -ENOMEM;

@@ -208,9 +208,30 @@ int res_vname_list(struct vr_residency *r, struct vr_node *dir,
 int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const struct vr_caller *c,
 		   struct vr_handle **out);
 
-/* namespace.c: names */
+/* tree.c: the parent of a path to create, its new name checked; the last name copied */
 int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l);
 void res_last_name(const struct res_lookup *l, char out[256]);
+
+/* expect_rename.c: a rename's seals, re-signed for the new place before anything moves */
+struct res_restage;
+struct res_restage_list {
+	struct res_restage *v;
+	size_t n, cap;
+};
+/*
+ * Stages a new seal for every sealed file at or below N as if N were named
+ * NAME in PARENT (the tree is left as it is), each checked against the sources
+ * that would cover it there. [T] Returns 0 or -ENOMEM; L is freed by
+ * res_restage_free() either way.
+ */
+int res_restage_at(struct vr_residency *r, struct vr_node *n, struct vr_node *parent, char *name,
+		   struct res_restage_list *l);
+/* Once N moved: puts the staged seals in place (allocating nothing) and audits each. [T] */
+void res_restage_commit(struct vr_residency *r, struct res_restage_list *l,
+			const struct vr_caller *c);
+void res_restage_free(struct res_restage_list *l);
+/* Re-reads the sources at or below N after N moved. No lock held. */
+void res_reload_sources(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
 
 /* export.c: leases */
 /* -EBUSY (logged and audited) when file N is leased, else 0: OP ("rm", ...) must not free or
@@ -218,9 +239,17 @@ void res_last_name(const struct res_lookup *l, char out[256]);
 int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,
 	       const struct vr_caller *c);
 
-/* load.c: writing and sealing */
+/* load.c: the writer's half of opening (drops the tree lock, held on entry) */
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out);
+/* load.c: the bytes of N actually written (not only reserved), and why N is not complete
+ * (NULL: complete) [IO] */
+uint64_t res_written_total(const struct vr_node *n);
+const char *res_incomplete_reason(const struct vr_node *n);
+/* load.c: records a failed load (ERR): the file is removed at the writer's close. [IO] */
+void res_load_failed(struct vr_residency *r, struct vr_node *n, int err, const struct vr_caller *c);
+/* close.c: the writer's half of vr_res_release() */
+void res_release_writer(struct vr_residency *r, struct vr_handle *h);
 
 /* verify.c: checks */
 /* Verifies a user other than root may run at once (joining a running one is free). */
@@ -235,6 +264,10 @@ struct res_verify_run;
  */
 int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
 		   size_t cap);
+/* The same with N's path given (the open of a reader, with verify_on_open); returns 0 or the
+ * error alone. */
+int res_check_at(struct vr_residency *r, struct vr_node *n, const char *path,
+		 const struct vr_caller *c);
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		    char **text, size_t *len, int *tail_err);
 /*

@@ -499,3 +499,26 @@ void res_scrub_removed(struct vr_residency *r, struct vr_node *n, const struct v
 	res_node_put(r, n);
 	pthread_mutex_unlock(&r->lock);
 }
+
+/* Resolves the parent of a path to be created and validates the new name. [T] */
+int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l)
+{
+	int ret = res_resolve(r, path, l);
+
+	if (ret == 0)
+		return -EEXIST;
+	if (ret != -ENOENT || !l->parent)
+		return ret;
+	ret = res_name_creatable(l->last, l->last_len, l->parent == r->root, is_file);
+	/* a seal names its file by its relative path, which must fit */
+	if (ret == 0 && res_path_len(l->parent) + l->last_len >= VR_SEAL_PATH_MAX)
+		ret = -ENAMETOOLONG;
+	return ret;
+}
+
+/* Copies the last component into a NUL-terminated buffer. */
+void res_last_name(const struct res_lookup *l, char out[VR_NAME_MAX + 1])
+{
+	memcpy(out, l->last, l->last_len);
+	out[l->last_len] = '\0';
+}

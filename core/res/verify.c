@@ -1,4 +1,4 @@
-/* verify.c - reading and checking: open, read, the seal check, quarantine, the verify run. */
+/* verify.c - checking: the seal check of one file, quarantine, the verify run. */
 #include "digest.h"
 #include "log.h"
 #include "res_private.h"
@@ -156,6 +156,15 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	}
 }
 
+int res_check_at(struct vr_residency *r, struct vr_node *n, const char *path,
+		 const struct vr_caller *c)
+{
+	struct check k;
+
+	check_file(r, n, path, c, &k);
+	return k.ret;
+}
+
 int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
 		   size_t cap)
 {
@@ -283,6 +292,52 @@ static int sort_lines(struct vr_text *t)
  * "UNEXPECTED path not listed in <source>" (a failure under a signature).
  * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
  */
+/* Checks file F (referenced) for the verify report: appends its line to T, counting a failure
+ * in *FAILED. */
+static void verify_line(struct vr_residency *r, const struct pending_file *f,
+			const struct vr_caller *c, struct vr_text *t, unsigned *failed)
+{
+	char hex[72], detail[VR_SEAL_PATH_MAX + 16];
+	struct vr_node *n = f->node;
+	struct check k;
+
+	pthread_mutex_lock(&r->lock);
+	enum file_state st = n->state;
+	const char *why = n->incomplete_why;
+
+	pthread_mutex_unlock(&r->lock);
+	if (st == ST_WRITING) {
+		vr_text_line(t, "PENDING", f->path, "");
+		return;
+	}
+	if (st == ST_INCOMPLETE) {
+		/* nothing vouches for a partial load: verify fails until it is resumed */
+		(*failed)++;
+		vr_text_line(t, "INCOMPLETE", f->path, why ? why : "");
+		return;
+	}
+	if (st == ST_FAILED || st == ST_REMOVED)
+		return;
+	check_file(r, n, f->path, c, &k);
+	if (k.ret == -ENOENT)
+		return; /* removed since the list was made */
+	if (k.ret == -EAGAIN) {
+		vr_text_line(t, "PENDING", f->path, "");
+	} else if (k.ret == 0 && k.scope[0]) {
+		/* present, checked, but not part of what its directory's source lists */
+		snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
+		vr_text_line(t, "UNEXPECTED", f->path, detail);
+		*failed += k.oms_scope; /* unsigned files fail a signed model */
+	} else if (k.ret == 0) {
+		strcpy(hex, "sha256:");
+		vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
+		vr_text_line(t, "OK", f->path, hex);
+	} else {
+		(*failed)++;
+		vr_text_line(t, "FAILED", f->path, k.why);
+	}
+}
+
 /* The verify report of DIR, checking every sealed file below it now. */
 static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		      char **text, size_t *len, int *tail_err)
@@ -296,60 +351,17 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 	pthread_mutex_lock(&r->lock);
 	ret = collect(dir, &list, &count, &cap);
 	pthread_mutex_unlock(&r->lock);
-	if (ret)
-		goto put;
-	if (count > 1) /* qsort wants a non-NULL array even for none */
+	if (ret == 0 && count > 1) /* qsort wants a non-NULL array even for none */
 		qsort(list, count, sizeof(*list), by_path);
-	for (size_t i = 0; i < count; i++) {
-		struct vr_node *n = list[i].node;
-		struct check k;
-		char hex[72], detail[VR_SEAL_PATH_MAX + 16];
-
+	for (size_t i = 0; ret == 0 && i < count; i++)
+		verify_line(r, &list[i], c, &t, &failed);
+	if (ret == 0) {
+		/* what the sources expect but is not there, and refused sources above */
 		pthread_mutex_lock(&r->lock);
-		enum file_state st = n->state;
-		const char *why = n->incomplete_why;
-
+		res_expect_lines(r, dir, &t, &failed);
 		pthread_mutex_unlock(&r->lock);
-		if (st == ST_WRITING) {
-			vr_text_line(&t, "PENDING", list[i].path, "");
-			continue;
-		}
-		if (st == ST_INCOMPLETE) {
-			/* nothing vouches for a partial load: verify fails until it is resumed */
-			failed++;
-			vr_text_line(&t, "INCOMPLETE", list[i].path, why ? why : "");
-			continue;
-		}
-		if (st == ST_FAILED || st == ST_REMOVED)
-			continue;
-		check_file(r, n, list[i].path, c, &k);
-		if (k.ret == -ENOENT)
-			continue; /* removed since the list was made */
-		if (k.ret == -EAGAIN) {
-			vr_text_line(&t, "PENDING", list[i].path, "");
-		} else if (k.ret == 0 && k.scope[0]) {
-			/* present, checked, but not part of what its directory's source lists */
-			snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
-			vr_text_line(&t, "UNEXPECTED", list[i].path, detail);
-			failed += k.oms_scope; /* unsigned files fail a signed model */
-		} else if (k.ret == 0) {
-			strcpy(hex, "sha256:");
-			vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
-			vr_text_line(&t, "OK", list[i].path, hex);
-		} else {
-			failed++;
-			vr_text_line(&t, "FAILED", list[i].path, k.why);
-		}
+		ret = t.oom ? -ENOMEM : sort_lines(&t);
 	}
-	/* what the sources expect but is not there, and refused sources above */
-	pthread_mutex_lock(&r->lock);
-	res_expect_lines(r, dir, &t, &failed);
-	pthread_mutex_unlock(&r->lock);
-	if (t.oom)
-		ret = -ENOMEM;
-	else
-		ret = sort_lines(&t);
-put:
 	pthread_mutex_lock(&r->lock);
 	for (size_t i = 0; i < count; i++) {
 		res_node_put(r, list[i].node);
@@ -357,152 +369,18 @@ put:
 	}
 	pthread_mutex_unlock(&r->lock);
 	free(list);
+	if (ret == 0 && !t.buf)
+		t.buf = strdup("");
+	if (ret == 0 && !t.buf)
+		ret = -ENOMEM;
 	if (ret) {
 		free(t.buf);
 		return ret;
 	}
-	if (!t.buf)
-		t.buf = strdup("");
-	if (!t.buf)
-		return -ENOMEM;
 	*text = t.buf;
 	*len = t.len;
 	*tail_err = failed ? -EIO : 0;
 	return 0;
-}
-
-/* Opens sealed (or loading) file N for reading, re-checking it first when so configured. */
-static int open_reader(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
-		       struct vr_handle **out)
-{
-	char rel[VR_SEAL_PATH_MAX];
-	struct vr_handle *h;
-
-	if (n->state == ST_QUARANTINED || n->state == ST_REFUSED) {
-		pthread_mutex_unlock(&r->lock);
-		return -EIO;
-	}
-	h = res_handle_new(n);
-	if (!h) {
-		pthread_mutex_unlock(&r->lock);
-		return -ENOMEM;
-	}
-	n->refs++;
-	h->cacheable = n->state == ST_SEALED;
-	/*
-	 * The first read open of a sealed file drops whatever the kernel cached
-	 * for this path (an earlier version's pages, after a replacement);
-	 * after it, the cache can hold only these sealed bytes, so later opens
-	 * keep it (and processes mapping one model share its pages).
-	 */
-	h->keep_cache = h->cacheable && n->cache_ok;
-	if (h->cacheable)
-		n->cache_ok = true;
-	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
-
-	res_node_path(n, rel, sizeof(rel));
-	pthread_mutex_unlock(&r->lock);
-	if (check) {
-		struct check k;
-
-		check_file(r, n, rel, c, &k);
-		if (k.ret) {
-			vr_res_release(r, h);
-			return -EIO; /* a mismatch (-EBADMSG) reads as EIO, as with fs-verity */
-		}
-	}
-	*out = h;
-	return 0;
-}
-
-int vr_res_open(struct vr_residency *r, const char *path, int flags, const struct vr_caller *c,
-		struct vr_handle **out)
-{
-	bool wants_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
-	struct res_lookup l;
-	int ret;
-
-	pthread_mutex_lock(&r->lock);
-	ret = res_resolve(r, path, &l);
-	if (ret == 0 && l.kind == VR_KIND_DIR)
-		ret = -EISDIR;
-	else if (ret == 0 && l.kind == VR_KIND_LINK)
-		ret = -ELOOP; /* the kernel follows links itself: this one it did not */
-	else if (ret == 0 && l.gen && wants_write)
-		ret = -EPERM; /* generated entries are read-only */
-	if (ret) {
-		pthread_mutex_unlock(&r->lock);
-		res_refused("open", path, ret);
-		return ret;
-	}
-	if (l.gen) {
-		/* its text is made without the tree lock: keep the owner alive meanwhile */
-		l.node->refs++;
-		pthread_mutex_unlock(&r->lock);
-		ret = res_vname_open(r, &l, c, out);
-		pthread_mutex_lock(&r->lock);
-		res_node_put(r, l.node);
-		pthread_mutex_unlock(&r->lock);
-	} else if (wants_write) {
-		/* drops the lock, and logs and audits its own refusals */
-		return res_open_writer(r, l.node, flags, c, out);
-	} else {
-		ret = open_reader(r, l.node, c, out); /* drops the lock */
-	}
-	res_refused("open", path, ret);
-	return ret;
-}
-
-bool vr_res_handle_cacheable(const struct vr_handle *h)
-{
-	return h->cacheable;
-}
-
-bool vr_res_handle_keep_cache(const struct vr_handle *h)
-{
-	return h->keep_cache;
-}
-
-int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t len, uint64_t off,
-		size_t *got)
-{
-	struct vr_node *n = h->node;
-	int ret = 0;
-
-	if (!n) {
-		if (off >= h->len) {
-			*got = 0;
-			return h->tail_err;
-		}
-		size_t k = h->len - off < len ? (size_t)(h->len - off) : len;
-
-		memcpy(buf, h->text + off, k);
-		*got = k;
-		return 0;
-	}
-	pthread_rwlock_rdlock(&n->io);
-	pthread_mutex_lock(&r->lock);
-	enum file_state st = n->state;
-	uint64_t size = n->size;
-
-	pthread_mutex_unlock(&r->lock);
-	if (st == ST_REMOVED) {
-		ret = -ESTALE;
-	} else if (st == ST_QUARANTINED || st == ST_FAILED || st == ST_REFUSED) {
-		ret = -EIO;
-	} else if (off >= size) {
-		*got = 0;
-	} else {
-		size_t k = size - off < len ? (size_t)(size - off) : len;
-
-		ret = vr_dev_read(n->dev, off, buf, k);
-		if (ret == 0)
-			*got = k;
-		else
-			vr_log(LOG_ERR, "device read of %s failed: %s", n->name, strerror(-ret));
-	}
-	pthread_rwlock_unlock(&n->io);
-	return ret;
 }
 
 /*
