@@ -292,21 +292,20 @@ void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC
 
 #define MAC_FIELD ",\"mac\":\""
 
-int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
-			size_t cap)
+/*
+ * Splits chained record LINE (LEN bytes, its line ending dropped) into its MAC
+ * and the record as it was MAC'd: the line without the "mac" field, closed
+ * again by '}', into malloc'd *TEXT (*TLEN bytes). Accepts only a line that
+ * ends in ,"mac":"<64 hex>"} as vr_audit_log writes it. Returns 0; -EBADMSG
+ * with WHY; or -ENOMEM.
+ */
+static int split_mac(const char *line, size_t len, uint8_t mac[VR_AUDIT_MAC_SIZE], char **text,
+		     size_t *tlen, char *why, size_t cap)
 {
 	/* ...,"mac":"<64 hex>"}\n : the MAC covers the line without that field */
 	size_t tail = strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 2;
-	uint8_t mac[VR_AUDIT_MAC_SIZE], want[VR_AUDIT_MAC_SIZE], prev[VR_AUDIT_MAC_SIZE];
-	const cJSON *it;
-	cJSON *o = NULL;
-	char *text;
-	int ret = -EBADMSG;
-
 	char hex[2 * VR_AUDIT_MAC_SIZE + 1];
 
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
 	if (len >= tail + 1) {
 		memcpy(hex, line + len - 2 - 2 * VR_AUDIT_MAC_SIZE, 2 * VR_AUDIT_MAC_SIZE);
 		hex[2 * VR_AUDIT_MAC_SIZE] = '\0';
@@ -314,41 +313,48 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
 	if (len < tail + 1 || memcmp(line + len - tail, MAC_FIELD, strlen(MAC_FIELD)) != 0 ||
 	    line[len - 1] != '}' || line[len - 2] != '"' || vr_unhex(hex, mac, VR_AUDIT_MAC_SIZE)) {
 		snprintf(why, cap, "not a chained record (no \"mac\" last)");
-		return ret;
+		return -EBADMSG;
 	}
-	text = malloc(len - tail + 2);
-	if (!text)
+	*text = malloc(len - tail + 2);
+	if (!*text)
 		return -ENOMEM;
-	memcpy(text, line, len - tail);
-	text[len - tail] = '}';
-	text[len - tail + 1] = '\0';
-	int perr;
+	memcpy(*text, line, len - tail);
+	(*text)[len - tail] = '}';
+	(*text)[len - tail + 1] = '\0';
+	*tlen = len - tail + 1;
+	return 0;
+}
 
-	o = vr_json_parse(text, len - tail + 1, NULL, &perr);
-	if (perr == -ENOMEM) {
-		free(text);
-		snprintf(why, cap, "out of memory");
-		return -ENOMEM;
-	}
-	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
-	if (!c->started && cJSON_IsNumber(it) && it->valuedouble >= 1 &&
-	    it->valuedouble < 4294967296.0 && c->seq == 0) {
-		/*
-		 * A file that begins mid-chain (the log was rotated): its first record's
-		 * key is K(seq), reached from K(0), and its prev links to the file
-		 * before, which only that file can confirm. Forgeries still fail the MAC.
-		 */
-		const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prev");
+/*
+ * Starts chain C at the first record O of a file that begins mid-chain (the
+ * log was rotated), whose "seq" SEQ is a whole number from 1 to 2^32-1:
+ * its key is K(seq), reached from K(0), and its prev links to the file
+ * before, which only that file can confirm. Forgeries still fail the MAC.
+ */
+static void resume_chain(struct vr_audit_chain *c, const cJSON *o, const cJSON *seq)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prev");
 
-		for (uint64_t s = (uint64_t)it->valuedouble; c->seq < s; c->seq++)
-			vr_audit_key_next(c->key);
-		if (cJSON_IsString(p))
-			vr_unhex(p->valuestring, c->prev, sizeof(c->prev));
-		c->started_at = c->seq;
-	}
-	c->started = true;
-	/* this record's key: K(seq), after the start above */
-	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, len - tail + 1, want);
+	for (uint64_t s = (uint64_t)seq->valuedouble; c->seq < s; c->seq++)
+		vr_audit_key_next(c->key);
+	if (cJSON_IsString(p))
+		vr_unhex(p->valuestring, c->prev, sizeof(c->prev));
+	c->started_at = c->seq;
+}
+
+/*
+ * Checks record O against chain C: a whole "seq" that is the next number, a
+ * "prev" that is the MAC of the record before, and its MAC, MAC, equal to
+ * WANT, the one computed with this record's key. Returns 0, or -EBADMSG with
+ * the first of these that fails in WHY.
+ */
+static int check_record(const struct vr_audit_chain *c, const cJSON *o,
+			const uint8_t mac[VR_AUDIT_MAC_SIZE], const uint8_t want[VR_AUDIT_MAC_SIZE],
+			char *why, size_t cap)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "seq");
+	uint8_t prev[VR_AUDIT_MAC_SIZE];
+
 	if (!cJSON_IsObject(o) || !cJSON_IsNumber(it) || it->valuedouble < 0 ||
 	    it->valuedouble != (double)(uint64_t)it->valuedouble)
 		snprintf(why, cap, "not a chained record (no seq)");
@@ -362,13 +368,45 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
 		 !memeql_sec(prev, c->prev, sizeof(prev)))
 		snprintf(why, cap, "seq %llu does not follow the record before it (prev)",
 			 (unsigned long long)c->seq);
-	else if (!memeql_sec(mac, want, sizeof(mac)))
+	else if (!memeql_sec(mac, want, VR_AUDIT_MAC_SIZE))
 		snprintf(why, cap,
 			 "seq %llu: MAC does not verify (edited, or made with another "
 			 "key or epoch)",
 			 (unsigned long long)c->seq);
 	else
-		ret = 0;
+		return 0;
+	return -EBADMSG;
+}
+
+int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
+			size_t cap)
+{
+	uint8_t mac[VR_AUDIT_MAC_SIZE], want[VR_AUDIT_MAC_SIZE];
+	const cJSON *it;
+	cJSON *o;
+	char *text;
+	size_t tlen;
+	int ret, perr;
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	ret = split_mac(line, len, mac, &text, &tlen, why, cap);
+	if (ret)
+		return ret;
+	o = vr_json_parse(text, tlen, NULL, &perr);
+	if (perr == -ENOMEM) {
+		free(text);
+		snprintf(why, cap, "out of memory");
+		return -ENOMEM;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
+	if (!c->started && cJSON_IsNumber(it) && it->valuedouble >= 1 &&
+	    it->valuedouble < 4294967296.0 && c->seq == 0)
+		resume_chain(c, o, it);
+	c->started = true;
+	/* this record's key: K(seq), after the start above */
+	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, tlen, want);
+	ret = check_record(c, o, mac, want, why, cap);
 	cJSON_Delete(o);
 	free(text);
 	if (ret == 0) {
@@ -379,29 +417,25 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
 	return ret;
 }
 
-int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
+/*
+ * Builds record R as a JSON object: the time now, event, path (or null), uid,
+ * pid, outcome, and digest and detail when R has them. NULL when out of
+ * memory.
+ */
+static cJSON *record_object(const struct vr_audit_rec *r)
 {
 	char when[40], digest[2 * 8 + 8];
 	struct timespec ts;
 	struct tm tm;
 	cJSON *o;
-	char *line;
-	int ret = -ENOMEM;
 
-	if (r->event && !known_event(r->event)) {
-		/* a record nobody can find is a lost record: a programming error, said loudly */
-		vr_log(LOG_ERR, "BUG: unknown audit event %s: record not written", r->event);
-		return -EINVAL;
-	}
-	if (!a || !r->event || !r->outcome)
-		return -EINVAL;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, 24, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(when + 19, sizeof(when) - 19, ".%03ldZ", ts.tv_nsec / 1000000);
 	o = cJSON_CreateObject();
 	if (!o)
-		goto fail;
+		return NULL;
 	if (!cJSON_AddStringToObject(o, "time", when) ||
 	    !cJSON_AddStringToObject(o, "event", r->event) ||
 	    !(r->path ? cJSON_AddStringToObject(o, "path", r->path)
@@ -418,55 +452,100 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 	}
 	if (r->detail && !cJSON_AddStringToObject(o, "detail", r->detail))
 		goto free_obj;
-	pthread_mutex_lock(&a->lock);
-	/* the chain's fields are the lock's: records take their numbers in the order written */
+	return o;
+free_obj:
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/*
+ * Prints record O as one line ending in '\n', A's lock held. With the chain
+ * on, O gets the next seq and prev first, and the line gets its MAC (into
+ * MAC) as the last field. Returns the malloc'd line, *LEN bytes with the
+ * newline, or NULL when out of memory.
+ */
+static char *record_line(struct vr_audit *a, cJSON *o, uint8_t mac[VR_AUDIT_MAC_SIZE], size_t *len)
+{
 	char seq[24], prev[2 * VR_AUDIT_MAC_SIZE + 1];
+	char *line, *withnl;
+	size_t n;
 
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
 	vr_hex(a->prev, sizeof(a->prev), prev);
 	if (a->chained &&
-	    (!cJSON_AddRawToObject(o, "seq", seq) || !cJSON_AddStringToObject(o, "prev", prev))) {
-		pthread_mutex_unlock(&a->lock);
-		goto free_obj;
-	}
+	    (!cJSON_AddRawToObject(o, "seq", seq) || !cJSON_AddStringToObject(o, "prev", prev)))
+		return NULL;
 	line = cJSON_PrintUnformatted(o);
-	if (!line) {
-		pthread_mutex_unlock(&a->lock);
-		goto free_obj;
-	}
-	size_t n = strlen(line);
-	uint8_t mac[VR_AUDIT_MAC_SIZE];
-	char *withnl = realloc(line, n + strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 4);
-
+	if (!line)
+		return NULL;
+	n = strlen(line);
+	withnl = realloc(line, n + strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 4);
 	if (!withnl) {
-		pthread_mutex_unlock(&a->lock);
 		cJSON_free(line);
-		goto free_obj;
+		return NULL;
 	}
 	if (a->chained) {
 		/* MAC over the record as printed, then its "mac" field goes last */
 		vr_hmac_sha256(a->key, sizeof(a->key), withnl, n, mac);
 		n--; /* the closing brace */
 		n += (size_t)sprintf(withnl + n, MAC_FIELD);
-		vr_hex(mac, sizeof(mac), withnl + n);
-		n += 2 * sizeof(mac);
+		vr_hex(mac, VR_AUDIT_MAC_SIZE, withnl + n);
+		n += 2 * VR_AUDIT_MAC_SIZE;
 		withnl[n++] = '"';
 		withnl[n++] = '}';
 	}
 	withnl[n] = '\n';
 	withnl[n + 1] = '\0';
-	/* one write per record keeps lines whole under O_APPEND; a record cut short (a full
-	 * disk) is cut away again, so every line stays one whole JSON record */
-	off_t end = lseek(a->fd, 0, SEEK_END);
+	*len = n + 1;
+	return withnl;
+}
 
-	ret = write_all(a->fd, withnl, n + 1);
+/*
+ * Appends LINE (LEN bytes, one whole record) to A's file, A's lock held. One
+ * write per record keeps lines whole under O_APPEND; a record cut short (a
+ * full disk) is cut away again, so every line stays one whole JSON record. A
+ * CRITICAL record is on disk (fsync) before this returns. Returns 0 or
+ * -errno.
+ */
+static int append_line(struct vr_audit *a, const char *line, size_t len, bool critical)
+{
+	off_t end = lseek(a->fd, 0, SEEK_END);
+	int ret = write_all(a->fd, line, len);
+
 	if (ret && end >= 0 && ftruncate(a->fd, end) != 0)
 		vr_log(LOG_ERR, "audit log: a partial record could not be cut away: %s",
 		       strerror(errno));
-	if (ret == 0 && vr_audit_is_critical(r->event) && fsync(a->fd) != 0)
+	if (ret == 0 && critical && fsync(a->fd) != 0)
 		ret = -errno;
-	if (ret)
-		a->failures++;
+	return ret;
+}
+
+int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
+{
+	uint8_t mac[VR_AUDIT_MAC_SIZE];
+	char *line = NULL;
+	size_t len;
+	cJSON *o;
+	int ret = -ENOMEM;
+
+	if (r->event && !known_event(r->event)) {
+		/* a record nobody can find is a lost record: a programming error, said loudly */
+		vr_log(LOG_ERR, "BUG: unknown audit event %s: record not written", r->event);
+		return -EINVAL;
+	}
+	if (!a || !r->event || !r->outcome)
+		return -EINVAL;
+	o = record_object(r);
+	if (!o)
+		goto fail;
+	pthread_mutex_lock(&a->lock);
+	/* the chain's fields are the lock's: records take their numbers in the order written */
+	line = record_line(a, o, mac, &len);
+	if (line) {
+		ret = append_line(a, line, len, vr_audit_is_critical(r->event));
+		if (ret)
+			a->failures++;
+	}
 	if (ret == 0 && a->chained) {
 		/* only a record that is in the file moves the chain on */
 		memcpy(a->prev, mac, sizeof(mac));
@@ -474,8 +553,7 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 		vr_audit_key_next(a->key);
 	}
 	pthread_mutex_unlock(&a->lock);
-	free(withnl);
-free_obj:
+	free(line);
 	cJSON_Delete(o);
 fail:
 	if (ret)

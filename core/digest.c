@@ -490,45 +490,36 @@ static void *spans_worker(void *arg)
 	return NULL;
 }
 
-static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads, uint8_t *sha,
-			uint8_t fsv[VR_DIGEST_SIZE])
+/*
+ * Hashes a file of one block at most, over SPANS, into L1 (the root) and its
+ * plain SHA-256 into SHA when SHA is not NULL. Returns 0 or what spans_sha256
+ * returns.
+ */
+static int one_block(const struct vr_span *spans, size_t nspans, uint8_t *sha, uint8_t *l1)
 {
-	struct spans_job job = {.spans = spans, .nspans = nspans, .sha = sha};
+	/* a one-block file's root is its block's hash, not a level-1 hash */
+	for (size_t i = 0; i < nspans; i++)
+		if (spans[i].len)
+			block_hash(spans[i].data, spans[i].len, l1);
+	return sha ? spans_sha256(spans, nspans, sha) : 0;
+}
+
+/*
+ * Hashes the TOTAL units of BASE's spans into BASE->l1 with NTHREADS threads
+ * (0: one per CPU, elastic), this one among them; this one also takes the
+ * plain SHA-256 when BASE->sha is not NULL. Returns 0, -errno when a thread
+ * cannot start, or what spans_sha256 returns.
+ */
+static int run_workers(const struct spans_job *base, unsigned nthreads, uint64_t total)
+{
+	struct spans_job job = *base;
+	uint8_t *sha = job.sha;
 	atomic_uint_fast64_t next;
 	struct spans_job each[256];
 	pthread_t tids[256];
 	unsigned started = 0;
-	uint64_t size = 0;
 	int ret = 0;
 
-	for (size_t i = 0; i + 1 < nspans; i++)
-		if (spans[i].len % VR_FSV_UNIT_SIZE)
-			return -EINVAL;
-	job.first_unit = calloc(nspans + 1, sizeof(*job.first_unit));
-	if (!job.first_unit)
-		return -ENOMEM;
-	for (size_t i = 0; i < nspans; i++) {
-		job.first_unit[i + 1] = job.first_unit[i] + units_of(spans[i].len);
-		size += spans[i].len;
-	}
-	uint64_t total = job.first_unit[nspans];
-
-	job.l1 = malloc(total ? total * VR_FSV_BLOCK_SIZE / VR_FSV_ARITY : VR_DIGEST_SIZE);
-	if (!job.l1) {
-		ret = -ENOMEM;
-		goto free_first;
-	}
-	if (size > 0 && size <= VR_FSV_BLOCK_SIZE) {
-		/* a one-block file's root is its block's hash, not a level-1 hash */
-		for (size_t i = 0; i < nspans; i++)
-			if (spans[i].len)
-				block_hash(spans[i].data, spans[i].len, job.l1);
-		if (sha)
-			ret = spans_sha256(spans, nspans, sha);
-		if (ret)
-			goto free_l1;
-		goto finish;
-	}
 	atomic_init(&next, 0);
 	job.next = &next;
 	if (nthreads == 0) {
@@ -564,11 +555,44 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	}
 	for (unsigned t = 1; t <= started; t++)
 		pthread_join(tids[t], NULL);
-	if (ret)
-		goto free_l1;
-finish:
-	finish_l1(job.l1, size, fsv);
-free_l1:
+	return ret;
+}
+
+/*
+ * The fs-verity digest of SPANS into FSV, and their plain SHA-256 into SHA
+ * when SHA is not NULL, with NTHREADS threads (0: elastic). Every span but
+ * the last must hold whole units. Returns 0, -EINVAL, -ENOMEM or -errno.
+ */
+static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads, uint8_t *sha,
+			uint8_t fsv[VR_DIGEST_SIZE])
+{
+	struct spans_job job = {.spans = spans, .nspans = nspans, .sha = sha};
+	uint64_t size = 0;
+	int ret;
+
+	for (size_t i = 0; i + 1 < nspans; i++)
+		if (spans[i].len % VR_FSV_UNIT_SIZE)
+			return -EINVAL;
+	job.first_unit = calloc(nspans + 1, sizeof(*job.first_unit));
+	if (!job.first_unit)
+		return -ENOMEM;
+	for (size_t i = 0; i < nspans; i++) {
+		job.first_unit[i + 1] = job.first_unit[i] + units_of(spans[i].len);
+		size += spans[i].len;
+	}
+	uint64_t total = job.first_unit[nspans];
+
+	job.l1 = malloc(total ? total * VR_FSV_BLOCK_SIZE / VR_FSV_ARITY : VR_DIGEST_SIZE);
+	if (!job.l1) {
+		ret = -ENOMEM;
+		goto free_first;
+	}
+	if (size > 0 && size <= VR_FSV_BLOCK_SIZE)
+		ret = one_block(spans, nspans, sha, job.l1);
+	else
+		ret = run_workers(&job, nthreads, total);
+	if (ret == 0)
+		finish_l1(job.l1, size, fsv);
 	free(job.l1);
 free_first:
 	free(job.first_unit);

@@ -442,17 +442,90 @@ static const char *parse_expected(const cJSON *it, struct vr_seal_expected *e)
 	return NULL;
 }
 
-int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why)
+/*
+ * Checks the seal's outer shape: ROOT, parsed from text that ended at END,
+ * with nothing but whitespace from END to STOP; a JSON object; a version this
+ * reader knows (1 or 2, into *VERSION); exactly that version's fields, no
+ * more, so nothing the signature does not cover rides along. Returns NULL or
+ * why not.
+ */
+static const char *parse_shape(const cJSON *root, const char *end, const char *stop,
+			       uint64_t *version)
 {
 	static const char *const top[] = {"version",  "path",	   "size",	"sha256",
 					  "fsverity", "device",	   "sealed_at", "key_id",
 					  "alg",      "signature", "expected"};
+	uint64_t v;
+
+	for (; end && end < stop; end++)
+		if (*end != ' ' && *end != '\n' && *end != '\t' && *end != '\r')
+			return "trailing data after the seal's JSON object";
+	if (!cJSON_IsObject(root))
+		return "seal is not a JSON object";
+	if (!get_uint(root, "version", 1000, &v) || (v != 1 && v != 2))
+		return "unsupported seal version (this reader knows versions 1 and 2)";
+	/* version 2 adds "expected"; version 1 has the first ten fields alone */
+	if (!exact_keys(root, top, v == 1 ? 10 : 11))
+		return v == 1 ? "a version-1 seal has exactly the fields version, path, size, "
+				"sha256, fsverity, device, sealed_at, key_id, alg, signature"
+			      : "a version-2 seal has exactly the fields version, path, size, "
+				"sha256, fsverity, device, sealed_at, expected, key_id, alg, "
+				"signature";
+	*version = v;
+	return NULL;
+}
+
+/*
+ * Reads the fields of ROOT, whose shape parse_shape accepted as version V,
+ * into S, each of its type and within its length: strings shorter than their
+ * buffers, whole numbers within range, digests as lowercase hex of the right
+ * length (sha256 may be null in version 2: sealed under sha256=off). Returns
+ * NULL or why not, for the first field that is wrong.
+ */
+static const char *parse_fields(const cJSON *root, uint64_t v, struct vr_seal *s)
+{
 	static const char *const devkeys[] = {"backend", "index", "name", "uuid"};
+	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
+	const char *reason;
+
+	reason = parse_expected(cJSON_GetObjectItemCaseSensitive(root, "expected"), &s->expected);
+	if (reason)
+		return reason;
+	if (!cJSON_IsObject(dev) || !exact_keys(dev, devkeys, 4))
+		return "device must be an object with exactly backend, index, name, uuid";
+	s->version = (int)v;
+	if (!get_string(root, "path", s->path, sizeof(s->path)))
+		return "path must be a string shorter than 4096 bytes";
+	if (!get_uint(root, "size", VR_SIZE_MAX_JSON, &s->size))
+		return "size must be a whole number from 0 to 2^53-1";
+	if (v == 2 && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sha256")))
+		s->no_sha256 = true; /* sealed under sha256=off */
+	else if (!get_hex(root, "sha256", "", s->sha256, VR_DIGEST_SIZE))
+		return "sha256 must be 64 lowercase hex digits (or null in version 2)";
+	if (!get_hex(root, "fsverity", FSV_PREFIX, s->fsverity, VR_DIGEST_SIZE))
+		return "fsverity must be sha256: and 64 lowercase hex digits";
+	if (!get_string(dev, "backend", s->device.backend, sizeof(s->device.backend)) ||
+	    !get_uint(dev, "index", 65535, &v) ||
+	    !get_string(dev, "name", s->device.name, sizeof(s->device.name)) ||
+	    !get_string(dev, "uuid", s->device.uuid, sizeof(s->device.uuid)))
+		return "device fields have wrong types or lengths";
+	s->device.index = (int)v;
+	if (!get_string(root, "sealed_at", s->sealed_at, sizeof(s->sealed_at)) ||
+	    !get_string(root, "key_id", s->key_id, sizeof(s->key_id)) ||
+	    !get_string(root, "alg", s->alg, sizeof(s->alg)))
+		return "sealed_at, key_id and alg must be short strings";
+	if (!get_hex(root, "signature", "", s->signature, sizeof(s->signature)))
+		return "signature must be 64 lowercase hex digits";
+	return NULL;
+}
+
+int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char **why)
+{
 	const char *reason = NULL;
 	const char *end = NULL;
 	struct vr_seal *s;
 	cJSON *root;
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = -EINVAL;
 
 	if (len > VR_SEAL_JSON_MAX) {
@@ -474,81 +547,15 @@ int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char 
 		goto free_seal;
 	}
 	ret = -EINVAL;
-	for (; end && end < text + len; end++)
-		if (*end != ' ' && *end != '\n' && *end != '\t' && *end != '\r') {
-			reason = "trailing data after the seal's JSON object";
-			goto free_root;
-		}
-	if (!cJSON_IsObject(root)) {
-		reason = "seal is not a JSON object";
-		goto free_root;
+	reason = parse_shape(root, end, text + len, &v);
+	if (!reason)
+		reason = parse_fields(root, v, s);
+	if (!reason)
+		reason = check_fields(s);
+	if (!reason) {
+		memcpy(out, s, sizeof(*s));
+		ret = 0;
 	}
-	if (!get_uint(root, "version", 1000, &v) || (v != 1 && v != 2)) {
-		reason = "unsupported seal version (this reader knows versions 1 and 2)";
-		goto free_root;
-	}
-	/* version 2 adds "expected"; version 1 has the first ten fields alone */
-	if (!exact_keys(root, top, v == 1 ? 10 : 11)) {
-		reason = v == 1 ? "a version-1 seal has exactly the fields version, path, size, "
-				  "sha256, fsverity, device, sealed_at, key_id, alg, signature"
-				: "a version-2 seal has exactly the fields version, path, size, "
-				  "sha256, fsverity, device, sealed_at, expected, key_id, alg, "
-				  "signature";
-		goto free_root;
-	}
-	reason = parse_expected(cJSON_GetObjectItemCaseSensitive(root, "expected"), &s->expected);
-	if (reason)
-		goto free_root;
-	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(root, "device");
-
-	if (!cJSON_IsObject(dev) || !exact_keys(dev, devkeys, 4)) {
-		reason = "device must be an object with exactly backend, index, name, uuid";
-		goto free_root;
-	}
-	get_uint(root, "version", 1000, &v);
-	s->version = (int)v;
-	if (!get_string(root, "path", s->path, sizeof(s->path))) {
-		reason = "path must be a string shorter than 4096 bytes";
-		goto free_root;
-	}
-	if (!get_uint(root, "size", VR_SIZE_MAX_JSON, &s->size)) {
-		reason = "size must be a whole number from 0 to 2^53-1";
-		goto free_root;
-	}
-	if (v == 2 && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sha256"))) {
-		s->no_sha256 = true; /* sealed under sha256=off */
-	} else if (!get_hex(root, "sha256", "", s->sha256, VR_DIGEST_SIZE)) {
-		reason = "sha256 must be 64 lowercase hex digits (or null in version 2)";
-		goto free_root;
-	}
-	if (!get_hex(root, "fsverity", FSV_PREFIX, s->fsverity, VR_DIGEST_SIZE)) {
-		reason = "fsverity must be sha256: and 64 lowercase hex digits";
-		goto free_root;
-	}
-	if (!get_string(dev, "backend", s->device.backend, sizeof(s->device.backend)) ||
-	    !get_uint(dev, "index", 65535, &v) ||
-	    !get_string(dev, "name", s->device.name, sizeof(s->device.name)) ||
-	    !get_string(dev, "uuid", s->device.uuid, sizeof(s->device.uuid))) {
-		reason = "device fields have wrong types or lengths";
-		goto free_root;
-	}
-	s->device.index = (int)v;
-	if (!get_string(root, "sealed_at", s->sealed_at, sizeof(s->sealed_at)) ||
-	    !get_string(root, "key_id", s->key_id, sizeof(s->key_id)) ||
-	    !get_string(root, "alg", s->alg, sizeof(s->alg))) {
-		reason = "sealed_at, key_id and alg must be short strings";
-		goto free_root;
-	}
-	if (!get_hex(root, "signature", "", s->signature, sizeof(s->signature))) {
-		reason = "signature must be 64 lowercase hex digits";
-		goto free_root;
-	}
-	reason = check_fields(s);
-	if (reason)
-		goto free_root;
-	memcpy(out, s, sizeof(*s));
-	ret = 0;
-free_root:
 	cJSON_Delete(root);
 free_seal:
 	free(s);

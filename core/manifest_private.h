@@ -1,0 +1,57 @@
+/* manifest_private.h - what the manifest's files share with each other, and no one else. */
+#ifndef VR_MANIFEST_PRIVATE_H
+#define VR_MANIFEST_PRIVATE_H
+
+#include "manifest.h"
+
+#include <nettle/ecc-curve.h>
+#include <nettle/ecc.h>
+#include <nettle/nettle-meta.h>
+
+/* The PEM lines around a SubjectPublicKeyInfo: trusted key files and a bundle's rawBytes. */
+#define PEM_BEGIN "-----BEGIN PUBLIC KEY-----"
+#define PEM_END	  "-----END PUBLIC KEY-----"
+
+/* ---- manifest_sums.c: reasons, names, entries ---- */
+
+/* Writes the reason into WHY (cut to VR_WHY_MAX) and returns ERR. */
+int mf_fail(char why[VR_WHY_MAX], int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Normalizes a listed relative path in place; NULL, or why it is refused. */
+const char *mf_normalize_rel(char *p);
+/* Appends an entry to M (NAME is taken over); 0, -ENOMEM or -E2BIG. */
+int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *sha);
+/* Sorts M's entries by name; the index of a name listed twice, or -1. */
+long mf_sort_entries(struct vr_manifest *m);
+
+/* ---- manifest_keys.c: base64, DER, trusted keys ---- */
+
+/* Decodes base64 (whitespace skipped) into a malloc'd *OUT; 0, -ENOMEM or -EINVAL. */
+int mf_b64_decode(const char *text, size_t len, uint8_t **out, size_t *outlen);
+
+/* A DER element's content, or what is left of one while it is read. */
+struct der {
+	const uint8_t *p;
+	size_t len;
+};
+
+/* Takes one DER element of type TAG from the front of D; its content into *OUT. */
+bool mf_der_take(struct der *d, uint8_t tag, struct der *out);
+
+/* One trusted key: what verifying a signature with it needs, and what names it. */
+struct trust_key {
+	const struct ecc_curve *curve;
+	const struct nettle_hash *hash; /* what signatures with this key hash: by curve size */
+	size_t coord;			/* bytes of one coordinate */
+	struct ecc_point pub;
+	uint8_t *der; /* the SubjectPublicKeyInfo */
+	size_t derlen;
+	char hint[2 * VR_DIGEST_SIZE + 1];
+};
+
+struct vr_trust {
+	struct trust_key keys[VR_TRUST_MAX_KEYS];
+	size_t count;
+};
+
+#endif
