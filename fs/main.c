@@ -210,35 +210,132 @@ static void report(int fd, char status)
 	}
 }
 
+/*
+ * Forks the daemon off its caller. Returns true in the child, which goes on, *STATUS_FD the
+ * pipe it reports its start on; false in the parent, which waited for that report, or on a
+ * failure, *CODE the command's exit status.
+ */
+static bool fork_daemon(int *status_fd, int *code)
+{
+	int pipefd[2] = {-1, -1};
+
+	/* Fork before opening the device: a CUDA context does not survive fork. */
+	if (pipe(pipefd) != 0) {
+		perror("vram-residency: pipe");
+		*code = 1;
+		return false;
+	}
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("vram-residency: fork");
+		*code = 1;
+		return false;
+	}
+	if (pid > 0) {
+		unsigned char st = 1;
+
+		close(pipefd[1]);
+		if (read(pipefd[0], &st, 1) != 1)
+			st = 1;
+		*code = st;
+		return false;
+	}
+	close(pipefd[0]);
+	*status_fd = pipefd[1];
+	if (setsid() < 0)
+		vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
+	return true;
+}
+
+/* The daemonized child, started: reports success on STATUS_FD and leaves the terminal. */
+static void detach(int status_fd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (chdir("/") != 0)
+		vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
+	vr_log_use_syslog(true);
+	report(status_fd, 0);
+	/* detached: stdio goes to /dev/null, messages to syslog */
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+		vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
+	if (null > 2)
+		close(null);
+}
+
+/* The threads beside the loop, each with whether it started. */
+struct helpers {
+	pthread_t hup;
+	bool hup_started;
+	pthread_t ready;
+	bool ready_started;
+	struct metrics_writer mw;
+	bool mw_started;
+};
+
+/* Starts the threads beside the loop; one that cannot start is said, and left out. */
+static void start_helpers(struct daemon *d, struct helpers *h, bool hup_blocked,
+			  const char *mountpoint)
+{
+	/*
+	 * SIGHUP reopens the audit log (logrotate's convention) and touches
+	 * nothing resident: it is blocked in every thread (the loop's threads
+	 * inherit this mask) and taken by one that waits for it.
+	 */
+	if (hup_blocked && pthread_create(&h->hup, NULL, hup_thread, d) == 0)
+		h->hup_started = true;
+	else
+		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
+	h->mw.d = d;
+	if (d->opts.metrics_file) {
+		pthread_mutex_init(&h->mw.lock, NULL);
+		pthread_cond_init(&h->mw.wake, NULL);
+		h->mw_started = pthread_create(&h->mw.thread, NULL, metrics_thread, &h->mw) == 0;
+		if (!h->mw_started)
+			vr_log(LOG_ERR, "metrics_file=%s: no thread to write it",
+			       d->opts.metrics_file);
+	}
+
+	d->mountpoint = mountpoint;
+	if (getenv("NOTIFY_SOCKET")) {
+		h->ready_started = pthread_create(&h->ready, NULL, ready_thread, d) == 0;
+		if (!h->ready_started)
+			vr_log(LOG_WARNING, "no thread to tell systemd the mount is ready: %s",
+			       "its start will time out");
+	}
+}
+
+/* Ends and joins the threads beside the loop (after the unmount). */
+static void stop_helpers(struct daemon *d, struct helpers *h)
+{
+	if (h->mw_started) {
+		pthread_mutex_lock(&h->mw.lock);
+		h->mw.stop = true;
+		pthread_cond_signal(&h->mw.wake);
+		pthread_mutex_unlock(&h->mw.lock);
+		pthread_join(h->mw.thread, NULL);
+	}
+	if (d->opts.metrics_file) {
+		pthread_mutex_destroy(&h->mw.lock);
+		pthread_cond_destroy(&h->mw.wake);
+	}
+	if (h->ready_started)
+		pthread_join(h->ready,
+			     NULL); /* its stat was answered (or failed) before the loop ended */
+	if (h->hup_started) {
+		pthread_cancel(h->hup); /* sigwait is a cancellation point */
+		pthread_join(h->hup, NULL);
+	}
+}
+
+/* Forks off (unless -f), starts, serves until the loop ends, and tears down; the exit status. */
 static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opts *cl)
 {
-	int pipefd[2] = {-1, -1}, status_fd = -1, ret;
+	int status_fd = -1, ret;
 
-	if (!cl->foreground) {
-		/* Fork before opening the device: a CUDA context does not survive fork. */
-		if (pipe(pipefd) != 0) {
-			perror("vram-residency: pipe");
-			return 1;
-		}
-		pid_t pid = fork();
-
-		if (pid < 0) {
-			perror("vram-residency: fork");
-			return 1;
-		}
-		if (pid > 0) {
-			char st = 1;
-
-			close(pipefd[1]);
-			if (read(pipefd[0], &st, 1) != 1)
-				st = 1;
-			return st;
-		}
-		close(pipefd[0]);
-		status_fd = pipefd[1];
-		if (setsid() < 0)
-			vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
-	}
+	if (!cl->foreground && !fork_daemon(&status_fd, &ret))
+		return ret;
 	/* SIGHUP blocked before any thread starts (the socket's too): only hup_thread takes it */
 	sigset_t set;
 
@@ -246,62 +343,17 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	sigaddset(&set, SIGHUP);
 	bool hup_blocked = pthread_sigmask(SIG_BLOCK, &set, NULL) == 0;
 
-	if (daemon_start(d, args, cl->mountpoint) != 0) {
+	if (daemon_start(d, args, cl->mountpoint) != 0 ||
+	    fuse_set_signal_handlers(fuse_get_session(d->fuse)) != 0) {
 		daemon_stop(d);
 		report(status_fd, 1);
 		return 1;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(d->fuse)) != 0) {
-		daemon_stop(d);
-		report(status_fd, 1);
-		return 1;
-	}
-	if (status_fd >= 0) {
-		int null = open("/dev/null", O_RDWR);
+	if (status_fd >= 0)
+		detach(status_fd);
+	struct helpers h = {0};
 
-		if (chdir("/") != 0)
-			vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
-		vr_log_use_syslog(true);
-		report(status_fd, 0);
-		/* detached: stdio goes to /dev/null, messages to syslog */
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-			vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
-		if (null > 2)
-			close(null);
-	}
-	/*
-	 * SIGHUP reopens the audit log (logrotate's convention) and touches
-	 * nothing resident: it is blocked in every thread (the loop's threads
-	 * inherit this mask) and taken by one that waits for it.
-	 */
-	pthread_t hup;
-	bool hup_started = false;
-
-	if (hup_blocked && pthread_create(&hup, NULL, hup_thread, d) == 0)
-		hup_started = true;
-	else
-		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
-	pthread_t ready;
-	bool ready_started = false;
-	struct metrics_writer mw = {.d = d};
-	bool mw_started = false;
-
-	if (d->opts.metrics_file) {
-		pthread_mutex_init(&mw.lock, NULL);
-		pthread_cond_init(&mw.wake, NULL);
-		mw_started = pthread_create(&mw.thread, NULL, metrics_thread, &mw) == 0;
-		if (!mw_started)
-			vr_log(LOG_ERR, "metrics_file=%s: no thread to write it",
-			       d->opts.metrics_file);
-	}
-
-	d->mountpoint = cl->mountpoint;
-	if (getenv("NOTIFY_SOCKET")) {
-		ready_started = pthread_create(&ready, NULL, ready_thread, d) == 0;
-		if (!ready_started)
-			vr_log(LOG_WARNING, "no thread to tell systemd the mount is ready: %s",
-			       "its start will time out");
-	}
+	start_helpers(d, &h, hup_blocked, cl->mountpoint);
 	if (cl->singlethread) {
 		ret = fuse_loop(d->fuse);
 	} else {
@@ -315,24 +367,7 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	 */
 	fuse_unmount(d->fuse);
 	d->unmounted = true;
-	if (mw_started) {
-		pthread_mutex_lock(&mw.lock);
-		mw.stop = true;
-		pthread_cond_signal(&mw.wake);
-		pthread_mutex_unlock(&mw.lock);
-		pthread_join(mw.thread, NULL);
-	}
-	if (d->opts.metrics_file) {
-		pthread_mutex_destroy(&mw.lock);
-		pthread_cond_destroy(&mw.wake);
-	}
-	if (ready_started)
-		pthread_join(ready,
-			     NULL); /* its stat was answered (or failed) before the loop ended */
-	if (hup_started) {
-		pthread_cancel(hup); /* sigwait is a cancellation point */
-		pthread_join(hup, NULL);
-	}
+	stop_helpers(d, &h);
 	fuse_remove_signal_handlers(fuse_get_session(d->fuse));
 	daemon_stop(d);
 	vr_channel_clear();
