@@ -385,6 +385,71 @@ static int end_lease(struct vr_client *c, uint32_t lease)
 	return ret ? ret : reply(c, VR_OP_UNMAP, &r, NULL, 0, NULL);
 }
 
+/*
+ * Receives the descriptors that follow map reply R until it has its COUNT (*NFDS so far,
+ * room in FDS for all); 0 or -errno.
+ */
+static int receive_more(struct vr_client *c, const struct vr_proto_reply *r, int *fds,
+			uint32_t *nfds)
+{
+	while (*nfds < r->count) {
+		struct vr_proto_more mo;
+		ssize_t n = receive(c, fds, r->count, nfds);
+
+		if (n < 0)
+			return (int)n;
+		memcpy(&mo, c->buf, n < (ssize_t)sizeof(mo) ? 0 : sizeof(mo));
+		if (n < (ssize_t)sizeof(mo) || mo.magic != VR_PROTO_MAGIC || mo.op != VR_OP_MORE)
+			return fail(c, -EPROTO, "a malformed reply");
+	}
+	if (*nfds != r->count)
+		return fail(c, -EPROTO, "%u descriptors for %u chunks", *nfds, r->count);
+	return 0;
+}
+
+/* *TOTAL: the chunks' LENS added up, which must cover the file R names; 0 or -EPROTO. */
+static int chunks_total(struct vr_client *c, const struct vr_proto_reply *r, const uint64_t *lens,
+			uint64_t *total)
+{
+	for (uint32_t i = 0; i < r->count; i++)
+		*total += lens[i];
+	if (*total < r->size)
+		return fail(c, -EPROTO, "the chunks do not cover the file");
+	return 0;
+}
+
+/*
+ * Fills NODE from map reply R and maps the file's chunks (FDS, *LENS, TOTAL bytes) into
+ * this process, GPU or host memory as R says; a CUDA mapping takes *LENS. 0 or -errno.
+ */
+static int map_memory(struct vr_client *c, const char *path, const struct vr_proto_reply *r,
+		      struct map_node *node, const int *fds, uint64_t **lens, uint64_t total)
+{
+	node->m.size = r->size;
+	node->m.seal = (const char *)(node + 1);
+	node->m.seal_len = r->seal_len;
+	node->m.lease = r->lease;
+	node->m.kind = r->kind == VR_PROTO_KIND_CUDA ? VR_CLIENT_CUDA : VR_CLIENT_HOST;
+	if (r->kind != VR_PROTO_KIND_HOST && r->kind != VR_PROTO_KIND_CUDA)
+		return fail(c, -EPROTO, "an unknown kind of memory");
+	if (total && r->kind == VR_PROTO_KIND_CUDA) {
+		int ret = map_cuda(c, node->m.seal, fds, *lens, r->count, total, &node->m.ptr);
+
+		if (ret)
+			return ret;
+		node->m.mapped = total;
+		node->count = r->count;
+		node->lens = *lens;
+		*lens = NULL;
+	} else if (total) {
+		node->m.ptr = map_host(fds, *lens, r->count, total);
+		if (!node->m.ptr)
+			return fail(c, -errno, "mapping %s: %s", path, strerror(errno));
+		node->m.mapped = total;
+	}
+	return 0;
+}
+
 int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out)
 {
 	char rel[PATH_MAX];
@@ -419,59 +484,17 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 	}
 	memcpy(lens, c->buf + sizeof(r), sizeof(uint64_t) * r.count);
 	memcpy(node + 1, c->buf + sizeof(r) + sizeof(uint64_t) * r.count, r.seal_len);
-	while (nfds < r.count) {
-		struct vr_proto_more mo;
-		ssize_t n = receive(c, fds, r.count, &nfds);
-
-		if (n < 0) {
-			ret = (int)n;
-			goto end;
-		}
-		memcpy(&mo, c->buf, n < (ssize_t)sizeof(mo) ? 0 : sizeof(mo));
-		if (n < (ssize_t)sizeof(mo) || mo.magic != VR_PROTO_MAGIC || mo.op != VR_OP_MORE) {
-			ret = fail(c, -EPROTO, "a malformed reply");
-			goto end;
-		}
+	ret = receive_more(c, &r, fds, &nfds);
+	if (ret == 0)
+		ret = chunks_total(c, &r, lens, &total);
+	if (ret == 0)
+		ret = map_memory(c, path, &r, node, fds, &lens, total);
+	if (ret == 0) {
+		node->next = c->maps;
+		c->maps = node;
+		*out = &node->m;
+		node = NULL;
 	}
-	if (nfds != r.count) {
-		ret = fail(c, -EPROTO, "%u descriptors for %u chunks", nfds, r.count);
-		goto end;
-	}
-	for (uint32_t i = 0; i < r.count; i++)
-		total += lens[i];
-	if (total < r.size) {
-		ret = fail(c, -EPROTO, "the chunks do not cover the file");
-		goto end;
-	}
-	node->m.size = r.size;
-	node->m.seal = (const char *)(node + 1);
-	node->m.seal_len = r.seal_len;
-	node->m.lease = r.lease;
-	node->m.kind = r.kind == VR_PROTO_KIND_CUDA ? VR_CLIENT_CUDA : VR_CLIENT_HOST;
-	if (r.kind != VR_PROTO_KIND_HOST && r.kind != VR_PROTO_KIND_CUDA) {
-		ret = fail(c, -EPROTO, "an unknown kind of memory");
-		goto end;
-	}
-	if (total && r.kind == VR_PROTO_KIND_CUDA) {
-		ret = map_cuda(c, node->m.seal, fds, lens, r.count, total, &node->m.ptr);
-		if (ret)
-			goto end;
-		node->m.mapped = total;
-		node->count = r.count;
-		node->lens = lens;
-		lens = NULL;
-	} else if (total) {
-		node->m.ptr = map_host(fds, lens, r.count, total);
-		if (!node->m.ptr) {
-			ret = fail(c, -errno, "mapping %s: %s", path, strerror(errno));
-			goto end;
-		}
-		node->m.mapped = total;
-	}
-	node->next = c->maps;
-	c->maps = node;
-	*out = &node->m;
-	node = NULL;
 end:
 	if (ret)
 		end_lease(c, r.lease);
