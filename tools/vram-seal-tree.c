@@ -235,6 +235,61 @@ static int load_signature(const char *dir, const char *trust_path, struct vr_man
 	return ret ? 1 : 0;
 }
 
+/* Prints the line for the present file F, its entry in M being E (or NULL); returns 1 when
+ * it fails, else 0. */
+static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest_entry *e,
+			   const struct tree_file *f)
+{
+	const char *rel = f->rel;
+	char hex[65];
+
+	vr_hex(f->sha, 32, hex);
+	if (f->err) {
+		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
+		return 1;
+	} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
+		printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
+		return 1;
+	} else if (e) {
+		printf("OK %s sha256:%s\n", rel, hex);
+	} else if (strcmp(rel, VR_OMS_NAME) == 0) {
+		printf("OK %s signature verified, key %s\n", rel, m->key_hint);
+	} else if (vr_manifest_ignored(m, rel) || vr_manifest_kind_of(rel)) {
+		printf("OK %s not part of the model (ignored)\n", rel);
+	} else {
+		printf("UNEXPECTED %s not listed in %s\n", rel, VR_OMS_NAME);
+		return 1;
+	}
+	return 0;
+}
+
+/* Checks the listed files against M: present files, then the listed ones that are not there,
+ * in path order, a line each; returns how many fail. */
+static unsigned compare_files(const struct vr_manifest *m)
+{
+	unsigned failed = 0;
+	size_t next = 0;
+
+	for (size_t i = 0; i <= walk.n; i++) {
+		const char *rel = i < walk.n ? walk.v[i].rel : NULL;
+
+		/* listed entries sorting before this file are missing */
+		for (; next < m->count && (!rel || strcmp(m->entries[next].name, rel) < 0);
+		     next++) {
+			printf("MISSING %s listed in %s\n", m->entries[next].name, VR_OMS_NAME);
+			failed++;
+		}
+		if (!rel)
+			break;
+		const struct vr_manifest_entry *e = vr_manifest_find(m, rel);
+
+		if (e && next < m->count && strcmp(m->entries[next].name, rel) == 0)
+			next++;
+		failed += check_file(m, e, &walk.v[i]);
+	}
+	return failed;
+}
+
 int cmd_verify_model(int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
@@ -279,44 +334,7 @@ int cmd_verify_model(int argc, char **argv)
 		return 1;
 	}
 	hash_files(dir);
-	/* present files, then the listed ones that are not there, in path order */
-	size_t next = 0;
-
-	for (size_t i = 0; i <= walk.n; i++) {
-		const char *rel = i < walk.n ? walk.v[i].rel : NULL;
-
-		/* listed entries sorting before this file are missing */
-		for (; next < m->count && (!rel || strcmp(m->entries[next].name, rel) < 0);
-		     next++) {
-			printf("MISSING %s listed in %s\n", m->entries[next].name, VR_OMS_NAME);
-			failed++;
-		}
-		if (!rel)
-			break;
-		const struct tree_file *f = &walk.v[i];
-		const struct vr_manifest_entry *e = vr_manifest_find(m, rel);
-		char hex[65];
-
-		if (e && next < m->count && strcmp(m->entries[next].name, rel) == 0)
-			next++;
-		vr_hex(f->sha, 32, hex);
-		if (f->err) {
-			printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
-			failed++;
-		} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
-			printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
-			failed++;
-		} else if (e) {
-			printf("OK %s sha256:%s\n", rel, hex);
-		} else if (strcmp(rel, VR_OMS_NAME) == 0) {
-			printf("OK %s signature verified, key %s\n", rel, m->key_hint);
-		} else if (vr_manifest_ignored(m, rel) || vr_manifest_kind_of(rel)) {
-			printf("OK %s not part of the model (ignored)\n", rel);
-		} else {
-			printf("UNEXPECTED %s not listed in %s\n", rel, VR_OMS_NAME);
-			failed++;
-		}
-	}
+	failed = compare_files(m);
 	vr_manifest_free(m);
 	free_files();
 	return failed ? 1 : 0;

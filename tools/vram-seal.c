@@ -196,16 +196,63 @@ static int fail(const char *fmt, const char *a, const char *b)
 	return 1;
 }
 
+/* Reads and parses the seal at PATH into a new *OUT; returns 0, or 1 having said why. */
+static int read_seal(const char *path, struct vr_seal **out)
+{
+	const char *why = NULL;
+	struct vr_seal *seal;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = slurp(path, VR_SEAL_JSON_MAX, &text, &len);
+	if (ret)
+		return fail("cannot read seal %s: %s", path,
+			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
+	seal = malloc(sizeof(*seal));
+	if (!seal) {
+		free(text);
+		return fail("%s%s", "out of memory", "");
+	}
+	ret = vr_seal_parse(text, len, seal, &why);
+	free(text);
+	if (ret) {
+		ret = fail("malformed seal %s: %s", path, why ? why : strerror(-ret));
+		free(seal);
+		return ret;
+	}
+	*out = seal;
+	return 0;
+}
+
+/* Checks DATA_PATH's size, sha256 and fs-verity digest against SEAL's; prints OK or why not.
+ * Returns 0 or 1. */
+static int check_data(const char *seal_path, const char *data_path, const struct vr_seal *seal)
+{
+	uint8_t sha[32], fsv[32];
+	uint64_t size = 0;
+
+	if (digest_file(data_path, 0, &size, sha, fsv) != 0)
+		return fail("cannot digest %s%s", data_path, "");
+	if (size != seal->size)
+		return fail("%s: size differs from the seal's%s", data_path, "");
+	if (!seal->no_sha256 && !memeql_sec(sha, seal->sha256, 32))
+		return fail("%s: sha256 differs from the seal's%s", data_path, "");
+	if (!memeql_sec(fsv, seal->fsverity, 32))
+		return fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
+	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
+	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	return 0;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
 					     {"secret", required_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
-	const char *secret = NULL, *why = NULL;
+	const char *secret = NULL;
 	struct vr_keyring *keys = NULL;
-	struct vr_seal *seal;
-	char *text = NULL;
-	size_t len = 0;
+	struct vr_seal *seal = NULL;
 	int c, ret, status = 1;
 
 	while ((c = getopt_long(argc, argv, "+hs:", opts, NULL)) != -1) {
@@ -232,21 +279,8 @@ static int cmd_verify(int argc, char **argv)
 	}
 	const char *seal_path = argv[optind], *data_path = argv[optind + 1];
 
-	ret = slurp(seal_path, VR_SEAL_JSON_MAX, &text, &len);
-	if (ret)
-		return fail("cannot read seal %s: %s", seal_path,
-			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
-	seal = malloc(sizeof(*seal));
-	if (!seal) {
-		free(text);
-		return fail("%s%s", "out of memory", "");
-	}
-	ret = vr_seal_parse(text, len, seal, &why);
-	free(text);
-	if (ret) {
-		status = fail("malformed seal %s: %s", seal_path, why ? why : strerror(-ret));
-		goto free_seal;
-	}
+	if (read_seal(seal_path, &seal) != 0)
+		return 1;
 	if (vr_keyring_load(secret, &keys) != 0) {
 		status = fail("cannot use secret file %s%s", secret, " (see the message above)");
 		goto free_seal;
@@ -257,41 +291,69 @@ static int cmd_verify(int argc, char **argv)
 			      ret == -EBADMSG ? "signature does not match (forged or altered seal, "
 						"or another secret or device)"
 					      : "seal cannot be checked");
-		goto free_keys;
-	}
-	if (data_path) {
-		uint8_t sha[32], fsv[32];
-		uint64_t size = 0;
-
-		if (digest_file(data_path, 0, &size, sha, fsv) != 0) {
-			status = fail("cannot digest %s%s", data_path, "");
-			goto free_keys;
-		}
-		if (size != seal->size) {
-			status = fail("%s: size differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		if (!seal->no_sha256 && !memeql_sec(sha, seal->sha256, 32)) {
-			status = fail("%s: sha256 differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		if (!memeql_sec(fsv, seal->fsverity, 32)) {
-			status =
-			    fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
-		       data_path,
-		       seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	} else if (data_path) {
+		status = check_data(seal_path, data_path, seal);
 	} else {
 		printf("OK: %s: signature valid for %s\n", seal_path, seal->path);
+		status = 0;
 	}
-	status = 0;
-free_keys:
 	vr_keyring_free(keys);
 free_seal:
 	free(seal);
 	return status;
+}
+
+/* Feeds every record of the N LOGS, in order, to the chain CH; returns 0, or 1 having named
+ * the first bad record. */
+static int chain_logs(struct vr_audit_chain *ch, char **logs, int n)
+{
+	char *buf = NULL, why[160];
+	size_t cap = 0;
+	int status = 0;
+
+	for (int i = 0; i < n && status == 0; i++) {
+		FILE *f = fopen(logs[i], "r");
+		unsigned long long line = 0;
+		ssize_t len;
+
+		if (!f) {
+			status = fail("cannot read %s: %s", logs[i], strerror(errno));
+			break;
+		}
+		while ((len = getline(&buf, &cap, f)) > 0) {
+			line++;
+			if (vr_audit_chain_next(ch, buf, (size_t)len, why, sizeof(why)) != 0) {
+				fprintf(stderr, "vram-seal: FAILED: %s, line %llu: %s\n", logs[i],
+					line, why);
+				status = 1;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	free(buf);
+	return status;
+}
+
+/* The chain CH held to its end: fails when it ends before record EXPECT (HAVE_EXPECT), else
+ * prints what it covers. Returns 0 or 1. */
+static int chain_end(const struct vr_audit_chain *ch, bool have_expect, uint64_t expect)
+{
+	if (have_expect && ch->seq <= expect) {
+		fprintf(stderr,
+			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
+			"records were cut off the end\n",
+			ch->seq ? (unsigned long long)ch->seq - 1 : 0ULL,
+			(unsigned long long)expect);
+		return 1;
+	}
+	printf("OK: %llu chained records, seq %llu to %llu, every MAC verifies%s\n",
+	       (unsigned long long)(ch->seq - ch->started_at), (unsigned long long)ch->started_at,
+	       ch->seq ? (unsigned long long)ch->seq - 1 : 0ULL,
+	       ch->started_at ? " (the first begins mid-chain: records before it are in an "
+				"earlier file; give it first to check the link)"
+			      : "");
+	return 0;
 }
 
 static int cmd_audit_verify(int argc, char **argv)
@@ -306,9 +368,7 @@ static int cmd_audit_verify(int argc, char **argv)
 	struct vr_audit_chain ch;
 	struct vr_keyring *k;
 	uint8_t k0[VR_AUDIT_MAC_SIZE];
-	char *buf = NULL, why[160];
-	size_t cap = 0;
-	int c, status = 0;
+	int c, status;
 
 	while ((c = getopt_long(argc, argv, "+hk:e:", opts, NULL)) != -1) {
 		switch (c) {
@@ -343,42 +403,9 @@ static int cmd_audit_verify(int argc, char **argv)
 	vr_keyring_free(k);
 	vr_audit_chain_init(&ch, k0);
 	explicit_bzero(k0, sizeof(k0));
-	for (int i = optind; i < argc && status == 0; i++) {
-		FILE *f = fopen(argv[i], "r");
-		unsigned long long line = 0;
-		ssize_t n;
-
-		if (!f) {
-			status = fail("cannot read %s: %s", argv[i], strerror(errno));
-			break;
-		}
-		while ((n = getline(&buf, &cap, f)) > 0) {
-			line++;
-			if (vr_audit_chain_next(&ch, buf, (size_t)n, why, sizeof(why)) != 0) {
-				fprintf(stderr, "vram-seal: FAILED: %s, line %llu: %s\n", argv[i],
-					line, why);
-				status = 1;
-				break;
-			}
-		}
-		fclose(f);
-	}
-	free(buf);
-	if (status == 0 && have_expect && ch.seq <= expect) {
-		fprintf(stderr,
-			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
-			"records were cut off the end\n",
-			ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL, (unsigned long long)expect);
-		status = 1;
-	}
+	status = chain_logs(&ch, argv + optind, argc - optind);
 	if (status == 0)
-		printf("OK: %llu chained records, seq %llu to %llu, every MAC verifies%s\n",
-		       (unsigned long long)(ch.seq - ch.started_at),
-		       (unsigned long long)ch.started_at,
-		       ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL,
-		       ch.started_at ? " (the first begins mid-chain: records before it are in an "
-				       "earlier file; give it first to check the link)"
-				     : "");
+		status = chain_end(&ch, have_expect, expect);
 	explicit_bzero(&ch, sizeof(ch));
 	return status;
 }
