@@ -1,12 +1,12 @@
-/* vram_client.c - libvram-client: the socket protocol's client side (libc only). */
+/* vram_client.c - libvram-client: the socket protocol's client side (libc only; the GPU half is
+ * client_cuda.c). */
 #include "vram_client.h"
+#include "client_cuda.h"
 #include "vr_proto.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,75 +23,6 @@ struct map_node {
 	uint64_t *lens; /* CUDA */
 	struct map_node *next;
 };
-
-/*
- * The CUDA driver, opened on first need (dlopen: a client without CUDA links
- * libc only). The few types and values used are the driver ABI's own.
- */
-struct cu_loc {
-	int type; /* CU_MEM_LOCATION_TYPE_DEVICE = 1 */
-	int id;
-};
-struct cu_access {
-	struct cu_loc location;
-	int flags; /* CU_MEM_ACCESS_FLAGS_PROT_READ = 1 */
-};
-#define CU_POSIX_FD 1
-static struct {
-	pthread_once_t once;
-	void *lib;
-	int device; /* -1 until found */
-	int (*init)(unsigned);
-	int (*count)(int *);
-	int (*get)(int *, int);
-	int (*uuid)(unsigned char *, int);
-	int (*retain)(void **, int);
-	int (*set_current)(void *);
-	int (*import)(unsigned long long *, void *, int);
-	int (*reserve)(unsigned long long *, size_t, size_t, unsigned long long,
-		       unsigned long long);
-	int (*addr_free)(unsigned long long, size_t);
-	int (*map)(unsigned long long, size_t, size_t, unsigned long long, unsigned long long);
-	int (*unmap)(unsigned long long, size_t);
-	int (*set_access)(unsigned long long, size_t, const struct cu_access *, size_t);
-	int (*release)(unsigned long long);
-	int (*dtoh)(void *, unsigned long long, size_t);
-} cu = {.once = PTHREAD_ONCE_INIT};
-
-static void cu_open(void)
-{
-	const char *name = getenv("VRAM_CLIENT_CUDA_LIB");
-	struct {
-		const char *sym;
-		void **slot;
-	} fns[] = {{"cuInit", (void **)&cu.init},
-		   {"cuDeviceGetCount", (void **)&cu.count},
-		   {"cuDeviceGet", (void **)&cu.get},
-		   {"cuDeviceGetUuid_v2", (void **)&cu.uuid},
-		   {"cuDevicePrimaryCtxRetain", (void **)&cu.retain},
-		   {"cuCtxSetCurrent", (void **)&cu.set_current},
-		   {"cuMemImportFromShareableHandle", (void **)&cu.import},
-		   {"cuMemAddressReserve", (void **)&cu.reserve},
-		   {"cuMemAddressFree", (void **)&cu.addr_free},
-		   {"cuMemMap", (void **)&cu.map},
-		   {"cuMemUnmap", (void **)&cu.unmap},
-		   {"cuMemSetAccess", (void **)&cu.set_access},
-		   {"cuMemRelease", (void **)&cu.release},
-		   {"cuMemcpyDtoH_v2", (void **)&cu.dtoh}};
-
-	cu.lib = dlopen(name && *name ? name : "libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-	for (size_t i = 0; cu.lib && i < sizeof(fns) / sizeof(fns[0]); i++) {
-		*fns[i].slot = dlsym(cu.lib, fns[i].sym);
-		if (!*fns[i].slot) {
-			dlclose(cu.lib);
-			cu.lib = NULL;
-		}
-	}
-	if (cu.lib && cu.init(0) != 0) {
-		dlclose(cu.lib);
-		cu.lib = NULL;
-	}
-}
 
 struct vr_client {
 	int fd;
@@ -421,87 +352,28 @@ static int seal_uuid(const char *seal, unsigned char out[16])
 	return n == 32 ? 0 : -EINVAL;
 }
 
-/* Makes the device with UUID current in this thread (primary context); 0 or -errno. */
-static int cu_device(struct vr_client *c, const unsigned char uuid[16])
-{
-	int n = 0;
-
-	pthread_once(&cu.once, cu_open);
-	if (!cu.lib)
-		return fail(c, -EOPNOTSUPP,
-			    "the file is in GPU memory and no CUDA driver loads "
-			    "here (libcuda.so.1)");
-	if (cu.count(&n) != 0)
-		n = 0;
-	for (int i = 0; i < n; i++) {
-		unsigned char u[16];
-		int dev;
-		void *ctx;
-
-		if (cu.get(&dev, i) != 0 || cu.uuid(u, dev) != 0 || memcmp(u, uuid, 16) != 0)
-			continue;
-		if (cu.retain(&ctx, dev) != 0 || cu.set_current(ctx) != 0)
-			return fail(c, -EIO, "cannot use GPU %d's context", i);
-		return dev;
-	}
-	return fail(c, -ENODEV,
-		    "the daemon's GPU is not visible in this process (CUDA_VISIBLE_DEVICES?)");
-}
-
 /* Imports COUNT CUDA chunk descriptors read-only end to end; *OUT the device address. */
 static int map_cuda(struct vr_client *c, const char *seal, const int *fds, const uint64_t *lens,
 		    uint32_t count, uint64_t total, void **out)
 {
 	unsigned char uuid[16];
-	unsigned long long base = 0, off = 0;
-	uint32_t i;
-	int dev;
+	char why[sizeof(c->error)];
+	int ret;
 
 	if (seal_uuid(seal, uuid) != 0)
 		return fail(c, -EPROTO, "the seal names no GPU");
-	dev = cu_device(c, uuid);
-	if (dev < 0)
-		return dev;
-	if (cu.reserve(&base, total, 0, 0, 0) != 0)
-		return fail(c, -ENOMEM, "cannot reserve %llu bytes of GPU address space",
-			    (unsigned long long)total);
-	for (i = 0; i < count; off += lens[i++]) {
-		unsigned long long h;
-
-		if (cu.import(&h, (void *)(intptr_t)fds[i], CU_POSIX_FD) != 0)
-			break;
-		int e = cu.map(base + off, lens[i], 0, h, 0);
-
-		cu.release(h); /* the mapping keeps the memory */
-		if (e != 0)
-			break;
-	}
-	struct cu_access ro = {{1, dev}, 1};
-
-	if (i < count || cu.set_access(base, total, &ro, 1) != 0) {
-		off = 0;
-		for (uint32_t j = 0; j < i; off += lens[j++])
-			cu.unmap(base + off, lens[j]);
-		cu.addr_free(base, total);
-		return fail(c, -EIO, "importing the GPU memory failed");
-	}
-	*out = (void *)(uintptr_t)base;
-	return 0;
+	ret = client_cuda_map(uuid, fds, lens, count, total, out, why, sizeof(why));
+	return ret ? fail(c, ret, "%s", why) : 0;
 }
 
 static void unmap_memory(struct map_node *n)
 {
 	if (!n->m.ptr)
 		return;
-	if (n->m.kind == VR_CLIENT_CUDA) {
-		unsigned long long base = (uintptr_t)n->m.ptr, off = 0;
-
-		for (uint32_t i = 0; i < n->count; off += n->lens[i++])
-			cu.unmap(base + off, n->lens[i]);
-		cu.addr_free(base, n->m.mapped);
-	} else {
+	if (n->m.kind == VR_CLIENT_CUDA)
+		client_cuda_unmap(n->m.ptr, n->lens, n->count, n->m.mapped);
+	else
 		munmap(n->m.ptr, n->m.mapped);
-	}
 }
 
 /* Ends lease L on the daemon's side. */
@@ -511,6 +383,71 @@ static int end_lease(struct vr_client *c, uint32_t lease)
 	int ret = request(c, VR_OP_UNMAP, 0, lease, 0, NULL, -1);
 
 	return ret ? ret : reply(c, VR_OP_UNMAP, &r, NULL, 0, NULL);
+}
+
+/*
+ * Receives the descriptors that follow map reply R until it has its COUNT (*NFDS so far,
+ * room in FDS for all); 0 or -errno.
+ */
+static int receive_more(struct vr_client *c, const struct vr_proto_reply *r, int *fds,
+			uint32_t *nfds)
+{
+	while (*nfds < r->count) {
+		struct vr_proto_more mo;
+		ssize_t n = receive(c, fds, r->count, nfds);
+
+		if (n < 0)
+			return (int)n;
+		memcpy(&mo, c->buf, n < (ssize_t)sizeof(mo) ? 0 : sizeof(mo));
+		if (n < (ssize_t)sizeof(mo) || mo.magic != VR_PROTO_MAGIC || mo.op != VR_OP_MORE)
+			return fail(c, -EPROTO, "a malformed reply");
+	}
+	if (*nfds != r->count)
+		return fail(c, -EPROTO, "%u descriptors for %u chunks", *nfds, r->count);
+	return 0;
+}
+
+/* *TOTAL: the chunks' LENS added up, which must cover the file R names; 0 or -EPROTO. */
+static int chunks_total(struct vr_client *c, const struct vr_proto_reply *r, const uint64_t *lens,
+			uint64_t *total)
+{
+	for (uint32_t i = 0; i < r->count; i++)
+		*total += lens[i];
+	if (*total < r->size)
+		return fail(c, -EPROTO, "the chunks do not cover the file");
+	return 0;
+}
+
+/*
+ * Fills NODE from map reply R and maps the file's chunks (FDS, *LENS, TOTAL bytes) into
+ * this process, GPU or host memory as R says; a CUDA mapping takes *LENS. 0 or -errno.
+ */
+static int map_memory(struct vr_client *c, const char *path, const struct vr_proto_reply *r,
+		      struct map_node *node, const int *fds, uint64_t **lens, uint64_t total)
+{
+	node->m.size = r->size;
+	node->m.seal = (const char *)(node + 1);
+	node->m.seal_len = r->seal_len;
+	node->m.lease = r->lease;
+	node->m.kind = r->kind == VR_PROTO_KIND_CUDA ? VR_CLIENT_CUDA : VR_CLIENT_HOST;
+	if (r->kind != VR_PROTO_KIND_HOST && r->kind != VR_PROTO_KIND_CUDA)
+		return fail(c, -EPROTO, "an unknown kind of memory");
+	if (total && r->kind == VR_PROTO_KIND_CUDA) {
+		int ret = map_cuda(c, node->m.seal, fds, *lens, r->count, total, &node->m.ptr);
+
+		if (ret)
+			return ret;
+		node->m.mapped = total;
+		node->count = r->count;
+		node->lens = *lens;
+		*lens = NULL;
+	} else if (total) {
+		node->m.ptr = map_host(fds, *lens, r->count, total);
+		if (!node->m.ptr)
+			return fail(c, -errno, "mapping %s: %s", path, strerror(errno));
+		node->m.mapped = total;
+	}
+	return 0;
 }
 
 int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out)
@@ -547,59 +484,17 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 	}
 	memcpy(lens, c->buf + sizeof(r), sizeof(uint64_t) * r.count);
 	memcpy(node + 1, c->buf + sizeof(r) + sizeof(uint64_t) * r.count, r.seal_len);
-	while (nfds < r.count) {
-		struct vr_proto_more mo;
-		ssize_t n = receive(c, fds, r.count, &nfds);
-
-		if (n < 0) {
-			ret = (int)n;
-			goto end;
-		}
-		memcpy(&mo, c->buf, n < (ssize_t)sizeof(mo) ? 0 : sizeof(mo));
-		if (n < (ssize_t)sizeof(mo) || mo.magic != VR_PROTO_MAGIC || mo.op != VR_OP_MORE) {
-			ret = fail(c, -EPROTO, "a malformed reply");
-			goto end;
-		}
+	ret = receive_more(c, &r, fds, &nfds);
+	if (ret == 0)
+		ret = chunks_total(c, &r, lens, &total);
+	if (ret == 0)
+		ret = map_memory(c, path, &r, node, fds, &lens, total);
+	if (ret == 0) {
+		node->next = c->maps;
+		c->maps = node;
+		*out = &node->m;
+		node = NULL;
 	}
-	if (nfds != r.count) {
-		ret = fail(c, -EPROTO, "%u descriptors for %u chunks", nfds, r.count);
-		goto end;
-	}
-	for (uint32_t i = 0; i < r.count; i++)
-		total += lens[i];
-	if (total < r.size) {
-		ret = fail(c, -EPROTO, "the chunks do not cover the file");
-		goto end;
-	}
-	node->m.size = r.size;
-	node->m.seal = (const char *)(node + 1);
-	node->m.seal_len = r.seal_len;
-	node->m.lease = r.lease;
-	node->m.kind = r.kind == VR_PROTO_KIND_CUDA ? VR_CLIENT_CUDA : VR_CLIENT_HOST;
-	if (r.kind != VR_PROTO_KIND_HOST && r.kind != VR_PROTO_KIND_CUDA) {
-		ret = fail(c, -EPROTO, "an unknown kind of memory");
-		goto end;
-	}
-	if (total && r.kind == VR_PROTO_KIND_CUDA) {
-		ret = map_cuda(c, node->m.seal, fds, lens, r.count, total, &node->m.ptr);
-		if (ret)
-			goto end;
-		node->m.mapped = total;
-		node->count = r.count;
-		node->lens = lens;
-		lens = NULL;
-	} else if (total) {
-		node->m.ptr = map_host(fds, lens, r.count, total);
-		if (!node->m.ptr) {
-			ret = fail(c, -errno, "mapping %s: %s", path, strerror(errno));
-			goto end;
-		}
-		node->m.mapped = total;
-	}
-	node->next = c->maps;
-	c->maps = node;
-	*out = &node->m;
-	node = NULL;
 end:
 	if (ret)
 		end_lease(c, r.lease);
@@ -623,7 +518,7 @@ int vr_client_read(struct vr_client *c, const struct vr_mapping *m, uint64_t off
 		memcpy(buf, (const uint8_t *)m->ptr + off, len);
 		return 0;
 	}
-	if (cu.dtoh(buf, (unsigned long long)(uintptr_t)m->ptr + off, len) != 0)
+	if (client_cuda_read(buf, m->ptr, off, len) != 0)
 		return fail(c, -EIO, "copying from GPU memory failed");
 	return 0;
 }

@@ -1,17 +1,14 @@
-/* main.c - the daemon's life cycle: options, keys, audit, backend, the mount, and the loop. */
+/* main.c - the daemon's life cycle: options, the fork, the start (startup.c), the threads
+ * beside the loop (SIGHUP, readiness, metrics), the loop, and the teardown. */
 #include "channel.h"
-#include "ops.h"
-#include "options.h"
+#include "daemon.h"
 
 #include <fuse_lowlevel.h>
 
 #include "audit.h"
-#include "backends.h"
-#include "key.h"
 #include "log.h"
 #include "manifest.h"
 #include "residency.h"
-#include "server.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -29,282 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Everything the mount holds, torn down in reverse order. */
-struct daemon {
-	struct vr_options opts;
-	struct vr_keyring *keys;
-	struct vr_trust *trust;
-	/* keys SIGHUP replaced, kept until the end: a check may still use them */
-	struct vr_trust **retired;
-	size_t nretired;
-	struct vr_audit *audit;
-	struct vr_backend backend;
-	struct vr_residency *res;
-	struct fuse *fuse;
-	bool mounted;	   /* fuse_mount succeeded */
-	bool unmounted;	   /* and fuse_unmount was called */
-	char *socket_path; /* NULL: socket=none */
-	const char *mountpoint;
-	struct vr_server *server;
-};
-
-static void audit_event(struct daemon *d, const char *event, const char *outcome,
-			const char *detail)
-{
-	struct vr_audit_rec rec = {
-	    .event = event, .uid = getuid(), .pid = getpid(), .outcome = outcome, .detail = detail};
-
-	vr_audit_log(d->audit, &rec);
-}
-
-/* Whether libfuse's options in ARGS include allow_other (others may use the mount). */
-static bool has_allow_other(const struct fuse_args *args)
-{
-	for (int i = 1; i < args->argc; i++) {
-		const char *a = args->argv[i];
-
-		if (strncmp(a, "-o", 2) == 0)
-			a += 2;
-		else if (i > 1 && strcmp(args->argv[i - 1], "-o") == 0)
-			;
-		else
-			continue;
-		for (const char *p = a; (p = strstr(p, "allow_other")) != NULL; p++)
-			if ((p == a || p[-1] == ',') && (p[11] == '\0' || p[11] == ','))
-				return true;
-	}
-	return false;
-}
-
-/*
- * Refuses a mount point where vram-residency is mounted already (from
- * /proc/self/mountinfo): a live mount would be hidden under the new one, and
- * a stale one (its daemon died: "Transport endpoint is not connected") makes
- * libfuse fail with no hint. Says which and what to do. Returns 0 or -1.
- */
-static int check_mountpoint(const char *mountpoint)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	bool ours = false;
-
-	if (!f)
-		return 0; /* no /proc: libfuse decides */
-	while (!ours && fgets(line, sizeof(line), f)) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER */
-		char root[4096], at[4096], *dash = strstr(line, " - ");
-		char type[64];
-
-		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, at) != 2 ||
-		    sscanf(dash + 3, "%63s", type) != 1)
-			continue;
-		/* mountinfo escapes spaces as \040: a path with them never matches, which only
-		 * leaves the check to libfuse */
-		ours = strcmp(at, mountpoint) == 0 && strcmp(type, "fuse.vram-residency") == 0;
-	}
-	fclose(f);
-	if (!ours)
-		return 0;
-	struct stat st;
-
-	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN)
-		vr_log(LOG_ERR,
-		       "%s: a stale vram-residency mount is there (its daemon is gone); clear it "
-		       "with: fusermount3 -u %s (or umount -l), then mount again",
-		       mountpoint, mountpoint);
-	else
-		vr_log(LOG_ERR,
-		       "%s: vram-residency is mounted there already; a second mount would hide it "
-		       "(unmount it first: fusermount3 -u %s)",
-		       mountpoint, mountpoint);
-	return -1;
-}
-
-static int open_keys(struct daemon *d)
-{
-	if (d->opts.secret)
-		return vr_keyring_load(d->opts.secret, &d->keys);
-	vr_log(LOG_WARNING, "no secret= given: seals are signed with an ephemeral random secret "
-			    "and cannot be checked after this mount ends");
-	return vr_keyring_generate(&d->keys);
-}
-
-/* Loads the keys trusted to sign models; returns 0 or -1 having said why. */
-static int open_trust(struct daemon *d)
-{
-	char why[VR_WHY_MAX];
-
-	if (!d->opts.trust) {
-		vr_log(LOG_INFO, "no trust= given: a model.sig is refused as untrusted; "
-				 "SHA256SUMS files are still checked");
-		return 0;
-	}
-	if (vr_trust_load(d->opts.trust, &d->trust, why) != 0) {
-		vr_log(LOG_ERR, "trust=%s: %s; nothing mounted", d->opts.trust, why);
-		return -1;
-	}
-	vr_log(LOG_INFO, "trust=%s: %zu key(s) trusted to sign models", d->opts.trust,
-	       vr_trust_count(d->trust));
-	return 0;
-}
-
-/* Makes the audit log's folder when it is the default one. */
-static void audit_dir(const char *path)
-{
-	if (strcmp(path, VR_DEFAULT_AUDIT) == 0)
-		mkdir("/var/log/vram-residency", 0700);
-}
-
-/* Opens everything up to and including the mount; returns 0 or -1 having said why. */
-static int start(struct daemon *d, struct fuse_args *args, const char *mountpoint)
-{
-	struct vr_res_config rc;
-	struct vr_backend_params bp;
-	struct vr_device_info info;
-	char detail[512];
-
-	/* read now: libfuse takes its options out of ARGS as it parses them */
-	bool allow_other = has_allow_other(args);
-
-	if (check_mountpoint(mountpoint) != 0)
-		return -1;
-
-	if (vr_options_backend_params(&d->opts, &bp) != 0)
-		return -1;
-	/*
-	 * libfuse's options are checked first, on a copy of the arguments, so an
-	 * unknown option is the one line printed and nothing was opened for it.
-	 */
-	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
-	struct fuse *probe = NULL;
-	bool copied = true;
-
-	for (int i = 0; i < args->argc && copied; i++)
-		copied = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
-	if (copied)
-		probe = fuse_new(&copy, &vr_fuse_ops, sizeof(vr_fuse_ops), NULL);
-	fuse_opt_free_args(&copy);
-	if (!probe)
-		return -1; /* libfuse said which option */
-	fuse_destroy(probe);
-	if (open_keys(d) != 0 || open_trust(d) != 0)
-		return -1;
-	audit_dir(d->opts.audit);
-	if (vr_audit_open(d->opts.audit, &d->audit) != 0)
-		return -1;
-	if (d->opts.audit_key) {
-		/* K(0) from the key file, then the file's bytes and K(0) leave memory */
-		struct vr_keyring *ak;
-		uint8_t k0[VR_AUDIT_MAC_SIZE];
-		int ret = vr_keyring_load(d->opts.audit_key, &ak);
-
-		if (ret == 0) {
-			vr_audit_key0(ak, k0);
-			vr_keyring_free(ak);
-			ret = vr_audit_chain_start(d->audit, k0);
-			explicit_bzero(k0, sizeof(k0));
-		}
-		if (ret) {
-			vr_log(LOG_ERR,
-			       "audit_key=%s: the audit log cannot be chained; nothing "
-			       "mounted",
-			       d->opts.audit_key);
-			return -1;
-		}
-	}
-	if (!d->opts.socket || strcmp(d->opts.socket, "none") != 0) {
-		if (d->opts.socket)
-			d->socket_path = strdup(d->opts.socket);
-		else if (asprintf(&d->socket_path, "%s.sock", mountpoint) < 0)
-			d->socket_path = NULL;
-		if (!d->socket_path)
-			return -1;
-	}
-	bp.audit = d->audit;
-	if (vr_backend_select(d->opts.backend, &bp, &d->backend) != 0) {
-		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
-		return -1;
-	}
-	rc = (struct vr_res_config){
-	    .backend = &d->backend,
-	    .keys = d->keys,
-	    .audit = d->audit,
-	    .verify_on_open = d->opts.verify_on_open == 1,
-	    .list_generated = d->opts.list_generated == 1,
-	    .immutable = d->opts.immutable == 1,
-	    .trust = d->trust,
-	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
-	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
-	    .socket_path = d->socket_path,
-	    .root_uid = getuid(),
-	    .root_gid = getgid()};
-	if (vr_res_new(&rc, &d->res) != 0) {
-		vr_log(LOG_ERR, "cannot set up the tree");
-		return -1;
-	}
-	vr_backend_info(&d->backend, &info);
-	char fsname[128];
-
-	snprintf(fsname, sizeof(fsname),
-		 "-ofsname=vram-%s,subtype=vram-residency,default_permissions", info.backend);
-	if (fuse_opt_add_arg(args, fsname) != 0)
-		return -1;
-	d->fuse = fuse_new(args, &vr_fuse_ops, sizeof(vr_fuse_ops), d->res);
-	if (!d->fuse)
-		return -1; /* libfuse said why (unknown option) */
-	if (fuse_mount(d->fuse, mountpoint) != 0)
-		return -1;
-	d->mounted = true;
-	int ret = vr_channel_install(fuse_get_session(d->fuse));
-
-	if (ret)
-		vr_log(LOG_WARNING,
-		       "the channel cannot be watched (%s): fstat of a removed open file "
-		       "will read ESTALE",
-		       strerror(-ret));
-	if (d->socket_path) {
-		struct vr_server_config sc = {
-		    .res = d->res, .path = d->socket_path, .allow_other = allow_other};
-
-		if (vr_server_start(&sc, &d->server) != 0) {
-			vr_log(LOG_ERR,
-			       "the socket %s cannot be served (socket=none runs without "
-			       "it); unmounting",
-			       d->socket_path);
-			return -1;
-		}
-	}
-	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s%s%s",
-		 mountpoint, info.backend, info.index, info.name, info.uuid,
-		 strcmp(info.backend, "mock") == 0 ? "; MOCK: bytes in host memory" : "",
-		 d->socket_path ? "; socket " : "", d->socket_path ? d->socket_path : "");
-	vr_log(LOG_INFO, "%s", detail);
-	audit_event(d, "daemon_started", "ok", detail);
-	return 0;
-}
-
-static void stop(struct daemon *d)
-{
-	/* the socket first: its leases end before the memory they map is scrubbed */
-	vr_server_stop(d->server);
-	if (d->fuse) {
-		if (d->mounted && !d->unmounted)
-			fuse_unmount(d->fuse);
-		fuse_destroy(d->fuse);
-	}
-	vr_res_free(d->res); /* scrubs and frees every file's device memory */
-	vr_backend_close(&d->backend);
-	if (d->audit && d->mounted)
-		audit_event(d, "daemon_stopped", "ok", NULL);
-	vr_audit_close(d->audit);
-	vr_keyring_free(d->keys);
-	vr_trust_free(d->trust);
-	for (size_t i = 0; i < d->nretired; i++)
-		vr_trust_free(d->retired[i]);
-	free(d->retired);
-	free(d->socket_path);
-}
-
 /*
  * SIGHUP: re-reads trust= (keys added or revoked by the operator). Keys that
  * cannot be read leave the current ones in force, said and audited. Files
@@ -321,7 +42,7 @@ static void reload_trust(struct daemon *d)
 	if (vr_trust_load(d->opts.trust, &fresh, why) != 0) {
 		vr_log(LOG_ERR, "SIGHUP: trust=%s: %s; the keys in force stay", d->opts.trust, why);
 		snprintf(detail, sizeof(detail), "trust=%s not re-read: %s", d->opts.trust, why);
-		audit_event(d, "trust_reloaded", "failed", detail);
+		daemon_audit(d, "trust_reloaded", "failed", detail);
 		return;
 	}
 	/* an array of pointers: its element is rightly a pointer's size */
@@ -338,7 +59,7 @@ static void reload_trust(struct daemon *d)
 	snprintf(detail, sizeof(detail), "trust=%s: %zu key(s) trusted to sign models",
 		 d->opts.trust, vr_trust_count(fresh));
 	vr_log(LOG_INFO, "SIGHUP: %s", detail);
-	audit_event(d, "trust_reloaded", "ok", detail);
+	daemon_audit(d, "trust_reloaded", "ok", detail);
 }
 
 /* Waits for SIGHUP and reopens the audit log each time; ends when cancelled. */
@@ -360,7 +81,7 @@ static void *hup_thread(void *arg)
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 		if (vr_audit_reopen(d->audit) == 0) {
 			vr_log(LOG_INFO, "SIGHUP: audit log %s reopened", d->opts.audit);
-			audit_event(d, "audit_reopened", "ok", "SIGHUP");
+			daemon_audit(d, "audit_reopened", "ok", "SIGHUP");
 		}
 		reload_trust(d);
 		pthread_setcancelstate(old, NULL);
@@ -489,35 +210,132 @@ static void report(int fd, char status)
 	}
 }
 
+/*
+ * Forks the daemon off its caller. Returns true in the child, which goes on, *STATUS_FD the
+ * pipe it reports its start on; false in the parent, which waited for that report, or on a
+ * failure, *CODE the command's exit status.
+ */
+static bool fork_daemon(int *status_fd, int *code)
+{
+	int pipefd[2] = {-1, -1};
+
+	/* Fork before opening the device: a CUDA context does not survive fork. */
+	if (pipe(pipefd) != 0) {
+		perror("vram-residency: pipe");
+		*code = 1;
+		return false;
+	}
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		perror("vram-residency: fork");
+		*code = 1;
+		return false;
+	}
+	if (pid > 0) {
+		unsigned char st = 1;
+
+		close(pipefd[1]);
+		if (read(pipefd[0], &st, 1) != 1)
+			st = 1;
+		*code = st;
+		return false;
+	}
+	close(pipefd[0]);
+	*status_fd = pipefd[1];
+	if (setsid() < 0)
+		vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
+	return true;
+}
+
+/* The daemonized child, started: reports success on STATUS_FD and leaves the terminal. */
+static void detach(int status_fd)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (chdir("/") != 0)
+		vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
+	vr_log_use_syslog(true);
+	report(status_fd, 0);
+	/* detached: stdio goes to /dev/null, messages to syslog */
+	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+		vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
+	if (null > 2)
+		close(null);
+}
+
+/* The threads beside the loop, each with whether it started. */
+struct helpers {
+	pthread_t hup;
+	bool hup_started;
+	pthread_t ready;
+	bool ready_started;
+	struct metrics_writer mw;
+	bool mw_started;
+};
+
+/* Starts the threads beside the loop; one that cannot start is said, and left out. */
+static void start_helpers(struct daemon *d, struct helpers *h, bool hup_blocked,
+			  const char *mountpoint)
+{
+	/*
+	 * SIGHUP reopens the audit log (logrotate's convention) and touches
+	 * nothing resident: it is blocked in every thread (the loop's threads
+	 * inherit this mask) and taken by one that waits for it.
+	 */
+	if (hup_blocked && pthread_create(&h->hup, NULL, hup_thread, d) == 0)
+		h->hup_started = true;
+	else
+		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
+	h->mw.d = d;
+	if (d->opts.metrics_file) {
+		pthread_mutex_init(&h->mw.lock, NULL);
+		pthread_cond_init(&h->mw.wake, NULL);
+		h->mw_started = pthread_create(&h->mw.thread, NULL, metrics_thread, &h->mw) == 0;
+		if (!h->mw_started)
+			vr_log(LOG_ERR, "metrics_file=%s: no thread to write it",
+			       d->opts.metrics_file);
+	}
+
+	d->mountpoint = mountpoint;
+	if (getenv("NOTIFY_SOCKET")) {
+		h->ready_started = pthread_create(&h->ready, NULL, ready_thread, d) == 0;
+		if (!h->ready_started)
+			vr_log(LOG_WARNING, "no thread to tell systemd the mount is ready: %s",
+			       "its start will time out");
+	}
+}
+
+/* Ends and joins the threads beside the loop (after the unmount). */
+static void stop_helpers(struct daemon *d, struct helpers *h)
+{
+	if (h->mw_started) {
+		pthread_mutex_lock(&h->mw.lock);
+		h->mw.stop = true;
+		pthread_cond_signal(&h->mw.wake);
+		pthread_mutex_unlock(&h->mw.lock);
+		pthread_join(h->mw.thread, NULL);
+	}
+	if (d->opts.metrics_file) {
+		pthread_mutex_destroy(&h->mw.lock);
+		pthread_cond_destroy(&h->mw.wake);
+	}
+	if (h->ready_started)
+		pthread_join(h->ready,
+			     NULL); /* its stat was answered (or failed) before the loop ended */
+	if (h->hup_started) {
+		pthread_cancel(h->hup); /* sigwait is a cancellation point */
+		pthread_join(h->hup, NULL);
+	}
+}
+
+/* Forks off (unless -f), starts, serves until the loop ends, and tears down; the exit status. */
 static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opts *cl)
 {
-	int pipefd[2] = {-1, -1}, status_fd = -1, ret;
+	int status_fd = -1, ret;
 
-	if (!cl->foreground) {
-		/* Fork before opening the device: a CUDA context does not survive fork. */
-		if (pipe(pipefd) != 0) {
-			perror("vram-residency: pipe");
-			return 1;
-		}
-		pid_t pid = fork();
-
-		if (pid < 0) {
-			perror("vram-residency: fork");
-			return 1;
-		}
-		if (pid > 0) {
-			char st = 1;
-
-			close(pipefd[1]);
-			if (read(pipefd[0], &st, 1) != 1)
-				st = 1;
-			return st;
-		}
-		close(pipefd[0]);
-		status_fd = pipefd[1];
-		if (setsid() < 0)
-			vr_log(LOG_WARNING, "setsid: %s", strerror(errno));
-	}
+	if (!cl->foreground && !fork_daemon(&status_fd, &ret))
+		return ret;
 	/* SIGHUP blocked before any thread starts (the socket's too): only hup_thread takes it */
 	sigset_t set;
 
@@ -525,62 +343,17 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	sigaddset(&set, SIGHUP);
 	bool hup_blocked = pthread_sigmask(SIG_BLOCK, &set, NULL) == 0;
 
-	if (start(d, args, cl->mountpoint) != 0) {
-		stop(d);
+	if (daemon_start(d, args, cl->mountpoint) != 0 ||
+	    fuse_set_signal_handlers(fuse_get_session(d->fuse)) != 0) {
+		daemon_stop(d);
 		report(status_fd, 1);
 		return 1;
 	}
-	if (fuse_set_signal_handlers(fuse_get_session(d->fuse)) != 0) {
-		stop(d);
-		report(status_fd, 1);
-		return 1;
-	}
-	if (status_fd >= 0) {
-		int null = open("/dev/null", O_RDWR);
+	if (status_fd >= 0)
+		detach(status_fd);
+	struct helpers h = {0};
 
-		if (chdir("/") != 0)
-			vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
-		vr_log_use_syslog(true);
-		report(status_fd, 0);
-		/* detached: stdio goes to /dev/null, messages to syslog */
-		if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
-			vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
-		if (null > 2)
-			close(null);
-	}
-	/*
-	 * SIGHUP reopens the audit log (logrotate's convention) and touches
-	 * nothing resident: it is blocked in every thread (the loop's threads
-	 * inherit this mask) and taken by one that waits for it.
-	 */
-	pthread_t hup;
-	bool hup_started = false;
-
-	if (hup_blocked && pthread_create(&hup, NULL, hup_thread, d) == 0)
-		hup_started = true;
-	else
-		vr_log(LOG_WARNING, "SIGHUP cannot be taken: it will unmount, as libfuse does");
-	pthread_t ready;
-	bool ready_started = false;
-	struct metrics_writer mw = {.d = d};
-	bool mw_started = false;
-
-	if (d->opts.metrics_file) {
-		pthread_mutex_init(&mw.lock, NULL);
-		pthread_cond_init(&mw.wake, NULL);
-		mw_started = pthread_create(&mw.thread, NULL, metrics_thread, &mw) == 0;
-		if (!mw_started)
-			vr_log(LOG_ERR, "metrics_file=%s: no thread to write it",
-			       d->opts.metrics_file);
-	}
-
-	d->mountpoint = cl->mountpoint;
-	if (getenv("NOTIFY_SOCKET")) {
-		ready_started = pthread_create(&ready, NULL, ready_thread, d) == 0;
-		if (!ready_started)
-			vr_log(LOG_WARNING, "no thread to tell systemd the mount is ready: %s",
-			       "its start will time out");
-	}
+	start_helpers(d, &h, hup_blocked, cl->mountpoint);
 	if (cl->singlethread) {
 		ret = fuse_loop(d->fuse);
 	} else {
@@ -594,26 +367,9 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	 */
 	fuse_unmount(d->fuse);
 	d->unmounted = true;
-	if (mw_started) {
-		pthread_mutex_lock(&mw.lock);
-		mw.stop = true;
-		pthread_cond_signal(&mw.wake);
-		pthread_mutex_unlock(&mw.lock);
-		pthread_join(mw.thread, NULL);
-	}
-	if (d->opts.metrics_file) {
-		pthread_mutex_destroy(&mw.lock);
-		pthread_cond_destroy(&mw.wake);
-	}
-	if (ready_started)
-		pthread_join(ready,
-			     NULL); /* its stat was answered (or failed) before the loop ended */
-	if (hup_started) {
-		pthread_cancel(hup); /* sigwait is a cancellation point */
-		pthread_join(hup, NULL);
-	}
+	stop_helpers(d, &h);
 	fuse_remove_signal_handlers(fuse_get_session(d->fuse));
-	stop(d);
+	daemon_stop(d);
 	vr_channel_clear();
 	/* a positive value is the signal that ended the loop (SIGTERM, SIGINT): a clean stop */
 	return ret < 0 ? 1 : 0;

@@ -1,18 +1,15 @@
-/* vram-seal.c - offline tool: digests of files, checks of seals, expected-digest manifests. */
+/* vram-seal.c - offline tool: digests of files, checks of seals and of the audit log's chain;
+ * expected-digest manifests are vram-seal-tree.c's. */
 #include "audit.h"
 #include "digest.h"
 #include "key.h"
 #include "log.h"
-#include "manifest.h"
 #include "seal.h"
+#include "vram-seal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
-#include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +23,6 @@ static const char usage_main[] =
     "usage: vram-seal {digest|verify|manifest|verify-model|audit-verify|--help|--version} ...\n";
 static const char usage_digest[] = "usage: vram-seal digest [-j THREADS] FILE...\n";
 static const char usage_verify[] = "usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
-static const char usage_manifest[] = "usage: vram-seal manifest DIR\n";
-static const char usage_model[] = "usage: vram-seal verify-model --trust KEY DIR\n";
 static const char usage_audit[] =
     "usage: vram-seal audit-verify --key AUDIT_KEY [--expect-seq N] LOG...\n";
 
@@ -50,8 +45,7 @@ static void help_main(void)
 	       usage_main);
 }
 
-/* Maps FD (SIZE bytes, may be 0) read-only; returns 0 or -errno. */
-static int map_file(int fd, size_t size, const void **out)
+int map_file(int fd, size_t size, const void **out)
 {
 	void *p;
 
@@ -165,8 +159,7 @@ static int cmd_digest(int argc, char **argv)
 	return status;
 }
 
-/* Reads a whole small file into a malloc'd buffer; returns 0 or -errno. */
-static int slurp(const char *path, size_t max, char **out, size_t *len)
+int slurp(const char *path, size_t max, char **out, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
 	char *buf;
@@ -203,16 +196,63 @@ static int fail(const char *fmt, const char *a, const char *b)
 	return 1;
 }
 
+/* Reads and parses the seal at PATH into a new *OUT; returns 0, or 1 having said why. */
+static int read_seal(const char *path, struct vr_seal **out)
+{
+	const char *why = NULL;
+	struct vr_seal *seal;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = slurp(path, VR_SEAL_JSON_MAX, &text, &len);
+	if (ret)
+		return fail("cannot read seal %s: %s", path,
+			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
+	seal = malloc(sizeof(*seal));
+	if (!seal) {
+		free(text);
+		return fail("%s%s", "out of memory", "");
+	}
+	ret = vr_seal_parse(text, len, seal, &why);
+	free(text);
+	if (ret) {
+		ret = fail("malformed seal %s: %s", path, why ? why : strerror(-ret));
+		free(seal);
+		return ret;
+	}
+	*out = seal;
+	return 0;
+}
+
+/* Checks DATA_PATH's size, sha256 and fs-verity digest against SEAL's; prints OK or why not.
+ * Returns 0 or 1. */
+static int check_data(const char *seal_path, const char *data_path, const struct vr_seal *seal)
+{
+	uint8_t sha[32], fsv[32];
+	uint64_t size = 0;
+
+	if (digest_file(data_path, 0, &size, sha, fsv) != 0)
+		return fail("cannot digest %s%s", data_path, "");
+	if (size != seal->size)
+		return fail("%s: size differs from the seal's%s", data_path, "");
+	if (!seal->no_sha256 && !memeql_sec(sha, seal->sha256, 32))
+		return fail("%s: sha256 differs from the seal's%s", data_path, "");
+	if (!memeql_sec(fsv, seal->fsverity, 32))
+		return fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
+	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
+	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	return 0;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
 					     {"secret", required_argument, NULL, 's'},
 					     {NULL, 0, NULL, 0}};
-	const char *secret = NULL, *why = NULL;
+	const char *secret = NULL;
 	struct vr_keyring *keys = NULL;
-	struct vr_seal *seal;
-	char *text = NULL;
-	size_t len = 0;
+	struct vr_seal *seal = NULL;
 	int c, ret, status = 1;
 
 	while ((c = getopt_long(argc, argv, "+hs:", opts, NULL)) != -1) {
@@ -239,21 +279,8 @@ static int cmd_verify(int argc, char **argv)
 	}
 	const char *seal_path = argv[optind], *data_path = argv[optind + 1];
 
-	ret = slurp(seal_path, VR_SEAL_JSON_MAX, &text, &len);
-	if (ret)
-		return fail("cannot read seal %s: %s", seal_path,
-			    ret == -EFBIG ? "larger than 64 KiB" : strerror(-ret));
-	seal = malloc(sizeof(*seal));
-	if (!seal) {
-		free(text);
-		return fail("%s%s", "out of memory", "");
-	}
-	ret = vr_seal_parse(text, len, seal, &why);
-	free(text);
-	if (ret) {
-		status = fail("malformed seal %s: %s", seal_path, why ? why : strerror(-ret));
-		goto free_seal;
-	}
+	if (read_seal(seal_path, &seal) != 0)
+		return 1;
 	if (vr_keyring_load(secret, &keys) != 0) {
 		status = fail("cannot use secret file %s%s", secret, " (see the message above)");
 		goto free_seal;
@@ -264,342 +291,69 @@ static int cmd_verify(int argc, char **argv)
 			      ret == -EBADMSG ? "signature does not match (forged or altered seal, "
 						"or another secret or device)"
 					      : "seal cannot be checked");
-		goto free_keys;
-	}
-	if (data_path) {
-		uint8_t sha[32], fsv[32];
-		uint64_t size = 0;
-
-		if (digest_file(data_path, 0, &size, sha, fsv) != 0) {
-			status = fail("cannot digest %s%s", data_path, "");
-			goto free_keys;
-		}
-		if (size != seal->size) {
-			status = fail("%s: size differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		if (!seal->no_sha256 && !memeql_sec(sha, seal->sha256, 32)) {
-			status = fail("%s: sha256 differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		if (!memeql_sec(fsv, seal->fsverity, 32)) {
-			status =
-			    fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
-			goto free_keys;
-		}
-		printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
-		       data_path,
-		       seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	} else if (data_path) {
+		status = check_data(seal_path, data_path, seal);
 	} else {
 		printf("OK: %s: signature valid for %s\n", seal_path, seal->path);
+		status = 0;
 	}
-	status = 0;
-free_keys:
 	vr_keyring_free(keys);
 free_seal:
 	free(seal);
 	return status;
 }
 
-/* ---- manifest and verify-model: every file below a directory, hashed on all cores ---- */
-
-struct tree_file {
-	char *rel; /* relative to the directory, '/'-separated */
-	uint8_t sha[32];
-	int err;
-};
-
-static struct {
-	struct tree_file *v;
-	size_t n, cap;
-	size_t root_len;
-	int err;
-} walk;
-
-static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Feeds every record of the N LOGS, in order, to the chain CH; returns 0, or 1 having named
+ * the first bad record. */
+static int chain_logs(struct vr_audit_chain *ch, char **logs, int n)
 {
-	(void)ftw;
-	if (type != FTW_F || !S_ISREG(st->st_mode))
-		return 0; /* directories, FIFOs, devices; links are not followed (nor listed) */
-	if (walk.n == walk.cap) {
-		size_t ncap = walk.cap ? 2 * walk.cap : 64;
-		struct tree_file *nv = realloc(walk.v, ncap * sizeof(*nv));
-
-		if (!nv) {
-			walk.err = -ENOMEM;
-			return 1;
-		}
-		walk.v = nv;
-		walk.cap = ncap;
-	}
-	walk.v[walk.n] = (struct tree_file){.rel = strdup(path + walk.root_len + 1)};
-	if (!walk.v[walk.n].rel) {
-		walk.err = -ENOMEM;
-		return 1;
-	}
-	walk.n++;
-	return 0;
-}
-
-static int by_rel(const void *a, const void *b)
-{
-	return strcmp(((const struct tree_file *)a)->rel, ((const struct tree_file *)b)->rel);
-}
-
-/* Lists the regular files below DIR into walk, sorted; returns 0 or -errno, having said why. */
-static int list_files(const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "vram-seal: %s: %s\n", dir,
-			errno && !S_ISDIR(st.st_mode) ? "not a directory" : strerror(errno));
-		return -ENOTDIR;
-	}
-	walk.root_len = strlen(dir);
-	while (walk.root_len > 1 && dir[walk.root_len - 1] == '/')
-		walk.root_len--;
-	if (nftw(dir, walk_one, 64, FTW_PHYS) != 0 || walk.err) {
-		fprintf(stderr, "vram-seal: cannot list %s: %s\n", dir,
-			strerror(walk.err ? -walk.err : errno));
-		return walk.err ? walk.err : -errno;
-	}
-	if (walk.n > 1)
-		qsort(walk.v, walk.n, sizeof(*walk.v), by_rel);
-	return 0;
-}
-
-static void free_files(void)
-{
-	for (size_t i = 0; i < walk.n; i++)
-		free(walk.v[i].rel);
-	free(walk.v);
-	memset(&walk, 0, sizeof(walk));
-}
-
-struct hash_pool {
-	const char *dir;
-	atomic_size_t next;
-};
-
-/* Hashes the files of the pool, one file per turn, until none is left. */
-static void *hash_worker(void *arg)
-{
-	struct hash_pool *p = arg;
-	char path[PATH_MAX];
-
-	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < walk.n;) {
-		struct tree_file *f = &walk.v[i];
-		const void *data = NULL;
-		struct stat st;
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", p->dir, f->rel);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-		if (fd < 0 || fstat(fd, &st) != 0) {
-			f->err = -errno;
-		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {
-			vr_sha256(data, (size_t)st.st_size, f->sha);
-			if (st.st_size > 0)
-				munmap((void *)data, (size_t)st.st_size);
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-	return NULL;
-}
-
-/* SHA-256 of every listed file, the files spread over every CPU. */
-static void hash_files(const char *dir)
-{
-	unsigned n = vr_cpu_count();
-	pthread_t t[256];
-	struct hash_pool pool = {.dir = dir};
-	unsigned started = 0;
-
-	if (n > 256)
-		n = 256;
-	if (n > walk.n)
-		n = (unsigned)walk.n;
-	for (; started < n; started++)
-		if (pthread_create(&t[started], NULL, hash_worker, &pool) != 0)
-			break;
-	if (started == 0)
-		hash_worker(&pool);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
-}
-
-/* Prints NAME as sha256sum does: a leading '\' when it holds '\' or a newline, escaped. */
-static void print_sum(const uint8_t sha[32], const char *name)
-{
-	char hex[65];
-	bool esc = strpbrk(name, "\\\n") != NULL;
-
-	vr_hex(sha, 32, hex);
-	printf("%s%s  ", esc ? "\\" : "", hex);
-	for (const char *c = name; *c; c++) {
-		if (esc && *c == '\\')
-			fputs("\\\\", stdout);
-		else if (esc && *c == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*c);
-	}
-	putchar('\n');
-}
-
-static int cmd_manifest(int argc, char **argv)
-{
+	char *buf = NULL, why[160];
+	size_t cap = 0;
 	int status = 0;
 
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("%sPrints the SHA-256 of every regular file below DIR (but a SHA256SUMS),\n"
-		       "names relative to DIR, sorted, as sha256sum writes them, hashing on all\n"
-		       "CPUs. vram-seal manifest DIR > DIR/SHA256SUMS makes the file the daemon\n"
-		       "checks that directory against.\n",
-		       usage_manifest);
-		return 0;
-	}
-	if (argc != 2) {
-		fputs(usage_manifest, stderr);
-		return 2;
-	}
-	if (list_files(argv[1]) != 0) {
-		free_files();
-		return 1;
-	}
-	hash_files(argv[1]);
-	for (size_t i = 0; i < walk.n; i++) {
-		const struct tree_file *f = &walk.v[i];
+	for (int i = 0; i < n && status == 0; i++) {
+		FILE *f = fopen(logs[i], "r");
+		unsigned long long line = 0;
+		ssize_t len;
 
-		if (strcmp(f->rel, VR_SUMS_NAME) == 0)
-			continue;
-		if (f->err) {
-			fprintf(stderr, "vram-seal: cannot read %s/%s: %s\n", argv[1], f->rel,
-				strerror(-f->err));
-			status = 1;
-			continue;
+		if (!f) {
+			status = fail("cannot read %s: %s", logs[i], strerror(errno));
+			break;
 		}
-		print_sum(f->sha, f->rel);
+		while ((len = getline(&buf, &cap, f)) > 0) {
+			line++;
+			if (vr_audit_chain_next(ch, buf, (size_t)len, why, sizeof(why)) != 0) {
+				fprintf(stderr, "vram-seal: FAILED: %s, line %llu: %s\n", logs[i],
+					line, why);
+				status = 1;
+				break;
+			}
+		}
+		fclose(f);
 	}
-	free_files();
+	free(buf);
 	return status;
 }
 
-/* Reads DIR/model.sig and checks it with the keys in TRUST_PATH; prints why not. */
-static int load_signature(const char *dir, const char *trust_path, struct vr_manifest **m)
+/* The chain CH held to its end: fails when it ends before record EXPECT (HAVE_EXPECT), else
+ * prints what it covers. Returns 0 or 1. */
+static int chain_end(const struct vr_audit_chain *ch, bool have_expect, uint64_t expect)
 {
-	char path[PATH_MAX], why[VR_WHY_MAX];
-	struct vr_trust *trust = NULL;
-	char *text = NULL;
-	size_t len = 0;
-	int ret;
-
-	if (vr_trust_load(trust_path, &trust, why) != 0) {
-		fprintf(stderr, "vram-seal: --trust %s\n", why);
-		return 2;
-	}
-	snprintf(path, sizeof(path), "%s/%s", dir, VR_OMS_NAME);
-	ret = slurp(path, VR_MANIFEST_MAX_BYTES, &text, &len);
-	if (ret) {
-		printf("FAILED %s %s\n", VR_OMS_NAME,
-		       ret == -EFBIG ? "larger than 16 MiB" : strerror(-ret));
-	} else {
-		ret = vr_oms_verify(text, len, trust, m, why);
-		if (ret)
-			printf("FAILED %s %s\n", VR_OMS_NAME, why);
-		free(text);
-	}
-	vr_trust_free(trust);
-	return ret ? 1 : 0;
-}
-
-static int cmd_verify_model(int argc, char **argv)
-{
-	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
-					     {"trust", required_argument, NULL, 't'},
-					     {NULL, 0, NULL, 0}};
-	const char *trust = NULL;
-	struct vr_manifest *m = NULL;
-	unsigned failed = 0;
-	int c, ret;
-
-	while ((c = getopt_long(argc, argv, "+ht:", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			printf("%s  --trust KEY  public key (PEM) or directory of *.pem files\n"
-			       "Checks DIR/model.sig with the same code as the daemon, then every\n"
-			       "file below DIR against it. Prints OK, FAILED, MISSING and\n"
-			       "UNEXPECTED lines as the daemon's verify does; exits 0 only when\n"
-			       "every listed file is present with its signed digest and no\n"
-			       "unsigned file is there.\n",
-			       usage_model);
-			return 0;
-		case 't':
-			trust = optarg;
-			break;
-		default:
-			fputs(usage_model, stderr);
-			return 2;
-		}
-	}
-	if (!trust || argc - optind != 1) {
-		fputs(usage_model, stderr);
-		return 2;
-	}
-	const char *dir = argv[optind];
-
-	ret = load_signature(dir, trust, &m);
-	if (ret)
-		return ret;
-	if (list_files(dir) != 0) {
-		vr_manifest_free(m);
-		free_files();
+	if (have_expect && ch->seq <= expect) {
+		fprintf(stderr,
+			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
+			"records were cut off the end\n",
+			ch->seq ? (unsigned long long)ch->seq - 1 : 0ULL,
+			(unsigned long long)expect);
 		return 1;
 	}
-	hash_files(dir);
-	/* present files, then the listed ones that are not there, in path order */
-	size_t next = 0;
-
-	for (size_t i = 0; i <= walk.n; i++) {
-		const char *rel = i < walk.n ? walk.v[i].rel : NULL;
-
-		/* listed entries sorting before this file are missing */
-		for (; next < m->count && (!rel || strcmp(m->entries[next].name, rel) < 0);
-		     next++) {
-			printf("MISSING %s listed in %s\n", m->entries[next].name, VR_OMS_NAME);
-			failed++;
-		}
-		if (!rel)
-			break;
-		const struct tree_file *f = &walk.v[i];
-		const struct vr_manifest_entry *e = vr_manifest_find(m, rel);
-		char hex[65];
-
-		if (e && next < m->count && strcmp(m->entries[next].name, rel) == 0)
-			next++;
-		vr_hex(f->sha, 32, hex);
-		if (f->err) {
-			printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
-			failed++;
-		} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
-			printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
-			failed++;
-		} else if (e) {
-			printf("OK %s sha256:%s\n", rel, hex);
-		} else if (strcmp(rel, VR_OMS_NAME) == 0) {
-			printf("OK %s signature verified, key %s\n", rel, m->key_hint);
-		} else if (vr_manifest_ignored(m, rel) || vr_manifest_kind_of(rel)) {
-			printf("OK %s not part of the model (ignored)\n", rel);
-		} else {
-			printf("UNEXPECTED %s not listed in %s\n", rel, VR_OMS_NAME);
-			failed++;
-		}
-	}
-	vr_manifest_free(m);
-	free_files();
-	return failed ? 1 : 0;
+	printf("OK: %llu chained records, seq %llu to %llu, every MAC verifies%s\n",
+	       (unsigned long long)(ch->seq - ch->started_at), (unsigned long long)ch->started_at,
+	       ch->seq ? (unsigned long long)ch->seq - 1 : 0ULL,
+	       ch->started_at ? " (the first begins mid-chain: records before it are in an "
+				"earlier file; give it first to check the link)"
+			      : "");
+	return 0;
 }
 
 static int cmd_audit_verify(int argc, char **argv)
@@ -614,9 +368,7 @@ static int cmd_audit_verify(int argc, char **argv)
 	struct vr_audit_chain ch;
 	struct vr_keyring *k;
 	uint8_t k0[VR_AUDIT_MAC_SIZE];
-	char *buf = NULL, why[160];
-	size_t cap = 0;
-	int c, status = 0;
+	int c, status;
 
 	while ((c = getopt_long(argc, argv, "+hk:e:", opts, NULL)) != -1) {
 		switch (c) {
@@ -651,42 +403,9 @@ static int cmd_audit_verify(int argc, char **argv)
 	vr_keyring_free(k);
 	vr_audit_chain_init(&ch, k0);
 	explicit_bzero(k0, sizeof(k0));
-	for (int i = optind; i < argc && status == 0; i++) {
-		FILE *f = fopen(argv[i], "r");
-		unsigned long long line = 0;
-		ssize_t n;
-
-		if (!f) {
-			status = fail("cannot read %s: %s", argv[i], strerror(errno));
-			break;
-		}
-		while ((n = getline(&buf, &cap, f)) > 0) {
-			line++;
-			if (vr_audit_chain_next(&ch, buf, (size_t)n, why, sizeof(why)) != 0) {
-				fprintf(stderr, "vram-seal: FAILED: %s, line %llu: %s\n", argv[i],
-					line, why);
-				status = 1;
-				break;
-			}
-		}
-		fclose(f);
-	}
-	free(buf);
-	if (status == 0 && have_expect && ch.seq <= expect) {
-		fprintf(stderr,
-			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
-			"records were cut off the end\n",
-			ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL, (unsigned long long)expect);
-		status = 1;
-	}
+	status = chain_logs(&ch, argv + optind, argc - optind);
 	if (status == 0)
-		printf("OK: %llu chained records, seq %llu to %llu, every MAC verifies%s\n",
-		       (unsigned long long)(ch.seq - ch.started_at),
-		       (unsigned long long)ch.started_at,
-		       ch.seq ? (unsigned long long)ch.seq - 1 : 0ULL,
-		       ch.started_at ? " (the first begins mid-chain: records before it are in an "
-				       "earlier file; give it first to check the link)"
-				     : "");
+		status = chain_end(&ch, have_expect, expect);
 	explicit_bzero(&ch, sizeof(ch));
 	return status;
 }

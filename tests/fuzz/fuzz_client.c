@@ -2,6 +2,7 @@
  * status text that names the socket, a seal's GPU UUID, a reply message) never overrun and
  * only accept what they should. */
 #include "../../client/vram_client.c"
+#include "../../client/client_cuda.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,0 +1,330 @@
+/* startup.c - the daemon's start-up, step by step up to the mount, and its teardown. */
+#include "channel.h"
+#include "daemon.h"
+#include "ops.h"
+
+#include "audit.h"
+#include "backends.h"
+#include "key.h"
+#include "log.h"
+#include "manifest.h"
+#include "residency.h"
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void daemon_audit(struct daemon *d, const char *event, const char *outcome, const char *detail)
+{
+	struct vr_audit_rec rec = {
+	    .event = event, .uid = getuid(), .pid = getpid(), .outcome = outcome, .detail = detail};
+
+	vr_audit_log(d->audit, &rec);
+}
+
+/* Whether libfuse's options in ARGS include allow_other (others may use the mount). */
+static bool has_allow_other(const struct fuse_args *args)
+{
+	for (int i = 1; i < args->argc; i++) {
+		const char *a = args->argv[i];
+
+		if (strncmp(a, "-o", 2) == 0)
+			a += 2;
+		else if (i > 1 && strcmp(args->argv[i - 1], "-o") == 0)
+			;
+		else
+			continue;
+		for (const char *p = a; (p = strstr(p, "allow_other")) != NULL; p++)
+			if ((p == a || p[-1] == ',') && (p[11] == '\0' || p[11] == ','))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Refuses a mount point where vram-residency is mounted already (from
+ * /proc/self/mountinfo): a live mount would be hidden under the new one, and
+ * a stale one (its daemon died: "Transport endpoint is not connected") makes
+ * libfuse fail with no hint. Says which and what to do. Returns 0 or -1.
+ */
+static int check_mountpoint(const char *mountpoint)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192];
+	bool ours = false;
+
+	if (!f)
+		return 0; /* no /proc: libfuse decides */
+	while (!ours && fgets(line, sizeof(line), f)) {
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER */
+		char root[4096], at[4096], *dash = strstr(line, " - ");
+		char type[64];
+
+		if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, at) != 2 ||
+		    sscanf(dash + 3, "%63s", type) != 1)
+			continue;
+		/* mountinfo escapes spaces as \040: a path with them never matches, which only
+		 * leaves the check to libfuse */
+		ours = strcmp(at, mountpoint) == 0 && strcmp(type, "fuse.vram-residency") == 0;
+	}
+	fclose(f);
+	if (!ours)
+		return 0;
+	struct stat st;
+
+	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN)
+		vr_log(LOG_ERR,
+		       "%s: a stale vram-residency mount is there (its daemon is gone); clear it "
+		       "with: fusermount3 -u %s (or umount -l), then mount again",
+		       mountpoint, mountpoint);
+	else
+		vr_log(LOG_ERR,
+		       "%s: vram-residency is mounted there already; a second mount would hide it "
+		       "(unmount it first: fusermount3 -u %s)",
+		       mountpoint, mountpoint);
+	return -1;
+}
+
+/*
+ * libfuse's options are checked first, on a copy of the arguments, so an
+ * unknown option is the one line printed and nothing was opened for it.
+ * Returns 0 or -1 (libfuse said which option).
+ */
+static int probe_fuse_options(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse *probe = NULL;
+	bool copied = true;
+
+	for (int i = 0; i < args->argc && copied; i++)
+		copied = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
+	if (copied)
+		probe = fuse_new(&copy, &vr_fuse_ops, sizeof(vr_fuse_ops), NULL);
+	fuse_opt_free_args(&copy);
+	if (!probe)
+		return -1; /* libfuse said which option */
+	fuse_destroy(probe);
+	return 0;
+}
+
+static int open_keys(struct daemon *d)
+{
+	if (d->opts.secret)
+		return vr_keyring_load(d->opts.secret, &d->keys);
+	vr_log(LOG_WARNING, "no secret= given: seals are signed with an ephemeral random secret "
+			    "and cannot be checked after this mount ends");
+	return vr_keyring_generate(&d->keys);
+}
+
+/* Loads the keys trusted to sign models; returns 0 or -1 having said why. */
+static int open_trust(struct daemon *d)
+{
+	char why[VR_WHY_MAX];
+
+	if (!d->opts.trust) {
+		vr_log(LOG_INFO, "no trust= given: a model.sig is refused as untrusted; "
+				 "SHA256SUMS files are still checked");
+		return 0;
+	}
+	if (vr_trust_load(d->opts.trust, &d->trust, why) != 0) {
+		vr_log(LOG_ERR, "trust=%s: %s; nothing mounted", d->opts.trust, why);
+		return -1;
+	}
+	vr_log(LOG_INFO, "trust=%s: %zu key(s) trusted to sign models", d->opts.trust,
+	       vr_trust_count(d->trust));
+	return 0;
+}
+
+/* Makes the audit log's folder when it is the default one. */
+static void audit_dir(const char *path)
+{
+	if (strcmp(path, VR_DEFAULT_AUDIT) == 0)
+		mkdir("/var/log/vram-residency", 0700);
+}
+
+/* Opens the audit log and, with audit_key=, starts its chain; returns 0 or -1. */
+static int open_audit(struct daemon *d)
+{
+	audit_dir(d->opts.audit);
+	if (vr_audit_open(d->opts.audit, &d->audit) != 0)
+		return -1;
+	if (d->opts.audit_key) {
+		/* K(0) from the key file, then the file's bytes and K(0) leave memory */
+		struct vr_keyring *ak;
+		uint8_t k0[VR_AUDIT_MAC_SIZE];
+		int ret = vr_keyring_load(d->opts.audit_key, &ak);
+
+		if (ret == 0) {
+			vr_audit_key0(ak, k0);
+			vr_keyring_free(ak);
+			ret = vr_audit_chain_start(d->audit, k0);
+			explicit_bzero(k0, sizeof(k0));
+		}
+		if (ret) {
+			vr_log(LOG_ERR,
+			       "audit_key=%s: the audit log cannot be chained; nothing "
+			       "mounted",
+			       d->opts.audit_key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The socket's path: socket=, else MOUNTPOINT.sock; none with socket=none. 0 or -1. */
+static int name_socket(struct daemon *d, const char *mountpoint)
+{
+	if (!d->opts.socket || strcmp(d->opts.socket, "none") != 0) {
+		if (d->opts.socket)
+			d->socket_path = strdup(d->opts.socket);
+		else if (asprintf(&d->socket_path, "%s.sock", mountpoint) < 0)
+			d->socket_path = NULL;
+		if (!d->socket_path)
+			return -1;
+	}
+	return 0;
+}
+
+/* Opens the backend and the tree over it; returns 0 or -1 having said why. */
+static int open_tree(struct daemon *d, struct vr_backend_params *bp)
+{
+	struct vr_res_config rc;
+
+	bp->audit = d->audit;
+	if (vr_backend_select(d->opts.backend, bp, &d->backend) != 0) {
+		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
+		return -1;
+	}
+	rc = (struct vr_res_config){
+	    .backend = &d->backend,
+	    .keys = d->keys,
+	    .audit = d->audit,
+	    .verify_on_open = d->opts.verify_on_open == 1,
+	    .list_generated = d->opts.list_generated == 1,
+	    .immutable = d->opts.immutable == 1,
+	    .trust = d->trust,
+	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
+	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
+	    .socket_path = d->socket_path,
+	    .root_uid = getuid(),
+	    .root_gid = getgid()};
+	if (vr_res_new(&rc, &d->res) != 0) {
+		vr_log(LOG_ERR, "cannot set up the tree");
+		return -1;
+	}
+	return 0;
+}
+
+/* Mounts the tree at MOUNTPOINT and puts the channel under it; returns 0 or -1. */
+static int mount_tree(struct daemon *d, struct fuse_args *args, const char *mountpoint,
+		      const struct vr_device_info *info)
+{
+	char fsname[128];
+
+	snprintf(fsname, sizeof(fsname),
+		 "-ofsname=vram-%s,subtype=vram-residency,default_permissions", info->backend);
+	if (fuse_opt_add_arg(args, fsname) != 0)
+		return -1;
+	d->fuse = fuse_new(args, &vr_fuse_ops, sizeof(vr_fuse_ops), d->res);
+	if (!d->fuse)
+		return -1; /* libfuse said why (unknown option) */
+	if (fuse_mount(d->fuse, mountpoint) != 0)
+		return -1;
+	d->mounted = true;
+	int ret = vr_channel_install(fuse_get_session(d->fuse));
+
+	if (ret)
+		vr_log(LOG_WARNING,
+		       "the channel cannot be watched (%s): fstat of a removed open file "
+		       "will read ESTALE",
+		       strerror(-ret));
+	return 0;
+}
+
+/* Serves the socket, unless socket=none; returns 0 or -1 having said why. */
+static int serve_socket(struct daemon *d, bool allow_other)
+{
+	if (d->socket_path) {
+		struct vr_server_config sc = {
+		    .res = d->res, .path = d->socket_path, .allow_other = allow_other};
+
+		if (vr_server_start(&sc, &d->server) != 0) {
+			vr_log(LOG_ERR,
+			       "the socket %s cannot be served (socket=none runs without "
+			       "it); unmounting",
+			       d->socket_path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Says what is mounted where, in the log and the audit log. */
+static void announce(struct daemon *d, const char *mountpoint, const struct vr_device_info *info)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "mounted at %s; backend %s; device %d %s (%s)%s%s%s",
+		 mountpoint, info->backend, info->index, info->name, info->uuid,
+		 strcmp(info->backend, "mock") == 0 ? "; MOCK: bytes in host memory" : "",
+		 d->socket_path ? "; socket " : "", d->socket_path ? d->socket_path : "");
+	vr_log(LOG_INFO, "%s", detail);
+	daemon_audit(d, "daemon_started", "ok", detail);
+}
+
+int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoint)
+{
+	struct vr_backend_params bp;
+	struct vr_device_info info;
+
+	/* read now: libfuse takes its options out of ARGS as it parses them */
+	bool allow_other = has_allow_other(args);
+
+	if (check_mountpoint(mountpoint) != 0)
+		return -1;
+	if (vr_options_backend_params(&d->opts, &bp) != 0)
+		return -1;
+	if (probe_fuse_options(args) != 0)
+		return -1;
+	if (open_keys(d) != 0 || open_trust(d) != 0)
+		return -1;
+	if (open_audit(d) != 0)
+		return -1;
+	if (name_socket(d, mountpoint) != 0)
+		return -1;
+	if (open_tree(d, &bp) != 0)
+		return -1;
+	vr_backend_info(&d->backend, &info);
+	if (mount_tree(d, args, mountpoint, &info) != 0)
+		return -1;
+	if (serve_socket(d, allow_other) != 0)
+		return -1;
+	announce(d, mountpoint, &info);
+	return 0;
+}
+
+void daemon_stop(struct daemon *d)
+{
+	/* the socket first: its leases end before the memory they map is scrubbed */
+	vr_server_stop(d->server);
+	if (d->fuse) {
+		if (d->mounted && !d->unmounted)
+			fuse_unmount(d->fuse);
+		fuse_destroy(d->fuse);
+	}
+	vr_res_free(d->res); /* scrubs and frees every file's device memory */
+	vr_backend_close(&d->backend);
+	if (d->audit && d->mounted)
+		daemon_audit(d, "daemon_stopped", "ok", NULL);
+	vr_audit_close(d->audit);
+	vr_keyring_free(d->keys);
+	vr_trust_free(d->trust);
+	for (size_t i = 0; i < d->nretired; i++)
+		vr_trust_free(d->retired[i]);
+	free(d->retired);
+	free(d->socket_path);
+}

@@ -1,0 +1,341 @@
+/* vram-seal-tree.c - vram-seal's commands on a directory, manifest and verify-model: every
+ * file below it, hashed on all cores. */
+#include "digest.h"
+#include "manifest.h"
+#include "vram-seal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nettle/memops.h>
+
+static const char usage_manifest[] = "usage: vram-seal manifest DIR\n";
+static const char usage_model[] = "usage: vram-seal verify-model --trust KEY DIR\n";
+
+struct tree_file {
+	char *rel; /* relative to the directory, '/'-separated */
+	uint8_t sha[32];
+	int err;
+};
+
+static struct {
+	struct tree_file *v;
+	size_t n, cap;
+	size_t root_len;
+	int err;
+} walk;
+
+static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	if (type != FTW_F || !S_ISREG(st->st_mode))
+		return 0; /* directories, FIFOs, devices; links are not followed (nor listed) */
+	if (walk.n == walk.cap) {
+		size_t ncap = walk.cap ? 2 * walk.cap : 64;
+		struct tree_file *nv = realloc(walk.v, ncap * sizeof(*nv));
+
+		if (!nv) {
+			walk.err = -ENOMEM;
+			return 1;
+		}
+		walk.v = nv;
+		walk.cap = ncap;
+	}
+	walk.v[walk.n] = (struct tree_file){.rel = strdup(path + walk.root_len + 1)};
+	if (!walk.v[walk.n].rel) {
+		walk.err = -ENOMEM;
+		return 1;
+	}
+	walk.n++;
+	return 0;
+}
+
+static int by_rel(const void *a, const void *b)
+{
+	return strcmp(((const struct tree_file *)a)->rel, ((const struct tree_file *)b)->rel);
+}
+
+/* Lists the regular files below DIR into walk, sorted; returns 0 or -errno, having said why. */
+static int list_files(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "vram-seal: %s: %s\n", dir,
+			errno && !S_ISDIR(st.st_mode) ? "not a directory" : strerror(errno));
+		return -ENOTDIR;
+	}
+	walk.root_len = strlen(dir);
+	while (walk.root_len > 1 && dir[walk.root_len - 1] == '/')
+		walk.root_len--;
+	if (nftw(dir, walk_one, 64, FTW_PHYS) != 0 || walk.err) {
+		fprintf(stderr, "vram-seal: cannot list %s: %s\n", dir,
+			strerror(walk.err ? -walk.err : errno));
+		return walk.err ? walk.err : -errno;
+	}
+	if (walk.n > 1)
+		qsort(walk.v, walk.n, sizeof(*walk.v), by_rel);
+	return 0;
+}
+
+static void free_files(void)
+{
+	for (size_t i = 0; i < walk.n; i++)
+		free(walk.v[i].rel);
+	free(walk.v);
+	memset(&walk, 0, sizeof(walk));
+}
+
+struct hash_pool {
+	const char *dir;
+	atomic_size_t next;
+};
+
+/* Hashes the files of the pool, one file per turn, until none is left. */
+static void *hash_worker(void *arg)
+{
+	struct hash_pool *p = arg;
+	char path[PATH_MAX];
+
+	for (size_t i; (i = atomic_fetch_add(&p->next, 1)) < walk.n;) {
+		struct tree_file *f = &walk.v[i];
+		const void *data = NULL;
+		struct stat st;
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", p->dir, f->rel);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			f->err = -errno;
+		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {
+			vr_sha256(data, (size_t)st.st_size, f->sha);
+			if (st.st_size > 0)
+				munmap((void *)data, (size_t)st.st_size);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+/* SHA-256 of every listed file, the files spread over every CPU. */
+static void hash_files(const char *dir)
+{
+	unsigned n = vr_cpu_count();
+	pthread_t t[256];
+	struct hash_pool pool = {.dir = dir};
+	unsigned started = 0;
+
+	if (n > 256)
+		n = 256;
+	if (n > walk.n)
+		n = (unsigned)walk.n;
+	for (; started < n; started++)
+		if (pthread_create(&t[started], NULL, hash_worker, &pool) != 0)
+			break;
+	if (started == 0)
+		hash_worker(&pool);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* Prints NAME as sha256sum does: a leading '\' when it holds '\' or a newline, escaped. */
+static void print_sum(const uint8_t sha[32], const char *name)
+{
+	char hex[65];
+	bool esc = strpbrk(name, "\\\n") != NULL;
+
+	vr_hex(sha, 32, hex);
+	printf("%s%s  ", esc ? "\\" : "", hex);
+	for (const char *c = name; *c; c++) {
+		if (esc && *c == '\\')
+			fputs("\\\\", stdout);
+		else if (esc && *c == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*c);
+	}
+	putchar('\n');
+}
+
+int cmd_manifest(int argc, char **argv)
+{
+	int status = 0;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		printf("%sPrints the SHA-256 of every regular file below DIR (but a SHA256SUMS),\n"
+		       "names relative to DIR, sorted, as sha256sum writes them, hashing on all\n"
+		       "CPUs. vram-seal manifest DIR > DIR/SHA256SUMS makes the file the daemon\n"
+		       "checks that directory against.\n",
+		       usage_manifest);
+		return 0;
+	}
+	if (argc != 2) {
+		fputs(usage_manifest, stderr);
+		return 2;
+	}
+	if (list_files(argv[1]) != 0) {
+		free_files();
+		return 1;
+	}
+	hash_files(argv[1]);
+	for (size_t i = 0; i < walk.n; i++) {
+		const struct tree_file *f = &walk.v[i];
+
+		if (strcmp(f->rel, VR_SUMS_NAME) == 0)
+			continue;
+		if (f->err) {
+			fprintf(stderr, "vram-seal: cannot read %s/%s: %s\n", argv[1], f->rel,
+				strerror(-f->err));
+			status = 1;
+			continue;
+		}
+		print_sum(f->sha, f->rel);
+	}
+	free_files();
+	return status;
+}
+
+/* Reads DIR/model.sig and checks it with the keys in TRUST_PATH; prints why not. */
+static int load_signature(const char *dir, const char *trust_path, struct vr_manifest **m)
+{
+	char path[PATH_MAX], why[VR_WHY_MAX];
+	struct vr_trust *trust = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (vr_trust_load(trust_path, &trust, why) != 0) {
+		fprintf(stderr, "vram-seal: --trust %s\n", why);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, VR_OMS_NAME);
+	ret = slurp(path, VR_MANIFEST_MAX_BYTES, &text, &len);
+	if (ret) {
+		printf("FAILED %s %s\n", VR_OMS_NAME,
+		       ret == -EFBIG ? "larger than 16 MiB" : strerror(-ret));
+	} else {
+		ret = vr_oms_verify(text, len, trust, m, why);
+		if (ret)
+			printf("FAILED %s %s\n", VR_OMS_NAME, why);
+		free(text);
+	}
+	vr_trust_free(trust);
+	return ret ? 1 : 0;
+}
+
+/* Prints the line for the present file F, its entry in M being E (or NULL); returns 1 when
+ * it fails, else 0. */
+static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest_entry *e,
+			   const struct tree_file *f)
+{
+	const char *rel = f->rel;
+	char hex[65];
+
+	vr_hex(f->sha, 32, hex);
+	if (f->err) {
+		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
+		return 1;
+	} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
+		printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
+		return 1;
+	} else if (e) {
+		printf("OK %s sha256:%s\n", rel, hex);
+	} else if (strcmp(rel, VR_OMS_NAME) == 0) {
+		printf("OK %s signature verified, key %s\n", rel, m->key_hint);
+	} else if (vr_manifest_ignored(m, rel) || vr_manifest_kind_of(rel)) {
+		printf("OK %s not part of the model (ignored)\n", rel);
+	} else {
+		printf("UNEXPECTED %s not listed in %s\n", rel, VR_OMS_NAME);
+		return 1;
+	}
+	return 0;
+}
+
+/* Checks the listed files against M: present files, then the listed ones that are not there,
+ * in path order, a line each; returns how many fail. */
+static unsigned compare_files(const struct vr_manifest *m)
+{
+	unsigned failed = 0;
+	size_t next = 0;
+
+	for (size_t i = 0; i <= walk.n; i++) {
+		const char *rel = i < walk.n ? walk.v[i].rel : NULL;
+
+		/* listed entries sorting before this file are missing */
+		for (; next < m->count && (!rel || strcmp(m->entries[next].name, rel) < 0);
+		     next++) {
+			printf("MISSING %s listed in %s\n", m->entries[next].name, VR_OMS_NAME);
+			failed++;
+		}
+		if (!rel)
+			break;
+		const struct vr_manifest_entry *e = vr_manifest_find(m, rel);
+
+		if (e && next < m->count && strcmp(m->entries[next].name, rel) == 0)
+			next++;
+		failed += check_file(m, e, &walk.v[i]);
+	}
+	return failed;
+}
+
+int cmd_verify_model(int argc, char **argv)
+{
+	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+					     {"trust", required_argument, NULL, 't'},
+					     {NULL, 0, NULL, 0}};
+	const char *trust = NULL;
+	struct vr_manifest *m = NULL;
+	unsigned failed = 0;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "+ht:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			printf("%s  --trust KEY  public key (PEM) or directory of *.pem files\n"
+			       "Checks DIR/model.sig with the same code as the daemon, then every\n"
+			       "file below DIR against it. Prints OK, FAILED, MISSING and\n"
+			       "UNEXPECTED lines as the daemon's verify does; exits 0 only when\n"
+			       "every listed file is present with its signed digest and no\n"
+			       "unsigned file is there.\n",
+			       usage_model);
+			return 0;
+		case 't':
+			trust = optarg;
+			break;
+		default:
+			fputs(usage_model, stderr);
+			return 2;
+		}
+	}
+	if (!trust || argc - optind != 1) {
+		fputs(usage_model, stderr);
+		return 2;
+	}
+	const char *dir = argv[optind];
+
+	ret = load_signature(dir, trust, &m);
+	if (ret)
+		return ret;
+	if (list_files(dir) != 0) {
+		vr_manifest_free(m);
+		free_files();
+		return 1;
+	}
+	hash_files(dir);
+	failed = compare_files(m);
+	vr_manifest_free(m);
+	free_files();
+	return failed ? 1 : 0;
+}
