@@ -55,6 +55,8 @@ struct seal_times {
 static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t fsv[VR_DIGEST_SIZE],
 		       struct seal_times *tm)
 {
+	res_io_held(n);
+
 	struct vr_dev_file *f = n->dev;
 	struct sha_job job = {.f = f};
 	double t0 = seconds();
@@ -113,19 +115,21 @@ static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t f
  * Returns the load's error. */
 static int remove_failed(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
+	res_io_held(n);
+
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = n->load_err;
 	if (n->state == ST_FAILED) {
 		n->refs++;
 		res_detach_file(r, n);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		res_release_device(r, n, n->name, c); /* IO is held already */
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, n);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -139,14 +143,16 @@ static int refuse_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal
 		       const char *rel, const char *why, const char *detail, bool awaiting,
 		       const struct vr_caller *c)
 {
-	pthread_mutex_lock(&r->lock);
+	res_io_held(n);
+
+	res_lock(r);
 	free(n->seal);
 	n->seal = s;
 	n->sealed_gen = n->gen;
 	n->awaiting_source = awaiting;
 	res_set_check_why(n, why);
 	res_set_state(r, n, ST_REFUSED);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	vr_log(LOG_ERR, "seal of %s refused: %s; reads fail until it is replaced", rel, detail);
 	res_audit(r, "vram_seal_refused", rel, c, "denied", s->fsverity, detail);
 	return -EIO;
@@ -159,15 +165,17 @@ static int refuse_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal
  */
 static int trim_to_size(struct vr_residency *r, struct vr_node *n)
 {
+	res_io_held(n);
+
 	int ret = vr_dev_resize(n->dev, n->size);
 
 	if (ret == 0) {
 		uint64_t held = vr_dev_held(n->dev);
 
 		n->reserved_to = 0;
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		n->held = held;
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	return ret;
 }
@@ -177,14 +185,16 @@ static int trim_to_size(struct vr_residency *r, struct vr_node *n)
 static int take_digests(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
 			struct seal_times *tm)
 {
+	res_io_held(n);
+
 	struct res_expect e;
 	int ret;
 
 	if (r->cfg.sha256_off) {
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_expect_of(n, NULL, &e);
 		s->no_sha256 = !e.covered && !r->cfg.expect_require;
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	ret = digest_both(n, s->no_sha256 ? NULL : s->sha256, s->fsverity, tm);
 	/* a device that cannot digest is an I/O error to the writer, not a mismatch */
@@ -202,6 +212,8 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 			 char rel[VR_SEAL_PATH_MAX], char why[VR_WHY_MAX],
 			 char detail[2 * VR_WHY_MAX])
 {
+	res_io_held(n);
+
 	struct res_expect e;
 	int ret;
 
@@ -211,15 +223,15 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 	strcpy(s->device.name, r->dev.name);
 	strcpy(s->device.uuid, r->dev.uuid);
 	vr_seal_now(s->sealed_at);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_place_seal(r, n, s, &e);
 	res_node_path(n, rel, VR_SEAL_PATH_MAX);
 	if (ret == 0 && s->no_sha256 && e.covered) {
 		/* a source arrived meanwhile: take the SHA-256 after all, then place again */
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		ret = vr_dev_sha256(n->dev, s->sha256);
 		s->no_sha256 = ret != 0;
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		if (ret == 0)
 			ret = res_place_seal(r, n, s, &e);
 	}
@@ -232,7 +244,7 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 		snprintf(why, VR_WHY_MAX, "%s", "no expected digest covers it (expect=require)");
 		snprintf(detail, 2 * VR_WHY_MAX, "%s", why);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -240,12 +252,14 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 static void publish_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
 			 const char *rel, const struct seal_times *tm)
 {
-	pthread_mutex_lock(&r->lock);
+	res_io_held(n);
+
+	res_lock(r);
 	free(n->seal);
 	n->seal = s;
 	n->sealed_gen = n->gen;
 	res_set_state(r, n, ST_SEALED);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (s->no_sha256)
 		vr_log(LOG_INFO, "sealed %s (%llu bytes): tree %.3f s, no sha256 (sha256=off)", rel,
 		       (unsigned long long)s->size, tm->tree);
@@ -266,6 +280,8 @@ static void publish_seal(struct vr_residency *r, struct vr_node *n, struct vr_se
  */
 static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
+	res_io_held(n);
+
 	struct vr_seal *s = calloc(1, sizeof(*s));
 	char rel[VR_SEAL_PATH_MAX], why[VR_WHY_MAX], detail[2 * VR_WHY_MAX];
 	struct seal_times tm;
@@ -301,11 +317,13 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
  */
 static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c)
 {
+	res_io_held(n);
+
 	char rel[VR_SEAL_PATH_MAX];
 	const char *why =
 	    n->killed ? "its writer was killed by a signal" : res_incomplete_reason(n);
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	enum file_state st = n->state;
 	/*
 	 * A resumed load is complete only once the resume added bytes (appended, or
@@ -327,7 +345,7 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 			: "its resumed load added no bytes to what the stopped load wrote";
 		why = n->incomplete_why;
 		res_node_path(n, rel, sizeof(rel));
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		if (!untouched) {
 			vr_log(LOG_WARNING, "load of %s is incomplete (%s): not sealed", rel, why);
 			res_audit(r, "vram_load_incomplete", rel, c, "failed", NULL, why);
@@ -343,7 +361,7 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 	}
 	if (why && (now_incomplete || st == ST_INCOMPLETE))
 		n->incomplete_why = why;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (st == ST_FAILED)
 		return remove_failed(r, n, c);
 	if (st == ST_REMOVED)
@@ -380,12 +398,12 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 		       "incomplete and will not be sealed",
 		       n->name, (int)c->pid);
 	}
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	enum file_state st = n->state;
 	bool sole = n->writers == 1;
 	int load_err = n->load_err;
 
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	/*
 	 * The opener's close of the file's only description open for writing
 	 * settles the load now (a killed closer's too), so the seal, or its
@@ -423,11 +441,11 @@ void res_release_writer(struct vr_residency *r, struct vr_handle *h)
 	int ret = 0;
 
 	pthread_rwlock_wrlock(&n->io);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	unsigned others = --n->writers;
 	enum file_state st = n->state;
 
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (st == ST_FAILED || (others == 0 && st != ST_REMOVED))
 		ret = settle(r, n, &h->opener);
 	if (ret)

@@ -144,6 +144,8 @@ int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const stru
 int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_seal *s,
 		     struct res_expect *e, char **json)
 {
+	res_held(r);
+
 	int ret;
 
 	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, e);
@@ -158,6 +160,8 @@ int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_
 int res_place_seal(struct vr_residency *r, struct vr_node *n, struct vr_seal *s,
 		   struct res_expect *e)
 {
+	res_held(r);
+
 	struct vr_seal t = *s;
 	char *json = NULL;
 	int ret = res_seal_prepare(r, n, &t, e, &json);
@@ -258,19 +262,19 @@ static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 		 * its seal takes the SHA-256 itself, the source being in place.
 		 */
 		if (pthread_rwlock_tryrdlock(&f->io) != 0) {
-			pthread_mutex_lock(&r->lock);
+			res_lock(r);
 			res_node_put(r, f);
-			pthread_mutex_unlock(&r->lock);
+			res_unlock(r);
 			continue;
 		}
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		bool still = f->state == ST_SEALED && f->seal && f->seal->no_sha256;
 
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		/* IO held shared: the bytes cannot be freed or changed meanwhile */
 		if (still)
 			ret = vr_dev_sha256(f->dev, sha);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		if (ret == 0 && f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
 			memcpy(f->seal->sha256, sha, sizeof(sha));
 			f->seal->no_sha256 = false;
@@ -279,11 +283,11 @@ static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 			vr_log(LOG_ERR, "%s: its SHA-256 could not be taken for a check: %s",
 			       f->name, strerror(-ret));
 		}
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		pthread_rwlock_unlock(&f->io);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, f);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	free(l->unhashed);
 }
@@ -312,6 +316,8 @@ static void note(struct applied_list *l, const struct vr_node *f, const char *de
 /* Re-checks file F against the sources now covering it. [T] */
 static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_list *l)
 {
+	res_held(r);
+
 	struct res_expect e;
 	char detail[2 * VR_WHY_MAX], why[VR_WHY_MAX];
 
@@ -379,10 +385,10 @@ static void read_source(struct vr_residency *r, const struct vr_node *n, struct 
 		vr_sums_parse(buf, size, &s->m, s->why);
 	} else {
 		/* the keys as they are now (SIGHUP may replace them; the old stay valid) */
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		const struct vr_trust *trust = r->cfg.trust;
 
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		vr_oms_verify(buf, size, trust, &s->m, s->why);
 	}
 	free(buf);
@@ -396,11 +402,11 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	enum vr_manifest_kind kind;
 	uint64_t size;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	kind = n->state == ST_SEALED && !n->target ? vr_manifest_kind_of(n->name) : 0;
 	size = n->size;
 	res_node_path(n, path, sizeof(path));
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (!kind)
 		return;
 	s = calloc(1, sizeof(*s));
@@ -411,7 +417,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		s = &no_memory[kind == VR_MANIFEST_OMS];
 	}
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	/* still this sealed source, under its name: otherwise the next arrival applies */
 	bool current = n->state == ST_SEALED && vr_manifest_kind_of(n->name) == kind && n->parent;
 
@@ -420,7 +426,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		n->source = s;
 		recheck_below(r, n->parent, n, &l);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (!current) {
 		res_source_free(s);
 		return;
@@ -515,6 +521,8 @@ static void missing_below(struct vr_residency *r, const struct vr_node *d, const
 void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct vr_text *t,
 		      unsigned *failed)
 {
+	res_held(r);
+
 	char dirpath[VR_SEAL_PATH_MAX], srcpath[VR_SEAL_PATH_MAX];
 
 	if (res_node_path(dir, dirpath, sizeof(dirpath)))
@@ -565,13 +573,15 @@ static void count_below(const struct vr_node *d, struct res_expect_counts *k)
 
 void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k)
 {
+	res_held(r);
+
 	memset(k, 0, sizeof(*k));
 	count_below(r->root, k);
 }
 
 void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust)
 {
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	r->cfg.trust = trust;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 }

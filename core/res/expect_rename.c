@@ -45,6 +45,8 @@ void res_restage_free(struct res_restage_list *l)
 /* Stages the seal of every sealed file at or below N as N is placed now. [T] */
 static int restage_below(struct vr_residency *r, struct vr_node *n, struct res_restage_list *l)
 {
+	res_held(r);
+
 	if (n->is_dir) {
 		for (struct vr_node *ch = n->children; ch; ch = ch->next) {
 			int ret = restage_below(r, ch, l);
@@ -115,6 +117,8 @@ int res_restage_at(struct vr_residency *r, struct vr_node *n, struct vr_node *pa
 void res_restage_commit(struct vr_residency *r, struct res_restage_list *l,
 			const struct vr_caller *c)
 {
+	res_held(r);
+
 	char old[VR_SEAL_PATH_MAX], path[VR_SEAL_PATH_MAX], detail[VR_SEAL_PATH_MAX + 8];
 
 	for (size_t i = 0; i < l->n; i++) {
@@ -199,16 +203,16 @@ void res_reload_sources(struct vr_residency *r, struct vr_node *n, const struct 
 {
 	struct node_list l = {0};
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	sources_below(n, &l);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	for (size_t i = 0; i < l.n; i++) {
 		pthread_rwlock_rdlock(&l.v[i]->io);
 		res_source_load(r, l.v[i], c);
 		pthread_rwlock_unlock(&l.v[i]->io);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, l.v[i]);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	free(l.v);
 }

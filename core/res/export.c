@@ -74,7 +74,7 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	struct res_lookup lk;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &lk);
 	if (ret == 0 && lk.kind == VR_KIND_DIR)
 		ret = -EISDIR;
@@ -84,7 +84,7 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	if (ret == 0 && !may_read(lk.node, p))
 		ret = -EACCES;
 	if (ret) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return refuse(r, rel, c, ret,
 			      ret == -EACCES ? "the caller may not read it"
 			      : ret == -EINVAL
@@ -96,13 +96,13 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	if (n->state != ST_SEALED) {
 		bool bad = n->state == ST_QUARANTINED || n->state == ST_REFUSED;
 
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return refuse(r, rel, c, bad ? -EIO : -EAGAIN,
 			      bad ? "it failed a check: quarantined or refused"
 				  : "not sealed yet: only a whole, sealed file is handed out");
 	}
 	n->refs++;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	*out = n;
 	return 0;
 }
@@ -118,7 +118,7 @@ static int export_sealed(struct vr_residency *r, struct vr_node *n, struct vr_le
 	int ret;
 
 	pthread_rwlock_rdlock(&n->io);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (n->state != ST_SEALED || !n->seal_json) {
 		ret = n->state == ST_REMOVED ? -ENOENT : -EIO;
 		snprintf(why, VR_WHY_MAX, "%s", "changed while it was checked");
@@ -129,7 +129,7 @@ static int export_sealed(struct vr_residency *r, struct vr_node *n, struct vr_le
 		ret = l->seal_json ? 0 : -ENOMEM;
 		snprintf(why, VR_WHY_MAX, "%s", "out of memory");
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (ret == 0) {
 		ret = vr_dev_export(n->dev, exp);
 		if (ret)
@@ -137,11 +137,11 @@ static int export_sealed(struct vr_residency *r, struct vr_node *n, struct vr_le
 				 strerror(-ret));
 	}
 	if (ret == 0) {
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		n->leases++;
 		r->leases++;
 		r->exports++;
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	pthread_rwlock_unlock(&n->io);
 	return ret;
@@ -174,9 +174,9 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 	if (ret) {
 		free(l->seal_json);
 		free(l);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, n);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return refuse(r, rel, &c, ret, why);
 	}
 	l->node = n;
@@ -214,13 +214,13 @@ void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l)
 
 	if (!l)
 		return;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	l->node->leases--;
 	r->leases--;
 	if (res_node_path(l->node, rel, sizeof(rel)) != 0)
 		snprintf(rel, sizeof(rel), "%s", l->node->name);
 	res_node_put(r, l->node);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_audit(r, "vram_export_ended", rel, &l->who, "ok", NULL, NULL);
 	free(l->seal_json);
 	free(l);
@@ -229,6 +229,8 @@ void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l)
 int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,
 	       const struct vr_caller *c)
 {
+	res_held(r);
+
 	char why[160];
 
 	if (!n || n->is_dir || n->leases == 0)
@@ -248,7 +250,7 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 	struct res_lookup lk;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &lk);
 	if (ret == 0) {
 		/* an existing file is replaced: write on it, search above it */
@@ -266,6 +268,6 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 			if (!may(d, p, 1))
 				ret = -EACCES;
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }

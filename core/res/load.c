@@ -18,14 +18,14 @@ void res_load_failed(struct vr_residency *r, struct vr_node *n, int err, const s
 {
 	char path[VR_SEAL_PATH_MAX];
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (n->state == ST_WRITING) {
 		res_set_state(r, n, ST_FAILED);
 		n->load_err = err;
 	}
 	if (res_node_path(n, path, sizeof(path)) != 0)
 		strcpy(path, n->name);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	vr_log(LOG_WARNING, "load of %s failed: %s; it will not be sealed", path, strerror(-err));
 	res_audit(r, "vram_allocation_failed", path, c, "failed", NULL, strerror(-err));
 }
@@ -33,6 +33,8 @@ void res_load_failed(struct vr_residency *r, struct vr_node *n, int err, const s
 /* Records that [START, END) of N was written. IO held exclusively. Returns 0 or -ENOMEM. */
 static int mark_written(struct vr_node *n, uint64_t start, uint64_t end)
 {
+	res_io_held(n);
+
 	struct res_range *w = n->written;
 	size_t i = n->nwritten;
 
@@ -75,6 +77,8 @@ static int mark_written(struct vr_node *n, uint64_t start, uint64_t end)
 /* Forgets what was written at or past SIZE (a truncation). IO held exclusively. */
 static void cut_written(struct vr_node *n, uint64_t size)
 {
+	res_io_held(n);
+
 	while (n->nwritten > 0 && n->written[n->nwritten - 1].start >= size)
 		n->nwritten--;
 	if (n->nwritten > 0 && n->written[n->nwritten - 1].end > size)
@@ -114,6 +118,8 @@ const char *res_incomplete_reason(const struct vr_node *n)
 static void begin_load(struct vr_residency *r, struct vr_node *parent, struct vr_node *n,
 		       struct vr_handle *h, struct vr_dev_file *dev, const struct vr_caller *c)
 {
+	res_held(r);
+
 	n->dev = dev;
 	n->writers = 1;
 	n->load_tgid = c ? c->tgid : 0;
@@ -138,7 +144,7 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	ret = vr_dev_file_new(r->cfg.backend, &dev);
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve_new(r, path, true, &l);
 	if (ret)
 		goto unlock;
@@ -157,7 +163,7 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	res_node_path(n, rel, sizeof(rel));
 	*out = h;
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (dev)
 		vr_dev_file_free(dev);
 	if (ret == 0)
@@ -192,7 +198,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	fresh = ret ? NULL : res_node_new(r, name, false, n->mode, c);
 	h = fresh ? res_handle_new(fresh) : NULL;
 	if (!h) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		if (fresh)
 			res_node_destroy(fresh);
 		vr_dev_file_free(dev);
@@ -205,7 +211,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	n->refs++; /* ours, until the old bytes are scrubbed */
 	res_detach_file(r, n);
 	begin_load(r, parent, fresh, h, dev, c);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_scrub_removed(r, n, c);
 	res_audit(r, "vram_replaced", rel, c, "ok", old_digest,
 		  "opened with O_TRUNC: the sealed bytes were scrubbed and a new load begins");
@@ -248,7 +254,7 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		   (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY && !r->cfg.immutable) {
 		ret = res_leased(r, n, "replacement", rel, c);
 		if (ret) {
-			pthread_mutex_unlock(&r->lock);
+			res_unlock(r);
 			return ret;
 		}
 		return replace_sealed(r, n, c, out);
@@ -263,7 +269,7 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 	if (ret == 0 && !(h = res_handle_new(n)))
 		ret = -ENOMEM;
 	if (ret) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		vr_log(LOG_INFO, "open of %s for writing refused: %s", rel,
 		       why ? why : strerror(-ret));
 		if (why)
@@ -290,7 +296,7 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 	if (c)
 		h->opener = *c;
 	n->writers++;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (flags & O_TRUNC) {
 		ret = vr_res_ftruncate(r, h, 0, c);
 		if (ret) {
@@ -314,6 +320,8 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
  */
 static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off)
 {
+	res_io_held(n);
+
 	if (n->hash_lost || vr_dev_in_place(n->dev))
 		return;
 	if (off != n->hashed_to || (!n->wsha && vr_sha256_async_new(&n->wsha) != 0) ||
@@ -329,6 +337,8 @@ static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_
 /* Starts N's in-line hash over (a truncation to 0, a replacement). IO held exclusively. */
 static void hash_restart(struct vr_node *n)
 {
+	res_io_held(n);
+
 	vr_sha256_async_free(n->wsha);
 	n->wsha = NULL;
 	n->hashed_to = 0;
@@ -342,6 +352,8 @@ static void hash_restart(struct vr_node *n)
  */
 static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, uint64_t dev_size)
 {
+	res_io_held(n);
+
 	int ret = vr_dev_resize(n->dev, dev_size);
 
 	if (ret)
@@ -359,12 +371,12 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 		n->wsha = NULL;
 	}
 	n->gen++;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	n->size = size;
 	n->held = held;
 	res_now(&n->mtime);
 	n->ctime = n->mtime;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return 0;
 }
 
@@ -372,6 +384,8 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 		    const struct vr_caller *c)
 {
+	res_io_held(n);
+
 	/* a KEEP_SIZE reservation keeps its device memory until the seal trims it */
 	int ret = resize_to(r, n, size, size > n->reserved_to ? size : n->reserved_to);
 
@@ -390,11 +404,13 @@ static int set_size(struct vr_residency *r, struct vr_node *n, uint64_t size,
 static int writable(struct vr_residency *r, struct vr_node *n, const struct vr_handle *h,
 		    const struct vr_caller *c)
 {
+	res_io_held(n);
+
 	char rel[VR_SEAL_PATH_MAX];
 	bool withdrawn = false;
 	int ret = 0;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (n->state == ST_FAILED) {
 		ret = n->load_err;
 	} else if (n->state == ST_REMOVED) {
@@ -408,7 +424,7 @@ static int writable(struct vr_residency *r, struct vr_node *n, const struct vr_h
 	} else if (n->state != ST_WRITING) {
 		ret = -EPERM;
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (withdrawn)
 		res_audit(r, "seal_withdrawn", rel, c, "ok", NULL,
 			  "written again through a descriptor still open after the sealing close");
@@ -441,7 +457,7 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 			res_load_failed(r, n, ret, c);
 	}
 	if (ret == 0) {
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_now(&n->mtime);
 		n->ctime = n->mtime;
 		/* a write without CAP_FSETID (here: by anyone but root) drops set-user-ID, and
@@ -451,7 +467,7 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 			if (n->mode & S_IXGRP)
 				n->mode &= ~(mode_t)S_ISGID;
 		}
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	pthread_rwlock_unlock(&n->io);
 	return ret;
@@ -501,29 +517,29 @@ int vr_res_truncate(struct vr_residency *r, const char *path, uint64_t size,
 	struct res_lookup l;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind != VR_KIND_FILE)
 		ret = l.kind == VR_KIND_DIR ? -EISDIR : -EPERM;
 	if (ret) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return ret;
 	}
 	h = res_handle_new(l.node);
 	if (!h) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return -ENOMEM;
 	}
 	l.node->refs++;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	ret = vr_res_ftruncate(r, h, size, c);
 	res_refused("truncate", path, ret);
 	if (ret == -EPERM) {
 		char rel[VR_SEAL_PATH_MAX];
 
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_path(l.node, rel, sizeof(rel));
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		res_audit(r, "policy_violation", rel, c, "denied", NULL,
 			  "sealed files are immutable: truncate refused");
 	}

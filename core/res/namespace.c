@@ -18,7 +18,7 @@ int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out
 	struct res_lookup l;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret == 0) {
 		if (l.gen)
@@ -26,7 +26,7 @@ int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out
 		else
 			res_attr_of_node(l.node, out);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -36,9 +36,9 @@ int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr 
 		*out = h->attr; /* generated text: as it was at the open */
 		return 0;
 	}
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	res_attr_of_node(h->node, out);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return 0;
 }
 
@@ -48,7 +48,7 @@ int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **
 	struct res_lookup l;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind != VR_KIND_DIR)
 		ret = -ENOTDIR;
@@ -61,7 +61,7 @@ int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **
 			ret = -ENOMEM;
 		}
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -72,11 +72,11 @@ int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
 
 	if (!dir || !dir->is_dir)
 		return -ENOTDIR;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	/* a removed directory lists as empty */
 	if (dir == r->root || dir->parent)
 		res_vname_list(r, dir, fill, ctx);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return 0;
 }
 
@@ -87,7 +87,7 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	struct vr_node *n;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve_new(r, path, false, &l);
 	if (ret)
 		goto unlock;
@@ -100,7 +100,7 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	res_link_child(l.parent, n);
 	res_touch_dir(l.parent);
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_refused("mkdir", path, ret);
 	return ret;
 }
@@ -111,7 +111,7 @@ int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_calle
 	int ret;
 
 	(void)c;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret)
 		goto unlock;
@@ -127,7 +127,7 @@ int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_calle
 	res_unlink_child(l.node);
 	res_node_put(r, l.node);
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_refused("rmdir", path, ret);
 	return ret;
 }
@@ -137,7 +137,7 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 	struct res_lookup l;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret)
 		goto unlock;
@@ -161,11 +161,11 @@ int vr_res_unlink(struct vr_residency *r, const char *path, const struct vr_call
 	/* rm frees now, even while the file is open: readers then get ESTALE */
 	n->refs++;
 	res_detach_file(r, n);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_scrub_removed(r, n, c);
 	return 0;
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	res_refused("unlink", path, ret);
 	return ret;
 }
@@ -195,6 +195,8 @@ static bool is_ancestor(const struct vr_node *a, const struct vr_node *n)
 static int replaceable(struct vr_residency *r, const struct res_lookup *src,
 		       const struct res_lookup *dst, unsigned flags)
 {
+	res_held(r);
+
 	if (flags & RENAME_NOREPLACE)
 		return -EEXIST;
 	if (dst->kind != VR_KIND_DIR && dst->kind != VR_KIND_FILE && dst->kind != VR_KIND_LINK)
@@ -220,6 +222,8 @@ static int replaceable(struct vr_residency *r, const struct res_lookup *src,
 static int rename_check(struct vr_residency *r, const char *from, const char *to, unsigned flags,
 			const struct vr_caller *c, struct res_lookup *src, struct res_lookup *dst)
 {
+	res_held(r);
+
 	int ret = res_resolve(r, from, src);
 
 	if (ret)
@@ -262,6 +266,8 @@ static int rename_check(struct vr_residency *r, const char *from, const char *to
 static void rename_link(struct vr_residency *r, const struct res_lookup *src,
 			const struct res_lookup *dst, char *name, struct vr_node **victim)
 {
+	res_held(r);
+
 	struct vr_node *oldp = src->node->parent;
 
 	if (dst->node && dst->kind == VR_KIND_DIR) {
@@ -298,7 +304,7 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = rename_check(r, from, to, flags, c, &src, &dst);
 	if (ret == 0) {
 		res_last_name(&dst, name);
@@ -318,14 +324,14 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 	}
 	res_restage_free(&staged);
 	free(copy);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (victim)
 		res_scrub_removed(r, victim, c);
 	if (moved) {
 		res_reload_sources(r, moved, c);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, moved);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	if (ret == 1)
 		ret = 0; /* the same file: nothing to do */
@@ -342,7 +348,7 @@ static int with_node(struct vr_residency *r, const char *path, struct vr_handle 
 	struct res_lookup l = {0};
 	int ret = 0;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (path)
 		ret = res_resolve(r, path, &l);
 	else if (!h)
@@ -357,7 +363,7 @@ static int with_node(struct vr_residency *r, const char *path, struct vr_handle 
 		apply(l.node, arg);
 		res_now(&l.node->ctime);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -483,7 +489,7 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 
 	if (strlen(target) >= VR_SEAL_PATH_MAX)
 		return -ENAMETOOLONG;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve_new(r, path, false, &l);
 	if (ret)
 		goto unlock;
@@ -508,7 +514,7 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 	res_link_child(l.parent, n);
 	res_touch_dir(l.parent);
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (why)
 		vr_log(LOG_INFO, "symlink %s -> %s refused: %s", path, target, why);
 	else
@@ -523,13 +529,13 @@ int vr_res_readlink(struct vr_residency *r, const char *path, char *buf, size_t 
 
 	if (cap == 0)
 		return -EINVAL;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind != VR_KIND_LINK)
 		ret = -EINVAL;
 	if (ret == 0)
 		snprintf(buf, cap, "%s", l.node->target);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -542,8 +548,8 @@ int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out)
 		return ret;
 	out->total_bytes = info.total_bytes;
 	out->free_bytes = info.free_bytes;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	out->files = r->files;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return 0;
 }

@@ -16,12 +16,12 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	struct vr_handle *h;
 
 	if (n->state == ST_QUARANTINED || n->state == ST_REFUSED) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return -EIO;
 	}
 	h = res_handle_new(n);
 	if (!h) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return -ENOMEM;
 	}
 	n->refs++;
@@ -38,7 +38,7 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
 
 	res_node_path(n, rel, sizeof(rel));
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (check) {
 		if (res_check_at(r, n, rel, c)) {
 			vr_res_release(r, h);
@@ -56,7 +56,7 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 	struct res_lookup l;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind == VR_KIND_DIR)
 		ret = -EISDIR;
@@ -65,18 +65,18 @@ int vr_res_open(struct vr_residency *r, const char *path, int flags, const struc
 	else if (ret == 0 && l.gen && wants_write)
 		ret = -EPERM; /* generated entries are read-only */
 	if (ret) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		res_refused("open", path, ret);
 		return ret;
 	}
 	if (l.gen) {
 		/* its text is made without the tree lock: keep the owner alive meanwhile */
 		l.node->refs++;
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		ret = res_vname_open(r, &l, c, out);
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, l.node);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	} else if (wants_write) {
 		/* drops the lock, and logs and audits its own refusals */
 		return res_open_writer(r, l.node, flags, c, out);
@@ -115,11 +115,11 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 		return 0;
 	}
 	pthread_rwlock_rdlock(&n->io);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	enum file_state st = n->state;
 	uint64_t size = n->size;
 
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (st == ST_REMOVED) {
 		ret = -ESTALE;
 	} else if (st == ST_QUARANTINED || st == ST_FAILED || st == ST_REFUSED) {
@@ -146,9 +146,9 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 	if (n && h->writer)
 		res_release_writer(r, h);
 	if (n) {
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_node_put(r, n);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	free(h->text);
 	free(h);

@@ -13,14 +13,14 @@ int res_seal_text(struct vr_residency *r, struct vr_node *f, char **text, size_t
 {
 	int ret = -ENOENT;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (f->seal_json && (f->state == ST_SEALED || f->state == ST_QUARANTINED)) {
 		*text = strdup(f->seal_json);
 		ret = *text ? 0 : -ENOMEM;
 		if (ret == 0)
 			*len = strlen(*text);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -38,6 +38,8 @@ struct status_counts {
 /* Copies the counters (not the expected digests' counts). [T] */
 static void status_snapshot(struct vr_residency *r, struct status_counts *k)
 {
+	res_held(r);
+
 	*k = (struct status_counts){
 	    .files = r->files,
 	    .sealed = r->sealed,
@@ -146,10 +148,10 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	status_snapshot(r, &k);
 	res_expect_counts(r, &k.ek); /* a walk of the tree: the status's alone, not metrics' */
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	o = cJSON_CreateObject();
 	if (!o)
 		return -ENOMEM;
@@ -165,6 +167,8 @@ const double res_verify_bounds[RES_VERIFY_BUCKETS] = {0.001, 0.01, 0.05, 0.1, 0.
 
 void res_count_check(struct vr_residency *r, int ret, double seconds)
 {
+	res_held(r);
+
 	struct res_metrics *m = r->metrics;
 
 	if (ret == 0)
@@ -249,10 +253,10 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	status_snapshot(r, &k);
 	m = *r->metrics;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	/* UUID and gpu as dcgm-exporter labels them, so PromQL joins the two on UUID */
 	snprintf(labels, sizeof(labels), "UUID=\"%s\",gpu=\"%d\",backend=\"%s\"", info.uuid,
 		 info.index, info.backend);

@@ -8,7 +8,9 @@
 #include "text.h"
 #include "vnames.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 /*
  * Locks, and what each field below is guarded by:
@@ -131,7 +133,9 @@ struct vr_handle {
 };
 
 struct vr_residency {
-	pthread_mutex_t lock;					  /* the tree lock */
+	pthread_mutex_t lock; /* the tree lock: res_lock(), res_unlock(), res_wait() */
+	/* debug builds: the thread holding LOCK (0: none), for res_held() */
+	_Atomic unsigned long lock_owner;
 	struct vr_res_config cfg;				  /* [C] */
 	struct vr_device_info dev;				  /* [C] the device at mount */
 	struct vr_node *root;					  /* [C] */
@@ -141,6 +145,65 @@ struct vr_residency {
 	struct res_metrics *metrics;				  /* [T] counters since mount */
 	struct res_verify_run *runs; /* [T] verifies running now, each shared by its joiners */
 };
+
+/*
+ * The tree lock, taken and dropped only through these, so a debug build can
+ * check that a function annotated [T] runs with it held: res_held(r) asserts
+ * that the calling thread is its owner, and res_io_held(n) that file N's IO
+ * lock is held exclusively (by someone: a rwlock keeps no owner). A wrong
+ * lock is a test failure, not a comment. Release builds (NDEBUG) check
+ * nothing and the wrappers are the plain calls.
+ */
+static inline unsigned long res_self(void)
+{
+	return (unsigned long)pthread_self();
+}
+
+static inline void res_lock(struct vr_residency *r)
+{
+	pthread_mutex_lock(&r->lock);
+#ifndef NDEBUG
+	atomic_store_explicit(&r->lock_owner, res_self(), memory_order_relaxed);
+#endif
+}
+
+static inline void res_unlock(struct vr_residency *r)
+{
+#ifndef NDEBUG
+	atomic_store_explicit(&r->lock_owner, 0, memory_order_relaxed);
+#endif
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* pthread_cond_wait() on the tree lock: it is dropped while waiting */
+static inline void res_wait(struct vr_residency *r, pthread_cond_t *cond)
+{
+#ifndef NDEBUG
+	atomic_store_explicit(&r->lock_owner, 0, memory_order_relaxed);
+#endif
+	pthread_cond_wait(cond, &r->lock);
+#ifndef NDEBUG
+	atomic_store_explicit(&r->lock_owner, res_self(), memory_order_relaxed);
+#endif
+}
+
+#define res_held(r)                                                                                \
+	assert(atomic_load_explicit(&(r)->lock_owner, memory_order_relaxed) == res_self() &&       \
+	       "the tree lock is held")
+
+#ifndef NDEBUG
+/* Whether N's IO lock is held exclusively: a shared try fails only then. */
+static inline bool res_io_exclusive(struct vr_node *n)
+{
+	if (pthread_rwlock_tryrdlock(&n->io) != 0)
+		return true;
+	pthread_rwlock_unlock(&n->io);
+	return false;
+}
+#define res_io_held(n) assert(res_io_exclusive(n) && "the file's IO lock is held exclusively")
+#else
+#define res_io_held(n) ((void)(n))
+#endif
 
 struct res_vname;
 

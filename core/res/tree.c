@@ -234,6 +234,8 @@ void res_touch_dir(struct vr_node *dir)
  */
 int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 {
+	res_held(r);
+
 	struct vr_node *cur = r->root;
 	const char *p = path;
 
@@ -331,6 +333,8 @@ static void counted(enum file_state st, uint64_t c[5])
 /* Moves file N to state ST and keeps the counters in step: the one place either changes. [T] */
 void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st)
 {
+	res_held(r);
+
 	uint64_t was[5], now[5];
 
 	counted(n->state, was);
@@ -431,6 +435,8 @@ void vr_res_free(struct vr_residency *r)
 /* Drops one reference; frees the node at zero. [T] */
 void res_node_put(struct vr_residency *r, struct vr_node *n)
 {
+	res_held(r);
+
 	if (--n->refs > 0)
 		return;
 	/* files are detached and scrubbed before their last reference goes */
@@ -471,6 +477,8 @@ int res_text_handle(char *text, size_t len, int tail_err, struct vr_handle **out
  */
 void res_detach_file(struct vr_residency *r, struct vr_node *n)
 {
+	res_held(r);
+
 	char path[VR_SEAL_PATH_MAX];
 	char *full;
 
@@ -495,14 +503,16 @@ void res_scrub_removed(struct vr_residency *r, struct vr_node *n, const struct v
 	pthread_rwlock_wrlock(&n->io);
 	res_release_device(r, n, n->name, c);
 	pthread_rwlock_unlock(&n->io);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	res_node_put(r, n);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 }
 
 /* Resolves the parent of a path to be created and validates the new name. [T] */
 int res_resolve_new(struct vr_residency *r, const char *path, bool is_file, struct res_lookup *l)
 {
+	res_held(r);
+
 	int ret = res_resolve(r, path, l);
 
 	if (ret == 0)

@@ -59,12 +59,12 @@ static void check_expected(struct vr_node *n, struct check *k)
 static void quarantine(struct vr_residency *r, struct vr_node *n, const char *path,
 		       const struct check *k, const struct vr_caller *c)
 {
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (n->state == ST_SEALED) {
 		res_set_state(r, n, ST_QUARANTINED);
 		res_set_check_why(n, k->why);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	vr_log(LOG_ERR, "seal check of %s FAILED: %s; file quarantined", path, k->why);
 	res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
 }
@@ -79,18 +79,18 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 {
 	memset(k, 0, sizeof(*k));
 	pthread_rwlock_rdlock(&n->io);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	enum file_state st = n->state;
 	struct vr_seal seal_copy;
 	bool have_seal = n->seal != NULL;
 
 	if (have_seal)
 		seal_copy = *n->seal;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (st == ST_QUARANTINED || st == ST_REFUSED) {
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		k->why = node_why(k, n, "quarantined by an earlier failed check");
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		k->ret = -EBADMSG;
 		pthread_rwlock_unlock(&n->io);
 		return;
@@ -130,18 +130,18 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
 		} else {
-			pthread_mutex_lock(&r->lock);
+			res_lock(r);
 			if (n->state == ST_SEALED && n->seal)
 				check_expected(n, k);
-			pthread_mutex_unlock(&r->lock);
+			res_unlock(r);
 		}
 	}
 	pthread_rwlock_unlock(&n->io);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	res_count_check(r, k->ret,
 			(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (k->ret == 0) {
 		res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
 	} else if (k->ret == -EACCES) {
@@ -171,10 +171,10 @@ int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_ca
 	char path[VR_SEAL_PATH_MAX];
 	struct check k;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	if (res_node_path(n, path, sizeof(path)) != 0)
 		snprintf(path, sizeof(path), "%s", n->name);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	check_file(r, n, path, c, &k);
 	snprintf(why, cap, "%s", k.ret && k.why ? k.why : "");
 	return k.ret;
@@ -301,11 +301,11 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	struct vr_node *n = f->node;
 	struct check k;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	enum file_state st = n->state;
 	const char *why = n->incomplete_why;
 
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (st == ST_WRITING) {
 		vr_text_line(t, "PENDING", f->path, "");
 		return;
@@ -348,26 +348,26 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 	unsigned failed = 0;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = collect(dir, &list, &count, &cap);
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	if (ret == 0 && count > 1) /* qsort wants a non-NULL array even for none */
 		qsort(list, count, sizeof(*list), by_path);
 	for (size_t i = 0; ret == 0 && i < count; i++)
 		verify_line(r, &list[i], c, &t, &failed);
 	if (ret == 0) {
 		/* what the sources expect but is not there, and refused sources above */
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		res_expect_lines(r, dir, &t, &failed);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		ret = t.oom ? -ENOMEM : sort_lines(&t);
 	}
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	for (size_t i = 0; i < count; i++) {
 		res_node_put(r, list[i].node);
 		free(list[i].path);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	free(list);
 	if (ret == 0 && !t.buf)
 		t.buf = strdup("");
@@ -405,6 +405,8 @@ struct res_verify_run {
 /* How many checks UID runs now, verifies and file checks (joiners not counted). [T] */
 static unsigned running_for(const struct vr_residency *r, uid_t uid)
 {
+	res_held(r);
+
 	unsigned n = 0;
 
 	for (const struct res_verify_run *v = r->runs; v; v = v->next)
@@ -440,14 +442,14 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 
 	*text = NULL;
 	*len = 0;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	for (run = r->runs; run && (run->node != n || run->file != file); run = run->next)
 		;
 	if (run) {
 		/* one is running: its result is this caller's too */
 		run->joiners++;
 		while (!run->done)
-			pthread_cond_wait(&run->cond, &r->lock);
+			res_wait(r, &run->cond);
 		ret = run->ret;
 		if (run->text && (ret == 0 || file)) { /* a failed verify has no report */
 			*text = malloc(run->len + 1);
@@ -464,11 +466,11 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 			pthread_cond_destroy(&run->cond);
 			free(run);
 		}
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return ret;
 	}
 	if (uid != 0 && running_for(r, uid) >= VR_VERIFY_PER_UID) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		vr_log(LOG_INFO,
 		       "%s refused to uid %u: %u checks of theirs already run (the per-user limit)",
 		       file ? "a file check" : "verify", (unsigned)uid, VR_VERIFY_PER_UID);
@@ -476,7 +478,7 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 	}
 	run = calloc(1, sizeof(*run));
 	if (!run) {
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return -ENOMEM;
 	}
 	run->node = n;
@@ -485,11 +487,11 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 	pthread_cond_init(&run->cond, NULL);
 	run->next = r->runs;
 	r->runs = run;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 
 	ret = fn(r, n, c, text, len, tail_err);
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	run_unlink(r, run);
 	run->done = true;
 	run->ret = ret;
@@ -509,7 +511,7 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 		pthread_cond_destroy(&run->cond);
 		free(run);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 

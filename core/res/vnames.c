@@ -167,6 +167,8 @@ void res_vname_attr(const struct res_lookup *l, struct vr_attr *a)
 int res_vname_list(struct vr_residency *r, struct vr_node *dir,
 		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
 {
+	res_held(r);
+
 	bool gen = r->cfg.list_generated;
 	char name[VR_NAME_MAX + 8];
 	struct vr_attr a;
@@ -217,10 +219,10 @@ int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const str
 		/* what an fstat of it says: the entry as listed, the size of this text */
 		struct vr_attr *a = &(*out)->attr;
 
-		pthread_mutex_lock(&r->lock);
+		res_lock(r);
 		attr_of(l->gen, l->node, a);
 		res_attr_of_text(a->ino, l->node, len, a, a->kind);
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 	}
 	return ret;
 }

@@ -8,6 +8,8 @@
 /* Resolves PATH to a file or directory for its extended attributes. [T] */
 static int xattr_node(struct vr_residency *r, const char *path, struct vr_node **out)
 {
+	res_held(r);
+
 	struct res_lookup l;
 	int ret = res_resolve(r, path, &l);
 
@@ -55,7 +57,7 @@ int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, 
 		return -ENOMEM;
 	if (size)
 		memcpy(copy, value, size);
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = xattr_node(r, path, &n);
 	if (ret)
 		goto unlock;
@@ -88,7 +90,7 @@ int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, 
 	if (ret == 0)
 		res_now(&n->ctime);
 unlock:
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	free(copy);
 	res_refused("setxattr", path, ret);
 	return ret;
@@ -105,7 +107,7 @@ int vr_res_getxattr(struct vr_residency *r, const char *path, const char *name, 
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = xattr_node(r, path, &n);
 	if (ret == -EOPNOTSUPP || ret == -EPERM)
 		ret = -ENODATA;
@@ -118,7 +120,7 @@ int vr_res_getxattr(struct vr_residency *r, const char *path, const char *name, 
 			memcpy(buf, x->value, x->size);
 		*len = x->size;
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -128,11 +130,11 @@ int vr_res_listxattr(struct vr_residency *r, const char *path, char *buf, size_t
 	size_t need = 0;
 	int ret;
 
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = xattr_node(r, path, &n);
 	if (ret == -EOPNOTSUPP || ret == -EPERM) {
 		*len = 0; /* links and generated entries simply have none */
-		pthread_mutex_unlock(&r->lock);
+		res_unlock(r);
 		return 0;
 	}
 	for (size_t i = 0; ret == 0 && i < n->nxattrs; i++)
@@ -151,7 +153,7 @@ int vr_res_listxattr(struct vr_residency *r, const char *path, char *buf, size_t
 	}
 	if (ret == 0)
 		*len = need;
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
 
@@ -163,7 +165,7 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 
 	if (ret)
 		return ret;
-	pthread_mutex_lock(&r->lock);
+	res_lock(r);
 	ret = xattr_node(r, path, &n);
 	if (ret == 0 && !(x = xattr_find(n, name)))
 		ret = -ENODATA;
@@ -173,6 +175,6 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 		*x = n->xattrs[--n->nxattrs];
 		res_now(&n->ctime);
 	}
-	pthread_mutex_unlock(&r->lock);
+	res_unlock(r);
 	return ret;
 }
