@@ -363,14 +363,10 @@ static int alloc_scratch(struct cuda *c, size_t free_b)
 	return 0;
 }
 
-static int cuda_open(const struct vr_backend_params *p, void **ctx)
+/* Checks that the GPU P names is there. Returns 0 or -ENODEV, having said why. */
+static int find_device(const struct vr_backend_params *p)
 {
-	struct cudaDeviceProp prop;
-	struct cuda *c;
-	size_t free_b, total_b;
-	int count = 0, ret;
-	char why[512];
-
+	int count = 0;
 	cudaError_t e = cudaGetDeviceCount(&count);
 
 	if (e != cudaSuccess) {
@@ -386,6 +382,106 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 		vr_log(LOG_ERR, "cuda: device=%d but %d GPU(s) present", p->device, count);
 		return -ENODEV;
 	}
+	return 0;
+}
+
+/*
+ * The VRAM-only policy: file bytes never in host-shared, managed or mapped
+ * memory. Returns 0, or -ENODEV having audited why the device is refused.
+ */
+static int check_policy(struct cuda *c, const struct cudaDeviceProp *prop)
+{
+	char why[512];
+
+	why[0] = '\0';
+	if (prop->integrated)
+		snprintf(why, sizeof(why), "%s is integrated (shares host memory)", prop->name);
+	else if (prop->major < MIN_CC_MAJOR)
+		snprintf(why, sizeof(why), "%s has compute capability %d.%d, below 6.0", prop->name,
+			 prop->major, prop->minor);
+	else if ((uint64_t)prop->totalGlobalMem < MIN_TOTAL)
+		snprintf(why, sizeof(why), "%s has %zu bytes of memory, below 1 GiB", prop->name,
+			 prop->totalGlobalMem);
+	if (why[0]) {
+		policy_violation(c, why);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/*
+ * Allocates the digest scratch, then sets the budget from the memory free
+ * after it, less headroom. Returns 0 or -errno.
+ */
+static int set_budget(struct cuda *c)
+{
+	size_t free_b, total_b;
+	int ret;
+
+	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	if (ret)
+		return ret;
+	ret = alloc_scratch(c, free_b);
+	if (ret)
+		return ret;
+	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	if (ret)
+		return ret;
+	/* headroom for digest scratch (0.8% of a file) and other users of the GPU */
+	uint64_t headroom = (uint64_t)total_b / 50 > MIN_TOTAL ? (uint64_t)total_b / 50 : MIN_TOTAL;
+
+	c->budget = free_b > headroom ? (uint64_t)free_b - headroom : 0;
+	return 0;
+}
+
+/* Fills what info reports of the device, constant from here on. */
+static void fill_info(struct cuda *c, const struct cudaDeviceProp *prop)
+{
+	strcpy(c->info.backend, "cuda");
+	c->info.index = c->device;
+	snprintf(c->info.name, sizeof(c->info.name), "%s", prop->name);
+	format_uuid(&prop->uuid, c->info.uuid, sizeof(c->info.uuid));
+	c->info.cc_major = prop->major;
+	c->info.cc_minor = prop->minor;
+	c->info.integrated = false;
+}
+
+/* The upload stream and the ring's pinned staging slots, with their events. */
+static int open_ring(struct cuda *c)
+{
+	int ret;
+
+	ret = cuda_err(c, cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
+		       "cudaStreamCreate");
+	if (ret)
+		return ret;
+	for (int i = 0; i < RING_SLOTS; i++) {
+		ret = cuda_err(c, cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
+			       "cudaHostAlloc (staging)");
+		if (!ret)
+			ret = cuda_err(
+			    c, cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
+			    "cudaEventCreate");
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Opens device P->device: finds it, checks the policy and the driver's VMM
+ * calls, takes the digest scratch and the budget, then the upload ring.
+ * Anything that fails undoes what was done (cuda_close).
+ */
+static int cuda_open(const struct vr_backend_params *p, void **ctx)
+{
+	struct cudaDeviceProp prop;
+	struct cuda *c;
+	int ret;
+
+	ret = find_device(p);
+	if (ret)
+		return ret;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -400,58 +496,19 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	ret = cuda_err(c, cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties");
 	if (ret)
 		goto fail;
-	/* VRAM-only policy: file bytes never in host-shared, managed or mapped memory */
-	why[0] = '\0';
-	if (prop.integrated)
-		snprintf(why, sizeof(why), "%s is integrated (shares host memory)", prop.name);
-	else if (prop.major < MIN_CC_MAJOR)
-		snprintf(why, sizeof(why), "%s has compute capability %d.%d, below 6.0", prop.name,
-			 prop.major, prop.minor);
-	else if ((uint64_t)prop.totalGlobalMem < MIN_TOTAL)
-		snprintf(why, sizeof(why), "%s has %zu bytes of memory, below 1 GiB", prop.name,
-			 prop.totalGlobalMem);
-	if (why[0]) {
-		policy_violation(c, why);
-		ret = -ENODEV;
+	ret = check_policy(c, &prop);
+	if (ret)
 		goto fail;
-	}
 	ret = open_vmm(c);
 	if (ret)
 		goto fail;
-	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+	ret = set_budget(c);
 	if (ret)
 		goto fail;
-	ret = alloc_scratch(c, free_b);
+	fill_info(c, &prop);
+	ret = open_ring(c);
 	if (ret)
 		goto fail;
-	ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
-	if (ret)
-		goto fail;
-	/* headroom for digest scratch (0.8% of a file) and other users of the GPU */
-	uint64_t headroom = (uint64_t)total_b / 50 > MIN_TOTAL ? (uint64_t)total_b / 50 : MIN_TOTAL;
-
-	c->budget = free_b > headroom ? (uint64_t)free_b - headroom : 0;
-	strcpy(c->info.backend, "cuda");
-	c->info.index = c->device;
-	snprintf(c->info.name, sizeof(c->info.name), "%s", prop.name);
-	format_uuid(&prop.uuid, c->info.uuid, sizeof(c->info.uuid));
-	c->info.cc_major = prop.major;
-	c->info.cc_minor = prop.minor;
-	c->info.integrated = false;
-	ret = cuda_err(c, cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
-		       "cudaStreamCreate");
-	if (ret)
-		goto fail;
-	for (int i = 0; i < RING_SLOTS; i++) {
-		ret = cuda_err(c, cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
-			       "cudaHostAlloc (staging)");
-		if (!ret)
-			ret = cuda_err(
-			    c, cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
-			    "cudaEventCreate");
-		if (ret)
-			goto fail;
-	}
 	vr_log(LOG_INFO, "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable", c->device,
 	       prop.name, c->info.uuid, prop.major, prop.minor, (unsigned long long)c->budget);
 	*ctx = c;
