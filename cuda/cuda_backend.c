@@ -1,4 +1,6 @@
 /* cuda_backend.c - the CUDA backend: each file one VMM range of VRAM, uploads via a pinned ring. */
+#include "cuda_private.h"
+
 #include "audit.h"
 #include "backends.h"
 #include "digest.h"
@@ -17,93 +19,8 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
-#define CHUNK_MAX    ((uint64_t)1 << 30)  /* the largest single physical chunk */
-#define RESERVE_MIN  ((uint64_t)64 << 20) /* address space a file reserves at first */
-#define RING_SLOTS   4
-#define RING_SLOT    ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
 #define MIN_CC_MAJOR 6
 #define MIN_TOTAL    ((uint64_t)1 << 30)
-
-/*
- * Locking, narrowed to what is truly shared (backend.h's contract):
- *  - ACCT guards USED against BUDGET; info takes only this, briefly.
- *  - RING guards the pinned staging slots, their events and NEXT_SLOT: the one
- *    resource writers of different files share. Uploads go through the ring
- *    on UPLOAD, in order.
- *  - Nothing else is locked: a file's extents and its WRITTEN event belong to
- *    the caller, who orders calls on one file. Reads and digests run on the
- *    calling thread's own stream (cudaStreamPerThread) after waiting for the
- *    file's WRITTEN event, so they never hold a lock a writer needs.
- */
-/* The driver's virtual memory calls, taken through the runtime (no link against libcuda). */
-struct drv {
-	CUresult (*create)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *,
-			   unsigned long long);
-	CUresult (*release)(CUmemGenericAllocationHandle);
-	CUresult (*reserve)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
-	CUresult (*addr_free)(CUdeviceptr, size_t);
-	CUresult (*map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
-			unsigned long long);
-	CUresult (*unmap)(CUdeviceptr, size_t);
-	CUresult (*set_access)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
-	CUresult (*granularity)(size_t *, const CUmemAllocationProp *,
-				CUmemAllocationGranularity_flags);
-	CUresult (*export_fd)(void *, CUmemGenericAllocationHandle, CUmemAllocationHandleType,
-			      unsigned long long);
-	CUresult (*attribute)(int *, CUdevice_attribute, CUdevice);
-	CUresult (*error_name)(CUresult, const char **);
-};
-
-struct cuda {
-	int device;
-	struct drv drv;		  /* constant after open */
-	CUmemAllocationProp prop; /* device memory, exportable as a POSIX descriptor */
-	CUmemAccessDesc rw;	  /* this device reads and writes it */
-	uint64_t grain;		  /* the allocation granularity */
-	atomic_bool failed; /* a sticky error broke the context: nothing more until a restart */
-	struct vr_device_info info; /* constant after open */
-	struct vr_audit *audit;
-	pthread_mutex_t acct;
-	uint64_t budget, used; /* used: under ACCT */
-	pthread_mutex_t ring;
-	cudaStream_t upload;
-	void *slot[RING_SLOTS];		   /* under RING */
-	cudaEvent_t slot_done[RING_SLOTS]; /* under RING */
-	bool slot_busy[RING_SLOTS];	   /* under RING */
-	int next_slot;			   /* under RING */
-	pthread_mutex_t scratch_lock;	   /* one digest at a time uses the scratch */
-	struct vr_cuda_scratch scratch;	   /* under SCRATCH_LOCK; allocated at open */
-	void *scratch_mem;		   /* the one allocation behind it */
-};
-
-struct chunk {
-	CUmemGenericAllocationHandle h;
-	uint64_t len;
-};
-
-/*
- * A file's bytes: one reserved virtual range (BASE, RESERVED bytes) with
- * physical chunks mapped end to end from its start (HELD bytes), so the
- * digest kernel gets one base pointer and a chunk can be exported alone.
- * Growth maps new chunks (sizes growing with the file, up to CHUNK_MAX) and
- * never copies; an outgrown reservation is replaced by a larger one with the
- * same chunks mapped into it.
- */
-struct cuda_file {
-	struct vr_dev_file hdr; /* first: the file knows its device */
-	uint64_t size;
-	CUdeviceptr base;
-	uint64_t reserved, held;
-	struct chunk *chunks;
-	uint32_t count, cap;
-	/* recorded on UPLOAD after the file's last queued copy, memset or scrub */
-	cudaEvent_t written;
-};
-
-static struct cuda_file *cf(struct vr_dev_file *f)
-{
-	return (struct cuda_file *)f;
-}
 
 /*
  * The invariant between a file's reservation, its chunk record and what is
@@ -154,7 +71,7 @@ static void device_failed(struct cuda *c, cudaError_t e, const char *what);
  * Maps a CUDA error to an errno, logging its name; the one place that does.
  * A sticky error marks the device failed (C may be NULL before it exists).
  */
-static int cuda_err(struct cuda *c, cudaError_t e, const char *what)
+int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 {
 	if (e == cudaSuccess)
 		return 0;
@@ -175,13 +92,13 @@ static int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 	}
 }
 
-static int cuda_errno(cudaError_t e, const char *what)
+int cuda_errno(cudaError_t e, const char *what)
 {
 	return cuda_err(NULL, e, what);
 }
 
 /* A driver error as an errno, logged; out of memory is ENOSPC (the device is full). */
-static int drv_err(struct cuda *c, CUresult r, const char *what)
+int cuda_drv_err(struct cuda *c, CUresult r, const char *what)
 {
 	const char *name = NULL;
 
@@ -232,7 +149,7 @@ static void device_failed(struct cuda *c, cudaError_t e, const char *what)
 	}
 }
 
-static void policy_violation(struct cuda *c, const char *why)
+void cuda_policy_violation(struct cuda *c, const char *why)
 {
 	struct vr_audit_rec rec = {.event = "policy_violation",
 				   .uid = getuid(),
@@ -247,7 +164,7 @@ static void policy_violation(struct cuda *c, const char *why)
 
 /* cudaSetDevice is per thread: every entry point selects the device first, and a failed
  * device refuses here. */
-static int select_dev(struct cuda *c)
+int cuda_select_dev(struct cuda *c)
 {
 	if (atomic_load(&c->failed))
 		return -EIO;
@@ -323,8 +240,8 @@ static int open_vmm(struct cuda *c)
 	memset(&c->rw, 0, sizeof(c->rw));
 	c->rw.location = c->prop.location;
 	c->rw.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-	if (drv_err(c, c->drv.granularity(&g, &c->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
-		    "cuMemGetAllocationGranularity") != 0 ||
+	if (cuda_drv_err(c, c->drv.granularity(&g, &c->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
+			 "cuMemGetAllocationGranularity") != 0 ||
 	    g == 0 || g % VR_FSV_BLOCK_SIZE || CHUNK_MAX % g || RESERVE_MIN % g) {
 		vr_log(LOG_ERR, "cuda: allocation granularity %zu bytes cannot be used", g);
 		return -ENODEV;
@@ -403,7 +320,7 @@ static int check_policy(struct cuda *c, const struct cudaDeviceProp *prop)
 		snprintf(why, sizeof(why), "%s has %zu bytes of memory, below 1 GiB", prop->name,
 			 prop->totalGlobalMem);
 	if (why[0]) {
-		policy_violation(c, why);
+		cuda_policy_violation(c, why);
 		return -ENODEV;
 	}
 	return 0;
@@ -447,7 +364,7 @@ static void fill_info(struct cuda *c, const struct cudaDeviceProp *prop)
 }
 
 /* The upload stream and the ring's pinned staging slots, with their events. */
-static int open_ring(struct cuda *c)
+int cuda_ring_open(struct cuda *c)
 {
 	int ret;
 
@@ -466,6 +383,24 @@ static int open_ring(struct cuda *c)
 			return ret;
 	}
 	return 0;
+}
+
+/* Waits for UPLOAD, then frees the staging slots (wiped first), their events and the stream. */
+void cuda_ring_close(struct cuda *c)
+{
+	if (c->upload)
+		cudaStreamSynchronize(c->upload);
+	for (int i = 0; i < RING_SLOTS; i++) {
+		if (c->slot[i]) {
+			/* staged bytes were file bytes: wipe before giving the pages back */
+			explicit_bzero(c->slot[i], RING_SLOT);
+			cudaFreeHost(c->slot[i]);
+		}
+		if (c->slot_done[i])
+			cudaEventDestroy(c->slot_done[i]);
+	}
+	if (c->upload)
+		cudaStreamDestroy(c->upload);
 }
 
 /*
@@ -490,7 +425,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	pthread_mutex_init(&c->acct, NULL);
 	pthread_mutex_init(&c->ring, NULL);
 	pthread_mutex_init(&c->scratch_lock, NULL);
-	ret = select_dev(c);
+	ret = cuda_select_dev(c);
 	if (ret)
 		goto fail;
 	ret = cuda_err(c, cudaGetDeviceProperties(&prop, c->device), "cudaGetDeviceProperties");
@@ -506,7 +441,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	if (ret)
 		goto fail;
 	fill_info(c, &prop);
-	ret = open_ring(c);
+	ret = cuda_ring_open(c);
 	if (ret)
 		goto fail;
 	vr_log(LOG_INFO, "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable", c->device,
@@ -522,21 +457,8 @@ static void cuda_close(void *ctx)
 {
 	struct cuda *c = ctx;
 
-	if (select_dev(c) == 0) {
-		if (c->upload)
-			cudaStreamSynchronize(c->upload);
-		for (int i = 0; i < RING_SLOTS; i++) {
-			if (c->slot[i]) {
-				/* staged bytes were file bytes: wipe before giving the pages back
-				 */
-				explicit_bzero(c->slot[i], RING_SLOT);
-				cudaFreeHost(c->slot[i]);
-			}
-			if (c->slot_done[i])
-				cudaEventDestroy(c->slot_done[i]);
-		}
-		if (c->upload)
-			cudaStreamDestroy(c->upload);
+	if (cuda_select_dev(c) == 0) {
+		cuda_ring_close(c);
 		if (c->scratch_mem)
 			cudaFree(c->scratch_mem);
 	}
@@ -559,7 +481,7 @@ static int cuda_info(void *ctx, struct vr_device_info *out)
 	return 0;
 }
 
-static int cuda_file_new(void *ctx, struct vr_dev_file **out)
+int cuda_file_new(void *ctx, struct vr_dev_file **out)
 {
 	struct cuda *c = ctx;
 	struct cuda_file *f = calloc(1, sizeof(*f));
@@ -567,7 +489,7 @@ static int cuda_file_new(void *ctx, struct vr_dev_file **out)
 
 	if (!f)
 		return -ENOMEM;
-	ret = select_dev(c);
+	ret = cuda_select_dev(c);
 	if (ret == 0)
 		ret = cuda_err(c, cudaEventCreateWithFlags(&f->written, cudaEventDisableTiming),
 			       "cudaEventCreate");
@@ -580,7 +502,7 @@ static int cuda_file_new(void *ctx, struct vr_dev_file **out)
 }
 
 /* Marks the end of the file's queued upload work, so readers and digests can wait for it. */
-static int mark_written(struct cuda *c, struct cuda_file *f)
+int cuda_mark_written(struct cuda *c, struct cuda_file *f)
 {
 	return cuda_err(c, cudaEventRecord(f->written, c->upload), "cudaEventRecord");
 }
@@ -621,10 +543,10 @@ static uint64_t round_grain(const struct cuda *c, uint64_t n)
 /* Maps H's first LEN bytes at P, read-write for this device. */
 static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAllocationHandle h)
 {
-	int ret = drv_err(c, c->drv.map(p, len, 0, h, 0), "cuMemMap");
+	int ret = cuda_drv_err(c, c->drv.map(p, len, 0, h, 0), "cuMemMap");
 
 	if (ret == 0) {
-		ret = drv_err(c, c->drv.set_access(p, len, &c->rw, 1), "cuMemSetAccess");
+		ret = cuda_drv_err(c, c->drv.set_access(p, len, &c->rw, 1), "cuMemSetAccess");
 		if (ret)
 			c->drv.unmap(p, len);
 	}
@@ -632,9 +554,9 @@ static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAlloc
 }
 
 /* Waits for every upload, memset and scrub queued for F. */
-static int wait_written(struct cuda *c, struct cuda_file *f)
+int cuda_wait_written(struct cuda *c, struct cuda_file *f)
 {
-	int ret = mark_written(c, f);
+	int ret = cuda_mark_written(c, f);
 
 	return ret ? ret : cuda_err(c, cudaEventSynchronize(f->written), "cudaEventSynchronize");
 }
@@ -652,13 +574,13 @@ static int grow_reservation(struct cuda *c, struct cuda_file *f, uint64_t need)
 		return 0;
 	while (len < need)
 		len = len > UINT64_MAX / 2 ? round_grain(c, need) : len * 2;
-	ret = drv_err(c, c->drv.reserve(&nb, len, c->grain, 0, 0), "cuMemAddressReserve");
+	ret = cuda_drv_err(c, c->drv.reserve(&nb, len, c->grain, 0, 0), "cuMemAddressReserve");
 	if (ret)
 		return ret == -ENOSPC ? -ENOMEM : ret;
 	for (i = 0; i < f->count && ret == 0; off += f->chunks[i++].len)
 		ret = map_rw(c, nb + off, f->chunks[i].len, f->chunks[i].h);
 	if (ret == 0 && f->count)
-		ret = wait_written(c, f); /* nothing queued may still use the old addresses */
+		ret = cuda_wait_written(c, f); /* nothing queued may still use the old addresses */
 	if (ret) {
 		off = 0;
 		for (uint32_t j = 0; j < i; off += f->chunks[j++].len)
@@ -702,7 +624,7 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 		    (unsigned long long)f->reserved);
 		return -EIO;
 	}
-	ret = drv_err(c, c->drv.create(&h, len, &c->prop, 0), "cuMemCreate");
+	ret = cuda_drv_err(c, c->drv.create(&h, len, &c->prop, 0), "cuMemCreate");
 	if (ret)
 		return ret;
 	ret = map_rw(c, f->base + f->held, len, h);
@@ -711,7 +633,7 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 		    c, cudaPointerGetAttributes(&attr, (void *)(uintptr_t)(f->base + f->held)),
 		    "cudaPointerGetAttributes");
 		if (!ret && attr.type != cudaMemoryTypeDevice) {
-			policy_violation(c, "an allocation is not device memory");
+			cuda_policy_violation(c, "an allocation is not device memory");
 			ret = -EIO;
 		}
 		/* new physical memory holds whatever was there: zeros, like a hole */
@@ -721,7 +643,7 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 						       len, c->upload),
 				       "cudaMemset");
 		if (ret) {
-			wait_written(c, f);
+			cuda_wait_written(c, f);
 			c->drv.unmap(f->base + f->held, len);
 		}
 	}
@@ -754,7 +676,7 @@ static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 			ret = e;
 	}
 	/* the scrub, and every upload queued before it, must be done before the memory goes */
-	int e = f->count > keep ? wait_written(c, f) : 0;
+	int e = f->count > keep ? cuda_wait_written(c, f) : 0;
 
 	if (e && !ret)
 		ret = e;
@@ -800,7 +722,7 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 	if (ret)
 		drop_chunks(c, f, had);
 	else
-		ret = mark_written(c, f);
+		ret = cuda_mark_written(c, f);
 	return ret;
 }
 
@@ -811,7 +733,7 @@ static int scrub_slack(struct cuda *c, struct cuda_file *f, uint64_t need)
 	    c, cudaMemsetAsync((void *)(uintptr_t)(f->base + need), 0, f->held - need, c->upload),
 	    "cudaMemset (scrub)");
 
-	return ret ? ret : mark_written(c, f);
+	return ret ? ret : cuda_mark_written(c, f);
 }
 
 /*
@@ -836,10 +758,11 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 	CUdeviceptr tmp = 0;
 
 	/* into a fresh chunk at a scratch address, then into the old one's place */
-	ret = drv_err(c, c->drv.create(&h, used, &c->prop, 0), "cuMemCreate (trim)");
+	ret = cuda_drv_err(c, c->drv.create(&h, used, &c->prop, 0), "cuMemCreate (trim)");
 	if (ret)
 		return scrub_slack(c, f, need); /* keeping the slack is no error */
-	if (drv_err(c, c->drv.reserve(&tmp, used, c->grain, 0, 0), "cuMemAddressReserve") != 0) {
+	if (cuda_drv_err(c, c->drv.reserve(&tmp, used, c->grain, 0, 0), "cuMemAddressReserve") !=
+	    0) {
 		c->drv.release(h);
 		return scrub_slack(c, f, need);
 	}
@@ -856,7 +779,7 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 		    cudaMemsetAsync((void *)(uintptr_t)(f->base + start), 0, last->len, c->upload),
 		    "cudaMemset (scrub)");
 	if (ret == 0)
-		ret = wait_written(c, f);
+		ret = cuda_wait_written(c, f);
 	if (ret == 0)
 		c->drv.unmap(tmp, used);
 	c->drv.addr_free(tmp, used);
@@ -887,7 +810,7 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 	return 0;
 }
 
-static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
+int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
@@ -903,7 +826,7 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		f->size = size;
 		return 0;
 	}
-	ret = select_dev(c);
+	ret = cuda_select_dev(c);
 	if (ret)
 		return ret;
 	if (need > f->held) {
@@ -921,7 +844,7 @@ static int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		    cudaMemsetAsync((void *)(uintptr_t)(f->base + size), 0, to - size, c->upload),
 		    "cudaMemset (scrub)");
 		if (ret == 0)
-			ret = mark_written(c, f);
+			ret = cuda_mark_written(c, f);
 	}
 	/* a resize to the same size fits the memory to the file (the load is done) */
 	if (ret == 0 && size <= f->size && need < f->held)
@@ -950,8 +873,7 @@ static int take_slot(struct cuda *c, int *out)
 	return 0;
 }
 
-static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf,
-		      size_t len)
+int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
@@ -960,7 +882,7 @@ static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = select_dev(c);
+	ret = cuda_select_dev(c);
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&c->ring);
@@ -986,12 +908,12 @@ static int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const v
 		len -= n;
 	}
 	if (ret == 0)
-		ret = mark_written(c, f);
+		ret = cuda_mark_written(c, f);
 	pthread_mutex_unlock(&c->ring);
 	return ret;
 }
 
-static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
+int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
@@ -1000,7 +922,7 @@ static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *bu
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = select_dev(c);
+	ret = cuda_select_dev(c);
 	if (ret == 0)
 		ret = after_writes(c, f);
 	/* straight into the caller's buffer on this thread's stream: no shared staging */
@@ -1015,11 +937,11 @@ static int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *bu
 	return ret;
 }
 
-static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
+int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
-	int ret = select_dev(c);
+	int ret = cuda_select_dev(c);
 
 	if (ret == 0)
 		ret = after_writes(c, f);
@@ -1039,7 +961,7 @@ static int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 	return ret;
 }
 
-static uint64_t cuda_held(void *ctx, const struct vr_dev_file *file)
+uint64_t cuda_held(void *ctx, const struct vr_dev_file *file)
 {
 	(void)ctx;
 	return ((const struct cuda_file *)file)->held;
@@ -1048,11 +970,11 @@ static uint64_t cuda_held(void *ctx, const struct vr_dev_file *file)
 /* Descriptors of F's chunks (cuMemExportToShareableHandle); the receiver imports and maps
  * them. A VMM handle carries no access limit: read-only is the importer's choice
  * (docs/socket.md). */
-static int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
+int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
-	int ret = select_dev(c);
+	int ret = cuda_select_dev(c);
 
 	out->kind = VR_EXPORT_CUDA_FD;
 	out->count = 0;
@@ -1062,14 +984,14 @@ static int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export
 		ret = -ENOMEM;
 	/* the bytes must be in place before another process reads them */
 	if (!ret && f->count)
-		ret = wait_written(c, f);
+		ret = cuda_wait_written(c, f);
 	for (uint32_t i = 0; i < f->count && ret == 0; i++) {
 		int fd = -1;
 
-		ret = drv_err(c,
-			      c->drv.export_fd(&fd, f->chunks[i].h,
-					       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
-			      "cuMemExportToShareableHandle");
+		ret = cuda_drv_err(c,
+				   c->drv.export_fd(&fd, f->chunks[i].h,
+						    CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
+				   "cuMemExportToShareableHandle");
 		if (ret == -ENOSPC)
 			ret = -EMFILE;
 		if (ret == 0) {
@@ -1082,11 +1004,11 @@ static int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export
 	return ret;
 }
 
-static int cuda_file_free(void *ctx, struct vr_dev_file *file)
+int cuda_file_free(void *ctx, struct vr_dev_file *file)
 {
 	struct cuda_file *f = cf(file);
 	struct cuda *c = ctx;
-	int ret = select_dev(c);
+	int ret = cuda_select_dev(c);
 
 	/* scrubbed and freed whatever the resize says: nothing of it may stay mapped */
 	if (ret == 0)
