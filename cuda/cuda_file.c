@@ -1,23 +1,15 @@
-/* cuda_backend.c - the CUDA backend: each file one VMM range of VRAM, uploads via a pinned ring. */
+/*
+ * cuda_file.c - a CUDA file's memory: one reserved VMM range per file with
+ * exportable cuMemCreate chunks mapped end to end in it; growth, trim, the
+ * scrub of what is cut or freed, and the budget they take from.
+ */
 #include "cuda_private.h"
 
-#include "audit.h"
-#include "backends.h"
-#include "digest.h"
-#include "fsverity_kernel.h"
 #include "log.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include <cuda.h>
-#include <cuda_runtime.h>
 
 /*
  * The invariant between a file's reservation, its chunk record and what is
