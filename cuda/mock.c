@@ -1,4 +1,6 @@
 /* mock.c - the mock backend: "device memory" as host memory in memfd chunks, for GPU-less hosts. */
+#include "mock_private.h"
+
 #include "backends.h"
 #include "digest.h"
 #include "log.h"
@@ -15,68 +17,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define MOCK_GRAIN	      ((uint64_t)64 << 10)  /* allocation unit: 16 fs-verity blocks */
-#define MOCK_CAP_UNIT	      ((uint64_t)1 << 20)   /* capacities are whole MiB */
-#define MOCK_CHUNK_MAX	      ((uint64_t)256 << 20) /* the largest single chunk */
-#define MOCK_RESERVE_MIN      ((uint64_t)64 << 20)  /* address space a file reserves at first */
-#define MOCK_DEFAULT_CAPACITY ((uint64_t)1 << 30)
-
-/* Where a fault is injected (option fault=OP:N[:ERR]): the Nth call of a kind fails. */
-enum fault_op { FAULT_ALLOC, FAULT_WRITE, FAULT_READ, FAULT_DIGEST, FAULT_OPS };
-
-/*
- * Memory model (docs/architecture.md, "Device memory"): a file's bytes are
- * one contiguous range of the daemon's address space, backed by chunks
- * mapped end to end as the file grows, as CUDA's VMM maps physical chunks
- * into a reserved virtual range. A chunk is a memfd (or, with vram=DIR, a
- * file in DIR that tests change to play an attacker), so a file can be
- * handed to another process as descriptors that reach its bytes and no
- * other file's. Growth maps new chunks (sizes growing with the file, up to
- * MOCK_CHUNK_MAX) and never copies; the reservation, when outgrown, moves
- * the existing mappings with mremap.
- *
- * Locking: LOCK guards the accounting, the pool, the chunk counter and the fault
- * counters, nothing else; a file's chunks belong to its caller (backend.h's
- * contract), so copies and digests run with no lock held.
- */
-struct mock {
-	pthread_mutex_t lock;
-	uint64_t capacity, used;
-	int dirfd;	  /* vram=DIR: where chunk files live; -1 for memfds */
-	uint64_t next_id; /* names chunk files */
-	/* freed memfd chunks never exported, scrubbed, for reuse; POOLED: their bytes (free
-	 * capacity, but host memory still held) */
-	struct chunk *pool;
-	size_t npool, cappool;
-	uint64_t pooled;
-	int index;
-	unsigned calls[FAULT_OPS];
-	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */
-	int fail_errno[FAULT_OPS];
-};
-
-struct chunk {
-	int fd;
-	uint64_t len;
-	uint64_t id; /* its file's number in DIR (vram=) */
-	bool sealed; /* memfd seals added at its first export: it can no longer change size */
-};
-
-struct mock_file {
-	struct vr_dev_file hdr; /* first: the file knows its device */
-	uint64_t size;
-	uint8_t *base;	   /* the reserved range; chunks are mapped from its start */
-	uint64_t reserved; /* bytes of address space reserved at BASE */
-	uint64_t held;	   /* bytes the chunks cover */
-	struct chunk *chunks;
-	uint32_t count, cap;
-};
-
-static struct mock_file *mf(struct vr_dev_file *f)
-{
-	return (struct mock_file *)f;
-}
 
 /*
  * The invariant between a file's reservation, its chunk record and what is
@@ -109,7 +49,7 @@ static void check_file(const struct mock_file *f, bool sized)
 void vr_test_digest_hook(void) __attribute__((weak));
 
 /* Counts a call of OP and says whether it is the one to fail. */
-static int fault(struct mock *m, enum fault_op op)
+int mock_fault(struct mock *m, enum fault_op op)
 {
 	int ret = 0;
 
@@ -220,8 +160,6 @@ static int open_chunk_dir(const char *dir)
 	return fd;
 }
 
-static int chunk_make(struct mock *m, uint64_t len, struct chunk *c);
-static void chunk_drop(struct mock *m, struct chunk *c);
 static void mock_close(void *ctx);
 
 /*
@@ -243,7 +181,7 @@ static int reserve_all(struct mock *m)
 			len = MOCK_CHUNK_MAX;
 		if (len > m->capacity - held)
 			len = m->capacity - held;
-		ret = chunk_make(m, len, &c);
+		ret = mock_chunk_make(m, len, &c);
 		if (ret == 0) {
 			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd, 0);
 			if (p == MAP_FAILED || madvise(p, len, MADV_POPULATE_WRITE) != 0)
@@ -264,7 +202,7 @@ static int reserve_all(struct mock *m)
 		pthread_mutex_lock(&m->lock);
 		m->used += len;
 		pthread_mutex_unlock(&m->lock);
-		chunk_drop(m, &c);
+		mock_chunk_drop(m, &c);
 		held += len;
 	}
 	return 0;
@@ -358,7 +296,7 @@ static int mock_info(void *ctx, struct vr_device_info *out)
 	return 0;
 }
 
-static int mock_file_new(void *ctx, struct vr_dev_file **out)
+int mock_file_new(void *ctx, struct vr_dev_file **out)
 {
 	struct mock_file *f = calloc(1, sizeof(*f));
 
@@ -420,7 +358,7 @@ static int grow_reservation(struct mock_file *f, uint64_t need)
 }
 
 /* A new zeroed chunk of LEN bytes with its memory taken now; returns 0 or -errno. */
-static int chunk_make(struct mock *m, uint64_t len, struct chunk *c)
+int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 {
 	char name[32];
 	int fd, ret;
@@ -470,7 +408,7 @@ static void chunk_close(struct mock *m, const struct chunk *c)
  * device allocator caches); one ever exported is closed, since a process
  * may still map it.
  */
-static void chunk_drop(struct mock *m, struct chunk *c)
+void mock_chunk_drop(struct mock *m, struct chunk *c)
 {
 	bool kept = false;
 
@@ -565,7 +503,7 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 		/* a stale importer's mapping (its lease gone) keeps zeros, never these bytes */
 		explicit_bzero(f->base + at, c->len);
 		reserve_range(f->base + at, c->len);
-		chunk_drop(m, c);
+		mock_chunk_drop(m, c);
 		f->held = at;
 		f->count--;
 		check_file(f, false);
@@ -596,7 +534,7 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 		return -EIO;
 	}
 	if (!pool_take(m, len, &c)) {
-		ret = chunk_make(m, len, &c);
+		ret = mock_chunk_make(m, len, &c);
 		if (ret)
 			return ret;
 	}
@@ -694,7 +632,7 @@ static void trim(struct mock *m, struct mock_file *f, uint64_t need)
 	check_file(f, false);
 }
 
-static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
+int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 {
 	struct mock_file *f = mf(file);
 	struct mock *m = ctx;
@@ -704,7 +642,7 @@ static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	if (size > UINT64_MAX - MOCK_GRAIN || need > m->capacity)
 		return -ENOSPC;
 	if (need > f->held) {
-		ret = fault(m, FAULT_ALLOC);
+		ret = mock_fault(m, FAULT_ALLOC);
 		if (ret)
 			return ret;
 		ret = grow(m, f, need);
@@ -723,36 +661,35 @@ static int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	return 0;
 }
 
-static int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf,
-		      size_t len)
+int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len)
 {
 	struct mock_file *f = mf(file);
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = fault(ctx, FAULT_WRITE);
+	ret = mock_fault(ctx, FAULT_WRITE);
 	if (ret || len == 0)
 		return ret;
 	memcpy(f->base + off, buf, len);
 	return 0;
 }
 
-static int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
+int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)
 {
 	struct mock_file *f = mf(file);
 	int ret;
 
 	if (off > f->size || len > f->size - off)
 		return -EINVAL;
-	ret = fault(ctx, FAULT_READ);
+	ret = mock_fault(ctx, FAULT_READ);
 	if (ret || len == 0)
 		return ret;
 	memcpy(buf, f->base + off, len);
 	return 0;
 }
 
-static int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
+int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 {
 	struct mock_file *f = mf(file);
 	/* one span: the file's bytes are contiguous, as the kernel's one base pointer on CUDA */
@@ -761,14 +698,13 @@ static int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 
 	if (vr_test_digest_hook)
 		vr_test_digest_hook();
-	ret = fault(ctx, FAULT_DIGEST);
+	ret = mock_fault(ctx, FAULT_DIGEST);
 	if (ret)
 		return ret;
 	return vr_fsv_digest_spans(&span, 1, 0, out);
 }
 
-static int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p,
-			  size_t *len)
+int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p, size_t *len)
 {
 	struct mock_file *f = mf(file);
 
@@ -780,7 +716,7 @@ static int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, con
 	return 0;
 }
 
-static uint64_t mock_held(void *ctx, const struct vr_dev_file *file)
+uint64_t mock_held(void *ctx, const struct vr_dev_file *file)
 {
 	(void)ctx;
 	return ((const struct mock_file *)file)->held;
@@ -792,7 +728,7 @@ static uint64_t mock_held(void *ctx, const struct vr_dev_file *file)
  * that reopens its descriptor for writing still cannot change a byte; the
  * daemon's own mapping, made before, keeps working for the scrub.
  */
-static int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
+int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 {
 	struct mock_file *f = mf(file);
 	struct mock *m = ctx;
@@ -838,7 +774,7 @@ fail:
 	return ret;
 }
 
-static int mock_file_free(void *ctx, struct vr_dev_file *file)
+int mock_file_free(void *ctx, struct vr_dev_file *file)
 {
 	struct mock_file *f = mf(file);
 
