@@ -1,21 +1,20 @@
-/* mock.c - the mock backend: "device memory" as host memory in memfd chunks, for GPU-less hosts. */
+/*
+ * mock_file.c - a mock file's memory: one reserved range of address space
+ * per file with memfd chunks (or vram=DIR files) mapped end to end in it;
+ * growth, trim, the scrub of what is cut or freed, the capacity they take
+ * from, and the pool of freed chunks kept for reuse.
+ */
 #include "mock_private.h"
 
-#include "backends.h"
-#include "digest.h"
 #include "log.h"
-#include "size.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /*
