@@ -13,7 +13,7 @@
 #include <string.h>
 
 /*
- * Just the calls cuda/cuda_backend.c makes, on host memory, and as strict as
+ * Just the calls cuda/cuda_*.c make, on host memory, and as strict as
  * the real runtime where the backend could go wrong:
  *  - stream work is deferred: an async copy or memset runs only when its
  *    stream is synchronized, an event recorded after it is waited for, or
@@ -39,7 +39,7 @@ void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
 unsigned vr_fake_cuda_syncs(void);
 void vr_fake_cuda_reset(void);
 
-/* The conformance suite's seam for holding a digest in flight (see cuda/mock.c). */
+/* The conformance suite's seam for holding a digest in flight (see cuda/mock_io.c). */
 void vr_test_digest_hook(void) __attribute__((weak));
 
 static size_t env_size(const char *name, size_t dflt)

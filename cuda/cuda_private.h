@@ -1,0 +1,130 @@
+/*
+ * cuda_private.h - what the CUDA backend's files share: the device and file
+ * structs, their limits and locking, and the calls between the files.
+ */
+#ifndef VR_CUDA_PRIVATE_H
+#define VR_CUDA_PRIVATE_H
+
+#include "backend.h"
+#include "fsverity_kernel.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cuda.h>
+#include <cuda_runtime.h>
+
+#define CHUNK_MAX   ((uint64_t)1 << 30)	 /* the largest single physical chunk */
+#define RESERVE_MIN ((uint64_t)64 << 20) /* address space a file reserves at first */
+#define RING_SLOTS  4
+#define RING_SLOT   ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
+
+/*
+ * Locking, narrowed to what is truly shared (backend.h's contract):
+ *  - ACCT guards USED against BUDGET; info takes only this, briefly.
+ *  - RING guards the pinned staging slots, their events and NEXT_SLOT: the one
+ *    resource writers of different files share. Uploads go through the ring
+ *    on UPLOAD, in order.
+ *  - Nothing else is locked: a file's extents and its WRITTEN event belong to
+ *    the caller, who orders calls on one file. Reads and digests run on the
+ *    calling thread's own stream (cudaStreamPerThread) after waiting for the
+ *    file's WRITTEN event, so they never hold a lock a writer needs.
+ */
+/* The driver's virtual memory calls, taken through the runtime (no link against libcuda). */
+struct drv {
+	CUresult (*create)(CUmemGenericAllocationHandle *, size_t, const CUmemAllocationProp *,
+			   unsigned long long);
+	CUresult (*release)(CUmemGenericAllocationHandle);
+	CUresult (*reserve)(CUdeviceptr *, size_t, size_t, CUdeviceptr, unsigned long long);
+	CUresult (*addr_free)(CUdeviceptr, size_t);
+	CUresult (*map)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
+			unsigned long long);
+	CUresult (*unmap)(CUdeviceptr, size_t);
+	CUresult (*set_access)(CUdeviceptr, size_t, const CUmemAccessDesc *, size_t);
+	CUresult (*granularity)(size_t *, const CUmemAllocationProp *,
+				CUmemAllocationGranularity_flags);
+	CUresult (*export_fd)(void *, CUmemGenericAllocationHandle, CUmemAllocationHandleType,
+			      unsigned long long);
+	CUresult (*attribute)(int *, CUdevice_attribute, CUdevice);
+	CUresult (*error_name)(CUresult, const char **);
+};
+
+struct cuda {
+	int device;
+	struct drv drv;		  /* constant after open */
+	CUmemAllocationProp prop; /* device memory, exportable as a POSIX descriptor */
+	CUmemAccessDesc rw;	  /* this device reads and writes it */
+	uint64_t grain;		  /* the allocation granularity */
+	atomic_bool failed; /* a sticky error broke the context: nothing more until a restart */
+	struct vr_device_info info; /* constant after open */
+	struct vr_audit *audit;
+	pthread_mutex_t acct;
+	uint64_t budget, used; /* used: under ACCT */
+	pthread_mutex_t ring;
+	cudaStream_t upload;
+	void *slot[RING_SLOTS];		   /* under RING */
+	cudaEvent_t slot_done[RING_SLOTS]; /* under RING */
+	bool slot_busy[RING_SLOTS];	   /* under RING */
+	int next_slot;			   /* under RING */
+	pthread_mutex_t scratch_lock;	   /* one digest at a time uses the scratch */
+	struct vr_cuda_scratch scratch;	   /* under SCRATCH_LOCK; allocated at open */
+	void *scratch_mem;		   /* the one allocation behind it */
+};
+
+struct chunk {
+	CUmemGenericAllocationHandle h;
+	uint64_t len;
+};
+
+/*
+ * A file's bytes: one reserved virtual range (BASE, RESERVED bytes) with
+ * physical chunks mapped end to end from its start (HELD bytes), so the
+ * digest kernel gets one base pointer and a chunk can be exported alone.
+ * Growth maps new chunks (sizes growing with the file, up to CHUNK_MAX) and
+ * never copies; an outgrown reservation is replaced by a larger one with the
+ * same chunks mapped into it.
+ */
+struct cuda_file {
+	struct vr_dev_file hdr; /* first: the file knows its device */
+	uint64_t size;
+	CUdeviceptr base;
+	uint64_t reserved, held;
+	struct chunk *chunks;
+	uint32_t count, cap;
+	/* recorded on UPLOAD after the file's last queued copy, memset or scrub */
+	cudaEvent_t written;
+};
+
+static inline struct cuda_file *cf(struct vr_dev_file *f)
+{
+	return (struct cuda_file *)f;
+}
+
+/* cuda_errors.c: errors as errnos, the failed state, the policy's audit */
+int cuda_err(struct cuda *c, cudaError_t e, const char *what);
+int cuda_errno(cudaError_t e, const char *what);
+int cuda_drv_err(struct cuda *c, CUresult r, const char *what);
+void cuda_policy_violation(struct cuda *c, const char *why);
+int cuda_select_dev(struct cuda *c);
+
+/* cuda_io.c: the upload ring, the order of a file's upload work, reads and digests */
+int cuda_ring_open(struct cuda *c);
+void cuda_ring_close(struct cuda *c);
+int cuda_mark_written(struct cuda *c, struct cuda_file *f);
+int cuda_wait_written(struct cuda *c, struct cuda_file *f);
+int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
+int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len);
+int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
+
+/* cuda_file.c: a file's VMM range and its chunks */
+int cuda_file_new(void *ctx, struct vr_dev_file **out);
+int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size);
+uint64_t cuda_held(void *ctx, const struct vr_dev_file *file);
+int cuda_file_free(void *ctx, struct vr_dev_file *file);
+
+/* cuda_export.c: a file's chunks as descriptors for another process */
+int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out);
+
+#endif

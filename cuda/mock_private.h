@@ -1,0 +1,97 @@
+/*
+ * mock_private.h - what the mock backend's files share: its memory model,
+ * the device and file structs, their limits and locking, and the calls
+ * between the files.
+ */
+#ifndef VR_MOCK_PRIVATE_H
+#define VR_MOCK_PRIVATE_H
+
+#include "backend.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MOCK_GRAIN	      ((uint64_t)64 << 10)  /* allocation unit: 16 fs-verity blocks */
+#define MOCK_CAP_UNIT	      ((uint64_t)1 << 20)   /* capacities are whole MiB */
+#define MOCK_CHUNK_MAX	      ((uint64_t)256 << 20) /* the largest single chunk */
+#define MOCK_RESERVE_MIN      ((uint64_t)64 << 20)  /* address space a file reserves at first */
+#define MOCK_DEFAULT_CAPACITY ((uint64_t)1 << 30)
+
+/* Where a fault is injected (option fault=OP:N[:ERR]): the Nth call of a kind fails. */
+enum fault_op { FAULT_ALLOC, FAULT_WRITE, FAULT_READ, FAULT_DIGEST, FAULT_OPS };
+
+/*
+ * Memory model (docs/architecture.md, "Device memory"): a file's bytes are
+ * one contiguous range of the daemon's address space, backed by chunks
+ * mapped end to end as the file grows, as CUDA's VMM maps physical chunks
+ * into a reserved virtual range. A chunk is a memfd (or, with vram=DIR, a
+ * file in DIR that tests change to play an attacker), so a file can be
+ * handed to another process as descriptors that reach its bytes and no
+ * other file's. Growth maps new chunks (sizes growing with the file, up to
+ * MOCK_CHUNK_MAX) and never copies; the reservation, when outgrown, moves
+ * the existing mappings with mremap.
+ *
+ * Locking: LOCK guards the accounting, the pool, the chunk counter and the fault
+ * counters, nothing else; a file's chunks belong to its caller (backend.h's
+ * contract), so copies and digests run with no lock held.
+ */
+struct mock {
+	pthread_mutex_t lock;
+	uint64_t capacity, used;
+	int dirfd;	  /* vram=DIR: where chunk files live; -1 for memfds */
+	uint64_t next_id; /* names chunk files */
+	/* freed memfd chunks never exported, scrubbed, for reuse; POOLED: their bytes (free
+	 * capacity, but host memory still held) */
+	struct chunk *pool;
+	size_t npool, cappool;
+	uint64_t pooled;
+	int index;
+	unsigned calls[FAULT_OPS];
+	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */
+	int fail_errno[FAULT_OPS];
+};
+
+struct chunk {
+	int fd;
+	uint64_t len;
+	uint64_t id; /* its file's number in DIR (vram=) */
+	bool sealed; /* memfd seals added at its first export: it can no longer change size */
+};
+
+struct mock_file {
+	struct vr_dev_file hdr; /* first: the file knows its device */
+	uint64_t size;
+	uint8_t *base;	   /* the reserved range; chunks are mapped from its start */
+	uint64_t reserved; /* bytes of address space reserved at BASE */
+	uint64_t held;	   /* bytes the chunks cover */
+	struct chunk *chunks;
+	uint32_t count, cap;
+};
+
+static inline struct mock_file *mf(struct vr_dev_file *f)
+{
+	return (struct mock_file *)f;
+}
+
+/* mock_device.c: options, open, close, info, fault injection */
+int mock_fault(struct mock *m, enum fault_op op);
+
+/* mock_file.c: a file's range, its chunks and the pool of freed ones */
+int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c);
+void mock_chunk_drop(struct mock *m, struct chunk *c);
+int mock_file_new(void *ctx, struct vr_dev_file **out);
+int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size);
+uint64_t mock_held(void *ctx, const struct vr_dev_file *file);
+int mock_file_free(void *ctx, struct vr_dev_file *file);
+
+/* mock_io.c: writes, reads, digests (with the test seam), the host view */
+int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
+int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len);
+int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
+int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p, size_t *len);
+
+/* mock_export.c: a file's chunks as sealed read-only descriptors */
+int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out);
+
+#endif
