@@ -30,7 +30,7 @@ if [ "${VR_FULL:-${CI:-}}" != "" ]; then
 	# static analysis: no finding; each exception is suppressed inline with its reason
 	cppcheck --enable=warning,portability,performance --inline-suppr --quiet \
 		--error-exitcode=1 -D_GNU_SOURCE -I core -I core/res -I cuda -I fs -I sock -I client \
-		--suppress=missingIncludeSystem core fs sock client cuda/*.c tools/*.c
+		--suppress=missingIncludeSystem core fs sock client cuda/*.c tools/*.c tools/dev/*.c
 	stage "static analysis clean (cppcheck)"
 	# clang-tidy: the path-sensitive analyser and the bug-prone patterns (.clang-tidy says
 	# which and why); every finding is an error, each exception is inline with its reason

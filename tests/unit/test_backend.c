@@ -187,7 +187,7 @@ static void exported(struct vr_backend *b, struct vr_dev_file *f, const uint8_t 
 			unimport_cuda(&e, m, total);
 		}
 #endif
-		/* on a GPU, tools/gpu-check maps them in a second process (vram-map) */
+		/* on a GPU, tools/dev/gpu-check maps them in a second process (vram-map) */
 		CHECK(total >= size);
 		CHECK(total <= vr_dev_held(f));
 		vr_dev_export_clear(&e);

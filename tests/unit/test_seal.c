@@ -26,7 +26,7 @@ static void vector_seal(struct vr_seal *s)
 	strcpy(s->sealed_at, "2026-11-26T13:21:37Z");
 }
 
-/* The vector of docs/seal-format.md, computed by tools/seal-reference.py (Python hashlib/hmac). */
+/* The vector of docs/seal-format.md, from tools/dev/seal-reference.py (Python hashlib/hmac). */
 static void test_known_answer(void)
 {
 	struct vr_seal s;
