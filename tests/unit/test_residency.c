@@ -1,8 +1,5 @@
 /* test_residency.c - the tree over the mock: loads, seals, refusals, tamper, rename, ENOSPC. */
-#include "backends.h"
-#include "check.h"
-#include "residency.h"
-#include "tree_io.h"
+#include "res_fixture.h"
 #include "seal.h"
 
 #include <dirent.h>
@@ -14,34 +11,6 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-
-static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
-static struct vr_keyring *keys;
-
-static int load(struct vr_residency *r, const char *path, const void *data, size_t len)
-{
-	struct vr_handle *h;
-	int ret = vr_res_create(r, path, 0644, &me, &h);
-
-	if (ret)
-		return ret;
-	for (size_t off = 0; off < len && ret == 0;) {
-		size_t n = len - off < 100000 ? len - off : 100000;
-
-		ret = vr_res_write(r, h, (const char *)data + off, n, off, &me);
-		off += n;
-	}
-	int fl = vr_res_flush(r, h, &me);
-
-	vr_res_release(r, h);
-	return ret ? ret : fl;
-}
-
-/* Reads a whole file or generated text; returns 0 or the first error (with what came before). */
-static int slurp(struct vr_residency *r, const char *path, char *buf, size_t cap, size_t *len)
-{
-	return tree_slurp(r, &me, path, buf, cap, len);
-}
 
 struct listing {
 	const char *want;
@@ -681,29 +650,20 @@ static void shared_lease_checks(struct vr_residency *r)
 
 int main(void)
 {
-	char vram[] = "/tmp/vr-res-XXXXXX", text[65536];
+	char text[65536];
 	static uint8_t data[3 << 20], big[40 << 20];
-	struct vr_backend_opt opts[] = {{"capacity", "32M"}, {"vram", vram}};
-	struct vr_backend_params p = {.opts = opts, .nopts = 2};
-	struct vr_backend b;
+	struct res_fixture fx;
 	struct vr_residency *r;
 	struct vr_statfs sf;
 	struct vr_attr a;
 	struct vr_seal seal;
 	struct vr_handle *h;
-	uint8_t secret[32] = {9};
 	size_t len;
 	int fd;
 
-	CHECK(mkdtemp(vram) != NULL);
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 7 + i / 4096);
-	CHECK_EQ(vr_keyring_from_bytes(secret, 32, &keys), 0);
-	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
-	struct vr_res_config cfg = {
-	    .backend = &b, .keys = keys, .verify_on_open = true, .list_generated = true};
-
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	res_fixture_open(&fx, true);
+	res_pattern(data, sizeof(data));
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 
 	inline_hash_patterns(r, data, sizeof(data) - 12345);
 
@@ -751,7 +711,7 @@ int main(void)
 	CHECK(strstr(text, "OK other.bin sha256:") != NULL);
 	/* a chunk (a file in the mock's directory) starting with data[0..16): w.bin's or
 	 * other.bin's (both start so) */
-	fd = open_chunk_starting(vram, data);
+	fd = open_chunk_starting(fx.vram, data);
 	CHECK(fd >= 0);
 	uint8_t byte;
 
@@ -879,8 +839,8 @@ int main(void)
 	vr_res_free(r);
 
 	/* by default the generated entries are reachable by name but not listed */
-	cfg.list_generated = false;
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	fx.cfg.list_generated = false;
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	CHECK_EQ(load(r, "/f", data, 5000), 0);
 	struct listing ls[] = {
 	    {"f", false}, {"f.seal", false}, {"verify", false}, {"status", false}};
@@ -897,30 +857,28 @@ int main(void)
 	vr_res_free(r);
 
 	/* who may map what through the socket, on a tree of its own */
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	lease_permissions(r, data);
 	vr_res_free(r);
 
 	/* verify runs shared, and limited per user, on a tree of its own */
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	shared_verify(r);
 	vr_res_free(r);
 	/* the namespace's edges, on a tree of its own */
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	namespace_edges(r, data);
 	vr_res_free(r);
 	/* and the socket's checks with them */
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	shared_lease_checks(r);
 	vr_res_free(r);
 
 	/* a large directory, on a tree of its own */
-	cfg.list_generated = true;
-	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	fx.cfg.list_generated = true;
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	many_names(r);
 	vr_res_free(r);
-	vr_backend_close(&b);
-	vr_keyring_free(keys);
-	CHECK_EQ(rmdir(vram), 0); /* every chunk file was removed with its file */
+	res_fixture_close(&fx); /* every chunk file was removed with its file */
 	return check_summary();
 }
