@@ -662,27 +662,6 @@ int main(void)
 	CHECK_EQ(sf.free_bytes, 32 << 20);
 	CHECK_EQ(sf.files, 0);
 
-	/* the page cache is dropped at the first read open after a load or a replacement, and
-	 * kept after that; files being written never use it */
-	struct vr_handle *h1;
-	bool keep[4];
-
-	CHECK_EQ(load(r, "/kc", data, 5000), 0);
-	for (int i = 0; i < 4; i++) {
-		if (i == 2) { /* a replacement between the second and third opens */
-			CHECK_EQ(vr_res_open(r, "/kc", O_WRONLY | O_TRUNC, &me, &h1), 0);
-			CHECK(!vr_res_handle_cacheable(h1));
-			CHECK_EQ(vr_res_write(r, h1, "new", 3, 0, &me), 0);
-			CHECK_EQ(vr_res_flush(r, h1, &me), 0);
-			vr_res_release(r, h1);
-		}
-		CHECK_EQ(vr_res_open(r, "/kc", O_RDONLY, &me, &h), 0);
-		CHECK(vr_res_handle_cacheable(h));
-		keep[i] = vr_res_handle_keep_cache(h);
-		vr_res_release(r, h);
-	}
-	CHECK(!keep[0] && keep[1] && !keep[2] && keep[3]);
-	CHECK_EQ(vr_res_unlink(r, "/kc", &me), 0);
 	generated_names_agree(r);
 	vr_res_free(r);
 
