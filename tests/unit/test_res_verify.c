@@ -1,16 +1,17 @@
-/* test_residency.c - the tree over the mock: loads, seals, refusals, tamper, rename, ENOSPC. */
+/* test_res_verify.c - checks against the seal (verify.c): verify reports, tamper found
+ * through the mock's backing file and quarantined, the quarantined tree renamed and emptied;
+ * verify runs and the socket's checks shared, and limited per user. */
 #include "res_fixture.h"
 #include "seal.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdlib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 /* The mock calls this at each digest: while the gate is shut, digests wait here, counted. */
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -253,6 +254,7 @@ int main(void)
 {
 	char text[65536];
 	static uint8_t data[3 << 20];
+	static char back[3 << 20];
 	struct res_fixture fx;
 	struct vr_residency *r;
 	struct vr_statfs sf;
@@ -272,7 +274,6 @@ int main(void)
 	/* a sealed file in a folder to verify beside the one loaded next */
 	CHECK_EQ(vr_res_mkdir(r, "/llama", 0755, &me), 0);
 	CHECK_EQ(load(r, "/llama/w.bin", data, sizeof(data)), 0);
-	static char back[3 << 20];
 
 	/* verify report and tamper detection through the mock's backing file */
 	CHECK_EQ(load(r, "/other.bin", data, 5000), 0);
