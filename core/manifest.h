@@ -36,6 +36,10 @@ struct vr_manifest {
 	enum vr_manifest_kind kind;
 	struct vr_manifest_entry *entries;
 	size_t count;
+	/* whether a listed name may be a symbolic link, followed to the bytes it names: OMS, the
+	 * statement's serialization.allow_symlinks (absent: false, as model_signing); SHA256SUMS:
+	 * true (sha256sum reads through links) */
+	bool allow_symlinks;
 	char **ignore; /* OMS: paths (and what is below them) that are not expected */
 	size_t nignore;
 	char key_hint[2 * VR_DIGEST_SIZE + 1]; /* OMS: hex SHA-256 of the signer's canonical PEM */

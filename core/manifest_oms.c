@@ -365,8 +365,9 @@ static int read_subject(const cJSON *st, uint8_t want[VR_DIGEST_SIZE], char why[
 }
 
 /*
- * Checks the predicate's serialization, takes its ignore_paths into M
- * (add_ignores) and finds its resources array (*RES). Accepts method "files"
+ * Checks the predicate's serialization, takes its allow_symlinks (a boolean,
+ * false when absent) and ignore_paths into M (add_ignores) and finds its
+ * resources array (*RES). Accepts method "files"
  * with hash_type sha256 alone: one SHA-256 per whole file is what a seal can
  * be compared with. Refuses a predicate without a serialization object or a
  * resources array (-EINVAL), another method (shards) or hash (-EOPNOTSUPP;
@@ -391,6 +392,11 @@ static int read_serialization(struct vr_manifest *m, const cJSON *st, const cJSO
 	if (!s || strcmp(s, "sha256") != 0)
 		return mf_fail(why, s ? -EOPNOTSUPP : -EINVAL,
 			       "hash_type %.40s is not supported (sha256 is)", s ? s : "(none)");
+	const cJSON *links = cJSON_GetObjectItemCaseSensitive(ser, "allow_symlinks");
+
+	if (links && !cJSON_IsBool(links))
+		return mf_fail(why, -EINVAL, "serialization.allow_symlinks is not a boolean");
+	m->allow_symlinks = cJSON_IsTrue(links);
 	return add_ignores(m, cJSON_GetObjectItemCaseSensitive(ser, "ignore_paths"), why);
 }
 

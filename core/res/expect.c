@@ -471,6 +471,49 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 
 /* ---- verify's lines for the sources ---- */
 
+/*
+ * A listed name that is a symbolic link, LINK at PATH: verified through what
+ * it leads to. It fails (a FAILED line) where the source does not allow links
+ * (an OMS statement without allow_symlinks), where it leads to nothing inside
+ * the tree, or to anything but a sealed file whose SHA-256 is the listed one;
+ * a link that passes adds no line (its target's own line, where the verify
+ * covers it, checks the device bytes). [T]
+ */
+static void link_line(struct vr_residency *r, const struct vr_manifest *m,
+		      const struct vr_manifest_entry *e, const struct vr_node *link,
+		      const char *path, struct vr_text *t, unsigned *failed)
+{
+	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
+	struct vr_node *f = NULL;
+	int ret = m->allow_symlinks ? res_follow(r, link, &f) : 0;
+
+	if (!m->allow_symlinks)
+		snprintf(why, sizeof(why), "%s",
+			 "is a symbolic link (the signature does not "
+			 "allow links: allow_symlinks is false)");
+	else if (ret)
+		snprintf(why, sizeof(why),
+			 "is a symbolic link that leads to nothing in the mount (%s)",
+			 strerror(-ret));
+	else if (res_node_path(f, tpath, sizeof(tpath)) != 0 || f->is_dir)
+		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
+	else if (f->state != ST_SEALED || !f->seal)
+		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
+	else if (f->seal->no_sha256)
+		snprintf(
+		    why, sizeof(why),
+		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
+		    tpath);
+	else if (!nettle_memeql_sec(f->seal->sha256, e->sha256, VR_DIGEST_SIZE))
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s, whose bytes differ from the listed digest",
+			 tpath);
+	else
+		return;
+	vr_text_line(t, "FAILED", path, why);
+	(*failed)++;
+}
+
 static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
 		       struct vr_text *t, unsigned *failed)
 {
@@ -493,8 +536,11 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 		/* only what lies below the directory being verified */
 		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
 			continue;
-		if (res_resolve(r, full, &l) == 0 &&
-		    (l.kind == VR_KIND_FILE || l.kind == VR_KIND_LINK) &&
+		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_LINK) {
+			link_line(r, s->m, &s->m->entries[i], l.node, full + 1, t, failed);
+			continue;
+		}
+		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_FILE &&
 		    l.node->state != ST_FAILED && l.node->state != ST_REMOVED)
 			continue;
 		vr_text_line(t, "MISSING", full + 1, detail);

@@ -212,6 +212,48 @@ static int replaceable(struct vr_residency *r, const struct res_lookup *src,
 	return 0;
 }
 
+/* Why symbolic link TARGET, in a directory DEPTH levels below the root, could lead outside
+ * the mount; NULL when it cannot. */
+static const char *escapes(const char *target, size_t depth)
+{
+	size_t ups = 0;
+	bool named = false;
+
+	if (!*target)
+		return "an empty target";
+	if (*target == '/')
+		return "an absolute target leads outside the mount";
+	for (const char *p = target; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len == 2 && memcmp(p, "..", 2) == 0) {
+			/* after a name, ".." would climb from wherever that name leads */
+			if (named)
+				return "\"..\" may only lead the target (\"../../blobs/x\")";
+			ups++;
+		} else if (len > 0 && !(len == 1 && *p == '.')) {
+			named = true;
+		}
+		p += len;
+		p += strspn(p, "/");
+	}
+	if (ups > depth)
+		return "the target climbs above the mount's root";
+	return NULL;
+}
+
+/* Whether a symbolic link at or below N would lead outside the mount were N's parent at depth
+ * PARENT_DEPTH (the root's children: 0). [T] */
+static bool link_escapes(const struct vr_node *n, size_t parent_depth)
+{
+	if (n->target)
+		return escapes(n->target, parent_depth) != NULL;
+	for (const struct vr_node *ch = n->is_dir ? n->children : NULL; ch; ch = ch->next)
+		if (link_escapes(ch, parent_depth + 1))
+			return true;
+	return false;
+}
+
 /*
  * Resolves and checks a rename of FROM to TO under the tree lock, without
  * changing anything: the source may move, an existing target may be replaced
@@ -233,6 +275,8 @@ static int rename_check(struct vr_residency *r, const char *from, const char *to
 	if (src->node == r->root)
 		return -EBUSY;
 	ret = res_resolve(r, to, dst);
+	if (ret == 0 && dst->gen)
+		return -EPERM; /* "mv f f.seal" names f's own seal: generated, never replaced */
 	if (ret == 0) {
 		if (dst->node == src->node)
 			return 1;
@@ -253,6 +297,14 @@ static int rename_check(struct vr_residency *r, const char *from, const char *to
 		dst->last_len >=
 	    VR_SEAL_PATH_MAX)
 		return -ENAMETOOLONG;
+	/* a link's ".." are counted from where it sits: none may climb out from its new place */
+	if (link_escapes(src->node, res_depth(dst->parent))) {
+		vr_log(LOG_INFO,
+		       "rename %s -> %s refused: a symbolic link in what moves would lead "
+		       "outside the mount from there",
+		       from, to);
+		return -EPERM;
+	}
 	if (dst->node && dst->kind != VR_KIND_DIR)
 		return res_leased(r, dst->node, "rename over it", to + 1, c);
 	return 0;
@@ -447,36 +499,6 @@ int vr_res_futimens(struct vr_residency *r, struct vr_handle *h, const struct ti
 	return with_node(r, NULL, h, apply_times, times_or_now(tv, t));
 }
 
-/* Why symbolic link TARGET, in a directory DEPTH levels below the root, could lead outside
- * the mount; NULL when it cannot. */
-static const char *escapes(const char *target, size_t depth)
-{
-	size_t ups = 0;
-	bool named = false;
-
-	if (!*target)
-		return "an empty target";
-	if (*target == '/')
-		return "an absolute target leads outside the mount";
-	for (const char *p = target; *p;) {
-		size_t len = strcspn(p, "/");
-
-		if (len == 2 && memcmp(p, "..", 2) == 0) {
-			/* after a name, ".." would climb from wherever that name leads */
-			if (named)
-				return "\"..\" may only lead the target (\"../../blobs/x\")";
-			ups++;
-		} else if (len > 0 && !(len == 1 && *p == '.')) {
-			named = true;
-		}
-		p += len;
-		p += strspn(p, "/");
-	}
-	if (ups > depth)
-		return "the target climbs above the mount's root";
-	return NULL;
-}
-
 int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 		   const struct vr_caller *c)
 {
@@ -484,7 +506,6 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 	const char *why = NULL;
 	struct res_lookup l;
 	struct vr_node *n;
-	size_t depth = 0;
 	int ret;
 
 	if (strlen(target) >= VR_SEAL_PATH_MAX)
@@ -493,9 +514,7 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 	ret = res_resolve_new(r, path, false, &l);
 	if (ret)
 		goto unlock;
-	for (struct vr_node *d = l.parent; d->parent; d = d->parent)
-		depth++;
-	why = escapes(target, depth);
+	why = escapes(target, res_depth(l.parent));
 	if (why) {
 		ret = -EPERM;
 		goto unlock;

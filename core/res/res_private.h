@@ -187,9 +187,13 @@ static inline void res_wait(struct vr_residency *r, pthread_cond_t *cond)
 #endif
 }
 
+#ifndef NDEBUG
 #define res_held(r)                                                                                \
 	assert(atomic_load_explicit(&(r)->lock_owner, memory_order_relaxed) == res_self() &&       \
 	       "the tree lock is held")
+#else
+#define res_held(r) ((void)(r))
+#endif
 
 #ifndef NDEBUG
 /* Whether N's IO lock is held exclusively: a shared try fails only then. */
@@ -240,6 +244,13 @@ void res_node_destroy(struct vr_node *n);
 void res_node_put(struct vr_residency *r, struct vr_node *n);
 int res_node_path(const struct vr_node *n, char *buf, size_t cap);
 size_t res_path_len(const struct vr_node *dir);
+size_t res_depth(const struct vr_node *dir);
+/*
+ * What symbolic link LINK leads to inside the tree, following links on the
+ * way (at most 40, as the kernel): *OUT, a file or a directory. [T] Returns 0,
+ * -ENOENT (nothing there), -ENOTDIR or -ELOOP.
+ */
+int res_follow(struct vr_residency *r, const struct vr_node *link, struct vr_node **out);
 void res_link_child(struct vr_node *dir, struct vr_node *n);
 void res_unlink_child(struct vr_node *n);
 void res_touch_dir(struct vr_node *dir);

@@ -115,6 +115,16 @@ int res_node_path(const struct vr_node *n, char *buf, size_t cap)
 	return 0;
 }
 
+/* How many directories lie between directory DIR and the root (the root: 0). [T] */
+size_t res_depth(const struct vr_node *dir)
+{
+	size_t depth = 0;
+
+	for (const struct vr_node *d = dir; d->parent; d = d->parent)
+		depth++;
+	return depth;
+}
+
 /* Length of directory DIR's relative path ("" for the root). [T] */
 size_t res_path_len(const struct vr_node *dir)
 {
@@ -276,6 +286,63 @@ int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 		cur = n;
 		p = slash + strspn(slash, "/");
 	}
+}
+
+/* Links followed in one resolution at most, as the kernel's limit of nested links. */
+#define FOLLOW_MAX 40
+
+/* res_follow(), with *BUDGET the links it may still follow, links on the way included. */
+static int follow(const struct vr_node *link, struct vr_node **out, unsigned *budget)
+{
+	const struct vr_node *n = link;
+
+	while (n->target) {
+		struct vr_node *cur = n->parent;
+		const char *p = n->target;
+
+		if (*budget == 0 || !cur)
+			return -ELOOP; /* or a link removed from the tree meanwhile */
+		(*budget)--;
+		for (;;) {
+			size_t len = strcspn(p, "/");
+			const char *next = p + len + strspn(p + len, "/");
+
+			if (len == 2 && memcmp(p, "..", 2) == 0)
+				n = cur->parent ? cur->parent
+						: cur; /* the root's ".." is the root */
+			else if (len == 0 || (len == 1 && *p == '.'))
+				n = cur;
+			else
+				n = child(cur, p, len);
+			if (!n)
+				return -ENOENT;
+			if (*next == '\0')
+				break; /* a link there is followed by the outer loop */
+			if (n->target) {
+				struct vr_node *mid;
+				int ret = follow(n, &mid, budget);
+
+				if (ret)
+					return ret;
+				n = mid;
+			}
+			if (!n->is_dir)
+				return -ENOTDIR;
+			cur = (struct vr_node *)n;
+			p = next;
+		}
+	}
+	*out = (struct vr_node *)n;
+	return 0;
+}
+
+int res_follow(struct vr_residency *r, const struct vr_node *link, struct vr_node **out)
+{
+	res_held(r);
+
+	unsigned budget = FOLLOW_MAX;
+
+	return follow(link, out, &budget);
 }
 
 void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)

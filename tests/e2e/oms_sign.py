@@ -9,7 +9,8 @@ P-256 key, SHA-384 for P-384), inside a Sigstore bundle v0.3 whose publicKey.hin
 SHA-256 of the key's canonical PEM (`openssl pkey -pubin` prints it). An independent signer:
 the daemon's verifier is Nettle's, this one is OpenSSL's.
 
-usage: oms_sign.py PRIVATE_KEY.pem MODEL_DIR [--ignore PATH]... [--raw-key] [--out FILE]
+usage: oms_sign.py PRIVATE_KEY.pem MODEL_DIR [--ignore PATH]... [--raw-key] [--allow-symlinks]
+       [--out FILE]
 """
 import argparse
 import base64
@@ -38,6 +39,8 @@ def main():
     ap.add_argument("--ignore", action="append", default=[])
     ap.add_argument("--raw-key", action="store_true",
                     help="carry the public key itself (model_signing 1.0.x) instead of a hint")
+    ap.add_argument("--allow-symlinks", action="store_true",
+                    help="state serialization.allow_symlinks true (links are hashed as their target)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -60,7 +63,7 @@ def main():
         "predicateType": "https://model_signing/signature/v1.0",
         "predicate": {
             "serialization": {"method": "files", "hash_type": "sha256",
-                              "allow_symlinks": False, "ignore_paths": a.ignore},
+                              "allow_symlinks": a.allow_symlinks, "ignore_paths": a.ignore},
             "resources": resources,
         },
     }

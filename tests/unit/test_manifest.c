@@ -175,6 +175,7 @@ static void test_reference_vector(void)
 	CHECK(e1 && memcmp(e1->sha256, d, sizeof(d)) == 0);
 	vr_sha256(b, blen, d);
 	CHECK(e2 && memcmp(e2->sha256, d, sizeof(d)) == 0);
+	CHECK(!m->allow_symlinks); /* the vector's statement says false */
 	CHECK(vr_manifest_find(m, "ignore-me") == NULL);
 	CHECK(vr_manifest_ignored(m, "ignore-me"));
 	CHECK(vr_manifest_ignored(m, "model.sig"));
@@ -437,6 +438,53 @@ static const char *good_resources =
     "{\"name\": \"sub/b\", \"algorithm\": \"sha256\", \"digest\": \"" DB "\"}, "
     "{\"name\": \"a\", \"algorithm\": \"sha256\", \"digest\": \"" DA "\"}";
 
+/* ST (which states allow_symlinks false) with that value replaced by VALUE, or without the key
+ * when VALUE is NULL; malloc'd. */
+static char *with_links(const char *st, const char *value)
+{
+	static const char key[] = "\"allow_symlinks\": false";
+	const char *at = strstr(st, key);
+	size_t n = strlen(st) + (value ? strlen(value) : 0) + 1;
+	char *out = at ? malloc(n) : NULL;
+
+	if (!out)
+		return NULL;
+	if (value)
+		snprintf(out, n, "%.*s\"allow_symlinks\": %s%s", (int)(at - st), st, value,
+			 at + strlen(key));
+	else
+		snprintf(out, n, "%.*s%s", (int)(at - st), st, at + strlen(key) + 2); /* and ", " */
+	return out;
+}
+
+/* allow_symlinks is read: false, true, absent (false), and refused when not a boolean */
+static void allow_symlinks_read(struct signer *s, const struct vr_trust *t, const char *st)
+{
+	static const struct {
+		const char *value;
+		int ret;
+		bool allow;
+	} cases[] = {{"false", 0, false},	  {"true", 0, true},	 {NULL, 0, false},
+		     {"\"yes\"", -EINVAL, false}, {"1", -EINVAL, false}, {"null", -EINVAL, false}};
+	struct vr_manifest *m = NULL;
+	char why[VR_WHY_MAX];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *v = with_links(st, cases[i].value);
+		char *bundle = v ? sign_bundle(s, v, vr_trust_hint(t, 0)) : NULL;
+
+		CHECK(bundle != NULL);
+		if (bundle)
+			CHECK_EQ(oms(bundle, t, &m, why), cases[i].ret);
+		if (m)
+			CHECK_EQ(m->allow_symlinks, cases[i].allow);
+		vr_manifest_free(m);
+		m = NULL;
+		free(bundle);
+		free(v);
+	}
+}
+
 static void test_signed(int bits)
 {
 	struct signer s, stranger;
@@ -463,6 +511,7 @@ static void test_signed(int bits)
 	/* signed by another key: never trusted, whatever the bundle says */
 	CHECK_EQ(oms(bundle, t2, &m, why), -EKEYREJECTED);
 	free(bundle);
+	allow_symlinks_read(&s, t, st);
 	bundle = sign_bundle(&s, st, NULL);
 	CHECK_EQ(oms(bundle, t, &m, why), 0);
 	vr_manifest_free(m);
@@ -670,6 +719,9 @@ static struct vr_manifest *sums(const char *text, int want, const char *why_has)
 		CHECK(strstr(why, why_has) != NULL);
 	if (ret != want)
 		fprintf(stderr, "SHA256SUMS %.60s: %d (%s)\n", text, ret, why);
+	/* sha256sum reads through links: a listed link is checked through its target */
+	if (m)
+		CHECK(m->allow_symlinks);
 	return m;
 }
 
