@@ -551,21 +551,21 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 
 /* Walks D's subtree for sources, adding their MISSING lines. [T] */
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
-			  struct vr_text *t, unsigned *failed)
+			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
 {
 	const struct vr_node *srcs[2];
 	int k = sources_in(d, srcs);
 
 	for (int i = 0; i < k; i++)
-		if (srcs[i]->source->m)
+		if (srcs[i]->source->m && res_may_read(srcs[i], p))
 			add_missing(r, srcs[i], dirpath, t, failed);
 	for (const struct vr_node *c = d->children; c; c = c->next)
 		if (c->is_dir)
-			missing_below(r, c, dirpath, t, failed);
+			missing_below(r, c, dirpath, p, t, failed);
 }
 
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct vr_text *t,
-		      unsigned *failed)
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
+		      struct vr_text *t, unsigned *failed)
 {
 	res_held(r);
 
@@ -573,17 +573,24 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct 
 
 	if (res_node_path(dir, dirpath, sizeof(dirpath)))
 		return;
-	missing_below(r, dir, dirpath, t, failed);
+	missing_below(r, dir, dirpath, p, t, failed);
 	/* sources above the directory cover it too; a refused one fails it */
 	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
 		const struct vr_node *srcs[2];
 		int k = sources_in(d, srcs);
 
 		for (int i = 0; i < k; i++) {
+			bool readable = res_may_read(srcs[i], p);
+
 			if (srcs[i]->source->m) {
-				add_missing(r, srcs[i], dirpath, t, failed);
+				if (readable)
+					add_missing(r, srcs[i], dirpath, t, failed);
 			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
-				vr_text_line(t, "FAILED", srcpath, srcs[i]->source->why);
+				/* it fails what it covers, whoever asks; why, only to its readers
+				 */
+				vr_text_line(t, "FAILED", srcpath,
+					     readable ? srcs[i]->source->why
+						      : "refused (this user may not read why)");
 				(*failed)++;
 			}
 		}

@@ -15,41 +15,6 @@ struct vr_lease {
 	size_t seal_len;
 };
 
-static bool in_groups(gid_t g, const struct vr_peer *p)
-{
-	if (g == p->gid)
-		return true;
-	for (size_t i = 0; i < p->ngroups; i++)
-		if (p->groups[i] == g)
-			return true;
-	return false;
-}
-
-/* Whether P has all of BITS (4 read, 1 search) on N, by its mode as open(2) decides. [T] */
-static bool may(const struct vr_node *n, const struct vr_peer *p, unsigned bits)
-{
-	unsigned have;
-
-	if (p->uid == 0)
-		return true; /* root reads and searches whatever the mode says */
-	if (n->uid == p->uid)
-		have = (n->mode >> 6) & 7;
-	else if (in_groups(n->gid, p))
-		have = (n->mode >> 3) & 7;
-	else
-		have = n->mode & 7;
-	return (have & bits) == bits;
-}
-
-/* Whether P could open N for reading: search on every directory above it, read on it. [T] */
-static bool may_read(const struct vr_node *n, const struct vr_peer *p)
-{
-	for (const struct vr_node *d = n->parent; d; d = d->parent)
-		if (!may(d, p, 1))
-			return false;
-	return may(n, p, 4);
-}
-
 /* Logs and audits a refused export of PATH, and returns ERR. */
 static int refuse(struct vr_residency *r, const char *path, const struct vr_caller *c, int err,
 		  const char *why)
@@ -81,7 +46,7 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	else if (ret == 0 && lk.kind != VR_KIND_FILE)
 		ret = -EINVAL; /* links are resolved by the client; generated text has no memory */
 	/* a name it cannot reach is a name it cannot learn of: ENOENT and EACCES as open(2) */
-	if (ret == 0 && !may_read(lk.node, p))
+	if (ret == 0 && !res_may_read(lk.node, p))
 		ret = -EACCES;
 	if (ret) {
 		res_unlock(r);
@@ -256,16 +221,16 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 		/* an existing file is replaced: write on it, search above it */
 		if (lk.kind != VR_KIND_FILE)
 			ret = lk.kind == VR_KIND_DIR ? -EISDIR : -EPERM;
-		else if (!may(lk.node, p, 2))
+		else if (!res_may(lk.node, p, 2))
 			ret = -EACCES;
 		for (const struct vr_node *d = ret ? NULL : lk.node->parent; d; d = d->parent)
-			if (!may(d, p, 1))
+			if (!res_may(d, p, 1))
 				ret = -EACCES;
 	} else if (ret == -ENOENT && lk.parent) {
 		/* a new name: write and search on its directory, search above */
-		ret = may(lk.parent, p, 3) ? 0 : -EACCES;
+		ret = res_may(lk.parent, p, 3) ? 0 : -EACCES;
 		for (const struct vr_node *d = lk.parent->parent; d && !ret; d = d->parent)
-			if (!may(d, p, 1))
+			if (!res_may(d, p, 1))
 				ret = -EACCES;
 	}
 	res_unlock(r);

@@ -245,6 +245,10 @@ void res_node_put(struct vr_residency *r, struct vr_node *n);
 int res_node_path(const struct vr_node *n, char *buf, size_t cap);
 size_t res_path_len(const struct vr_node *dir);
 size_t res_depth(const struct vr_node *dir);
+/* Whether P has all of BITS (4 read, 2 write, 1 search) on N, by its mode as open(2) decides;
+ * and whether P could open N for reading: search on every directory above it, read on it. [T] */
+bool res_may(const struct vr_node *n, const struct vr_peer *p, unsigned bits);
+bool res_may_read(const struct vr_node *n, const struct vr_peer *p);
 /*
  * What symbolic link LINK leads to inside the tree, following links on the
  * way (at most 40, as the kernel): *OUT, a file or a directory. [T] Returns 0,
@@ -403,10 +407,10 @@ void res_set_check_why(struct vr_node *n, const char *why);
 void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
 /* Why the source N was refused, or NULL. [T] */
 const char *res_source_refusal(const struct vr_node *n);
-/* verify's MISSING lines for the sources above and below DIR, and FAILED for refused
- * sources above it; counts failures into *FAILED. [T] */
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, struct vr_text *t,
-		      unsigned *failed);
+/* verify's MISSING lines for the sources above and below DIR that P may read, and FAILED for
+ * refused sources above it (why, where P may read it); counts failures into *FAILED. [T] */
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
+		      struct vr_text *t, unsigned *failed);
 void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k);
 int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
 int res_status_text(struct vr_residency *r, char **text, size_t *len);

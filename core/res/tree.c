@@ -377,6 +377,9 @@ void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, str
 	a->mode = S_IFREG | 0444;
 	a->nlink = 1;
 	a->size = size;
+	/* a seal is as readable as its file: its digests are an oracle of the file's content */
+	if (like && kind == VR_KIND_SEAL)
+		a->mode = S_IFREG | (like->mode & 0444);
 	if (like) {
 		a->uid = like->uid;
 		a->gid = like->gid;
@@ -598,4 +601,39 @@ void res_last_name(const struct res_lookup *l, char out[VR_NAME_MAX + 1])
 {
 	memcpy(out, l->last, l->last_len);
 	out[l->last_len] = '\0';
+}
+
+static bool in_groups(gid_t g, const struct vr_peer *p)
+{
+	if (g == p->gid)
+		return true;
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == g)
+			return true;
+	return false;
+}
+
+/* Whether P has all of BITS (4 read, 1 search) on N, by its mode as open(2) decides. [T] */
+bool res_may(const struct vr_node *n, const struct vr_peer *p, unsigned bits)
+{
+	unsigned have;
+
+	if (p->uid == 0)
+		return true; /* root reads and searches whatever the mode says */
+	if (n->uid == p->uid)
+		have = (n->mode >> 6) & 7;
+	else if (in_groups(n->gid, p))
+		have = (n->mode >> 3) & 7;
+	else
+		have = n->mode & 7;
+	return (have & bits) == bits;
+}
+
+/* Whether P could open N for reading: search on every directory above it, read on it. [T] */
+bool res_may_read(const struct vr_node *n, const struct vr_peer *p)
+{
+	for (const struct vr_node *d = n->parent; d; d = d->parent)
+		if (!res_may(d, p, 1))
+			return false;
+	return res_may(n, p, 4);
 }

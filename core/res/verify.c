@@ -338,18 +338,51 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	}
 }
 
+/*
+ * Drops from LIST the files P could not open for reading (search on every
+ * directory above, read on the file), so a verify neither checks nor names
+ * them; returns how many. Without supplementary groups (the front end does
+ * not pass them), a file readable only through one is dropped too: never
+ * more than the caller may read. [T]
+ */
+static size_t drop_unreadable(struct vr_residency *r, struct pending_file *list, size_t *count,
+			      const struct vr_peer *p)
+{
+	size_t kept = 0, n = *count;
+
+	res_held(r);
+	for (size_t i = 0; i < n; i++) {
+		if (res_may_read(list[i].node, p)) {
+			list[kept++] = list[i];
+			continue;
+		}
+		res_node_put(r, list[i].node);
+		free(list[i].path);
+	}
+	*count = kept;
+	return n - kept;
+}
+
 /* The verify report of DIR, checking every sealed file below it now. */
 static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		      char **text, size_t *len, int *tail_err)
 {
 	struct pending_file *list = NULL;
 	size_t count = 0, cap = 0;
+	struct vr_peer p = {.uid = c ? c->uid : 0, .gid = c ? c->gid : 0};
+	char dirpath[VR_SEAL_PATH_MAX], skip[64] = "";
 	struct vr_text t = {0};
 	unsigned failed = 0;
+	size_t skipped = 0;
 	int ret;
 
 	res_lock(r);
 	ret = collect(dir, &list, &count, &cap);
+	if (ret == 0)
+		skipped = drop_unreadable(r, list, &count, &p);
+	if (ret == 0 && skipped && res_node_path(dir, dirpath, sizeof(dirpath)) == 0)
+		snprintf(skip, sizeof(skip), "%zu files this user may not read, not checked",
+			 skipped);
 	res_unlock(r);
 	if (ret == 0 && count > 1) /* qsort wants a non-NULL array even for none */
 		qsort(list, count, sizeof(*list), by_path);
@@ -358,8 +391,10 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 	if (ret == 0) {
 		/* what the sources expect but is not there, and refused sources above */
 		res_lock(r);
-		res_expect_lines(r, dir, &t, &failed);
+		res_expect_lines(r, dir, &p, &t, &failed);
 		res_unlock(r);
+		if (skip[0])
+			vr_text_line(&t, "SKIPPED", dirpath[0] ? dirpath : ".", skip);
 		ret = t.oom ? -ENOMEM : sort_lines(&t);
 	}
 	res_lock(r);
@@ -393,8 +428,9 @@ struct res_verify_run {
 	const struct vr_node *node; /* the directory a verify reports on, or the file checked */
 	bool file;		    /* one file's check (the socket's), not a directory's report */
 	uid_t uid;		    /* who started it */
-	unsigned joiners;	    /* [T] waiting for the result, or still copying it */
-	bool done;		    /* [T] */
+	gid_t gid;
+	unsigned joiners; /* [T] waiting for the result, or still copying it */
+	bool done;	  /* [T] */
 	int ret, tail_err;
 	char *text; /* [T] the report (a file check: its reason), kept for the joiners */
 	size_t len;
@@ -438,12 +474,16 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 {
 	struct res_verify_run *run;
 	uid_t uid = c ? c->uid : 0;
+	gid_t gid = c ? c->gid : 0;
 	int ret;
 
 	*text = NULL;
 	*len = 0;
 	res_lock(r);
-	for (run = r->runs; run && (run->node != n || run->file != file); run = run->next)
+	/* a report shows what its caller may read: shared by the same user and group alone */
+	for (run = r->runs; run && (run->node != n || run->file != file ||
+				    (!file && (run->uid != uid || run->gid != gid)));
+	     run = run->next)
 		;
 	if (run) {
 		/* one is running: its result is this caller's too */
@@ -484,6 +524,7 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 	run->node = n;
 	run->file = file;
 	run->uid = uid;
+	run->gid = gid;
 	pthread_cond_init(&run->cond, NULL);
 	run->next = r->runs;
 	r->runs = run;
