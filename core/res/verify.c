@@ -462,6 +462,36 @@ static void run_unlink(struct vr_residency *r, struct res_verify_run *run)
 typedef int (*run_fn)(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
 		      char **text, size_t *len, int *tail_err);
 
+/* Waits for RUN, running, and takes its result (a copy of its report) as this caller's. [T] */
+static int join_run(struct vr_residency *r, struct res_verify_run *run, char **text, size_t *len,
+		    int *tail_err)
+{
+	res_held(r);
+
+	int ret;
+
+	run->joiners++;
+	while (!run->done)
+		res_wait(r, &run->cond);
+	ret = run->ret;
+	if (run->text && (ret == 0 || run->file)) { /* a failed verify has no report */
+		*text = malloc(run->len + 1);
+		if (*text) {
+			memcpy(*text, run->text, run->len + 1);
+			*len = run->len;
+			*tail_err = run->tail_err;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	if (--run->joiners == 0) { /* the last joiner frees it */
+		free(run->text);
+		pthread_cond_destroy(&run->cond);
+		free(run);
+	}
+	return ret;
+}
+
 /*
  * Runs FN over N for C, shared: while one runs over N, others asking the same take its
  * result instead of running their own (one pass over the device, one audit record per file).
@@ -486,26 +516,7 @@ static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
 	     run = run->next)
 		;
 	if (run) {
-		/* one is running: its result is this caller's too */
-		run->joiners++;
-		while (!run->done)
-			res_wait(r, &run->cond);
-		ret = run->ret;
-		if (run->text && (ret == 0 || file)) { /* a failed verify has no report */
-			*text = malloc(run->len + 1);
-			if (*text) {
-				memcpy(*text, run->text, run->len + 1);
-				*len = run->len;
-				*tail_err = run->tail_err;
-			} else {
-				ret = -ENOMEM;
-			}
-		}
-		if (--run->joiners == 0) {
-			free(run->text);
-			pthread_cond_destroy(&run->cond);
-			free(run);
-		}
+		ret = join_run(r, run, text, len, tail_err);
 		res_unlock(r);
 		return ret;
 	}
