@@ -40,7 +40,7 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	int ret;
 
 	res_lock(r);
-	ret = res_resolve(r, path, &lk);
+	ret = res_resolve_as(r, path, p, &lk);
 	if (ret == 0 && lk.kind == VR_KIND_DIR)
 		ret = -EISDIR;
 	else if (ret == 0 && lk.kind != VR_KIND_FILE)
@@ -54,7 +54,8 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 			      ret == -EACCES ? "the caller may not read it"
 			      : ret == -EINVAL
 				  ? "not a regular file (a client resolves links itself)"
-				  : "no such file");
+			      : ret == -EISDIR ? "a directory, not a file"
+					       : "no such file");
 	}
 	struct vr_node *n = lk.node;
 
@@ -216,7 +217,7 @@ int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_pe
 	int ret;
 
 	res_lock(r);
-	ret = res_resolve(r, path, &lk);
+	ret = res_resolve_as(r, path, p, &lk);
 	if (ret == 0) {
 		/* an existing file is replaced: write on it, search above it */
 		if (lk.kind != VR_KIND_FILE)

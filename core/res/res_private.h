@@ -259,6 +259,10 @@ void res_link_child(struct vr_node *dir, struct vr_node *n);
 void res_unlink_child(struct vr_node *n);
 void res_touch_dir(struct vr_node *dir);
 int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l);
+/* The same as P would: -EACCES at the first directory on the way P may not search, before
+ * anything below it is looked at (as open(2) answers). [T] */
+int res_resolve_as(struct vr_residency *r, const char *path, const struct vr_peer *p,
+		   struct res_lookup *l);
 void res_attr_of_node(const struct vr_node *n, struct vr_attr *a);
 void res_attr_of_text(uint64_t ino, const struct vr_node *like, size_t size, struct vr_attr *a,
 		      enum vr_kind kind);

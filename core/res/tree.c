@@ -242,7 +242,9 @@ void res_touch_dir(struct vr_node *dir)
  * Resolves PATH. [T] Returns 0, -ENOENT (with L->parent and L->last set when
  * only the last component is missing), -ENOTDIR or -ENAMETOOLONG.
  */
-int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
+/* res_resolve(), and with PEER, each directory searched as PEER may (res_resolve_as()). */
+static int walk(struct vr_residency *r, const char *path, const struct vr_peer *peer,
+		struct res_lookup *l)
 {
 	res_held(r);
 
@@ -265,6 +267,9 @@ int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 
 		if (!cur->is_dir)
 			return -ENOTDIR;
+		if (peer && !res_may(cur, peer, 1))
+			return -EACCES; /* as open(2): a directory it may not search hides its names
+					 */
 		if (len > VR_NAME_MAX)
 			return -ENAMETOOLONG;
 		n = child(cur, p, len);
@@ -286,6 +291,17 @@ int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
 		cur = n;
 		p = slash + strspn(slash, "/");
 	}
+}
+
+int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l)
+{
+	return walk(r, path, NULL, l);
+}
+
+int res_resolve_as(struct vr_residency *r, const char *path, const struct vr_peer *p,
+		   struct res_lookup *l)
+{
+	return walk(r, path, p, l);
 }
 
 /* Links followed in one resolution at most, as the kernel's limit of nested links. */

@@ -123,6 +123,15 @@ check "nobody is refused a 0600 file by the daemon" \
 	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" private)" = refused
 check "nobody is refused below a 0700 directory" \
 	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/f)" = refused
+# no existence oracle: below a directory it may not search, every name is EACCES, as open(2)
+check "nobody is refused a name that does not exist below a 0700 directory" \
+	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/none)" = refused
+check "nor learns that closed/f is a file" \
+	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/f/x)" = refused
+check "nor that closed/none is not a folder" \
+	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/none/x)" = refused
+refuse "nobody's import below a 0700 directory, into a folder that does not exist" \
+	"Permission denied" as_nobody "$BIN/vram-load" "$WORK/s1" "$MNT/closed/nodir/x"
 check "refusal audited" bash -c "grep '\"event\":\"vram_export_refused\"' '$AUDIT' | grep -q '\"path\":\"private\"'"
 refuse "a directory is not mapped" "Is a directory" "$BIN/vram-map" "$MNT/hf"
 cat > "$WORK/loading.py" <<'PY'

@@ -57,6 +57,18 @@ static void lease_permissions(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(lease_as(r, "/p/m", &owner), -EACCES); /* the file's owner, but not the folder's */
 	CHECK_EQ(lease_as(r, "/p/m", &member), 0);
 	CHECK_EQ(lease_as(r, "/p/m", &supp), 0);
+	/* no existence oracle below a folder it may not search: EACCES for every name, as
+	 * open(2) answers, never ENOENT, ENOTDIR or EISDIR (issue 22, item 4) */
+	CHECK_EQ(lease_as(r, "/p/none", &other), -EACCES);
+	CHECK_EQ(lease_as(r, "/p/m/x", &other), -EACCES);
+	CHECK_EQ(lease_as(r, "/p/none/x", &other), -EACCES);
+	CHECK_EQ(lease_as(r, "/p/none", &member), -ENOENT); /* who may search learns it */
+	CHECK_EQ(lease_as(r, "/p/m/x", &member), -ENOTDIR);
+	/* nor through the import's permission check */
+	CHECK_EQ(vr_res_may_load(r, "/p/none", &other), -EACCES);
+	CHECK_EQ(vr_res_may_load(r, "/p/nodir/x", &other), -EACCES);
+	CHECK_EQ(vr_res_may_load(r, "/p/m/x", &other), -EACCES);
+	CHECK_EQ(vr_res_may_load(r, "/p/nodir/x", &member), -ENOENT);
 	CHECK_EQ(vr_res_chmod(r, "/p", 0755), 0);
 	/* what is not a whole sealed file */
 	CHECK_EQ(lease_as(r, "/p", &root), -EISDIR);
