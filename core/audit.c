@@ -3,6 +3,7 @@
 #include "digest.h"
 #include "key.h"
 #include "log.h"
+#include "safe.h"
 #include "json.h"
 
 #include <errno.h>
@@ -74,9 +75,7 @@ int vr_audit_is_critical(const char *event)
  */
 static int check_safe(const char *path, int fd)
 {
-	char dir[4096];
 	struct stat st;
-	const char *slash = strrchr(path, '/');
 
 	if (fstat(fd, &st) != 0)
 		return -errno;
@@ -98,26 +97,7 @@ static int check_safe(const char *path, int fd)
 		       path, (unsigned)(st.st_mode & 07777), path);
 		return -EACCES;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	if (!dir[0])
-		strcpy(dir, "/");
-	if (stat(dir, &st) != 0)
-		return -errno;
-	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-		vr_log(LOG_ERR,
-		       "the audit log's folder %s is writable by group or others (mode "
-		       "%04o): they could replace the log; fix: chmod go-w %s",
-		       dir, (unsigned)(st.st_mode & 07777), dir);
-		return -EACCES;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		vr_log(LOG_ERR,
-		       "the audit log's folder %s is owned by uid %u: only this user or "
-		       "root may own it",
-		       dir, (unsigned)st.st_uid);
-		return -EACCES;
-	}
-	return 0;
+	return vr_folder_safe("audit log", path);
 }
 
 int vr_audit_reopen(struct vr_audit *a)

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nettle/memops.h>
+
 #include <nettle/hkdf.h>
 #include <nettle/hmac.h>
 
@@ -38,6 +40,11 @@ static int keyring_alloc(struct vr_keyring **out)
 	k->len = 0;
 	*out = k;
 	return 0;
+}
+
+bool vr_keyring_equal(const struct vr_keyring *a, const struct vr_keyring *b)
+{
+	return a->len == b->len && nettle_memeql_sec(a->secret, b->secret, a->len);
 }
 
 void vr_keyring_free(struct vr_keyring *k)

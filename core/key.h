@@ -2,6 +2,7 @@
 #ifndef VR_KEY_H
 #define VR_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,8 @@ int vr_keyring_load(const char *path, struct vr_keyring **out);
 int vr_keyring_from_bytes(const void *secret, size_t len, struct vr_keyring **out);
 /* Makes a random 32-byte secret (from getrandom); returns 0 or -errno. */
 int vr_keyring_generate(struct vr_keyring **out);
+/* Whether A and B hold the same secret (compared in constant time). */
+bool vr_keyring_equal(const struct vr_keyring *a, const struct vr_keyring *b);
 /* Wipes and frees; NULL is fine. */
 void vr_keyring_free(struct vr_keyring *k);
 

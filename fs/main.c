@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "log.h"
+#include "safe.h"
 #include "manifest.h"
 #include "residency.h"
 
@@ -39,7 +40,11 @@ static void reload_trust(struct daemon *d)
 
 	if (!d->opts.trust)
 		return;
-	if (vr_trust_load(d->opts.trust, &fresh, why) != 0) {
+	if (vr_trust_path_safe(d->opts.trust) == -EACCES)
+		snprintf(why, sizeof(why), "%s", "others could add a key there");
+	else if (vr_trust_load(d->opts.trust, &fresh, why) == 0)
+		why[0] = '\0';
+	if (why[0]) {
 		vr_log(LOG_ERR, "SIGHUP: trust=%s: %s; the keys in force stay", d->opts.trust, why);
 		snprintf(detail, sizeof(detail), "trust=%s not re-read: %s", d->opts.trust, why);
 		daemon_audit(d, "trust_reloaded", "failed", detail);

@@ -7,6 +7,7 @@
 #include "backends.h"
 #include "key.h"
 #include "log.h"
+#include "safe.h"
 #include "manifest.h"
 #include "residency.h"
 #include "server.h"
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,10 +114,42 @@ static int probe_fuse_options(const struct fuse_args *args)
 	return 0;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define VR_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define VR_SANITIZED 1
+#endif
+
+/*
+ * No core dump: one would hold the master secret, the audit chain's key and,
+ * on the mock, every user's resident bytes (its chunks are shared memory,
+ * which the default coredump_filter includes). RLIMIT_CORE 0 stops core files;
+ * PR_SET_DUMPABLE 0 also stops a core_pattern pipe (systemd-coredump) and
+ * ptrace by the daemon's own user. Sanitizer builds stay dumpable: their leak
+ * check attaches to the process at exit (they are test builds).
+ */
+static void no_core_dumps(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		vr_log(LOG_WARNING, "cannot turn core dumps off (RLIMIT_CORE): %s",
+		       strerror(errno));
+#ifndef VR_SANITIZED
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		vr_log(LOG_WARNING, "cannot make the daemon non-dumpable: %s", strerror(errno));
+#endif
+}
+
 static int open_keys(struct daemon *d)
 {
 	if (d->opts.secret)
-		return vr_keyring_load(d->opts.secret, &d->keys);
+		return vr_folder_safe("secret file", d->opts.secret) != 0
+			   ? -1
+			   : vr_keyring_load(d->opts.secret, &d->keys);
 	vr_log(LOG_WARNING, "no secret= given: seals are signed with an ephemeral random secret "
 			    "and cannot be checked after this mount ends");
 	return vr_keyring_generate(&d->keys);
@@ -129,6 +164,11 @@ static int open_trust(struct daemon *d)
 		vr_log(LOG_INFO, "no trust= given: a model.sig is refused as untrusted; "
 				 "SHA256SUMS files are still checked");
 		return 0;
+	}
+	if (vr_trust_path_safe(d->opts.trust) == -EACCES) {
+		vr_log(LOG_ERR, "trust=%s: others could add a key there; nothing mounted",
+		       d->opts.trust);
+		return -1;
 	}
 	if (vr_trust_load(d->opts.trust, &d->trust, why) != 0) {
 		vr_log(LOG_ERR, "trust=%s: %s; nothing mounted", d->opts.trust, why);
@@ -156,8 +196,19 @@ static int open_audit(struct daemon *d)
 		/* K(0) from the key file, then the file's bytes and K(0) leave memory */
 		struct vr_keyring *ak;
 		uint8_t k0[VR_AUDIT_MAC_SIZE];
-		int ret = vr_keyring_load(d->opts.audit_key, &ak);
+		int ret = vr_folder_safe("audit key", d->opts.audit_key);
 
+		if (ret == 0)
+			ret = vr_keyring_load(d->opts.audit_key, &ak);
+		if (ret == 0 && d->keys && vr_keyring_equal(ak, d->keys)) {
+			/* one key would both sign the seals and chain the log that audits them */
+			vr_log(LOG_ERR,
+			       "audit_key=%s holds the same secret as secret=: give each "
+			       "its own file (head -c 32 /dev/urandom > FILE)",
+			       d->opts.audit_key);
+			vr_keyring_free(ak);
+			ret = -EINVAL;
+		}
 		if (ret == 0) {
 			vr_audit_key0(ak, k0);
 			vr_keyring_free(ak);
@@ -284,6 +335,7 @@ int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	/* read now: libfuse takes its options out of ARGS as it parses them */
 	bool allow_other = has_allow_other(args);
 
+	no_core_dumps();
 	if (check_mountpoint(mountpoint) != 0)
 		return -1;
 	if (vr_options_backend_params(&d->opts, &bp) != 0)

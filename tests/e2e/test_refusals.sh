@@ -28,6 +28,22 @@ install -m 0666 /dev/null "$WORK/loose-audit.log"
 refuse "audit log others may write" "chmod 600" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/loose-audit.log "$MNT"
 mkdir -m 0777 "$WORK/open"
 refuse "audit log in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$WORK/open/audit.log "$MNT"
+# keys and trust stores others could replace or add to (issue 22, item 16)
+(umask 077 && head -c 32 /dev/urandom > "$WORK/open/secret")
+refuse "a secret in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$WORK/open/secret "$MNT"
+cp -p "$SECRET" "$WORK/same-as-secret"
+refuse "an audit key holding the secret's bytes" "same secret as secret=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET,audit_key=$WORK/same-as-secret "$MNT"
+refuse "the secret itself as the audit key" "same secret as secret=" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET,audit_key=$SECRET "$MNT"
+refuse "an audit key in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,secret=$SECRET,audit_key=$WORK/open/secret "$MNT"
+openssl ecparam -name prime256v1 -genkey -noout 2> /dev/null | openssl pkey -pubout > "$WORK/tk.pub"
+mkdir -m 777 "$WORK/tdir" && cp "$WORK/tk.pub" "$WORK/tdir/k.pem"
+refuse "a trust folder others may add a key to" "could add" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,trust=$WORK/tdir "$MNT"
+chmod 1777 "$WORK/tdir"
+refuse "even with the sticky bit" "could add" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,trust=$WORK/tdir "$MNT"
+chmod 666 "$WORK/tk.pub"
+refuse "a trust file others may write" "could add a key" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,trust=$WORK/tk.pub "$MNT"
+cp "$WORK/tk.pub" "$WORK/open/tk.pub" && chmod 644 "$WORK/open/tk.pub"
+refuse "a trust file in a folder others may write" "chmod go-w" "$BIN/vram-residency" -f -o backend=mock,audit=$AUDIT,trust=$WORK/open/tk.pub "$MNT"
 # backend=cuda where there is none (no GPU here, or a build without CUDA): refused, not mock
 if ! nvidia-smi -L > /dev/null 2>&1; then
 	refuse "backend=cuda without a GPU" "nothing mounted" "$BIN/vram-residency" -f -o backend=cuda,audit=$AUDIT,secret=$SECRET "$MNT"

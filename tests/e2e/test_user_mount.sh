@@ -33,6 +33,19 @@ done
 # without allow_other only its owner gets in: the checks look as nobody
 check "nobody mounted it" as_nobody mountpoint -q "$U/mnt"
 check "the root directory is nobody's" test "$(as_nobody stat -c %U:%G "$U/mnt")" = nobody:nogroup
+# no core dump of keys or resident bytes: RLIMIT_CORE 0, and (outside sanitizer builds, whose
+# leak check attaches at exit) non-dumpable, so even its own user cannot ptrace it or read its
+# memory: the kernel then gives its /proc entries to root
+dpid=$(pgrep -u nobody -n -f "$BIN/vram-residency -f" || echo none)
+check "the daemon's core limit is 0" grep -Eq '^Max core file size +0 +0 ' "/proc/$dpid/limits"
+if nm "$BIN/vram-residency" 2> /dev/null | grep -q '__asan_init\|__tsan_init'; then
+	echo "(a sanitizer build: the daemon stays dumpable, not checked)"
+else
+	check "the daemon is not dumpable: its /proc entries are root's" \
+		test "$(stat -c %u "/proc/$dpid/mem")" = 0
+	refuse "nobody cannot read its memory" "Permission denied" as_nobody \
+		dd if="/proc/$dpid/mem" bs=1 count=1 skip=4096 of=/dev/null
+fi
 head -c 300000 /dev/urandom > "$WORK/f.bin"
 chmod 644 "$WORK/f.bin"
 check "nobody loads a file into it" as_nobody cp "$WORK/f.bin" "$U/mnt/f.bin"

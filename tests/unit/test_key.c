@@ -2,9 +2,11 @@
 #include "check.h"
 #include "digest.h"
 #include "key.h"
+#include "safe.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -156,8 +158,70 @@ static void test_generate(void)
 	CHECK_EQ(vr_keyring_from_bytes("short", 5, &a), -EINVAL);
 }
 
+/* two key files that hold one secret are one key (audit_key= and secret=) */
+static void test_equal(void)
+{
+	uint8_t a[32] = {1}, b[32] = {1}, c[33] = {1};
+	struct vr_keyring *ka = NULL, *kb = NULL, *kc = NULL;
+
+	b[31] = 2;
+	CHECK_EQ(vr_keyring_from_bytes(a, sizeof(a), &ka), 0);
+	CHECK_EQ(vr_keyring_from_bytes(a, sizeof(a), &kb), 0);
+	CHECK_EQ(vr_keyring_from_bytes(c, sizeof(c), &kc), 0);
+	if (ka && kb && kc) {
+		CHECK(vr_keyring_equal(ka, kb));
+		CHECK(!vr_keyring_equal(ka, kc)); /* a prefix is another secret */
+		vr_keyring_free(kb);
+		kb = NULL;
+		CHECK_EQ(vr_keyring_from_bytes(b, sizeof(b), &kb), 0);
+		CHECK(kb && !vr_keyring_equal(ka, kb));
+	}
+	vr_keyring_free(ka);
+	vr_keyring_free(kb);
+	vr_keyring_free(kc);
+}
+
+/* folders others could replace a key in, or add a trusted key to */
+static void test_folders(void)
+{
+	char top[] = "/tmp/vr-safe-XXXXXX", sub[64], file[80];
+
+	if (!mkdtemp(top))
+		return;
+	snprintf(sub, sizeof(sub), "%s/d", top);
+	snprintf(file, sizeof(file), "%s/k.pem", sub);
+	CHECK_EQ(mkdir(sub, 0700), 0);
+	CHECK_EQ(vr_folder_safe("secret file", file), 0);
+	CHECK_EQ(chmod(sub, 0777), 0);
+	CHECK_EQ(vr_folder_safe("secret file", file), -EACCES);
+	CHECK_EQ(chmod(sub, 01777), 0); /* sticky: others cannot rename the file away */
+	CHECK_EQ(vr_folder_safe("secret file", file), 0);
+	CHECK_EQ(vr_dir_private("trust store", sub), -EACCES); /* but they can add a key */
+	CHECK_EQ(chmod(sub, 0755), 0);
+	CHECK_EQ(vr_dir_private("trust store", sub), 0);
+	CHECK_EQ(vr_trust_path_safe(sub), 0);
+	int fd = open(file, O_CREAT | O_WRONLY, 0644);
+
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_EQ(vr_trust_path_safe(file), 0);
+	CHECK_EQ(chmod(file, 0666), 0);
+	CHECK_EQ(vr_trust_path_safe(file), -EACCES);
+	CHECK_EQ(vr_trust_path_safe(sub), 0); /* the folder's own rule: its files are read */
+	CHECK_EQ(chmod(top, 0777), 0);
+	CHECK_EQ(chmod(file, 0644), 0);
+	CHECK_EQ(vr_trust_path_safe(file), 0);	    /* its folder is sub, still private */
+	CHECK_EQ(vr_trust_path_safe(sub), -EACCES); /* sub's folder is open */
+	unlink(file);
+	rmdir(sub);
+	rmdir(top);
+}
+
 int main(void)
 {
+	test_equal();
+	test_folders();
 	test_rfc4231();
 	test_rfc5869();
 	test_secret_file_rules();

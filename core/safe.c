@@ -1,0 +1,91 @@
+/* safe.c - refusing a key, log or trust store that another user could replace or add to. */
+#include "safe.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Whether DIR's owner (ST) is this user or root; logs otherwise. */
+static int owner_ok(const char *what, const char *dir, const struct stat *st)
+{
+	if (st->st_uid == geteuid() || st->st_uid == 0)
+		return 0;
+	vr_log(LOG_ERR, "the %s's folder %s is owned by uid %u: only this user or root may own it",
+	       what, dir, (unsigned)st->st_uid);
+	return -EACCES;
+}
+
+int vr_folder_safe(const char *what, const char *path)
+{
+	char dir[4096];
+	struct stat st;
+	const char *slash = strrchr(path, '/');
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		strcpy(dir, "/");
+	if (stat(dir, &st) != 0) {
+		int ret = -errno;
+
+		vr_log(LOG_ERR, "cannot stat the %s's folder %s: %s", what, dir, strerror(-ret));
+		return ret;
+	}
+	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		vr_log(LOG_ERR,
+		       "the %s's folder %s is writable by group or others (mode %04o): they could "
+		       "replace it; fix: chmod go-w %s",
+		       what, dir, (unsigned)(st.st_mode & 07777), dir);
+		return -EACCES;
+	}
+	return owner_ok(what, dir, &st);
+}
+
+int vr_dir_private(const char *what, const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		int ret = -errno;
+
+		vr_log(LOG_ERR, "cannot stat the %s %s: %s", what, dir, strerror(-ret));
+		return ret;
+	}
+	if (st.st_mode & 022) {
+		vr_log(
+		    LOG_ERR,
+		    "the %s %s is writable by group or others (mode %04o): they could add to it; "
+		    "fix: chmod go-w %s",
+		    what, dir, (unsigned)(st.st_mode & 07777), dir);
+		return -EACCES;
+	}
+	return owner_ok(what, dir, &st);
+}
+
+int vr_trust_path_safe(const char *path)
+{
+	struct stat st;
+	int ret;
+
+	if (stat(path, &st) != 0)
+		return -errno; /* the trust store's loader says what is missing */
+	if (S_ISDIR(st.st_mode)) {
+		ret = vr_dir_private("trust store", path);
+	} else if (st.st_mode & 022) {
+		vr_log(LOG_ERR,
+		       "trust file %s is writable by group or others (mode %04o): they could add a "
+		       "key; fix: chmod go-w %s",
+		       path, (unsigned)(st.st_mode & 07777), path);
+		ret = -EACCES;
+	} else if (st.st_uid != geteuid() && st.st_uid != 0) {
+		vr_log(LOG_ERR,
+		       "trust file %s is owned by uid %u: only this user or root may own it", path,
+		       (unsigned)st.st_uid);
+		ret = -EACCES;
+	} else {
+		ret = 0;
+	}
+	return ret ? ret : vr_folder_safe("trust store", path);
+}
