@@ -306,7 +306,7 @@ static int serve_socket(struct daemon *d, bool allow_other)
 		if (vr_server_start(&sc, &d->server) != 0) {
 			vr_log(LOG_ERR,
 			       "the socket %s cannot be served (socket=none runs without "
-			       "it); unmounting",
+			       "it); nothing mounted",
 			       d->socket_path);
 			return -1;
 		}
@@ -351,9 +351,11 @@ int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	if (open_tree(d, &bp) != 0)
 		return -1;
 	vr_backend_info(&d->backend, &info);
-	if (mount_tree(d, args, mountpoint, &info) != 0)
-		return -1;
+	/* the socket first: one that cannot be served stops the start before anything is
+	 * mounted, rather than a mount that appears and goes again */
 	if (serve_socket(d, allow_other) != 0)
+		return -1;
+	if (mount_tree(d, args, mountpoint, &info) != 0)
 		return -1;
 	announce(d, mountpoint, &info);
 	return 0;
