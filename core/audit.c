@@ -3,6 +3,7 @@
 #include "digest.h"
 #include "key.h"
 #include "log.h"
+#include "name.h"
 #include "safe.h"
 #include "json.h"
 
@@ -402,6 +403,18 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
  * pid, outcome, and digest and detail when R has them. NULL when out of
  * memory.
  */
+/* Adds TEXT (from a caller: a path, a reason) as KEY, bytes that are not UTF-8 as \xNN, so
+ * every record stays valid JSON for strict parsers. Returns false when out of memory. */
+static bool add_text(cJSON *o, const char *key, const char *text)
+{
+	size_t cap = 4 * strlen(text) + 1;
+	char *clean = malloc(cap);
+	bool ok = clean && cJSON_AddStringToObject(o, key, vr_utf8_escape(text, clean, cap));
+
+	free(clean);
+	return ok;
+}
+
 static cJSON *record_object(const struct vr_audit_rec *r)
 {
 	char when[40], digest[2 * 8 + 8];
@@ -418,8 +431,7 @@ static cJSON *record_object(const struct vr_audit_rec *r)
 		return NULL;
 	if (!cJSON_AddStringToObject(o, "time", when) ||
 	    !cJSON_AddStringToObject(o, "event", r->event) ||
-	    !(r->path ? cJSON_AddStringToObject(o, "path", r->path)
-		      : cJSON_AddNullToObject(o, "path")) ||
+	    !(r->path ? add_text(o, "path", r->path) : cJSON_AddNullToObject(o, "path") != NULL) ||
 	    !cJSON_AddNumberToObject(o, "uid", r->uid) ||
 	    !cJSON_AddNumberToObject(o, "pid", r->pid) ||
 	    !cJSON_AddStringToObject(o, "outcome", r->outcome))
@@ -430,7 +442,7 @@ static cJSON *record_object(const struct vr_audit_rec *r)
 		if (!cJSON_AddStringToObject(o, "digest", digest))
 			goto free_obj;
 	}
-	if (r->detail && !cJSON_AddStringToObject(o, "detail", r->detail))
+	if (r->detail && !add_text(o, "detail", r->detail))
 		goto free_obj;
 	return o;
 free_obj:

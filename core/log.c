@@ -1,5 +1,6 @@
 /* log.c - the daemon's and tools' diagnostic log (stderr or syslog). */
 #include "log.h"
+#include "name.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,15 +28,17 @@ void vr_log(int prio, const char *fmt, ...)
 
 	if (prio > max_prio)
 		return;
-	char line[1024];
+	char raw[1024], line[4 * sizeof(raw)];
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	/* names come from users: no control character may forge or break a log line */
-	for (char *c = line; *c; c++)
+	/* names come from users: no control character may forge or break a log line, and bytes
+	 * that are not UTF-8 are written as \xNN, so the log stays valid text */
+	for (char *c = raw; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
+	vr_utf8_escape(raw, line, sizeof(line));
 	if (to_syslog)
 		syslog(prio, "%s", line);
 	else

@@ -15,5 +15,12 @@
  * residency's to say (res_name_creatable() in core/res/vnames.h).
  */
 int vr_name_syntax(const char *name, size_t len);
+/*
+ * Copies the NUL-terminated IN to OUT (CAP bytes, CAP > 0, always NUL-terminated, cut at a
+ * character's end when short), writing each byte that is not part of a valid UTF-8 sequence
+ * as the four characters "\xNN": a log line or a JSON string then always holds valid UTF-8
+ * and shows what was sent. 4 * strlen(IN) + 1 bytes always suffice. Returns OUT.
+ */
+char *vr_utf8_escape(const char *in, char *out, size_t cap);
 
 #endif

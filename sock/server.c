@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "log.h"
+#include "name.h"
 #include "vr_proto.h"
 
 #include <errno.h>
@@ -406,6 +407,37 @@ static int recv_request(struct conn *c, struct vr_proto_req *q, char *path, int 
 	return 1;
 }
 
+/*
+ * Whether PATH (relative, from a request) is made of names the mount would take: each
+ * component passes vr_name_syntax() (UTF-8, no control character, not "." or ".."); empty
+ * components (a doubled or trailing '/') are skipped, as the tree's lookup does.
+ */
+static bool path_ok(const char *path)
+{
+	for (const char *p = path; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (len && vr_name_syntax(p, len) != 0)
+			return false;
+		p += len;
+		p += strspn(p, "/");
+	}
+	return true;
+}
+
+/* Refuses a request whose path is not valid, logging who sent it but none of its bytes. */
+static int refuse_path(struct conn *c, const struct vr_proto_req *q)
+{
+	vr_log(LOG_INFO,
+	       "socket: pid %d (uid %u) sent a path that is not valid (not UTF-8, a control "
+	       "character, . or ..): refused, its bytes not logged",
+	       (int)c->peer.pid, (unsigned)c->peer.uid);
+	return reply_status(c, q->op, -EINVAL,
+			    "the path is not valid: each name must be UTF-8, without control "
+			    "characters, and not . or ..",
+			    0);
+}
+
 static void serve(struct conn *c)
 {
 	char *path = malloc(VR_PROTO_PATH_MAX + 2);
@@ -419,6 +451,8 @@ static void serve(struct conn *c)
 		if (q.version != VR_PROTO_VERSION)
 			ret = reply_status(c, q.op, -EPROTONOSUPPORT,
 					   "this daemon speaks protocol version 1", 0);
+		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT) && !path_ok(path + 1))
+			ret = refuse_path(c, &q);
 		else if (q.op == VR_OP_MAP)
 			ret = do_map(c, &q, path);
 		else if (q.op == VR_OP_VERIFY)

@@ -133,6 +133,29 @@ check "nor that closed/none is not a folder" \
 refuse "nobody's import below a 0700 directory, into a folder that does not exist" \
 	"Permission denied" as_nobody "$BIN/vram-load" "$WORK/s1" "$MNT/closed/nodir/x"
 check "refusal audited" bash -c "grep '\"event\":\"vram_export_refused\"' '$AUDIT' | grep -q '\"path\":\"private\"'"
+# a raw client's paths are names as the mount takes them: invalid UTF-8, control characters
+# and ".." are refused (EINVAL) without their bytes in any log; the logs stay valid UTF-8
+cat > "$WORK/raw.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+for p in [b"bad\xff.bin", b"esc\x1b[31mred", b"ok/../private", b"\xc0\xaf", b"closed/\xfe"]:
+    s.send(struct.pack("=IHHIIII", 0x31535256, 1, 1, 0, 0, 0, len(p)) + p)
+    status = struct.unpack_from("=IHHi", s.recv(65536))[3]
+    print(p, status)
+    assert status == -22, (p, status)
+s.send(struct.pack("=IHHIIII", 0x31535256, 1, 1, 0, 0, 0, 4) + b"none")
+assert struct.unpack_from("=IHHi", s.recv(65536))[3] == -2  # a valid name still answers
+print("refused")
+PY
+check "a raw client's bad paths are refused with EINVAL" \
+	test "$(as_nobody "$PY" "$WORK/raw.py" "$SOCK" | tail -1)" = refused
+check "said in the log, without the bytes" grep -q "sent a path that is not valid" "$WORK/daemon.log"
+check "the daemon's log is valid UTF-8" iconv -f UTF-8 -t UTF-8 "$WORK/daemon.log" -o /dev/null
+check "every audit record is strict JSON" "$PY" -c "
+import json, sys
+for line in open(sys.argv[1], 'rb'):
+    json.loads(line.decode('utf-8', 'strict'))" "$AUDIT"
 refuse "a directory is not mapped" "Is a directory" "$BIN/vram-map" "$MNT/hf"
 cat > "$WORK/loading.py" <<'PY'
 import subprocess, sys

@@ -52,6 +52,34 @@ static void test_names(void)
 	CHECK_EQ(syntax(long_name), -ENAMETOOLONG);
 }
 
+/* what is not UTF-8 is written as \xNN; what is, is kept; the output always fits */
+static void test_escape(void)
+{
+	char out[64];
+
+	CHECK_STR(vr_utf8_escape("plain", out, sizeof(out)), "plain");
+	CHECK_STR(vr_utf8_escape("caf\xc3\xa9", out, sizeof(out)), "caf\xc3\xa9");
+	CHECK_STR(vr_utf8_escape("bad\xff.bin", out, sizeof(out)), "bad\\xff.bin");
+	CHECK_STR(vr_utf8_escape("\xc0\xaf", out, sizeof(out)), "\\xc0\\xaf"); /* overlong */
+	CHECK_STR(vr_utf8_escape("\xed\xa0\x80", out, sizeof(out)), "\\xed\\xa0\\x80");
+	CHECK_STR(vr_utf8_escape("cut\xe2\x82", out, sizeof(out)), "cut\\xe2\\x82");
+	CHECK_STR(vr_utf8_escape("\xe2\x80\xae", out, sizeof(out)),
+		  "\xe2\x80\xae"); /* bidi: UTF-8 */
+	/* short room: cut at a character's end, never inside an escape or a sequence */
+	CHECK_STR(vr_utf8_escape("ab\xff", out, 5), "ab");
+	CHECK_STR(vr_utf8_escape("a\xc3\xa9", out, 3), "a");
+	CHECK_STR(vr_utf8_escape("x", out, 1), "");
+	/* 4 * len + 1 always suffices */
+	char all[256], big[4 * 255 + 1];
+
+	for (int i = 0; i < 255; i++)
+		all[i] = (char)(i + 1);
+	all[255] = '\0';
+	vr_utf8_escape(all, big, sizeof(big));
+	CHECK(strlen(big) > 255);
+	CHECK(strstr(big, "\\xff") != NULL);
+}
+
 static void test_sizes(void)
 {
 	uint64_t v = 7;
@@ -77,6 +105,7 @@ static void test_sizes(void)
 int main(void)
 {
 	test_names();
+	test_escape();
 	test_sizes();
 	return check_summary();
 }
