@@ -86,19 +86,20 @@ static int mount_root(const char *path, char *out)
 	return 0;
 }
 
-/* The string value of "path" inside the "socket" object of status JSON TEXT, unescaped. */
-static int socket_from_status(const char *text, char *out, size_t cap)
+/* The string value of KEY (quoted, as "\"path\"") at or after FROM in JSON text, unescaped
+ * into OUT; -ENOENT where it is missing or not a string (null). */
+static int json_string_at(const char *from, const char *key, char *out, size_t cap)
 {
-	const char *p = strstr(text, "\"socket\"");
+	const char *p = from ? strstr(from, key) : NULL;
 	size_t n = 0;
 
-	if (!p || !(p = strstr(p, "\"path\"")))
+	if (!p)
 		return -ENOENT;
-	p += 6;
+	p += strlen(key);
 	while (*p == ' ' || *p == '\t' || *p == ':' || *p == '\n')
 		p++;
 	if (*p != '"')
-		return -ENOENT; /* null: the daemon runs without a socket */
+		return -ENOENT;
 	for (p++; *p && *p != '"'; p++) {
 		char ch = *p;
 
@@ -116,6 +117,29 @@ static int socket_from_status(const char *text, char *out, size_t cap)
 		return -EINVAL;
 	out[n] = '\0';
 	return 0;
+}
+
+/* The string value of "path" inside the "socket" object of status JSON TEXT, unescaped. */
+static int socket_from_status(const char *text, char *out, size_t cap)
+{
+	return json_string_at(strstr(text, "\"socket\""), "\"path\"", out, cap);
+}
+
+/*
+ * Whether the daemon at the other end of FD may serve MOUNT: it runs as root or as the
+ * mount's owner (its root directory's), as SO_PEERCRED says. A socket path taken from a
+ * status file others could have placed, or a socket someone else bound, is not trusted with
+ * the bytes a process will run on. Returns 0, -EPERM or -errno.
+ */
+static int server_trusted(int fd, const char *mount)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct stat st;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || stat(mount, &st) != 0)
+		return -errno;
+	return cr.uid == 0 || cr.uid == st.st_uid ? 0 : -EPERM;
 }
 
 int vr_client_connect_socket(const char *socket_path, const char *mount, struct vr_client **out)
@@ -138,9 +162,11 @@ int vr_client_connect_socket(const char *socket_path, const char *mount, struct 
 	}
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", socket_path);
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-		int e = -errno;
+	int e = c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0
+		    ? -errno
+		    : server_trusted(c->fd, c->mount);
 
+	if (e) {
 		if (c->fd >= 0)
 			close(c->fd);
 		free(c->buf);
@@ -450,6 +476,17 @@ static int map_memory(struct vr_client *c, const char *path, const struct vr_pro
 	return 0;
 }
 
+/* Whether the seal the daemon sent (SEAL, NUL-terminated) names REL, the file asked for: a
+ * reply with another file's seal (and memory) is refused. Returns 0 or -EPROTO. */
+static int seal_names(struct vr_client *c, const char *seal, const char *rel)
+{
+	char named[PATH_MAX];
+
+	if (json_string_at(seal, "\"path\"", named, sizeof(named)) != 0 || strcmp(named, rel) != 0)
+		return fail(c, -EPROTO, "the daemon's seal does not name %s", rel);
+	return 0;
+}
+
 int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct vr_mapping **out)
 {
 	char rel[PATH_MAX];
@@ -484,7 +521,9 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 	}
 	memcpy(lens, c->buf + sizeof(r), sizeof(uint64_t) * r.count);
 	memcpy(node + 1, c->buf + sizeof(r) + sizeof(uint64_t) * r.count, r.seal_len);
-	ret = receive_more(c, &r, fds, &nfds);
+	ret = seal_names(c, (const char *)(node + 1), rel);
+	if (ret == 0)
+		ret = receive_more(c, &r, fds, &nfds);
 	if (ret == 0)
 		ret = chunks_total(c, &r, lens, &total);
 	if (ret == 0)

@@ -1,5 +1,7 @@
-/* server.c - the daemon's unix socket: one thread per connection, leases held by connections. */
+/* server.c - the daemon's unix socket: one thread per connection, leases held by connections;
+ * map, verify and unmap (import is in import.c). */
 #include "server.h"
+#include "server_private.h"
 
 #include "log.h"
 #include "name.h"
@@ -16,34 +18,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define MAX_CONNS	  1024 /* in all */
-#define MAX_CONNS_PER_UID 64   /* for a user other than root */
-#define MAX_GROUPS	  256
-#define IMPORT_PIECE	  ((size_t)2 << 20) /* bytes read from an import's source at a time */
-
-struct conn {
-	struct vr_server *srv;
-	int fd;
-	struct vr_peer peer;
-	gid_t groups[MAX_GROUPS];
-	struct vr_lease **leases; /* index + 1 is the lease's number; NULL once ended */
-	uint32_t nleases;
-	struct conn *next; /* [srv->lock] */
-};
-
-struct vr_server {
-	struct vr_server_config cfg;
-	char *path;
-	int listen_fd;
-	int stop_pipe[2];
-	pthread_t acceptor;
-	pthread_mutex_t lock;
-	pthread_cond_t idle; /* signalled when a connection's thread ends */
-	struct conn *conns;  /* [lock] */
-	unsigned nconns;     /* [lock] */
-	bool stopping;	     /* [lock] */
-};
 
 /* Sends the reply R with PAYLOAD and descriptors FDS (in batches). Returns 0 or -errno. */
 static int send_reply(int fd, struct vr_proto_reply *r, const void *payload, size_t plen,
@@ -95,7 +69,7 @@ static int send_reply(int fd, struct vr_proto_reply *r, const void *payload, siz
 }
 
 /* Replies with STATUS and, on failure, the text WHY. */
-static int reply_status(struct conn *c, uint16_t op, int status, const char *why, uint64_t size)
+int srv_reply_status(struct conn *c, uint16_t op, int status, const char *why, uint64_t size)
 {
 	struct vr_proto_reply r = {.op = op, .status = status, .size = size};
 	size_t len = why ? strlen(why) : 0;
@@ -104,7 +78,7 @@ static int reply_status(struct conn *c, uint16_t op, int status, const char *why
 	return send_reply(c->fd, &r, why, len, NULL, 0);
 }
 
-static const char *errno_why(int err, char *buf, size_t cap)
+const char *srv_errno_why(int err, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s", strerror(-err));
 	return buf;
@@ -118,7 +92,7 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 	int ret = vr_res_lease(c->srv->cfg.res, path, &c->peer, q->flags & VR_MAP_VERIFY, &l, &exp);
 
 	if (ret)
-		return reply_status(c, VR_OP_MAP, ret, errno_why(ret, why, sizeof(why)), 0);
+		return srv_reply_status(c, VR_OP_MAP, ret, srv_errno_why(ret, why, sizeof(why)), 0);
 	/* the number of a lease that ended is taken again: the table never outgrows what a
 	 * connection holds at once */
 	uint32_t slot = 0;
@@ -142,7 +116,8 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 	if (!payload) {
 		vr_dev_export_clear(&exp);
 		vr_res_lease_end(c->srv->cfg.res, l);
-		return reply_status(c, VR_OP_MAP, -ENOMEM, "out of memory, or too many chunks", 0);
+		return srv_reply_status(c, VR_OP_MAP, -ENOMEM, "out of memory, or too many chunks",
+					0);
 	}
 	c->leases[slot] = l;
 	if (slot == c->nleases)
@@ -176,9 +151,10 @@ static int do_verify(struct conn *c, const struct vr_proto_req *q)
 	int ret;
 
 	if (!l)
-		return reply_status(c, VR_OP_VERIFY, -EBADF, "no such lease on this connection", 0);
+		return srv_reply_status(c, VR_OP_VERIFY, -EBADF, "no such lease on this connection",
+					0);
 	ret = vr_res_lease_verify(c->srv->cfg.res, l, why, sizeof(why));
-	return reply_status(c, VR_OP_VERIFY, ret, ret ? why : NULL, 0);
+	return srv_reply_status(c, VR_OP_VERIFY, ret, ret ? why : NULL, 0);
 }
 
 static int do_unmap(struct conn *c, const struct vr_proto_req *q)
@@ -186,184 +162,11 @@ static int do_unmap(struct conn *c, const struct vr_proto_req *q)
 	struct vr_lease *l = lease_of(c, q);
 
 	if (!l)
-		return reply_status(c, VR_OP_UNMAP, -EBADF, "no such lease on this connection", 0);
+		return srv_reply_status(c, VR_OP_UNMAP, -EBADF, "no such lease on this connection",
+					0);
 	c->leases[q->lease - 1] = NULL;
 	vr_res_lease_end(c->srv->cfg.res, l);
-	return reply_status(c, VR_OP_UNMAP, 0, NULL, 0);
-}
-
-/*
- * An import's reader: fills two buffers in turn from the source while the
- * connection's thread loads the other into the device, so reading (a copy
- * out of the page cache) and loading overlap on two cores.
- */
-struct feeder {
-	int src;
-	uint8_t *buf[2];
-	ssize_t len[2]; /* a full buffer's bytes; 0 at the end; -errno for a read error */
-	bool full[2];
-	bool stop; /* the loader gave up */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static void *feed(void *arg)
-{
-	struct feeder *f = arg;
-	uint64_t off = 0;
-
-	for (int i = 0;; i ^= 1) {
-		ssize_t n;
-
-		pthread_mutex_lock(&f->lock);
-		while (f->full[i] && !f->stop)
-			pthread_cond_wait(&f->cond, &f->lock);
-		bool stop = f->stop;
-
-		pthread_mutex_unlock(&f->lock);
-		if (stop)
-			break;
-		do
-			n = pread(f->src, f->buf[i], IMPORT_PIECE, (off_t)off);
-		while (n < 0 && errno == EINTR);
-		pthread_mutex_lock(&f->lock);
-		f->len[i] = n < 0 ? -errno : n;
-		f->full[i] = true;
-		pthread_cond_broadcast(&f->cond);
-		pthread_mutex_unlock(&f->lock);
-		if (n <= 0)
-			break;
-		off += (uint64_t)n;
-	}
-	return NULL;
-}
-
-/* Loads what F reads into H; returns 0 or -errno with WHY; *LOADED gets the bytes. */
-static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder *f,
-		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
-{
-	uint64_t off = 0;
-	int ret = 0;
-
-	for (int i = 0;; i ^= 1) {
-		pthread_mutex_lock(&f->lock);
-		while (!f->full[i])
-			pthread_cond_wait(&f->cond, &f->lock);
-		ssize_t n = f->len[i];
-
-		pthread_mutex_unlock(&f->lock);
-		if (n < 0) {
-			ret = (int)n;
-			snprintf(why, cap, "reading the source failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
-			break;
-		}
-		if (n == 0)
-			break;
-		ret = vr_res_write(r, h, f->buf[i], (size_t)n, off, who);
-		if (ret) {
-			snprintf(why, cap, "loading failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
-			break;
-		}
-		off += (uint64_t)n;
-		pthread_mutex_lock(&f->lock);
-		f->full[i] = false;
-		pthread_cond_broadcast(&f->cond);
-		pthread_mutex_unlock(&f->lock);
-	}
-	pthread_mutex_lock(&f->lock);
-	f->stop = true;
-	pthread_cond_broadcast(&f->cond);
-	pthread_mutex_unlock(&f->lock);
-	*loaded = off;
-	return ret;
-}
-
-/*
- * Loads what descriptor SRC reads into PATH as cp would through the mount:
- * the same create (or replacement), writes, and seal at the close, so the
- * same checks, seal and audit records follow. A read error leaves nothing:
- * the partial file is removed. Returns 0 or -errno; *LOADED gets the bytes.
- */
-static int import_file(struct conn *c, int src, const char *path, mode_t mode, uint64_t *loaded,
-		       char *why, size_t cap)
-{
-	struct vr_residency *r = c->srv->cfg.res;
-	struct vr_caller who = {
-	    .uid = c->peer.uid, .gid = c->peer.gid, .pid = c->peer.pid, .tgid = c->peer.pid};
-	struct feeder f = {.src = src};
-	struct vr_handle *h = NULL;
-	struct stat st;
-	pthread_t reader;
-	int ret, fl = fcntl(src, F_GETFL);
-
-	*why = '\0';
-	if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY || fstat(src, &st) != 0 ||
-	    !S_ISREG(st.st_mode)) {
-		snprintf(why, cap, "%s", "the descriptor must be a regular file open for reading");
-		return -EBADF;
-	}
-	ret = vr_res_may_load(r, path, &c->peer);
-	if (ret) {
-		snprintf(why, cap, "the caller may not create or replace it: %s", strerror(-ret));
-		return ret;
-	}
-	f.buf[0] = malloc(IMPORT_PIECE);
-	f.buf[1] = malloc(IMPORT_PIECE);
-	if (!f.buf[0] || !f.buf[1]) {
-		ret = -ENOMEM;
-		goto free_bufs;
-	}
-	posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ret = vr_res_create(r, path, mode & 07777, &who, &h);
-	if (ret == -EEXIST)
-		ret = vr_res_open(r, path, O_WRONLY | O_TRUNC, &who, &h);
-	if (ret) {
-		snprintf(why, cap, "cannot open it for loading: %s", strerror(-ret));
-		goto free_bufs;
-	}
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cond, NULL);
-	ret = -pthread_create(&reader, NULL, feed, &f);
-	if (ret == 0) {
-		ret = load_from(r, h, &f, &who, loaded, why, cap);
-		pthread_join(reader, NULL);
-	}
-	pthread_mutex_destroy(&f.lock);
-	pthread_cond_destroy(&f.cond);
-	if (ret) {
-		/* as a writer killed mid-load: never sealed; then the partial file goes */
-		who.killed = true;
-		vr_res_flush(r, h, &who);
-		vr_res_release(r, h);
-		if (vr_res_unlink(r, path, &who) != 0)
-			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
-		goto free_bufs;
-	}
-	ret = vr_res_flush(r, h, &who); /* seals, as cp's close does */
-	vr_res_release(r, h);
-	if (ret)
-		snprintf(why, cap, "not sealed: %s (see verify and the log)", strerror(-ret));
-free_bufs:
-	free(f.buf[0]);
-	free(f.buf[1]);
-	return ret;
-}
-
-static int do_import(struct conn *c, const struct vr_proto_req *q, const char *path, int src)
-{
-	char why[256];
-	uint64_t loaded = 0;
-	int ret;
-
-	if (src < 0)
-		return reply_status(c, VR_OP_IMPORT, -EBADF, "import needs one descriptor", 0);
-	ret = import_file(c, src, path, (mode_t)q->mode, &loaded, why, sizeof(why));
-	if (ret)
-		vr_log(LOG_INFO, "import of %s for pid %d (uid %u) failed: %s", path,
-		       (int)c->peer.pid, (unsigned)c->peer.uid, why);
-	return reply_status(c, VR_OP_IMPORT, ret, ret ? why : NULL, loaded);
+	return srv_reply_status(c, VR_OP_UNMAP, 0, NULL, 0);
 }
 
 /* Receives one request: header, path (NUL-terminated into PATH) and at most one descriptor.
@@ -432,10 +235,10 @@ static int refuse_path(struct conn *c, const struct vr_proto_req *q)
 	       "socket: pid %d (uid %u) sent a path that is not valid (not UTF-8, a control "
 	       "character, . or ..): refused, its bytes not logged",
 	       (int)c->peer.pid, (unsigned)c->peer.uid);
-	return reply_status(c, q->op, -EINVAL,
-			    "the path is not valid: each name must be UTF-8, without control "
-			    "characters, and not . or ..",
-			    0);
+	return srv_reply_status(c, q->op, -EINVAL,
+				"the path is not valid: each name must be UTF-8, without control "
+				"characters, and not . or ..",
+				0);
 }
 
 static void serve(struct conn *c)
@@ -449,8 +252,8 @@ static void serve(struct conn *c)
 	path[0] = '/';
 	while ((ret = recv_request(c, &q, path + 1, &fd)) > 0) {
 		if (q.version != VR_PROTO_VERSION)
-			ret = reply_status(c, q.op, -EPROTONOSUPPORT,
-					   "this daemon speaks protocol version 1", 0);
+			ret = srv_reply_status(c, q.op, -EPROTONOSUPPORT,
+					       "this daemon speaks protocol version 1", 0);
 		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT) && !path_ok(path + 1))
 			ret = refuse_path(c, &q);
 		else if (q.op == VR_OP_MAP)
@@ -460,9 +263,9 @@ static void serve(struct conn *c)
 		else if (q.op == VR_OP_UNMAP)
 			ret = do_unmap(c, &q);
 		else if (q.op == VR_OP_IMPORT)
-			ret = do_import(c, &q, path, fd);
+			ret = srv_import(c, &q, path, fd);
 		else
-			ret = reply_status(c, q.op, -EOPNOTSUPP, "unknown operation", 0);
+			ret = srv_reply_status(c, q.op, -EOPNOTSUPP, "unknown operation", 0);
 		if (fd >= 0)
 			close(fd);
 		if (ret)
@@ -471,7 +274,7 @@ static void serve(struct conn *c)
 	if (ret == -EPROTO) {
 		vr_log(LOG_INFO, "socket: pid %d (uid %u) sent a malformed request: disconnected",
 		       (int)c->peer.pid, (unsigned)c->peer.uid);
-		reply_status(c, 0, -EPROTO, "malformed request", 0);
+		srv_reply_status(c, 0, -EPROTO, "malformed request", 0);
 	}
 	free(path);
 }
@@ -490,9 +293,9 @@ static void *conn_thread(void *arg)
 	if (admitted(c))
 		serve(c);
 	else
-		reply_status(c, 0, -EACCES,
-			     "this mount is not allow_other: only its owner and root may use it",
-			     0);
+		srv_reply_status(
+		    c, 0, -EACCES,
+		    "this mount is not allow_other: only its owner and root may use it", 0);
 	/* a connection's end, however it came (exit, kill, close), ends its leases */
 	for (uint32_t i = 0; i < c->nleases; i++)
 		vr_res_lease_end(s->cfg.res, c->leases[i]); /* NULL (ended) is fine */
@@ -558,7 +361,7 @@ static void admit(struct vr_server *s, int fd)
 	if (!ok) {
 		vr_log(LOG_WARNING, "socket: connection of pid %d (uid %u) refused: too many",
 		       (int)c->peer.pid, (unsigned)c->peer.uid);
-		reply_status(c, 0, -EAGAIN, "too many connections", 0);
+		srv_reply_status(c, 0, -EAGAIN, "too many connections", 0);
 		close(fd);
 		free(c);
 		return;
@@ -631,6 +434,38 @@ static int clear_path(const char *path)
 	return 0;
 }
 
+/*
+ * Refuses a socket in a folder another user may write (even a sticky one: there they could
+ * make the name first and keep the mount from starting, or swap the socket for theirs) or that
+ * another user than this one and root owns. Returns 0, -EACCES or -errno, having said why.
+ */
+static int folder_private(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		strcpy(dir, "/");
+	if (stat(dir, &st) != 0) {
+		int err = errno;
+
+		vr_log(LOG_ERR, "socket=%s: its folder: %s", path, strerror(err));
+		return -err;
+	}
+	if ((st.st_mode & 022) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		vr_log(
+		    LOG_ERR,
+		    "socket=%s: its folder %s (mode %04o, uid %u) may be written by another "
+		    "user, who could take the socket's name first or replace it; choose socket= "
+		    "in a folder only root or this user may write (as /run/vram), or socket=none",
+		    path, dir, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+		return -EACCES;
+	}
+	return 0;
+}
+
 int vr_server_start(const struct vr_server_config *cfg, struct vr_server **out)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -642,7 +477,9 @@ int vr_server_start(const struct vr_server_config *cfg, struct vr_server **out)
 		       sizeof(a.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	ret = clear_path(cfg->path);
+	ret = folder_private(cfg->path);
+	if (ret == 0)
+		ret = clear_path(cfg->path);
 	if (ret)
 		return ret;
 	s = calloc(1, sizeof(*s));
@@ -657,13 +494,13 @@ int vr_server_start(const struct vr_server_config *cfg, struct vr_server **out)
 		goto fail;
 	}
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", cfg->path);
-	/* made with no access, then opened up: nobody connects before the mode is right */
-	mode_t old = umask(0777);
+	/* made with its mode by the umask, not chmod'ed after: a chmod by path would follow a
+	 * link swapped into its place meanwhile (start-up runs no other thread that makes files) */
+	mode_t old = umask(cfg->allow_other ? 0111 : 0177);
 
 	ret = bind(s->listen_fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
-	if (ret != 0 || chmod(cfg->path, cfg->allow_other ? 0666 : 0600) != 0 ||
-	    listen(s->listen_fd, 64) != 0) {
+	if (ret != 0 || listen(s->listen_fd, 64) != 0) {
 		ret = -errno;
 		vr_log(LOG_ERR, "socket=%s: %s", cfg->path, strerror(errno));
 		unlink(cfg->path);

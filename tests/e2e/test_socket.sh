@@ -319,6 +319,10 @@ check "stale socket replaced" grep -q "stale socket" "$WORK/daemon.log"
 check "unmount again" unmount_vr
 touch "$SOCK"
 refuse "a regular file where the socket goes stops the mount" "not a socket" mount_vr "capacity=64M"
+# a folder another user may write, even a sticky one: they could take the socket's name first
+mkdir -m 1777 "$WORK/shared"
+refuse "a socket in a folder others may write" "may be written by another user" mount_vr "capacity=64M,socket=$WORK/shared/s.sock"
+check "nothing was mounted" bash -c "! mountpoint -q '$MNT'"
 rm -f "$SOCK"
 check "socket=none: no socket" mount_vr "capacity=64M,socket=none"
 check "status says so" grep -q '"path":[[:space:]]*null' "$MNT/status"

@@ -1,0 +1,188 @@
+/* import.c - the socket's import: a client's descriptor read into a new file of the tree, which
+ * seals it as a cp would, with the reading and the loading overlapped. */
+#include "server_private.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * An import's reader: fills two buffers in turn from the source while the
+ * connection's thread loads the other into the device, so reading (a copy
+ * out of the page cache) and loading overlap on two cores.
+ */
+struct feeder {
+	int src;
+	uint8_t *buf[2];
+	ssize_t len[2]; /* a full buffer's bytes; 0 at the end; -errno for a read error */
+	bool full[2];
+	bool stop; /* the loader gave up */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *feed(void *arg)
+{
+	struct feeder *f = arg;
+	uint64_t off = 0;
+
+	for (int i = 0;; i ^= 1) {
+		ssize_t n;
+
+		pthread_mutex_lock(&f->lock);
+		while (f->full[i] && !f->stop)
+			pthread_cond_wait(&f->cond, &f->lock);
+		bool stop = f->stop;
+
+		pthread_mutex_unlock(&f->lock);
+		if (stop)
+			break;
+		do
+			n = pread(f->src, f->buf[i], IMPORT_PIECE, (off_t)off);
+		while (n < 0 && errno == EINTR);
+		pthread_mutex_lock(&f->lock);
+		f->len[i] = n < 0 ? -errno : n;
+		f->full[i] = true;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+		if (n <= 0)
+			break;
+		off += (uint64_t)n;
+	}
+	return NULL;
+}
+
+/* Loads what F reads into H; returns 0 or -errno with WHY; *LOADED gets the bytes. */
+static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder *f,
+		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
+{
+	uint64_t off = 0;
+	int ret = 0;
+
+	for (int i = 0;; i ^= 1) {
+		pthread_mutex_lock(&f->lock);
+		while (!f->full[i])
+			pthread_cond_wait(&f->cond, &f->lock);
+		ssize_t n = f->len[i];
+
+		pthread_mutex_unlock(&f->lock);
+		if (n < 0) {
+			ret = (int)n;
+			snprintf(why, cap, "reading the source failed at byte %llu: %s",
+				 (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		if (n == 0)
+			break;
+		ret = vr_res_write(r, h, f->buf[i], (size_t)n, off, who);
+		if (ret) {
+			snprintf(why, cap, "loading failed at byte %llu: %s",
+				 (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		off += (uint64_t)n;
+		pthread_mutex_lock(&f->lock);
+		f->full[i] = false;
+		pthread_cond_broadcast(&f->cond);
+		pthread_mutex_unlock(&f->lock);
+	}
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	*loaded = off;
+	return ret;
+}
+
+/*
+ * Loads what descriptor SRC reads into PATH as cp would through the mount:
+ * the same create (or replacement), writes, and seal at the close, so the
+ * same checks, seal and audit records follow. A read error leaves nothing:
+ * the partial file is removed. Returns 0 or -errno; *LOADED gets the bytes.
+ */
+static int import_file(struct conn *c, int src, const char *path, mode_t mode, uint64_t *loaded,
+		       char *why, size_t cap)
+{
+	struct vr_residency *r = c->srv->cfg.res;
+	struct vr_caller who = {
+	    .uid = c->peer.uid, .gid = c->peer.gid, .pid = c->peer.pid, .tgid = c->peer.pid};
+	struct feeder f = {.src = src};
+	struct vr_handle *h = NULL;
+	struct stat st;
+	pthread_t reader;
+	int ret, fl = fcntl(src, F_GETFL);
+
+	*why = '\0';
+	if (fl < 0 || (fl & O_ACCMODE) == O_WRONLY || fstat(src, &st) != 0 ||
+	    !S_ISREG(st.st_mode)) {
+		snprintf(why, cap, "%s", "the descriptor must be a regular file open for reading");
+		return -EBADF;
+	}
+	ret = vr_res_may_load(r, path, &c->peer);
+	if (ret) {
+		snprintf(why, cap, "the caller may not create or replace it: %s", strerror(-ret));
+		return ret;
+	}
+	f.buf[0] = malloc(IMPORT_PIECE);
+	f.buf[1] = malloc(IMPORT_PIECE);
+	if (!f.buf[0] || !f.buf[1]) {
+		ret = -ENOMEM;
+		goto free_bufs;
+	}
+	posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ret = vr_res_create(r, path, mode & 07777, &who, &h);
+	if (ret == -EEXIST)
+		ret = vr_res_open(r, path, O_WRONLY | O_TRUNC, &who, &h);
+	if (ret) {
+		snprintf(why, cap, "cannot open it for loading: %s", strerror(-ret));
+		goto free_bufs;
+	}
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cond, NULL);
+	ret = -pthread_create(&reader, NULL, feed, &f);
+	if (ret == 0) {
+		ret = load_from(r, h, &f, &who, loaded, why, cap);
+		pthread_join(reader, NULL);
+	}
+	pthread_mutex_destroy(&f.lock);
+	pthread_cond_destroy(&f.cond);
+	if (ret) {
+		/* as a writer killed mid-load: never sealed; then the partial file goes */
+		who.killed = true;
+		vr_res_flush(r, h, &who);
+		vr_res_release(r, h);
+		if (vr_res_unlink(r, path, &who) != 0)
+			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
+		goto free_bufs;
+	}
+	ret = vr_res_flush(r, h, &who); /* seals, as cp's close does */
+	vr_res_release(r, h);
+	if (ret)
+		snprintf(why, cap, "not sealed: %s (see verify and the log)", strerror(-ret));
+free_bufs:
+	free(f.buf[0]);
+	free(f.buf[1]);
+	return ret;
+}
+
+int srv_import(struct conn *c, const struct vr_proto_req *q, const char *path, int src)
+{
+	char why[256];
+	uint64_t loaded = 0;
+	int ret;
+
+	if (src < 0)
+		return srv_reply_status(c, VR_OP_IMPORT, -EBADF, "import needs one descriptor", 0);
+	ret = import_file(c, src, path, (mode_t)q->mode, &loaded, why, sizeof(why));
+	if (ret)
+		vr_log(LOG_INFO, "import of %s for pid %d (uid %u) failed: %s", path,
+		       (int)c->peer.pid, (unsigned)c->peer.uid, why);
+	return srv_reply_status(c, VR_OP_IMPORT, ret, ret ? why : NULL, loaded);
+}
