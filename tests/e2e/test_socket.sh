@@ -156,6 +156,23 @@ check "every audit record is strict JSON" "$PY" -c "
 import json, sys
 for line in open(sys.argv[1], 'rb'):
     json.loads(line.decode('utf-8', 'strict'))" "$AUDIT"
+# the client trusts only a daemon that is root or the mount's owner: a socket nobody bound
+# (a squatter, or a status file pointing elsewhere) is refused before any request
+cat > "$WORK/squat.py" <<'PY'
+import ctypes, os, socket, sys, threading
+lib = ctypes.CDLL(os.environ["VRAM_CLIENT_LIB"], use_errno=True)
+path = sys.argv[2]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(path)
+srv.listen(1)
+threading.Thread(target=srv.accept, daemon=True).start()
+c = ctypes.c_void_p()
+ret = lib.vr_client_connect_socket(path.encode(), sys.argv[1].encode(), ctypes.byref(c))
+print("refused" if ret == -1 else "connected %d" % ret)
+PY
+check "a socket another user serves is refused (EPERM)" \
+	test "$(as_nobody "$PY" "$WORK/squat.py" "$MNT" "/tmp/vr-squat-$$.sock" | tail -1)" = refused
+rm -f "/tmp/vr-squat-$$.sock"
 refuse "a directory is not mapped" "Is a directory" "$BIN/vram-map" "$MNT/hf"
 cat > "$WORK/loading.py" <<'PY'
 import subprocess, sys
