@@ -427,7 +427,7 @@ static int add_resource(struct vr_manifest *m, size_t *cap, const cJSON *it, cha
 	copy = strdup(name);
 	if (!copy)
 		return -ENOMEM;
-	bad = mf_normalize_rel(copy);
+	bad = mf_normalize_file(copy);
 	if (bad) {
 		free(copy);
 		return mf_fail(why, -EINVAL, "resource %.100s: the name is %s", name, bad);

@@ -19,6 +19,9 @@ int mf_fail(char why[VR_WHY_MAX], int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Normalizes a listed relative path in place; NULL, or why it is refused. */
 const char *mf_normalize_rel(char *p);
+/* The same for a listed file's name, which may not end in '/' (that names a folder: sha256sum
+ * would fail on it), where an ignored path may. */
+const char *mf_normalize_file(char *p);
 /* Appends an entry to M (NAME is taken over); 0, -ENOMEM or -E2BIG. */
 int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *sha);
 /* Sorts M's entries by name; the index of a name listed twice, or -1. */

@@ -76,6 +76,15 @@ const char *mf_normalize_rel(char *p)
 	}
 }
 
+const char *mf_normalize_file(char *p)
+{
+	size_t len = strlen(p);
+
+	if (len && p[len - 1] == '/')
+		return "a name ending in '/' (a folder, not a file)";
+	return mf_normalize_rel(p);
+}
+
 /*
  * Orders two entries by name, byte by byte (strcmp): the one order that
  * sorting, vr_manifest_find's bsearch and the OMS subject digest all use.
@@ -288,7 +297,7 @@ static int sums_line(struct vr_manifest *m, size_t *cap, const char *line, size_
 		free(name);
 		return mf_fail(why, -EINVAL, "line %u: a bad escape in the name", lineno);
 	}
-	bad = mf_normalize_rel(name);
+	bad = mf_normalize_file(name);
 	if (bad) {
 		free(name);
 		return mf_fail(why, -EINVAL, "line %u: the name is %s", lineno, bad);

@@ -481,16 +481,21 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
  */
 static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		      const struct vr_manifest_entry *e, const struct vr_node *link,
-		      const char *path, struct vr_text *t, unsigned *failed)
+		      const struct vr_peer *p, const char *path, struct vr_text *t,
+		      unsigned *failed)
 {
 	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
 	struct vr_node *f = NULL;
-	int ret = m->allow_symlinks ? res_follow(r, link, &f) : 0;
+	/* followed as the reader would follow it: no digest of what they may not read */
+	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
 
 	if (!m->allow_symlinks)
 		snprintf(why, sizeof(why), "%s",
 			 "is a symbolic link (the signature does not "
 			 "allow links: allow_symlinks is false)");
+	else if (ret == -EACCES || (ret == 0 && !f->is_dir && !res_may_read(f, p)))
+		snprintf(why, sizeof(why), "%s",
+			 "is a symbolic link this user may not follow or read (Permission denied)");
 	else if (ret)
 		snprintf(why, sizeof(why),
 			 "is a symbolic link that leads to nothing in the mount (%s)",
@@ -515,7 +520,7 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 }
 
 static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
-		       struct vr_text *t, unsigned *failed)
+		       const struct vr_peer *p, struct vr_text *t, unsigned *failed)
 {
 	const struct res_source *s = src->source;
 	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
@@ -536,8 +541,14 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 		/* only what lies below the directory being verified */
 		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
 			continue;
+		if (res_resolve(r, full, &l) == 0 && l.node == src) {
+			/* a file cannot hold its own digest: sha256sum -c fails it too */
+			vr_text_line(t, "FAILED", full + 1, "lists itself");
+			(*failed)++;
+			continue;
+		}
 		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_LINK) {
-			link_line(r, s->m, &s->m->entries[i], l.node, full + 1, t, failed);
+			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
 			continue;
 		}
 		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_FILE &&
@@ -549,6 +560,28 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 	return 0;
 }
 
+/*
+ * A SHA256SUMS or model.sig in D that is a symbolic link vouches for nothing
+ * (only a sealed file is read as a source): it fails the report rather than
+ * leave the folder looking unchecked. [T]
+ */
+static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *failed)
+{
+	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME};
+	char path[VR_SEAL_PATH_MAX];
+
+	for (size_t i = 0; i < 2; i++) {
+		const struct vr_node *n = res_child(d, names[i]);
+
+		if (n && n->target && res_node_path(n, path, sizeof(path)) == 0) {
+			vr_text_line(t, "FAILED", path,
+				     "is a symbolic link: a source must be the file itself (cp -L "
+				     "copies what a link names)");
+			(*failed)++;
+		}
+	}
+}
+
 /* Walks D's subtree for sources, adding their MISSING lines. [T] */
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
 			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
@@ -558,7 +591,8 @@ static void missing_below(struct vr_residency *r, const struct vr_node *d, const
 
 	for (int i = 0; i < k; i++)
 		if (srcs[i]->source->m && res_may_read(srcs[i], p))
-			add_missing(r, srcs[i], dirpath, t, failed);
+			add_missing(r, srcs[i], dirpath, p, t, failed);
+	link_sources(d, t, failed);
 	for (const struct vr_node *c = d->children; c; c = c->next)
 		if (c->is_dir)
 			missing_below(r, c, dirpath, p, t, failed);
@@ -579,12 +613,13 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const s
 		const struct vr_node *srcs[2];
 		int k = sources_in(d, srcs);
 
+		link_sources(d, t, failed);
 		for (int i = 0; i < k; i++) {
 			bool readable = res_may_read(srcs[i], p);
 
 			if (srcs[i]->source->m) {
 				if (readable)
-					add_missing(r, srcs[i], dirpath, t, failed);
+					add_missing(r, srcs[i], dirpath, p, t, failed);
 			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
 				/* it fails what it covers, whoever asks; why, only to its readers
 				 */

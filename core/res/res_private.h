@@ -251,10 +251,13 @@ bool res_may(const struct vr_node *n, const struct vr_peer *p, unsigned bits);
 bool res_may_read(const struct vr_node *n, const struct vr_peer *p);
 /*
  * What symbolic link LINK leads to inside the tree, following links on the
- * way (at most 40, as the kernel): *OUT, a file or a directory. [T] Returns 0,
- * -ENOENT (nothing there), -ENOTDIR or -ELOOP.
+ * way (at most 40, as the kernel): *OUT, a file or a directory. With P, as P
+ * would: -EACCES at a directory on the way P may not search. [T] Returns 0,
+ * -ENOENT (nothing there), -ENOTDIR (also a target ending in '/' that leads to
+ * a file), -ELOOP or -EACCES.
  */
-int res_follow(struct vr_residency *r, const struct vr_node *link, struct vr_node **out);
+int res_follow(struct vr_residency *r, const struct vr_node *link, const struct vr_peer *p,
+	       struct vr_node **out);
 void res_link_child(struct vr_node *dir, struct vr_node *n);
 void res_unlink_child(struct vr_node *n);
 void res_touch_dir(struct vr_node *dir);

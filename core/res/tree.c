@@ -308,9 +308,11 @@ int res_resolve_as(struct vr_residency *r, const char *path, const struct vr_pee
 #define FOLLOW_MAX 40
 
 /* res_follow(), with *BUDGET the links it may still follow, links on the way included. */
-static int follow(const struct vr_node *link, struct vr_node **out, unsigned *budget)
+static int follow(const struct vr_node *link, const struct vr_peer *peer, struct vr_node **out,
+		  unsigned *budget)
 {
 	const struct vr_node *n = link;
+	bool must_dir = false;
 
 	while (n->target) {
 		struct vr_node *cur = n->parent;
@@ -323,20 +325,24 @@ static int follow(const struct vr_node *link, struct vr_node **out, unsigned *bu
 			size_t len = strcspn(p, "/");
 			const char *next = p + len + strspn(p + len, "/");
 
+			if (peer && !res_may(cur, peer, 1))
+				return -EACCES; /* followed as the reader would: no oracle */
 			if (len == 2 && memcmp(p, "..", 2) == 0)
-				n = cur->parent ? cur->parent
-						: cur; /* the root's ".." is the root */
+				n = cur->parent ? cur->parent : cur; /* the root's ".." is itself */
 			else if (len == 0 || (len == 1 && *p == '.'))
 				n = cur;
 			else
 				n = child(cur, p, len);
 			if (!n)
 				return -ENOENT;
-			if (*next == '\0')
+			if (*next == '\0') {
+				/* "g/" names a folder: the kernel answers ENOTDIR for a file */
+				must_dir = must_dir || p[len] == '/';
 				break; /* a link there is followed by the outer loop */
+			}
 			if (n->target) {
 				struct vr_node *mid;
-				int ret = follow(n, &mid, budget);
+				int ret = follow(n, peer, &mid, budget);
 
 				if (ret)
 					return ret;
@@ -348,17 +354,20 @@ static int follow(const struct vr_node *link, struct vr_node **out, unsigned *bu
 			p = next;
 		}
 	}
+	if (must_dir && !n->is_dir)
+		return -ENOTDIR;
 	*out = (struct vr_node *)n;
 	return 0;
 }
 
-int res_follow(struct vr_residency *r, const struct vr_node *link, struct vr_node **out)
+int res_follow(struct vr_residency *r, const struct vr_node *link, const struct vr_peer *p,
+	       struct vr_node **out)
 {
 	res_held(r);
 
 	unsigned budget = FOLLOW_MAX;
 
-	return follow(link, out, &budget);
+	return follow(link, p, out, &budget);
 }
 
 void res_attr_of_node(const struct vr_node *n, struct vr_attr *a)

@@ -292,6 +292,21 @@ static int sort_lines(struct vr_text *t)
  * "UNEXPECTED path not listed in <source>" (a failure under a signature).
  * *TAIL_ERR is -EIO when a file failed. Returns 0 or -errno.
  */
+/*
+ * Whether file N, being written, fails the report: it is a source (the files
+ * it would cover are unchecked meanwhile), a source lists it, or a signature
+ * covers its folder. Else a load in progress is only PENDING. [T]
+ */
+static bool pending_vouched(const struct vr_node *n)
+{
+	struct res_expect e;
+
+	if (res_is_source_name(n->name))
+		return true;
+	res_expect_of(n, NULL, &e);
+	return e.covered || (e.oms_scope && !e.ignored);
+}
+
 /* Checks file F (referenced) for the verify report: appends its line to T, counting a failure
  * in *FAILED. */
 static void verify_line(struct vr_residency *r, const struct pending_file *f,
@@ -304,10 +319,15 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	res_lock(r);
 	enum file_state st = n->state;
 	const char *why = n->incomplete_why;
+	bool vouched = st == ST_WRITING && pending_vouched(n);
 
 	res_unlock(r);
 	if (st == ST_WRITING) {
-		vr_text_line(t, "PENDING", f->path, "");
+		/* unsealed: what a source names, or a source itself, is not verified yet */
+		vr_text_line(t, "PENDING", f->path,
+			     vouched ? "not sealed yet: a source names it, so the report fails"
+				     : "");
+		*failed += vouched;
 		return;
 	}
 	if (st == ST_INCOMPLETE) {

@@ -68,6 +68,66 @@ check "its verify passes" passes s2
 check "its link repointed at other bytes" bash -c "cp '$WORK/evil' '$MNT/s2/blobs/evil' && ln -sfn blobs/evil '$MNT/s2/w.bin'"
 check "fails" has_line s2 "^FAILED s2/w.bin is a symbolic link to s2/blobs/evil, whose bytes differ"
 
+echo "$good  w" > "$WORK/SUMS-w"
+# a source that is itself a link vouches for nothing: it fails, not silently ignored
+mkdir -p "$MNT/l/src" "$MNT/l/d"
+check "a SHA256SUMS elsewhere" cp "$WORK/SUMS-w" "$MNT/l/src/SHA256SUMS"
+check "the attacker's w" cp "$WORK/evil" "$MNT/l/d/w"
+check "d/SHA256SUMS links to it" ln -s ../src/SHA256SUMS "$MNT/l/d/SHA256SUMS"
+check "d's verify fails" fails_verify l/d
+check "saying why" has_line l/d "^FAILED l/d/SHA256SUMS is a symbolic link: a source must be the file itself"
+check "the root's verify fails too" fails_verify .
+check "the link removed" rm "$MNT/l/d/SHA256SUMS"
+
+# a file a source names, or a source, still being written fails the report: not verified yet
+mkdir "$MNT/ph"
+check "a listed file" cp "$WORK/good" "$MNT/ph/w"
+check "its SHA256SUMS" cp "$WORK/SUMS-w" "$MNT/ph/SHA256SUMS"
+check "verify passes" passes ph
+sh -c 'cat "$0" >&3; exec sleep 1000' "$WORK/evil" 3> "$MNT/ph/w" &
+holder=$!
+sleep 0.3
+check "the listed file rewritten and held open: verify fails" fails_verify ph
+check "PENDING, saying why" has_line ph "^PENDING ph/w not sealed yet: a source names it"
+kill "$holder"
+wait "$holder" 2> /dev/null
+mkdir "$MNT/pv"
+check "a file" cp "$WORK/evil" "$MNT/pv/w"
+sh -c 'cat "$0" >&3; exec sleep 1000' "$WORK/SUMS-w" 3> "$MNT/pv/SHA256SUMS" &
+holder=$!
+sleep 0.3
+check "its SHA256SUMS held open while loading: verify fails" fails_verify pv
+check "PENDING pv/SHA256SUMS" has_line pv "^PENDING pv/SHA256SUMS not sealed yet"
+kill "$holder"
+wait "$holder" 2> /dev/null
+mkdir "$MNT/free"
+sh -c 'cat "$0" >&3; exec sleep 1000' "$WORK/evil" 3> "$MNT/free/x" &
+holder=$!
+sleep 0.3
+check "a load no source covers is only PENDING: verify passes" passes free
+kill "$holder"
+wait "$holder" 2> /dev/null
+
+# a link target ending in "/" names a folder, as the kernel reads it
+mkdir "$MNT/ts"
+check "a good blob" cp "$WORK/good" "$MNT/ts/g"
+check "w -> g/" ln -s g/ "$MNT/ts/w"
+check "cat fails as the kernel says" bash -c "! cat '$MNT/ts/w' > /dev/null 2>&1"
+check "its SHA256SUMS" cp "$WORK/SUMS-w" "$MNT/ts/SHA256SUMS"
+check "verify fails it: Not a directory" has_line ts "^FAILED ts/w is a symbolic link that leads to nothing in the mount \(Not a directory"
+# a listed name ending in "/" is a folder, not a file: the source is refused
+mkdir "$MNT/tn"
+check "a file" cp "$WORK/good" "$MNT/tn/w"
+echo "$good  w/" > "$WORK/SUMS-slash"
+check "a SHA256SUMS listing w/" cp "$WORK/SUMS-slash" "$MNT/tn/SHA256SUMS"
+check "is refused, and fails verify" has_line tn "^FAILED tn/SHA256SUMS .*a name ending in '/'"
+# a source that lists itself: no file can hold its own digest
+mkdir "$MNT/self"
+check "a file" cp "$WORK/good" "$MNT/self/w"
+printf '%s  w\n%s  SHA256SUMS\n' "$good" "$good" > "$WORK/SUMS-self"
+check "a SHA256SUMS listing itself" cp "$WORK/SUMS-self" "$MNT/self/SHA256SUMS"
+check "fails verify" has_line self "^FAILED self/SHA256SUMS lists itself"
+
 # 2. a link's ".." are counted from where it sits, after every rename
 mkdir -p "$MNT/a/b/c"
 check "a link climbing to the root from depth 3" ln -s ../../../m/blobs/good "$MNT/a/b/c/l"

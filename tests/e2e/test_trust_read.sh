@@ -37,5 +37,22 @@ echo "0000000000000000000000000000000000000000000000000000000000000000  secret-p
 check "a private SHA256SUMS" bash -c "cp '$WORK/SHA256SUMS' '$MNT/pub/SHA256SUMS' && chmod 600 '$MNT/pub/SHA256SUMS'"
 check "root's verify says MISSING" bash -c "cat '$MNT/pub/verify' | grep -q '^MISSING pub/secret-plan.bin'"
 check "nobody's verify does not name it" bash -c "setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat '$MNT/pub/verify' 2> /dev/null | grep -c secret-plan | grep -qx 0"
+# a listed link is followed as its reader would follow it: no digest oracle through verify
+check "a shared sticky folder" mkdir -m 1777 "$MNT/shared"
+check "root's 0600 PIN in a 0700 folder" bash -c "mkdir -m 700 '$MNT/vault' && echo 1234 > '$MNT/vault/pin' && chmod 600 '$MNT/vault/pin'"
+nob() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+check "nobody links to it" nob bash -c "mkdir '$MNT/shared/n' && ln -s ../../vault/pin '$MNT/shared/n/w'"
+guess() {
+	echo "$(echo "$1" | sha256sum | cut -c1-64)  w" > "$WORK/guess"
+	chmod 644 "$WORK/guess"
+	nob bash -c "rm -f '$MNT/shared/n/SHA256SUMS'; cp '$WORK/guess' '$MNT/shared/n/SHA256SUMS'"
+	nob cat "$MNT/shared/n/verify" 2> /dev/null | grep -v '^OK n/SHA256SUMS\|^OK shared/n/SHA256SUMS'
+}
+wrong=$(guess 1233)
+right=$(guess 1234)
+check "nobody's verify fails for a wrong guess" test -n "$wrong"
+check "and says the same for the right one" test "$wrong" = "$right"
+check "that it may not follow the link" grep -q "may not follow or read" <<< "$right"
+check "root's verify follows it and passes (the right guess)" bash -c "cat '$MNT/shared/n/verify' > /dev/null"
 check "unmount, daemon exits 0" unmount_vr
 finish
