@@ -84,15 +84,52 @@ const char *srv_errno_why(int err, char *buf, size_t cap)
 	return buf;
 }
 
+/*
+ * Whether C may take one more lease: at most MAX_LEASES_PER_CONN live on the
+ * connection, and, for a user other than root, MAX_LEASES_PER_UID over all of
+ * theirs (a lease pins a file against rm and replacement, and costs the
+ * daemon memory). Returns 0, or -EAGAIN with WHY (logged).
+ */
+static int lease_room(struct conn *c, char *why, size_t cap)
+{
+	struct vr_server *s = c->srv;
+	uint32_t mine = 0;
+
+	why[0] = '\0';
+	if (c->live >= MAX_LEASES_PER_CONN) {
+		snprintf(why, cap, "this connection holds %u leases already (the limit)",
+			 MAX_LEASES_PER_CONN);
+	} else if (c->peer.uid != 0) {
+		pthread_mutex_lock(&s->lock);
+		for (const struct conn *o = s->conns; o; o = o->next)
+			if (o->peer.uid == c->peer.uid)
+				mine += o->live;
+		pthread_mutex_unlock(&s->lock);
+		if (mine >= MAX_LEASES_PER_UID)
+			snprintf(why, cap, "this user holds %u leases already (the limit)",
+				 MAX_LEASES_PER_UID);
+	}
+	if (!why[0])
+		return 0;
+	vr_log(LOG_INFO, "socket: a map by pid %d (uid %u) refused: %s", (int)c->peer.pid,
+	       (unsigned)c->peer.uid, why);
+	return -EAGAIN;
+}
+
 static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path)
 {
 	struct vr_dev_export exp = {0};
 	struct vr_lease *l = NULL;
 	char why[128];
-	int ret = vr_res_lease(c->srv->cfg.res, path, &c->peer, q->flags & VR_MAP_VERIFY, &l, &exp);
+	int ret = lease_room(c, why, sizeof(why));
 
+	if (ret == 0)
+		ret = vr_res_lease(c->srv->cfg.res, path, &c->peer, q->flags & VR_MAP_VERIFY, &l,
+				   &exp);
 	if (ret)
-		return srv_reply_status(c, VR_OP_MAP, ret, srv_errno_why(ret, why, sizeof(why)), 0);
+		return srv_reply_status(
+		    c, VR_OP_MAP, ret,
+		    ret == -EAGAIN && why[0] ? why : srv_errno_why(ret, why, sizeof(why)), 0);
 	/* the number of a lease that ended is taken again: the table never outgrows what a
 	 * connection holds at once */
 	uint32_t slot = 0;
@@ -120,6 +157,7 @@ static int do_map(struct conn *c, const struct vr_proto_req *q, const char *path
 					0);
 	}
 	c->leases[slot] = l;
+	c->live++;
 	if (slot == c->nleases)
 		c->nleases++;
 	memcpy(payload, exp.lens, sizeof(uint64_t) * exp.count);
@@ -165,6 +203,7 @@ static int do_unmap(struct conn *c, const struct vr_proto_req *q)
 		return srv_reply_status(c, VR_OP_UNMAP, -EBADF, "no such lease on this connection",
 					0);
 	c->leases[q->lease - 1] = NULL;
+	c->live--;
 	vr_res_lease_end(c->srv->cfg.res, l);
 	return srv_reply_status(c, VR_OP_UNMAP, 0, NULL, 0);
 }

@@ -6,14 +6,17 @@
 #include "vr_proto.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MAX_CONNS	  1024 /* in all */
-#define MAX_CONNS_PER_UID 64   /* for a user other than root */
-#define MAX_GROUPS	  256
-#define IMPORT_PIECE	  ((size_t)2 << 20) /* bytes read from an import's source at a time */
+#define MAX_CONNS	    1024 /* in all */
+#define MAX_CONNS_PER_UID   64	 /* for a user other than root */
+#define MAX_GROUPS	    256
+#define MAX_LEASES_PER_CONN 1024 /* live leases one connection holds */
+#define MAX_LEASES_PER_UID  4096 /* and one user other than root, over all connections */
+#define IMPORT_PIECE	    ((size_t)2 << 20) /* bytes read from an import's source at a time */
 
 struct conn {
 	struct vr_server *srv;
@@ -22,6 +25,9 @@ struct conn {
 	gid_t groups[MAX_GROUPS];
 	struct vr_lease **leases; /* index + 1 is the lease's number; NULL once ended */
 	uint32_t nleases;
+	/* leases live now: written by the connection's thread, read by others' (the per-user
+	 * limit) under srv->lock */
+	_Atomic uint32_t live;
 	struct conn *next; /* [srv->lock] */
 };
 

@@ -173,6 +173,33 @@ PY
 check "a socket another user serves is refused (EPERM)" \
 	test "$(as_nobody "$PY" "$WORK/squat.py" "$MNT" "/tmp/vr-squat-$$.sock" | tail -1)" = refused
 rm -f "/tmp/vr-squat-$$.sock"
+# leases are capped: 1024 live per connection, 4096 per user other than root (a lease pins
+# its file against rm and replacement); past them a map is EAGAIN, and an unmap makes room
+cat > "$WORK/many.py" <<'PY'
+import socket, struct, sys
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    return s
+def req(s, op, lease=0, path=b""):
+    s.send(struct.pack("=IHHIIII", 0x31535256, 1, op, 0, lease, 0, len(path)) + path)
+    r = s.recv(1 << 16)  # the descriptors are dropped with the control data
+    return struct.unpack_from("=IHHiI", r)
+statuses = []
+conns = [conn() for _ in range(5)]
+for c in conns[:4]:
+    got = [req(c, 1, path=b"public") for _ in range(1025)]
+    statuses.append(sum(1 for g in got if g[3] == 0))
+    statuses.append(got[-1][3])
+statuses.append(req(conns[4], 1, path=b"public")[3])  # the user's 4097th
+lease = req(conns[0], 3, lease=1)[3]                 # unmap lease 1 on the first
+statuses.append(lease)
+statuses.append(req(conns[4], 1, path=b"public")[3])  # room again
+print(" ".join(map(str, statuses)))
+PY
+check "1024 leases per connection, 4096 per user, then EAGAIN; an unmap makes room" \
+	test "$(as_nobody "$PY" "$WORK/many.py" "$SOCK")" = "1024 -11 1024 -11 1024 -11 1024 -11 -11 0 0"
+check "the refusals are logged" grep -q "this user holds 4096 leases already" "$WORK/daemon.log"
 refuse "a directory is not mapped" "Is a directory" "$BIN/vram-map" "$MNT/hf"
 cat > "$WORK/loading.py" <<'PY'
 import subprocess, sys
