@@ -35,6 +35,12 @@ check "the link repointed at the good bytes" ln -sfn blobs/good "$MNT/m/w.bin"
 check "verify passes" passes m
 check "a link to a link to the good bytes" bash -c "ln -s blobs/good '$MNT/m/hop' && ln -sfn hop '$MNT/m/w.bin'"
 check "passes" passes m
+check "a link through a linked folder" bash -c "ln -s blobs '$MNT/m/bl' && ln -sfn bl/good '$MNT/m/w.bin'"
+check "passes" passes m
+check "a link through a file, as if a folder" ln -sfn blobs/good/x "$MNT/m/w.bin"
+check "fails: Not a directory" has_line m "^FAILED m/w.bin is a symbolic link that leads to nothing in the mount \(Not a directory"
+check "a link through a dangling linked folder" bash -c "ln -s nowhere '$MNT/m/nl' && ln -sfn nl/good '$MNT/m/w.bin'"
+check "fails: nothing there" has_line m "^FAILED m/w.bin is a symbolic link that leads to nothing in the mount \(No such file"
 check "a dangling link" ln -sfn blobs/none "$MNT/m/w.bin"
 check "fails: it leads to nothing" has_line m "^FAILED m/w.bin is a symbolic link that leads to nothing"
 check "a link to a folder" ln -sfn blobs "$MNT/m/w.bin"

@@ -213,6 +213,26 @@ static void test_folders(void)
 	CHECK_EQ(chmod(file, 0644), 0);
 	CHECK_EQ(vr_trust_path_safe(file), 0);	    /* its folder is sub, still private */
 	CHECK_EQ(vr_trust_path_safe(sub), -EACCES); /* sub's folder is open */
+	/* what cannot be looked at is refused with its errno; a bare name's folder is "." */
+	CHECK_EQ(vr_folder_safe("secret file", "/nonexistent-vr/k"), -ENOENT);
+	CHECK_EQ(vr_dir_private("trust store", "/nonexistent-vr"), -ENOENT);
+	CHECK_EQ(vr_trust_path_safe("/nonexistent-vr/k.pem"), -ENOENT);
+	CHECK_EQ(vr_folder_safe("secret file", "/k"), 0); /* "/": root's, 0755 */
+	CHECK_EQ(chmod(top, 0700), 0);
+	CHECK_EQ(chdir(sub), 0);
+	CHECK_EQ(vr_folder_safe("secret file", "k.pem"), 0);
+	CHECK_EQ(chdir("/"), 0);
+	/* owned by another user than this one and root: refused, folder or file */
+	if (geteuid() == 0) {
+		CHECK_EQ(chown(sub, 65534, 65534), 0);
+		CHECK_EQ(vr_folder_safe("secret file", file), -EACCES);
+		CHECK_EQ(vr_dir_private("trust store", sub), -EACCES);
+		CHECK_EQ(chown(sub, 0, 0), 0);
+		CHECK_EQ(chown(file, 65534, 65534), 0);
+		CHECK_EQ(vr_trust_path_safe(file), -EACCES);
+		CHECK_EQ(chown(file, 0, 0), 0);
+		CHECK_EQ(vr_trust_path_safe(file), 0);
+	}
 	unlink(file);
 	rmdir(sub);
 	rmdir(top);
