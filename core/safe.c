@@ -18,15 +18,22 @@ static int owner_ok(const char *what, const char *dir, const struct stat *st)
 	return -EACCES;
 }
 
+/* The folder holding PATH into DIR: "." for a bare name, "/" for a name at the root. */
+static void folder_of(const char *path, char *dir, size_t cap)
+{
+	const char *slash = strrchr(path, '/');
+
+	snprintf(dir, cap, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		strcpy(dir, "/");
+}
+
 int vr_folder_safe(const char *what, const char *path)
 {
 	char dir[4096];
 	struct stat st;
-	const char *slash = strrchr(path, '/');
 
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	if (!dir[0])
-		strcpy(dir, "/");
+	folder_of(path, dir, sizeof(dir));
 	if (stat(dir, &st) != 0) {
 		int ret = -errno;
 
@@ -88,4 +95,27 @@ int vr_trust_path_safe(const char *path)
 		ret = 0;
 	}
 	return ret ? ret : vr_folder_safe("trust store", path);
+}
+
+int vr_folder_private(const char *what, const char *path)
+{
+	char dir[4096];
+	struct stat st;
+
+	folder_of(path, dir, sizeof(dir));
+	if (stat(dir, &st) != 0) {
+		int ret = -errno;
+
+		vr_log(LOG_ERR, "cannot stat the %s's folder %s: %s", what, dir, strerror(-ret));
+		return ret;
+	}
+	if ((st.st_mode & 022) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		vr_log(LOG_ERR,
+		       "the %s %s: its folder %s (mode %04o, uid %u) may be written by another "
+		       "user, who could take the name first or replace it; choose a folder only "
+		       "root or this user may write",
+		       what, path, dir, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+		return -EACCES;
+	}
+	return 0;
 }

@@ -16,6 +16,12 @@ int vr_folder_safe(const char *what, const char *path);
  */
 int vr_dir_private(const char *what, const char *dir);
 /*
+ * Checks the folder holding PATH, a name others could take first (a socket): refused when
+ * group or others may write it at all, sticky or not, or when owned by a user other than
+ * this one and root. Says to choose another folder. Returns 0, -EACCES or -errno.
+ */
+int vr_folder_private(const char *what, const char *path);
+/*
  * Checks a trust store PATH (trust=: a PEM file, or a folder of them) the same way: a file
  * others may write, or a folder they may add a key to, is refused, and so is a folder
  * holding either that they could replace it in. Returns as above.

@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "name.h"
+#include "safe.h"
 #include "vr_proto.h"
 
 #include <errno.h>
@@ -473,38 +474,6 @@ static int clear_path(const char *path)
 	return 0;
 }
 
-/*
- * Refuses a socket in a folder another user may write (even a sticky one: there they could
- * make the name first and keep the mount from starting, or swap the socket for theirs) or that
- * another user than this one and root owns. Returns 0, -EACCES or -errno, having said why.
- */
-static int folder_private(const char *path)
-{
-	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-	if (!dir[0])
-		strcpy(dir, "/");
-	if (stat(dir, &st) != 0) {
-		int err = errno;
-
-		vr_log(LOG_ERR, "socket=%s: its folder: %s", path, strerror(err));
-		return -err;
-	}
-	if ((st.st_mode & 022) || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		vr_log(
-		    LOG_ERR,
-		    "socket=%s: its folder %s (mode %04o, uid %u) may be written by another "
-		    "user, who could take the socket's name first or replace it; choose socket= "
-		    "in a folder only root or this user may write (as /run/vram), or socket=none",
-		    path, dir, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
-		return -EACCES;
-	}
-	return 0;
-}
-
 int vr_server_start(const struct vr_server_config *cfg, struct vr_server **out)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -516,7 +485,8 @@ int vr_server_start(const struct vr_server_config *cfg, struct vr_server **out)
 		       sizeof(a.sun_path) - 1);
 		return -ENAMETOOLONG;
 	}
-	ret = folder_private(cfg->path);
+	/* not where another user could take the name first, or swap the socket for theirs */
+	ret = vr_folder_private("socket", cfg->path);
 	if (ret == 0)
 		ret = clear_path(cfg->path);
 	if (ret)

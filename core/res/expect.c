@@ -541,21 +541,19 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 		/* only what lies below the directory being verified */
 		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
 			continue;
-		if (res_resolve(r, full, &l) == 0 && l.node == src) {
+		bool found = res_resolve(r, full, &l) == 0;
+
+		if (found && l.node == src) {
 			/* a file cannot hold its own digest: sha256sum -c fails it too */
 			vr_text_line(t, "FAILED", full + 1, "lists itself");
 			(*failed)++;
-			continue;
-		}
-		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_LINK) {
+		} else if (found && l.kind == VR_KIND_LINK) {
 			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
-			continue;
+		} else if (!found || l.kind != VR_KIND_FILE || l.node->state == ST_FAILED ||
+			   l.node->state == ST_REMOVED) {
+			vr_text_line(t, "MISSING", full + 1, detail);
+			(*failed)++;
 		}
-		if (res_resolve(r, full, &l) == 0 && l.kind == VR_KIND_FILE &&
-		    l.node->state != ST_FAILED && l.node->state != ST_REMOVED)
-			continue;
-		vr_text_line(t, "MISSING", full + 1, detail);
-		(*failed)++;
 	}
 	return 0;
 }
@@ -582,7 +580,8 @@ static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *f
 	}
 }
 
-/* Walks D's subtree for sources, adding their MISSING lines. [T] */
+/* Walks D's subtree for sources, adding their MISSING lines; a folder P may not search is left
+ * out with all below it (its files are SKIPPED too), so no name there is shown. [T] */
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
 			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
 {
@@ -594,7 +593,7 @@ static void missing_below(struct vr_residency *r, const struct vr_node *d, const
 			add_missing(r, srcs[i], dirpath, p, t, failed);
 	link_sources(d, t, failed);
 	for (const struct vr_node *c = d->children; c; c = c->next)
-		if (c->is_dir)
+		if (c->is_dir && res_may(c, p, 1))
 			missing_below(r, c, dirpath, p, t, failed);
 }
 

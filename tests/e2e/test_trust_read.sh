@@ -54,5 +54,9 @@ check "nobody's verify fails for a wrong guess" test -n "$wrong"
 check "and says the same for the right one" test "$wrong" = "$right"
 check "that it may not follow the link" grep -q "may not follow or read" <<< "$right"
 check "root's verify follows it and passes (the right guess)" bash -c "cat '$MNT/shared/n/verify' > /dev/null"
+# nothing below a folder the reader may not search is named, sources and links included
+check "root's linked SHA256SUMS inside the 0700 folder" ln -s w.bin "$MNT/priv/SHA256SUMS"
+check "fails root's verify" bash -c "cat '$MNT/verify' 2> /dev/null | grep -q '^FAILED priv/SHA256SUMS is a symbolic link'"
+check "nobody's verify does not name it" bash -c "! setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat '$MNT/verify' 2> /dev/null | grep -q priv/"
 check "unmount, daemon exits 0" unmount_vr
 finish
