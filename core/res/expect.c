@@ -11,13 +11,6 @@
 
 #include <nettle/memops.h>
 
-/* What a sealed source file states. */
-struct res_source {
-	enum vr_manifest_kind kind;
-	struct vr_manifest *m; /* NULL: refused, WHY says why */
-	char why[VR_WHY_MAX];
-};
-
 /* what a source holds when not even its own record could be allocated: refused, saying so
  * (a source that silently vouched for nothing would let its directory seal unchecked) */
 static struct res_source no_memory[] = {
@@ -39,8 +32,7 @@ static const struct res_source *live_source(const struct vr_node *n)
 	return n && !n->is_dir && !n->target && n->state == ST_SEALED ? n->source : NULL;
 }
 
-/* The live sources in directory D, the signature first; returns how many. [T] */
-static int sources_in(const struct vr_node *d, const struct vr_node *out[2])
+int res_sources_in(const struct vr_node *d, const struct vr_node *out[2])
 {
 	const struct vr_node *sig = res_child(d, VR_OMS_NAME), *sums = res_child(d, VR_SUMS_NAME);
 	int k = 0;
@@ -57,6 +49,22 @@ bool res_is_source_name(const char *name)
 	return vr_manifest_kind_of(name) != 0;
 }
 
+bool res_may_vouch(const struct vr_node *src, const struct vr_node *d, const struct vr_node *n)
+{
+	return src->uid == 0 || src->uid == d->uid || src->uid == n->uid;
+}
+
+/* A source that may not vouch for N: only whether it names other bytes is kept. [T] */
+static void note_dispute(const struct vr_node *src, const char *rel, const uint8_t *sha,
+			 struct res_expect *e)
+{
+	const struct vr_manifest *m = src->source->m;
+	const struct vr_manifest_entry *en = m ? vr_manifest_find(m, rel) : NULL;
+
+	if (en && sha && !e->disputed && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE))
+		e->disputed = src;
+}
+
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e)
 {
 	char path[VR_SEAL_PATH_MAX];
@@ -67,7 +75,7 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 	for (const struct vr_node *d = n->parent; d; d = d->parent) {
 		const char *rel = path + res_path_len(d);
 		const struct vr_node *srcs[2];
-		int k = sources_in(d, srcs);
+		int k = res_sources_in(d, srcs);
 
 		for (int i = 0; i < k; i++) {
 			const struct res_source *s = srcs[i]->source;
@@ -75,6 +83,10 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 
 			if (srcs[i] == n)
 				continue; /* a source does not vouch for itself */
+			if (!res_may_vouch(srcs[i], d, n)) {
+				note_dispute(srcs[i], rel, sha, e);
+				continue;
+			}
 			if (!s->m) {
 				e->refused_scope = true;
 				continue;
@@ -215,6 +227,7 @@ struct applied_list {
 	struct applied *v;
 	size_t n, cap;
 	size_t resigned, quarantined, sealed;
+	size_t disputed;	   /* files it names with other bytes but may not vouch for */
 	struct vr_node **unhashed; /* sealed without a SHA-256 that a source now names */
 	size_t nunhashed, capunhashed;
 };
@@ -338,6 +351,7 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 			l->quarantined++;
 		} else if (ret == 0) {
 			l->resigned += e.covered;
+			l->disputed += !!e.disputed;
 		}
 	} else if (f->state == ST_REFUSED && f->awaiting_source && f->seal) {
 		/* refused under expect=require for want of a source: this one may vouch for it */
@@ -441,8 +455,8 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 			snprintf(detail, sizeof(detail), "%zu file(s) expected", s->m->count);
 		vr_log(LOG_INFO,
 		       "%s: %s; files already here: %zu re-signed as checked, %zu quarantined, "
-		       "%zu sealed now",
-		       path, detail, l.resigned, l.quarantined, l.sealed);
+		       "%zu sealed now, %zu disputed but not its owner's to vouch for",
+		       path, detail, l.resigned, l.quarantined, l.sealed, l.disputed);
 		res_audit(r, "expected_digests_loaded", path, c, "ok", NULL, detail);
 	} else {
 		vr_log(LOG_ERR, "%s refused: %s; it vouches for nothing and verify fails", path,
@@ -467,168 +481,6 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		free(l.v[i].detail);
 	}
 	free(l.v);
-}
-
-/* ---- verify's lines for the sources ---- */
-
-/*
- * A listed name that is a symbolic link, LINK at PATH: verified through what
- * it leads to. It fails (a FAILED line) where the source does not allow links
- * (an OMS statement without allow_symlinks), where it leads to nothing inside
- * the tree, or to anything but a sealed file whose SHA-256 is the listed one;
- * a link that passes adds no line (its target's own line, where the verify
- * covers it, checks the device bytes). [T]
- */
-static void link_line(struct vr_residency *r, const struct vr_manifest *m,
-		      const struct vr_manifest_entry *e, const struct vr_node *link,
-		      const struct vr_peer *p, const char *path, struct vr_text *t,
-		      unsigned *failed)
-{
-	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
-	struct vr_node *f = NULL;
-	/* followed as the reader would follow it: no digest of what they may not read */
-	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
-
-	if (!m->allow_symlinks)
-		snprintf(why, sizeof(why), "%s",
-			 "is a symbolic link (the signature does not "
-			 "allow links: allow_symlinks is false)");
-	else if (ret == -EACCES || (ret == 0 && !f->is_dir && !res_may_read(f, p)))
-		snprintf(why, sizeof(why), "%s",
-			 "is a symbolic link this user may not follow or read (Permission denied)");
-	else if (ret)
-		snprintf(why, sizeof(why),
-			 "is a symbolic link that leads to nothing in the mount (%s)",
-			 strerror(-ret));
-	else if (res_node_path(f, tpath, sizeof(tpath)) != 0 || f->is_dir)
-		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
-	else if (f->state != ST_SEALED || !f->seal)
-		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
-	else if (f->seal->no_sha256)
-		snprintf(
-		    why, sizeof(why),
-		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
-		    tpath);
-	else if (!nettle_memeql_sec(f->seal->sha256, e->sha256, VR_DIGEST_SIZE))
-		snprintf(why, sizeof(why),
-			 "is a symbolic link to %s, whose bytes differ from the listed digest",
-			 tpath);
-	else
-		return;
-	vr_text_line(t, "FAILED", path, why);
-	(*failed)++;
-}
-
-static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
-		       const struct vr_peer *p, struct vr_text *t, unsigned *failed)
-{
-	const struct res_source *s = src->source;
-	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
-	char detail[VR_SEAL_PATH_MAX + 16];
-	size_t dl = strlen(dirpath);
-
-	res_node_path(src, srcpath, sizeof(srcpath));
-	size_t pl = res_path_len(src->parent);
-
-	snprintf(detail, sizeof(detail), "listed in %s", srcpath);
-	for (size_t i = 0; i < s->m->count; i++) {
-		struct res_lookup l;
-		int n = snprintf(full, sizeof(full), "/%.*s%s", (int)pl, srcpath,
-				 s->m->entries[i].name);
-
-		if (n < 0 || (size_t)n >= sizeof(full))
-			continue;
-		/* only what lies below the directory being verified */
-		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
-			continue;
-		bool found = res_resolve(r, full, &l) == 0;
-
-		if (found && l.node == src) {
-			/* a file cannot hold its own digest: sha256sum -c fails it too */
-			vr_text_line(t, "FAILED", full + 1, "lists itself");
-			(*failed)++;
-		} else if (found && l.kind == VR_KIND_LINK) {
-			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
-		} else if (!found || l.kind != VR_KIND_FILE || l.node->state == ST_FAILED ||
-			   l.node->state == ST_REMOVED) {
-			vr_text_line(t, "MISSING", full + 1, detail);
-			(*failed)++;
-		}
-	}
-	return 0;
-}
-
-/*
- * A SHA256SUMS or model.sig in D that is a symbolic link vouches for nothing
- * (only a sealed file is read as a source): it fails the report rather than
- * leave the folder looking unchecked. [T]
- */
-static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *failed)
-{
-	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME};
-	char path[VR_SEAL_PATH_MAX];
-
-	for (size_t i = 0; i < 2; i++) {
-		const struct vr_node *n = res_child(d, names[i]);
-
-		if (n && n->target && res_node_path(n, path, sizeof(path)) == 0) {
-			vr_text_line(t, "FAILED", path,
-				     "is a symbolic link: a source must be the file itself (cp -L "
-				     "copies what a link names)");
-			(*failed)++;
-		}
-	}
-}
-
-/* Walks D's subtree for sources, adding their MISSING lines; a folder P may not search is left
- * out with all below it (its files are SKIPPED too), so no name there is shown. [T] */
-static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
-			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
-{
-	const struct vr_node *srcs[2];
-	int k = sources_in(d, srcs);
-
-	for (int i = 0; i < k; i++)
-		if (srcs[i]->source->m && res_may_read(srcs[i], p))
-			add_missing(r, srcs[i], dirpath, p, t, failed);
-	link_sources(d, t, failed);
-	for (const struct vr_node *c = d->children; c; c = c->next)
-		if (c->is_dir && res_may(c, p, 1))
-			missing_below(r, c, dirpath, p, t, failed);
-}
-
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
-		      struct vr_text *t, unsigned *failed)
-{
-	res_held(r);
-
-	char dirpath[VR_SEAL_PATH_MAX], srcpath[VR_SEAL_PATH_MAX];
-
-	if (res_node_path(dir, dirpath, sizeof(dirpath)))
-		return;
-	missing_below(r, dir, dirpath, p, t, failed);
-	/* sources above the directory cover it too; a refused one fails it */
-	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
-		const struct vr_node *srcs[2];
-		int k = sources_in(d, srcs);
-
-		link_sources(d, t, failed);
-		for (int i = 0; i < k; i++) {
-			bool readable = res_may_read(srcs[i], p);
-
-			if (srcs[i]->source->m) {
-				if (readable)
-					add_missing(r, srcs[i], dirpath, p, t, failed);
-			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
-				/* it fails what it covers, whoever asks; why, only to its readers
-				 */
-				vr_text_line(t, "FAILED", srcpath,
-					     readable ? srcs[i]->source->why
-						      : "refused (this user may not read why)");
-				(*failed)++;
-			}
-		}
-	}
 }
 
 const char *res_source_refusal(const struct vr_node *n)

@@ -365,7 +365,12 @@ int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_
 
 /* report.c: texts */
 /* expect.c: expected digests (sources: model.sig, SHA256SUMS) */
-struct res_source;
+/* What a sealed source file states. */
+struct res_source {
+	enum vr_manifest_kind kind;
+	struct vr_manifest *m; /* NULL: refused, WHY says why */
+	char why[VR_WHY_MAX];
+};
 /* What the sources covering a file's path say of it. */
 struct res_expect {
 	bool covered;		     /* a source names it (with these bytes, when given) */
@@ -376,13 +381,27 @@ struct res_expect {
 	const struct vr_node *scope; /* the nearest valid source above it */
 	const struct vr_node *src;   /* the source that differs, else the nearest that names it */
 	const uint8_t *want;	     /* the digest SRC states */
+	/* a source whose owner may not vouch for this file names other bytes: reported by
+	 * verify, never acted on */
+	const struct vr_node *disputed;
 };
 struct res_expect_counts {
 	uint64_t sources, sources_refused, checked;
 };
 void res_source_free(struct res_source *s);
+/* The live sources in directory D (sealed model.sig, SHA256SUMS), the signature first; returns
+ * how many. [T] */
+int res_sources_in(const struct vr_node *d, const struct vr_node *out[2]);
+/* Whether source SRC, in folder D, may vouch for N: SRC is root's or D's owner's, or N is
+ * SRC's owner's (res_expect_of). [T] */
+bool res_may_vouch(const struct vr_node *src, const struct vr_node *d, const struct vr_node *n);
 bool res_is_source_name(const char *name);
-/* What covers file N, its bytes having SHA-256 SHA (NULL: not known yet). [T] */
+/*
+ * What covers file N, its bytes having SHA-256 SHA (NULL: not known yet). A
+ * source vouches only for files its owner could have written: its owner's
+ * files, or any file when the source is root's or its folder owner's; any
+ * other source is left out, save that its naming other bytes sets DISPUTED. [T]
+ */
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e);
 /* Whether N lies under a valid source that neither names nor ignores it. [T] */
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);

@@ -17,9 +17,10 @@ struct check {
 	int ret; /* 0 ok, -EBADMSG mismatch or forged seal, other -errno: device error */
 	const char *why;
 	uint8_t fsv[VR_DIGEST_SIZE];
-	char why_buf[VR_WHY_MAX];     /* a reason copied from the node */
-	char scope[VR_SEAL_PATH_MAX]; /* ok but unexpected: the source that does not list it */
-	bool oms_scope;		      /* ... and a signature's directory is above it */
+	char why_buf[VR_WHY_MAX];	 /* a reason copied from the node */
+	char scope[VR_SEAL_PATH_MAX];	 /* ok but unexpected: the source that does not list it */
+	bool oms_scope;			 /* ... and a signature's directory is above it */
+	char disputed[VR_SEAL_PATH_MAX]; /* a source that may not vouch for it names other bytes */
 };
 
 /* Copies the node's reason into K (it may change once the tree lock is dropped). [T] */
@@ -53,6 +54,8 @@ static void check_expected(struct vr_node *n, struct check *k)
 		res_node_path(e.scope, k->scope, sizeof(k->scope));
 		k->oms_scope = e.oms_scope;
 	}
+	if (!e.mismatch && e.disputed)
+		res_node_path(e.disputed, k->disputed, sizeof(k->disputed));
 }
 
 /* Quarantines N after a failed check and audits it (fsync'd). */
@@ -312,7 +315,7 @@ static bool pending_vouched(const struct vr_node *n)
 static void verify_line(struct vr_residency *r, const struct pending_file *f,
 			const struct vr_caller *c, struct vr_text *t, unsigned *failed)
 {
-	char hex[72], detail[VR_SEAL_PATH_MAX + 16];
+	char hex[72], detail[VR_SEAL_PATH_MAX + 96];
 	struct vr_node *n = f->node;
 	struct check k;
 
@@ -355,6 +358,14 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	} else {
 		(*failed)++;
 		vr_text_line(t, "FAILED", f->path, k.why);
+	}
+	if (k.ret == 0 && k.disputed[0]) {
+		/* reported, never acted on: the file stays as its owner loaded it */
+		snprintf(detail, sizeof(detail),
+			 "%s lists other bytes; its owner may not vouch for "
+			 "this file, so it is not acted on",
+			 k.disputed);
+		vr_text_line(t, "DISPUTED", f->path, detail);
 	}
 }
 

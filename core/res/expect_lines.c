@@ -1,0 +1,173 @@
+/* expect_lines.c - verify's lines for the sources (model.sig, SHA256SUMS): the names they list
+ * that are missing, listed links checked through their targets, and linked sources. */
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <nettle/memops.h>
+
+/*
+ * A listed name that is a symbolic link, LINK at PATH: verified through what
+ * it leads to. It fails (a FAILED line) where the source does not allow links
+ * (an OMS statement without allow_symlinks), where it leads to nothing inside
+ * the tree, or to anything but a sealed file whose SHA-256 is the listed one;
+ * a link that passes adds no line (its target's own line, where the verify
+ * covers it, checks the device bytes). [T]
+ */
+static void link_line(struct vr_residency *r, const struct vr_manifest *m,
+		      const struct vr_manifest_entry *e, const struct vr_node *link,
+		      const struct vr_peer *p, const char *path, struct vr_text *t,
+		      unsigned *failed)
+{
+	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
+	struct vr_node *f = NULL;
+	/* followed as the reader would follow it: no digest of what they may not read */
+	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
+
+	if (!m->allow_symlinks)
+		snprintf(why, sizeof(why), "%s",
+			 "is a symbolic link (the signature does not "
+			 "allow links: allow_symlinks is false)");
+	else if (ret == -EACCES || (ret == 0 && !f->is_dir && !res_may_read(f, p)))
+		snprintf(why, sizeof(why), "%s",
+			 "is a symbolic link this user may not follow or read (Permission denied)");
+	else if (ret)
+		snprintf(why, sizeof(why),
+			 "is a symbolic link that leads to nothing in the mount (%s)",
+			 strerror(-ret));
+	else if (res_node_path(f, tpath, sizeof(tpath)) != 0 || f->is_dir)
+		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
+	else if (f->state != ST_SEALED || !f->seal)
+		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
+	else if (f->seal->no_sha256)
+		snprintf(
+		    why, sizeof(why),
+		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
+		    tpath);
+	else if (!nettle_memeql_sec(f->seal->sha256, e->sha256, VR_DIGEST_SIZE))
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s, whose bytes differ from the listed digest",
+			 tpath);
+	else
+		return;
+	vr_text_line(t, "FAILED", path, why);
+	(*failed)++;
+}
+
+static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
+		       const struct vr_peer *p, struct vr_text *t, unsigned *failed)
+{
+	const struct res_source *s = src->source;
+	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
+	char detail[VR_SEAL_PATH_MAX + 16];
+	size_t dl = strlen(dirpath);
+
+	res_node_path(src, srcpath, sizeof(srcpath));
+	size_t pl = res_path_len(src->parent);
+
+	snprintf(detail, sizeof(detail), "listed in %s", srcpath);
+	for (size_t i = 0; i < s->m->count; i++) {
+		struct res_lookup l;
+		int n = snprintf(full, sizeof(full), "/%.*s%s", (int)pl, srcpath,
+				 s->m->entries[i].name);
+
+		if (n < 0 || (size_t)n >= sizeof(full))
+			continue;
+		/* only what lies below the directory being verified */
+		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
+			continue;
+		bool found = res_resolve(r, full, &l) == 0;
+
+		if (found && l.node == src) {
+			/* a file cannot hold its own digest: sha256sum -c fails it too */
+			vr_text_line(t, "FAILED", full + 1, "lists itself");
+			(*failed)++;
+		} else if (found && l.kind == VR_KIND_LINK &&
+			   !res_may_vouch(src, src->parent, l.node)) {
+			continue; /* another user's link: this source's owner may not vouch for it
+				   */
+		} else if (found && l.kind == VR_KIND_LINK) {
+			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
+		} else if (!found || l.kind != VR_KIND_FILE || l.node->state == ST_FAILED ||
+			   l.node->state == ST_REMOVED) {
+			vr_text_line(t, "MISSING", full + 1, detail);
+			(*failed)++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A SHA256SUMS or model.sig in D that is a symbolic link vouches for nothing
+ * (only a sealed file is read as a source): it fails the report rather than
+ * leave the folder looking unchecked. [T]
+ */
+static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *failed)
+{
+	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME};
+	char path[VR_SEAL_PATH_MAX];
+
+	for (size_t i = 0; i < 2; i++) {
+		const struct vr_node *n = res_child(d, names[i]);
+
+		if (n && n->target && res_node_path(n, path, sizeof(path)) == 0) {
+			vr_text_line(t, "FAILED", path,
+				     "is a symbolic link: a source must be the file itself (cp -L "
+				     "copies what a link names)");
+			(*failed)++;
+		}
+	}
+}
+
+/* Walks D's subtree for sources, adding their MISSING lines; a folder P may not search is left
+ * out with all below it (its files are SKIPPED too), so no name there is shown. [T] */
+static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
+			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
+{
+	const struct vr_node *srcs[2];
+	int k = res_sources_in(d, srcs);
+
+	for (int i = 0; i < k; i++)
+		if (srcs[i]->source->m && res_may_read(srcs[i], p))
+			add_missing(r, srcs[i], dirpath, p, t, failed);
+	link_sources(d, t, failed);
+	for (const struct vr_node *c = d->children; c; c = c->next)
+		if (c->is_dir && res_may(c, p, 1))
+			missing_below(r, c, dirpath, p, t, failed);
+}
+
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
+		      struct vr_text *t, unsigned *failed)
+{
+	res_held(r);
+
+	char dirpath[VR_SEAL_PATH_MAX], srcpath[VR_SEAL_PATH_MAX];
+
+	if (res_node_path(dir, dirpath, sizeof(dirpath)))
+		return;
+	missing_below(r, dir, dirpath, p, t, failed);
+	/* sources above the directory cover it too; a refused one fails it */
+	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
+		const struct vr_node *srcs[2];
+		int k = res_sources_in(d, srcs);
+
+		link_sources(d, t, failed);
+		for (int i = 0; i < k; i++) {
+			bool readable = res_may_read(srcs[i], p);
+
+			if (srcs[i]->source->m) {
+				if (readable)
+					add_missing(r, srcs[i], dirpath, p, t, failed);
+			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
+				/* it fails what it covers, whoever asks; why, only to its readers
+				 */
+				vr_text_line(t, "FAILED", srcpath,
+					     readable ? srcs[i]->source->why
+						      : "refused (this user may not read why)");
+				(*failed)++;
+			}
+		}
+	}
+}

@@ -1,0 +1,57 @@
+#!/bin/bash
+# test_trust_sources.sh - a source vouches only for what its owner could have written (issue
+# 22, item 6), as nobody on an allow_other mount: a SHA256SUMS nobody drops into a shared
+# sticky folder quarantines none of root's files, refuses none of root's loads, and covers
+# none of them under expect=require; verify reports the dispute and passes. Root's sources,
+# and the folder owner's, still vouch for everyone's files there; nobody's for nobody's own.
+. "$(dirname "$0")/lib.sh"
+nob() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+chmod 711 "$WORK"
+wrong=0000000000000000000000000000000000000000000000000000000000000000
+sums() { # sums FILE LINE...: a SHA256SUMS readable by anyone
+	local f=$1
+	shift
+	printf '%s\n' "$@" > "$f"
+	chmod 644 "$f"
+}
+
+check "mount with allow_other" mount_vr "capacity=64M,allow_other"
+check "a shared sticky folder of root's" mkdir -m 1777 "$MNT/shared"
+check "root's model in it" bash -c "head -c 70000 /dev/urandom > '$MNT/shared/w.bin' && chmod 644 '$MNT/shared/w.bin'"
+cp "$MNT/shared/w.bin" "$WORK/w.orig"
+check "nobody's file in it" nob bash -c "echo mine > '$MNT/shared/n.txt'"
+sums "$WORK/foreign" "$wrong  w.bin" "$wrong  n.txt"
+check "nobody drops a SHA256SUMS naming other bytes for both" nob cp "$WORK/foreign" "$MNT/shared/SHA256SUMS"
+check "root's file still reads its bytes" cmp "$MNT/shared/w.bin" "$WORK/w.orig"
+check "nobody's own file is quarantined (its source may vouch for it)" bash -c "! cat '$MNT/shared/n.txt' 2> /dev/null"
+check "the daemon's log counts one dispute" grep -q "shared/SHA256SUMS: 2 file(s) expected; .* 1 quarantined, 0 sealed now, 1 disputed" "$WORK/daemon.log"
+check "no failure is audited for root's file" bash -c "! grep '\"event\":\"seal_verification_failed\"' '$AUDIT' | grep -q 'shared/w.bin'"
+cat "$MNT/shared/verify" > "$WORK/v" 2> /dev/null
+check "verify says OK for root's file" grep -q '^OK shared/w.bin sha256:' "$WORK/v"
+check "and reports the dispute" grep -q '^DISPUTED shared/w.bin shared/SHA256SUMS lists other bytes; its owner may not vouch' "$WORK/v"
+check "nobody's verify sees it too" bash -c "setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat '$MNT/shared/verify' 2> /dev/null | grep -q '^DISPUTED shared/w.bin'"
+check "root's verify is still checked in full (the folder verify sees it)" bash -c "cat '$MNT/verify' 2> /dev/null | grep -q '^OK shared/w.bin'"
+check "a fresh load of root's under that name is not refused" bash -c "rm '$MNT/shared/w.bin' && cp '$WORK/w.orig' '$MNT/shared/w.bin'"
+check "and reads back" cmp "$MNT/shared/w.bin" "$WORK/w.orig"
+check "the seal names no source" bash -c "! grep -q '\"source\"' '$MNT/shared/w.bin.seal'"
+
+# root's own source, and the folder owner's, still vouch for every file in the folder
+check "mkdir a folder nobody owns" bash -c "mkdir -m 1777 '$MNT/nob' && chown nobody '$MNT/nob'"
+check "root's file in nobody's folder" bash -c "head -c 5000 /dev/urandom > '$MNT/nob/r.bin' && chmod 644 '$MNT/nob/r.bin'"
+sums "$WORK/owner" "$wrong  r.bin"
+check "the folder's owner (nobody) writes a SHA256SUMS there" nob cp "$WORK/owner" "$MNT/nob/SHA256SUMS"
+check "its owner may vouch: root's file there is quarantined" bash -c "! cat '$MNT/nob/r.bin' 2> /dev/null"
+check "root's good SHA256SUMS vouches for nobody's file" bash -c "mkdir -m 1777 '$MNT/good' && setpriv --reuid=nobody --regid=nogroup --clear-groups -- bash -c \"echo theirs > '$MNT/good/t.txt'\" && (cd '$MNT/good' && sha256sum t.txt > '$WORK/good') && cp '$WORK/good' '$MNT/good/SHA256SUMS'"
+check "and its seal names the source" grep -q '"source":[[:space:]]*"good/SHA256SUMS"' "$MNT/good/t.txt.seal"
+
+# expect=require: a foreign source covers none of root's loads
+check "unmount" unmount_vr
+check "mount with expect=require" mount_vr "capacity=64M,allow_other,expect=require"
+check "a shared sticky folder" mkdir -m 1777 "$MNT/req"
+echo "root's bytes" > "$WORK/r.txt"
+sums "$WORK/cover" "$(sha256sum < "$WORK/r.txt" | cut -c1-64)  r.txt" "$(echo theirs | sha256sum | cut -c1-64)  t.txt"
+check "nobody's SHA256SUMS names root's coming file with its right digest" nob cp "$WORK/cover" "$MNT/req/SHA256SUMS"
+refuse "root's load is not covered by it" "Input/output error" cp "$WORK/r.txt" "$MNT/req/r.txt"
+check "verify says why" bash -c "cat '$MNT/req/verify' 2> /dev/null | grep -q '^FAILED req/r.txt no expected digest covers it (expect=require)'"
+check "nobody's own listed file is covered" nob bash -c "echo theirs > '$MNT/req/t.txt' && cat '$MNT/req/t.txt' > /dev/null"
+finish
