@@ -32,6 +32,7 @@ static const struct fuse_opt spec[] = {
     OPT("socket=%s", socket),
     OPT("metrics_file=%s", metrics_file),
     OPT("metrics_interval=%d", metrics_interval),
+    OPT("meta_limit=%s", meta_limit),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -101,6 +102,12 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 		fprintf(stderr, "vram-residency: sha256=%s: use on or off\n", o->sha256);
 		return -1;
 	}
+	if (o->meta_limit &&
+	    (vr_size_parse(o->meta_limit, &o->meta_limit_bytes) != 0 || o->meta_limit_bytes == 0)) {
+		fprintf(stderr, "vram-residency: meta_limit=%s: use a size such as 64M or 1G\n",
+			o->meta_limit);
+		return -1;
+	}
 	if (o->device < 0) {
 		fprintf(stderr, "vram-residency: device=%d: must be 0 or more\n", o->device);
 		return -1;
@@ -155,6 +162,9 @@ void vr_options_help(const char *prog)
 	    "    -o reserve=0|1             1: the mock takes its whole capacity at mount\n"
 	    "                               (default 0: as files grow)\n"
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
+	    "    -o meta_limit=SIZE         host memory each user's files, folders, links and\n"
+	    "                               user.* attributes may take, root and the mount's\n"
+	    "                               owner excepted (default 64M; EDQUOT beyond)\n"
 	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
 	    "                               (default 0: reachable by name, not listed)\n"
 	    "    -o immutable=0|1           1: a sealed file cannot even be replaced by an\n"
@@ -182,6 +192,7 @@ void vr_options_help(const char *prog)
 void vr_options_free(struct vr_options *o)
 {
 	free(o->backend);
+	free(o->meta_limit);
 	free(o->secret);
 	free(o->audit);
 	free(o->capacity);

@@ -26,6 +26,8 @@ struct vr_options {
 	char *socket;	    /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
 	char *metrics_file; /* where the metrics are written every metrics_interval s; NULL: not */
 	int metrics_interval;
+	char *meta_limit;	   /* each user's metadata memory; NULL: the default */
+	uint64_t meta_limit_bytes; /* ... parsed; 0: the default */
 	int device;
 	int verify_on_open;
 	int list_generated;

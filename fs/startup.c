@@ -262,7 +262,8 @@ static int open_tree(struct daemon *d, struct vr_backend_params *bp)
 	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
 	    .socket_path = d->socket_path,
 	    .root_uid = getuid(),
-	    .root_gid = getgid()};
+	    .root_gid = getgid(),
+	    .meta_limit = d->opts.meta_limit_bytes};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
 		return -1;

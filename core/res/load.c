@@ -149,11 +149,12 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	if (ret)
 		goto unlock;
 	res_last_name(&l, name);
-	n = res_node_new(r, name, false, mode, c);
-	h = n ? res_handle_new(n) : NULL;
+	ret = res_node_new(r, name, false, mode, c, &n);
+	if (ret)
+		goto unlock;
+	h = res_handle_new(n);
 	if (!h) {
-		if (n)
-			res_node_destroy(n);
+		res_node_destroy(r, n);
 		ret = -ENOMEM;
 		goto unlock;
 	}
@@ -186,7 +187,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	char rel[VR_SEAL_PATH_MAX], name[VR_NAME_MAX + 1];
 	uint8_t old_digest[VR_DIGEST_SIZE];
 	struct vr_dev_file *dev = NULL;
-	struct vr_node *parent = n->parent, *fresh;
+	struct vr_node *parent = n->parent, *fresh = NULL;
 	struct vr_handle *h = NULL;
 	int ret = vr_dev_file_new(r->cfg.backend, &dev);
 
@@ -195,12 +196,13 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	/* N is sealed (the caller's test), so it has its seal */
 	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
 	memcpy(old_digest, n->seal->fsverity, VR_DIGEST_SIZE);
-	fresh = ret ? NULL : res_node_new(r, name, false, n->mode, c);
-	h = fresh ? res_handle_new(fresh) : NULL;
+	if (ret == 0)
+		ret = res_node_new(r, name, false, n->mode, c, &fresh);
+	h = ret ? NULL : res_handle_new(fresh);
 	if (!h) {
+		if (ret == 0)
+			res_node_destroy(r, fresh);
 		res_unlock(r);
-		if (fresh)
-			res_node_destroy(fresh);
 		vr_dev_file_free(dev);
 		return ret ? ret : -ENOMEM;
 	}

@@ -92,11 +92,9 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	if (ret)
 		goto unlock;
 	res_last_name(&l, name);
-	n = res_node_new(r, name, true, mode, c);
-	if (!n) {
-		ret = -ENOMEM;
+	ret = res_node_new(r, name, true, mode, c, &n);
+	if (ret)
 		goto unlock;
-	}
 	res_link_child(l.parent, n);
 	res_touch_dir(l.parent);
 unlock:
@@ -520,13 +518,13 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 		goto unlock;
 	}
 	res_last_name(&l, name);
-	n = res_node_new(r, name, false, 0777, c);
-	if (n)
-		n->target = strdup(target);
-	if (!n || !n->target) {
-		if (n)
-			res_node_destroy(n);
-		ret = -ENOMEM;
+	ret = res_node_new(r, name, false, 0777, c, &n);
+	if (ret)
+		goto unlock;
+	n->target = strdup(target);
+	ret = n->target ? res_meta_add(r, n, strlen(target) + 1) : -ENOMEM;
+	if (ret) {
+		res_node_destroy(r, n);
 		goto unlock;
 	}
 	n->mode = S_IFLNK | 0777;

@@ -32,6 +32,7 @@ int vr_res_status(struct vr_residency *r, char **out, size_t *len)
 /* The counters the status shows, copied under the tree lock. */
 struct status_counts {
 	uint64_t files, sealed, quarantined, incomplete, refused, leases, exports;
+	uint64_t meta_bytes, meta_limit;
 	struct res_expect_counts ek;
 };
 
@@ -48,6 +49,8 @@ static void status_snapshot(struct vr_residency *r, struct status_counts *k)
 	    .refused = r->refused,
 	    .leases = r->leases,
 	    .exports = r->exports,
+	    .meta_bytes = r->meta_bytes,
+	    .meta_limit = res_meta_limit(r),
 	};
 }
 
@@ -110,6 +113,12 @@ static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_
 	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)))
 		return false;
 	/* the socket: where it is, leases live now and exports made since the mount */
+	/* host memory the entries and attributes take; each user but root and the mount's
+	 * owner is held to the limit */
+	d = cJSON_AddObjectToObject(o, "metadata");
+	if (!d || !add_u64(d, "bytes", k->meta_bytes) ||
+	    !add_u64(d, "limit_per_user", k->meta_limit))
+		return false;
 	d = cJSON_AddObjectToObject(o, "socket");
 	return d &&
 	       (r->cfg.socket_path ? cJSON_AddStringToObject(d, "path", r->cfg.socket_path)

@@ -56,6 +56,8 @@ struct res_xattr {
 
 struct vr_node {
 	bool is_dir;			 /* [C] */
+	uid_t meta_uid;			 /* [C] who its metadata is counted to: its creator */
+	uint64_t meta_bytes;		 /* [T] what it counts there (meta.c) */
 	char *target;			 /* [C] a symbolic link's target; NULL otherwise */
 	struct res_xattr *xattrs;	 /* [T] */
 	size_t nxattrs;			 /* [T] */
@@ -144,6 +146,10 @@ struct vr_residency {
 	uint64_t leases, exports;				  /* [T] live, and ever made */
 	struct res_metrics *metrics;				  /* [T] counters since mount */
 	struct res_verify_run *runs; /* [T] verifies running now, each shared by its joiners */
+	/* metadata's host memory per user (meta.c) */
+	struct res_meta_user *meta; /* [T] */
+	size_t nmeta, capmeta;	    /* [T] */
+	uint64_t meta_bytes;	    /* [T] all users' */
 };
 
 /*
@@ -238,9 +244,26 @@ struct res_lookup {
 /* tree.c: nodes, references, lookup, attributes, states */
 void res_now(struct timespec *ts);
 struct vr_node *res_child(const struct vr_node *dir, const char *name);
-struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
-			     const struct vr_caller *c);
-void res_node_destroy(struct vr_node *n);
+/* A new node of C's, its metadata counted to C (-EDQUOT past the limit). Returns 0 or -errno. [T]
+ */
+int res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
+		 const struct vr_caller *c, struct vr_node **out);
+/* Frees N, uncounting its metadata ([T] then) unless R is NULL (the whole tree going). */
+void res_node_destroy(struct vr_residency *r, struct vr_node *n);
+
+/* meta.c: metadata's host memory per user. Each entry counts RES_META_NODE, a link its target,
+ * an attribute RES_META_XATTR with its name and value; the counts go to the entry's creator. */
+#define RES_META_NODE  1024
+#define RES_META_XATTR 64
+uint64_t res_meta_limit(const struct vr_residency *r);
+/* Counts BYTES more to N's creator: -EDQUOT past the limit (not for root or the mount's owner),
+ * -ENOMEM. [T] */
+int res_meta_add(struct vr_residency *r, struct vr_node *n, uint64_t bytes);
+/* Counts BYTES less (at most what N counts). [T] */
+void res_meta_sub(struct vr_residency *r, struct vr_node *n, uint64_t bytes);
+/* What UID's entries count now. [T] */
+uint64_t res_meta_of(struct vr_residency *r, uid_t uid);
+void res_meta_free(struct vr_residency *r);
 void res_node_put(struct vr_residency *r, struct vr_node *n);
 int res_node_path(const struct vr_node *n, char *buf, size_t cap);
 size_t res_path_len(const struct vr_node *dir);

@@ -35,7 +35,12 @@ struct vr_res_config {
 	/* the root directory's owner: the user who mounted, so a user's own mount is theirs */
 	uid_t root_uid;
 	gid_t root_gid;
+	/* host memory each user's entries and attributes may take (0: VR_META_LIMIT_DEFAULT);
+	 * root and the mount's owner are not limited */
+	uint64_t meta_limit;
 };
+
+#define VR_META_LIMIT_DEFAULT (64ULL << 20)
 
 /* Who asks: recorded in audit records. */
 struct vr_caller {

@@ -45,8 +45,9 @@ void res_refused(const char *op, const char *path, int err)
 		vr_log(LOG_INFO, "%s %s refused: %s", op, path, strerror(-err));
 }
 
-struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
-			     const struct vr_caller *c)
+/* A new node, counted to no one. */
+static struct vr_node *node_alloc(struct vr_residency *r, const char *name, bool is_dir,
+				  mode_t mode, const struct vr_caller *c)
 {
 	struct vr_node *n = calloc(1, sizeof(*n));
 
@@ -64,13 +65,31 @@ struct vr_node *res_node_new(struct vr_residency *r, const char *name, bool is_d
 	n->gid = c ? c->gid : 0;
 	res_now(&n->mtime);
 	n->atime = n->ctime = n->mtime;
+	n->meta_uid = n->uid;
 	n->refs = 1;
 	pthread_rwlock_init(&n->io, NULL);
 	return n;
 }
 
-void res_node_destroy(struct vr_node *n)
+int res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t mode,
+		 const struct vr_caller *c, struct vr_node **out)
 {
+	struct vr_node *n = node_alloc(r, name, is_dir, mode, c);
+	int ret = n ? res_meta_add(r, n, RES_META_NODE) : -ENOMEM;
+
+	if (ret) {
+		if (n)
+			res_node_destroy(r, n);
+		return ret;
+	}
+	*out = n;
+	return 0;
+}
+
+void res_node_destroy(struct vr_residency *r, struct vr_node *n)
+{
+	if (r)
+		res_meta_sub(r, n, n->meta_bytes);
 	for (size_t i = 0; i < n->nxattrs; i++) {
 		free(n->xattrs[i].name);
 		free(n->xattrs[i].value);
@@ -465,7 +484,7 @@ int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
 	}
 	r->next_ino = 1;
 	r->metrics = calloc(1, sizeof(*r->metrics));
-	r->root = r->metrics ? res_node_new(r, "", true, 0755, NULL) : NULL;
+	r->root = r->metrics ? node_alloc(r, "", true, 0755, NULL) : NULL;
 	if (!r->root) {
 		free(r->metrics);
 		free(r);
@@ -514,7 +533,7 @@ static void free_subtree(struct vr_residency *r, struct vr_node *n)
 	}
 	if (!n->is_dir)
 		free_file(r, n);
-	res_node_destroy(n);
+	res_node_destroy(NULL, n); /* the whole tree goes: nothing is counted any more */
 }
 
 void vr_res_free(struct vr_residency *r)
@@ -522,6 +541,7 @@ void vr_res_free(struct vr_residency *r)
 	if (!r)
 		return;
 	free_subtree(r, r->root);
+	res_meta_free(r);
 	pthread_mutex_destroy(&r->lock);
 	free(r->metrics);
 	free(r);
@@ -537,7 +557,7 @@ void res_node_put(struct vr_residency *r, struct vr_node *n)
 	/* files are detached and scrubbed before their last reference goes */
 	if (!n->is_dir)
 		res_release_device(r, n, n->name, NULL);
-	res_node_destroy(n);
+	res_node_destroy(r, n);
 }
 
 struct vr_handle *res_handle_new(struct vr_node *n)

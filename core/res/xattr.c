@@ -31,6 +31,12 @@ static struct res_xattr *xattr_find(struct vr_node *n, const char *name)
 	return NULL;
 }
 
+/* What an attribute counts against its entry's creator (meta.c). */
+static uint64_t xattr_cost(const char *name, size_t size)
+{
+	return RES_META_XATTR + strlen(name) + 1 + size;
+}
+
 /* Whether NAME is one this filesystem stores: the user namespace, within the length limit. */
 static int xattr_name_ok(const char *name)
 {
@@ -67,13 +73,17 @@ int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, 
 	} else if (!x && (flags & 2 /* XATTR_REPLACE */)) {
 		ret = -ENODATA;
 	} else if (x) {
+		if (size > x->size && (ret = res_meta_add(r, n, size - x->size)) != 0)
+			goto unlock;
+		if (size < x->size)
+			res_meta_sub(r, n, x->size - size);
 		free(x->value);
 		x->value = copy;
 		x->size = size;
 		copy = NULL;
 	} else if (n->nxattrs >= VR_XATTR_MAX) {
 		ret = -ENOSPC;
-	} else {
+	} else if ((ret = res_meta_add(r, n, xattr_cost(name, size))) == 0) {
 		struct res_xattr *nx = realloc(n->xattrs, (n->nxattrs + 1) * sizeof(*nx));
 		char *nm = strdup(name);
 
@@ -81,6 +91,7 @@ int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, 
 			n->xattrs = nx;
 		if (!nx || !nm) {
 			free(nm);
+			res_meta_sub(r, n, xattr_cost(name, size));
 			ret = -ENOMEM;
 			goto unlock;
 		}
@@ -170,6 +181,7 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 	if (ret == 0 && !(x = xattr_find(n, name)))
 		ret = -ENODATA;
 	if (ret == 0) {
+		res_meta_sub(r, n, xattr_cost(x->name, x->size));
 		free(x->name);
 		free(x->value);
 		*x = n->xattrs[--n->nxattrs];
