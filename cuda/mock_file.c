@@ -296,6 +296,9 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 	ret = madvise(f->base + f->held, len, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
 	if (ret == EINVAL)
 		ret = posix_fallocate(c.fd, 0, (off_t)len);
+	/* users' bytes never go into a core dump (shared mappings are in the default filter) */
+	if (ret == 0 && madvise(f->base + f->held, len, MADV_DONTDUMP) != 0)
+		ret = errno;
 	if (ret) {
 		reserve_range(f->base + f->held, len);
 		chunk_close(m, &c);
