@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* set by the allocator cJSON is given when an allocation of this thread's fails */
 static __thread bool json_oom;
@@ -26,6 +27,54 @@ static void install_hooks(void)
 	cJSON_InitHooks(&h);
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether object V names a member twice: pairwise when small, else sorted (so a hostile text
+ * of a million members costs n log n, not n squared). -ENOMEM without memory. */
+static int object_repeats(const cJSON *v)
+{
+	const cJSON *a, *b;
+	const char **names;
+	size_t n = 0, i = 0;
+	int ret = 0;
+
+	for (a = v->child; a; a = a->next)
+		n++;
+	if (n <= 16) {
+		for (a = v->child; a; a = a->next)
+			for (b = a->next; b; b = b->next)
+				if (a->string && b->string && strcmp(a->string, b->string) == 0)
+					return 1;
+		return 0;
+	}
+	names = malloc(n * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (a = v->child; a; a = a->next)
+		names[i++] = a->string ? a->string : "";
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (i = 1; i < n && !ret; i++)
+		ret = strcmp(names[i - 1], names[i]) == 0;
+	free(names);
+	return ret;
+}
+
+/* Whether an object in V, or below it, names a member twice (1), or -ENOMEM. */
+static int repeats_a_name(const cJSON *v, int depth)
+{
+	int ret = cJSON_IsObject(v) ? object_repeats(v) : 0;
+
+	if (depth > VR_JSON_DEPTH_MAX)
+		return 1; /* deeper than cJSON itself nests */
+	for (const cJSON *a = v->child; a && !ret; a = a->next)
+		if (a->child)
+			ret = repeats_a_name(a, depth + 1);
+	return ret;
+}
+
 cJSON *vr_json_parse(const char *text, size_t len, const char **end, int *err)
 {
 	const char *stop = NULL;
@@ -37,5 +86,12 @@ cJSON *vr_json_parse(const char *text, size_t len, const char **end, int *err)
 	if (end)
 		*end = stop;
 	*err = v ? 0 : json_oom ? -ENOMEM : -EINVAL;
+	int rep = v ? repeats_a_name(v, 0) : 0;
+
+	if (rep) {
+		cJSON_Delete(v);
+		v = NULL;
+		*err = rep < 0 ? rep : -ENOTUNIQ;
+	}
 	return v;
 }

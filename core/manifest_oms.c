@@ -333,6 +333,8 @@ static int parse_statement(const uint8_t *payload, size_t plen, cJSON **st, char
 	*st = vr_json_parse((const char *)payload, plen, NULL, &ret);
 	if (ret == -ENOMEM)
 		return mf_fail(why, ret, "out of memory");
+	if (ret == -ENOTUNIQ)
+		return mf_fail(why, -EINVAL, "the payload: " VR_JSON_REPEATED_WHY);
 	if (!cJSON_IsObject(*st))
 		return mf_fail(why, -EINVAL, "the payload is not a JSON object");
 	s = str_of(*st, "_type");
@@ -537,7 +539,10 @@ int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
 	m->kind = VR_MANIFEST_OMS;
 	b = vr_json_parse(text, len, NULL, &ret);
 	if (!b) {
-		ret = mf_fail(why, ret, ret == -ENOMEM ? "out of memory" : "not valid JSON");
+		ret = mf_fail(why, ret == -ENOMEM ? ret : -EINVAL,
+			      ret == -ENOMEM	 ? "out of memory"
+			      : ret == -ENOTUNIQ ? VR_JSON_REPEATED_WHY
+						 : "not valid JSON");
 		goto free_m;
 	}
 	ret = check_bundle(b, &pk, why);

@@ -543,7 +543,10 @@ int vr_seal_parse(const char *text, size_t len, struct vr_seal *out, const char 
 		return -ENOMEM;
 	root = vr_json_parse(text, len, &end, &ret);
 	if (!root) {
-		reason = ret == -ENOMEM ? "out of memory" : "seal is not valid JSON";
+		reason = ret == -ENOMEM	    ? "out of memory"
+			 : ret == -ENOTUNIQ ? "seal: " VR_JSON_REPEATED_WHY
+					    : "seal is not valid JSON";
+		ret = ret == -ENOMEM ? ret : -EINVAL;
 		goto free_seal;
 	}
 	ret = -EINVAL;

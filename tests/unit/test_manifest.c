@@ -464,8 +464,14 @@ static void allow_symlinks_read(struct signer *s, const struct vr_trust *t, cons
 		const char *value;
 		int ret;
 		bool allow;
-	} cases[] = {{"false", 0, false},	  {"true", 0, true},	 {NULL, 0, false},
-		     {"\"yes\"", -EINVAL, false}, {"1", -EINVAL, false}, {"null", -EINVAL, false}};
+	} cases[] = {{"false", 0, false},
+		     {"true", 0, true},
+		     {NULL, 0, false},
+		     {"\"yes\"", -EINVAL, false},
+		     {"1", -EINVAL, false},
+		     {"null", -EINVAL, false},
+		     /* a repeated member: cJSON would keep the first, Python's json the last */
+		     {"false, \"allow_symlinks\": true", -EINVAL, false}};
 	struct vr_manifest *m = NULL;
 	char why[VR_WHY_MAX];
 
@@ -476,6 +482,8 @@ static void allow_symlinks_read(struct signer *s, const struct vr_trust *t, cons
 		CHECK(bundle != NULL);
 		if (bundle)
 			CHECK_EQ(oms(bundle, t, &m, why), cases[i].ret);
+		if (bundle && cases[i].value && strstr(cases[i].value, "allow_symlinks"))
+			CHECK(strstr(why, "names a member twice") != NULL);
 		if (m)
 			CHECK_EQ(m->allow_symlinks, cases[i].allow);
 		vr_manifest_free(m);
@@ -641,6 +649,13 @@ static void test_bundle_faults(void)
 		CHECK(strstr(why, "not supported") != NULL);
 	}
 	CHECK_EQ(oms("{}", t, &m, why), -EINVAL);
+	/* a bundle naming a member twice, however deep, is refused for it */
+	CHECK_EQ(oms("{\"a\": 1, \"a\": 2}", t, &m, why), -EINVAL);
+	CHECK(strstr(why, "names a member twice") != NULL);
+	CHECK_EQ(oms("{\"x\": [{\"b\": {\"c\": 1, \"c\": 1}}]}", t, &m, why), -EINVAL);
+	CHECK(strstr(why, "names a member twice") != NULL);
+	CHECK_EQ(oms("{\"x\": [{\"c\": 1}, {\"c\": 1}]}", t, &m, why), -EINVAL);
+	CHECK(strstr(why, "names a member twice") == NULL); /* the same name in two objects */
 	CHECK_EQ(oms("", t, &m, why), -EINVAL);
 	CHECK_EQ(
 	    oms("{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\"}", t, &m, why),
