@@ -1,6 +1,7 @@
 /* manifest_sums.c - the manifest as data (names, lookup, ignored paths) and the SHA256SUMS parser.
  */
 #include "manifest_private.h"
+#include "name.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -70,6 +71,11 @@ const char *mf_normalize_rel(char *p)
 			return "a '.' or '..' component";
 		if (n > 255)
 			return "a component longer than 255 bytes";
+		/* a control character or invalid UTF-8: no file in the mount can have such a
+		 * name (and echoed in a report it could forge lines on a terminal) */
+		if (vr_name_syntax(c, n) != 0)
+			return "a name with a control character or invalid UTF-8, which no file here "
+			       "can have";
 		if (!slash)
 			return NULL;
 		c = slash + 1;

@@ -78,7 +78,13 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 		/* only what lies below the directory being verified */
 		if (dl && (strncmp(full + 1, dirpath, dl) != 0 || full[1 + dl] != '/'))
 			continue;
-		bool found = res_resolve(r, full, &l) == 0;
+		/* looked up as the reader would: a name below a folder it may not search is
+		 * neither MISSING nor present to it (EACCES), so no line tells which */
+		int rr = res_resolve_as(r, full, p, &l);
+
+		if (rr == -EACCES)
+			continue;
+		bool found = rr == 0;
 
 		if (found && l.node == src) {
 			/* a file cannot hold its own digest: sha256sum -c fails it too */

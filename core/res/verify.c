@@ -372,26 +372,32 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 /*
  * Drops from LIST the files P could not open for reading (search on every
  * directory above, read on the file), so a verify neither checks nor names
- * them; returns how many. Without supplementary groups (the front end does
- * not pass them), a file readable only through one is dropped too: never
- * more than the caller may read. [T]
+ * them; returns how many of them P could see listed in their folder. Without supplementary groups
+ * (the front end does not pass them), a file readable only through one is dropped too: never more
+ * than the caller may read. [T]
  */
 static size_t drop_unreadable(struct vr_residency *r, struct pending_file *list, size_t *count,
 			      const struct vr_peer *p)
 {
 	size_t kept = 0, n = *count;
 
+	size_t shown = 0;
+
 	res_held(r);
 	for (size_t i = 0; i < n; i++) {
-		if (res_may_read(list[i].node, p)) {
+		const struct vr_node *f = list[i].node;
+
+		if (res_may_read(f, p)) {
 			list[kept++] = list[i];
 			continue;
 		}
+		/* counted only where P could list it: no count of what lies where P cannot look */
+		shown += res_may_read(f->parent, p);
 		res_node_put(r, list[i].node);
 		free(list[i].path);
 	}
 	*count = kept;
-	return n - kept;
+	return shown;
 }
 
 /* The verify report of DIR, checking every sealed file below it now. */

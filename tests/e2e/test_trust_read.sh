@@ -25,7 +25,8 @@ check "nobody's root verify runs" bash -c "setpriv --reuid=nobody --regid=nogrou
 check "it checks the open file" grep -q '^OK pub/open.txt sha256:' "$WORK/v-nobody"
 check "it never names the private file" bash -c "! grep -q 'pin.txt' '$WORK/v-nobody'"
 check "nor what lies in the 0700 folder" bash -c "! grep -q 'priv' '$WORK/v-nobody'"
-check "it says it skipped two" grep -q '^SKIPPED \. 2 files this user may not read, not checked' "$WORK/v-nobody"
+# counted only where nobody could list it: pub/pin.txt, not what the 0700 folder holds
+check "it says it skipped one it could see listed" grep -q '^SKIPPED \. 1 files this user may not read, not checked' "$WORK/v-nobody"
 check "nobody's verify of pub" bash -c "setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat '$MNT/pub/verify' > '$WORK/v-pub'"
 check "skips one there" grep -q '^SKIPPED pub 1 files this user may not read' "$WORK/v-pub"
 check "root's verify checks all three" bash -c "cat '$MNT/verify' > '$WORK/v-root' && grep -c '^OK ' '$WORK/v-root' | grep -qx 3"
@@ -37,6 +38,16 @@ echo "0000000000000000000000000000000000000000000000000000000000000000  secret-p
 check "a private SHA256SUMS" bash -c "cp '$WORK/SHA256SUMS' '$MNT/pub/SHA256SUMS' && chmod 600 '$MNT/pub/SHA256SUMS'"
 check "root's verify says MISSING" bash -c "cat '$MNT/pub/verify' | grep -q '^MISSING pub/secret-plan.bin'"
 check "nobody's verify does not name it" bash -c "setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat '$MNT/pub/verify' 2> /dev/null | grep -c secret-plan | grep -qx 0"
+# a SHA256SUMS of nobody's own, listing names below a folder nobody may not search, tells
+# nothing of which exist there: neither MISSING nor present
+check "a sticky folder with root's 0700 folder in it" bash -c "mkdir -m 1777 '$MNT/o' && mkdir -m 700 '$MNT/o/priv' && echo secret > '$MNT/o/priv/secret.bin'"
+printf '%s  priv/secret.bin\n%s  priv/nothere.bin\n' "$(echo secret | sha256sum | cut -c1-64)" "$(echo x | sha256sum | cut -c1-64)" > "$WORK/probe"
+chmod 644 "$WORK/probe"
+check "nobody lists a name there that exists and one that does not" setpriv --reuid=nobody --regid=nogroup --clear-groups -- cp "$WORK/probe" "$MNT/o/SHA256SUMS"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat "$MNT/o/verify" > "$WORK/v-probe" 2> /dev/null
+check "nobody's report names neither" bash -c "! grep -q 'priv/' '$WORK/v-probe'"
+check "and counts no file it may not see" bash -c "! grep -q '^SKIPPED' '$WORK/v-probe'"
+check "root's report says the missing one" bash -c "cat '$MNT/o/verify' 2> /dev/null | grep -q '^MISSING o/priv/nothere.bin'"
 # a listed link is followed as its reader would follow it: no digest oracle through verify
 check "a shared sticky folder" mkdir -m 1777 "$MNT/shared"
 check "root's 0600 PIN in a 0700 folder" bash -c "mkdir -m 700 '$MNT/vault' && echo 1234 > '$MNT/vault/pin' && chmod 600 '$MNT/vault/pin'"
