@@ -41,7 +41,8 @@ static void check_expected(struct vr_node *n, struct check *k)
 	struct res_expect e;
 	const char *refusal = res_source_refusal(n);
 
-	res_expect_of(n, n->seal->sha256, &e);
+	/* a seal made under sha256=off holds no SHA-256 to compare (take_sha256 first) */
+	res_expect_of(n, n->seal->no_sha256 ? NULL : n->seal->sha256, &e);
 	if (e.mismatch) {
 		k->ret = -EBADMSG;
 		res_expect_why(&e, k->why_buf, sizeof(k->why_buf));
@@ -56,6 +57,59 @@ static void check_expected(struct vr_node *n, struct check *k)
 	}
 	if (!e.mismatch && e.disputed)
 		res_node_path(e.disputed, k->disputed, sizeof(k->disputed));
+}
+
+/*
+ * Sealed under sha256=off and named by a source that may vouch for it (it
+ * was renamed there, or its owner changed, after it was sealed): takes the
+ * SHA-256 of its device bytes now, so the check below compares the listed
+ * digest with the bytes, and re-signs the seal with it when they agree (a
+ * mismatch is then check_expected's). IO held shared, as hash_unhashed()
+ * in expect.c. Returns 0 or the -errno of the device read, WHY in K.
+ */
+static int take_sha256(struct vr_residency *r, struct vr_node *n, struct check *k)
+{
+	struct res_expect e;
+	uint8_t sha[VR_DIGEST_SIZE];
+	int ret;
+
+	res_lock(r);
+	bool need = n->state == ST_SEALED && n->seal && n->seal->no_sha256;
+
+	if (need) {
+		res_expect_of(n, NULL, &e);
+		need = e.covered;
+	}
+	res_unlock(r);
+	if (!need)
+		return 0;
+	ret = vr_dev_sha256(n->dev, sha);
+	if (ret) {
+		snprintf(k->why_buf, sizeof(k->why_buf),
+			 "could not be checked against its source: the SHA-256 failed (%s)",
+			 strerror(-ret));
+		k->why = k->why_buf;
+		return ret == -EBADMSG ? -EIO : ret;
+	}
+	res_lock(r);
+	if (n->state == ST_SEALED && n->seal && n->seal->no_sha256) {
+		struct vr_seal t = *n->seal;
+
+		memcpy(t.sha256, sha, sizeof(sha));
+		t.no_sha256 = false;
+		/* agreeing: signed with it and the source; differing: check_expected fails it */
+		ret = res_place_seal(r, n, &t, &e);
+		if (ret == 0 || ret == -EBADMSG)
+			*n->seal = t;
+	}
+	res_unlock(r);
+	if (ret && ret != -EBADMSG) {
+		snprintf(k->why_buf, sizeof(k->why_buf),
+			 "could not be re-signed with its SHA-256 (%s)", strerror(-ret));
+		k->why = k->why_buf;
+		return ret;
+	}
+	return 0;
 }
 
 /* Quarantines N after a failed check and audits it (fsync'd). */
@@ -132,7 +186,7 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
-		} else {
+		} else if ((k->ret = take_sha256(r, n, k)) == 0) {
 			res_lock(r);
 			if (n->state == ST_SEALED && n->seal)
 				check_expected(n, k);

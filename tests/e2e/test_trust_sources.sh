@@ -54,4 +54,31 @@ check "nobody's SHA256SUMS names root's coming file with its right digest" nob c
 refuse "root's load is not covered by it" "Input/output error" cp "$WORK/r.txt" "$MNT/req/r.txt"
 check "verify says why" bash -c "cat '$MNT/req/verify' 2> /dev/null | grep -q '^FAILED req/r.txt no expected digest covers it (expect=require)'"
 check "nobody's own listed file is covered" nob bash -c "echo theirs > '$MNT/req/t.txt' && cat '$MNT/req/t.txt' > /dev/null"
+
+# sha256=off: a file sealed without a SHA-256, moved under a source that names it, is checked
+# by taking its SHA-256 then (never compared as all zeros), and a right one is not disputed
+check "unmount" unmount_vr
+check "mount with sha256=off" mount_vr "capacity=64M,allow_other,sha256=off"
+check "folders a and b" mkdir -m 1777 "$MNT/a" "$MNT/b"
+head -c 100000 /dev/urandom > "$WORK/good.bin"
+head -c 100000 /dev/urandom > "$WORK/bad.bin"
+chmod 644 "$WORK/good.bin" "$WORK/bad.bin"
+sums "$WORK/b-sums" "$(sha256sum < "$WORK/good.bin" | cut -c1-64)  good.bin" "$wrong  bad.bin"
+check "b's SHA256SUMS" cp "$WORK/b-sums" "$MNT/b/SHA256SUMS"
+check "both loaded in a" bash -c "cp '$WORK/good.bin' '$WORK/bad.bin' '$MNT/a/'"
+check "sealed without a SHA-256" grep -q '"sha256":[[:space:]]*null' "$MNT/a/good.bin.seal"
+check "both moved into b" bash -c "mv '$MNT/a/good.bin' '$MNT/a/bad.bin' '$MNT/b/'"
+cat "$MNT/b/verify" > "$WORK/v-off" 2> /dev/null
+check "the right one passes" grep -q '^OK b/good.bin sha256:' "$WORK/v-off"
+check "the wrong one fails" grep -q '^FAILED b/bad.bin sha256 differs' "$WORK/v-off"
+check "the right one's seal now holds its SHA-256" grep -q "\"sha256\":[[:space:]]*\"$(sha256sum < "$WORK/good.bin" | cut -c1-64)\"" "$MNT/b/good.bin.seal"
+check "and names its source" grep -q '"source":[[:space:]]*"b/SHA256SUMS"' "$MNT/b/good.bin.seal"
+check "it still reads" cmp "$MNT/b/good.bin" "$WORK/good.bin"
+check "the wrong one is quarantined" bash -c "! cat '$MNT/b/bad.bin' > /dev/null 2>&1"
+check "a second verify agrees" bash -c "cat '$MNT/b/verify' 2> /dev/null | grep -q '^OK b/good.bin'"
+check "root's file in a shared folder" bash -c "mkdir -m 1777 '$MNT/c' && cp '$WORK/good.bin' '$MNT/c/'"
+sums "$WORK/c-sums" "$(sha256sum < "$WORK/good.bin" | cut -c1-64)  good.bin"
+check "nobody lists it with its right digest" nob cp "$WORK/c-sums" "$MNT/c/SHA256SUMS"
+cat "$MNT/c/verify" > "$WORK/v-c" 2> /dev/null
+check "which is no dispute" bash -c "grep -q '^OK c/good.bin' '$WORK/v-c' && ! grep -q DISPUTED '$WORK/v-c'"
 finish
