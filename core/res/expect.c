@@ -93,6 +93,8 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 			}
 			if (!e->scope)
 				e->scope = srcs[i];
+			if (s->kind == VR_MANIFEST_OMS && !e->oms_src)
+				e->oms_src = srcs[i];
 			e->oms_scope |= s->kind == VR_MANIFEST_OMS;
 			en = vr_manifest_find(s->m, rel);
 			if (!en) {
@@ -105,7 +107,10 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 					e->src = srcs[i];
 					e->want = en->sha256;
 				}
-			} else if (!e->covered) {
+			} else if (!e->covered || s->kind == VR_MANIFEST_OMS) {
+				e->oms_covered |= s->kind == VR_MANIFEST_OMS;
+				if (e->covered)
+					continue;
 				e->covered = true;
 				if (!e->mismatch) {
 					e->src = srcs[i];
@@ -118,8 +123,14 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e)
 {
-	return e->scope && !e->covered && !e->mismatch && !e->ignored &&
-	       !res_is_source_name(n->name);
+	if (!e->scope || e->mismatch || e->ignored)
+		return false;
+	/* under a signature only the signature vouches: a SHA256SUMS beside it (anyone's own)
+	 * does not make unsigned bytes part of a signed model, nor is it part of it itself, as
+	 * vram-seal verify-model says too (the signature's own file is not under its scope) */
+	if (e->oms_scope)
+		return !e->oms_covered;
+	return !e->covered && !res_is_source_name(n->name);
 }
 
 /* Fills X from E: the source that names these bytes, or nothing. [T] */

@@ -396,14 +396,16 @@ struct res_source {
 };
 /* What the sources covering a file's path say of it. */
 struct res_expect {
-	bool covered;		     /* a source names it (with these bytes, when given) */
-	bool mismatch;		     /* a source names it with other bytes */
-	bool ignored;		     /* a signature says it is not part of the model */
-	bool oms_scope;		     /* a valid signature's directory is above it */
-	bool refused_scope;	     /* a refused source's directory is above it */
-	const struct vr_node *scope; /* the nearest valid source above it */
-	const struct vr_node *src;   /* the source that differs, else the nearest that names it */
-	const uint8_t *want;	     /* the digest SRC states */
+	bool covered;		       /* a source names it (with these bytes, when given) */
+	bool mismatch;		       /* a source names it with other bytes */
+	bool ignored;		       /* a signature says it is not part of the model */
+	bool oms_scope;		       /* a valid signature's directory is above it */
+	bool oms_covered;	       /* ... and one names it (with these bytes, when given) */
+	const struct vr_node *oms_src; /* the nearest valid signature above it */
+	bool refused_scope;	       /* a refused source's directory is above it */
+	const struct vr_node *scope;   /* the nearest valid source above it */
+	const struct vr_node *src;     /* the source that differs, else the nearest that names it */
+	const uint8_t *want;	       /* the digest SRC states */
 	/* a source whose owner may not vouch for this file names other bytes: reported by
 	 * verify, never acted on */
 	const struct vr_node *disputed;
@@ -426,7 +428,8 @@ bool res_is_source_name(const char *name);
  * other source is left out, save that its naming other bytes sets DISPUTED. [T]
  */
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e);
-/* Whether N lies under a valid source that neither names nor ignores it. [T] */
+/* Whether N lies under a valid source that neither names nor ignores it; under a signature,
+ * whether the signature does not name it (another source's naming it does not count). [T] */
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);
 /*
  * Checks N's bytes (S->sha256) against the expected digests covering its

@@ -52,7 +52,7 @@ static void check_expected(struct vr_node *n, struct check *k)
 		snprintf(k->why_buf, sizeof(k->why_buf), "%s", refusal);
 		k->why = k->why_buf;
 	} else if (res_expect_unexpected(n, &e)) {
-		res_node_path(e.scope, k->scope, sizeof(k->scope));
+		res_node_path(e.oms_scope ? e.oms_src : e.scope, k->scope, sizeof(k->scope));
 		k->oms_scope = e.oms_scope;
 	}
 	if (!e.mismatch && e.disputed)

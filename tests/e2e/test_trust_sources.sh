@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 nob() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
 chmod 711 "$WORK"
+mkdir -m 700 "$WORK/n" && chown nobody "$WORK/n" # nobody's own notes
 wrong=0000000000000000000000000000000000000000000000000000000000000000
 sums() { # sums FILE LINE...: a SHA256SUMS readable by anyone
 	local f=$1
@@ -54,6 +55,30 @@ check "nobody's SHA256SUMS names root's coming file with its right digest" nob c
 refuse "root's load is not covered by it" "Input/output error" cp "$WORK/r.txt" "$MNT/req/r.txt"
 check "verify says why" bash -c "cat '$MNT/req/verify' 2> /dev/null | grep -q '^FAILED req/r.txt no expected digest covers it (expect=require)'"
 check "nobody's own listed file is covered" nob bash -c "echo theirs > '$MNT/req/t.txt' && cat '$MNT/req/t.txt' > /dev/null"
+
+# under a signature only the signature vouches: nobody's own SHA256SUMS beside root's signed
+# model does not make nobody's unsigned file part of it (nor is the SHA256SUMS itself)
+check "unmount" unmount_vr
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/k.pem" 2> /dev/null
+openssl pkey -in "$WORK/k.pem" -pubout -out "$WORK/k.pub" 2> /dev/null
+mkdir "$WORK/model" && head -c 50000 /dev/urandom > "$WORK/model/w.bin"
+check "a signed model" /usr/bin/python3 "$(dirname "$0")/oms_sign.py" "$WORK/k.pem" "$WORK/model"
+chmod -R a+rX "$WORK/model"
+check "mount with trust=" mount_vr "capacity=64M,allow_other,trust=$WORK/k.pub"
+check "root loads it into a sticky folder" bash -c "mkdir -m 1777 '$MNT/pub' && cp '$WORK/model/w.bin' '$WORK/model/model.sig' '$MNT/pub/'"
+check "its verify passes" bash -c "cat '$MNT/pub/verify' > /dev/null"
+check "nobody adds an unsigned file" nob bash -c "echo evil > '$MNT/pub/evil.bin'"
+check "which fails the signed model's verify" bash -c "cat '$MNT/pub/verify' 2> /dev/null | grep -q '^UNEXPECTED pub/evil.bin not listed in pub/model.sig'"
+echo "$(echo evil | sha256sum | cut -c1-64)  evil.bin" > "$WORK/n/evil-sums"
+chmod 644 "$WORK/n/evil-sums"
+check "nobody's own SHA256SUMS lists it" nob cp "$WORK/n/evil-sums" "$MNT/pub/SHA256SUMS"
+cat "$MNT/pub/verify" > "$WORK/v-pub" 2> /dev/null
+check "the file stays unexpected" grep -q '^UNEXPECTED pub/evil.bin not listed in pub/model.sig' "$WORK/v-pub"
+check "and so is the SHA256SUMS" grep -q '^UNEXPECTED pub/SHA256SUMS not listed in pub/model.sig' "$WORK/v-pub"
+refuse "the report fails" "Input/output error" cat "$MNT/pub/verify"
+check "from a subfolder too" nob bash -c "mkdir '$MNT/pub/sub' && echo evil > '$MNT/pub/sub/evil.bin' && cp '$WORK/n/evil-sums' '$MNT/pub/sub/SHA256SUMS'"
+check "unexpected there as well" bash -c "cat '$MNT/pub/verify' 2> /dev/null | grep -q '^UNEXPECTED pub/sub/evil.bin not listed in pub/model.sig'"
+check "vram-seal verify-model agrees on a copy" bash -c "cp -r '$WORK/model' '$WORK/copy' && cp '$WORK/n/evil-sums' '$WORK/copy/SHA256SUMS' && ! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/copy' | grep -q '^OK SHA256SUMS' && '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/copy' | grep -q '^UNEXPECTED SHA256SUMS'"
 
 # sha256=off: a file sealed without a SHA-256, moved under a source that names it, is checked
 # by taking its SHA-256 then (never compared as all zeros), and a right one is not disputed
