@@ -56,6 +56,29 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 	(*failed)++;
 }
 
+/* The deepest folder that exists on the way from source SRC's folder to its listed NAME. [T] */
+static const struct vr_node *deepest_folder(const struct vr_node *src, const char *name)
+{
+	const struct vr_node *d = src->parent;
+	char part[VR_NAME_MAX + 1];
+
+	for (const char *p = name; *p;) {
+		size_t len = strcspn(p, "/");
+
+		if (!p[len] || len > VR_NAME_MAX)
+			break; /* the last component: the file's own name */
+		memcpy(part, p, len);
+		part[len] = '\0';
+		const struct vr_node *c = res_child(d, part);
+
+		if (!c || !c->is_dir)
+			break;
+		d = c;
+		p += len + 1;
+	}
+	return d;
+}
+
 static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
 		       const struct vr_peer *p, struct vr_text *t, unsigned *failed)
 {
@@ -98,6 +121,11 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
 		} else if (!found || l.kind != VR_KIND_FILE || l.node->state == ST_FAILED ||
 			   l.node->state == ST_REMOVED) {
+			const struct vr_node *at = deepest_folder(src, s->m->entries[i].name);
+
+			/* a name in another user's folder below: not this source's to promise */
+			if (at != src->parent && !res_may_vouch(src, src->parent, at))
+				continue;
 			vr_text_line(t, "MISSING", full + 1, detail);
 			(*failed)++;
 		}
@@ -166,6 +194,8 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const s
 			if (srcs[i]->source->m) {
 				if (readable)
 					add_missing(r, srcs[i], dirpath, p, t, failed);
+			} else if (!res_may_vouch(srcs[i], d, dir)) {
+				continue; /* it could not vouch for DIR: its failure is not DIR's */
 			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
 				/* it fails what it covers, whoever asks; why, only to its readers
 				 */

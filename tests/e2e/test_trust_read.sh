@@ -47,7 +47,7 @@ check "nobody lists a name there that exists and one that does not" setpriv --re
 setpriv --reuid=nobody --regid=nogroup --clear-groups -- cat "$MNT/o/verify" > "$WORK/v-probe" 2> /dev/null
 check "nobody's report names neither" bash -c "! grep -q 'priv/' '$WORK/v-probe'"
 check "and counts no file it may not see" bash -c "! grep -q '^SKIPPED' '$WORK/v-probe'"
-check "root's report says the missing one" bash -c "cat '$MNT/o/verify' 2> /dev/null | grep -q '^MISSING o/priv/nothere.bin'"
+check "root's, nor (priv is root's, not the source owner's to promise)" bash -c "cat '$MNT/o/verify' 2> /dev/null | grep -c '^MISSING' | grep -qx 0"
 # a listed link is followed as its reader would follow it: no digest oracle through verify
 check "a shared sticky folder" mkdir -m 1777 "$MNT/shared"
 check "root's 0600 PIN in a 0700 folder" bash -c "mkdir -m 700 '$MNT/vault' && echo 1234 > '$MNT/vault/pin' && chmod 600 '$MNT/vault/pin'"

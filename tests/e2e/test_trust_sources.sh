@@ -36,6 +36,21 @@ check "a fresh load of root's under that name is not refused" bash -c "rm '$MNT/
 check "and reads back" cmp "$MNT/shared/w.bin" "$WORK/w.orig"
 check "the seal names no source" bash -c "! grep -q '\"source\"' '$MNT/shared/w.bin.seal'"
 
+# nor do its own failures reach into a folder of another user's below it
+check "root's model folder in the shared one" bash -c "mkdir '$MNT/shared/rm' && cp '$WORK/w.orig' '$MNT/shared/rm/w.bin' && (cd '$MNT/shared/rm' && sha256sum w.bin > '$WORK/rm-sums') && cp '$WORK/rm-sums' '$MNT/shared/rm/SHA256SUMS'"
+check "its verify passes" bash -c "cat '$MNT/shared/rm/verify' > /dev/null"
+sums "$WORK/ghost" "$wrong  rm/ghost" "$wrong  here-ghost"
+check "nobody's source lists a name in root's folder and one of its own" nob bash -c "rm -f '$MNT/shared/SHA256SUMS' && cp '$WORK/ghost' '$MNT/shared/SHA256SUMS'"
+check "root's folder still passes" bash -c "cat '$MNT/shared/rm/verify' > /dev/null"
+cat "$MNT/shared/verify" > "$WORK/v-ghost" 2> /dev/null
+check "the shared folder's report does not name root's folder" bash -c "! grep -q 'rm/ghost' '$WORK/v-ghost'"
+check "but says what its own folder misses" grep -q '^MISSING shared/here-ghost listed in shared/SHA256SUMS' "$WORK/v-ghost"
+sums "$WORK/broken" "not a SHA256SUMS line"
+check "nobody's malformed source" nob bash -c "rm -f '$MNT/shared/SHA256SUMS' && cp '$WORK/broken' '$MNT/shared/SHA256SUMS'"
+check "fails its own folder" bash -c "! cat '$MNT/shared/verify' > /dev/null 2>&1"
+check "not root's below it" bash -c "cat '$MNT/shared/rm/verify' > /dev/null"
+check "nobody's source gone" nob rm "$MNT/shared/SHA256SUMS"
+
 # root's own source, and the folder owner's, still vouch for every file in the folder
 check "mkdir a folder nobody owns" bash -c "mkdir -m 1777 '$MNT/nob' && chown nobody '$MNT/nob'"
 check "root's file in nobody's folder" bash -c "head -c 5000 /dev/urandom > '$MNT/nob/r.bin' && chmod 644 '$MNT/nob/r.bin'"
