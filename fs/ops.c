@@ -246,32 +246,42 @@ struct fill_ctx {
 	fuse_fill_dir_t filler;
 };
 
-static int fill_one(void *ctx, const char *name, const struct vr_attr *a)
+static int fill_one(void *ctx, const char *name, const struct vr_attr *a, uint64_t cookie)
 {
 	struct fill_ctx *f = ctx;
 	struct stat st;
 
 	to_stat(a, &st);
-	return f->filler(f->buf, name, &st, 0, 0);
+	return f->filler(f->buf, name, &st, (off_t)cookie, 0);
 }
 
+/*
+ * Lists a directory a kernel buffer at a time, resuming by each entry's
+ * cookie (its offset): libfuse then keeps no copy of the whole listing per
+ * open handle, which a user holding many handles of a large directory open
+ * would otherwise grow without bound.
+ */
 static int vr_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct fill_ctx f = {buf, filler};
 
 	(void)path; /* NULL with nullpath_ok: the handle says which directory */
-	(void)off;
 	(void)flags;
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	return out("readdir", vr_res_readdir(res(), handle(fi), fill_one, &f));
+	if (off < 0)
+		return out("readdir", -EINVAL);
+	if (off < 1 && filler(buf, ".", NULL, 1, 0))
+		return 0;
+	if (off < 2 && filler(buf, "..", NULL, 2, 0))
+		return 0;
+	return out("readdir", vr_res_readdir_at(res(), handle(fi), (uint64_t)off, fill_one, &f));
 }
 
 static int vr_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct vr_handle *h;
-	int ret = out("opendir", vr_res_opendir(res(), path, &h));
+	struct vr_caller c = caller();
+	int ret = out("opendir", vr_res_opendir_as(res(), path, &c, &h));
 
 	if (ret == 0)
 		fi->fh = (uintptr_t)h;

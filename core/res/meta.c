@@ -10,6 +10,7 @@
 struct res_meta_user {
 	uid_t uid;
 	uint64_t bytes;
+	uint32_t dirs; /* directory handles open */
 };
 
 /* Users no limit applies to: root, and the mount's owner (it is their tree). */
@@ -33,7 +34,7 @@ static struct res_meta_user *user_of(struct vr_residency *r, uid_t uid)
 		r->meta = v;
 		r->capmeta = cap;
 	}
-	r->meta[r->nmeta] = (struct res_meta_user){uid, 0};
+	r->meta[r->nmeta] = (struct res_meta_user){uid, 0, 0};
 	return &r->meta[r->nmeta++];
 }
 
@@ -80,6 +81,30 @@ uint64_t res_meta_of(struct vr_residency *r, uid_t uid)
 		if (r->meta[i].uid == uid)
 			return r->meta[i].bytes;
 	return 0;
+}
+
+int res_dirs_take(struct vr_residency *r, uid_t uid)
+{
+	res_held(r);
+
+	struct res_meta_user *u = user_of(r, uid);
+
+	if (!u)
+		return -ENOMEM;
+	if (!exempt(r, uid) && u->dirs >= RES_DIRS_PER_USER)
+		return -EMFILE;
+	u->dirs++;
+	return 0;
+}
+
+void res_dirs_give(struct vr_residency *r, uid_t uid)
+{
+	res_held(r);
+
+	struct res_meta_user *u = user_of(r, uid);
+
+	if (u && u->dirs)
+		u->dirs--;
 }
 
 void res_meta_free(struct vr_residency *r)

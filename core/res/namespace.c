@@ -42,9 +42,10 @@ int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr 
 	return 0;
 }
 
-int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out)
+int vr_res_opendir_as(struct vr_residency *r, const char *path, const struct vr_caller *c,
+		      struct vr_handle **out)
 {
-	struct vr_handle *h;
+	struct vr_handle *h = NULL;
 	struct res_lookup l;
 	int ret;
 
@@ -52,21 +53,36 @@ int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **
 	ret = res_resolve(r, path, &l);
 	if (ret == 0 && l.kind != VR_KIND_DIR)
 		ret = -ENOTDIR;
+	if (ret == 0 && c)
+		ret = res_dirs_take(r, c->uid);
+	if (ret == 0 && !(h = res_handle_new(l.node))) {
+		ret = -ENOMEM;
+		if (c)
+			res_dirs_give(r, c->uid);
+	}
 	if (ret == 0) {
-		h = res_handle_new(l.node);
-		if (h) {
-			l.node->refs++;
-			*out = h;
-		} else {
-			ret = -ENOMEM;
-		}
+		l.node->refs++;
+		h->dir_counted = c != NULL;
+		if (c)
+			h->opener = *c;
+		*out = h;
 	}
 	res_unlock(r);
+	if (ret == -EMFILE)
+		vr_log(LOG_WARNING, "opendir %s by uid %u refused: %d directories open already",
+		       path, (unsigned)c->uid, RES_DIRS_PER_USER);
 	return ret;
 }
 
-int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
-		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out)
+{
+	return vr_res_opendir_as(r, path, NULL, out);
+}
+
+int vr_res_readdir_at(struct vr_residency *r, struct vr_handle *h, uint64_t after,
+		      int (*fill)(void *ctx, const char *name, const struct vr_attr *a,
+				  uint64_t cookie),
+		      void *ctx)
 {
 	struct vr_node *dir = h->node;
 
@@ -75,9 +91,31 @@ int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
 	res_lock(r);
 	/* a removed directory lists as empty */
 	if (dir == r->root || dir->parent)
-		res_vname_list(r, dir, fill, ctx);
+		res_vname_list(r, dir, after, fill, ctx);
 	res_unlock(r);
 	return 0;
+}
+
+/* vr_res_readdir's FILL, called without the cookies */
+struct plain_fill {
+	int (*fill)(void *ctx, const char *name, const struct vr_attr *a);
+	void *ctx;
+};
+
+static int plain(void *ctx, const char *name, const struct vr_attr *a, uint64_t cookie)
+{
+	const struct plain_fill *p = ctx;
+
+	(void)cookie;
+	return p->fill(p->ctx, name, a);
+}
+
+int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+{
+	struct plain_fill p = {fill, ctx};
+
+	return vr_res_readdir_at(r, h, 0, plain, &p);
 }
 
 int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c)

@@ -147,6 +147,8 @@ void vr_res_release(struct vr_residency *r, struct vr_handle *h)
 		res_release_writer(r, h);
 	if (n) {
 		res_lock(r);
+		if (h->dir_counted)
+			res_dirs_give(r, h->opener.uid);
 		res_node_put(r, n);
 		res_unlock(r);
 	}

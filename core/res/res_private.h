@@ -67,9 +67,13 @@ struct vr_node {
 	struct vr_node *prev;		 /* [T] so an entry leaves the list in O(1) */
 	/* a directory's name index: INDEX_SIZE buckets of entries chained by HNEXT, so a
 	 * lookup costs the same in a directory of 100,000 entries as of 10 */
-	struct vr_node **index;		     /* [T] NULL: none (yet, or no memory): scan */
-	uint32_t index_size, nchildren;	     /* [T] */
-	uint32_t nsubdirs;		     /* [T] entries that are directories: its nlink - 2 */
+	struct vr_node **index;		/* [T] NULL: none (yet, or no memory): scan */
+	uint32_t index_size, nchildren; /* [T] */
+	uint32_t nsubdirs;		/* [T] entries that are directories: its nlink - 2 */
+	/* a listing's place: each entry's stamp when it was linked into its directory, from
+	 * the directory's counter, so CHILDREN (newest first) runs in falling stamps */
+	uint64_t dpos;			     /* [T] */
+	uint64_t next_dpos;		     /* [T] a directory's last stamp given */
 	struct vr_node *hnext;		     /* [T] */
 	uint64_t hash;			     /* [T] of NAME, as linked */
 	uint64_t ino;			     /* [C] */
@@ -132,6 +136,7 @@ struct vr_handle {
 	size_t len;		 /* [C] */
 	struct vr_attr attr;	 /* [C] generated text: the entry's attributes at the open */
 	int tail_err;		 /* [C] returned by the read after the text (verify's failure) */
+	bool dir_counted;	 /* [C] a directory handle counted to OPENER (res_dirs_take) */
 };
 
 struct vr_residency {
@@ -264,6 +269,12 @@ void res_meta_sub(struct vr_residency *r, struct vr_node *n, uint64_t bytes);
 /* What UID's entries count now. [T] */
 uint64_t res_meta_of(struct vr_residency *r, uid_t uid);
 void res_meta_free(struct vr_residency *r);
+/* Directory handles a user other than root or the mount's owner may hold open at once: libfuse
+ * keeps a buffer of the kernel's request size (up to 1 MiB) for each until it is closed. */
+#define RES_DIRS_PER_USER 64
+/* Counts one more open directory handle of UID's: -EMFILE past the limit. [T] */
+int res_dirs_take(struct vr_residency *r, uid_t uid);
+void res_dirs_give(struct vr_residency *r, uid_t uid);
 void res_node_put(struct vr_residency *r, struct vr_node *n);
 int res_node_path(const struct vr_node *n, char *buf, size_t cap);
 size_t res_path_len(const struct vr_node *dir);
@@ -311,8 +322,14 @@ void res_refused(const char *op, const char *path, int err);
 int res_vname_find(struct vr_node *dir, bool at_root, const char *name, size_t len,
 		   struct res_lookup *l);
 void res_vname_attr(const struct res_lookup *l, struct vr_attr *a);
-int res_vname_list(struct vr_residency *r, struct vr_node *dir,
-		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx);
+/* A listing's cookies: 1 and 2 are "." and "..", then the directory's generated entries, then
+ * each entry (stamp << 4) and what is generated beside it (+ 1 + its index). */
+#define RES_COOKIE_FIRST 3
+#define RES_COOKIE_SHIFT 4
+int res_vname_list(struct vr_residency *r, struct vr_node *dir, uint64_t after,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a,
+			       uint64_t cookie),
+		   void *ctx);
 int res_vname_open(struct vr_residency *r, const struct res_lookup *l, const struct vr_caller *c,
 		   struct vr_handle **out);
 

@@ -91,9 +91,24 @@ int vr_res_getattr(struct vr_residency *r, const char *path, struct vr_attr *out
 int vr_res_fgetattr(struct vr_residency *r, struct vr_handle *h, struct vr_attr *out);
 /* Opens directory PATH for listing; the handle keeps it alive. Returns 0 or -errno. */
 int vr_res_opendir(struct vr_residency *r, const char *path, struct vr_handle **out);
+/* The same for caller C, who may hold 64 directories open at once unless root or the mount's
+ * owner (-EMFILE beyond). */
+int vr_res_opendir_as(struct vr_residency *r, const char *path, const struct vr_caller *c,
+		      struct vr_handle **out);
 /* Calls FILL for each name in the open directory H (not "." and ".."); returns 0 or -errno. */
 int vr_res_readdir(struct vr_residency *r, struct vr_handle *h,
 		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx);
+/*
+ * Calls FILL for the names in H after the one whose COOKIE was AFTER (0: from the first;
+ * 1 and 2 are the caller's "." and "..", so the first entry's cookie is 3 or more), until FILL
+ * returns non-zero: a listing resumed by cookie needs no copy of the directory, so an open
+ * handle costs nothing however large its directory. Entries linked meanwhile may be left out;
+ * none that stays is given twice or missed. Returns 0 or -errno.
+ */
+int vr_res_readdir_at(struct vr_residency *r, struct vr_handle *h, uint64_t after,
+		      int (*fill)(void *ctx, const char *name, const struct vr_attr *a,
+				  uint64_t cookie),
+		      void *ctx);
 int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c);
 int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_caller *c);
 /* Removes a file, scrubbing and freeing its device memory once no one has it open. */

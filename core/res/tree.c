@@ -207,6 +207,7 @@ struct vr_node *res_child(const struct vr_node *dir, const char *name)
 
 void res_link_child(struct vr_node *dir, struct vr_node *n)
 {
+	n->dpos = ++dir->next_dpos;
 	n->parent = dir;
 	n->prev = NULL;
 	n->next = dir->children;

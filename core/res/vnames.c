@@ -158,47 +158,65 @@ void res_vname_attr(const struct res_lookup *l, struct vr_attr *a)
 }
 
 /*
- * Lists DIR's entries through FILL: the real ones, and with list_generated
- * the generated ones too (each file followed by what is generated beside
- * it). Generated entries are reachable by name but not listed by default, so
- * globs, cp -r, rsync, tar, git, find and rm -r never meet them. [T] Returns
- * 0, or 1 when FILL asked to stop.
+ * Lists DIR's entries through FILL after cookie AFTER (RES_COOKIE_*): the
+ * real ones, and with list_generated the generated ones too (each file
+ * followed by what is generated beside it). Generated entries are reachable
+ * by name but not listed by default, so globs, cp -r, rsync, tar, git, find
+ * and rm -r never meet them. CHILDREN runs newest first, in falling stamps,
+ * so what follows AFTER is every entry of a lower stamp, found without a
+ * copy. [T] Returns 0, or 1 when FILL asked to stop.
  */
-int res_vname_list(struct vr_residency *r, struct vr_node *dir,
-		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a), void *ctx)
+int res_vname_list(struct vr_residency *r, struct vr_node *dir, uint64_t after,
+		   int (*fill)(void *ctx, const char *name, const struct vr_attr *a,
+			       uint64_t cookie),
+		   void *ctx)
 {
 	res_held(r);
 
 	bool gen = r->cfg.list_generated;
+	uint64_t at = after >> RES_COOKIE_SHIFT, sub = after & ((1u << RES_COOKIE_SHIFT) - 1);
 	char name[VR_NAME_MAX + 8];
 	struct vr_attr a;
 
-	for (size_t i = 0; gen && i < NVNAMES; i++) {
+	for (size_t i = 0; gen && at == 0 && i < NVNAMES; i++) {
 		const struct res_vname *v = &table[i];
 
+		if (RES_COOKIE_FIRST + i <= after)
+			continue;
 		if (v->place == EVERY_DIR || (v->place == ROOT_ONLY && dir == r->root)) {
 			attr_of(v, dir, &a);
-			if (fill(ctx, v->name, &a))
+			if (fill(ctx, v->name, &a, RES_COOKIE_FIRST + i))
 				return 1;
 		}
 	}
 	for (struct vr_node *c = dir->children; c; c = c->next) {
-		res_attr_of_node(c, &a);
-		if (fill(ctx, c->name, &a))
-			return 1;
+		uint64_t base = c->dpos << RES_COOKIE_SHIFT;
+
+		if (at && c->dpos > at)
+			continue; /* listed already, or linked since */
+		if (!(at && c->dpos == at)) {
+			res_attr_of_node(c, &a);
+			if (fill(ctx, c->name, &a, base))
+				return 1;
+		}
 		for (size_t i = 0; gen && i < NVNAMES; i++) {
 			const struct res_vname *v = &table[i];
 
-			if (v->place != BESIDE_FILE || (v->present && !v->present(c)))
+			if (v->place != BESIDE_FILE || (v->present && !v->present(c)) ||
+			    (at && c->dpos == at && i + 1 <= sub))
 				continue;
 			snprintf(name, sizeof(name), "%s%s", c->name, v->name);
 			attr_of(v, c, &a);
-			if (fill(ctx, name, &a))
+			if (fill(ctx, name, &a, base + 1 + i))
 				return 1;
 		}
 	}
 	return 0;
 }
+
+_Static_assert(NVNAMES + 1 < (1u << RES_COOKIE_SHIFT) &&
+		   RES_COOKIE_FIRST + NVNAMES <= (1u << RES_COOKIE_SHIFT),
+	       "every generated name has a cookie below an entry's");
 
 /*
  * Opens the generated entry L names (found under the tree lock, which the
