@@ -114,6 +114,18 @@ const char *res_incomplete_reason(const struct vr_node *n)
 	return NULL;
 }
 
+/* A new file node of C's: its entry and the seal it will hold counted to C up front, so its
+ * sealing never fails for the count (-EDQUOT now instead). [T] */
+static int new_file_node(struct vr_residency *r, const char *name, mode_t mode,
+			 const struct vr_caller *c, struct vr_node **out)
+{
+	int ret = res_node_new(r, name, false, mode, c, out);
+
+	if (ret == 0 && (ret = res_meta_add(r, *out, RES_META_SEAL)) != 0)
+		res_node_destroy(r, *out);
+	return ret;
+}
+
 /* Puts the new file N into PARENT as a load in progress on DEV, written through H. [T] */
 static void begin_load(struct vr_residency *r, struct vr_node *parent, struct vr_node *n,
 		       struct vr_handle *h, struct vr_dev_file *dev, const struct vr_caller *c)
@@ -149,7 +161,7 @@ int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const s
 	if (ret)
 		goto unlock;
 	res_last_name(&l, name);
-	ret = res_node_new(r, name, false, mode, c, &n);
+	ret = new_file_node(r, name, mode, c, &n);
 	if (ret)
 		goto unlock;
 	h = res_handle_new(n);
@@ -197,7 +209,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
 	memcpy(old_digest, n->seal->fsverity, VR_DIGEST_SIZE);
 	if (ret == 0)
-		ret = res_node_new(r, name, false, n->mode, c, &fresh);
+		ret = new_file_node(r, name, n->mode, c, &fresh);
 	h = ret ? NULL : res_handle_new(fresh);
 	if (!h) {
 		if (ret == 0)

@@ -256,9 +256,12 @@ int res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t m
 /* Frees N, uncounting its metadata ([T] then) unless R is NULL (the whole tree going). */
 void res_node_destroy(struct vr_residency *r, struct vr_node *n);
 
-/* meta.c: metadata's host memory per user. Each entry counts RES_META_NODE, a link its target,
- * an attribute RES_META_XATTR with its name and value; the counts go to the entry's creator. */
-#define RES_META_NODE  1024
+/* meta.c: metadata's host memory per user. A folder or a link counts RES_META_NODE (a link its
+ * target too), a file RES_META_NODE + RES_META_SEAL, an attribute RES_META_XATTR with its name and
+ * value; the counts go to the entry's creator. */
+#define RES_META_NODE 1024
+/* what a file counts more: its seal (two paths of up to 4 KiB each) and the seal's text */
+#define RES_META_SEAL  (sizeof(struct vr_seal) + 1024)
 #define RES_META_XATTR 64
 uint64_t res_meta_limit(const struct vr_residency *r);
 /* Counts BYTES more to N's creator: -EDQUOT past the limit (not for root or the mount's owner),

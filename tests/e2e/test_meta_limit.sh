@@ -31,5 +31,14 @@ check "root is not held to it" bash -c "mkdir '$MNT/shared/root1' && touch '$MNT
 check "nor is another user" setpriv --reuid=12345 --regid=12345 --clear-groups -- mkdir "$MNT/shared/other"
 check "nobody removes some" nob rm -rf "$MNT/shared/d1" "$MNT/shared/d2"
 check "and may make entries again" nob bash -c "mkdir '$MNT/shared/again' && touch '$MNT/shared/again/f'"
+# the count is what the memory is: sealed empty files (each holds a seal) until EDQUOT
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMON_PID/status"; }
+check "a second folder" mkdir -m 1777 "$MNT/files"
+before=$(rss)
+setpriv --reuid=23456 --regid=23456 --clear-groups -- bash -c "for i in \$(seq 1 1000); do : > '$MNT/files/e'\$i 2> /dev/null || exit 0; done"
+made=$(find "$MNT/files" -type f | wc -l)
+grew=$((($(rss) - before) / 1024))
+check "empty files stop at the limit ($made made)" test "$made" -ge 60 -a "$made" -le 120
+check "and the daemon grew by about the limit ($grew KiB, limit 1024)" test "$grew" -le 4096
 refuse "a bad meta_limit is refused" "meta_limit=lots: use a size" "$BIN/vram-residency" -f -o backend=mock,secret="$SECRET",meta_limit=lots "$WORK/nomnt"
 finish

@@ -41,7 +41,7 @@ int main(void)
 	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	CHECK_EQ(vr_res_mkdir(r, "/u", 0777, &me), 0);
 
-	/* eight entries, then EDQUOT; a file counts as a folder does */
+	/* eight folders, then EDQUOT */
 	CHECK_EQ(fill(r, "/u", &user, 100), 8);
 	CHECK_EQ(vr_res_create(r, "/u/f", 0644, &user, &h), -EDQUOT);
 	/* root and the mount's owner are not limited */
@@ -49,16 +49,16 @@ int main(void)
 	CHECK_EQ(fill(r, "/u/d1", &owner, 20), 20);
 	/* a removal gives its count back */
 	CHECK_EQ(vr_res_rmdir(r, "/u/d7", &user), 0);
-	CHECK_EQ(vr_res_create(r, "/u/f", 0644, &user, &h), 0);
-	CHECK_EQ(vr_res_write(r, h, "x", 1, 0, &user), 0);
-	CHECK_EQ(vr_res_flush(r, h, &user), 0);
-	vr_res_release(r, h);
-	CHECK_EQ(vr_res_mkdir(r, "/u/x", 0755, &user), -EDQUOT);
-	CHECK_EQ(vr_res_unlink(r, "/u/f", &user), 0);
-
-	/* an attribute counts its name and value to the entry's creator, whoever sets it */
+	CHECK_EQ(vr_res_mkdir(r, "/u/d7", 0755, &user), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/u/d7", &user), 0);
 	CHECK_EQ(vr_res_rmdir(r, "/u/d6", &user), 0);
 	CHECK_EQ(vr_res_rmdir(r, "/u/d5", &user), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/u/d4", &user), 0);
+	/* a file counts its seal too (about 10 KiB): more than the 4 KiB left */
+	CHECK_EQ(vr_res_create(r, "/u/f", 0644, &user, &h), -EDQUOT);
+	CHECK_EQ(vr_res_mkdir(r, "/u/d4", 0755, &user), 0);
+
+	/* an attribute counts its name and value to the entry's creator, whoever sets it */
 	CHECK_EQ(vr_res_rmdir(r, "/u/d4", &user), 0); /* 4 KiB free */
 	CHECK_EQ(vr_res_setxattr(r, "/u/d2", "user.big", value, sizeof(value), 0), 0);
 	CHECK_EQ(vr_res_mkdir(r, "/u/x", 0755, &user), -EDQUOT);
@@ -95,6 +95,26 @@ int main(void)
 	CHECK(strstr(st, "\"limit_per_user\":\t8192") != NULL);
 	CHECK(strstr(st, "\"bytes\":\t0") == NULL);
 	free(st);
+	vr_res_free(r);
+
+	/* files: as many as their entries and seals fit, a sealed one as a written one */
+	fx.cfg.meta_limit = 64 << 10;
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/u", 0777, &me), 0);
+	int files = 0;
+
+	for (char path[32];; files++) {
+		snprintf(path, sizeof(path), "/u/f%d", files);
+		int ret = vr_res_create(r, path, 0644, &user, &h);
+
+		if (ret) {
+			CHECK_EQ(ret, -EDQUOT);
+			break;
+		}
+		CHECK_EQ(vr_res_flush(r, h, &user), 0); /* sealed, empty */
+		vr_res_release(r, h);
+	}
+	CHECK(files >= 5 && files <= 6); /* 64 KiB / (1 KiB + about 10 KiB) */
 	vr_res_free(r);
 
 	/* the default: 64 MiB */
