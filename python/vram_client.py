@@ -10,7 +10,15 @@ A thin ctypes layer over libvram-client (no third-party dependency):
             m.__cuda_array_interface__    # device memory (CUDA): for PyTorch, CuPy, Numba
             m.verify()                    # re-check on the device now; raises on failure
 
-The library is found through $VRAM_CLIENT_LIB, then the system's library path.
+Arrays and tensors made over a mapping (numpy.frombuffer(m.buffer), torch.frombuffer,
+torch.from_numpy of such an array, torch.as_tensor(m) on CUDA) keep its memory mapped after
+close() or the end of the `with` block: the memory is unmapped, and the lease ended (so the
+file may be removed or replaced), when the last of them is gone. The memory is read-only: a
+store into it (through ctypes, or a tensor PyTorch warned was over a read-only buffer) kills
+the process with SIGSEGV; copy first (bytes(m.buffer), tensor.clone()) to change bytes.
+
+The library is found through $VRAM_CLIENT_LIB, then beside this module where cmake --install
+put both, then the system's library path.
 """
 import ctypes
 import ctypes.util
@@ -30,10 +38,17 @@ class _Mapping(ctypes.Structure):
 
 
 def _load():
-    # installed by cmake --install: PREFIX/lib/python3/dist-packages/ beside PREFIX/lib/
-    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
-                          "libvram-client.so.1")
-    name = os.environ.get("VRAM_CLIENT_LIB") or (beside if os.path.exists(beside) else None) \
+    # cmake --install writes where the module is installed to _vram_client_config.py;
+    # otherwise, from a build tree: PREFIX/lib/python3/dist-packages/ beside PREFIX/lib/
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        from _vram_client_config import LIBRARY as installed
+    except ImportError:
+        installed = None
+    beside = os.path.join(here, "..", "..", "libvram-client.so.1")
+    name = os.environ.get("VRAM_CLIENT_LIB") \
+        or (installed if installed and os.path.exists(installed) else None) \
+        or (beside if os.path.exists(beside) else None) \
         or ctypes.util.find_library("vram-client") or "libvram-client.so.1"
     lib = ctypes.CDLL(name, use_errno=True)
     lib.vr_client_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
@@ -61,24 +76,74 @@ def _library():
 
 
 class VramError(OSError):
-    """A refused or failed request: errno and the daemon's reason."""
+    """A refused or failed request: errno, the daemon's reason, and the path asked for."""
 
 
-def _raise(ret, why):
+def _raise(ret, why, path=None):
     err = -ret
-    raise VramError(err, "%s: %s" % (os.strerror(err), why))
+    text = os.strerror(err)
+    if why and why != text:
+        # the daemon's reason, with the errno's text once (not "Invalid argument: Invalid argument")
+        text = why if text in why else "%s (%s)" % (text, why)
+    if path is None:
+        raise VramError(err, text)
+    raise VramError(err, text, path)
+
+
+class _Conn:
+    """The library's connection: closed once the client is closed and no memory mapped through
+    it is still in use by an array or tensor."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.regions = 0
+        self.closing = False
+
+    def error(self):
+        return _library().vr_client_error(self.handle).decode(errors="replace")
+
+    def settle(self):
+        if self.closing and self.regions == 0 and self.handle:
+            _library().vr_client_close(self.handle)
+            self.handle = None
+
+
+class _Region:
+    """One mapping's memory. Every object that exposes it holds this (the Mapping until its
+    close(), each ctypes array behind a memoryview it handed out, which the memoryview, a NumPy
+    array or a tensor over it holds in turn): the memory is unmapped, and the lease ended, when
+    the last holder is gone, never under a live view."""
+
+    def __init__(self, conn, raw):
+        self.conn, self.raw = conn, raw
+        conn.regions += 1
+
+    def __del__(self):
+        conn, raw, self.raw = self.conn, self.raw, None
+        if raw is None:
+            return
+        try:
+            _library().vr_client_unmap(conn.handle, raw)
+            conn.regions -= 1
+            conn.settle()
+        except Exception:  # pylint: disable=broad-except
+            pass  # interpreter shutdown: the process's end unmaps
 
 
 class Mapping:
-    """A sealed file mapped read-only; valid until close() (or its client's close())."""
+    """A sealed file mapped read-only. After close() (or its client's close()) nothing new can
+    be taken from it; arrays and tensors already made over it stay valid until they are gone."""
 
     def __init__(self, client, raw):
-        self._client, self._raw = client, raw
+        self._client = client
+        self._region = _Region(client._conn, raw)
+        self._closed = False
         m = raw.contents
         self.size = m.size
         self.kind = "cuda" if m.kind == CUDA else "host"
         self.seal = json.loads(ctypes.string_at(m.seal, m.seal_len).decode())
         self._ptr = m.ptr or 0
+        self._device_shared = False
 
     @property
     def ptr(self):
@@ -88,13 +153,15 @@ class Mapping:
 
     @property
     def buffer(self):
-        """The bytes as a read-only memoryview over the mapping itself (host memory only)."""
+        """The bytes as a read-only memoryview over the mapping itself (host memory only); the
+        memory stays mapped while it, or anything made over it, lives."""
         self._alive()
         if self.kind != "host":
             raise TypeError("device memory: use __cuda_array_interface__")
         if self.size == 0:
             return memoryview(b"")
         raw = (ctypes.c_ubyte * self.size).from_address(self._ptr)
+        raw.vram_region = self._region  # the memory lives as long as this array
         return memoryview(raw).cast("B").toreadonly()
 
     def __buffer__(self, flags):  # Python 3.12+: the buffer protocol on the object itself
@@ -102,30 +169,36 @@ class Mapping:
 
     @property
     def __cuda_array_interface__(self):
-        """Version 3 of the interface, read-only bytes (device memory only)."""
+        """Version 3 of the interface, read-only bytes (device memory only). A consumer
+        (torch.as_tensor, cupy.asarray) holds this object: its memory then stays mapped until
+        the object itself is gone, even after close()."""
         self._alive()
         if self.kind != "cuda":
             raise AttributeError("host memory: use .buffer")
+        self._device_shared = True
         return {"shape": (self.size,), "typestr": "|u1", "data": (self._ptr, True),
                 "version": 3, "strides": None, "stream": None}
 
     def verify(self):
         """Re-checks the file's digest on the device now; raises VramError if it fails."""
         self._alive()
-        c = self._client
-        ret = _library().vr_client_verify(c._c, self._raw)
+        conn = self._client._conn
+        ret = _library().vr_client_verify(conn.handle, self._region.raw)
         if ret:
-            _raise(ret, _library().vr_client_error(c._c).decode(errors="replace"))
+            _raise(ret, conn.error(), self.seal.get("path"))
 
     def close(self):
-        """Unmaps and ends the lease (the file may then be removed or replaced)."""
-        if self._raw is not None and self._client._c:
-            self._client._maps.discard(self)
-            _library().vr_client_unmap(self._client._c, self._raw)
-        self._raw = None
+        """Ends this mapping: unmapped and the lease ended now (the file may then be removed or
+        replaced), or, while arrays or tensors over it live, when the last of them is gone."""
+        if self._closed:
+            return
+        self._closed = True
+        self._client._maps.discard(self)
+        if not self._device_shared:
+            self._region = None  # unmapped here unless a view holds it
 
     def _alive(self):
-        if self._raw is None or not self._client._c:
+        if self._closed:
             raise ValueError("mapping closed")
 
     def __enter__(self):
@@ -142,17 +215,22 @@ class Client:
         h = ctypes.c_void_p()
         ret = _library().vr_client_connect(os.fsencode(os.path.abspath(path)), ctypes.byref(h))
         if ret:
-            _raise(ret, "no vram-residency socket for %s" % path)
-        self._c = h.value
+            _raise(ret, "no vram-residency socket for this path", path)
+        self._conn = _Conn(h.value)
         self._maps = set()
+
+    def _open(self):
+        if self._conn.closing:
+            raise ValueError("client closed")
+        return self._conn.handle
 
     def map(self, path, verify=False):
         """Maps sealed file PATH (absolute, or relative to the mount point) read-only."""
         raw = ctypes.POINTER(_Mapping)()
-        ret = _library().vr_client_map(self._c, os.fsencode(path), VERIFY if verify else 0,
-                                       ctypes.byref(raw))
+        ret = _library().vr_client_map(self._open(), os.fsencode(path),
+                                       VERIFY if verify else 0, ctypes.byref(raw))
         if ret:
-            _raise(ret, _library().vr_client_error(self._c).decode(errors="replace"))
+            _raise(ret, self._conn.error(), path)
         m = Mapping(self, raw)
         self._maps.add(m)
         return m
@@ -160,6 +238,7 @@ class Client:
     def load(self, src, dest, mode=None):
         """Imports file SRC into DEST (absolute, or relative to the mount point), sealed as cp
         would; returns the bytes loaded."""
+        handle = self._open()
         got = ctypes.c_uint64()
         fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -167,21 +246,23 @@ class Client:
                 umask = os.umask(0)
                 os.umask(umask)
                 mode = os.fstat(fd).st_mode & 0o7777 & ~umask
-            ret = _library().vr_client_import(self._c, fd, os.fsencode(dest), mode,
+            ret = _library().vr_client_import(handle, fd, os.fsencode(dest), mode,
                                               ctypes.byref(got))
         finally:
             os.close(fd)
         if ret:
-            _raise(ret, _library().vr_client_error(self._c).decode(errors="replace"))
+            _raise(ret, self._conn.error(), dest)
         return got.value
 
     def close(self):
-        """Unmaps everything mapped through this client and disconnects."""
-        if self._c:
-            for m in list(self._maps):
-                m._raw = None
-            _library().vr_client_close(self._c)
-            self._c = None
+        """Closes every mapping made through this client and disconnects: at once, or, for
+        memory that arrays or tensors still use, when the last of them is gone."""
+        if self._conn.closing:
+            return
+        self._conn.closing = True
+        for m in list(self._maps):
+            m.close()
+        self._conn.settle()
 
     def __enter__(self):
         return self

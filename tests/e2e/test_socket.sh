@@ -288,7 +288,7 @@ except vram_client.VramError as e:
     assert e.errno == errno.EBADF, e
 fd = os.open(sys.argv[2], os.O_RDONLY)
 got = ctypes.c_uint64()
-ret = vram_client._library().vr_client_import(c._c, fd, b"from-a-dir", 0o644, ctypes.byref(got))
+ret = vram_client._library().vr_client_import(c._conn.handle, fd, b"from-a-dir", 0o644, ctypes.byref(got))
 assert ret == -errno.EBADF, ret
 print("refused")
 PY
