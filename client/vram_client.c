@@ -323,7 +323,7 @@ static int relative(struct vr_client *c, const char *path, char *out)
 	else
 		snprintf(full, sizeof(full), "%s/%s", c->mount, path);
 	if (!realpath(full, real))
-		return fail(c, -errno, "%s: %s", path, strerror(errno));
+		return fail(c, -errno, "%s", strerror(errno));
 	if (strcmp(real, c->mount) == 0) {
 		out[0] = '\0'; /* the mount point itself */
 		return 0;
@@ -331,7 +331,7 @@ static int relative(struct vr_client *c, const char *path, char *out)
 	if (strcmp(c->mount, "/") == 0)
 		ml = 0;
 	if (strncmp(real, c->mount, ml) != 0 || real[ml] != '/')
-		return fail(c, -EXDEV, "%s: not on the mount %s", path, c->mount);
+		return fail(c, -EXDEV, "not on the mount %s", c->mount);
 	memcpy(out, real + ml + 1, strlen(real + ml + 1) + 1);
 	return 0;
 }
@@ -448,8 +448,8 @@ static int chunks_total(struct vr_client *c, const struct vr_proto_reply *r, con
  * Fills NODE from map reply R and maps the file's chunks (FDS, *LENS, TOTAL bytes) into
  * this process, GPU or host memory as R says; a CUDA mapping takes *LENS. 0 or -errno.
  */
-static int map_memory(struct vr_client *c, const char *path, const struct vr_proto_reply *r,
-		      struct map_node *node, const int *fds, uint64_t **lens, uint64_t total)
+static int map_memory(struct vr_client *c, const struct vr_proto_reply *r, struct map_node *node,
+		      const int *fds, uint64_t **lens, uint64_t total)
 {
 	node->m.size = r->size;
 	node->m.seal = (const char *)(node + 1);
@@ -470,7 +470,7 @@ static int map_memory(struct vr_client *c, const char *path, const struct vr_pro
 	} else if (total) {
 		node->m.ptr = map_host(fds, *lens, r->count, total);
 		if (!node->m.ptr)
-			return fail(c, -errno, "mapping %s: %s", path, strerror(errno));
+			return fail(c, -errno, "mapping it: %s", strerror(errno));
 		node->m.mapped = total;
 	}
 	return 0;
@@ -527,7 +527,7 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 	if (ret == 0)
 		ret = chunks_total(c, &r, lens, &total);
 	if (ret == 0)
-		ret = map_memory(c, path, &r, node, fds, &lens, total);
+		ret = map_memory(c, &r, node, fds, &lens, total);
 	if (ret == 0) {
 		node->next = c->maps;
 		c->maps = node;
@@ -606,10 +606,10 @@ int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode,
 		snprintf(full, sizeof(full), "%s/%s", c->mount, dest);
 	slash = strrchr(full, '/');
 	if (strlen(slash + 1) > NAME_MAX)
-		return fail(c, -ENAMETOOLONG, "%s: name too long", dest);
+		return fail(c, -ENAMETOOLONG, "name too long");
 	strcpy(name, slash + 1);
 	if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return fail(c, -EINVAL, "%s: name the file to create", dest);
+		return fail(c, -EINVAL, "name the file to create");
 	if (slash == full)
 		slash[1] = '\0';
 	else

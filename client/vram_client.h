@@ -12,8 +12,8 @@ extern "C" {
 
 /*
  * Every call returns 0 or a negative errno; vr_client_error() then says why
- * in words (the daemon's reason where it gave one). A connection is not for
- * use by two threads at once.
+ * in words (the daemon's reason where it gave one), without repeating the
+ * path the caller gave. A connection is not for use by two threads at once.
  */
 struct vr_client;
 
