@@ -25,10 +25,26 @@ static void usage(FILE *f)
 		"vram-residency mount and seals it exactly as cp would; the daemon reads the\n"
 		"source itself, in large pieces. With one SRC, DEST may name the new file;\n"
 		"otherwise DEST is a directory on the mount.\n"
-		"  -v, --verbose   name each file loaded, with its size\n");
+		"  -v, --verbose   name each file loaded, with its size\n"
+		"  --version       print the version and exit\n");
 }
 
 static int load_path(struct vr_client *c, const char *src, const char *dest);
+
+/* DIR/NAME into OUT (CAP bytes), DIR's trailing slashes dropped (the root kept): a source or
+ * destination typed as "llama/" gives "llama/x", not "llama//x". True when it fits. */
+static bool join(char *out, size_t cap, const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	if (len == 1 && dir[0] == '/')
+		len = 0;
+	int n = snprintf(out, cap, "%.*s/%s", (int)len, dir, name);
+
+	return n >= 0 && (size_t)n < cap;
+}
 
 static int load_file(struct vr_client *c, const char *src, const char *dest, mode_t mode)
 {
@@ -70,8 +86,7 @@ static int load_dir(struct vr_client *c, const char *src, const char *dest, mode
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (snprintf(s, sizeof(s), "%s/%s", src, e->d_name) >= (int)sizeof(s) ||
-		    snprintf(t, sizeof(t), "%s/%s", dest, e->d_name) >= (int)sizeof(t)) {
+		if (!join(s, sizeof(s), src, e->d_name) || !join(t, sizeof(t), dest, e->d_name)) {
 			fprintf(stderr, "vram-load: %s/%s: path too long\n", src, e->d_name);
 			failed = 1;
 			continue;
@@ -113,23 +128,23 @@ static void base_name(const char *src, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", (int)(src + len - start), start);
 }
 
-int main(int argc, char **argv)
+/* Takes the options; returns -1 to go on, or the exit status (help, version, usage). */
+static int parse_args(int argc, char **argv)
 {
-	struct vr_client *c;
-	struct stat st;
-	int opt, failed = 0, ret;
-	const char *dest;
-	bool into;
-
 	static const struct option longs[] = {{"verbose", no_argument, NULL, 'v'},
 					      {"help", no_argument, NULL, 'h'},
+					      {"version", no_argument, NULL, 'V'},
 					      {NULL, 0, NULL, 0}};
+	int opt;
 
-	while ((opt = getopt_long(argc, argv, "vh", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vhV", longs, NULL)) != -1) {
 		if (opt == 'v') {
 			verbose = 1;
 		} else if (opt == 'h') {
 			usage(stdout);
+			return 0;
+		} else if (opt == 'V') {
+			printf("vram-load %s\n", VR_VERSION);
 			return 0;
 		} else {
 			usage(stderr);
@@ -140,6 +155,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct vr_client *c;
+	struct stat st;
+	int failed = 0, ret;
+	const char *dest;
+	bool into;
+
+	ret = parse_args(argc, argv);
+	if (ret >= 0)
+		return ret;
 	mask = umask(0);
 	umask(mask);
 	char dest_abs[PATH_MAX];
@@ -180,7 +209,7 @@ int main(int argc, char **argv)
 
 		base_name(argv[i], name, sizeof(name));
 		if (into)
-			snprintf(target, sizeof(target), "%s/%s", dest, name);
+			join(target, sizeof(target), dest, name);
 		else
 			snprintf(target, sizeof(target), "%s", dest);
 		if (strlen(target) >= PATH_MAX) {

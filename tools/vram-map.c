@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	    "  --hold SECONDS  keep the mapping (and its lease) this long after printing\n"
 	    "  --recheck       after the hold, digest the mapping again and ask the daemon to\n"
 	    "                  verify it on the device (exit 1 if either differs)\n"
-	    "  --time          print how long the map took (to standard error)\n");
+	    "  --time          print how long the map took (to standard error)\n"
+	    "  --version       print the version and exit\n");
 }
 
 /* Prints the fs-verity digest of M's bytes under NAME (read in place for host memory, copied
@@ -133,15 +134,18 @@ static int map_one(const char *file, unsigned flags, double hold, int recheck)
 
 int main(int argc, char **argv)
 {
-	static const struct option longs[] = {
-	    {"verify", no_argument, NULL, 'v'},	 {"hold", required_argument, NULL, 'H'},
-	    {"recheck", no_argument, NULL, 'r'}, {"time", no_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},	 {NULL, 0, NULL, 0}};
+	static const struct option longs[] = {{"verify", no_argument, NULL, 'v'},
+					      {"hold", required_argument, NULL, 'H'},
+					      {"recheck", no_argument, NULL, 'r'},
+					      {"time", no_argument, NULL, 't'},
+					      {"help", no_argument, NULL, 'h'},
+					      {"version", no_argument, NULL, 'V'},
+					      {NULL, 0, NULL, 0}};
 	unsigned flags = 0;
 	double hold = 0;
 	int recheck = 0, opt, failed = 0;
 
-	while ((opt = getopt_long(argc, argv, "vH:rth", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vH:rthV", longs, NULL)) != -1) {
 		char *end;
 
 		switch (opt) {
@@ -163,6 +167,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vram-map %s\n", VR_VERSION);
 			return 0;
 		default:
 			usage(stderr);
