@@ -253,16 +253,29 @@ static bool fork_daemon(int *status_fd, int *code)
 	return true;
 }
 
-/* The daemonized child, started: reports success on STATUS_FD and leaves the terminal. */
-static void detach(int status_fd)
+/*
+ * The daemonized child, started: says where its messages go from now (log=, else syslog),
+ * while the caller's terminal is still there, reports success on STATUS_FD and leaves it.
+ */
+static void detach(int status_fd, const char *log)
 {
 	int null = open("/dev/null", O_RDWR);
 
 	if (chdir("/") != 0)
 		vr_log(LOG_WARNING, "chdir /: %s", strerror(errno));
-	vr_log_use_syslog(true);
+	if (log)
+		vr_log(LOG_INFO, "detached (pid %d); messages go to %s", (int)getpid(), log);
+	else if (access("/dev/log", F_OK) == 0)
+		vr_log(LOG_INFO, "detached (pid %d); messages go to syslog", (int)getpid());
+	else
+		vr_log(LOG_WARNING,
+		       "detached (pid %d); no syslog listens here (/dev/log): messages are "
+		       "lost; give -o log=PATH",
+		       (int)getpid());
+	if (!log)
+		vr_log_use_syslog(true);
 	report(status_fd, 0);
-	/* detached: stdio goes to /dev/null, messages to syslog */
+	/* detached: stdio goes to /dev/null, messages to syslog or log= */
 	if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 		vr_log(LOG_WARNING, "cannot detach stdio: %s", strerror(errno));
 	if (null > 2)
@@ -355,7 +368,7 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 		return 1;
 	}
 	if (status_fd >= 0)
-		detach(status_fd);
+		detach(status_fd, d->opts.log);
 	struct helpers h = {0};
 
 	start_helpers(d, &h, hup_blocked, cl->mountpoint);
@@ -445,28 +458,28 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = {0};
 	struct daemon d = {0};
-	int ret = 1;
+	int ret = 2; /* a usage error, until the command line is taken */
+	int st;
 
 	/* a write past a file-size limit (RLIMIT_FSIZE: the audit log, a chunk) is an EFBIG the
 	 * caller handles, never a signal that kills the daemon with everything resident */
 	signal(SIGXFSZ, SIG_IGN);
-	if (vr_options_parse(&args, &d.opts) != 0)
+	st = vr_options_parse(&args, &d.opts);
+	if (st != 0) {
+		ret = -st;
 		goto free_args;
+	}
 	if (take_source(&args, &d.opts) != 0)
 		goto free_args;
 	if (fuse_parse_cmdline(&args, &cl) != 0)
 		goto free_args;
 	if (cl.show_help || d.opts.show_help) {
 		vr_options_help(argv[0]);
-		printf("libfuse options:\n");
-		fuse_cmdline_help();
-		fuse_lib_help(&args);
 		ret = 0;
 		goto free_cl;
 	}
 	if (cl.show_version || d.opts.show_version) {
-		printf("vram-residency %s\n", VR_VERSION);
-		fuse_lowlevel_version();
+		vr_options_version();
 		ret = 0;
 		goto free_cl;
 	}
@@ -475,7 +488,18 @@ int main(int argc, char **argv)
 			"usage: %s [-f] [-d] [-s] [-o OPTION[,OPTION...]] MOUNTPOINT "
 			"(--help for more)\n",
 			argv[0]);
-		ret = 2;
+		goto free_cl;
+	}
+	st = vr_options_check_fuse(&args);
+	if (st != 0) {
+		ret = -st;
+		goto free_cl;
+	}
+	ret = 1;
+	st = d.opts.log ? vr_log_open_file(d.opts.log) : 0;
+	if (st != 0) {
+		fprintf(stderr, "vram-residency: log=%s: %s; nothing mounted\n", d.opts.log,
+			strerror(-st));
 		goto free_cl;
 	}
 	if (cl.debug)

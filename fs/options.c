@@ -2,6 +2,8 @@
 #include "options.h"
 #include "size.h"
 
+#include <errno.h>
+#include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,7 @@ static const struct fuse_opt spec[] = {
     OPT("metrics_file=%s", metrics_file),
     OPT("metrics_interval=%d", metrics_interval),
     OPT("meta_limit=%s", meta_limit),
+    OPT("log=%s", log),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -62,12 +65,13 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	memset(o, 0, sizeof(*o));
 	o->verify_on_open = 1;
 	o->metrics_interval = 15;
+	errno = 0;
 	if (fuse_opt_parse(args, o, spec, proc) != 0)
-		return -1;
+		return errno == ENOMEM ? -1 : -2; /* libfuse said why */
 	if (o->metrics_interval < 1 || o->metrics_interval > 86400) {
 		fprintf(stderr, "vram-residency: metrics_interval=%d: give 1 to 86400 seconds\n",
 			o->metrics_interval);
-		return -1;
+		return -2;
 	}
 	if (!o->backend)
 		o->backend = strdup("auto");
@@ -80,37 +84,37 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	if (strcmp(o->backend, "auto") && strcmp(o->backend, "cuda") &&
 	    strcmp(o->backend, "mock")) {
 		fprintf(stderr, "vram-residency: backend=%s: use auto, cuda or mock\n", o->backend);
-		return -1;
+		return -2;
 	}
 	if (o->verify_on_open != 0 && o->verify_on_open != 1) {
 		fprintf(stderr, "vram-residency: verify_on_open must be 0 or 1\n");
-		return -1;
+		return -2;
 	}
 	if (o->list_generated != 0 && o->list_generated != 1) {
 		fprintf(stderr, "vram-residency: list_generated must be 0 or 1\n");
-		return -1;
+		return -2;
 	}
 	if (o->immutable != 0 && o->immutable != 1) {
 		fprintf(stderr, "vram-residency: immutable must be 0 or 1\n");
-		return -1;
+		return -2;
 	}
 	if (o->expect && strcmp(o->expect, "check") && strcmp(o->expect, "require")) {
 		fprintf(stderr, "vram-residency: expect=%s: use check or require\n", o->expect);
-		return -1;
+		return -2;
 	}
 	if (o->sha256 && strcmp(o->sha256, "on") && strcmp(o->sha256, "off")) {
 		fprintf(stderr, "vram-residency: sha256=%s: use on or off\n", o->sha256);
-		return -1;
+		return -2;
 	}
 	if (o->meta_limit &&
 	    (vr_size_parse(o->meta_limit, &o->meta_limit_bytes) != 0 || o->meta_limit_bytes == 0)) {
 		fprintf(stderr, "vram-residency: meta_limit=%s: use a size such as 64M or 1G\n",
 			o->meta_limit);
-		return -1;
+		return -2;
 	}
 	if (o->device < 0) {
 		fprintf(stderr, "vram-residency: device=%d: must be 0 or more\n", o->device);
-		return -1;
+		return -2;
 	}
 	return 0;
 }
@@ -139,6 +143,34 @@ int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 	p->opts = o->bopts;
 	p->nopts = n;
 	return 0;
+}
+
+int vr_options_check_fuse(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	static const struct fuse_operations none;
+	struct fuse *probe = NULL;
+	bool copied = true;
+
+	for (int i = 0; i < args->argc && copied; i++)
+		copied = fuse_opt_add_arg(&copy, args->argv[i]) == 0;
+	errno = 0;
+	if (copied)
+		probe = fuse_new(&copy, &none, sizeof(none), NULL);
+	int err = copied ? errno : ENOMEM;
+
+	fuse_opt_free_args(&copy);
+	if (!probe)
+		return err == ENOMEM ? -1 : -2;
+	fuse_destroy(probe);
+	return 0;
+}
+
+void vr_options_version(void)
+{
+	printf("vram-residency %s\n", VR_VERSION);
+	fflush(stdout); /* first: libfuse's lines come from another process too */
+	fuse_lowlevel_version();
 }
 
 void vr_options_help(const char *prog)
@@ -185,7 +217,21 @@ void vr_options_help(const char *prog)
 	    "                               metrics_interval seconds, atomically (node_exporter's\n"
 	    "                               textfile collector)\n"
 	    "    -o metrics_interval=N      seconds between those writes (default 15)\n"
-	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n",
+	    "    -o log=PATH                also write the daemon's messages to PATH (a\n"
+	    "                               detached daemon's go to syslog, where one listens)\n"
+	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n"
+	    "libfuse options that apply:\n"
+	    "    -f                         stay in the foreground (default: detach once mounted)\n"
+	    "    -d, -o debug               FUSE debugging (implies -f)\n"
+	    "    -s                         serve requests on one thread\n"
+	    "    -o allow_other             let every user in (file modes still apply)\n"
+	    "    -o allow_root              let root in besides the user who mounted\n"
+	    "    -o auto_unmount            unmount if the daemon dies\n"
+	    "    -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
+	    "                               libfuse's multi-threaded loop\n"
+	    "    -h, --help; -V, --version\n"
+	    "The daemon sets libfuse's caching and timeouts itself; an unknown option stops it\n"
+	    "with exit status 2.\n",
 	    prog, VR_DEFAULT_AUDIT);
 }
 
@@ -205,4 +251,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->socket);
 	free(o->metrics_file);
 	free(o->reserve);
+	free(o->log);
 }

@@ -25,6 +25,7 @@ struct vr_options {
 	char *audit_key;    /* the audit chain's key file */
 	char *socket;	    /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
 	char *metrics_file; /* where the metrics are written every metrics_interval s; NULL: not */
+	char *log;	    /* the daemon's messages, also to this file; NULL: stderr/syslog */
 	int metrics_interval;
 	char *meta_limit;	   /* each user's metadata memory; NULL: the default */
 	uint64_t meta_limit_bytes; /* ... parsed; 0: the default */
@@ -37,12 +38,18 @@ struct vr_options {
 	struct vr_backend_opt bopts[4];
 };
 
-/* Parses and removes our options from ARGS; returns 0 or -1 (having said why). */
+/* Parses and removes our options from ARGS; returns 0, -2 for a usage error (a bad value) or
+ * -1 (out of memory), having said why. */
 int vr_options_parse(struct fuse_args *args, struct vr_options *o);
+/* Whether libfuse takes the options left in ARGS (checked on a copy, nothing mounted): 0, -2
+ * for a usage error (an unknown option: libfuse names it) or -1 (out of memory). */
+int vr_options_check_fuse(const struct fuse_args *args);
+/* Prints the version lines (--version). */
+void vr_options_version(void);
 /* Fills backend parameters from the options (P points into O); returns 0 or -1 (having said
  * why). */
 int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p);
-/* Prints the daemon's own options. */
+/* Prints the usage, the daemon's own options and the libfuse options that apply. */
 void vr_options_help(const char *prog);
 /* Frees the strings. */
 void vr_options_free(struct vr_options *o);
