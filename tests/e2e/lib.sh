@@ -73,6 +73,34 @@ refuse() {
 	fi
 }
 
+# carry_for_nobody: copies what a step run as nobody needs (the programs, libvram-client and
+# the Python module) to $NBIN, in $WORK, which nobody may enter: the checkout and its build may
+# sit in a folder only root can enter (a home of mode 0700 such as /root, or mktemp -d), where
+# nobody can neither load the library nor import the module. as_nobody CMD... then runs CMD as
+# nobody (no supplementary groups) with its environment pointing there. Fails, saying so, when
+# nobody cannot run the copies either (a /tmp mounted noexec).
+NBIN=$WORK/carry
+carry_for_nobody() {
+	local lib src
+	lib=$(cd "$BIN/../lib" && pwd)
+	src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	mkdir -p "$NBIN"
+	cp "$BIN/vram-residency" "$BIN/vram-map" "$BIN/vram-load" "$BIN/vram-seal" "$NBIN/" &&
+		cp -L "$lib/libvram-client.so.1" "$src/python/vram_client.py" "$NBIN/" &&
+		chmod -R a+rX "$NBIN" && chmod 755 "$WORK" || {
+		bad "cannot copy the programs nobody runs to $NBIN"
+		return 1
+	}
+	if ! as_nobody "$NBIN/vram-map" --version > /dev/null; then
+		bad "nobody cannot run the programs carried to $NBIN (a noexec /tmp?); the steps run as nobody would report wrong refusals"
+		return 1
+	fi
+}
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- env LD_LIBRARY_PATH="$NBIN" \
+		VRAM_CLIENT_LIB="$NBIN/libvram-client.so.1" PYTHONPATH="$NBIN" "$@"
+}
+
 # mount [OPTIONS]: starts the daemon in the foreground (in the background of this shell)
 mount_vr() {
 	local opts="backend=${VR_E2E_BACKEND:-mock},secret=$SECRET,audit=$AUDIT${1:+,$1}"

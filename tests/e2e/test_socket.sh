@@ -15,8 +15,8 @@ VRAM=$WORK/vram
 SOCK=$MNT.sock
 # digest_of FILE: what `fsverity digest` says (the independent oracle)
 digest_of() { fsverity digest "$1" | cut -d' ' -f1; }
-# as_nobody CMD...: runs CMD as an unprivileged user with no supplementary groups
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+# the steps run as nobody use copies it can reach (lib.sh)
+carry_for_nobody
 
 check "mount with allow_other" mount_vr "capacity=256M,mock_vram=$VRAM,allow_other"
 check "socket bound beside the mount" test -S "$SOCK"
@@ -108,7 +108,7 @@ check "example: shapes as written" grep -q '^embed float32 \[64, 32\] ' "$WORK/s
 cp "$WORK/s4096" "$MNT/private" && chmod 600 "$MNT/private"
 cp "$WORK/s4096" "$MNT/public" && chmod 644 "$MNT/public"
 mkdir -m 700 "$MNT/closed" && cp "$WORK/s4096" "$MNT/closed/f" && chmod 644 "$MNT/closed/f"
-check "nobody maps a 0644 file" as_nobody "$BIN/vram-map" "$MNT/public"
+check "nobody maps a 0644 file" as_nobody "$NBIN/vram-map" "$MNT/public"
 cat > "$WORK/denied.py" <<'PY'
 import errno, sys, vram_client
 c = vram_client.Client(sys.argv[1])
@@ -131,7 +131,7 @@ check "nor learns that closed/f is a file" \
 check "nor that closed/none is not a folder" \
 	test "$(as_nobody "$PY" "$WORK/denied.py" "$MNT" closed/none/x)" = refused
 refuse "nobody's import below a 0700 directory, into a folder that does not exist" \
-	"Permission denied" as_nobody "$BIN/vram-load" "$WORK/s1" "$MNT/closed/nodir/x"
+	"Permission denied" as_nobody "$NBIN/vram-load" "$WORK/s1" "$MNT/closed/nodir/x"
 check "refusal audited" bash -c "grep '\"event\":\"vram_export_refused\"' '$AUDIT' | grep -q '\"path\":\"private\"'"
 # a raw client's paths are names as the mount takes them: invalid UTF-8, control characters
 # and ".." are refused (EINVAL) without their bytes in any log; the logs stay valid UTF-8
@@ -269,9 +269,12 @@ check "vram-load a directory into a directory" "$BIN/vram-load" "$WORK/tree" "$M
 check "tree loaded" cmp -s "$WORK/tree/sub/b" "$MNT/tree/sub/b"
 check "mode kept (less the umask)" test "$(stat -c %a "$MNT/tree/sub/b")" = 640
 check "directory verify passes" grep -q '^OK tree/sub/b ' "$MNT/tree/verify"
+"$BIN/vram-load" -v "$WORK/tree/" "$MNT/" > "$WORK/load-v.out"
+check "vram-load -v names the files, without doubled slashes" bash -c \
+	"grep -q ' -> $MNT/tree/sub/b (70000 bytes' '$WORK/load-v.out' && ! grep -q '//' '$WORK/load-v.out'"
 check "replacing through import" "$BIN/vram-load" "$WORK/s4097" "$MNT/by-load"
 check "replaced" cmp -s "$WORK/s4097" "$MNT/by-load"
-refuse "nobody may not import into a root 0755 directory" "Permission denied" as_nobody "$BIN/vram-load" "$WORK/s1" "$MNT/hf/x"
+refuse "nobody may not import into a root 0755 directory" "Permission denied" as_nobody "$NBIN/vram-load" "$WORK/s1" "$MNT/hf/x"
 check "a refused import leaves nothing" test ! -e "$MNT/hf/x"
 printf '%s  good\n' "$(sha256sum < "$WORK/s4096" | cut -d' ' -f1)" > "$WORK/SHA256SUMS"
 mkdir "$MNT/exp" && cp "$WORK/SHA256SUMS" "$MNT/exp/"

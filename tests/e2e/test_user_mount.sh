@@ -20,9 +20,9 @@ mkdir -p "$U/mnt"
 (umask 077 && head -c 32 /dev/urandom > "$U/secret")
 chown -R nobody:nogroup "$U"
 chmod 700 "$U"
-as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+carry_for_nobody # the daemon nobody runs, where nobody reaches it (lib.sh)
 
-as_nobody "$BIN/vram-residency" -f -o "backend=mock,capacity=64M,secret=$U/secret,audit=$U/audit.log" \
+as_nobody "$NBIN/vram-residency" -f -o "backend=mock,capacity=64M,secret=$U/secret,audit=$U/audit.log" \
 	"$U/mnt" 2> "$WORK/user-daemon.log" &
 upid=$!
 for _ in $(seq 1 100); do
@@ -36,7 +36,7 @@ check "the root directory is nobody's" test "$(as_nobody stat -c %U:%G "$U/mnt")
 # no core dump of keys or resident bytes: RLIMIT_CORE 0, and (outside sanitizer builds, whose
 # leak check attaches at exit) non-dumpable, so even its own user cannot ptrace it or read its
 # memory: the kernel then gives its /proc entries to root
-dpid=$(pgrep -u nobody -n -f "$BIN/vram-residency -f" || echo none)
+dpid=$(pgrep -u nobody -n -f "$NBIN/vram-residency -f" || echo none)
 check "the daemon's core limit is 0" grep -Eq '^Max core file size +0 +0 ' "/proc/$dpid/limits"
 if nm "$BIN/vram-residency" 2> /dev/null | grep -q '__asan_init\|__tsan_init'; then
 	echo "(a sanitizer build: the daemon stays dumpable, not checked)"
