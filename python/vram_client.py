@@ -38,13 +38,15 @@ class _Mapping(ctypes.Structure):
 
 
 def _load():
-    # cmake --install writes where the module is installed to _vram_client_config.py;
-    # otherwise, from a build tree: PREFIX/lib/python3/dist-packages/ beside PREFIX/lib/
+    # cmake --install writes the installed library's path beside the module; from a build
+    # tree's layout (PREFIX/lib/python3.X/dist-packages/), the library is in PREFIX/lib/
     here = os.path.dirname(os.path.abspath(__file__))
+    installed = None
     try:
-        from _vram_client_config import LIBRARY as installed
-    except ImportError:
-        installed = None
+        with open(os.path.join(here, "vram_client.library"), encoding="utf-8") as f:
+            installed = f.read().strip()
+    except OSError:
+        pass
     beside = os.path.join(here, "..", "..", "libvram-client.so.1")
     name = os.environ.get("VRAM_CLIENT_LIB") \
         or (installed if installed and os.path.exists(installed) else None) \
