@@ -17,8 +17,9 @@ file may be removed or replaced), when the last of them is gone. The memory is r
 store into it (through ctypes, or a tensor PyTorch warned was over a read-only buffer) kills
 the process with SIGSEGV; copy first (bytes(m.buffer), tensor.clone()) to change bytes.
 
-The library is found through $VRAM_CLIENT_LIB, then beside this module where cmake --install
-put both, then the system's library path.
+The library is found through $VRAM_CLIENT_LIB, then where cmake --install put it (beside this
+module, its path), then, imported from a checkout (PYTHONPATH=CHECKOUT/python), in
+CHECKOUT/build/lib (scripts/build.sh's), then the system's library path.
 """
 import ctypes
 import ctypes.util
@@ -47,10 +48,11 @@ def _load():
             installed = f.read().strip()
     except OSError:
         pass
-    beside = os.path.join(here, "..", "..", "libvram-client.so.1")
-    name = os.environ.get("VRAM_CLIENT_LIB") \
-        or (installed if installed and os.path.exists(installed) else None) \
-        or (beside if os.path.exists(beside) else None) \
+    # or, imported from a checkout (PYTHONPATH=CHECKOUT/python), scripts/build.sh's build/lib/
+    candidates = [installed, os.path.join(here, "..", "..", "libvram-client.so.1"),
+                  os.path.join(here, "..", "build", "lib", "libvram-client.so.1")]
+    found = [c for c in candidates if c and os.path.exists(c)]
+    name = os.environ.get("VRAM_CLIENT_LIB") or (found[0] if found else None) \
         or ctypes.util.find_library("vram-client") or "libvram-client.so.1"
     lib = ctypes.CDLL(name, use_errno=True)
     lib.vr_client_connect.argtypes = [ctypes.c_char_p, ctypes.POINTER(ctypes.c_void_p)]
