@@ -125,11 +125,6 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 		snprintf(why, cap, "%s", "the descriptor must be a regular file open for reading");
 		return -EBADF;
 	}
-	ret = vr_res_may_load(r, path, &c->peer);
-	if (ret) {
-		snprintf(why, cap, "the caller may not create or replace it: %s", strerror(-ret));
-		return ret;
-	}
 	f.buf[0] = malloc(IMPORT_PIECE);
 	f.buf[1] = malloc(IMPORT_PIECE);
 	if (!f.buf[0] || !f.buf[1]) {
@@ -137,11 +132,13 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 		goto free_bufs;
 	}
 	posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ret = vr_res_create(r, path, mode & 07777, &who, &h);
-	if (ret == -EEXIST)
-		ret = vr_res_open(r, path, O_WRONLY | O_TRUNC, &who, &h);
+	/* checked and created (or replaced) in one hold: no window to swap the name */
+	ret = vr_res_import_open(r, path, mode & 07777, &c->peer, &who, &h);
 	if (ret) {
-		snprintf(why, cap, "cannot open it for loading: %s", strerror(-ret));
+		snprintf(why, cap, "%s: %s",
+			 ret == -EACCES || ret == -EPERM ? "the caller may not create or replace it"
+							 : "cannot open it for loading",
+			 strerror(-ret));
 		goto free_bufs;
 	}
 	pthread_mutex_init(&f.lock, NULL);

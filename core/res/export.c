@@ -210,30 +210,3 @@ int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, 
 		  why);
 	return -EBUSY;
 }
-
-int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_peer *p)
-{
-	struct res_lookup lk;
-	int ret;
-
-	res_lock(r);
-	ret = res_resolve_as(r, path, p, &lk);
-	if (ret == 0) {
-		/* an existing file is replaced: write on it, search above it */
-		if (lk.kind != VR_KIND_FILE)
-			ret = lk.kind == VR_KIND_DIR ? -EISDIR : -EPERM;
-		else if (!res_may(lk.node, p, 2))
-			ret = -EACCES;
-		for (const struct vr_node *d = ret ? NULL : lk.node->parent; d; d = d->parent)
-			if (!res_may(d, p, 1))
-				ret = -EACCES;
-	} else if (ret == -ENOENT && lk.parent) {
-		/* a new name: write and search on its directory, search above */
-		ret = res_may(lk.parent, p, 3) ? 0 : -EACCES;
-		for (const struct vr_node *d = lk.parent->parent; d && !ret; d = d->parent)
-			if (!res_may(d, p, 1))
-				ret = -EACCES;
-	}
-	res_unlock(r);
-	return ret;
-}

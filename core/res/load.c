@@ -143,39 +143,49 @@ static void begin_load(struct vr_residency *r, struct vr_node *parent, struct vr
 	res_set_state(r, n, ST_WRITING);
 }
 
-int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
-		  struct vr_handle **out)
+int res_create_held(struct vr_residency *r, const char *path, mode_t mode,
+		    const struct vr_caller *c, struct vr_dev_file **dev, char rel[VR_SEAL_PATH_MAX],
+		    struct vr_handle **out)
 {
-	char name[VR_NAME_MAX + 1], rel[VR_SEAL_PATH_MAX];
-	struct vr_dev_file *dev;
+	res_held(r);
+
+	char name[VR_NAME_MAX + 1];
 	struct vr_handle *h;
 	struct res_lookup l;
 	struct vr_node *n;
+	int ret = res_resolve_new(r, path, true, &l);
+
+	if (ret)
+		return ret;
+	res_last_name(&l, name);
+	ret = new_file_node(r, name, mode, c, &n);
+	if (ret)
+		return ret;
+	h = res_handle_new(n);
+	if (!h) {
+		res_node_destroy(r, n);
+		return -ENOMEM;
+	}
+	begin_load(r, l.parent, n, h, *dev, c);
+	*dev = NULL;
+	res_touch_dir(l.parent);
+	res_node_path(n, rel, VR_SEAL_PATH_MAX);
+	*out = h;
+	return 0;
+}
+
+int vr_res_create(struct vr_residency *r, const char *path, mode_t mode, const struct vr_caller *c,
+		  struct vr_handle **out)
+{
+	char rel[VR_SEAL_PATH_MAX];
+	struct vr_dev_file *dev;
 	int ret;
 
 	ret = vr_dev_file_new(r->cfg.backend, &dev);
 	if (ret)
 		return ret;
 	res_lock(r);
-	ret = res_resolve_new(r, path, true, &l);
-	if (ret)
-		goto unlock;
-	res_last_name(&l, name);
-	ret = new_file_node(r, name, mode, c, &n);
-	if (ret)
-		goto unlock;
-	h = res_handle_new(n);
-	if (!h) {
-		res_node_destroy(r, n);
-		ret = -ENOMEM;
-		goto unlock;
-	}
-	begin_load(r, l.parent, n, h, dev, c);
-	dev = NULL;
-	res_touch_dir(l.parent);
-	res_node_path(n, rel, sizeof(rel));
-	*out = h;
-unlock:
+	ret = res_create_held(r, path, mode, c, &dev, rel, out);
 	res_unlock(r);
 	if (dev)
 		vr_dev_file_free(dev);

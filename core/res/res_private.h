@@ -155,6 +155,7 @@ struct vr_residency {
 	struct res_meta_user *meta; /* [T] */
 	size_t nmeta, capmeta;	    /* [T] */
 	uint64_t meta_bytes;	    /* [T] all users' */
+	int protected_regular;	     /* [T] fs.protected_regular + 1 imports apply; 0: not read */
 };
 
 /*
@@ -368,6 +369,11 @@ int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, 
 	       const struct vr_caller *c);
 
 /* load.c: the writer's half of opening (drops the tree lock, held on entry) */
+/* load.c: creates file PATH (its folder found and writable: the caller's check) on *DEV (taken:
+ * NULL after), its relative path into REL; returns 0 or -errno. [T] */
+int res_create_held(struct vr_residency *r, const char *path, mode_t mode,
+		    const struct vr_caller *c, struct vr_dev_file **dev, char rel[VR_SEAL_PATH_MAX],
+		    struct vr_handle **out);
 int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const struct vr_caller *c,
 		    struct vr_handle **out);
 /* load.c: the bytes of N actually written (not only reserved), and why N is not complete

@@ -251,9 +251,21 @@ uint64_t vr_lease_size(const struct vr_lease *l);
  * device's -errno (could not check). */
 int vr_res_lease_verify(struct vr_residency *r, struct vr_lease *l, char *why, size_t cap);
 /* Whether P may load PATH as open(2) with O_CREAT|O_TRUNC would let it (write and search on
- * the directory for a new name; write on an existing file). Returns 0, -EACCES, -ENOENT (no
- * such directory), -EISDIR or -EPERM (a generated entry). */
+ * the directory for a new name; for an existing file the sticky-folder and fs.protected_regular
+ * rules, then write on it). Returns 0, -EACCES, -EPERM (sticky folder; a generated entry),
+ * -ENOENT (no such directory) or -EISDIR. */
 int vr_res_may_load(struct vr_residency *r, const char *path, const struct vr_peer *p);
+/*
+ * The socket's import: checks as vr_res_may_load() and, in the same hold of the tree lock,
+ * creates PATH (MODE, owned by C) or replaces the existing file as an open with O_TRUNC, open
+ * for writing through *OUT. A permission refusal is logged and audited
+ * (vram_import_refused). Returns 0 or -errno.
+ */
+int vr_res_import_open(struct vr_residency *r, const char *path, mode_t mode,
+		       const struct vr_peer *p, const struct vr_caller *c, struct vr_handle **out);
+/* The fs.protected_regular level (0, 1, 2) imports apply; by default the kernel's, read from
+ * /proc/sys/fs/protected_regular at the first import (0 when it cannot be read). */
+void vr_res_set_protected_regular(struct vr_residency *r, int level);
 /* Ends the lease (audited); NULL is fine. */
 void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l);
 

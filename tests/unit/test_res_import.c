@@ -1,0 +1,116 @@
+/* test_res_import.c - the socket's import (import.c): who may create or replace a file, the
+ * sticky-folder and fs.protected_regular rules, and the check made in the create's own hold. */
+#include "res_fixture.h"
+
+#include <errno.h>
+
+/* Imports nothing into PATH as P (an empty file, sealed at the close); returns the open's
+ * result. */
+static int import_as(struct vr_residency *r, const char *path, const struct vr_peer *p)
+{
+	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
+	struct vr_handle *h = NULL;
+	int ret = vr_res_import_open(r, path, 0644, p, &c, &h);
+
+	if (ret == 0) {
+		CHECK_EQ(vr_res_flush(r, h, &c), 0);
+		vr_res_release(r, h);
+	}
+	return ret;
+}
+
+/* A file PATH owned by UID with MODE, loaded by root. */
+static void file_of(struct vr_residency *r, const char *path, uid_t uid, mode_t mode)
+{
+	CHECK_EQ(load(r, path, "x", 1), 0);
+	CHECK_EQ(vr_res_chown(r, path, uid, uid), 0);
+	CHECK_EQ(vr_res_chmod(r, path, mode), 0);
+}
+
+/* The sticky bit (only the file's owner, the folder's owner or root replace) and
+ * fs.protected_regular (another user's file in a sticky folder others, or at level 2 the
+ * group, may write: refused to everyone, root included), as the kernel orders them. */
+static void sticky_rules(struct vr_residency *r)
+{
+	struct vr_peer root = {.uid = 0, .gid = 0, .pid = 1};
+	struct vr_peer other = {.uid = 202, .gid = 202, .pid = 5};
+	struct vr_peer downer = {.uid = 300, .gid = 300, .pid = 6};
+
+	vr_res_set_protected_regular(r, 0);
+	CHECK_EQ(vr_res_mkdir(r, "/t", 01777, &me), 0);
+	file_of(r, "/t/roots", 0, 0666);
+	CHECK_EQ(import_as(r, "/t/roots", &other), -EPERM); /* writable, but sticky */
+	CHECK_EQ(vr_res_may_load(r, "/t/roots", &other), -EPERM);
+	CHECK_EQ(import_as(r, "/t/new", &other), 0); /* a new name: write on the folder */
+	CHECK_EQ(import_as(r, "/t/new", &other), 0); /* its own file */
+	CHECK_EQ(import_as(r, "/t/new", &root), 0);
+	vr_res_set_protected_regular(r, 1);
+	CHECK_EQ(import_as(r, "/t/roots", &other), -EPERM); /* the folder's owner's: sticky */
+	file_of(r, "/t/others", 202, 0666);
+	CHECK_EQ(import_as(r, "/t/others", &root), -EACCES);
+	CHECK_EQ(import_as(r, "/t/new", &root), -EACCES); /* root too: another user's file */
+	CHECK_EQ(import_as(r, "/t/new", &other), 0);
+	vr_res_set_protected_regular(r, 7); /* clamped to 2 */
+	/* a folder of user 300: its owner replaces others' files only where the rule allows */
+	CHECK_EQ(vr_res_mkdir(r, "/u", 01775, &me), 0);
+	CHECK_EQ(vr_res_chown(r, "/u", 300, 300), 0);
+	file_of(r, "/u/f", 202, 0666);
+	CHECK_EQ(import_as(r, "/u/f", &downer), -EACCES); /* level 2: group-writable */
+	vr_res_set_protected_regular(r, 1);
+	CHECK_EQ(import_as(r, "/u/f", &downer), 0); /* not world-writable: sticky allows it */
+	CHECK_EQ(vr_res_chmod(r, "/u", 01777), 0);
+	file_of(r, "/u/g", 202, 0666);
+	CHECK_EQ(import_as(r, "/u/g", &downer), -EACCES);
+	file_of(r, "/u/h", 300, 0666); /* the folder's owner's file: no rule refuses it */
+	CHECK_EQ(import_as(r, "/u/h", &other), -EPERM); /* but sticky does */
+	CHECK_EQ(import_as(r, "/u/h", &downer), 0);
+	vr_res_set_protected_regular(r, -1); /* clamped to 0 */
+	CHECK_EQ(import_as(r, "/u/g", &downer), 0);
+	CHECK_EQ(import_as(r, "/u/g", &root), 0);
+	/* without the sticky bit the file's own mode decides */
+	CHECK_EQ(vr_res_mkdir(r, "/w", 0777, &me), 0);
+	file_of(r, "/w/open", 0, 0666);
+	file_of(r, "/w/closed", 0, 0644);
+	CHECK_EQ(import_as(r, "/w/open", &other), 0);
+	CHECK_EQ(import_as(r, "/w/closed", &other), -EACCES);
+	CHECK_EQ(import_as(r, "/w", &other), -EISDIR);
+	CHECK_EQ(import_as(r, "/status", &root), -EPERM); /* a generated entry */
+	CHECK_EQ(vr_res_mkdir(r, "/w/shut", 0700, &me), 0);
+	CHECK_EQ(import_as(r, "/w/shut/x", &other), -EACCES);
+	CHECK_EQ(vr_res_mkdir(r, "/ro", 0755, &me), 0);
+	CHECK_EQ(import_as(r, "/ro/x", &other), -EACCES); /* no write on the folder */
+}
+
+/*
+ * The race the two-step import had: the name was free when the importer was checked, a
+ * file of root's took it before the create, and the create's fallback open replaced it
+ * with the importer's bytes. The check now runs again in the create's own hold.
+ */
+static void check_then_create(struct vr_residency *r)
+{
+	struct vr_peer other = {.uid = 202, .gid = 202, .pid = 5};
+
+	vr_res_set_protected_regular(r, 0);
+	CHECK_EQ(vr_res_may_load(r, "/t/late", &other), 0); /* free, and the folder writable */
+	file_of(r, "/t/late", 0, 0666);			    /* root's file takes the name */
+	CHECK_EQ(import_as(r, "/t/late", &other), -EPERM);
+	char buf[8];
+	size_t len = 0;
+
+	CHECK_EQ(slurp(r, "/t/late", buf, sizeof(buf), &len), 0);
+	CHECK(len == 1 && buf[0] == 'x'); /* root's bytes stay */
+}
+
+int main(void)
+{
+	struct res_fixture fx;
+	struct vr_residency *r;
+
+	res_fixture_open(&fx, false);
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
+	sticky_rules(r);
+	check_then_create(r);
+	vr_res_free(r);
+	res_fixture_close(&fx);
+	return check_summary();
+}
