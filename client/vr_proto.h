@@ -24,6 +24,8 @@ enum vr_proto_op {
 	VR_OP_UNMAP = 3,  /* lease: end it */
 	VR_OP_IMPORT = 4, /* path (destination), mode, one descriptor: load and seal it */
 	VR_OP_MORE = 5,	  /* reply only: more descriptors of the reply before it */
+	VR_OP_REVOKE =
+	    6, /* path: end every lease on the file (its owner or root); size: how many */
 };
 
 #define VR_MAP_VERIFY 1u /* check the digest on the device before handing it out */

@@ -235,8 +235,14 @@ static int request(struct vr_client *c, uint16_t op, uint32_t flags, uint32_t le
 		h->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(h), &fd, sizeof(int));
 	}
-	if (sendmsg(c->fd, &m, MSG_NOSIGNAL) < 0)
+	if (sendmsg(c->fd, &m, MSG_NOSIGNAL) < 0) {
+		/* the daemon stopped (or the mount ended): mappings made stay readable */
+		if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+			return fail(c, -ECONNRESET,
+				    "the daemon closed the connection (it stopped, or the mount "
+				    "ended); mappings already made keep their bytes");
 		return fail(c, -errno, "sending to the daemon: %s", strerror(errno));
+	}
 	return 0;
 }
 
@@ -626,6 +632,21 @@ int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode,
 	ret = reply(c, VR_OP_IMPORT, &r, NULL, 0, NULL);
 	if (ret == 0 && loaded)
 		*loaded = r.size;
+	return ret;
+}
+
+int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended)
+{
+	char rel[PATH_MAX * 2 + 2];
+	struct vr_proto_reply r = {0};
+	int ret = relative(c, path, rel);
+
+	if (ret == 0)
+		ret = request(c, VR_OP_REVOKE, 0, 0, 0, rel, -1);
+	if (ret == 0)
+		ret = reply(c, VR_OP_REVOKE, &r, NULL, 0, NULL);
+	if (ret == 0 && ended)
+		*ended = (unsigned)r.size;
 	return ret;
 }
 

@@ -61,7 +61,9 @@ int vr_client_map(struct vr_client *c, const char *path, unsigned flags, struct 
 int vr_client_read(struct vr_client *c, const struct vr_mapping *m, uint64_t off, void *buf,
 		   size_t len);
 /* Re-checks the mapped file's digest on the device now. Returns 0, or -EIO: it differs from
- * its seal (the daemon has quarantined it) or a check failed. */
+ * its seal (the daemon has quarantined it) or a check failed; -ESTALE: the file's owner or
+ * root ended the lease (vr_client_revoke); -ECONNRESET: the daemon stopped (the mapping
+ * keeps the bytes it had). */
 int vr_client_verify(struct vr_client *c, struct vr_mapping *m);
 /* Unmaps and ends the lease; NULL is fine. Returns 0 or -errno (the memory is unmapped
  * regardless). */
@@ -74,6 +76,13 @@ int vr_client_unmap(struct vr_client *c, struct vr_mapping *m);
  * loaded but refused at sealing; the daemon's log and verify say why).
  */
 int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode, uint64_t *loaded);
+/*
+ * Ends every lease on file PATH, whoever holds it (revoke): allowed to the file's owner and
+ * root. Each holder's next call on its lease answers -ESTALE; the file may then be removed or
+ * replaced, and the holders' mappings read zeros. *ENDED (may be NULL) gets how many ended.
+ * Returns 0, -ENOENT, -EACCES, -EPERM (not the owner), -EISDIR or -EINVAL. Audited.
+ */
+int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended);
 /* The last failure's reason; never NULL. */
 const char *vr_client_error(const struct vr_client *c);
 /* Closes the connection: every mapping still made through it is unmapped and its lease

@@ -56,6 +56,9 @@ static const char *const events[] = {
     "vram_exported",
     "vram_export_refused",
     "vram_export_ended",
+    "vram_export_revoked",
+    "vram_revoke_refused",
+    "vram_import_refused",
     "trust_reloaded",
 };
 
@@ -65,7 +68,9 @@ int vr_audit_is_critical(const char *event)
 	       strcmp(event, "policy_violation") == 0 || strcmp(event, "vram_seal_refused") == 0 ||
 	       strcmp(event, "expected_digests_refused") == 0 ||
 	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0 ||
-	       strcmp(event, "vram_export_refused") == 0;
+	       strcmp(event, "vram_export_refused") == 0 ||
+	       strcmp(event, "vram_revoke_refused") == 0 ||
+	       strcmp(event, "vram_import_refused") == 0;
 }
 
 /*

@@ -16,8 +16,11 @@ struct vr_device_info {
 	int cc_major, cc_minor; /* compute capability; 0.0 for the mock */
 	uint64_t total_bytes;	/* what files may use in all */
 	uint64_t free_bytes;	/* what is left of that */
-	bool integrated;	/* shares host memory */
-	bool failed; /* an unrecoverable device error: loads refused, checks cannot run */
+	/* of the used bytes: memory of freed files that other processes still map, counted until
+	 * they let it go (the mock sees that; 0 where a backend cannot) */
+	uint64_t held_by_clients;
+	bool integrated; /* shares host memory */
+	bool failed;	 /* an unrecoverable device error: loads refused, checks cannot run */
 };
 
 /* One backend-specific option, passed through untouched: the backend parses its value. */
@@ -44,6 +47,9 @@ struct vr_backend_params {
 struct vr_dev_file {
 	struct vr_backend *backend; /* set by vr_dev_file_new */
 	uint64_t size;		    /* current size, kept by vr_dev_resize */
+	/* at the free: memory another process still maps is left unscrubbed (the daemon stops
+	 * under a live lease: the lessee keeps the bytes it verified) */
+	bool keep_shared;
 };
 
 /*

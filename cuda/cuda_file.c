@@ -191,13 +191,15 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 }
 
 /* Scrubs F's chunks from KEEP on, waits for that (and every upload before it), then unmaps
- * and frees them; returns the scrub's error (memory is freed regardless). */
+ * and frees them; returns the scrub's error (memory is freed regardless). A file leased when
+ * the daemon stops (keep_shared) is not scrubbed: an importer's handle keeps the physical
+ * memory, and its holder the bytes it verified (no probe says who still maps it here). */
 static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 {
 	uint64_t at = f->held;
 	int ret = 0;
 
-	for (uint32_t i = f->count; i-- > keep;) {
+	for (uint32_t i = f->count; i-- > keep && !f->hdr.keep_shared;) {
 		at -= f->chunks[i].len;
 		int e = cuda_err(c,
 				 cudaMemsetAsync((void *)(uintptr_t)(f->base + at), 0,

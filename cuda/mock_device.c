@@ -173,7 +173,7 @@ static int reserve_all(struct mock *m)
 		pthread_mutex_lock(&m->lock);
 		m->used += len;
 		pthread_mutex_unlock(&m->lock);
-		mock_chunk_drop(m, &c);
+		mock_chunk_drop(m, &c, false);
 		held += len;
 	}
 	return 0;
@@ -243,6 +243,10 @@ static void mock_close(void *ctx)
 	for (size_t i = 0; i < m->npool; i++)
 		close(m->pool[i].fd);
 	free(m->pool);
+	/* freed files' chunks clients still map are theirs now (scrubbed already) */
+	for (size_t i = 0; i < m->norphans; i++)
+		mock_chunk_close(m, &m->orphans[i]);
+	free(m->orphans);
 	if (m->dirfd >= 0)
 		close(m->dirfd);
 	pthread_mutex_destroy(&m->lock);
@@ -259,9 +263,11 @@ static int mock_info(void *ctx, struct vr_device_info *out)
 	strcpy(out->name, "mock device (host memory, not a GPU)");
 	snprintf(out->uuid, sizeof(out->uuid), "MOCK-%08x-0000-0000-0000-000000000000",
 		 (unsigned)m->index);
+	mock_reap(m); /* what clients let go of since is free again */
 	pthread_mutex_lock(&m->lock);
 	out->total_bytes = m->capacity;
 	out->free_bytes = m->capacity - m->used;
+	out->held_by_clients = m->orphaned;
 	pthread_mutex_unlock(&m->lock);
 	out->integrated = false;
 	return 0;

@@ -1,10 +1,16 @@
-/* mock_export.c - a mock file's chunks handed to another process, sealed and read-only. */
+/* mock_export.c - a mock file's chunks handed to another process, sealed and read-only, and
+ * those still mapped there after their file was freed: counted until they are let go. */
 #include "mock_private.h"
 
+#include "log.h"
+
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /*
  * Read-only descriptors of F's chunks. A memfd gets seals first (no write,
@@ -48,6 +54,7 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 			ret = -errno;
 			goto fail;
 		}
+		c->exported = true;
 		out->fds[out->count] = fd;
 		out->lens[out->count++] = c->len;
 	}
@@ -56,4 +63,74 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 fail:
 	vr_dev_export_clear(out);
 	return ret;
+}
+
+/*
+ * Whether another process holds C: a write lease (F_SETLEASE) is granted only
+ * while no other open file description of the file exists, and a receiver's
+ * descriptor, or its mapping after it closed the descriptor, is one. On a
+ * memfd the lease is taken on a new read-only open of it (the memfd's own
+ * description is not counted by the kernel, and a description open for
+ * writing could not take it); a vram=DIR chunk file's own read-write one is.
+ * A probe that cannot answer (leases disabled) says no, as before this probe:
+ * the memory is then counted free once its file is.
+ */
+bool mock_chunk_shared(const struct mock *m, const struct chunk *c)
+{
+	static atomic_bool warned;
+	char self[64];
+	int fd = c->fd, ret;
+
+	if (m->dirfd < 0) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", c->fd);
+		fd = open(self, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+	}
+	ret = fcntl(fd, F_SETLEASE, F_WRLCK) == 0 ? 0 : errno;
+	if (ret == 0)
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	if (fd != c->fd)
+		close(fd);
+	if (ret && ret != EAGAIN && !atomic_exchange(&warned, true)) {
+		vr_log(LOG_WARNING,
+		       "mock: cannot tell whether a client still maps freed memory (F_SETLEASE: "
+		       "%s); it is counted free",
+		       strerror(ret));
+	}
+	return ret == EAGAIN;
+}
+
+bool mock_orphan(struct mock *m, const struct chunk *c)
+{
+	if (m->norphans == m->caporphans) {
+		size_t ncap = m->caporphans ? m->caporphans * 2 : 16;
+		struct chunk *n = realloc(m->orphans, sizeof(*n) * ncap);
+
+		if (!n)
+			return false;
+		m->orphans = n;
+		m->caporphans = ncap;
+	}
+	m->orphans[m->norphans++] = *c;
+	m->orphaned += c->len;
+	return true;
+}
+
+void mock_reap(struct mock *m)
+{
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->norphans;) {
+		struct chunk c = m->orphans[i];
+
+		if (mock_chunk_shared(m, &c)) {
+			i++;
+			continue;
+		}
+		m->orphans[i] = m->orphans[--m->norphans];
+		m->orphaned -= c.len;
+		m->used -= c.len;
+		mock_chunk_close(m, &c);
+	}
+	pthread_mutex_unlock(&m->lock);
 }

@@ -134,7 +134,7 @@ int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 }
 
 /* Closes C's descriptor and, with vram=DIR, removes its file. */
-static void chunk_close(struct mock *m, const struct chunk *c)
+void mock_chunk_close(struct mock *m, const struct chunk *c)
 {
 	char name[32];
 
@@ -146,17 +146,23 @@ static void chunk_close(struct mock *m, const struct chunk *c)
 }
 
 /*
- * Releases C, scrubbed and unmapped by the caller, and gives its capacity
- * back. A memfd chunk never exported is kept in the pool for the next chunk
- * of its size (its memory stays taken: loads then pay no allocation, as a
- * device allocator caches); one ever exported is closed, since a process
- * may still map it.
+ * Releases C, scrubbed (unless SHARED and kept for its lessee) and unmapped
+ * by the caller, and gives its capacity back. A memfd chunk never exported is
+ * kept in the pool for the next chunk of its size (its memory stays taken:
+ * loads then pay no allocation, as a device allocator caches); one ever
+ * exported is closed, never reused, or, while another process still maps it
+ * (SHARED), kept as an orphan: its memory is not free until that process lets
+ * go, so it stays counted as used until then (mock_reap).
  */
-void mock_chunk_drop(struct mock *m, struct chunk *c)
+void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared)
 {
 	bool kept = false;
 
 	pthread_mutex_lock(&m->lock);
+	if (shared && mock_orphan(m, c)) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
 	m->used -= c->len;
 	if (m->dirfd < 0 && !c->sealed) {
 		if (m->npool == m->cappool) {
@@ -176,7 +182,7 @@ void mock_chunk_drop(struct mock *m, struct chunk *c)
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!kept)
-		chunk_close(m, c);
+		mock_chunk_close(m, c);
 }
 
 /*
@@ -223,11 +229,18 @@ static bool pool_take(struct mock *m, uint64_t len, struct chunk *c)
 	return took;
 }
 
-/* Takes LEN bytes of capacity; returns 0 or -ENOSPC. */
+/* Takes LEN bytes of capacity, orphans nobody maps any more given back first if need be;
+ * returns 0 or -ENOSPC. */
 static int take_capacity(struct mock *m, uint64_t len)
 {
 	int ret = 0;
 
+	pthread_mutex_lock(&m->lock);
+	bool reap = m->norphans && len > m->capacity - m->used;
+
+	pthread_mutex_unlock(&m->lock);
+	if (reap)
+		mock_reap(m);
 	pthread_mutex_lock(&m->lock);
 	if (len > m->capacity - m->used)
 		ret = -ENOSPC;
@@ -244,10 +257,14 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 		struct chunk *c = &f->chunks[f->count - 1];
 		uint64_t at = f->held - c->len;
 
-		/* a stale importer's mapping (its lease gone) keeps zeros, never these bytes */
-		explicit_bzero(f->base + at, c->len);
+		bool shared = c->exported && mock_chunk_shared(m, c);
+
+		/* a stale importer's mapping (its lease gone) keeps zeros, never these bytes;
+		 * but a lessee's when the daemon stops under it keeps what it verified */
+		if (!(shared && f->hdr.keep_shared))
+			explicit_bzero(f->base + at, c->len);
 		reserve_range(f->base + at, c->len);
-		mock_chunk_drop(m, c);
+		mock_chunk_drop(m, c, shared && !f->hdr.keep_shared);
 		f->held = at;
 		f->count--;
 		check_file(f, false);
@@ -285,7 +302,7 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 	if (mmap(f->base + f->held, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, c.fd, 0) ==
 	    MAP_FAILED) {
 		reserve_range(f->base + f->held, len);
-		chunk_close(m, &c);
+		mock_chunk_close(m, &c);
 		return -ENOMEM;
 	}
 	/*
@@ -301,7 +318,7 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 		ret = errno;
 	if (ret) {
 		reserve_range(f->base + f->held, len);
-		chunk_close(m, &c);
+		mock_chunk_close(m, &c);
 		return ret == ENOSPC ? -ENOSPC : -ENOMEM;
 	}
 	f->chunks[f->count++] = c;

@@ -46,6 +46,11 @@ struct mock {
 	struct chunk *pool;
 	size_t npool, cappool;
 	uint64_t pooled;
+	/* exported chunks of freed files that another process still maps: scrubbed, closed once
+	 * nobody else holds them (mock_reap); ORPHANED: their bytes, still in USED */
+	struct chunk *orphans;
+	size_t norphans, caporphans;
+	uint64_t orphaned;
 	int index;
 	unsigned calls[FAULT_OPS];
 	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */
@@ -55,8 +60,9 @@ struct mock {
 struct chunk {
 	int fd;
 	uint64_t len;
-	uint64_t id; /* its file's number in DIR (vram=) */
-	bool sealed; /* memfd seals added at its first export: it can no longer change size */
+	uint64_t id;   /* its file's number in DIR (vram=) */
+	bool sealed;   /* memfd seals added at its first export: it can no longer change size */
+	bool exported; /* ever handed to another process */
 };
 
 struct mock_file {
@@ -79,7 +85,7 @@ int mock_fault(struct mock *m, enum fault_op op);
 
 /* mock_file.c: a file's range, its chunks and the pool of freed ones */
 int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c);
-void mock_chunk_drop(struct mock *m, struct chunk *c);
+void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared);
 int mock_file_new(void *ctx, struct vr_dev_file **out);
 int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size);
 uint64_t mock_held(void *ctx, const struct vr_dev_file *file);
@@ -91,7 +97,17 @@ int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size
 int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
 int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p, size_t *len);
 
-/* mock_export.c: a file's chunks as sealed read-only descriptors */
+/* mock_export.c: a file's chunks as sealed read-only descriptors; chunks still mapped by
+ * another process once freed */
 int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out);
+/* Whether another process still holds chunk C (an open description or a mapping of it). */
+bool mock_chunk_shared(const struct mock *m, const struct chunk *c);
+/* Keeps freed chunk C, which another process still maps, counted as used (true); false when
+ * there is no room to track it. LOCK held. */
+bool mock_orphan(struct mock *m, const struct chunk *c);
+/* Closes the orphans nobody holds any more, giving back their capacity. */
+void mock_reap(struct mock *m);
+/* mock_file.c */
+void mock_chunk_close(struct mock *m, const struct chunk *c);
 
 #endif

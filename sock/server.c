@@ -199,14 +199,27 @@ static int do_verify(struct conn *c, const struct vr_proto_req *q)
 static int do_unmap(struct conn *c, const struct vr_proto_req *q)
 {
 	struct vr_lease *l = lease_of(c, q);
+	char why[256] = "";
+	int ret;
 
 	if (!l)
 		return srv_reply_status(c, VR_OP_UNMAP, -EBADF, "no such lease on this connection",
 					0);
 	c->leases[q->lease - 1] = NULL;
 	c->live--;
-	vr_res_lease_end(c->srv->cfg.res, l);
-	return srv_reply_status(c, VR_OP_UNMAP, 0, NULL, 0);
+	/* ended either way; a revoked one says so (ESTALE) */
+	ret = vr_res_lease_release(c->srv->cfg.res, l, false, why, sizeof(why));
+	return srv_reply_status(c, VR_OP_UNMAP, ret, ret ? why : NULL, 0);
+}
+
+static int do_revoke(struct conn *c, const char *path)
+{
+	char why[128];
+	unsigned ended = 0;
+	int ret = vr_res_revoke(c->srv->cfg.res, path, &c->peer, &ended);
+
+	return srv_reply_status(c, VR_OP_REVOKE, ret,
+				ret ? srv_errno_why(ret, why, sizeof(why)) : NULL, ended);
 }
 
 /* Receives one request: header, path (NUL-terminated into PATH) and at most one descriptor.
@@ -294,7 +307,8 @@ static void serve(struct conn *c)
 		if (q.version != VR_PROTO_VERSION)
 			ret = srv_reply_status(c, q.op, -EPROTONOSUPPORT,
 					       "this daemon speaks protocol version 1", 0);
-		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT) && !path_ok(path + 1))
+		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT || q.op == VR_OP_REVOKE) &&
+			 !path_ok(path + 1))
 			ret = refuse_path(c, &q);
 		else if (q.op == VR_OP_MAP)
 			ret = do_map(c, &q, path);
@@ -304,6 +318,8 @@ static void serve(struct conn *c)
 			ret = do_unmap(c, &q);
 		else if (q.op == VR_OP_IMPORT)
 			ret = srv_import(c, &q, path, fd);
+		else if (q.op == VR_OP_REVOKE)
+			ret = do_revoke(c, path);
 		else
 			ret = srv_reply_status(c, q.op, -EOPNOTSUPP, "unknown operation", 0);
 		if (fd >= 0)
@@ -336,9 +352,16 @@ static void *conn_thread(void *arg)
 		srv_reply_status(
 		    c, 0, -EACCES,
 		    "this mount is not allow_other: only its owner and root may use it", 0);
-	/* a connection's end, however it came (exit, kill, close), ends its leases */
-	for (uint32_t i = 0; i < c->nleases; i++)
-		vr_res_lease_end(s->cfg.res, c->leases[i]); /* NULL (ended) is fine */
+	/* a connection's end, however it came (exit, kill, close), ends its leases; at the
+	 * daemon's stop their memory is left to the lessees, unscrubbed */
+	char why[256];
+
+	pthread_mutex_lock(&s->lock);
+	bool stopping = s->stopping;
+
+	pthread_mutex_unlock(&s->lock);
+	for (uint32_t i = 0; i < c->nleases; i++) /* NULL (ended) is fine */
+		vr_res_lease_release(s->cfg.res, c->leases[i], stopping, why, sizeof(why));
 	free(c->leases);
 	close(c->fd);
 	pthread_mutex_lock(&s->lock);

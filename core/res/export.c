@@ -8,7 +8,9 @@
 #include <string.h>
 
 struct vr_lease {
-	struct vr_node *node; /* referenced, and counted in its leases */
+	struct vr_node *node;  /* referenced; counted in its leases until ended */
+	struct vr_lease *next; /* [T] in the node's lease_list while live */
+	bool revoked;	       /* [T] ended by the file's owner or root (vr_res_revoke) */
 	struct vr_caller who;
 	uint64_t size;
 	char *seal_json;
@@ -104,6 +106,9 @@ static int export_sealed(struct vr_residency *r, struct vr_node *n, struct vr_le
 	}
 	if (ret == 0) {
 		res_lock(r);
+		l->node = n;
+		l->next = n->lease_list;
+		n->lease_list = l;
 		n->leases++;
 		r->leases++;
 		r->exports++;
@@ -145,7 +150,6 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 		res_unlock(r);
 		return refuse(r, rel, &c, ret, why);
 	}
-	l->node = n;
 	l->who = c;
 	snprintf(why, sizeof(why), "%u descriptors, %llu bytes%s", exp->count,
 		 (unsigned long long)l->size, verify ? ", checked on the device first" : "");
@@ -167,29 +171,144 @@ uint64_t vr_lease_size(const struct vr_lease *l)
 	return l->size;
 }
 
+/* -ESTALE with WHY when L was revoked, else 0. */
+static int lease_revoked(struct vr_residency *r, const struct vr_lease *l, char *why, size_t cap)
+{
+	res_lock(r);
+	bool revoked = l->revoked;
+
+	res_unlock(r);
+	if (revoked)
+		snprintf(why, cap, "%s",
+			 "the lease was ended by the file's owner or root (revoke): the mapping "
+			 "reads zeros once the file is removed or replaced");
+	return revoked ? -ESTALE : 0;
+}
+
 int vr_res_lease_verify(struct vr_residency *r, struct vr_lease *l, char *why, size_t cap)
 {
-	int ret = res_check_shared(r, l->node, &l->who, why, cap);
+	int ret = lease_revoked(r, l, why, cap);
 
+	if (ret == 0)
+		ret = res_check_shared(r, l->node, &l->who, why, cap);
 	return ret == -EBADMSG || ret == -EACCES ? -EIO : ret;
 }
 
-void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l)
+/* Takes live lease L off its node's list and counts. [T] */
+static void lease_unlink(struct vr_residency *r, struct vr_lease *l)
 {
-	char rel[VR_SEAL_PATH_MAX];
+	res_held(r);
 
-	if (!l)
-		return;
-	res_lock(r);
+	for (struct vr_lease **p = &l->node->lease_list; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
 	l->node->leases--;
 	r->leases--;
+}
+
+int vr_res_lease_release(struct vr_residency *r, struct vr_lease *l, bool stopping, char *why,
+			 size_t cap)
+{
+	char rel[VR_SEAL_PATH_MAX];
+	int ret;
+
+	if (!l)
+		return 0;
+	ret = lease_revoked(r, l, why, cap);
+	res_lock(r);
+	if (!l->revoked)
+		lease_unlink(r, l);
+	/* the daemon stops under a live mapping: what the lessee verified stays readable */
+	if (stopping && !l->revoked)
+		l->node->keep_shared = true;
 	if (res_node_path(l->node, rel, sizeof(rel)) != 0)
 		snprintf(rel, sizeof(rel), "%s", l->node->name);
 	res_node_put(r, l->node);
 	res_unlock(r);
-	res_audit(r, "vram_export_ended", rel, &l->who, "ok", NULL, NULL);
+	res_audit(r, "vram_export_ended", rel, &l->who, "ok", NULL,
+		  ret	     ? "after a revoke"
+		  : stopping ? "the daemon stops"
+			     : NULL);
 	free(l->seal_json);
 	free(l);
+	return ret;
+}
+
+void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l)
+{
+	char why[VR_WHY_MAX];
+
+	vr_res_lease_release(r, l, false, why, sizeof(why));
+}
+
+/*
+ * The file PATH names, for P to revoke its leases: resolved as P (searching
+ * as open(2) would), a regular file, and P its owner or root. Returns 0 or
+ * the refusal, *WHY saying why. [T]
+ */
+static int revoke_target(struct vr_residency *r, const char *path, const struct vr_peer *p,
+			 struct vr_node **out, const char **why)
+{
+	res_held(r);
+
+	struct res_lookup lk;
+	int ret = res_resolve_as(r, path, p, &lk);
+
+	*why = ret == -EACCES ? "a folder on the way the caller may not search" : "no such file";
+	if (ret == 0 && lk.kind != VR_KIND_FILE) {
+		ret = lk.kind == VR_KIND_DIR ? -EISDIR : -EINVAL;
+		*why = "not a regular file";
+	} else if (ret == 0 && p->uid != 0 && p->uid != lk.node->uid) {
+		ret = -EPERM;
+		*why = "only the file's owner or root may end its leases";
+	}
+	*out = ret ? NULL : lk.node;
+	return ret;
+}
+
+int vr_res_revoke(struct vr_residency *r, const char *path, const struct vr_peer *p,
+		  unsigned *ended)
+{
+	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
+	char rel[VR_SEAL_PATH_MAX], detail[160];
+	uint8_t digest[VR_DIGEST_SIZE];
+	struct vr_node *n;
+	const char *why;
+	unsigned count = 0;
+	bool sealed;
+
+	snprintf(rel, sizeof(rel), "%s", path[0] == '/' ? path + 1 : path);
+	res_lock(r);
+	int ret = revoke_target(r, path, p, &n, &why);
+
+	if (ret) {
+		res_unlock(r);
+		vr_log(LOG_INFO, "revoke of %s by pid %d (uid %u) refused: %s (%s)", rel,
+		       (int)c.pid, (unsigned)c.uid, why, strerror(-ret));
+		res_audit(r, "vram_revoke_refused", rel, &c, "denied", NULL, why);
+		return ret;
+	}
+	/* each holder keeps its slot (and its mapping) until it unmaps or goes: its next call
+	 * there answers ESTALE; the file is free for rm and replacement now */
+	while (n->lease_list) {
+		struct vr_lease *l = n->lease_list;
+
+		lease_unlink(r, l);
+		l->revoked = true;
+		count++;
+	}
+	sealed = n->seal != NULL;
+	if (sealed)
+		memcpy(digest, n->seal->fsverity, VR_DIGEST_SIZE);
+	res_unlock(r);
+	snprintf(detail, sizeof(detail), "%u lease(s) ended by the file's %s", count,
+		 p->uid == 0 ? "root" : "owner");
+	vr_log(LOG_NOTICE, "%s: %s (pid %d, uid %u)", rel, detail, (int)c.pid, (unsigned)c.uid);
+	res_audit(r, "vram_export_revoked", rel, &c, "ok", sealed ? digest : NULL, detail);
+	*ended = count;
+	return 0;
 }
 
 int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,

@@ -86,7 +86,9 @@ static bool status_device(cJSON *o, const struct vr_device_info *info)
 	       cJSON_AddStringToObject(d, "uuid", info->uuid) &&
 	       add_u64(d, "total_bytes", info->total_bytes) &&
 	       add_u64(d, "free_bytes", info->free_bytes) &&
-	       add_u64(o, "used_bytes", info->total_bytes - info->free_bytes);
+	       add_u64(o, "used_bytes", info->total_bytes - info->free_bytes) &&
+	       /* of those, removed files' memory a client still maps (docs/socket.md) */
+	       add_u64(o, "held_by_clients_bytes", info->held_by_clients);
 }
 
 /* The files by state, the configuration that shapes seals, the expected digests and the

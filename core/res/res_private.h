@@ -89,6 +89,8 @@ struct vr_node {
 	uint64_t size;	       /* [T], and changed only with IO held exclusively */
 	unsigned writers;      /* [T] handles open for writing */
 	unsigned leases;       /* [T] live exports (socket maps): no rm or replacement meanwhile */
+	struct vr_lease *lease_list; /* [T] those leases, to end them (vr_res_revoke) */
+	bool keep_shared; /* [T] leased when the daemon stopped: its memory is left unscrubbed */
 	struct vr_dev_file *dev; /* [IO] */
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */

@@ -268,6 +268,22 @@ int vr_res_import_open(struct vr_residency *r, const char *path, mode_t mode,
 void vr_res_set_protected_regular(struct vr_residency *r, int level);
 /* Ends the lease (audited); NULL is fine. */
 void vr_res_lease_end(struct vr_residency *r, struct vr_lease *l);
+/*
+ * Ends the lease as vr_res_lease_end() and says whether it had been revoked (-ESTALE, with
+ * WHY) or not (0). STOPPING: the daemon stops while it is held, and the file's memory is then
+ * left unscrubbed at the end (docs/socket.md): the lessee keeps reading what it verified.
+ */
+int vr_res_lease_release(struct vr_residency *r, struct vr_lease *l, bool stopping, char *why,
+			 size_t cap);
+/*
+ * Ends every lease on file PATH (revoke), for P: its owner or root, who must be able to
+ * search every folder above it. Each holder's next call on its lease answers -ESTALE; its
+ * mapping stays, and reads zeros once the file is removed or replaced (no longer blocked).
+ * Audited (vram_export_revoked; vram_revoke_refused). *ENDED gets how many leases ended.
+ * Returns 0, -ENOENT, -EACCES, -EPERM (not the owner), -EISDIR or -EINVAL.
+ */
+int vr_res_revoke(struct vr_residency *r, const char *path, const struct vr_peer *p,
+		  unsigned *ended);
 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
 /*

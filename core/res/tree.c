@@ -521,6 +521,8 @@ static __attribute__((noinline)) void free_file(struct vr_residency *r, struct v
 
 	if (res_node_path(n, path, sizeof(path)) != 0)
 		strcpy(path, n->name);
+	if (n->keep_shared && n->dev)
+		n->dev->keep_shared = true; /* leased when the daemon stopped: the lessee's now */
 	res_release_device(r, n, path, NULL);
 }
 

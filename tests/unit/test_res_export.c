@@ -3,6 +3,7 @@
 #include "res_fixture.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 
 /* Leases PATH to P; returns vr_res_lease's result (ending a lease that was made). */
 static int lease_as(struct vr_residency *r, const char *path, const struct vr_peer *p)
@@ -89,6 +90,88 @@ static void lease_permissions(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(vr_res_rmdir(r, "/p", &me), 0);
 }
 
+/*
+ * Revoke: the file's owner or root ends every lease on it, whoever holds them; each holder's
+ * next call on its lease answers ESTALE, and the file may be removed meanwhile. Others are
+ * refused (EPERM), and a name below a folder the caller may not search is EACCES.
+ */
+static void revoke_leases(struct vr_residency *r, const uint8_t *data)
+{
+	struct vr_peer root = {.uid = 0, .gid = 0, .pid = 1};
+	struct vr_peer owner = {.uid = 100, .gid = 100, .pid = 2};
+	struct vr_peer other = {.uid = 202, .gid = 202, .pid = 5};
+	struct vr_dev_export e1 = {0}, e2 = {0};
+	struct vr_lease *l1 = NULL, *l2 = NULL;
+	unsigned ended = 9;
+	char why[256];
+
+	CHECK_EQ(vr_res_mkdir(r, "/q", 0755, &me), 0);
+	CHECK_EQ(load(r, "/q/m", data, 3000), 0);
+	CHECK_EQ(vr_res_chown(r, "/q/m", 100, 100), 0);
+	CHECK_EQ(vr_res_lease(r, "/q/m", &other, false, &l1, &e1), 0);
+	CHECK_EQ(vr_res_lease(r, "/q/m", &root, false, &l2, &e2), 0);
+	vr_dev_export_clear(&e1);
+	vr_dev_export_clear(&e2);
+	CHECK_EQ(vr_res_unlink(r, "/q/m", &me), -EBUSY);
+	CHECK_EQ(vr_res_revoke(r, "/q/m", &other, &ended), -EPERM);
+	CHECK_EQ(vr_res_revoke(r, "/q/none", &owner, &ended), -ENOENT);
+	CHECK_EQ(vr_res_revoke(r, "/q", &root, &ended), -EISDIR);
+	CHECK_EQ(vr_res_revoke(r, "/status", &root, &ended), -EINVAL);
+	CHECK_EQ(vr_res_chmod(r, "/q", 0700), 0);
+	CHECK_EQ(vr_res_revoke(r, "/q/m", &owner, &ended), -EACCES); /* may not search /q */
+	CHECK_EQ(vr_res_chmod(r, "/q", 0755), 0);
+	CHECK_EQ(ended, 9u); /* untouched by refusals */
+	CHECK_EQ(vr_res_lease_verify(r, l1, why, sizeof(why)), 0);
+	CHECK_EQ(vr_res_revoke(r, "/q/m", &owner, &ended), 0);
+	CHECK_EQ(ended, 2u);
+	CHECK_EQ(vr_res_lease_verify(r, l1, why, sizeof(why)), -ESTALE);
+	CHECK_EQ(vr_res_unlink(r, "/q/m", &me), 0); /* no longer blocked */
+	CHECK_EQ(vr_res_lease_verify(r, l2, why, sizeof(why)), -ESTALE);
+	CHECK_EQ(vr_res_lease_release(r, l1, false, why, sizeof(why)), -ESTALE);
+	CHECK_EQ(vr_res_lease_release(r, l2, true, why, sizeof(why)), -ESTALE);
+	CHECK_EQ(vr_res_lease_release(r, NULL, false, why, sizeof(why)), 0);
+	CHECK_EQ(vr_res_revoke(r, "/q/m", &root, &ended), -ENOENT);
+	/* a file nobody leases: nothing to end, and root may */
+	CHECK_EQ(load(r, "/q/n", data, 10), 0);
+	CHECK_EQ(vr_res_revoke(r, "/q/n", &root, &ended), 0);
+	CHECK_EQ(ended, 0u);
+	/* a lease live when the daemon stops: the file's memory is left to its holder */
+	CHECK_EQ(vr_res_lease(r, "/q/n", &other, false, &l1, &e1), 0);
+	vr_dev_export_clear(&e1);
+	CHECK_EQ(vr_res_lease_release(r, l1, true, why, sizeof(why)), 0);
+}
+
+/*
+ * Memory a process still maps after its lease ended and its file was removed: scrubbed (it
+ * reads zeros), and counted used (held_by_clients) until that process lets go of it.
+ */
+static void kept_after_lease(struct vr_residency *r, struct vr_backend *b, const uint8_t *data)
+{
+	struct vr_peer other = {.uid = 202, .gid = 202, .pid = 5};
+	struct vr_dev_export e = {0};
+	struct vr_device_info before, now;
+	struct vr_lease *l = NULL;
+
+	CHECK_EQ(load(r, "/k", data, 3000), 0);
+	CHECK_EQ(vr_backend_info(b, &before), 0);
+	CHECK_EQ(vr_res_lease(r, "/k", &other, false, &l, &e), 0);
+	CHECK_EQ(e.count, 1u);
+	const uint8_t *p = mmap(NULL, 3000, PROT_READ, MAP_SHARED, e.fds[0], 0);
+
+	CHECK(p != MAP_FAILED);
+	vr_dev_export_clear(&e); /* the mapping alone holds it now */
+	vr_res_lease_end(r, l);
+	CHECK_EQ(vr_res_unlink(r, "/k", &me), 0);
+	CHECK_EQ(vr_backend_info(b, &now), 0);
+	CHECK_EQ(now.held_by_clients, (uint64_t)65536);
+	CHECK_EQ(now.free_bytes, before.free_bytes); /* still used */
+	CHECK(p[0] == 0 && p[2999] == 0);	     /* scrubbed */
+	munmap((void *)p, 3000);
+	CHECK_EQ(vr_backend_info(b, &now), 0);
+	CHECK_EQ(now.held_by_clients, (uint64_t)0);
+	CHECK_EQ(now.free_bytes, before.free_bytes + 65536);
+}
+
 int main(void)
 {
 	static uint8_t data[3 << 20];
@@ -101,7 +184,9 @@ int main(void)
 	/* who may map what through the socket, on a tree of its own */
 	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	lease_permissions(r, data);
-	vr_res_free(r);
+	revoke_leases(r, data);
+	kept_after_lease(r, &fx.b, data);
+	vr_res_free(r);		/* /q/n, kept for its holder: nobody maps it, so it is scrubbed */
 	res_fixture_close(&fx); /* every chunk file was removed with its file */
 	return check_summary();
 }
