@@ -322,7 +322,7 @@ int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, 
 		return 0;
 	snprintf(why, sizeof(why),
 		 "%s refused: the file is mapped by %u lease(s) through the socket (EBUSY until "
-		 "they end)",
+		 "they end, or its owner or root revokes them)",
 		 op, n->leases);
 	vr_log(LOG_INFO, "%s: %s", path, why);
 	res_audit(r, "policy_violation", path, c, "denied", n->seal ? n->seal->fsverity : NULL,
