@@ -19,6 +19,8 @@ struct vr_device_info {
 	/* of the used bytes: memory of freed files that other processes still map, counted until
 	 * they let it go (the mock sees that; 0 where a backend cannot) */
 	uint64_t held_by_clients;
+	/* whether the backend sees that (else the residency counts what it can: docs/socket.md) */
+	bool sees_client_memory;
 	bool integrated; /* shares host memory */
 	bool failed;	 /* an unrecoverable device error: loads refused, checks cannot run */
 };

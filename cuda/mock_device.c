@@ -185,6 +185,7 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 	const char *vram = vr_backend_opt(p, "vram");
 	const char *faults = vr_backend_opt(p, "fault");
 	const char *reserve = vr_backend_opt(p, "reserve");
+	const char *probe = vr_backend_opt(p, "client_probe");
 	uint64_t cap = MOCK_DEFAULT_CAPACITY;
 	struct mock *m;
 	int ret;
@@ -202,6 +203,7 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 	if (!m)
 		return -ENOMEM;
 	m->dirfd = -1;
+	m->no_probe = probe && strcmp(probe, "0") == 0;
 	if (faults && (ret = parse_fault(m, faults)) != 0)
 		goto free_mock;
 	if (vram) {
@@ -268,6 +270,7 @@ static int mock_info(void *ctx, struct vr_device_info *out)
 	out->total_bytes = m->capacity;
 	out->free_bytes = m->capacity - m->used;
 	out->held_by_clients = m->orphaned;
+	out->sees_client_memory = !m->no_probe;
 	pthread_mutex_unlock(&m->lock);
 	out->integrated = false;
 	return 0;

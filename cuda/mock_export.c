@@ -81,6 +81,8 @@ bool mock_chunk_shared(const struct mock *m, const struct chunk *c)
 	char self[64];
 	int fd = c->fd, ret;
 
+	if (m->no_probe)
+		return false;
 	if (m->dirfd < 0) {
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", c->fd);
 		fd = open(self, O_RDONLY | O_CLOEXEC);

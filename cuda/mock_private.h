@@ -51,6 +51,7 @@ struct mock {
 	struct chunk *orphans;
 	size_t norphans, caporphans;
 	uint64_t orphaned;
+	bool no_probe; /* client_probe=0 (tests): a backend that cannot tell, as CUDA */
 	int index;
 	unsigned calls[FAULT_OPS];
 	unsigned fail_at[FAULT_OPS]; /* the fail_at[op]-th call (from 1) fails, with -fail_errno */

@@ -220,6 +220,10 @@ int vr_res_lease_release(struct vr_residency *r, struct vr_lease *l, bool stoppi
 	res_lock(r);
 	if (!l->revoked)
 		lease_unlink(r, l);
+	else if (--l->node->revoked == 0 && l->node->client_bytes) {
+		r->client_bytes -= l->node->client_bytes; /* the last holder let go */
+		l->node->client_bytes = 0;
+	}
 	/* the daemon stops under a live mapping: what the lessee verified stays readable */
 	if (stopping && !l->revoked)
 		l->node->keep_shared = true;
@@ -297,6 +301,7 @@ int vr_res_revoke(struct vr_residency *r, const char *path, const struct vr_peer
 
 		lease_unlink(r, l);
 		l->revoked = true;
+		n->revoked++;
 		count++;
 	}
 	sealed = n->seal != NULL;
@@ -309,6 +314,21 @@ int vr_res_revoke(struct vr_residency *r, const char *path, const struct vr_peer
 	res_audit(r, "vram_export_revoked", rel, &c, "ok", sealed ? digest : NULL, detail);
 	*ended = count;
 	return 0;
+}
+
+int res_device_info(struct vr_residency *r, struct vr_device_info *out)
+{
+	int ret = vr_backend_info(r->cfg.backend, out);
+
+	res_lock(r);
+	uint64_t held = r->client_bytes;
+
+	res_unlock(r);
+	if (ret == 0) {
+		out->held_by_clients += held;
+		out->free_bytes -= held < out->free_bytes ? held : out->free_bytes;
+	}
+	return ret;
 }
 
 int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,

@@ -597,7 +597,7 @@ int vr_res_readlink(struct vr_residency *r, const char *path, char *buf, size_t 
 int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out)
 {
 	struct vr_device_info info;
-	int ret = vr_backend_info(r->cfg.backend, &info);
+	int ret = res_device_info(r, &info);
 
 	if (ret)
 		return ret;

@@ -154,7 +154,7 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 {
 	struct vr_device_info info;
 	struct status_counts k;
-	int ret = vr_backend_info(r->cfg.backend, &info);
+	int ret = res_device_info(r, &info);
 	cJSON *o;
 
 	if (ret)
@@ -260,7 +260,7 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	struct status_counts k;
 	struct res_metrics m;
 	char labels[256];
-	int ret = vr_backend_info(r->cfg.backend, &info);
+	int ret = res_device_info(r, &info);
 
 	if (ret)
 		return ret;

@@ -91,6 +91,8 @@ struct vr_node {
 	unsigned leases;       /* [T] live exports (socket maps): no rm or replacement meanwhile */
 	struct vr_lease *lease_list; /* [T] those leases, to end them (vr_res_revoke) */
 	bool keep_shared; /* [T] leased when the daemon stopped: its memory is left unscrubbed */
+	unsigned revoked; /* [T] revoked leases their holders have not released yet */
+	uint64_t client_bytes;	 /* [T] its memory, removed, counted in r->client_bytes for them */
 	struct vr_dev_file *dev; /* [IO] */
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */
 	struct vr_seal *seal;	 /* [T] published with the state ST_SEALED */
@@ -158,6 +160,9 @@ struct vr_residency {
 	size_t nmeta, capmeta;	    /* [T] */
 	uint64_t meta_bytes;	    /* [T] all users' */
 	int protected_regular;	     /* [T] fs.protected_regular + 1 imports apply; 0: not read */
+	/* [T] removed files' memory held by revoked leases' holders, where the backend cannot see
+	 * it (CUDA): counted used until they release the leases */
+	uint64_t client_bytes;
 };
 
 /*
@@ -365,6 +370,9 @@ void res_restage_free(struct res_restage_list *l);
 void res_reload_sources(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
 
 /* export.c: leases */
+/* The device's info as vr_backend_info(), with the memory of removed files that revoked
+ * leases' holders still hold counted used where the backend cannot see it. */
+int res_device_info(struct vr_residency *r, struct vr_device_info *out);
 /* -EBUSY (logged and audited) when file N is leased, else 0: OP ("rm", ...) must not free or
  * replace memory a process has mapped. [T] */
 int res_leased(struct vr_residency *r, const struct vr_node *n, const char *op, const char *path,

@@ -601,6 +601,11 @@ void res_detach_file(struct vr_residency *r, struct vr_node *n)
 	char *full;
 
 	res_set_state(r, n, ST_REMOVED);
+	/* its holders may still map what a revoke left them: counted until they let go */
+	if (n->revoked && !r->dev.sees_client_memory) {
+		n->client_bytes = n->held;
+		r->client_bytes += n->held;
+	}
 	n->held = 0;
 	res_source_free(n->source); /* a removed source vouches for nothing */
 	n->source = NULL;
