@@ -61,6 +61,13 @@ static int lease_target(struct vr_residency *r, const char *path, const struct v
 	}
 	struct vr_node *n = lk.node;
 
+	if (n->gated && p->uid != 0 && p->uid != n->uid) {
+		res_unlock(r);
+		return refuse(
+		    r, rel, c, -EAGAIN,
+		    "its owner ended its leases (revoke): other users' maps wait until it "
+		    "is replaced or removed");
+	}
 	if (n->state != ST_SEALED) {
 		bool bad = n->state == ST_QUARANTINED || n->state == ST_REFUSED;
 
@@ -304,6 +311,7 @@ int vr_res_revoke(struct vr_residency *r, const char *path, const struct vr_peer
 		n->revoked++;
 		count++;
 	}
+	n->gated = true; /* no reader re-pins it before the owner's rm or replacement */
 	sealed = n->seal != NULL;
 	if (sealed)
 		memcpy(digest, n->seal->fsverity, VR_DIGEST_SIZE);

@@ -92,6 +92,7 @@ struct vr_node {
 	struct vr_lease *lease_list; /* [T] those leases, to end them (vr_res_revoke) */
 	bool keep_shared; /* [T] leased when the daemon stopped: its memory is left unscrubbed */
 	unsigned revoked; /* [T] revoked leases their holders have not released yet */
+	bool gated;	  /* [T] revoked: other users' maps wait for its replacement or removal */
 	uint64_t client_bytes;	 /* [T] its memory, removed, counted in r->client_bytes for them */
 	struct vr_dev_file *dev; /* [IO] */
 	uint64_t held;		 /* [T] device bytes dev holds, as of the last resize */

@@ -279,6 +279,7 @@ int vr_res_lease_release(struct vr_residency *r, struct vr_lease *l, bool stoppi
  * Ends every lease on file PATH (revoke), for P: its owner or root, who must be able to
  * search every folder above it. Each holder's next call on its lease answers -ESTALE; its
  * mapping stays, and reads zeros once the file is removed or replaced (no longer blocked).
+ * Until then other users' maps of it are refused (-EAGAIN), so none re-pins it.
  * Audited (vram_export_revoked; vram_revoke_refused). *ENDED gets how many leases ended.
  * Returns 0, -ENOENT, -EACCES, -EPERM (not the owner), -EISDIR or -EINVAL.
  */

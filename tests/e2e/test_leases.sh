@@ -58,6 +58,8 @@ check "nobody may not end the leases of root's file (EPERM)" \
 check "the refused revoke is audited" audit_has vram_revoke_refused pub
 check "root ends nobody's lease" test "$("$HOLD" - <<< "revoke $MNT/pub")" = "revoke 0 1"
 check "the revoke is audited" audit_has vram_export_revoked pub
+refuse "nobody may not map it again before root's update (EAGAIN)" "temporarily unavailable" \
+	as_nobody "$HOLD" "$MNT/pub" < /dev/null
 used=$(status_of used_bytes)
 check "root's rm then succeeds" rm "$MNT/pub"
 check "nobody's mapping reads zeros after the rm" test "$(ask sum)" = zeros
@@ -70,6 +72,9 @@ check "and df still counts it used" test "$(status_of used_bytes)" = "$used"
 hold_end
 check "nobody's exit frees it" freed_to 0
 check "and df shows it free" test "$(status_of used_bytes)" = $((used - CHUNK))
+cp "$WORK/src" "$MNT/pub" && chmod 644 "$MNT/pub"
+check "nobody maps the new version" test "$(as_nobody "$HOLD" "$MNT/pub" < /dev/null)" = "mapped 60000"
+rm "$MNT/pub"
 
 cp "$WORK/src" "$MNT/kept"
 used=$(status_of used_bytes)

@@ -125,6 +125,10 @@ static void revoke_leases(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(vr_res_lease_verify(r, l1, why, sizeof(why)), 0);
 	CHECK_EQ(vr_res_revoke(r, "/q/m", &owner, &ended), 0);
 	CHECK_EQ(ended, 2u);
+	/* until it is removed or replaced, no other reader re-pins it; its owner and root may */
+	CHECK_EQ(lease_as(r, "/q/m", &other), -EAGAIN);
+	CHECK_EQ(lease_as(r, "/q/m", &owner), 0);
+	CHECK_EQ(lease_as(r, "/q/m", &root), 0);
 	CHECK_EQ(vr_res_lease_verify(r, l1, why, sizeof(why)), -ESTALE);
 	CHECK_EQ(vr_res_unlink(r, "/q/m", &me), 0); /* no longer blocked */
 	CHECK_EQ(vr_res_lease_verify(r, l2, why, sizeof(why)), -ESTALE);
@@ -137,7 +141,9 @@ static void revoke_leases(struct vr_residency *r, const uint8_t *data)
 	CHECK_EQ(vr_res_revoke(r, "/q/n", &root, &ended), 0);
 	CHECK_EQ(ended, 0u);
 	/* a lease live when the daemon stops: the file's memory is left to its holder */
-	CHECK_EQ(vr_res_lease(r, "/q/n", &other, false, &l1, &e1), 0);
+	CHECK_EQ(lease_as(r, "/q/n", &other), -EAGAIN); /* revoked (nothing to end): gated */
+	CHECK_EQ(load(r, "/q/o", data, 10), 0);
+	CHECK_EQ(vr_res_lease(r, "/q/o", &other, false, &l1, &e1), 0);
 	vr_dev_export_clear(&e1);
 	CHECK_EQ(vr_res_lease_release(r, l1, true, why, sizeof(why)), 0);
 }
@@ -246,7 +252,7 @@ int main(void)
 	lease_permissions(r, data);
 	revoke_leases(r, data);
 	kept_after_lease(r, &fx.b, data);
-	vr_res_free(r); /* /q/n, kept for its holder: nobody maps it, so it is scrubbed */
+	vr_res_free(r); /* /q/o, kept for its holder: nobody maps it, so it is scrubbed */
 	revoked_counted(data);
 	res_fixture_close(&fx); /* every chunk file was removed with its file */
 	return check_summary();
