@@ -23,20 +23,37 @@ struct vr_keyring {
 
 #define UUID_MAX 128
 
-static int keyring_alloc(struct vr_keyring **out)
+void *vr_secure_alloc(size_t len)
 {
-	struct vr_keyring *k =
-	    mmap(NULL, sizeof(*k), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (k == MAP_FAILED)
-		return -ENOMEM;
+	if (p == MAP_FAILED)
+		return NULL;
 	/* Locked so the secret never reaches swap; excluded from core dumps. */
-	if (mlock(k, sizeof(*k)) != 0)
+	if (mlock(p, len) != 0)
 		vr_log(LOG_WARNING, "cannot lock key memory (%s); the secret may be swapped out",
 		       strerror(errno));
-	if (madvise(k, sizeof(*k), MADV_DONTDUMP) != 0)
+	if (madvise(p, len, MADV_DONTDUMP) != 0)
 		vr_log(LOG_WARNING, "cannot exclude key memory from core dumps (%s)",
 		       strerror(errno));
+	return p;
+}
+
+void vr_secure_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, len);
+	munlock(p, len);
+	munmap(p, len);
+}
+
+static int keyring_alloc(struct vr_keyring **out)
+{
+	struct vr_keyring *k = vr_secure_alloc(sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
 	k->len = 0;
 	*out = k;
 	return 0;
@@ -49,11 +66,7 @@ bool vr_keyring_equal(const struct vr_keyring *a, const struct vr_keyring *b)
 
 void vr_keyring_free(struct vr_keyring *k)
 {
-	if (!k)
-		return;
-	explicit_bzero(k, sizeof(*k));
-	munlock(k, sizeof(*k));
-	munmap(k, sizeof(*k));
+	vr_secure_free(k, k ? sizeof(*k) : 0);
 }
 
 int vr_keyring_from_bytes(const void *secret, size_t len, struct vr_keyring **out)

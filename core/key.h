@@ -46,6 +46,14 @@ int vr_keyring_mac(const struct vr_keyring *k, const char *uuid, const void *msg
  */
 int vr_keyring_key_id(const struct vr_keyring *k, const char *uuid, char out[VR_KEY_ID_HEX + 1]);
 
+/*
+ * LEN bytes of memory for key material: zeroed, locked (never swapped out; a warning is
+ * logged when the lock is refused) and left out of core dumps. NULL when out of memory.
+ */
+void *vr_secure_alloc(size_t len);
+/* Wipes, unlocks and frees what vr_secure_alloc gave (LEN as asked); NULL is fine. */
+void vr_secure_free(void *p, size_t len);
+
 /* HMAC-SHA256 (RFC 2104); exposed for the RFC 4231 tests. */
 void vr_hmac_sha256(const void *key, size_t klen, const void *msg, size_t len, uint8_t out[32]);
 /* HKDF-SHA256 (RFC 5869) into OUT (OLEN <= 8160); returns 0 or -EINVAL. */
