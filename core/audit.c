@@ -1,5 +1,5 @@
 /* audit.c - the append-only JSON-lines audit log: one record per decision. */
-#include "audit.h"
+#include "audit_private.h"
 #include "digest.h"
 #include "key.h"
 #include "log.h"
@@ -20,18 +20,6 @@
 
 #include <cjson/cJSON.h>
 #include <nettle/memops.h>
-
-struct vr_audit {
-	int fd;
-	char *path;
-	pthread_mutex_t lock;
-	uint64_t failures; /* under LOCK: records that could not be written */
-	/* the hash chain, when an audit key was given (all under LOCK) */
-	bool chained;
-	uint8_t key[VR_AUDIT_MAC_SIZE];	 /* K(seq): the key of the next record, evolved after it */
-	uint8_t prev[VR_AUDIT_MAC_SIZE]; /* the last record's MAC (zeros before the first) */
-	uint64_t seq;			 /* the next record's number */
-};
 
 static const char *const events[] = {
     "daemon_started",
@@ -60,6 +48,7 @@ static const char *const events[] = {
     "vram_revoke_refused",
     "vram_import_refused",
     "trust_reloaded",
+    "audit_suppressed",
 };
 
 int vr_audit_is_critical(const char *event)
@@ -67,10 +56,7 @@ int vr_audit_is_critical(const char *event)
 	return strcmp(event, "seal_verification_failed") == 0 ||
 	       strcmp(event, "policy_violation") == 0 || strcmp(event, "vram_seal_refused") == 0 ||
 	       strcmp(event, "expected_digests_refused") == 0 ||
-	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0 ||
-	       strcmp(event, "vram_export_refused") == 0 ||
-	       strcmp(event, "vram_revoke_refused") == 0 ||
-	       strcmp(event, "vram_import_refused") == 0;
+	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0;
 }
 
 /*
@@ -133,6 +119,17 @@ int vr_audit_reopen(struct vr_audit *a)
 	return 0;
 }
 
+/* PATH.chain, malloc'd: where the chain's state is kept; NULL when out of memory. */
+static char *state_name(const char *path)
+{
+	size_t n = strlen(path) + sizeof(".chain");
+	char *s = malloc(n);
+
+	if (s)
+		snprintf(s, n, "%s.chain", path);
+	return s;
+}
+
 int vr_audit_open(const char *path, struct vr_audit **out)
 {
 	struct vr_audit *a = calloc(1, sizeof(*a));
@@ -152,14 +149,21 @@ int vr_audit_open(const char *path, struct vr_audit **out)
 		return ret;
 	}
 	ret = check_safe(path, a->fd);
-	if (!ret && !(a->path = strdup(path)))
+	if (!ret && (!(a->path = strdup(path)) || !(a->state_path = state_name(path)) ||
+		     !(a->key = vr_secure_alloc(VR_AUDIT_MAC_SIZE))))
 		ret = -ENOMEM;
 	if (ret) {
 		close(a->fd);
+		free(a->path);
+		free(a->state_path);
 		free(a);
 		return ret;
 	}
 	pthread_mutex_init(&a->lock, NULL);
+	a->self = geteuid();
+	a->burst = VR_AUDIT_BURST;
+	a->per_sec = VR_AUDIT_PER_SEC;
+	a->every_ms = VR_AUDIT_SUMMARY_MS;
 	*out = a;
 	return 0;
 }
@@ -180,12 +184,19 @@ void vr_audit_close(struct vr_audit *a)
 {
 	if (!a)
 		return;
+	pthread_mutex_lock(&a->lock);
+	audit_limit_flush(a, true); /* what was dropped is counted before the end */
+	pthread_mutex_unlock(&a->lock);
 	if (fsync(a->fd) != 0 && errno != EINVAL)
 		vr_log(LOG_ERR, "audit log fsync at close failed: %s", strerror(errno));
+	else if (a->chained) /* the state on disk after the log it follows */
+		audit_state_save(a, true);
 	close(a->fd);
 	pthread_mutex_destroy(&a->lock);
-	explicit_bzero(a->key, sizeof(a->key));
+	vr_secure_free(a->key, VR_AUDIT_MAC_SIZE);
+	explicit_bzero(a->prev, sizeof(a->prev));
 	free(a->path);
+	free(a->state_path);
 	free(a);
 }
 
@@ -212,195 +223,36 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-void vr_audit_key0(const struct vr_keyring *k, uint8_t out[VR_AUDIT_MAC_SIZE])
-{
-	/* the audit key file's own HKDF key for the label "audit" (key.h), MAC'ing the chain's
-	 * name: K(0), which nothing else derives */
-	vr_keyring_mac(k, "audit", VR_AUDIT_CHAIN_LABEL, strlen(VR_AUDIT_CHAIN_LABEL), out);
-}
-
-void vr_audit_key_next(uint8_t key[VR_AUDIT_MAC_SIZE])
-{
-	uint8_t next[VR_AUDIT_MAC_SIZE];
-
-	vr_hmac_sha256(key, VR_AUDIT_MAC_SIZE, VR_AUDIT_NEXT_LABEL, strlen(VR_AUDIT_NEXT_LABEL),
-		       next);
-	memcpy(key, next, sizeof(next));
-	explicit_bzero(next, sizeof(next)); /* the old key is gone: the past stays as written */
-}
-
-int vr_audit_chain_start(struct vr_audit *a, const uint8_t k0[VR_AUDIT_MAC_SIZE])
-{
-	struct vr_audit_chain c;
-	char *buf = NULL, why[128];
-	int ret = 0;
-
-	vr_audit_chain_init(&c, k0);
-	/* a log that already holds records continues its chain: every record is checked on
-	 * the way, so the daemon never extends a chain it cannot vouch for */
-	FILE *f = fopen(a->path, "r");
-	size_t cap = 0;
-	ssize_t n;
-	uint64_t line = 0;
-
-	while (f && (n = getline(&buf, &cap, f)) > 0) {
-		line++;
-		ret = vr_audit_chain_next(&c, buf, (size_t)n, why, sizeof(why));
-		if (ret) {
-			vr_log(
-			    LOG_ERR,
-			    "audit log %s, line %llu: %s: the chain cannot be continued; start a "
-			    "new audit log (move this one aside, and keep it)",
-			    a->path, (unsigned long long)line, why);
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	free(buf);
-	if (ret == 0) {
-		pthread_mutex_lock(&a->lock);
-		a->chained = true;
-		a->seq = c.seq;
-		memcpy(a->key, c.key, sizeof(a->key));
-		memcpy(a->prev, c.prev, sizeof(a->prev));
-		pthread_mutex_unlock(&a->lock);
-	}
-	explicit_bzero(&c, sizeof(c));
-	return ret ? -EBADMSG : 0;
-}
-
-void vr_audit_chain_init(struct vr_audit_chain *c, const uint8_t k0[VR_AUDIT_MAC_SIZE])
-{
-	memset(c, 0, sizeof(*c));
-	memcpy(c->key, k0, VR_AUDIT_MAC_SIZE);
-}
-
-#define MAC_FIELD ",\"mac\":\""
-
 /*
- * Splits chained record LINE (LEN bytes, its line ending dropped) into its MAC
- * and the record as it was MAC'd: the line without the "mac" field, closed
- * again by '}', into malloc'd *TEXT (*TLEN bytes). Accepts only a line that
- * ends in ,"mac":"<64 hex>"} as vr_audit_log writes it. Returns 0; -EBADMSG
- * with WHY; or -ENOMEM.
+ * Adds TEXT (from a caller: a path, a reason) as KEY: at most VR_AUDIT_TEXT_MAX of its bytes
+ * (cut where a UTF-8 character begins, then "...[N more bytes]"), bytes that are not UTF-8 as
+ * \xNN, so every record stays valid JSON for strict parsers and a caller's long path cannot
+ * make it large. Returns false when out of memory.
  */
-static int split_mac(const char *line, size_t len, uint8_t mac[VR_AUDIT_MAC_SIZE], char **text,
-		     size_t *tlen, char *why, size_t cap)
+static bool add_text(cJSON *o, const char *key, const char *text)
 {
-	/* ...,"mac":"<64 hex>"}\n : the MAC covers the line without that field */
-	size_t tail = strlen(MAC_FIELD) + 2 * VR_AUDIT_MAC_SIZE + 2;
-	char hex[2 * VR_AUDIT_MAC_SIZE + 1];
+	size_t len = strlen(text), keep = len;
+	char marker[48] = "";
 
-	if (len >= tail + 1) {
-		memcpy(hex, line + len - 2 - 2 * VR_AUDIT_MAC_SIZE, 2 * VR_AUDIT_MAC_SIZE);
-		hex[2 * VR_AUDIT_MAC_SIZE] = '\0';
+	if (len > VR_AUDIT_TEXT_MAX) {
+		keep = VR_AUDIT_TEXT_MAX;
+		while (keep > VR_AUDIT_TEXT_MAX - 4 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+			keep--;
+		snprintf(marker, sizeof(marker), "...[%zu more bytes]", len - keep);
 	}
-	if (len < tail + 1 || memcmp(line + len - tail, MAC_FIELD, strlen(MAC_FIELD)) != 0 ||
-	    line[len - 1] != '}' || line[len - 2] != '"' || vr_unhex(hex, mac, VR_AUDIT_MAC_SIZE)) {
-		snprintf(why, cap, "not a chained record (no \"mac\" last)");
-		return -EBADMSG;
+	char *cut = strndup(text, keep);
+	size_t cap = 4 * keep + 1 + sizeof(marker);
+	char *clean = malloc(cap);
+	bool ok = cut && clean;
+
+	if (ok) {
+		vr_utf8_escape(cut, clean, cap - sizeof(marker));
+		strcat(clean, marker);
+		ok = cJSON_AddStringToObject(o, key, clean) != NULL;
 	}
-	*text = malloc(len - tail + 2);
-	if (!*text)
-		return -ENOMEM;
-	memcpy(*text, line, len - tail);
-	(*text)[len - tail] = '}';
-	(*text)[len - tail + 1] = '\0';
-	*tlen = len - tail + 1;
-	return 0;
-}
-
-/*
- * Starts chain C at the first record O of a file that begins mid-chain (the
- * log was rotated), whose "seq" SEQ is a whole number from 1 to 2^32-1:
- * its key is K(seq), reached from K(0), and its prev links to the file
- * before, which only that file can confirm. Forgeries still fail the MAC.
- */
-static void resume_chain(struct vr_audit_chain *c, const cJSON *o, const cJSON *seq)
-{
-	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "prev");
-
-	for (uint64_t s = (uint64_t)seq->valuedouble; c->seq < s; c->seq++)
-		vr_audit_key_next(c->key);
-	if (cJSON_IsString(p))
-		vr_unhex(p->valuestring, c->prev, sizeof(c->prev));
-	c->started_at = c->seq;
-}
-
-/*
- * Checks record O against chain C: a whole "seq" that is the next number, a
- * "prev" that is the MAC of the record before, and its MAC, MAC, equal to
- * WANT, the one computed with this record's key. Returns 0, or -EBADMSG with
- * the first of these that fails in WHY.
- */
-static int check_record(const struct vr_audit_chain *c, const cJSON *o,
-			const uint8_t mac[VR_AUDIT_MAC_SIZE], const uint8_t want[VR_AUDIT_MAC_SIZE],
-			char *why, size_t cap)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, "seq");
-	uint8_t prev[VR_AUDIT_MAC_SIZE];
-
-	if (!cJSON_IsObject(o) || !cJSON_IsNumber(it) || it->valuedouble < 0 ||
-	    it->valuedouble != (double)(uint64_t)it->valuedouble)
-		snprintf(why, cap, "not a chained record (no seq)");
-	else if ((uint64_t)it->valuedouble != c->seq)
-		snprintf(why, cap,
-			 "seq %llu where %llu was next: a record was dropped, added or "
-			 "moved",
-			 (unsigned long long)it->valuedouble, (unsigned long long)c->seq);
-	else if (!cJSON_IsString(it = cJSON_GetObjectItemCaseSensitive(o, "prev")) ||
-		 vr_unhex(it->valuestring, prev, sizeof(prev)) ||
-		 !memeql_sec(prev, c->prev, sizeof(prev)))
-		snprintf(why, cap, "seq %llu does not follow the record before it (prev)",
-			 (unsigned long long)c->seq);
-	else if (!memeql_sec(mac, want, VR_AUDIT_MAC_SIZE))
-		snprintf(why, cap,
-			 "seq %llu: MAC does not verify (edited, or made with another "
-			 "key or epoch)",
-			 (unsigned long long)c->seq);
-	else
-		return 0;
-	return -EBADMSG;
-}
-
-int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, char *why,
-			size_t cap)
-{
-	uint8_t mac[VR_AUDIT_MAC_SIZE], want[VR_AUDIT_MAC_SIZE];
-	const cJSON *it;
-	cJSON *o;
-	char *text;
-	size_t tlen;
-	int ret, perr;
-
-	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	ret = split_mac(line, len, mac, &text, &tlen, why, cap);
-	if (ret)
-		return ret;
-	o = vr_json_parse(text, tlen, NULL, &perr);
-	if (perr == -ENOMEM) {
-		free(text);
-		snprintf(why, cap, "out of memory");
-		return -ENOMEM;
-	}
-	it = cJSON_GetObjectItemCaseSensitive(o, "seq");
-	if (!c->started && cJSON_IsNumber(it) && it->valuedouble >= 1 &&
-	    it->valuedouble < 4294967296.0 && c->seq == 0)
-		resume_chain(c, o, it);
-	c->started = true;
-	/* this record's key: K(seq), after the start above */
-	vr_hmac_sha256(c->key, VR_AUDIT_MAC_SIZE, text, tlen, want);
-	ret = check_record(c, o, mac, want, why, cap);
-	cJSON_Delete(o);
-	free(text);
-	if (ret == 0) {
-		memcpy(c->prev, mac, sizeof(mac));
-		c->seq++;
-		vr_audit_key_next(c->key);
-	}
-	return ret;
+	free(cut);
+	free(clean);
+	return ok;
 }
 
 /*
@@ -408,19 +260,7 @@ int vr_audit_chain_next(struct vr_audit_chain *c, const char *line, size_t len, 
  * pid, outcome, and digest and detail when R has them. NULL when out of
  * memory.
  */
-/* Adds TEXT (from a caller: a path, a reason) as KEY, bytes that are not UTF-8 as \xNN, so
- * every record stays valid JSON for strict parsers. Returns false when out of memory. */
-static bool add_text(cJSON *o, const char *key, const char *text)
-{
-	size_t cap = 4 * strlen(text) + 1;
-	char *clean = malloc(cap);
-	bool ok = clean && cJSON_AddStringToObject(o, key, vr_utf8_escape(text, clean, cap));
-
-	free(clean);
-	return ok;
-}
-
-static cJSON *record_object(const struct vr_audit_rec *r)
+cJSON *audit_record_object(const struct vr_audit_rec *r)
 {
 	char when[40], digest[2 * 8 + 8];
 	struct timespec ts;
@@ -483,7 +323,7 @@ static char *record_line(struct vr_audit *a, cJSON *o, uint8_t mac[VR_AUDIT_MAC_
 	}
 	if (a->chained) {
 		/* MAC over the record as printed, then its "mac" field goes last */
-		vr_hmac_sha256(a->key, sizeof(a->key), withnl, n, mac);
+		vr_hmac_sha256(a->key, VR_AUDIT_MAC_SIZE, withnl, n, mac);
 		n--; /* the closing brace */
 		n += (size_t)sprintf(withnl + n, MAC_FIELD);
 		vr_hex(mac, VR_AUDIT_MAC_SIZE, withnl + n);
@@ -517,11 +357,40 @@ static int append_line(struct vr_audit *a, const char *line, size_t len, bool cr
 	return ret;
 }
 
-int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
+int audit_write(struct vr_audit *a, cJSON *o, bool critical)
 {
 	uint8_t mac[VR_AUDIT_MAC_SIZE];
-	char *line = NULL;
 	size_t len;
+	int ret = 0;
+	char *line;
+
+	/* the state names the record before the last one (its replacement failed): it must be
+	 * right before another record goes on, or a restart could not find its place */
+	if (a->chained && a->state_stale && (ret = audit_state_save(a, critical)) == 0)
+		a->state_stale = false;
+	line = ret ? NULL : record_line(a, o, mac, &len);
+	if (!ret && !line)
+		ret = -ENOMEM;
+	/* a critical record is on disk before the state that follows it is */
+	if (line)
+		ret = append_line(a, line, len, critical);
+	free(line);
+	if (ret) {
+		a->failures++;
+		return ret;
+	}
+	if (a->chained) {
+		/* only a record that is in the file moves the chain on */
+		memcpy(a->prev, mac, sizeof(mac));
+		a->seq++;
+		vr_audit_key_next(a->key);
+		a->state_stale = audit_state_save(a, critical) != 0;
+	}
+	return 0;
+}
+
+int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
+{
 	cJSON *o;
 	int ret = -ENOMEM;
 
@@ -532,29 +401,28 @@ int vr_audit_log(struct vr_audit *a, const struct vr_audit_rec *r)
 	}
 	if (!a || !r->event || !r->outcome)
 		return -EINVAL;
-	o = record_object(r);
+	o = audit_record_object(r);
 	if (!o)
 		goto fail;
 	pthread_mutex_lock(&a->lock);
 	/* the chain's fields are the lock's: records take their numbers in the order written */
-	line = record_line(a, o, mac, &len);
-	if (line) {
-		ret = append_line(a, line, len, vr_audit_is_critical(r->event));
-		if (ret)
-			a->failures++;
-	}
-	if (ret == 0 && a->chained) {
-		/* only a record that is in the file moves the chain on */
-		memcpy(a->prev, mac, sizeof(mac));
-		a->seq++;
-		vr_audit_key_next(a->key);
-	}
+	/* what was dropped is summed up before the daemon's last record */
+	audit_limit_flush(a, strcmp(r->event, "daemon_stopped") == 0);
+	ret = audit_limit_pass(a, r) ? audit_write(a, o, vr_audit_is_critical(r->event)) : 0;
 	pthread_mutex_unlock(&a->lock);
-	free(line);
 	cJSON_Delete(o);
 fail:
 	if (ret)
 		vr_log(LOG_ERR, "audit record %s for %s could not be written: %s", r->event,
 		       r->path ? r->path : "-", strerror(-ret));
 	return ret;
+}
+
+void vr_audit_set_limit(struct vr_audit *a, unsigned burst, unsigned per_sec, unsigned every_ms)
+{
+	pthread_mutex_lock(&a->lock);
+	a->burst = burst;
+	a->per_sec = per_sec;
+	a->every_ms = every_ms;
+	pthread_mutex_unlock(&a->lock);
 }

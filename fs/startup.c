@@ -186,42 +186,52 @@ static void audit_dir(const char *path)
 		mkdir("/var/log/vram-residency", 0700);
 }
 
-/* Opens the audit log and, with audit_key=, starts its chain; returns 0 or -1. */
+/* Starts the audit log's chain with audit_key='s first key (checking the whole log, and the
+ * state file when there is one); returns 0 or -errno. */
+static int chain_with_key(struct daemon *d)
+{
+	/* K(0) from the key file, then the file's bytes and K(0) leave memory */
+	struct vr_keyring *ak;
+	uint8_t k0[VR_AUDIT_MAC_SIZE];
+	int ret = vr_folder_safe("audit key", d->opts.audit_key);
+
+	if (ret == 0)
+		ret = vr_keyring_load(d->opts.audit_key, &ak);
+	if (ret == 0 && d->keys && vr_keyring_equal(ak, d->keys)) {
+		/* one key would both sign the seals and chain the log that audits them */
+		vr_log(LOG_ERR,
+		       "audit_key=%s holds the same secret as secret=: give each "
+		       "its own file (head -c 32 /dev/urandom > FILE)",
+		       d->opts.audit_key);
+		vr_keyring_free(ak);
+		ret = -EINVAL;
+	}
+	if (ret == 0) {
+		vr_audit_key0(ak, k0);
+		vr_keyring_free(ak);
+		ret = vr_audit_chain_start(d->audit, k0);
+		explicit_bzero(k0, sizeof(k0));
+	}
+	return ret;
+}
+
+/*
+ * Opens the audit log and continues its chain: from audit_key= when given, else from the
+ * chain's state file when there is one (docs/audit.md). Returns 0 or -1.
+ */
 static int open_audit(struct daemon *d)
 {
+	int ret;
+
 	audit_dir(d->opts.audit);
 	if (vr_audit_open(d->opts.audit, &d->audit) != 0)
 		return -1;
-	if (d->opts.audit_key) {
-		/* K(0) from the key file, then the file's bytes and K(0) leave memory */
-		struct vr_keyring *ak;
-		uint8_t k0[VR_AUDIT_MAC_SIZE];
-		int ret = vr_folder_safe("audit key", d->opts.audit_key);
-
-		if (ret == 0)
-			ret = vr_keyring_load(d->opts.audit_key, &ak);
-		if (ret == 0 && d->keys && vr_keyring_equal(ak, d->keys)) {
-			/* one key would both sign the seals and chain the log that audits them */
-			vr_log(LOG_ERR,
-			       "audit_key=%s holds the same secret as secret=: give each "
-			       "its own file (head -c 32 /dev/urandom > FILE)",
-			       d->opts.audit_key);
-			vr_keyring_free(ak);
-			ret = -EINVAL;
-		}
-		if (ret == 0) {
-			vr_audit_key0(ak, k0);
-			vr_keyring_free(ak);
-			ret = vr_audit_chain_start(d->audit, k0);
-			explicit_bzero(k0, sizeof(k0));
-		}
-		if (ret) {
-			vr_log(LOG_ERR,
-			       "audit_key=%s: the audit log cannot be chained; nothing "
-			       "mounted",
-			       d->opts.audit_key);
-			return -1;
-		}
+	ret = d->opts.audit_key ? chain_with_key(d) : vr_audit_chain_resume(d->audit);
+	if (ret < 0) {
+		vr_log(LOG_ERR, "audit log %s: the chain cannot be continued%s%s; nothing mounted",
+		       d->opts.audit, d->opts.audit_key ? " with audit_key=" : "",
+		       d->opts.audit_key ? d->opts.audit_key : "");
+		return -1;
 	}
 	return 0;
 }
