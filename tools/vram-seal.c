@@ -24,7 +24,7 @@ static const char usage_main[] =
 static const char usage_digest[] = "usage: vram-seal digest [-j THREADS] FILE...\n";
 static const char usage_verify[] = "usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
 static const char usage_audit[] =
-    "usage: vram-seal audit-verify --key AUDIT_KEY [--expect-seq N] LOG...\n";
+    "usage: vram-seal audit-verify --key AUDIT_KEY [--expect-seq N] [--from-middle] LOG...\n";
 
 static void help_main(void)
 {
@@ -38,7 +38,7 @@ static void help_main(void)
 	       "  verify-model --trust KEY DIR\n"
 	       "                     check DIR's model.sig (OpenSSF model signing) with\n"
 	       "                     KEY, then every file against it, as the daemon does\n"
-	       "  audit-verify --key AUDIT_KEY [--expect-seq N] LOG...\n"
+	       "  audit-verify --key AUDIT_KEY [--expect-seq N] [--from-middle] LOG...\n"
 	       "                     check the audit log's hash chain, naming the first\n"
 	       "                     bad record\n"
 	       "Run 'vram-seal COMMAND --help' for a command's options.\n",
@@ -335,10 +335,19 @@ static int chain_logs(struct vr_audit_chain *ch, char **logs, int n)
 	return status;
 }
 
-/* The chain CH held to its end: fails when it ends before record EXPECT (HAVE_EXPECT), else
- * prints what it covers. Returns 0 or 1. */
-static int chain_end(const struct vr_audit_chain *ch, bool have_expect, uint64_t expect)
+/* The chain CH held to its end: fails when it ends before record EXPECT (HAVE_EXPECT), or
+ * begins after record 0 unless FROM_MIDDLE; else prints what it covers. Returns 0 or 1. */
+static int chain_end(const struct vr_audit_chain *ch, bool have_expect, uint64_t expect,
+		     bool from_middle)
 {
+	if (ch->started_at && !from_middle) {
+		fprintf(stderr,
+			"vram-seal: FAILED: the chain begins at record %llu, not 0: the records "
+			"before it were cut off, or are in an earlier file (give it first); "
+			"--from-middle checks a rotated file alone from there\n",
+			(unsigned long long)ch->started_at);
+		return 1;
+	}
 	if (have_expect && ch->seq <= expect) {
 		fprintf(stderr,
 			"vram-seal: FAILED: the chain ends at record %llu, before record %llu: "
@@ -361,22 +370,25 @@ static int cmd_audit_verify(int argc, char **argv)
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
 					     {"key", required_argument, NULL, 'k'},
 					     {"expect-seq", required_argument, NULL, 'e'},
+					     {"from-middle", no_argument, NULL, 'm'},
 					     {NULL, 0, NULL, 0}};
 	const char *key = NULL;
 	uint64_t expect = 0;
-	bool have_expect = false;
+	bool have_expect = false, from_middle = false;
 	struct vr_audit_chain ch;
 	struct vr_keyring *k;
 	uint8_t k0[VR_AUDIT_MAC_SIZE];
 	int c, status;
 
-	while ((c = getopt_long(argc, argv, "+hk:e:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hk:e:m", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			printf(
 			    "%s  --key FILE       the daemon's audit_key= file\n"
 			    "  --expect-seq N   fail unless the chain reaches record N (a tail\n"
 			    "                   cut off is otherwise invisible)\n"
+			    "  --from-middle    accept a first record that is not record 0 (a\n"
+			    "                   rotated file checked alone); else that fails\n"
 			    "Checks every record of the LOGs, in order (a rotated log first), and\n"
 			    "exits 0 only when the chain holds; else names the first bad record.\n",
 			    usage_audit);
@@ -387,6 +399,9 @@ static int cmd_audit_verify(int argc, char **argv)
 		case 'e':
 			expect = strtoull(optarg, NULL, 10);
 			have_expect = true;
+			break;
+		case 'm':
+			from_middle = true;
 			break;
 		default:
 			fputs(usage_audit, stderr);
@@ -405,7 +420,7 @@ static int cmd_audit_verify(int argc, char **argv)
 	explicit_bzero(k0, sizeof(k0));
 	status = chain_logs(&ch, argv + optind, argc - optind);
 	if (status == 0)
-		status = chain_end(&ch, have_expect, expect);
+		status = chain_end(&ch, have_expect, expect, from_middle);
 	explicit_bzero(&ch, sizeof(ch));
 	return status;
 }

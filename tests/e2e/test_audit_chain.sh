@@ -17,6 +17,47 @@ check "unmount" unmount_vr
 n=$(wc -l < "$AUDIT")
 check "every record chained, across the restart" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' --expect-seq $((n - 1)) '$AUDIT' | grep -q '$n chained records'"
 
+# the chain's state (the next seq, the last MAC, the next key), replaced after every record:
+# a restart needs only it, and the first key can stay offline, for verification
+check "the state file is the daemon's alone" test "$(stat -c %a "$AUDIT.chain")" = 600
+check "restart without audit_key goes on from the state" mount_vr "capacity=64M"
+check "load without the key" cp "$WORK/f.bin" "$MNT/c.bin"
+check "unmount" unmount_vr
+check "restart with the key again" mount_vr "capacity=64M,audit_key=$KEY"
+check "unmount" unmount_vr
+n=$(wc -l < "$AUDIT")
+check "the offline first key verifies the whole log, across restarts with and without it" \
+	bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' --expect-seq $((n - 1)) '$AUDIT' | grep -q '$n chained records'"
+check "the records written without the key are in it" grep -q '"event":"vram_sealed","path":"c.bin"' "$AUDIT"
+# its first records cut off: a failure, unless asked for
+cp "$AUDIT" "$WORK/head.log"
+sed -i '1,2d' "$WORK/head.log"
+refuse "a log whose first records were cut off fails" "begins at record 2, not 0" \
+	"$BIN/vram-seal" audit-verify --key "$KEY" "$WORK/head.log"
+check "--from-middle checks it from there" "$BIN/vram-seal" audit-verify --key "$KEY" --from-middle "$WORK/head.log"
+# a state and a log that disagree: refused, never chained onto
+start_bare() { timeout 10 "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT$1" "$MNT"; }
+cp "$AUDIT.chain" "$WORK/old.chain"
+check "mount" mount_vr "capacity=64M"
+check "unmount" unmount_vr
+cp "$AUDIT.chain" "$WORK/new.chain"
+cp "$WORK/old.chain" "$AUDIT.chain"
+refuse "an older state under a longer log is refused" "disagree: the log's last record is seq" start_bare ""
+refuse "also with the key" "disagree" start_bare ",audit_key=$KEY"
+cp "$WORK/new.chain" "$AUDIT.chain"
+cp "$AUDIT" "$WORK/whole.log"
+sed -i '$d' "$AUDIT"
+refuse "a log cut at its end is refused" "records were cut off its end" start_bare ""
+cp "$WORK/whole.log" "$AUDIT"
+rm "$AUDIT.chain"
+refuse "a chained log without its state is refused" "is chained, but its state .* is missing" start_bare ""
+check "audit_key= checks the log and writes the state again" mount_vr "capacity=64M,audit_key=$KEY"
+check "unmount" unmount_vr
+check "and the chain goes on without it" mount_vr "capacity=64M"
+check "unmount" unmount_vr
+n=$(wc -l < "$AUDIT")
+check "every record verifies" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' --expect-seq $((n - 1)) '$AUDIT' | grep -q '$n chained records'"
+
 cp "$AUDIT" "$WORK/cut.log"
 sed -i '$d' "$WORK/cut.log"
 check "a cut tail passes without --expect-seq (what a chain cannot see alone)" "$BIN/vram-seal" audit-verify --key "$KEY" "$WORK/cut.log"
@@ -52,7 +93,8 @@ import json, sys
 for p in sys.argv[1:]:
     for line in open(p):
         json.loads(line)' "$AUDIT.1" "$AUDIT"
-check "the new file alone says it begins mid-chain" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' '$AUDIT' | grep -q 'begins mid-chain'"
+refuse "the new file alone fails: it begins mid-chain" "not 0" "$BIN/vram-seal" audit-verify --key "$KEY" "$AUDIT"
+check "with --from-middle it says so, and passes" bash -c "'$BIN/vram-seal' audit-verify --key '$KEY' --from-middle '$AUDIT' | grep -q 'begins mid-chain'"
 
 # a reordered pair of records is named
 cp "$AUDIT.1" "$WORK/swap.log"
