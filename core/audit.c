@@ -119,14 +119,18 @@ int vr_audit_reopen(struct vr_audit *a)
 	return 0;
 }
 
-/* PATH.chain, malloc'd: where the chain's state is kept; NULL when out of memory. */
-static char *state_name(const char *path)
+/* PATH.chain, where the chain's state is kept, malloc'd with PATH.chain.tmp after it (in
+ * *TMP; one allocation, none per record); NULL when out of memory. */
+static char *state_name(const char *path, char **tmp)
 {
 	size_t n = strlen(path) + sizeof(".chain");
-	char *s = malloc(n);
+	char *s = malloc(2 * n + 4);
 
-	if (s)
+	if (s) {
 		snprintf(s, n, "%s.chain", path);
+		*tmp = s + n;
+		snprintf(*tmp, n + 4, "%s.tmp", s);
+	}
 	return s;
 }
 
@@ -149,8 +153,9 @@ int vr_audit_open(const char *path, struct vr_audit **out)
 		return ret;
 	}
 	ret = check_safe(path, a->fd);
-	if (!ret && (!(a->path = strdup(path)) || !(a->state_path = state_name(path)) ||
-		     !(a->key = vr_secure_alloc(VR_AUDIT_MAC_SIZE))))
+	if (!ret &&
+	    (!(a->path = strdup(path)) || !(a->state_path = state_name(path, &a->state_tmp)) ||
+	     !(a->key = vr_secure_alloc(VR_AUDIT_MAC_SIZE))))
 		ret = -ENOMEM;
 	if (ret) {
 		close(a->fd);

@@ -30,6 +30,7 @@ struct vr_audit {
 	int fd;
 	char *path;
 	char *state_path; /* PATH.chain: the chain's state, while chained */
+	char *state_tmp;  /* PATH.chain.tmp, in STATE_PATH's allocation: the next state */
 	pthread_mutex_t lock;
 	uint64_t failures; /* under LOCK: records that could not be written */
 	/* the hash chain, when an audit key or a state file was given (all under LOCK) */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +35,22 @@ static int write_whole(int fd, const char *p, size_t len)
 static int sync_folder(const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	int ret = fd < 0 ? (dir ? -errno : -ENOMEM) : 0;
+	size_t n = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 0;
+	char dir[PATH_MAX] = ".";
+	int fd, ret = 0;
 
-	if (fd >= 0 && fsync(fd) != 0)
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (n) {
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
 		ret = -errno;
-	if (fd >= 0)
-		close(fd);
-	free(dir);
+	close(fd);
 	return ret;
 }
 
@@ -65,32 +73,25 @@ static int write_temp(const char *tmp, const char *text, size_t len, bool sync)
 int audit_state_save(struct vr_audit *a, bool sync)
 {
 	char text[256], prev[2 * VR_AUDIT_MAC_SIZE + 1], key[2 * VR_AUDIT_MAC_SIZE + 1];
-	size_t n = strlen(a->state_path) + sizeof(".tmp");
-	char *tmp = malloc(n);
-	int ret = -ENOMEM, len;
+	int ret, len;
 
 	vr_hex(a->prev, VR_AUDIT_MAC_SIZE, prev);
 	vr_hex(a->key, VR_AUDIT_MAC_SIZE, key);
 	len = snprintf(text, sizeof(text), STATE_MAGIC "seq %llu\nprev %s\nkey %s\n",
 		       (unsigned long long)a->seq, prev, key);
 	explicit_bzero(key, sizeof(key));
-	if (tmp) {
-		/* written whole beside it, then renamed over it: a crash leaves the old or the new
-		 */
-		snprintf(tmp, n, "%s.tmp", a->state_path);
-		ret = write_temp(tmp, text, (size_t)len, sync);
-		if (ret == 0 && rename(tmp, a->state_path) != 0)
-			ret = -errno;
-		if (ret == 0 && sync)
-			ret = sync_folder(a->state_path);
-		if (ret)
-			unlink(tmp);
-	}
+	/* written whole beside it, then renamed over it: a crash leaves the old or the new */
+	ret = write_temp(a->state_tmp, text, (size_t)len, sync);
+	if (ret == 0 && rename(a->state_tmp, a->state_path) != 0)
+		ret = -errno;
+	if (ret == 0 && sync)
+		ret = sync_folder(a->state_path);
+	if (ret)
+		unlink(a->state_tmp);
 	explicit_bzero(text, sizeof(text));
 	if (ret)
 		vr_log(LOG_ERR, "audit chain state %s could not be replaced: %s", a->state_path,
 		       strerror(-ret));
-	free(tmp);
 	return ret;
 }
 

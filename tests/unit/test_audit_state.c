@@ -419,6 +419,61 @@ static void test_text_cap(void)
 	unlink(logp);
 }
 
+/*
+ * What a start or a record cannot use: a state that is a folder (refused at start; a record
+ * whose state cannot be replaced is still written once, then refused until it can be), a
+ * state over an unchained last record, a log whose last line is too long to read back.
+ */
+static void test_faults(void)
+{
+	struct vr_audit_rec r = {.event = "vram_sealed", .path = "m/w.bin", .outcome = "ok"};
+	struct vr_audit *a;
+
+	unlink(logp);
+	unlink(state);
+	CHECK_EQ(vr_audit_open(logp, &a), 0);
+	CHECK_EQ(vr_audit_chain_start(a, k0), 0);
+	records(a, 1);
+	/* the state's place taken by a folder: this record is written, the state cannot follow */
+	CHECK_EQ(unlink(state), 0);
+	CHECK_EQ(mkdir(state, 0700), 0);
+	CHECK_EQ(vr_audit_log(a, &r), 0);
+	CHECK(vr_audit_log(a, &r) < 0); /* refused: the state would fall two behind */
+	CHECK_EQ(vr_audit_failures(a), 1);
+	CHECK_EQ(rmdir(state), 0);
+	CHECK_EQ(vr_audit_log(a, &r), 0); /* the state is written first, then the record */
+	vr_audit_close(a);
+	CHECK_EQ(walk(), 3);
+	CHECK_EQ(resume_and_log(1), 0);
+	CHECK_EQ(walk(), 4);
+	/* a folder as the state at start */
+	char saved[320];
+
+	snprintf(saved, sizeof(saved), "%s/saved.chain", dir);
+	CHECK_EQ(rename(state, saved), 0);
+	CHECK_EQ(mkdir(state, 0700), 0);
+	CHECK_EQ(resume_and_log(1), -EINVAL);
+	CHECK_EQ(rmdir(state), 0);
+	CHECK_EQ(rename(saved, state), 0);
+	/* an unchained record after the chain's last: refused */
+	FILE *f = fopen(logp, "a");
+
+	if (f) {
+		fputs("{\"event\":\"vram_sealed\"}\n", f);
+		fclose(f);
+	}
+	CHECK_EQ(resume_and_log(1), -EBADMSG);
+	/* a last line longer than what is read back */
+	f = fopen(logp, "a");
+	for (int i = 0; f && i < 70000; i++)
+		fputc('x', f);
+	if (f)
+		fclose(f);
+	CHECK_EQ(resume_and_log(1), -EFBIG);
+	unlink(logp);
+	unlink(state);
+}
+
 int main(void)
 {
 	uint8_t secret[32] = {5};
@@ -432,6 +487,7 @@ int main(void)
 	vr_keyring_free(k);
 	test_state();
 	test_unchained();
+	test_faults();
 	test_locked();
 	test_limit();
 	test_text_cap();

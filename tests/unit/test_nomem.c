@@ -247,7 +247,7 @@ static struct vr_keyring *keys;
 static struct vr_trust *trust;
 static uint8_t data[300000];
 static char tmpdir[] = "/tmp/vr-nomem-XXXXXX";
-static char logpath[300];
+static char logpath[300], statepath[310];
 static uint8_t k0[32];
 
 static int load(struct vr_residency *r, const char *path, const void *bytes, size_t len)
@@ -476,6 +476,7 @@ static bool tree_run(long nth)
 	bool hit;
 
 	unlink(logpath);
+	unlink(statepath); /* a new chain each run, from seq 0 */
 	CHECK_EQ(vr_audit_open(logpath, &audit), 0);
 	CHECK_EQ(vr_audit_chain_start(audit, k0), 0);
 	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
@@ -671,6 +672,7 @@ int main(void)
 		data[i] = (uint8_t)(i * 131 + i / 4096);
 	CHECK(mkdtemp(tmpdir) != NULL);
 	snprintf(logpath, sizeof(logpath), "%s/audit.log", tmpdir);
+	snprintf(statepath, sizeof(statepath), "%s.chain", logpath);
 	snprintf(path, sizeof(path), "%s/secret", tmpdir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
 
@@ -703,6 +705,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/secret", tmpdir);
 	unlink(path);
 	unlink(logpath);
+	unlink(statepath);
 	rmdir(tmpdir);
 	return check_summary();
 }
