@@ -40,9 +40,14 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	res_node_path(n, rel, sizeof(rel));
 	res_unlock(r);
 	if (check) {
-		if (res_check_at(r, n, rel, c)) {
+		/* shared with a check of N running now, and held to the caller's limits */
+		int ret = res_check_open(r, n, rel, c);
+
+		if (ret) {
 			vr_res_release(r, h);
-			return -EIO; /* a mismatch (-EBADMSG) reads as EIO, as with fs-verity */
+			/* past the limits, or being replaced: EAGAIN; a mismatch (-EBADMSG)
+			 * reads as EIO, as with fs-verity */
+			return ret == -EAGAIN ? -EAGAIN : -EIO;
 		}
 	}
 	*out = h;

@@ -125,7 +125,10 @@ struct vr_node {
 	struct vr_sha256_async *wsha; /* [IO] hashing on its own thread, beside the upload */
 	uint64_t hashed_to;	      /* [IO] */
 	bool hash_lost;		      /* [IO] */
-	bool cache_ok;		    /* [T] the kernel's page cache holds only these sealed bytes */
+	bool cache_ok; /* [T] the kernel's page cache holds only these sealed bytes */
+	/* [T] a check at open (verify_on_open) passed and was audited since it was sealed: later
+	 * passing checks at open write no record until its state changes or a check fails */
+	bool open_audited;
 	const char *incomplete_why; /* [T] why, while ST_INCOMPLETE */
 };
 
@@ -164,6 +167,13 @@ struct vr_residency {
 	/* [T] removed files' memory held by revoked leases' holders, where the backend cannot see
 	 * it (CUDA): counted used until they release the leases */
 	uint64_t client_bytes;
+	/* [T] the checks users other than root hold now, runs and joiners (checks.c): at most
+	 * VR_VERIFY_PER_UID a user, VR_RES_CHECKS_OTHERS in all, so distinct users fit */
+	struct res_check_slot {
+		uid_t uid;
+		unsigned held; /* 0: a free entry */
+	} slots[VR_RES_CHECKS_OTHERS];
+	unsigned slots_held; /* [T] their sum */
 };
 
 /*
@@ -397,7 +407,7 @@ void res_load_failed(struct vr_residency *r, struct vr_node *n, int err, const s
 void res_release_writer(struct vr_residency *r, struct vr_handle *h);
 
 /* verify.c: checks */
-/* Verifies a user other than root may run at once (joining a running one is free). */
+/* Checks a user other than root holds at once, runs and joiners alike (checks.c). */
 #define VR_VERIFY_PER_UID 2
 struct res_verify_run;
 /*
@@ -405,23 +415,35 @@ struct res_verify_run;
  * verify does: a mismatch quarantines and audits. WHY gets the reason of a
  * failure. Returns 0, -EBADMSG (differs), -EACCES (a source above it fails),
  * -EAGAIN (not sealed), -ENOENT (removed) or a device's -errno (not checked).
- * N referenced by the caller; no lock held.
+ * AT_OPEN: the check of an open (verify_on_open), whose pass is audited once per sealed
+ * state (n->open_audited). N referenced by the caller; no lock held.
  */
-int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
-		   size_t cap);
-/* The same with N's path given (the open of a reader, with verify_on_open); returns 0 or the
- * error alone. */
-int res_check_at(struct vr_residency *r, struct vr_node *n, const char *path,
-		 const struct vr_caller *c);
+int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		   bool at_open, char *why, size_t cap);
+/* The verify report of DIR (referenced), checking every file below it the caller may read,
+ * now, unshared: res_verify_text's worker. */
+int res_run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		   char **text, size_t *len, int *tail_err);
+
+/* checks.c: checks shared while they run, and held to the limits */
+/*
+ * The verify report of DIR: shared with a verify of DIR by the same user and group running
+ * now, else run (res_run_verify). Counted in the caller's limits: -EAGAIN at once past them.
+ */
 int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
 		    char **text, size_t *len, int *tail_err);
 /*
  * res_check_node for the socket: shared with a check of N already running (its result is
- * this caller's), and counted in the caller's per-user limit with the verifies (-EAGAIN,
- * WHY saying so, when a user other than root runs VR_VERIFY_PER_UID already).
+ * this caller's), and counted in the caller's limits with the verifies (-EAGAIN, WHY saying
+ * so, when a user other than root holds VR_VERIFY_PER_UID checks already, or users other
+ * than root VR_RES_CHECKS_OTHERS).
  */
 int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
 		     char *why, size_t cap);
+/* The same for an open with verify_on_open (PATH: N's, for the log): 0, -EAGAIN past the
+ * limits (said in the log), or the check's error. */
+int res_check_open(struct vr_residency *r, struct vr_node *n, const char *path,
+		   const struct vr_caller *c);
 
 /* report.c: texts */
 /* expect.c: expected digests (sources: model.sig, SHA256SUMS) */

@@ -454,9 +454,11 @@ void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st
 
 	counted(n->state, was);
 	counted(st, now);
-	if (st != ST_SEALED)
+	if (st != ST_SEALED) {
 		n->cache_ok =
 		    false; /* its bytes may change: cached pages must go at the next open */
+		n->open_audited = false; /* a new seal: its first pass at open is audited */
+	}
 	r->files = r->files - was[0] + now[0];
 	r->sealed = r->sealed - was[1] + now[1];
 	r->quarantined = r->quarantined - was[2] + now[2];

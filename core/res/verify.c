@@ -127,12 +127,47 @@ static void quarantine(struct vr_residency *r, struct vr_node *n, const char *pa
 }
 
 /*
+ * Counts check K of N, which took SECONDS, and audits it: a pass, unless at open (AT_OPEN)
+ * with a pass at open audited since N was sealed or a check of it failed; a failure always,
+ * quarantining N for a mismatch.
+ */
+static void check_done(struct vr_residency *r, struct vr_node *n, const char *path,
+		       const struct vr_caller *c, bool at_open, const struct check *k,
+		       double seconds)
+{
+	res_lock(r);
+	res_count_check(r, k->ret, seconds);
+	bool recorded = at_open && n->open_audited; /* nothing changed since the last pass */
+
+	if (k->ret)
+		n->open_audited = false;
+	else if (at_open)
+		n->open_audited = true;
+	res_unlock(r);
+	if (k->ret == 0) {
+		if (!recorded)
+			res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
+	} else if (k->ret == -EACCES) {
+		/* its bytes are the loaded ones; the source they state is what failed */
+		res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
+	} else if (k->ret != -EBADMSG) {
+		/* the check did not run: the file stays sealed, this check fails */
+		vr_log(LOG_ERR, "seal check of %s: %s", path, k->why);
+		res_audit(r, "seal_check_error", path, c, "failed", NULL, k->why);
+	} else {
+		quarantine(r, n, path, k, c);
+	}
+}
+
+/*
  * Re-checks sealed file N: its seal's signature, then the fs-verity digest of
  * its bytes recomputed on the device against the seal's. Takes IO shared.
- * On failure quarantines and audits. The result comes back in K.
+ * On failure quarantines and audits; a pass is audited too, but one at open (AT_OPEN) only
+ * when no pass at open was since N was sealed or a check of it failed. The result comes back
+ * in K.
  */
 static void check_file(struct vr_residency *r, struct vr_node *n, const char *path,
-		       const struct vr_caller *c, struct check *k)
+		       const struct vr_caller *c, bool at_open, struct check *k)
 {
 	memset(k, 0, sizeof(*k));
 	pthread_rwlock_rdlock(&n->io);
@@ -195,35 +230,12 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	}
 	pthread_rwlock_unlock(&n->io);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	res_lock(r);
-	res_count_check(r, k->ret,
-			(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-	res_unlock(r);
-	if (k->ret == 0) {
-		res_audit(r, "seal_verified", path, c, "ok", k->fsv, NULL);
-	} else if (k->ret == -EACCES) {
-		/* its bytes are the loaded ones; the source they state is what failed */
-		res_audit(r, "seal_verification_failed", path, c, "failed", k->fsv, k->why);
-	} else if (k->ret != -EBADMSG) {
-		/* the check did not run: the file stays sealed, this check fails */
-		vr_log(LOG_ERR, "seal check of %s: %s", path, k->why);
-		res_audit(r, "seal_check_error", path, c, "failed", NULL, k->why);
-	} else {
-		quarantine(r, n, path, k, c);
-	}
+	check_done(r, n, path, c, at_open, k,
+		   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
-int res_check_at(struct vr_residency *r, struct vr_node *n, const char *path,
-		 const struct vr_caller *c)
-{
-	struct check k;
-
-	check_file(r, n, path, c, &k);
-	return k.ret;
-}
-
-int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c, char *why,
-		   size_t cap)
+int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		   bool at_open, char *why, size_t cap)
 {
 	char path[VR_SEAL_PATH_MAX];
 	struct check k;
@@ -232,7 +244,7 @@ int res_check_node(struct vr_residency *r, struct vr_node *n, const struct vr_ca
 	if (res_node_path(n, path, sizeof(path)) != 0)
 		snprintf(path, sizeof(path), "%s", n->name);
 	res_unlock(r);
-	check_file(r, n, path, c, &k);
+	check_file(r, n, path, c, at_open, &k);
 	snprintf(why, cap, "%s", k.ret && k.why ? k.why : "");
 	return k.ret;
 }
@@ -395,7 +407,7 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	}
 	if (st == ST_FAILED || st == ST_REMOVED)
 		return;
-	check_file(r, n, f->path, c, &k);
+	check_file(r, n, f->path, c, false, &k);
 	if (k.ret == -ENOENT)
 		return; /* removed since the list was made */
 	if (k.ret == -EAGAIN) {
@@ -454,9 +466,8 @@ static size_t drop_unreadable(struct vr_residency *r, struct pending_file *list,
 	return shown;
 }
 
-/* The verify report of DIR, checking every sealed file below it now. */
-static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
-		      char **text, size_t *len, int *tail_err)
+int res_run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
+		   char **text, size_t *len, int *tail_err)
 {
 	struct pending_file *list = NULL;
 	size_t count = 0, cap = 0;
@@ -507,191 +518,4 @@ static int run_verify(struct vr_residency *r, struct vr_node *dir, const struct 
 	*len = t.len;
 	*tail_err = failed ? -EIO : 0;
 	return 0;
-}
-
-/*
- * A verify of one directory while it runs: opens of the same verify that
- * come meanwhile wait for it and take its report, rather than checking every
- * file again (four `cat verify` loops cost one check, and write one audit
- * record per file, not four).
- */
-struct res_verify_run {
-	const struct vr_node *node; /* the directory a verify reports on, or the file checked */
-	bool file;		    /* one file's check (the socket's), not a directory's report */
-	uid_t uid;		    /* who started it */
-	gid_t gid;
-	unsigned joiners; /* [T] waiting for the result, or still copying it */
-	bool done;	  /* [T] */
-	int ret, tail_err;
-	char *text; /* [T] the report (a file check: its reason), kept for the joiners */
-	size_t len;
-	pthread_cond_t cond;
-	struct res_verify_run *next; /* [T] r->runs */
-};
-
-/* How many checks UID runs now, verifies and file checks (joiners not counted). [T] */
-static unsigned running_for(const struct vr_residency *r, uid_t uid)
-{
-	res_held(r);
-
-	unsigned n = 0;
-
-	for (const struct res_verify_run *v = r->runs; v; v = v->next)
-		n += v->uid == uid;
-	return n;
-}
-
-static void run_unlink(struct vr_residency *r, struct res_verify_run *run)
-{
-	for (struct res_verify_run **p = &r->runs; *p; p = &(*p)->next)
-		if (*p == run) {
-			*p = run->next;
-			return;
-		}
-}
-
-typedef int (*run_fn)(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
-		      char **text, size_t *len, int *tail_err);
-
-/* Waits for RUN, running, and takes its result (a copy of its report) as this caller's. [T] */
-static int join_run(struct vr_residency *r, struct res_verify_run *run, char **text, size_t *len,
-		    int *tail_err)
-{
-	res_held(r);
-
-	int ret;
-
-	run->joiners++;
-	while (!run->done)
-		res_wait(r, &run->cond);
-	ret = run->ret;
-	if (run->text && (ret == 0 || run->file)) { /* a failed verify has no report */
-		*text = malloc(run->len + 1);
-		if (*text) {
-			memcpy(*text, run->text, run->len + 1);
-			*len = run->len;
-			*tail_err = run->tail_err;
-		} else {
-			ret = -ENOMEM;
-		}
-	}
-	if (--run->joiners == 0) { /* the last joiner frees it */
-		free(run->text);
-		pthread_cond_destroy(&run->cond);
-		free(run);
-	}
-	return ret;
-}
-
-/*
- * Runs FN over N for C, shared: while one runs over N, others asking the same take its
- * result instead of running their own (one pass over the device, one audit record per file).
- * A user other than root starts at most VR_VERIFY_PER_UID at once, verifies and the socket's
- * file checks together; more is refused with -EAGAIN at once. The result text, when there is
- * one, is copied to every caller.
- */
-static int shared_run(struct vr_residency *r, struct vr_node *n, bool file,
-		      const struct vr_caller *c, run_fn fn, char **text, size_t *len, int *tail_err)
-{
-	struct res_verify_run *run;
-	uid_t uid = c ? c->uid : 0;
-	gid_t gid = c ? c->gid : 0;
-	int ret;
-
-	*text = NULL;
-	*len = 0;
-	res_lock(r);
-	/* a report shows what its caller may read: shared by the same user and group alone */
-	for (run = r->runs; run && (run->node != n || run->file != file ||
-				    (!file && (run->uid != uid || run->gid != gid)));
-	     run = run->next)
-		;
-	if (run) {
-		ret = join_run(r, run, text, len, tail_err);
-		res_unlock(r);
-		return ret;
-	}
-	if (uid != 0 && running_for(r, uid) >= VR_VERIFY_PER_UID) {
-		res_unlock(r);
-		vr_log(LOG_INFO,
-		       "%s refused to uid %u: %u checks of theirs already run (the per-user limit)",
-		       file ? "a file check" : "verify", (unsigned)uid, VR_VERIFY_PER_UID);
-		return -EAGAIN;
-	}
-	run = calloc(1, sizeof(*run));
-	if (!run) {
-		res_unlock(r);
-		return -ENOMEM;
-	}
-	run->node = n;
-	run->file = file;
-	run->uid = uid;
-	run->gid = gid;
-	pthread_cond_init(&run->cond, NULL);
-	run->next = r->runs;
-	r->runs = run;
-	res_unlock(r);
-
-	ret = fn(r, n, c, text, len, tail_err);
-
-	res_lock(r);
-	run_unlink(r, run);
-	run->done = true;
-	run->ret = ret;
-	if (run->joiners && *text && (ret == 0 || file)) {
-		run->text = malloc(*len + 1);
-		if (run->text) {
-			memcpy(run->text, *text, *len + 1);
-			run->len = *len;
-			run->tail_err = *tail_err;
-		} else {
-			run->ret = -ENOMEM;
-		}
-	}
-	if (run->joiners) {
-		pthread_cond_broadcast(&run->cond); /* the last joiner frees it */
-	} else {
-		pthread_cond_destroy(&run->cond);
-		free(run);
-	}
-	res_unlock(r);
-	return ret;
-}
-
-int res_verify_text(struct vr_residency *r, struct vr_node *dir, const struct vr_caller *c,
-		    char **text, size_t *len, int *tail_err)
-{
-	return shared_run(r, dir, false, c, run_verify, text, len, tail_err);
-}
-
-/* One file's check, its reason as the text (NULL if it could not be copied). */
-static int check_as_text(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
-			 char **text, size_t *len, int *tail_err)
-{
-	char why[VR_WHY_MAX];
-	int ret = res_check_node(r, n, c, why, sizeof(why));
-
-	(void)tail_err;
-	*text = strdup(why);
-	*len = *text ? strlen(*text) : 0;
-	return ret;
-}
-
-int res_check_shared(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
-		     char *why, size_t cap)
-{
-	char *text;
-	size_t len;
-	int unused = 0;
-	int ret = shared_run(r, n, true, c, check_as_text, &text, &len, &unused);
-
-	if (text)
-		snprintf(why, cap, "%s", text);
-	else if (ret == -EAGAIN)
-		snprintf(why, cap, "%d checks of this user's run already (the per-user limit)",
-			 VR_VERIFY_PER_UID);
-	else
-		snprintf(why, cap, "%s", ret ? strerror(-ret) : "");
-	free(text);
-	return ret;
 }

@@ -184,6 +184,127 @@ static void shared_verify(struct vr_residency *r)
 	user_limit(&u1, open_verify, &u2, open_verify, &u3, &root, open_verify);
 }
 
+/* An open of a sealed file for reading (checked first: the fixture verifies on open). */
+static void *open_file(void *arg)
+{
+	struct opener *o = arg;
+	struct vr_handle *h;
+
+	o->ret = vr_res_open(o->r, o->path, O_RDONLY, &o->who, &h);
+	if (o->ret == 0)
+		vr_res_release(o->r, h);
+	return NULL;
+}
+
+/* Waits until UID holds N checks (5 s at most); returns whether it does. */
+static bool holds(struct vr_residency *r, uid_t uid, unsigned n)
+{
+	for (int i = 0; i < 5000 && vr_res_checks_held(r, uid) != n; i++)
+		usleep(1000);
+	return vr_res_checks_held(r, uid) == n;
+}
+
+/*
+ * A caller waiting on a shared check holds a slot of its user's: U1 runs a verify, U2 (the
+ * same user) joins it, and U3's next is refused at once; ROOT is let through; once they end
+ * the user holds none.
+ */
+static void joiners_counted(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {7, 8, 9};
+	struct vr_caller user = {.uid = 1000, .gid = 1000, .pid = 79, .tgid = 79};
+	struct opener u1 = {.r = r, .path = "/jc/a/verify", .who = user};
+	struct opener u2 = {.r = r, .path = "/jc/a/verify", .who = user};
+	struct opener u3 = {.r = r, .path = "/jc/b/verify", .who = user};
+	struct opener root = {.r = r, .path = "/jc/b/verify", .who = me};
+
+	three_dirs(r, "/jc", data, sizeof(data));
+	gate(true);
+	pthread_create(&u1.t, NULL, open_verify, &u1);
+	CHECK(held(1));
+	pthread_create(&u2.t, NULL, open_verify, &u2);
+	CHECK(holds(r, 1000, 2)); /* the joiner counts */
+	open_verify(&u3);
+	CHECK_EQ(u3.ret, -EAGAIN);
+	pthread_create(&root.t, NULL, open_verify, &root);
+	CHECK(held(2));
+	CHECK_EQ(vr_res_checks_held(r, 0), 0); /* root is not counted */
+	gate(false);
+	pthread_join(u1.t, NULL);
+	pthread_join(u2.t, NULL);
+	pthread_join(root.t, NULL);
+	CHECK_EQ(u1.ret, 0);
+	CHECK_EQ(u2.ret, 0);
+	CHECK_EQ(root.ret, 0);
+	CHECK(u1.len > 0 && u1.len == u2.len);
+	CHECK_EQ(vr_res_checks_held(r, 1000), 0);
+	CHECK_EQ(vr_res_checks_held(r, (uid_t)-1), 0);
+}
+
+/*
+ * Users other than root hold VR_RES_CHECKS_OTHERS checks at most, all together: four users
+ * each running a verify and waiting on it again hold them all, and a fifth user's first check
+ * is refused at once; root is let through.
+ */
+static void all_users_cap(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {10, 11};
+	struct opener o[VR_RES_CHECKS_OTHERS];
+	struct opener fifth = {.r = r, .path = "/cap/b/f", .who = {.uid = 2005, .gid = 2005}};
+	struct opener root = {.r = r, .path = "/cap/b/verify", .who = me};
+
+	three_dirs(r, "/cap", data, sizeof(data));
+	gate(true);
+	for (unsigned i = 0; i < VR_RES_CHECKS_OTHERS; i++) {
+		uid_t uid = 2001 + i / 2;
+
+		o[i] = (struct opener){
+		    .r = r, .path = "/cap/a/verify", .who = {.uid = uid, .gid = uid}};
+		pthread_create(&o[i].t, NULL, open_verify, &o[i]);
+		if (i % 2 == 0)
+			CHECK(held(i / 2 + 1)); /* a run of the user's own (a report is theirs) */
+		else
+			CHECK(holds(r, uid, 2)); /* waiting on it */
+	}
+	CHECK_EQ(vr_res_checks_held(r, (uid_t)-1), VR_RES_CHECKS_OTHERS);
+	open_file(&fifth);
+	CHECK_EQ(fifth.ret, -EAGAIN);
+	CHECK_EQ(vr_res_checks_held(r, 2005), 0);
+	pthread_create(&root.t, NULL, open_verify, &root);
+	CHECK(held(VR_RES_CHECKS_OTHERS / 2 + 1));
+	gate(false);
+	for (unsigned i = 0; i < VR_RES_CHECKS_OTHERS; i++) {
+		pthread_join(o[i].t, NULL);
+		CHECK_EQ(o[i].ret, 0);
+	}
+	pthread_join(root.t, NULL);
+	CHECK_EQ(root.ret, 0);
+	CHECK_EQ(vr_res_checks_held(r, (uid_t)-1), 0);
+	open_file(&fifth);
+	CHECK_EQ(fifth.ret, 0);
+}
+
+/*
+ * Checks at open (verify_on_open) are shared and limited as verify is: two opens of one file
+ * at once run one digest; a user's opens are held to VR_VERIFY_PER_UID checks, the next
+ * refused at once with EAGAIN; root is not limited.
+ */
+static void shared_open_checks(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {12, 13};
+	struct vr_caller user = {.uid = 1000, .gid = 1000, .pid = 80, .tgid = 80};
+	struct opener a = {.r = r, .path = "/so/a/f", .who = user};
+	struct opener b = {.r = r, .path = "/so/a/f", .who = user};
+	struct opener u1 = {.r = r, .path = "/so/a/f", .who = user};
+	struct opener u2 = {.r = r, .path = "/so/b/f", .who = user};
+	struct opener u3 = {.r = r, .path = "/so/c/f", .who = user};
+	struct opener root = {.r = r, .path = "/so/c/f", .who = me};
+
+	three_dirs(r, "/so", data, sizeof(data));
+	one_digest_for_two(&a, &b, open_file);
+	user_limit(&u1, open_file, &u2, open_file, &u3, &root, open_file);
+}
+
 /* A chunk file in the mock's directory DIR whose bytes start with HEAD[0..16), opened for
  * writing as an attacker with access to device memory would; -1 if none. */
 static int open_chunk_starting(const char *dir, const uint8_t *head)
@@ -331,6 +452,12 @@ int main(void)
 	/* and the socket's checks with them */
 	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	shared_lease_checks(r);
+	vr_res_free(r);
+	/* joiners and checks at open counted, and the cap on all users together */
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
+	joiners_counted(r);
+	all_users_cap(r);
+	shared_open_checks(r);
 	vr_res_free(r);
 	res_fixture_close(&fx); /* every chunk file was removed with its file */
 	return check_summary();
