@@ -347,6 +347,38 @@ static void stop_helpers(struct daemon *d, struct helpers *h)
 	}
 }
 
+/*
+ * Runs the loop until it ends: its return. Multi-threaded, with at most max_threads workers
+ * (libfuse 3.12 and later: older ones start a thread whenever none is idle), more than the
+ * checks of users other than root may hold, so some always serve everyone else.
+ */
+static int serve(struct daemon *d, const struct fuse_cmdline_opts *cl)
+{
+	if (cl->singlethread)
+		return fuse_loop(d->fuse);
+#ifdef VR_FUSE_LOOP_CONFIG
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	int ret;
+
+	if (!cfg) {
+		vr_log(LOG_ERR, "cannot configure the loop: out of memory");
+		return -1;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cl->clone_fd);
+	fuse_loop_cfg_set_idle_threads(cfg, cl->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(cfg, (unsigned)d->opts.max_threads);
+	vr_log(LOG_INFO,
+	       "serving with %d threads at most, %d of them for checks of users other "
+	       "than root",
+	       d->opts.max_threads, VR_RES_CHECKS_OTHERS);
+	ret = fuse_loop_mt(d->fuse, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+#else
+	return fuse_loop_mt(d->fuse, cl->clone_fd);
+#endif
+}
+
 /* Forks off (unless -f), starts, serves until the loop ends, and tears down; the exit status. */
 static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opts *cl)
 {
@@ -372,11 +404,7 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 	struct helpers h = {0};
 
 	start_helpers(d, &h, hup_blocked, cl->mountpoint);
-	if (cl->singlethread) {
-		ret = fuse_loop(d->fuse);
-	} else {
-		ret = fuse_loop_mt(d->fuse, cl->clone_fd);
-	}
+	ret = serve(d, cl);
 	notify("STOPPING=1");
 	/*
 	 * Unmounted before any thread is joined: one may still wait on the mount (the readiness

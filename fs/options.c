@@ -1,5 +1,6 @@
 /* options.c - the daemon's command line: our -o options, checked before anything is mounted. */
 #include "options.h"
+#include "residency.h"
 #include "size.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ static const struct fuse_opt spec[] = {
     OPT("metrics_interval=%d", metrics_interval),
     OPT("meta_limit=%s", meta_limit),
     OPT("log=%s", log),
+    OPT("max_threads=%d", max_threads),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -60,6 +62,35 @@ static int proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 	return 1;
 }
 
+/* Checks max_threads=, and sets the default when not given; 0 or -1 (having said why). */
+static int check_threads(struct vr_options *o)
+{
+	_Static_assert(VR_FUSE_THREADS >= VR_RES_CHECKS_OTHERS + VR_FUSE_RESERVE,
+		       "the default leaves threads to others");
+	const int least = VR_RES_CHECKS_OTHERS + VR_FUSE_RESERVE;
+
+#ifndef VR_FUSE_LOOP_CONFIG
+	if (o->max_threads) {
+		fprintf(stderr,
+			"vram-residency: max_threads=%d: needs libfuse 3.12 or later (this "
+			"one starts threads as needed)\n",
+			o->max_threads);
+		return -1;
+	}
+#endif
+	if (o->max_threads && (o->max_threads < least || o->max_threads > VR_FUSE_THREADS_MAX)) {
+		fprintf(stderr,
+			"vram-residency: max_threads=%d: give %d to %d (others' checks hold %d at "
+			"most; %d stay for everyone else)\n",
+			o->max_threads, least, VR_FUSE_THREADS_MAX, VR_RES_CHECKS_OTHERS,
+			VR_FUSE_RESERVE);
+		return -1;
+	}
+	if (!o->max_threads)
+		o->max_threads = VR_FUSE_THREADS;
+	return 0;
+}
+
 int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -73,6 +104,8 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 			o->metrics_interval);
 		return -2;
 	}
+	if (check_threads(o) != 0)
+		return -2;
 	if (!o->backend)
 		o->backend = strdup("auto");
 	if (!o->audit)
@@ -198,6 +231,8 @@ void vr_options_help(const char *prog)
 	    "    -o meta_limit=SIZE         host memory each user's files, folders, links and\n"
 	    "                               user.* attributes may take, root and the mount's\n"
 	    "                               owner excepted (default 64M; EDQUOT beyond)\n"
+	    "    -o max_threads=N           the loop's worker threads (default 16, 12 at least:\n"
+	    "                               others' checks hold 8 at most)\n"
 	    "    -o list_generated=0|1      list verify, status and the seals in directories\n"
 	    "                               (default 0: reachable by name, not listed)\n"
 	    "    -o immutable=0|1           1: a sealed file cannot even be replaced by an\n"

@@ -6,8 +6,24 @@
 
 #include "backend.h"
 
+/* libfuse 3.12 and later: the loop's thread count is set through fuse_loop_config */
+#ifdef VR_FUSE_LOOP_CONFIG
+#define FUSE_USE_VERSION 312
+#else
 #define FUSE_USE_VERSION 31
+#endif
 #include <fuse.h>
+
+/*
+ * The loop's worker threads (-o max_threads=N, libfuse 3.12 and later): each check of a user
+ * other than root holds one while it runs or waits, and they hold VR_RES_CHECKS_OTHERS at
+ * most, so the default leaves as many again for everyone else (root's stat, ls, reads), and
+ * no count leaving fewer than VR_FUSE_RESERVE is taken. Older libfuse starts a thread for
+ * every request that finds none idle (no maximum), so it needs none.
+ */
+#define VR_FUSE_RESERVE	    4
+#define VR_FUSE_THREADS	    16
+#define VR_FUSE_THREADS_MAX 1024
 
 #define VR_DEFAULT_AUDIT "/var/log/vram-residency/audit.log"
 
@@ -31,6 +47,7 @@ struct vr_options {
 	uint64_t meta_limit_bytes; /* ... parsed; 0: the default */
 	int device;
 	int verify_on_open;
+	int max_threads; /* the loop's worker threads; 0: not given (VR_FUSE_THREADS) */
 	int list_generated;
 	int immutable;
 	bool show_help, show_version;
