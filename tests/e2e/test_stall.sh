@@ -55,9 +55,14 @@ records_reach() {
 refuse "max_threads=4 refused" "max_threads=4: give 12 to 1024" \
 	timeout 20 "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,max_threads=4" "$MNT"
 check "and nothing was mounted" bash -c "! mountpoint -q '$MNT'"
+check "max_threads=24 taken" mount_vr "max_threads=24"
+ls "$MNT" > /dev/null # answered by the loop, so its start is logged
+check "and said" grep -q "serving with 24 threads at most" "$WORK/daemon.log"
+check "unmounted" unmount_vr
 
 chmod 755 "$WORK" # nobody reaches the mount through it
 check "mount (allow_other: others may use it)" mount_vr "capacity=1G,allow_other"
+ls "$MNT" > /dev/null
 check "the log says how many threads serve" grep -q "serving with 16 threads at most, 8 of them for checks of users other than root" "$WORK/daemon.log"
 mkdir "$MNT/big"
 check "$FILES files loaded" /usr/bin/python3 - "$MNT/big" "$FILES" << 'EOF'
