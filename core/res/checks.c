@@ -1,7 +1,8 @@
 /* checks.c - checks shared while they run, and held to limits: a verify of one directory, or
  * one file's check (the socket's, or an open's with verify_on_open), taken by whoever asks
  * the same meanwhile; every caller, running one or waiting on one, holds a check slot of its
- * user's (VR_VERIFY_PER_UID a user, VR_RES_CHECKS_OTHERS for all users but root). */
+ * user's (VR_VERIFY_PER_UID a user, VR_RES_CHECKS_OTHERS for all users but root and the user
+ * who mounted, who are not limited). */
 #include "log.h"
 #include "res_private.h"
 
@@ -31,14 +32,21 @@ struct res_verify_run {
 
 enum slot_refusal { SLOT_TAKEN, SLOT_USER_FULL, SLOT_ALL_FULL };
 
-/* Takes a check slot for UID, or says which limit refuses it; root is neither counted nor
- * refused. [T] */
+/* Whether UID's checks are not limited: root's, and those of the user who mounted (a user's
+ * own mount is theirs). [C] */
+static bool unlimited(const struct vr_residency *r, uid_t uid)
+{
+	return uid == 0 || uid == r->cfg.root_uid;
+}
+
+/* Takes a check slot for UID, or says which limit refuses it; root and the user who mounted
+ * are neither counted nor refused. [T] */
 static enum slot_refusal slot_take(struct vr_residency *r, uid_t uid)
 {
 	struct res_check_slot *mine = NULL, *spare = NULL;
 
 	res_held(r);
-	if (uid == 0)
+	if (unlimited(r, uid))
 		return SLOT_TAKEN;
 	for (size_t i = 0; i < VR_RES_CHECKS_OTHERS; i++) {
 		struct res_check_slot *s = &r->slots[i];
@@ -66,7 +74,7 @@ static enum slot_refusal slot_take(struct vr_residency *r, uid_t uid)
 static void slot_put(struct vr_residency *r, uid_t uid)
 {
 	res_held(r);
-	for (size_t i = 0; uid != 0 && i < VR_RES_CHECKS_OTHERS; i++)
+	for (size_t i = 0; !unlimited(r, uid) && i < VR_RES_CHECKS_OTHERS; i++)
 		if (r->slots[i].held && r->slots[i].uid == uid) {
 			r->slots[i].held--;
 			r->slots_held--;
@@ -189,10 +197,10 @@ static void refused(struct run_req *q, uid_t uid, enum slot_refusal why)
 /*
  * Runs Q over its node for C, shared: while one runs over it, others asking the same take its
  * result instead of running their own (one pass over the device, one audit record per file).
- * Every caller but root, running one or waiting on one, holds a check slot meanwhile (it
- * holds a thread of the front end): past VR_VERIFY_PER_UID of one user's, or
- * VR_RES_CHECKS_OTHERS of all, the check is refused with -EAGAIN at once, never waiting. The
- * result text, when there is one, is copied to every caller.
+ * Every caller but root (and the user who mounted), running one or waiting on one, holds a
+ * check slot meanwhile (it holds a thread of the front end): past VR_VERIFY_PER_UID of one
+ * user's, or VR_RES_CHECKS_OTHERS of all, the check is refused with -EAGAIN at once, never
+ * waiting. The result text, when there is one, is copied to every caller.
  */
 static int shared_run(struct vr_residency *r, struct run_req *q, const struct vr_caller *c,
 		      char **text, size_t *len, int *tail_err)

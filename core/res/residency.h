@@ -18,10 +18,10 @@ struct vr_trust;
 
 /*
  * Checks (verify runs, checks at open with verify_on_open, the socket's checks) that users
- * other than root hold at once, all together, each caller waiting on a shared one counted:
- * past it, a check is refused with EAGAIN rather than waiting. Each holds a thread of the
- * front end while it runs or waits, so the front end keeps more threads than this for
- * everyone else (fs/main.c).
+ * other than root (and the user who mounted, root_uid) hold at once, all together, each caller
+ * waiting on a shared one counted: past it, a check is refused with EAGAIN rather than waiting.
+ * Each holds a thread of the front end while it runs or waits, so the front end keeps more threads
+ * than this for everyone else (fs/main.c).
  */
 #define VR_RES_CHECKS_OTHERS 8
 
@@ -304,8 +304,9 @@ int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
 void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust);
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);
-/* The checks UID holds now, running or waiting on a shared one (root: always 0, as root is
- * not limited); UID (uid_t)-1: those of every user other than root together. */
+/* The checks UID holds now, running or waiting on a shared one (root and the user who mounted:
+ * always 0, as they are not limited); UID (uid_t)-1: those of every user other than root together.
+ */
 unsigned vr_res_checks_held(struct vr_residency *r, uid_t uid);
 /* The status JSON, malloc'd; returns 0 or -ENOMEM. */
 int vr_res_status(struct vr_residency *r, char **out, size_t *len);

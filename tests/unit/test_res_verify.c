@@ -284,6 +284,30 @@ static void all_users_cap(struct vr_residency *r)
 	CHECK_EQ(fifth.ret, 0);
 }
 
+/* The user who mounted (R's root_uid, 3000) is not limited: three verifies of theirs run at
+ * once, none refused, none counted. */
+static void owner_unlimited(struct vr_residency *r)
+{
+	static const uint8_t data[9000] = {14, 15};
+	struct opener o[3];
+
+	three_dirs(r, "/ow", data, sizeof(data));
+	gate(true);
+	for (unsigned i = 0; i < 3; i++) {
+		static const char *const dirs[] = {"/ow/a/verify", "/ow/b/verify", "/ow/c/verify"};
+
+		o[i] = (struct opener){.r = r, .path = dirs[i], .who = {.uid = 3000, .gid = 3000}};
+		pthread_create(&o[i].t, NULL, open_verify, &o[i]);
+	}
+	CHECK(held(3));
+	CHECK_EQ(vr_res_checks_held(r, 3000), 0);
+	gate(false);
+	for (unsigned i = 0; i < 3; i++) {
+		pthread_join(o[i].t, NULL);
+		CHECK_EQ(o[i].ret, 0);
+	}
+}
+
 /*
  * Checks at open (verify_on_open) are shared and limited as verify is: two opens of one file
  * at once run one digest; a user's opens are held to VR_VERIFY_PER_UID checks, the next
@@ -458,6 +482,12 @@ int main(void)
 	joiners_counted(r);
 	all_users_cap(r);
 	shared_open_checks(r);
+	vr_res_free(r);
+	/* a user's own mount: its owner is not limited */
+	fx.cfg.root_uid = 3000;
+	fx.cfg.root_gid = 3000;
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
+	owner_unlimited(r);
 	vr_res_free(r);
 	res_fixture_close(&fx); /* every chunk file was removed with its file */
 	return check_summary();
