@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,7 +366,8 @@ static int serve(struct daemon *d, const struct fuse_cmdline_opts *cl)
 		return -1;
 	}
 	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)cl->clone_fd);
-	fuse_loop_cfg_set_idle_threads(cfg, cl->max_idle_threads);
+	if (cl->max_idle_threads != UINT_MAX) /* libfuse's "not given" */
+		fuse_loop_cfg_set_idle_threads(cfg, cl->max_idle_threads);
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)d->opts.max_threads);
 	vr_log(LOG_INFO,
 	       "serving with %d threads at most, %d of them for checks of users other "

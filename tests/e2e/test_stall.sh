@@ -64,6 +64,7 @@ chmod 755 "$WORK" # nobody reaches the mount through it
 check "mount (allow_other: others may use it)" mount_vr "capacity=1G,allow_other"
 ls "$MNT" > /dev/null
 check "the log says how many threads serve" grep -q "serving with 16 threads at most, 8 of them for checks of users other than root" "$WORK/daemon.log"
+check "libfuse took the loop's settings" bash -c "! grep -q 'Ignoring invalid' '$WORK/daemon.log'"
 mkdir "$MNT/big"
 check "$FILES files loaded" /usr/bin/python3 - "$MNT/big" "$FILES" << 'EOF'
 import os, sys
