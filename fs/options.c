@@ -263,8 +263,8 @@ void vr_options_help(const char *prog)
 	    "    -o allow_other             let every user in (file modes still apply)\n"
 	    "    -o allow_root              let root in besides the user who mounted\n"
 	    "    -o auto_unmount            unmount if the daemon dies\n"
-	    "    -o clone_fd, -o max_idle_threads=N, -o max_threads=N\n"
-	    "                               libfuse's multi-threaded loop\n"
+	    "    -o clone_fd, -o max_idle_threads=N\n"
+	    "                               libfuse's multi-threaded loop (max_threads above)\n"
 	    "    -h, --help; -V, --version\n"
 	    "The daemon sets libfuse's caching and timeouts itself; an unknown option stops it\n"
 	    "with exit status 2.\n",
