@@ -52,7 +52,7 @@ static int open_vmm(struct cuda *c)
 	    (void **)&c->drv.set_access, (void **)&c->drv.granularity, (void **)&c->drv.export_fd,
 	    (void **)&c->drv.attribute,	 (void **)&c->drv.error_name};
 	int vmm = 0, posix = 0;
-	size_t g = 0;
+	size_t g = 0, gmin = 0;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		enum cudaDriverEntryPointQueryResult st = cudaDriverEntryPointSymbolNotFound;
@@ -60,8 +60,9 @@ static int open_vmm(struct cuda *c)
 								 cudaEnableDefault, &st);
 
 		if (e != cudaSuccess || st != cudaDriverEntryPointSuccess || !*slots[i]) {
-			vr_log(LOG_ERR, "cuda: the driver lacks %s (a CUDA 12 driver is needed)",
-			       names[i]);
+			vr_log(LOG_ERR,
+			       "cuda: the driver lacks %s (%s; a CUDA 12 driver is needed)",
+			       names[i], cudaGetErrorName(e));
 			return -ENODEV;
 		}
 	}
@@ -85,10 +86,17 @@ static int open_vmm(struct cuda *c)
 	memset(&c->rw, 0, sizeof(c->rw));
 	c->rw.location = c->prop.location;
 	c->rw.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-	if (cuda_drv_err(c, c->drv.granularity(&g, &c->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
+	/* sizes and addresses in units of the recommended granularity, which must be a multiple
+	 * of the minimum the driver enforces */
+	if (cuda_drv_err(c, c->drv.granularity(&gmin, &c->prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM),
+			 "cuMemGetAllocationGranularity (minimum)") != 0 ||
+	    cuda_drv_err(c, c->drv.granularity(&g, &c->prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED),
 			 "cuMemGetAllocationGranularity") != 0 ||
-	    g == 0 || g % VR_FSV_BLOCK_SIZE || CHUNK_MAX % g || RESERVE_MIN % g) {
-		vr_log(LOG_ERR, "cuda: allocation granularity %zu bytes cannot be used", g);
+	    g == 0 || gmin == 0 || g % gmin || g % VR_FSV_BLOCK_SIZE || CHUNK_MAX % g ||
+	    RESERVE_MIN % g) {
+		vr_log(LOG_ERR,
+		       "cuda: allocation granularity %zu bytes (minimum %zu) cannot be used", g,
+		       gmin);
 		return -ENODEV;
 	}
 	c->grain = g;
@@ -132,12 +140,17 @@ static int find_device(const struct vr_backend_params *p)
 	cudaError_t e = cudaGetDeviceCount(&count);
 
 	if (e != cudaSuccess) {
+		int drv_v = 0, rt_v = 0;
+
+		/* which versions met: a runtime newer than the driver cannot open it */
+		if (cudaDriverGetVersion(&drv_v) != cudaSuccess)
+			drv_v = 0;
+		if (cudaRuntimeGetVersion(&rt_v) != cudaSuccess)
+			rt_v = 0;
 		/* under backend=auto a machine without a GPU is ordinary: said, not as an error */
-		if (p->probe)
-			vr_log(LOG_INFO, "cuda: no GPU usable here: %s (%s)", cudaGetErrorName(e),
-			       cudaGetErrorString(e));
-		else
-			cuda_errno(e, "cudaGetDeviceCount");
+		vr_log(p->probe ? LOG_INFO : LOG_ERR,
+		       "cuda: no GPU usable here: %s (%s); driver API %d, runtime %d",
+		       cudaGetErrorName(e), cudaGetErrorString(e), drv_v, rt_v);
 		return -ENODEV;
 	}
 	if (p->device >= count) {
@@ -190,9 +203,35 @@ static int set_budget(struct cuda *c)
 	if (ret)
 		return ret;
 	/* headroom for digest scratch (0.8% of a file) and other users of the GPU */
-	uint64_t headroom = (uint64_t)total_b / 50 > MIN_TOTAL ? (uint64_t)total_b / 50 : MIN_TOTAL;
+	c->headroom = (uint64_t)total_b / 50 > MIN_TOTAL ? (uint64_t)total_b / 50 : MIN_TOTAL;
+	c->budget = free_b > c->headroom ? (uint64_t)free_b - c->headroom : 0;
+	c->budget_max = c->budget;
+	return 0;
+}
 
-	c->budget = free_b > headroom ? (uint64_t)free_b - headroom : 0;
+/*
+ * After a refusal for want of memory: the budget becomes what the files hold
+ * plus what the device has free now, less the headroom (another process may
+ * have taken memory since open), never more than at open. Returns 0 or -errno.
+ */
+int cuda_refresh_budget(struct cuda *c)
+{
+	size_t free_b = 0, total_b = 0;
+	int ret = cuda_err(c, cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo (budget)");
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&c->acct);
+	uint64_t room = free_b > c->headroom ? (uint64_t)free_b - c->headroom : 0;
+	uint64_t was = c->budget, now;
+
+	now = c->used + room < c->budget_max ? c->used + room : c->budget_max;
+	c->budget = now;
+	pthread_mutex_unlock(&c->acct);
+	if (now != was)
+		vr_log(LOG_INFO,
+		       "cuda: budget now %llu bytes (was %llu): %zu bytes free on device %d",
+		       (unsigned long long)now, (unsigned long long)was, free_b, c->device);
 	return 0;
 }
 
@@ -249,8 +288,17 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	ret = cuda_ring_open(c);
 	if (ret)
 		goto fail;
-	vr_log(LOG_INFO, "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable", c->device,
-	       prop.name, c->info.uuid, prop.major, prop.minor, (unsigned long long)c->budget);
+	int drv_v = 0, rt_v = 0;
+
+	/* the versions, for reports: a runtime newer than the driver is the usual open failure */
+	cuda_err(c, cudaDriverGetVersion(&drv_v), "cudaDriverGetVersion");
+	cuda_err(c, cudaRuntimeGetVersion(&rt_v), "cudaRuntimeGetVersion");
+	vr_log(LOG_INFO,
+	       "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable; driver API %d.%d, runtime "
+	       "%d.%d, granularity %llu",
+	       c->device, prop.name, c->info.uuid, prop.major, prop.minor,
+	       (unsigned long long)c->budget, drv_v / 1000, drv_v % 1000 / 10, rt_v / 1000,
+	       rt_v % 1000 / 10, (unsigned long long)c->grain);
 	*ctx = c;
 	return 0;
 fail:
@@ -279,8 +327,8 @@ static int cuda_info(void *ctx, struct vr_device_info *out)
 
 	*out = c->info;
 	out->failed = atomic_load(&c->failed);
-	out->total_bytes = c->budget;
 	pthread_mutex_lock(&c->acct);
+	out->total_bytes = c->budget;
 	out->free_bytes = c->budget - c->used;
 	pthread_mutex_unlock(&c->acct);
 	return 0;

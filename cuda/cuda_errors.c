@@ -32,7 +32,7 @@ static bool sticky(cudaError_t e)
 	}
 }
 
-static void device_failed(struct cuda *c, cudaError_t e, const char *what);
+static void device_failed(struct cuda *c, const char *err, const char *what);
 
 /*
  * Maps a CUDA error to an errno, logging its name; the one place that does.
@@ -45,7 +45,7 @@ int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 	vr_log(LOG_ERR, "cuda: %s failed: %s (%s)", what, cudaGetErrorName(e),
 	       cudaGetErrorString(e));
 	if (c && sticky(e))
-		device_failed(c, e, what);
+		device_failed(c, cudaGetErrorName(e), what);
 	switch (e) {
 	case cudaErrorMemoryAllocation:
 		return -ENOMEM;
@@ -59,42 +59,69 @@ int cuda_err(struct cuda *c, cudaError_t e, const char *what)
 	}
 }
 
-int cuda_errno(cudaError_t e, const char *what)
+/* The driver's sticky errors, named: after one the context is unusable, whichever call met it
+ * (a VMM call can return one that a kernel of any file left behind). */
+static const char *drv_sticky(CUresult r)
 {
-	return cuda_err(NULL, e, what);
+	switch (r) {
+	case CUDA_ERROR_ILLEGAL_ADDRESS:
+		return "CUDA_ERROR_ILLEGAL_ADDRESS";
+	case CUDA_ERROR_LAUNCH_FAILED:
+		return "CUDA_ERROR_LAUNCH_FAILED";
+	case CUDA_ERROR_ECC_UNCORRECTABLE:
+		return "CUDA_ERROR_ECC_UNCORRECTABLE";
+	case CUDA_ERROR_HARDWARE_STACK_ERROR:
+		return "CUDA_ERROR_HARDWARE_STACK_ERROR";
+	case CUDA_ERROR_ILLEGAL_INSTRUCTION:
+		return "CUDA_ERROR_ILLEGAL_INSTRUCTION";
+	case CUDA_ERROR_MISALIGNED_ADDRESS:
+		return "CUDA_ERROR_MISALIGNED_ADDRESS";
+	case CUDA_ERROR_INVALID_ADDRESS_SPACE:
+		return "CUDA_ERROR_INVALID_ADDRESS_SPACE";
+	case CUDA_ERROR_INVALID_PC:
+		return "CUDA_ERROR_INVALID_PC";
+	case CUDA_ERROR_ASSERT:
+		return "CUDA_ERROR_ASSERT";
+	case CUDA_ERROR_LAUNCH_TIMEOUT:
+		return "CUDA_ERROR_LAUNCH_TIMEOUT";
+	case CUDA_ERROR_NVLINK_UNCORRECTABLE:
+		return "CUDA_ERROR_NVLINK_UNCORRECTABLE";
+	default:
+		return NULL;
+	}
 }
 
-/* A driver error as an errno, logged; out of memory is ENOSPC (the device is full). */
+/* A driver error as an errno, logged; out of memory is ENOSPC (the device is full); a sticky
+ * one marks the device failed. */
 int cuda_drv_err(struct cuda *c, CUresult r, const char *what)
 {
-	const char *name = NULL;
+	const char *name = NULL, *st = drv_sticky(r);
 
 	if (r == CUDA_SUCCESS)
 		return 0;
 	if (!c->drv.error_name || c->drv.error_name(r, &name) != CUDA_SUCCESS || !name)
-		name = "an unknown driver error";
+		name = st ? st : "an unknown driver error";
 	vr_log(LOG_ERR, "cuda: %s failed: %s (%d)", what, name, (int)r);
+	if (st) {
+		device_failed(c, st, what);
+		return -EIO;
+	}
 	switch (r) {
 	case CUDA_ERROR_OUT_OF_MEMORY:
 		return -ENOSPC;
 	case CUDA_ERROR_NOT_SUPPORTED:
 		return -EOPNOTSUPP;
-	case CUDA_ERROR_ILLEGAL_ADDRESS:
-	case CUDA_ERROR_LAUNCH_FAILED:
-	case CUDA_ERROR_ECC_UNCORRECTABLE:
-		device_failed(c, cudaErrorIllegalAddress, what);
-		return -EIO;
 	default:
 		return -EIO;
 	}
 }
 
 /*
- * Marks the device failed after sticky error E: loads are refused and checks
+ * Marks the device failed after the sticky error named ERR: loads are refused and checks
  * say they could not run (nothing is quarantined for it); status shows it.
  * Audited once.
  */
-static void device_failed(struct cuda *c, cudaError_t e, const char *what)
+static void device_failed(struct cuda *c, const char *err, const char *what)
 {
 	char why[256];
 
@@ -103,7 +130,7 @@ static void device_failed(struct cuda *c, cudaError_t e, const char *what)
 	snprintf(why, sizeof(why),
 		 "%s: %s: the GPU context is unusable; loads are refused and checks cannot run "
 		 "until the daemon restarts",
-		 what, cudaGetErrorName(e));
+		 what, err);
 	vr_log(LOG_ERR, "cuda: device %d failed: %s", c->device, why);
 	if (c->audit) {
 		struct vr_audit_rec rec = {.event = "device_failed",

@@ -80,7 +80,8 @@ static uint64_t round_grain(const struct cuda *c, uint64_t n)
 	return (n + c->grain - 1) / c->grain * c->grain;
 }
 
-/* Maps H's first LEN bytes at P, read-write for this device. */
+/* Maps H (LEN bytes, the whole allocation, at offset 0 as the driver requires) at P, read-write
+ * for this device. */
 static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAllocationHandle h)
 {
 	int ret = cuda_drv_err(c, c->drv.map(p, len, 0, h, 0), "cuMemMap");
@@ -88,8 +89,38 @@ static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAlloc
 	if (ret == 0) {
 		ret = cuda_drv_err(c, c->drv.set_access(p, len, &c->rw, 1), "cuMemSetAccess");
 		if (ret)
-			c->drv.unmap(p, len);
+			cuda_drv_err(c, c->drv.unmap(p, len), "cuMemUnmap (undo)");
 	}
+	return ret;
+}
+
+/* Unmaps N chunks CH mapped end to end from P; logs any refusal (nothing to undo). */
+static void unmap_all(struct cuda *c, CUdeviceptr p, const struct chunk *ch, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; p += ch[i++].len)
+		cuda_drv_err(c, c->drv.unmap(p, ch[i].len), "cuMemUnmap");
+}
+
+/*
+ * Maps N chunks CH end to end from P, then opens them read-write with one
+ * cuMemSetAccess over the whole range (the driver may wait for device work
+ * at each: one call, not one per chunk). All or nothing.
+ */
+static int map_all(struct cuda *c, CUdeviceptr p, const struct chunk *ch, uint32_t n)
+{
+	uint64_t off = 0;
+	uint32_t i;
+	int ret = 0;
+
+	for (i = 0; i < n; off += ch[i++].len) {
+		ret = cuda_drv_err(c, c->drv.map(p + off, ch[i].len, 0, ch[i].h, 0), "cuMemMap");
+		if (ret)
+			break;
+	}
+	if (ret == 0 && off)
+		ret = cuda_drv_err(c, c->drv.set_access(p, off, &c->rw, 1), "cuMemSetAccess");
+	if (ret)
+		unmap_all(c, p, ch, i); /* the I chunks before the refusal, or all N */
 	return ret;
 }
 
@@ -97,9 +128,8 @@ static int map_rw(struct cuda *c, CUdeviceptr p, uint64_t len, CUmemGenericAlloc
  * it (no copy), the old one given back. All or nothing. */
 static int grow_reservation(struct cuda *c, struct cuda_file *f, uint64_t need)
 {
-	uint64_t len = f->reserved ? f->reserved : RESERVE_MIN, off = 0;
+	uint64_t len = f->reserved ? f->reserved : RESERVE_MIN;
 	CUdeviceptr nb = 0;
-	uint32_t i;
 	int ret;
 
 	if (need <= f->reserved)
@@ -109,22 +139,20 @@ static int grow_reservation(struct cuda *c, struct cuda_file *f, uint64_t need)
 	ret = cuda_drv_err(c, c->drv.reserve(&nb, len, c->grain, 0, 0), "cuMemAddressReserve");
 	if (ret)
 		return ret == -ENOSPC ? -ENOMEM : ret;
-	for (i = 0; i < f->count && ret == 0; off += f->chunks[i++].len)
-		ret = map_rw(c, nb + off, f->chunks[i].len, f->chunks[i].h);
+	ret = map_all(c, nb, f->chunks, f->count);
+	bool mapped = ret == 0;
+
 	if (ret == 0 && f->count)
 		ret = cuda_wait_written(c, f); /* nothing queued may still use the old addresses */
 	if (ret) {
-		off = 0;
-		for (uint32_t j = 0; j < i; off += f->chunks[j++].len)
-			c->drv.unmap(nb + off, f->chunks[j].len);
-		c->drv.addr_free(nb, len);
+		if (f->count && mapped)
+			unmap_all(c, nb, f->chunks, f->count);
+		cuda_drv_err(c, c->drv.addr_free(nb, len), "cuMemAddressFree (undo)");
 		return ret;
 	}
-	off = 0;
-	for (i = 0; i < f->count; off += f->chunks[i++].len)
-		c->drv.unmap(f->base + off, f->chunks[i].len);
+	unmap_all(c, f->base, f->chunks, f->count);
 	if (f->reserved)
-		c->drv.addr_free(f->base, f->reserved);
+		cuda_drv_err(c, c->drv.addr_free(f->base, f->reserved), "cuMemAddressFree");
 	f->base = nb;
 	f->reserved = len;
 	check_file(f, false);
@@ -226,11 +254,29 @@ static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 	return ret;
 }
 
+/* Takes LEN bytes of the budget and maps a new chunk of them at F's end; all or nothing. */
+static int add_len(struct cuda *c, struct cuda_file *f, uint64_t len)
+{
+	int ret = take_budget(c, len);
+
+	if (ret)
+		return ret;
+	ret = grow_reservation(c, f, f->held + len);
+	if (ret == 0)
+		ret = add_chunk(c, f, len);
+	if (ret)
+		give_budget(c, len);
+	return ret;
+}
+
 /*
  * Adds chunks until F covers NEED bytes, all or nothing. Each chunk's size is
  * chosen first and the reservation grown to take it: the policy may pick more
  * than NEED (slack for the next writes), which must still lie inside the
- * reservation (issue 20: the mock mapped past it and crashed).
+ * reservation (issue 20: the mock mapped past it and crashed). The slack is
+ * dropped when the budget or the driver refuses it (another process took
+ * memory: the budget is read again from the device), so a nearly full device
+ * still gives what is needed.
  */
 static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 {
@@ -240,18 +286,12 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 	while (ret == 0 && f->held < need) {
 		uint64_t min, len = vr_dev_chunk_len(f->held, need, CHUNK_MAX, &min);
 
-		/* the slack only when it fits: a nearly full device still gives what is needed */
-		if (take_budget(c, len) != 0) {
-			len = min;
-			ret = take_budget(c, len);
-			if (ret)
-				break;
+		ret = add_len(c, f, len);
+		if (ret == -ENOSPC) {
+			cuda_refresh_budget(c);
+			if (len > min)
+				ret = add_len(c, f, min);
 		}
-		ret = grow_reservation(c, f, f->held + len);
-		if (ret == 0)
-			ret = add_chunk(c, f, len);
-		if (ret)
-			give_budget(c, len);
 	}
 	if (ret)
 		drop_chunks(c, f, had);
@@ -271,9 +311,69 @@ static int scrub_slack(struct cuda *c, struct cuda_file *f, uint64_t need)
 }
 
 /*
+ * Moves the used USED bytes of F's last chunk into chunk H of exactly that
+ * size: a new reservation gets the kept chunks and H mapped end to end, the
+ * bytes are copied into H (a device-to-device copy of at most CHUNK_MAX
+ * bytes, before the seal's digests read it) and the old tail scrubbed; only
+ * then is the old layout dropped. The file is mapped at every moment: on any
+ * failure the new layout goes and the old one stays whole.
+ */
+static int swap_tail(struct cuda *c, struct cuda_file *f, CUmemGenericAllocationHandle h,
+		     uint64_t used)
+{
+	struct chunk *last = &f->chunks[f->count - 1], old = *last;
+	uint64_t start = f->held - last->len;
+	CUdeviceptr nb = 0;
+	int ret;
+
+	ret = cuda_drv_err(c, c->drv.reserve(&nb, f->reserved, c->grain, 0, 0),
+			   "cuMemAddressReserve (trim)");
+	if (ret)
+		return ret;
+	*last = (struct chunk){h, used};
+	ret = map_all(c, nb, f->chunks, f->count);
+	*last = old;
+	if (ret == 0) {
+		ret = cuda_err(c,
+			       cudaMemcpyAsync((void *)(uintptr_t)(nb + start),
+					       (const void *)(uintptr_t)(f->base + start), used,
+					       cudaMemcpyDeviceToDevice, c->upload),
+			       "cudaMemcpyAsync (trim)");
+		if (ret == 0)
+			ret = cuda_err(c,
+				       cudaMemsetAsync((void *)(uintptr_t)(f->base + start), 0,
+						       old.len, c->upload),
+				       "cudaMemset (scrub)");
+		/* both ranges stay mapped until the copy and the scrub are done, failed or not */
+		int e = cuda_wait_written(c, f);
+
+		ret = ret ? ret : e;
+		*last = (struct chunk){h, used};
+		if (ret)
+			unmap_all(c, nb, f->chunks, f->count);
+		*last = old;
+	}
+	if (ret) {
+		cuda_drv_err(c, c->drv.addr_free(nb, f->reserved), "cuMemAddressFree (undo)");
+		return ret;
+	}
+	/* the new layout holds the bytes: now the old one goes */
+	unmap_all(c, f->base, f->chunks, f->count);
+	cuda_drv_err(c, c->drv.addr_free(f->base, f->reserved), "cuMemAddressFree");
+	cuda_drv_err(c, c->drv.release(old.h), "cuMemRelease");
+	give_budget(c, old.len - used);
+	*last = (struct chunk){h, used};
+	f->base = nb;
+	f->held = start + used;
+	check_file(f, false);
+	return 0;
+}
+
+/*
  * Gives back what F holds past NEED: whole chunks, then the slack of the last
- * one, by moving its used part into an exact chunk (a device-to-device copy
- * of at most CHUNK_MAX bytes, before the seal's digests read it).
+ * one, by moving its used part into an exact chunk (swap_tail). A refusal on
+ * the way keeps the slack, scrubbed: the file stays whole, and that is no error
+ * unless the device failed.
  */
 static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 {
@@ -286,62 +386,18 @@ static int trim(struct cuda *c, struct cuda_file *f, uint64_t need)
 	ret = drop_chunks(c, f, keep);
 	if (ret || f->held <= need || f->count == 0)
 		return ret;
-	struct chunk *last = &f->chunks[f->count - 1];
-	uint64_t start = f->held - last->len, used = need - start;
+	uint64_t used = need - (f->held - f->chunks[f->count - 1].len);
 	CUmemGenericAllocationHandle h;
-	CUdeviceptr tmp = 0;
 
-	/* into a fresh chunk at a scratch address, then into the old one's place */
 	ret = cuda_drv_err(c, c->drv.create(&h, used, &c->prop, 0), "cuMemCreate (trim)");
-	if (ret)
-		return scrub_slack(c, f, need); /* keeping the slack is no error */
-	if (cuda_drv_err(c, c->drv.reserve(&tmp, used, c->grain, 0, 0), "cuMemAddressReserve") !=
-	    0) {
-		c->drv.release(h);
-		return scrub_slack(c, f, need);
+	if (ret == 0) {
+		ret = swap_tail(c, f, h, used);
+		if (ret)
+			cuda_drv_err(c, c->drv.release(h), "cuMemRelease (undo)");
 	}
-	ret = map_rw(c, tmp, used, h);
-	if (ret == 0)
-		ret = cuda_err(c,
-			       cudaMemcpyAsync((void *)(uintptr_t)tmp,
-					       (const void *)(uintptr_t)(f->base + start), used,
-					       cudaMemcpyDeviceToDevice, c->upload),
-			       "cudaMemcpyAsync (trim)");
-	if (ret == 0)
-		ret = cuda_err(
-		    c,
-		    cudaMemsetAsync((void *)(uintptr_t)(f->base + start), 0, last->len, c->upload),
-		    "cudaMemset (scrub)");
-	if (ret == 0)
-		ret = cuda_wait_written(c, f);
-	if (ret == 0)
-		c->drv.unmap(tmp, used);
-	c->drv.addr_free(tmp, used);
-	if (ret) {
-		c->drv.release(h);
+	if (ret && atomic_load(&c->failed))
 		return ret;
-	}
-	c->drv.unmap(f->base + start, last->len);
-	c->drv.release(last->h);
-	ret = map_rw(c, f->base + start, used, h);
-	if (ret) {
-		/* the bytes are in H alone now: without a mapping the file is lost */
-		c->drv.release(h);
-		give_budget(c, last->len);
-		f->count--;
-		f->held = start;
-		/* its bytes past START are gone: the size must not reach past what is mapped */
-		if (f->size > f->held)
-			f->size = f->held;
-		check_file(f, false);
-		return -EIO;
-	}
-	give_budget(c, last->len - used);
-	last->h = h;
-	last->len = used;
-	f->held = need;
-	check_file(f, false);
-	return 0;
+	return ret ? scrub_slack(c, f, need) : 0;
 }
 
 int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
@@ -351,7 +407,7 @@ int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	uint64_t need;
 	int ret;
 
-	if (size > UINT64_MAX - c->grain || (need = round_grain(c, size)) > c->budget)
+	if (size > UINT64_MAX - c->grain || (need = round_grain(c, size)) > c->budget_max)
 		return -ENOSPC;
 	if (atomic_load(&c->failed))
 		return -EIO;

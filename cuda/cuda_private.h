@@ -61,7 +61,9 @@ struct cuda {
 	struct vr_device_info info; /* constant after open */
 	struct vr_audit *audit;
 	pthread_mutex_t acct;
-	uint64_t budget, used; /* used: under ACCT */
+	uint64_t budget, used; /* under ACCT (the budget falls when another process takes memory) */
+	uint64_t budget_max;   /* the budget at open, constant */
+	uint64_t headroom;     /* what the budget leaves free on the device, constant */
 	pthread_mutex_t ring;
 	cudaStream_t upload;
 	void *slot[RING_SLOTS];		   /* under RING */
@@ -104,10 +106,12 @@ static inline struct cuda_file *cf(struct vr_dev_file *f)
 
 /* cuda_errors.c: errors as errnos, the failed state, the policy's audit */
 int cuda_err(struct cuda *c, cudaError_t e, const char *what);
-int cuda_errno(cudaError_t e, const char *what);
 int cuda_drv_err(struct cuda *c, CUresult r, const char *what);
 void cuda_policy_violation(struct cuda *c, const char *why);
 int cuda_select_dev(struct cuda *c);
+
+/* cuda_context.c: the budget read again from the device after a refusal */
+int cuda_refresh_budget(struct cuda *c);
 
 /* cuda_io.c: the upload ring, the order of a file's upload work, reads and digests */
 int cuda_ring_open(struct cuda *c);
