@@ -36,6 +36,7 @@
  */
 
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
+void vr_fake_cuda_fail_code(const char *call, unsigned nth, int code);
 unsigned vr_fake_cuda_syncs(void);
 void vr_fake_cuda_reset(void);
 
@@ -70,6 +71,7 @@ static struct {
 	char call[48];
 	unsigned left; /* calls of that name to let through first */
 	bool sticky, armed;
+	int code; /* nonzero: the error to give (a sticky one breaks the context) */
 } inject;
 
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky)
@@ -78,7 +80,38 @@ void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky)
 	snprintf(inject.call, sizeof(inject.call), "%s", call);
 	inject.left = nth ? nth - 1 : 0;
 	inject.sticky = make_sticky != 0;
+	inject.code = 0;
 	inject.armed = true;
+	pthread_mutex_unlock(&inject_lock);
+}
+
+/* The errors after which a context is unusable; the runtime's and the driver's share numbers. */
+static bool sticky_code(int code)
+{
+	switch (code) {
+	case 214: /* ECC uncorrectable */
+	case 220: /* NVLink uncorrectable */
+	case 700: /* illegal address */
+	case 702: /* launch timeout */
+	case 710: /* assert */
+	case 714: /* hardware stack error */
+	case 715: /* illegal instruction */
+	case 716: /* misaligned address */
+	case 717: /* invalid address space */
+	case 718: /* invalid PC */
+	case 719: /* launch failed */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The nth call of CALL fails with CODE (a runtime or driver error number). */
+void vr_fake_cuda_fail_code(const char *call, unsigned nth, int code)
+{
+	vr_fake_cuda_fail(call, nth, sticky_code(code));
+	pthread_mutex_lock(&inject_lock);
+	inject.code = code;
 	pthread_mutex_unlock(&inject_lock);
 }
 
@@ -124,10 +157,11 @@ static cudaError_t fail_with(cudaError_t e, bool make_sticky)
  */
 static cudaError_t enter(const char *call, cudaError_t failure)
 {
-	int st = atomic_load(&sticky);
+	int st = atomic_load(&sticky), code = 0;
 	bool hit = false, make_sticky = false;
 
 	pthread_once(&env_once, arm_from_env);
+	fake_driver_bind(); /* the runtime initializes the driver and binds its context */
 	if (st)
 		return fail_with((cudaError_t)st, false);
 	pthread_mutex_lock(&inject_lock);
@@ -135,6 +169,7 @@ static cudaError_t enter(const char *call, cudaError_t failure)
 		if (inject.left == 0) {
 			hit = true;
 			make_sticky = inject.sticky;
+			code = inject.code;
 			inject.armed = false;
 		} else {
 			inject.left--;
@@ -143,14 +178,22 @@ static cudaError_t enter(const char *call, cudaError_t failure)
 	pthread_mutex_unlock(&inject_lock);
 	if (!hit)
 		return cudaSuccess;
+	if (code)
+		return fail_with((cudaError_t)code, make_sticky);
 	return fail_with(make_sticky ? cudaErrorIllegalAddress : failure, make_sticky);
 }
 
-/* The driver double's gate (fake_cuda_driver.h): the same injections, and a broken context
- * fails driver calls too. */
-int fake_driver_enter(const char *call)
+/* The driver double's gate (fake_cuda_driver.h): the same injections; a broken context fails
+ * driver calls with its sticky error, as the driver does. A driver error is not the runtime's
+ * last error. */
+CUresult fake_driver_enter(const char *call, CUresult dflt)
 {
-	return enter(call, cudaErrorUnknown) != cudaSuccess;
+	cudaError_t was = last_error, e = enter(call, cudaErrorUnknown);
+
+	last_error = was;
+	if (e == cudaSuccess)
+		return CUDA_SUCCESS;
+	return e == cudaErrorUnknown ? dflt : (CUresult)e;
 }
 
 cudaError_t cudaGetLastError(void)
@@ -215,8 +258,8 @@ static struct alloc *allocs; /* under alloc_lock */
 static size_t allocated;     /* under alloc_lock: the backend allocates from many threads */
 static pthread_mutex_t alloc_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Whether [P, P+N) lies inside one live allocation. */
-static bool is_device(const void *p, size_t n)
+/* Whether [P, P+N) lies inside one live allocation of cudaMalloc. */
+static bool is_alloc(const void *p, size_t n)
 {
 	bool ok = false;
 
@@ -225,8 +268,21 @@ static bool is_device(const void *p, size_t n)
 		ok = (const uint8_t *)p >= a->p && n <= a->size &&
 		     (const uint8_t *)p - a->p <= (ptrdiff_t)(a->size - n);
 	pthread_mutex_unlock(&alloc_lock);
-	/* or VMM memory (the driver double), mapped end to end */
-	return ok || fake_vmm_is_mapped(p, n);
+	return ok;
+}
+
+/* Whether [P, P+N) is device memory: an allocation, or VMM memory mapped end to end. */
+static bool is_device(const void *p, size_t n)
+{
+	return is_alloc(p, n) || fake_vmm_is_mapped(p, n);
+}
+
+/* Where device work reaches [P, P+N): cudaMalloc memory is the host's own; VMM memory through
+ * the driver double's view, with the access the device was given (WRITE: a store). NULL: an
+ * illegal address. */
+static void *dev_view(const void *p, size_t n, bool write)
+{
+	return is_alloc(p, n) ? (void *)p : fake_vmm_host(p, n, write);
 }
 
 size_t fake_runtime_allocated(void)
@@ -415,17 +471,19 @@ static void run_op(const struct op *o)
 	    !o->src || o->kind == cudaMemcpyHostToDevice || o->kind == cudaMemcpyDeviceToDevice;
 	bool src_dev =
 	    o->src && (o->kind == cudaMemcpyDeviceToHost || o->kind == cudaMemcpyDeviceToDevice);
+	void *dst = dst_dev ? dev_view(o->dst, o->n, true) : o->dst;
+	const void *src = src_dev ? dev_view(o->src, o->n, false) : o->src;
 
-	if ((dst_dev && !is_device(o->dst, o->n)) || (src_dev && !is_device(o->src, o->n))) {
+	if (!dst || (o->src && !src)) {
 		fprintf(stderr, "fake cuda: deferred work touches memory that is not (or no "
-				"longer) allocated: illegal address\n");
+				"longer) allocated, or not writable: illegal address\n");
 		fail_with(cudaErrorIllegalAddress, true);
 		return;
 	}
 	if (o->src)
-		memcpy(o->dst, o->src, o->n);
+		memcpy(dst, src, o->n);
 	else
-		memset(o->dst, o->val, o->n);
+		memset(dst, o->val, o->n);
 }
 
 /* A host wait for S up to UPTO: counted as a drain when it empties a stream that had work. */
@@ -448,6 +506,19 @@ static void run_until(struct stream *s, uint64_t upto)
 		s->done++;
 	}
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* The driver double's wait (cuMemSetAccess, cuMemUnmap): all device work done first. */
+void fake_device_wait(void)
+{
+	pthread_mutex_lock(&streams_lock);
+	struct stream *s = all_streams;
+
+	pthread_mutex_unlock(&streams_lock);
+	for (; s; s = s->next_all) {
+		count_drain(s, UINT64_MAX); /* a host wait like a synchronize: counted alike */
+		run_until(s, UINT64_MAX);
+	}
 }
 
 static void run_all_streams(void)
@@ -647,6 +718,18 @@ cudaError_t cudaGetDriverEntryPointByVersion(const char *symbol, void **fn, unsi
 	return cudaSuccess;
 }
 
+cudaError_t cudaDriverGetVersion(int *v)
+{
+	*v = 13000;
+	return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int *v)
+{
+	*v = CUDART_VERSION;
+	return cudaSuccess;
+}
+
 const char *cudaGetErrorName(cudaError_t e)
 {
 	switch (e) {
@@ -707,10 +790,16 @@ int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t exte
 		return spans ? atomic_load(&sticky) : cudaErrorMemoryAllocation;
 	}
 	for (uint32_t i = 0; i < next; i++) {
-		spans[i].data = extents[i];
 		spans[i].len =
 		    (size_t)(size - i * extent_size < extent_size ? size - i * extent_size
 								  : extent_size);
+		/* the kernel reads the extents on the device: through the double's view */
+		spans[i].data = dev_view(extents[i], spans[i].len ? spans[i].len : 1, false);
+		if (!spans[i].data) {
+			free(spans);
+			atomic_fetch_sub(&in_use, 1);
+			return fail_with(cudaErrorIllegalAddress, true);
+		}
 	}
 	if (!next)
 		spans[0].data = "";

@@ -18,10 +18,15 @@
 
 /* Built over the CUDA runtime test double (tests/fake), whose launcher calls the seam. */
 #ifdef VR_FAKE_CUDA
+#include "fake_cuda_driver.h"
+
 #include <cuda.h>
+#include <cuda_runtime.h>
 static const bool fake_cuda = true;
 /* the double's controls (tests/fake/fake_cudart.c) */
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
+void vr_fake_cuda_fail_code(const char *call, unsigned nth, int code);
+unsigned vr_fake_cuda_set_access_calls(void);
 unsigned vr_fake_cuda_syncs(void);
 void vr_fake_cuda_reset(void);
 #else
@@ -77,6 +82,7 @@ static uint8_t *import_cuda(const struct vr_dev_export *e, uint64_t total)
 	}
 	if (cuMemSetAccess(base, total, &ro, 1) != CUDA_SUCCESS)
 		return NULL;
+	fake_vmm_peek(true); /* this test reads the device bytes from the host */
 	return (uint8_t *)(uintptr_t)base;
 }
 
@@ -901,6 +907,122 @@ static void strict_cuda(const struct vr_backend_ops *ops, const struct vr_backen
 	CHECK(!info.failed);
 	vr_backend_close(&b);
 }
+
+/*
+ * The seal-time trim under a refused map: whichever cuMemMap fails, the file
+ * keeps every byte and its size (it once released the old tail before mapping
+ * the exact one, and lost the file).
+ */
+static void trim_keeps_file(const struct vr_backend_ops *ops, const struct vr_backend_params *p)
+{
+	static uint8_t data[5 << 20], back[5 << 20];
+	struct vr_backend b;
+
+	fill(data, sizeof(data));
+	vr_fake_cuda_reset();
+	CHECK_EQ(vr_backend_open(ops, p, &b), 0);
+	for (unsigned nth = 1; nth <= 4; nth++) {
+		struct vr_dev_file *f;
+		struct vr_device_info info;
+
+		CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+		/* 2 + 2 + 4 MiB chunks: the last one has 3 MiB of slack at 5 MiB */
+		CHECK_EQ(vr_dev_resize(f, 1 << 20), 0);
+		CHECK_EQ(vr_dev_resize(f, 3 << 20), 0);
+		CHECK_EQ(vr_dev_resize(f, sizeof(data)), 0);
+		CHECK_EQ(vr_dev_write(f, 0, data, sizeof(data)), 0);
+		CHECK(vr_dev_held(f) > (6u << 20));
+		vr_fake_cuda_fail("cuMemMap", nth, 0);
+		CHECK_EQ(vr_dev_resize(f, sizeof(data)), 0); /* keeping the slack is no error */
+		vr_fake_cuda_reset();
+		memset(back, 0, sizeof(back));
+		CHECK_EQ(vr_dev_read(f, 0, back, sizeof(back)), 0);
+		CHECK_MEM(back, data, sizeof(data));
+		CHECK_EQ(vr_backend_info(&b, &info), 0);
+		CHECK(!info.failed);
+		CHECK_EQ(vr_dev_file_free(f), 0);
+	}
+	vr_backend_close(&b);
+}
+
+/*
+ * Refusals the card gives: the driver refusing a large chunk while the
+ * smallest would fit (the load goes on with it); a sticky error from any VMM
+ * call (the device is failed); and the cost of growth in cuMemSetAccess
+ * calls (one per new chunk or new reservation, not one per chunk remapped).
+ */
+static void driver_refusals(const struct vr_backend_ops *ops, const struct vr_backend_params *p)
+{
+	static uint8_t buf[1 << 20];
+	struct vr_device_info info;
+	struct vr_dev_file *f;
+	struct vr_backend b;
+
+	fill(buf, sizeof(buf));
+	vr_fake_cuda_reset();
+	CHECK_EQ(vr_backend_open(ops, p, &b), 0);
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	CHECK_EQ(vr_dev_resize(f, 8u << 20), 0);
+	vr_fake_cuda_fail("cuMemCreate", 1, 0); /* the 8 MiB chunk of slack: refused */
+	CHECK_EQ(vr_dev_resize(f, 9u << 20), 0);
+	CHECK_EQ(vr_dev_held(f), 10u << 20);
+	CHECK_EQ(vr_dev_write(f, (9u << 20) - sizeof(buf), buf, sizeof(buf)), 0);
+	CHECK_EQ(vr_dev_file_free(f), 0);
+
+	unsigned before = vr_fake_cuda_set_access_calls();
+
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	for (uint64_t off = 0; off < (256u << 20); off += sizeof(buf))
+		CHECK_EQ(vr_dev_resize(f, off + sizeof(buf)), 0);
+	unsigned calls = vr_fake_cuda_set_access_calls() - before;
+
+	printf("a 256 MiB load in 1 MiB steps: %u cuMemSetAccess calls\n", calls);
+	CHECK(calls <= 12);
+	CHECK_EQ(vr_dev_file_free(f), 0);
+
+	/* a sticky error other than the first three the backend knew */
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	vr_fake_cuda_fail_code("cuMemMap", 1, CUDA_ERROR_MISALIGNED_ADDRESS);
+	CHECK_EQ(vr_dev_resize(f, 100), -EIO);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(info.failed);
+	/* and the driver repeats it, as a broken context does */
+	CUmemGenericAllocationHandle h;
+	CUmemAllocationProp pr = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+				  .location = {CU_MEM_LOCATION_TYPE_DEVICE, 0}};
+
+	CHECK_EQ(cuMemCreate(&h, 2u << 20, &pr, 0), CUDA_ERROR_MISALIGNED_ADDRESS);
+	vr_dev_file_free(f);
+	vr_backend_close(&b);
+	vr_fake_cuda_reset();
+}
+
+/* cuMemSetAccess waits for device work queued before it, as the driver may. */
+static void set_access_waits(void)
+{
+	CUmemAllocationProp pr = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+				  .location = {CU_MEM_LOCATION_TYPE_DEVICE, 0}};
+	CUmemAccessDesc rw = {{CU_MEM_LOCATION_TYPE_DEVICE, 0}, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+	CUmemAccessDesc ro = {{CU_MEM_LOCATION_TYPE_DEVICE, 0}, CU_MEM_ACCESS_FLAGS_PROT_READ};
+	CUmemGenericAllocationHandle h;
+	CUdeviceptr base = 0;
+	cudaStream_t s;
+
+	vr_fake_cuda_reset();
+	CHECK_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+	CHECK_EQ(cuMemCreate(&h, 2u << 20, &pr, 0), CUDA_SUCCESS);
+	CHECK_EQ(cuMemAddressReserve(&base, 2u << 20, 0, 0, 0), CUDA_SUCCESS);
+	CHECK_EQ(cuMemMap(base, 2u << 20, 0, h, 0), CUDA_SUCCESS);
+	CHECK_EQ(cuMemSetAccess(base, 2u << 20, &rw, 1), CUDA_SUCCESS);
+	CHECK_EQ(cudaMemsetAsync((void *)(uintptr_t)base, 7, 4096, s), cudaSuccess);
+	CHECK_EQ(cuMemSetAccess(base, 2u << 20, &ro, 1), CUDA_SUCCESS);
+	fake_vmm_peek(true);
+	CHECK_EQ(((volatile uint8_t *)(uintptr_t)base)[4095], 7); /* done, with no synchronize */
+	CHECK_EQ(cuMemUnmap(base, 2u << 20), CUDA_SUCCESS);
+	CHECK_EQ(cuMemAddressFree(base, 2u << 20), CUDA_SUCCESS);
+	CHECK_EQ(cuMemRelease(h), CUDA_SUCCESS);
+	cudaStreamDestroy(s);
+}
 #endif
 
 int main(int argc, char **argv)
@@ -966,8 +1088,12 @@ int main(int argc, char **argv)
 	if (strcmp(name, "mock") == 0)
 		faults();
 #ifdef VR_FAKE_CUDA
-	if (strcmp(name, "cuda") == 0)
+	if (strcmp(name, "cuda") == 0) {
 		strict_cuda(ops, &p);
+		trim_keeps_file(ops, &p);
+		driver_refusals(ops, &p);
+		set_access_waits();
+	}
 #endif
 	return check_summary();
 }
