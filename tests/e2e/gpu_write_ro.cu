@@ -1,6 +1,8 @@
 /* gpu_write_ro.cu - maps a sealed file from a GPU mount through libvram-client and tries to
- * store into it from a kernel: prints "refused: <error>" (exit 0) when the read-only mapping
- * stops the store, "WROTE" (exit 1) when it went through. */
+ * store into it from a kernel. The kernel must launch (no device, no kernel image for this
+ * card or the wrong device are failures, exit 3), and the store must be refused with exactly
+ * the illegal-address error: then it prints "refused: cudaErrorIllegalAddress" (exit 0). A
+ * store that went through prints "WROTE" (exit 1); any other error is printed (exit 4). */
 #include "vram_client.h"
 
 #include <cuda_runtime.h>
@@ -23,13 +25,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	store<<<1, 1>>>((unsigned char *)m->ptr);
-	cudaError_t e = cudaDeviceSynchronize();
+	cudaError_t e = cudaGetLastError();
 
-	if (e == cudaSuccess)
-		e = cudaGetLastError();
+	if (e != cudaSuccess) {
+		printf("the kernel did not launch: %s (%s)\n", cudaGetErrorName(e),
+		       cudaGetErrorString(e));
+		return 3;
+	}
+	e = cudaDeviceSynchronize();
 	if (e == cudaSuccess) {
 		printf("WROTE\n");
 		return 1;
+	}
+	if (e != cudaErrorIllegalAddress) {
+		printf("not refused as expected: %s (%s)\n", cudaGetErrorName(e),
+		       cudaGetErrorString(e));
+		return 4;
 	}
 	printf("refused: %s\n", cudaGetErrorName(e));
 	return 0; /* the context is broken now: nothing else runs in it */
