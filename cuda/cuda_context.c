@@ -212,7 +212,8 @@ static int set_budget(struct cuda *c)
 /*
  * After a refusal for want of memory: the budget becomes what the files hold
  * plus what the device has free now, less the headroom (another process may
- * have taken memory since open), never more than at open. Returns 0 or -errno.
+ * have taken memory since open), never more than at open. Returns 1 when it grew, 0 when
+ * not, or -errno.
  */
 int cuda_refresh_budget(struct cuda *c)
 {
@@ -232,7 +233,7 @@ int cuda_refresh_budget(struct cuda *c)
 		vr_log(LOG_INFO,
 		       "cuda: budget now %llu bytes (was %llu): %zu bytes free on device %d",
 		       (unsigned long long)now, (unsigned long long)was, free_b, c->device);
-	return 0;
+	return now > was;
 }
 
 /* Fills what info reports of the device, constant from here on. */

@@ -287,9 +287,13 @@ static int grow(struct cuda *c, struct cuda_file *f, uint64_t need)
 		uint64_t min, len = vr_dev_chunk_len(f->held, need, CHUNK_MAX, &min);
 
 		ret = add_len(c, f, len);
+		/* refused (the budget, or the driver: another process took memory): the budget
+		 * is read again from the device; then the least that serves, when that is less
+		 * or the budget grew back */
 		if (ret == -ENOSPC) {
-			cuda_refresh_budget(c);
-			if (len > min)
+			int grew = cuda_refresh_budget(c);
+
+			if (len > min || grew > 0)
 				ret = add_len(c, f, min);
 		}
 	}

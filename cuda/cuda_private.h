@@ -110,7 +110,7 @@ int cuda_drv_err(struct cuda *c, CUresult r, const char *what);
 void cuda_policy_violation(struct cuda *c, const char *why);
 int cuda_select_dev(struct cuda *c);
 
-/* cuda_context.c: the budget read again from the device after a refusal */
+/* cuda_context.c: the budget read again from the device after a refusal (1: it grew) */
 int cuda_refresh_budget(struct cuda *c);
 
 /* cuda_io.c: the upload ring, the order of a file's upload work, reads and digests */

@@ -285,6 +285,15 @@ static void *dev_view(const void *p, size_t n, bool write)
 	return is_alloc(p, n) ? (void *)p : fake_vmm_host(p, n, write);
 }
 
+/* Another process takes BYTES of the device's memory (negative: gives them back). */
+void vr_fake_cuda_hog(long long bytes);
+void vr_fake_cuda_hog(long long bytes)
+{
+	pthread_mutex_lock(&alloc_lock);
+	allocated += (size_t)bytes;
+	pthread_mutex_unlock(&alloc_lock);
+}
+
 size_t fake_runtime_allocated(void)
 {
 	pthread_mutex_lock(&alloc_lock);

@@ -27,6 +27,7 @@ static const bool fake_cuda = true;
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
 void vr_fake_cuda_fail_code(const char *call, unsigned nth, int code);
 unsigned vr_fake_cuda_set_access_calls(void);
+void vr_fake_cuda_hog(long long bytes);
 unsigned vr_fake_cuda_syncs(void);
 void vr_fake_cuda_reset(void);
 #else
@@ -978,6 +979,26 @@ static void driver_refusals(const struct vr_backend_ops *ops, const struct vr_ba
 
 	printf("a 256 MiB load in 1 MiB steps: %u cuMemSetAccess calls\n", calls);
 	CHECK(calls <= 12);
+	CHECK_EQ(vr_dev_file_free(f), 0);
+
+	/* another process takes all but 64 MiB of the device (the headroom too: 1 GiB on the
+	 * double's sizes): the driver refuses, the budget follows the device down (to what the
+	 * headroom leaves: nothing), and back up once the memory is free again */
+	struct vr_device_info was;
+	long long hog;
+
+	CHECK_EQ(vr_backend_info(&b, &was), 0);
+	hog = (long long)was.total_bytes + (1LL << 30) - (64LL << 20);
+	vr_fake_cuda_hog(hog);
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	CHECK_EQ(vr_dev_resize(f, 200u << 20), -ENOSPC);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK_EQ(info.total_bytes, 0);
+	CHECK(!info.failed);
+	vr_fake_cuda_hog(-hog);
+	CHECK_EQ(vr_dev_resize(f, 200u << 20), 0);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK_EQ(info.total_bytes, was.total_bytes);
 	CHECK_EQ(vr_dev_file_free(f), 0);
 
 	/* a sticky error other than the first three the backend knew */
