@@ -129,7 +129,8 @@ static char *state_name(const char *path, char **tmp)
 	if (s) {
 		snprintf(s, n, "%s.chain", path);
 		*tmp = s + n;
-		snprintf(*tmp, n + 4, "%s.tmp", s);
+		memcpy(*tmp, s, n - 1); /* the same name, ".tmp" after it */
+		memcpy(*tmp + n - 1, ".tmp", sizeof(".tmp"));
 	}
 	return s;
 }
