@@ -290,6 +290,18 @@ static bool link_escapes(const struct vr_node *n, size_t parent_depth)
 	return false;
 }
 
+/* How many sealed files lie at or below N, counted up to LIMIT. [T] */
+static size_t seals_below(const struct vr_node *n, size_t limit)
+{
+	size_t k = 0;
+
+	if (!n->is_dir)
+		return n->seal ? 1 : 0;
+	for (const struct vr_node *c = n->children; c && k < limit; c = c->next)
+		k += seals_below(c, limit - k);
+	return k;
+}
+
 /*
  * Resolves and checks a rename of FROM to TO under the tree lock, without
  * changing anything: the source may move, an existing target may be replaced
@@ -340,6 +352,16 @@ static int rename_check(struct vr_residency *r, const char *from, const char *to
 		       "outside the mount from there",
 		       from, to);
 		return -EPERM;
+	}
+	/* each seal below is re-signed under the tree lock: a user other than root or the mount's
+	 * owner moves at most so many at once, so no one holds everyone up for seconds */
+	if (src->kind == VR_KIND_DIR && c && c->uid != 0 && c->uid != r->cfg.root_uid &&
+	    seals_below(src->node, RES_RENAME_SEALS_MAX + 1) > RES_RENAME_SEALS_MAX) {
+		vr_log(LOG_INFO,
+		       "rename %s -> %s by uid %u refused (EXDEV): it would re-sign more than %d "
+		       "seals at once; mv copies instead",
+		       from, to, (unsigned)c->uid, RES_RENAME_SEALS_MAX);
+		return -EXDEV;
 	}
 	if (dst->node && dst->kind != VR_KIND_DIR)
 		return res_leased(r, dst->node, "rename over it", to + 1, c);

@@ -163,7 +163,7 @@ struct vr_residency {
 	struct res_meta_user *meta; /* [T] */
 	size_t nmeta, capmeta;	    /* [T] */
 	uint64_t meta_bytes;	    /* [T] all users' */
-	int protected_regular;	     /* [T] fs.protected_regular + 1 imports apply; 0: not read */
+	int protected_regular;	    /* [T] fs.protected_regular + 1 imports apply; 0: not read */
 	/* [T] removed files' memory held by revoked leases' holders, where the backend cannot see
 	 * it (CUDA): counted used until they release the leases */
 	uint64_t client_bytes;
@@ -294,6 +294,9 @@ void res_meta_free(struct vr_residency *r);
 /* Directory handles a user other than root or the mount's owner may hold open at once: libfuse
  * keeps a buffer of the kernel's request size (up to 1 MiB) for each until it is closed. */
 #define RES_DIRS_PER_USER 64
+/* Seals one rename of a folder by a user other than root or the mount's owner may re-sign
+ * (about 50 ms under the tree lock on this 2-core machine): EXDEV beyond, so mv copies. */
+#define RES_RENAME_SEALS_MAX 1024
 /* Counts one more open directory handle of UID's: -EMFILE past the limit. [T] */
 int res_dirs_take(struct vr_residency *r, uid_t uid);
 void res_dirs_give(struct vr_residency *r, uid_t uid);
