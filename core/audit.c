@@ -214,7 +214,7 @@ static bool known_event(const char *event)
 	return false;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int audit_write_all(int fd, const char *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
@@ -353,7 +353,7 @@ static char *record_line(struct vr_audit *a, cJSON *o, uint8_t mac[VR_AUDIT_MAC_
 static int append_line(struct vr_audit *a, const char *line, size_t len, bool critical)
 {
 	off_t end = lseek(a->fd, 0, SEEK_END);
-	int ret = write_all(a->fd, line, len);
+	int ret = audit_write_all(a->fd, line, len);
 
 	if (ret && end >= 0 && ftruncate(a->fd, end) != 0)
 		vr_log(LOG_ERR, "audit log: a partial record could not be cut away: %s",

@@ -84,4 +84,7 @@ bool audit_limit_pass(struct vr_audit *a, const struct vr_audit_rec *r);
 /* Writes the summary of every user whose suppression ended (ALL: every one), lock held. */
 void audit_limit_flush(struct vr_audit *a, bool all);
 
+/* Writes LEN bytes of P to FD whole (again after EINTR and short writes); 0 or -errno. */
+int audit_write_all(int fd, const char *p, size_t len);
+
 #endif

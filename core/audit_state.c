@@ -16,21 +16,6 @@
 #define STATE_MAGIC   "vram-residency audit chain state v1\n"
 #define LINE_MAX_READ 65536
 
-static int write_whole(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* fsyncs the folder holding PATH, so that a rename into it is on disk. Returns 0 or -errno. */
 static int sync_folder(const char *path)
 {
@@ -63,7 +48,7 @@ static int write_temp(const char *tmp, const char *text, size_t len, bool sync)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = write_whole(fd, text, len);
+	ret = audit_write_all(fd, text, len);
 	if (ret == 0 && sync && fdatasync(fd) != 0)
 		ret = -errno;
 	close(fd);
