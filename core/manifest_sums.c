@@ -74,7 +74,8 @@ const char *mf_normalize_rel(char *p)
 		/* a control character or invalid UTF-8: no file in the mount can have such a
 		 * name (and echoed in a report it could forge lines on a terminal) */
 		if (vr_name_syntax(c, n) != 0)
-			return "a name with a control character or invalid UTF-8, which no file here "
+			return "a name with a control character or invalid UTF-8, which no file "
+			       "here "
 			       "can have";
 		if (!slash)
 			return NULL;
