@@ -68,7 +68,7 @@ int vr_res_opendir_as(struct vr_residency *r, const char *path, const struct vr_
 		*out = h;
 	}
 	res_unlock(r);
-	if (ret == -EMFILE)
+	if (ret == -EMFILE && c) /* only a caller is counted */
 		vr_log(LOG_WARNING, "opendir %s by uid %u refused: %d directories open already",
 		       path, (unsigned)c->uid, RES_DIRS_PER_USER);
 	return ret;
