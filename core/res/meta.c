@@ -73,16 +73,6 @@ void res_meta_sub(struct vr_residency *r, struct vr_node *n, uint64_t bytes)
 		u->bytes -= bytes < u->bytes ? bytes : u->bytes;
 }
 
-uint64_t res_meta_of(struct vr_residency *r, uid_t uid)
-{
-	res_held(r);
-
-	for (size_t i = 0; i < r->nmeta; i++)
-		if (r->meta[i].uid == uid)
-			return r->meta[i].bytes;
-	return 0;
-}
-
 int res_dirs_take(struct vr_residency *r, uid_t uid)
 {
 	res_held(r);

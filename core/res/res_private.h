@@ -288,8 +288,6 @@ uint64_t res_meta_limit(const struct vr_residency *r);
 int res_meta_add(struct vr_residency *r, struct vr_node *n, uint64_t bytes);
 /* Counts BYTES less (at most what N counts). [T] */
 void res_meta_sub(struct vr_residency *r, struct vr_node *n, uint64_t bytes);
-/* What UID's entries count now. [T] */
-uint64_t res_meta_of(struct vr_residency *r, uid_t uid);
 void res_meta_free(struct vr_residency *r);
 /* Directory handles a user other than root or the mount's owner may hold open at once: libfuse
  * keeps a buffer of the kernel's request size (up to 1 MiB) for each until it is closed. */

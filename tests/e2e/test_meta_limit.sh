@@ -40,5 +40,6 @@ made=$(find "$MNT/files" -type f | wc -l)
 grew=$((($(rss) - before) / 1024))
 check "empty files stop at the limit ($made made)" test "$made" -ge 60 -a "$made" -le 120
 check "and the daemon grew by about the limit ($grew KiB, limit 1024)" test "$grew" -le 4096
+refuse "meta_limit=0 is refused" "meta_limit=0: use a size" "$BIN/vram-residency" -f -o backend=mock,secret="$SECRET",meta_limit=0 "$WORK/nomnt"
 refuse "a bad meta_limit is refused" "meta_limit=lots: use a size" "$BIN/vram-residency" -f -o backend=mock,secret="$SECRET",meta_limit=lots "$WORK/nomnt"
 finish

@@ -654,6 +654,18 @@ static void test_bundle_faults(void)
 	CHECK(strstr(why, "names a member twice") != NULL);
 	CHECK_EQ(oms("{\"x\": [{\"b\": {\"c\": 1, \"c\": 1}}]}", t, &m, why), -EINVAL);
 	CHECK(strstr(why, "names a member twice") != NULL);
+	/* an object of many members is checked sorted: a repeat anywhere in it, or none */
+	char many[2048];
+	size_t at = (size_t)snprintf(many, sizeof(many), "{");
+
+	for (int i = 0; i < 40; i++)
+		at += (size_t)snprintf(many + at, sizeof(many) - at, "\"k%02d\": %d, ", i, i);
+	snprintf(many + at, sizeof(many) - at, "\"k17\": 0}");
+	CHECK_EQ(oms(many, t, &m, why), -EINVAL);
+	CHECK(strstr(why, "names a member twice") != NULL);
+	snprintf(many + at, sizeof(many) - at, "\"k99\": 0}");
+	CHECK_EQ(oms(many, t, &m, why), -EINVAL);
+	CHECK(strstr(why, "names a member twice") == NULL);
 	CHECK_EQ(oms("{\"x\": [{\"c\": 1}, {\"c\": 1}]}", t, &m, why), -EINVAL);
 	CHECK(strstr(why, "names a member twice") == NULL); /* the same name in two objects */
 	CHECK_EQ(oms("", t, &m, why), -EINVAL);
