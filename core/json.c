@@ -46,7 +46,7 @@ static int object_repeats(const cJSON *v)
 	if (n <= 16) {
 		for (a = v->child; a; a = a->next)
 			for (b = a->next; b; b = b->next)
-				if (a->string && b->string && strcmp(a->string, b->string) == 0)
+				if (strcmp(a->string, b->string) == 0) /* members have names */
 					return 1;
 		return 0;
 	}
@@ -54,7 +54,7 @@ static int object_repeats(const cJSON *v)
 	if (!names)
 		return -ENOMEM;
 	for (a = v->child; a; a = a->next)
-		names[i++] = a->string ? a->string : "";
+		names[i++] = a->string;
 	qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 1; i < n && !ret; i++)
 		ret = strcmp(names[i - 1], names[i]) == 0;
@@ -62,16 +62,14 @@ static int object_repeats(const cJSON *v)
 	return ret;
 }
 
-/* Whether an object in V, or below it, names a member twice (1), or -ENOMEM. */
-static int repeats_a_name(const cJSON *v, int depth)
+/* Whether an object in V, or below it, names a member twice (1), or -ENOMEM. The recursion is
+ * as deep as the text nests, which cJSON bounds (CJSON_NESTING_LIMIT). */
+static int repeats_a_name(const cJSON *v)
 {
 	int ret = cJSON_IsObject(v) ? object_repeats(v) : 0;
 
-	if (depth > VR_JSON_DEPTH_MAX)
-		return 1; /* deeper than cJSON itself nests */
 	for (const cJSON *a = v->child; a && !ret; a = a->next)
-		if (a->child)
-			ret = repeats_a_name(a, depth + 1);
+		ret = repeats_a_name(a);
 	return ret;
 }
 
@@ -86,7 +84,7 @@ cJSON *vr_json_parse(const char *text, size_t len, const char **end, int *err)
 	if (end)
 		*end = stop;
 	*err = v ? 0 : json_oom ? -ENOMEM : -EINVAL;
-	int rep = v ? repeats_a_name(v, 0) : 0;
+	int rep = v ? repeats_a_name(v) : 0;
 
 	if (rep) {
 		cJSON_Delete(v);

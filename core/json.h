@@ -5,9 +5,6 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-/* How deep the checks below follow nested values (cJSON nests up to 1000). */
-#define VR_JSON_DEPTH_MAX 1000
-
 /* What a refusal of a repeated member name says (VR_JSON_REPEATED's text). */
 #define VR_JSON_REPEATED_WHY                                                                       \
 	"a JSON object names a member twice (parsers differ on which they keep)"

@@ -60,12 +60,12 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 static const struct vr_node *deepest_folder(const struct vr_node *src, const char *name)
 {
 	const struct vr_node *d = src->parent;
-	char part[VR_NAME_MAX + 1];
+	char part[VR_MANIFEST_NAME_MAX + 1]; /* a listed name's components fit (name syntax) */
 
 	for (const char *p = name; *p;) {
 		size_t len = strcspn(p, "/");
 
-		if (!p[len] || len > VR_NAME_MAX)
+		if (!p[len])
 			break; /* the last component: the file's own name */
 		memcpy(part, p, len);
 		part[len] = '\0';

@@ -63,14 +63,14 @@ void res_meta_sub(struct vr_residency *r, struct vr_node *n, uint64_t bytes)
 {
 	res_held(r);
 
+	/* N counts BYTES at least (the callers give back what they added), so its user has a
+	 * count already: found, not added */
 	struct res_meta_user *u = user_of(r, n->meta_uid);
 
-	if (bytes > n->meta_bytes)
-		bytes = n->meta_bytes; /* never below what it was charged */
 	n->meta_bytes -= bytes;
 	r->meta_bytes -= bytes;
 	if (u)
-		u->bytes -= bytes < u->bytes ? bytes : u->bytes;
+		u->bytes -= bytes;
 }
 
 int res_dirs_take(struct vr_residency *r, uid_t uid)

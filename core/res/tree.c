@@ -88,7 +88,7 @@ int res_node_new(struct vr_residency *r, const char *name, bool is_dir, mode_t m
 
 void res_node_destroy(struct vr_residency *r, struct vr_node *n)
 {
-	if (r)
+	if (r && n->meta_bytes)
 		res_meta_sub(r, n, n->meta_bytes);
 	for (size_t i = 0; i < n->nxattrs; i++) {
 		free(n->xattrs[i].name);

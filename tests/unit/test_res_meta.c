@@ -117,6 +117,36 @@ int main(void)
 	CHECK(files >= 5 && files <= 6); /* 64 KiB / (1 KiB + about 10 KiB) */
 	vr_res_free(r);
 
+	/* directory handles: 64 a user at once, root and the owner not limited, given back at
+	 * release; and the counts of many users at once */
+	fx.cfg.meta_limit = 0;
+	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
+	struct vr_handle *dirs[65];
+
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(vr_res_opendir_as(r, "/", &user, &dirs[i]), 0);
+	CHECK_EQ(vr_res_opendir_as(r, "/", &user, &dirs[64]), -EMFILE);
+	CHECK_EQ(vr_res_opendir_as(r, "/", &me, &h), 0);
+	vr_res_release(r, h);
+	CHECK_EQ(vr_res_opendir_as(r, "/", &owner, &h), 0);
+	vr_res_release(r, h);
+	CHECK_EQ(vr_res_opendir(r, "/", &h), 0); /* no caller: not counted */
+	vr_res_release(r, h);
+	vr_res_release(r, dirs[0]);
+	CHECK_EQ(vr_res_opendir_as(r, "/", &user, &dirs[0]), 0);
+	for (int i = 0; i < 64; i++)
+		vr_res_release(r, dirs[i]);
+	CHECK_EQ(vr_res_mkdir(r, "/m", 0777, &me), 0);
+	for (int u = 0; u < 20; u++) {
+		struct vr_caller c = {.uid = 3000 + (uid_t)u, .gid = 3000, .pid = 9, .tgid = 9};
+		char path[32];
+
+		snprintf(path, sizeof(path), "/m/u%d", u);
+		CHECK_EQ(vr_res_mkdir(r, path, 0755, &c), 0);
+		CHECK_EQ(vr_res_rmdir(r, path, &c), 0);
+	}
+	vr_res_free(r);
+
 	/* the default: 64 MiB */
 	fx.cfg.meta_limit = 0;
 	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);

@@ -275,6 +275,62 @@ static void namespace_edges(struct vr_residency *r, const uint8_t *data)
 	vr_res_release(r, h);
 }
 
+/* A listing's names and cookies, in order. */
+struct cookies {
+	char names[64][32];
+	uint64_t cookie[64];
+	int n;
+};
+
+static int note_cookie(void *ctx, const char *name, const struct vr_attr *a, uint64_t cookie)
+{
+	struct cookies *k = ctx;
+
+	(void)a;
+	if (k->n == 64)
+		return 1;
+	snprintf(k->names[k->n], sizeof(k->names[0]), "%s", name);
+	k->cookie[k->n++] = cookie;
+	return 0;
+}
+
+/*
+ * A listing resumed after any entry's cookie gives exactly the entries after it, generated
+ * ones included (list_generated), and one stopped by its caller resumes where it stopped.
+ */
+static void cookies_resume(struct vr_residency *r)
+{
+	static uint8_t bytes[100];
+	struct cookies all = {0}, rest;
+	struct vr_handle *h;
+	char path[32];
+
+	CHECK_EQ(vr_res_mkdir(r, "/c", 0755, &me), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "/c/f%d", i);
+		CHECK_EQ(load(r, path, bytes, sizeof(bytes)), 0);
+	}
+	CHECK_EQ(vr_res_mkdir(r, "/c/d", 0755, &me), 0);
+	CHECK_EQ(vr_res_opendir(r, "/c", &h), 0);
+	CHECK_EQ(vr_res_readdir_at(r, h, 0, note_cookie, &all), 0);
+	CHECK(all.n >= 12); /* verify, 5 files and their seals, the folder */
+	for (int i = 0; i < all.n; i++) {
+		CHECK(all.cookie[i] > 2);
+		memset(&rest, 0, sizeof(rest));
+		CHECK_EQ(vr_res_readdir_at(r, h, all.cookie[i], note_cookie, &rest), 0);
+		CHECK_EQ(rest.n, all.n - i - 1);
+		for (int j = 0; j < rest.n && j + i + 1 < all.n; j++)
+			CHECK(strcmp(rest.names[j], all.names[i + 1 + j]) == 0);
+	}
+	/* from "." and "..": everything */
+	for (uint64_t off = 1; off <= 2; off++) {
+		memset(&rest, 0, sizeof(rest));
+		CHECK_EQ(vr_res_readdir_at(r, h, off, note_cookie, &rest), 0);
+		CHECK_EQ(rest.n, all.n);
+	}
+	vr_res_release(r, h);
+}
+
 int main(void)
 {
 	static uint8_t data[3 << 20];
@@ -287,6 +343,7 @@ int main(void)
 	res_pattern(data, sizeof(data));
 	CHECK_EQ(vr_res_new(&fx.cfg, &r), 0);
 	generated_names_agree(r);
+	cookies_resume(r);
 	vr_res_free(r);
 
 	/* by default the generated entries are reachable by name but not listed */
