@@ -130,6 +130,7 @@ int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 	c->fd = fd;
 	c->len = len;
 	c->sealed = false;
+	c->exported = false;
 	return 0;
 }
 
