@@ -28,18 +28,26 @@ static void folder_of(const char *path, char *dir, size_t cap)
 		strcpy(dir, "/");
 }
 
+/* Stats the folder holding PATH (its name into DIR), saying why when it cannot: 0 or -errno. */
+static int stat_folder(const char *what, const char *path, char *dir, size_t cap, struct stat *st)
+{
+	folder_of(path, dir, cap);
+	if (stat(dir, st) == 0)
+		return 0;
+	int ret = -errno;
+
+	vr_log(LOG_ERR, "cannot stat the %s's folder %s: %s", what, dir, strerror(-ret));
+	return ret;
+}
+
 int vr_folder_safe(const char *what, const char *path)
 {
 	char dir[4096];
 	struct stat st;
+	int ret = stat_folder(what, path, dir, sizeof(dir), &st);
 
-	folder_of(path, dir, sizeof(dir));
-	if (stat(dir, &st) != 0) {
-		int ret = -errno;
-
-		vr_log(LOG_ERR, "cannot stat the %s's folder %s: %s", what, dir, strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
 		vr_log(LOG_ERR,
 		       "the %s's folder %s is writable by group or others (mode %04o): they could "
@@ -101,14 +109,10 @@ int vr_folder_private(const char *what, const char *path)
 {
 	char dir[4096];
 	struct stat st;
+	int ret = stat_folder(what, path, dir, sizeof(dir), &st);
 
-	folder_of(path, dir, sizeof(dir));
-	if (stat(dir, &st) != 0) {
-		int ret = -errno;
-
-		vr_log(LOG_ERR, "cannot stat the %s's folder %s: %s", what, dir, strerror(-ret));
+	if (ret)
 		return ret;
-	}
 	if ((st.st_mode & 022) || (st.st_uid != geteuid() && st.st_uid != 0)) {
 		vr_log(LOG_ERR,
 		       "the %s %s: its folder %s (mode %04o, uid %u) may be written by another "
