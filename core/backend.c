@@ -79,50 +79,35 @@ int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32])
 	return f->backend->ops->fsverity(f->backend->ctx, f, out);
 }
 
-/* Read-back piece for backends without a host view: FUSE's write size, reused. */
+/* Read-back piece: FUSE's largest write, reused. */
 #define SHA_PIECE ((size_t)1 << 20)
 
-bool vr_dev_in_place(const struct vr_dev_file *f)
+bool vr_dev_host_memory(const struct vr_dev_file *f)
 {
-	return f->backend->ops->host_view != NULL;
+	return f->backend->ops->host_memory;
 }
 
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 {
-	const struct vr_backend_ops *ops = f->backend->ops;
 	struct vr_sha256_stream *st;
-	uint8_t *buf = NULL;
-	int ret = vr_sha256_stream_new(&st);
+	uint8_t *buf = malloc(SHA_PIECE);
+	int ret = buf ? vr_sha256_stream_new(&st) : -ENOMEM;
 
-	if (ret)
-		return ret;
-	for (uint64_t off = 0; off < f->size && ret == 0;) {
-		const void *p = NULL;
-		size_t n = 0;
-
-		ret =
-		    ops->host_view ? ops->host_view(f->backend->ctx, f, off, &p, &n) : -EOPNOTSUPP;
-		if (ret == -EOPNOTSUPP) {
-			if (!buf && !(buf = malloc(SHA_PIECE))) {
-				ret = -ENOMEM;
-				break;
-			}
-			n = f->size - off < SHA_PIECE ? (size_t)(f->size - off) : SHA_PIECE;
-			ret = vr_dev_read(f, off, buf, n);
-			p = buf;
-		}
-		if (ret == 0 && n == 0)
-			ret = -EIO; /* a view that shows nothing would never end */
-		if (ret == 0)
-			ret = vr_sha256_stream_update(st, p, n);
-		if (ret == 0)
-			off += n;
-	}
-	if (buf) {
-		/* file bytes do not linger in freed heap memory */
-		explicit_bzero(buf, SHA_PIECE);
+	if (ret) {
 		free(buf);
+		return ret;
 	}
+	for (uint64_t off = 0; off < f->size && ret == 0;) {
+		size_t n = f->size - off < SHA_PIECE ? (size_t)(f->size - off) : SHA_PIECE;
+
+		ret = vr_dev_read(f, off, buf, n);
+		if (ret == 0)
+			ret = vr_sha256_stream_update(st, buf, n);
+		off += n;
+	}
+	/* file bytes do not linger in freed heap memory */
+	explicit_bzero(buf, SHA_PIECE);
+	free(buf);
 	if (ret == 0)
 		ret = vr_sha256_stream_final(st, out);
 	vr_sha256_stream_free(st);

@@ -92,6 +92,9 @@ struct vr_dev_export {
 
 struct vr_backend_ops {
 	const char *name;
+	/* the device's memory is the host's (the mock): a read-back costs a memory copy, not a
+	 * transfer over a bus */
+	bool host_memory;
 	int (*open)(const struct vr_backend_params *p, void **ctx);
 	void (*close)(void *ctx);
 	int (*info)(void *ctx, struct vr_device_info *out);
@@ -106,11 +109,6 @@ struct vr_backend_ops {
 	int (*fsverity)(void *ctx, struct vr_dev_file *f, uint8_t out[32]);
 	/* optional: device bytes the file holds (whole extents); default: its size */
 	uint64_t (*held)(void *ctx, const struct vr_dev_file *f);
-	/* optional: the host address of the file's bytes at OFF and how many follow
-	 * contiguously, for backends whose memory the host can read in place (the
-	 * mock); default -EOPNOTSUPP, and callers copy through read instead */
-	int (*host_view)(void *ctx, struct vr_dev_file *f, uint64_t off, const void **p,
-			 size_t *len);
 	/* optional: descriptors of the file's memory for another process to map read-only
 	 * (fresh ones each call); default -EOPNOTSUPP. The file does not change size after. */
 	int (*export)(void *ctx, struct vr_dev_file *f, struct vr_dev_export *out);
@@ -174,10 +172,10 @@ int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
 /* fs-verity digest of the file's bytes (its current size), computed on the device. Returns 0 or
  * -errno. */
 int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32]);
-/* Whether the host reads the file's bytes in place (host_view): a read-back then costs no copy. */
-bool vr_dev_in_place(const struct vr_dev_file *f);
-/* Plain SHA-256 of the file's bytes: host work, over host_view where the backend has it, else
- * over read-backs in pieces. Returns 0 or -errno. */
+/* Whether the file's memory is the host's (the backend's host_memory): a read-back then costs a
+ * memory copy, not a transfer over a bus. */
+bool vr_dev_host_memory(const struct vr_dev_file *f);
+/* Plain SHA-256 of the file's bytes: host work, over read-backs in pieces. Returns 0 or -errno. */
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
 /* Device bytes the file holds (whole extents). */
 uint64_t vr_dev_held(const struct vr_dev_file *f);

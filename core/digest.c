@@ -429,6 +429,13 @@ struct spans_job {
 	 * threads are busy hashing beside the tree, so it joins when such a hash ends */
 	bool elastic;
 	unsigned cpus, index;
+	/* instead of SPANS: the file's SIZE bytes, copied through READ into each worker's own
+	 * buffer; the first error it returns ends every worker and is the digest's (READ_RET) */
+	vr_read_fn read;
+	void *rctx;
+	uint64_t size;
+	atomic_int *read_ret;
+	uint64_t total; /* units in all */
 };
 
 /* Waits until this elastic worker may take a CPU, or the units run out; returns false then. */
@@ -465,11 +472,38 @@ static void unit_at(const struct spans_job *job, uint64_t u, const uint8_t **p, 
 	*len = s->len - off < VR_FSV_UNIT_SIZE ? s->len - off : VR_FSV_UNIT_SIZE;
 }
 
+/* Hashes the units from U (at most UNITS_PER_GRAB) read through JOB's READ into BUF. */
+static void read_units(struct spans_job *job, uint64_t u, uint8_t *buf)
+{
+	uint64_t at = u * VR_FSV_UNIT_SIZE;
+	uint64_t end = at + (uint64_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE;
+	size_t len = (size_t)((end < job->size ? end : job->size) - at);
+	int ret = job->read(job->rctx, at, buf, len);
+
+	if (ret) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(job->read_ret, &none, ret);
+		atomic_store(job->next, job->total); /* every worker stops */
+		return;
+	}
+	for (size_t off = 0; off < len; off += VR_FSV_UNIT_SIZE, u++)
+		unit_hash(buf + off, len - off < VR_FSV_UNIT_SIZE ? len - off : VR_FSV_UNIT_SIZE,
+			  job->l1 + u * VR_DIGEST_SIZE);
+}
+
 static void *spans_worker(void *arg)
 {
 	struct spans_job *job = arg;
-	uint64_t total = job->first_unit[job->nspans];
+	uint64_t total = job->total;
+	uint8_t *buf = NULL;
 
+	if (job->read && !(buf = malloc((size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE))) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(job->read_ret, &none, -ENOMEM);
+		return NULL; /* the others do its share */
+	}
 	if (job->want_sha)
 		job->sha_ret = spans_sha256(job->spans, job->nspans, job->sha);
 	for (;;) {
@@ -479,6 +513,10 @@ static void *spans_worker(void *arg)
 
 		if (u >= total)
 			break;
+		if (buf) {
+			read_units(job, u, buf);
+			continue;
+		}
 		for (uint64_t end = u + UNITS_PER_GRAB; u < end && u < total; u++) {
 			const uint8_t *p;
 			size_t len;
@@ -486,6 +524,11 @@ static void *spans_worker(void *arg)
 			unit_at(job, u, &p, &len);
 			unit_hash(p, len, job->l1 + u * VR_DIGEST_SIZE);
 		}
+	}
+	if (buf) {
+		/* file bytes do not linger in freed heap memory */
+		explicit_bzero(buf, (size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE);
+		free(buf);
 	}
 	return NULL;
 }
@@ -582,6 +625,7 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	}
 	uint64_t total = job.first_unit[nspans];
 
+	job.total = total;
 	job.l1 = malloc(total ? total * VR_FSV_BLOCK_SIZE / VR_FSV_ARITY : VR_DIGEST_SIZE);
 	if (!job.l1) {
 		ret = -ENOMEM;
@@ -596,6 +640,42 @@ static int digest_spans(const struct vr_span *spans, size_t nspans, unsigned nth
 	free(job.l1);
 free_first:
 	free(job.first_unit);
+	return ret;
+}
+
+int vr_fsv_digest_read(vr_read_fn read, void *ctx, uint64_t size, unsigned nthreads,
+		       uint8_t out[VR_DIGEST_SIZE])
+{
+	atomic_int read_ret;
+	struct spans_job job = {.read = read,
+				.rctx = ctx,
+				.size = size,
+				.read_ret = &read_ret,
+				.total = units_of(size)};
+	int ret = 0;
+
+	atomic_init(&read_ret, 0);
+	if (job.total > SIZE_MAX / VR_DIGEST_SIZE)
+		return -EFBIG;
+	job.l1 = malloc(job.total ? job.total * VR_DIGEST_SIZE : VR_DIGEST_SIZE);
+	if (!job.l1)
+		return -ENOMEM;
+	if (size > 0 && size <= VR_FSV_BLOCK_SIZE) {
+		uint8_t block[VR_FSV_BLOCK_SIZE];
+
+		/* a one-block file's root is its block's hash, not a level-1 hash */
+		ret = read(ctx, 0, block, (size_t)size);
+		if (ret == 0)
+			block_hash(block, (size_t)size, job.l1);
+		explicit_bzero(block, sizeof(block));
+	} else if (size > 0) {
+		ret = run_workers(&job, nthreads, job.total);
+		if (ret == 0)
+			ret = atomic_load(&read_ret);
+	}
+	if (ret == 0)
+		finish_l1(job.l1, size, out);
+	free(job.l1);
 	return ret;
 }
 

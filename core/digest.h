@@ -39,6 +39,17 @@ struct vr_span {
 int vr_fsv_digest_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
 			uint8_t out[VR_DIGEST_SIZE]);
 
+/* Copies LEN bytes of a file at OFF into BUF; returns 0 or -errno. */
+typedef int (*vr_read_fn)(void *ctx, uint64_t off, void *buf, size_t len);
+/*
+ * fs-verity digest of a file of SIZE bytes that is not in this process's memory,
+ * read through READ(CTX, ...) in pieces of up to 2 MiB, each thread into its own
+ * buffer, on NTHREADS threads as vr_fsv_digest_spans. Returns 0, READ's first
+ * error, -ENOMEM, -EFBIG or pthread_create's -errno.
+ */
+int vr_fsv_digest_read(vr_read_fn read, void *ctx, uint64_t size, unsigned nthreads,
+		       uint8_t out[VR_DIGEST_SIZE]);
+
 /* Plain SHA-256 of a buffer (sha256sum's value); Nettle, for small in-memory texts. */
 void vr_sha256(const void *data, size_t len, uint8_t out[VR_DIGEST_SIZE]);
 

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,7 +144,6 @@ static int reserve_all(struct mock *m)
 	while (held < m->capacity) {
 		uint64_t len = held < MOCK_CAP_UNIT ? MOCK_CAP_UNIT : held;
 		struct chunk c;
-		void *p;
 		int ret;
 
 		if (len > MOCK_CHUNK_MAX)
@@ -154,12 +152,7 @@ static int reserve_all(struct mock *m)
 			len = m->capacity - held;
 		ret = mock_chunk_make(m, len, &c);
 		if (ret == 0) {
-			p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, c.fd, 0);
-			if (p == MAP_FAILED || madvise(p, len, MADV_POPULATE_WRITE) != 0)
-				ret = errno == EINVAL ? -posix_fallocate(c.fd, 0, (off_t)len)
-						      : -ENOMEM;
-			if (p != MAP_FAILED)
-				munmap(p, len);
+			ret = -posix_fallocate(c.fd, 0, (off_t)len);
 			if (ret)
 				close(c.fd);
 		}
@@ -173,7 +166,7 @@ static int reserve_all(struct mock *m)
 		pthread_mutex_lock(&m->lock);
 		m->used += len;
 		pthread_mutex_unlock(&m->lock);
-		mock_chunk_drop(m, &c, false);
+		mock_chunk_drop(m, &c, false, true);
 		held += len;
 	}
 	return 0;
@@ -281,13 +274,13 @@ const struct vr_backend_ops vr_mock_ops = {
     .open = mock_open,
     .close = mock_close,
     .info = mock_info,
+    .host_memory = true,
     .file_new = mock_file_new,
     .resize = mock_resize,
     .write = mock_write,
     .read = mock_read,
     .fsverity = mock_fsverity,
     .held = mock_held,
-    .host_view = mock_host_view,
     .export = mock_export,
     .file_free = mock_file_free,
 };

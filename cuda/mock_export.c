@@ -10,13 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /*
  * Read-only descriptors of F's chunks. A memfd gets seals first (no write,
  * no shrink or growth, by anyone, through any descriptor), so a receiver
  * that reopens its descriptor for writing still cannot change a byte; the
- * daemon's own mapping, made before, keeps working for the scrub.
+ * daemon's own mapping, made just before, keeps working for writes and the
+ * scrub.
  */
 int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 {
@@ -39,6 +41,20 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 		int fd;
 
 		if (m->dirfd < 0 && !c->sealed) {
+			/* the daemon's own way to keep writing and scrubbing it, made before the
+			 * seals forbid writes through any descriptor */
+			if (!c->map) {
+				void *p = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+					       c->fd, 0);
+
+				if (p == MAP_FAILED) {
+					ret = -ENOMEM;
+					goto fail;
+				}
+				/* users' bytes never go into the daemon's core dump */
+				madvise(p, c->len, MADV_DONTDUMP);
+				c->map = p;
+			}
 			if (fcntl(c->fd, F_ADD_SEALS,
 				  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
 				      F_SEAL_SEAL) != 0) {

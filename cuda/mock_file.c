@@ -1,8 +1,7 @@
 /*
- * mock_file.c - a mock file's memory: one reserved range of address space
- * per file with memfd chunks (or vram=DIR files) mapped end to end in it;
- * growth, trim, the scrub of what is cut or freed, the capacity they take
- * from, and the pool of freed chunks kept for reuse.
+ * mock_file.c - a mock file's memory: memfd chunks (or vram=DIR files) end
+ * to end; growth, trim, the scrub of what is cut or freed, the capacity they
+ * take from, and the pool of freed chunks kept for reuse.
  */
 #include "mock_private.h"
 
@@ -18,12 +17,9 @@
 #include <unistd.h>
 
 /*
- * The invariant between a file's reservation, its chunk record and what is
- * mapped: the chunks lie end to end from BASE and cover HELD bytes, all inside
- * the RESERVED range (so a MAP_FIXED only ever replaces the file's own
- * reserved range), and the file's SIZE within them. Checked after every
- * change of any of them in debug builds (SIZED: the size is settled too);
- * add_chunk refuses a chunk that would leave the range in every build.
+ * The invariant of a file's chunk record: the chunks lie end to end from
+ * offset 0 and cover HELD bytes, and the file's SIZE lies within them.
+ * Checked after every change in debug builds (SIZED: the size is settled too).
  */
 static void check_file(const struct mock_file *f, bool sized)
 {
@@ -32,8 +28,7 @@ static void check_file(const struct mock_file *f, bool sized)
 
 	for (uint32_t i = 0; i < f->count; i++)
 		sum += f->chunks[i].len;
-	assert(vr_dev_extents_ok(sum, f->held, f->reserved, f->base != NULL, f->count, f->cap,
-				 sized, f->size));
+	assert(vr_dev_extents_ok(sum, f->held, f->held, true, f->count, f->cap, sized, f->size));
 #else
 	(void)f;
 	(void)sized;
@@ -54,51 +49,6 @@ int mock_file_new(void *ctx, struct vr_dev_file **out)
 static uint64_t round_grain(uint64_t n)
 {
 	return (n + MOCK_GRAIN - 1) / MOCK_GRAIN * MOCK_GRAIN;
-}
-
-/* Address space with nothing behind it (it costs no memory until a chunk is mapped there). */
-static void *reserve_range(void *at, uint64_t len)
-{
-	void *p = mmap(at, len, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED : 0), -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
-/* Makes F's reservation cover at least NEED bytes, moving its chunks' mappings (no copy). */
-static int grow_reservation(struct mock_file *f, uint64_t need)
-{
-	uint64_t len = f->reserved ? f->reserved : MOCK_RESERVE_MIN;
-	uint64_t off = 0;
-	uint8_t *nb;
-	uint32_t i;
-
-	if (need <= f->reserved)
-		return 0;
-	while (len < need)
-		len = len > UINT64_MAX / 2 ? need : len * 2;
-	nb = reserve_range(NULL, len);
-	if (!nb)
-		return -ENOMEM;
-	for (i = 0; i < f->count; off += f->chunks[i++].len)
-		if (mremap(f->base + off, f->chunks[i].len, f->chunks[i].len,
-			   MREMAP_MAYMOVE | MREMAP_FIXED, nb + off) == MAP_FAILED)
-			break;
-	if (i < f->count) {
-		/* put back what moved: the file stays as it was */
-		off = 0;
-		for (uint32_t j = 0; j < i; off += f->chunks[j++].len)
-			mremap(nb + off, f->chunks[j].len, f->chunks[j].len,
-			       MREMAP_MAYMOVE | MREMAP_FIXED, f->base + off);
-		munmap(nb, len);
-		return -ENOMEM;
-	}
-	if (f->base)
-		munmap(f->base, f->reserved); /* only the unbacked rest is still mapped there */
-	f->base = nb;
-	f->reserved = len;
-	check_file(f, false);
-	return 0;
 }
 
 /* A new zeroed chunk of LEN bytes with its memory taken now; returns 0 or -errno. */
@@ -129,16 +79,20 @@ int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 	}
 	c->fd = fd;
 	c->len = len;
+	c->map = NULL;
 	c->sealed = false;
 	c->exported = false;
 	return 0;
 }
 
-/* Closes C's descriptor and, with vram=DIR, removes its file. */
+/* Closes C's descriptor (and its mapping, if it was exported) and, with vram=DIR, removes its
+ * file. */
 void mock_chunk_close(struct mock *m, const struct chunk *c)
 {
 	char name[32];
 
+	if (c->map)
+		munmap(c->map, c->len);
 	close(c->fd);
 	if (m->dirfd >= 0) {
 		snprintf(name, sizeof(name), "chunk-%llu", (unsigned long long)c->id);
@@ -147,15 +101,15 @@ void mock_chunk_close(struct mock *m, const struct chunk *c)
 }
 
 /*
- * Releases C, scrubbed (unless SHARED and kept for its lessee) and unmapped
- * by the caller, and gives its capacity back. A memfd chunk never exported is
+ * Releases C, SCRUBBED by the caller unless SHARED and kept for its lessee
+ * (one not scrubbed is never reused), and gives its capacity back. A memfd chunk never exported is
  * kept in the pool for the next chunk of its size (its memory stays taken:
  * loads then pay no allocation, as a device allocator caches); one ever
  * exported is closed, never reused, or, while another process still maps it
  * (SHARED), kept as an orphan: its memory is not free until that process lets
  * go, so it stays counted as used until then (mock_reap).
  */
-void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared)
+void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared, bool scrubbed)
 {
 	bool kept = false;
 
@@ -165,7 +119,7 @@ void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared)
 		return;
 	}
 	m->used -= c->len;
-	if (m->dirfd < 0 && !c->sealed) {
+	if (m->dirfd < 0 && !c->sealed && scrubbed) {
 		if (m->npool == m->cappool) {
 			size_t ncap = m->cappool ? m->cappool * 2 : 16;
 			struct chunk *n = realloc(m->pool, sizeof(*n) * ncap);
@@ -251,7 +205,7 @@ static int take_capacity(struct mock *m, uint64_t len)
 	return ret;
 }
 
-/* Unmaps, scrubs and frees F's chunks from index KEEP on (their range stays reserved). */
+/* Scrubs and frees F's chunks from index KEEP on. */
 static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 {
 	while (f->count > keep) {
@@ -259,20 +213,21 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 		uint64_t at = f->held - c->len;
 
 		bool shared = c->exported && mock_chunk_shared(m, c);
+		bool kept = shared && f->hdr.keep_shared;
 
 		/* a stale importer's mapping (its lease gone) keeps zeros, never these bytes;
-		 * but a lessee's when the daemon stops under it keeps what it verified */
-		if (!(shared && f->hdr.keep_shared))
-			explicit_bzero(f->base + at, c->len);
-		reserve_range(f->base + at, c->len);
-		mock_chunk_drop(m, c, shared && !f->hdr.keep_shared);
+		 * but a lessee's when the daemon stops under it keeps what it verified. A
+		 * chunk not scrubbed is never reused. */
+		bool scrubbed = !kept && mock_chunk_zero(c, 0, c->len) == 0;
+
+		mock_chunk_drop(m, c, shared && !kept, scrubbed);
 		f->held = at;
 		f->count--;
 		check_file(f, false);
 	}
 }
 
-/* Maps one more chunk of LEN bytes (capacity taken by the caller) at F's end. */
+/* Adds one more chunk of LEN bytes (capacity taken by the caller) at F's end. */
 static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 {
 	struct chunk c = {.fd = -1};
@@ -287,38 +242,20 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 		f->chunks = n;
 		f->cap = ncap;
 	}
-	if (len > f->reserved - f->held) {
-		vr_log(LOG_ERR,
-		       "BUG: mock: a chunk of %llu bytes at %llu would leave the file's "
-		       "reservation of %llu bytes; refused",
-		       (unsigned long long)len, (unsigned long long)f->held,
-		       (unsigned long long)f->reserved);
-		return -EIO;
-	}
 	if (!pool_take(m, len, &c)) {
 		ret = mock_chunk_make(m, len, &c);
 		if (ret)
 			return ret;
 	}
-	if (mmap(f->base + f->held, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, c.fd, 0) ==
-	    MAP_FAILED) {
-		reserve_range(f->base + f->held, len);
-		mock_chunk_close(m, &c);
-		return -ENOMEM;
-	}
 	/*
-	 * Its memory taken and mapped now, in one pass, so running out is an error
-	 * here and never a SIGBUS at a later store, and loads pay no page faults.
-	 * Kernels before 5.14 lack MADV_POPULATE_WRITE: fallocate takes the memory.
+	 * Its memory taken now (a pooled chunk's is already), so running out is an
+	 * error here and never a SIGBUS in a client's mapping later. The daemon
+	 * does not map it: it writes and reads through the descriptor, which on
+	 * virtual machines costs a tenth of a first store to a new mapping's pages
+	 * (docs/benchmarks.md), and its bytes are in no core dump.
 	 */
-	ret = madvise(f->base + f->held, len, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
-	if (ret == EINVAL)
-		ret = posix_fallocate(c.fd, 0, (off_t)len);
-	/* users' bytes never go into a core dump (shared mappings are in the default filter) */
-	if (ret == 0 && madvise(f->base + f->held, len, MADV_DONTDUMP) != 0)
-		ret = errno;
+	ret = posix_fallocate(c.fd, 0, (off_t)len);
 	if (ret) {
-		reserve_range(f->base + f->held, len);
 		mock_chunk_close(m, &c);
 		return ret == ENOSPC ? -ENOSPC : -ENOMEM;
 	}
@@ -329,10 +266,8 @@ static int add_chunk(struct mock *m, struct mock_file *f, uint64_t len)
 }
 
 /*
- * Adds chunks until F covers NEED bytes, all or nothing. Each chunk's size is
- * chosen first and the reservation grown to take it: the policy may pick more
- * than NEED (slack for the next writes), and a chunk mapped past the
- * reservation's end would replace whatever mapping follows it (issue 20).
+ * Adds chunks until F covers NEED bytes, all or nothing. The policy may pick
+ * more than NEED (slack for the next writes).
  */
 static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 {
@@ -349,9 +284,7 @@ static int grow(struct mock *m, struct mock_file *f, uint64_t need)
 			if (ret)
 				break;
 		}
-		ret = grow_reservation(f, f->held + len);
-		if (ret == 0)
-			ret = add_chunk(m, f, len);
+		ret = add_chunk(m, f, len);
 		if (ret) {
 			pthread_mutex_lock(&m->lock);
 			m->used -= len;
@@ -380,14 +313,11 @@ static void trim(struct mock *m, struct mock_file *f, uint64_t need)
 		struct chunk *c = &f->chunks[f->count - 1];
 		uint64_t cut = f->held - need;
 
-		explicit_bzero(f->base + need, cut);
-		if (c->sealed)
-			return; /* its size is fixed now: the slack stays, scrubbed */
-		/* cut first: if that fails, the tail stays mapped, held and zero, as counted (it
-		 * was unmapped first once, and a later scrub of the chunk faulted) */
+		if (mock_chunk_zero(c, c->len - cut, cut) != 0 || c->sealed)
+			return; /* its size is fixed now: the slack stays held (scrubbed) */
+		/* if the cut fails, the tail stays held and zero, as counted */
 		if (ftruncate(c->fd, (off_t)(c->len - cut)) != 0)
 			return;
-		reserve_range(f->base + need, cut);
 		c->len -= cut;
 		f->held = need;
 		pthread_mutex_lock(&m->lock);
@@ -416,8 +346,11 @@ int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 	}
 	/* a cut is scrubbed, the bytes past the new end reading as zero if the file regrows:
 	 * here what stays held, in trim what is given back */
-	if (size < f->size && size < need)
-		explicit_bzero(f->base + size, (f->size < need ? f->size : need) - size);
+	if (size < f->size && size < need) {
+		ret = mock_zero(f, size, (f->size < need ? f->size : need) - size);
+		if (ret)
+			return ret;
+	}
 	/* a resize to the same size fits the memory to the file (the load is done) */
 	if (size <= f->size && need < f->held)
 		trim(m, f, need);
@@ -437,8 +370,6 @@ int mock_file_free(void *ctx, struct vr_dev_file *file)
 	struct mock_file *f = mf(file);
 
 	drop_chunks(ctx, f, 0);
-	if (f->base)
-		munmap(f->base, f->reserved);
 	free(f->chunks);
 	free(f);
 	return 0;

@@ -15,7 +15,6 @@
 #define MOCK_GRAIN	      ((uint64_t)64 << 10)  /* allocation unit: 16 fs-verity blocks */
 #define MOCK_CAP_UNIT	      ((uint64_t)1 << 20)   /* capacities are whole MiB */
 #define MOCK_CHUNK_MAX	      ((uint64_t)256 << 20) /* the largest single chunk */
-#define MOCK_RESERVE_MIN      ((uint64_t)64 << 20)  /* address space a file reserves at first */
 #define MOCK_DEFAULT_CAPACITY ((uint64_t)1 << 30)
 
 /* Where a fault is injected (option fault=OP:N[:ERR]): the Nth call of a kind fails. */
@@ -23,14 +22,14 @@ enum fault_op { FAULT_ALLOC, FAULT_WRITE, FAULT_READ, FAULT_DIGEST, FAULT_OPS };
 
 /*
  * Memory model (docs/architecture.md, "Device memory"): a file's bytes are
- * one contiguous range of the daemon's address space, backed by chunks
- * mapped end to end as the file grows, as CUDA's VMM maps physical chunks
- * into a reserved virtual range. A chunk is a memfd (or, with vram=DIR, a
- * file in DIR that tests change to play an attacker), so a file can be
- * handed to another process as descriptors that reach its bytes and no
- * other file's. Growth maps new chunks (sizes growing with the file, up to
- * MOCK_CHUNK_MAX) and never copies; the reservation, when outgrown, moves
- * the existing mappings with mremap.
+ * held by chunks end to end, as CUDA's VMM maps physical chunks into a
+ * reserved virtual range. A chunk is a memfd (or, with vram=DIR, a file in
+ * DIR that tests change to play an attacker), so a file can be handed to
+ * another process as descriptors that reach its bytes and no other file's.
+ * Growth adds chunks (sizes growing with the file, up to MOCK_CHUNK_MAX) and
+ * never copies. The daemon reads and writes them through their descriptors
+ * (pread, pwrite) and maps none, except a chunk it exports: that one it maps
+ * before sealing it against writes, to keep writing and scrubbing it.
  *
  * Locking: LOCK guards the accounting, the pool, the chunk counter and the fault
  * counters, nothing else; a file's chunks belong to its caller (backend.h's
@@ -61,6 +60,7 @@ struct mock {
 struct chunk {
 	int fd;
 	uint64_t len;
+	uint8_t *map;  /* the daemon's writable mapping of it, made at its first export */
 	uint64_t id;   /* its file's number in DIR (vram=) */
 	bool sealed;   /* memfd seals added at its first export: it can no longer change size */
 	bool exported; /* ever handed to another process */
@@ -69,9 +69,7 @@ struct chunk {
 struct mock_file {
 	struct vr_dev_file hdr; /* first: the file knows its device */
 	uint64_t size;
-	uint8_t *base;	   /* the reserved range; chunks are mapped from its start */
-	uint64_t reserved; /* bytes of address space reserved at BASE */
-	uint64_t held;	   /* bytes the chunks cover */
+	uint64_t held; /* bytes the chunks cover */
 	struct chunk *chunks;
 	uint32_t count, cap;
 };
@@ -86,17 +84,19 @@ int mock_fault(struct mock *m, enum fault_op op);
 
 /* mock_file.c: a file's range, its chunks and the pool of freed ones */
 int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c);
-void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared);
+void mock_chunk_drop(struct mock *m, struct chunk *c, bool shared, bool scrubbed);
 int mock_file_new(void *ctx, struct vr_dev_file **out);
 int mock_resize(void *ctx, struct vr_dev_file *file, uint64_t size);
 uint64_t mock_held(void *ctx, const struct vr_dev_file *file);
 int mock_file_free(void *ctx, struct vr_dev_file *file);
 
-/* mock_io.c: writes, reads, digests (with the test seam), the host view */
+/* mock_io.c: writes, reads, digests (with the test seam), scrubs */
 int mock_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
 int mock_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len);
 int mock_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
-int mock_host_view(void *ctx, struct vr_dev_file *file, uint64_t off, const void **p, size_t *len);
+/* Zeroes LEN bytes at OFF of chunk C, or of file F (inside what it holds); 0 or -EIO. */
+int mock_chunk_zero(const struct chunk *c, uint64_t off, uint64_t len);
+int mock_zero(const struct mock_file *f, uint64_t off, uint64_t len);
 
 /* mock_export.c: a file's chunks as sealed read-only descriptors; chunks still mapped by
  * another process once freed */

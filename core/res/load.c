@@ -338,15 +338,16 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
  * (out of order, an overwrite) drops the in-line hash and the seal reads the
  * bytes back instead. Only where a read-back is a copy over a bus (CUDA): there
  * the hash overlaps the upload's DMA and saves reading the whole file back.
- * Where the host reads device memory in place (the mock) the seal hashes it
- * beside the tree on another core, which measured faster on two cores than
- * hashing in the write path (docs/benchmarks.md). IO held exclusively.
+ * Where device memory is the host's (the mock) the seal reads it back and
+ * hashes it beside the tree on another core, which measured faster on two
+ * cores than hashing in the write path (docs/benchmarks.md). IO held
+ * exclusively.
  */
 static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off)
 {
 	res_io_held(n);
 
-	if (n->hash_lost || vr_dev_in_place(n->dev))
+	if (n->hash_lost || vr_dev_host_memory(n->dev))
 		return;
 	if (off != n->hashed_to || (!n->wsha && vr_sha256_async_new(&n->wsha) != 0) ||
 	    vr_sha256_async_feed(n->wsha, buf, len) != 0) {

@@ -293,73 +293,6 @@ out:
 	free(back);
 }
 
-/*
- * A canary page just past the address space a host-addressable file (the
- * mock) holds: the first free page after its bytes. A backend that maps
- * memory outside its own range replaces it (issue 20: the mock mapped a
- * chunk over the next mapping, a malloc arena in the daemon, and crashed).
- * canary_intact() checks the last one and places the next; pages are read
- * through /proc/self/mem, so one unmapped since reads as an error, not a
- * fault.
- */
-#define CANARY_BYTE 0xc5
-static uint8_t *canary;
-
-static bool canary_intact(struct vr_backend *b, struct vr_dev_file *f)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	uint8_t buf[64];
-	const void *base;
-	size_t len;
-	bool ok = true;
-	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return true; /* no /proc: nothing to check with */
-	if (canary) {
-		ok = pread(fd, buf, sizeof(buf), (off_t)(uintptr_t)canary) == (ssize_t)sizeof(buf);
-		for (size_t i = 0; ok && i < sizeof(buf); i++)
-			ok = buf[i] == CANARY_BYTE;
-		if (!ok)
-			fprintf(stderr, "canary page at %p was replaced or unmapped\n",
-				(void *)canary);
-		munmap(canary, (size_t)page);
-		canary = NULL;
-	}
-	close(fd);
-	if (!b->ops->host_view || b->ops->host_view(b->ctx, f, 0, &base, &len) != 0)
-		return ok;
-	/* the first page past the bytes that nothing maps (the reservation's end): gallop
-	 * from the bytes' end, then halve back (mincore fails with ENOMEM on unmapped pages) */
-	uintptr_t pg = (uintptr_t)page, lo = ((uintptr_t)base + len + pg - 1) & ~(pg - 1);
-	uintptr_t hi = lo, step = pg;
-	unsigned char vec;
-
-	while (mincore((void *)hi, pg, &vec) == 0) {
-		lo = hi;
-		hi += step;
-		step *= 2;
-	}
-	while (hi - lo > pg) { /* LO mapped, HI not */
-		uintptr_t mid = lo + (hi - lo) / 2 / pg * pg;
-
-		if (mincore((void *)mid, pg, &vec) == 0)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	void *p = mmap((void *)hi, pg, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == (void *)hi) {
-		memset(p, CANARY_BYTE, pg);
-		canary = p;
-	} else if (p != MAP_FAILED) {
-		munmap(p, pg); /* an old kernel took it as a hint */
-	}
-	return ok;
-}
-
 /* A write size from 1 byte to 64 MiB, log-uniform: as many small as large ones. */
 static size_t write_size(void)
 {
@@ -442,7 +375,6 @@ static void write_pattern(struct vr_backend *b, uint64_t seed, uint64_t max_size
 		if (off + n > size)
 			size = off + n;
 		writes++;
-		CHECK(canary_intact(b, f));
 		if (size == cap)
 			break;
 	}
@@ -466,9 +398,6 @@ static void write_pattern(struct vr_backend *b, uint64_t seed, uint64_t max_size
 out:
 	if (f)
 		CHECK_EQ(vr_dev_file_free(f), 0);
-	if (canary)
-		munmap(canary, (size_t)sysconf(_SC_PAGESIZE));
-	canary = NULL;
 	free(st);
 	free(shadow);
 	free(back);

@@ -4,6 +4,8 @@
 #include "digest.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -233,6 +235,88 @@ static void prop_chunking(uint64_t seed)
 	free(buf);
 }
 
+/* A file in memory read through vr_fsv_digest_read's reader; FAIL_AT: the call that fails. */
+struct mem_file {
+	const uint8_t *data;
+	uint64_t size;
+	atomic_int calls;
+	int fail_at; /* 0: never */
+	atomic_bool out_of_bounds;
+};
+
+static int mem_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct mem_file *m = ctx;
+	int call = atomic_fetch_add(&m->calls, 1) + 1;
+
+	if (off > m->size || len > m->size - off || len == 0) {
+		atomic_store(&m->out_of_bounds, true);
+		return -EINVAL;
+	}
+	if (call == m->fail_at)
+		return -EIO;
+	memcpy(buf, m->data + off, len);
+	return 0;
+}
+
+/* Property: the digest read in pieces on 0 (every CPU) to 4 threads equals the streamed one,
+ * over sizes across several of its 2 MiB pieces; a failing read is the digest's error. */
+static void prop_read(uint64_t seed)
+{
+	const size_t max = 9 * VR_FSV_UNIT_SIZE + 5000;
+	uint8_t *buf = malloc(max);
+	struct vr_fsv_stream *st = malloc(sizeof(*st));
+	int bad = 0;
+
+	for (int iter = 0; iter < 120 && !bad; iter++) {
+		rng_state = seed + (uint64_t)iter * 104729 + 3;
+		size_t n = (size_t)(rng() % max);
+		uint8_t one[32], got[32], untouched[32] = {0};
+		struct mem_file m = {.data = buf};
+
+		if (iter % 4 == 0) /* favour boundaries: blocks, units, pieces */
+			n = (size_t)(rng() % 10) *
+				(iter % 8 ? VR_FSV_UNIT_SIZE : VR_FSV_BLOCK_SIZE) +
+			    (size_t)(rng() % 3) - 1;
+		if (n > max)
+			n = 0;
+		m.size = n;
+		fill(buf, n, seed + (uint64_t)iter);
+		vr_fsv_init(st);
+		vr_fsv_update(st, buf, n);
+		vr_fsv_final(st, one);
+		atomic_init(&m.calls, 0);
+		atomic_init(&m.out_of_bounds, false);
+		m.fail_at = 0;
+		int ret = vr_fsv_digest_read(mem_read, &m, n, (unsigned)(iter % 5), got);
+
+		if (ret != 0 || memcmp(one, got, 32) || atomic_load(&m.out_of_bounds)) {
+			fprintf(stderr, "prop_read: seed %llu iteration %d size %zu: %d, %s\n",
+				(unsigned long long)seed, iter, n, ret,
+				memcmp(one, got, 32) ? "differs" : "read out of bounds");
+			bad = 1;
+		}
+		int calls = atomic_load(&m.calls);
+
+		if (calls == 0)
+			continue;
+		/* the same file with one of its reads failing: that error, no digest */
+		atomic_store(&m.calls, 0);
+		m.fail_at = (int)(rng() % (uint64_t)calls) + 1;
+		memcpy(got, untouched, 32);
+		ret = vr_fsv_digest_read(mem_read, &m, n, (unsigned)(iter % 5), got);
+		if (ret != -EIO || memcmp(got, untouched, 32)) {
+			fprintf(stderr,
+				"prop_read: seed %llu iteration %d: read %d of %d failed: %d\n",
+				(unsigned long long)seed, iter, m.fail_at, calls, ret);
+			bad = 1;
+		}
+	}
+	CHECK(!bad);
+	free(st);
+	free(buf);
+}
+
 static void test_misaligned_span(void)
 {
 	static uint8_t buf[2 * VR_FSV_UNIT_SIZE];
@@ -270,5 +354,6 @@ int main(int argc, char **argv)
 	test_misaligned_span();
 	test_hex();
 	prop_chunking(seed);
+	prop_read(seed);
 	return check_summary();
 }

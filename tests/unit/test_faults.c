@@ -292,7 +292,7 @@ static void backend_without_views(void)
 	size_t got;
 	const size_t len = sizeof(data) - 12345; /* not a whole number of pieces */
 
-	ops.host_view = NULL;
+	ops.host_memory = false;
 	ops.held = NULL;
 	ops.export = NULL;
 	CHECK_EQ(vr_backend_open(&ops, &p, &b), 0);
