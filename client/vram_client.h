@@ -76,6 +76,29 @@ int vr_client_unmap(struct vr_client *c, struct vr_mapping *m);
  * loaded but refused at sealing; the daemon's log and verify say why).
  */
 int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode, uint64_t *loaded);
+/* Where vr_client_load stands, after each file it sealed. */
+struct vr_client_progress {
+	uint64_t files_done, files; /* files sealed, of those to load */
+	uint64_t bytes_done, bytes; /* their bytes, of all */
+	const char *src, *dest;	    /* the file just sealed */
+	uint64_t size;		    /* its bytes */
+};
+typedef void (*vr_client_progress_fn)(const struct vr_client_progress *p, void *arg);
+/*
+ * Loads SRC (a regular file, or a directory with everything below it) as
+ * DEST on a mount, sealed exactly as cp -r would, over up to JOBS
+ * connections at once (0: one per CPU, at most 64), largest files first.
+ * Folders are made first (writable by their maker until their files are
+ * in); permission bits are the source's less the umask. A tree larger than
+ * the mount's free device memory is refused before anything is made
+ * (-ENOSPC); a failure partway stops the rest and removes what this call
+ * made (files loaded, folders created; a file it replaced stays replaced),
+ * so a tree is loaded whole or not at all. PROGRESS (may be NULL) is called
+ * after each file, from the loading threads, one call at a time. ERR (CAP
+ * bytes, may be NULL) gets the reason of a failure. Returns 0 or -errno.
+ */
+int vr_client_load(const char *src, const char *dest, unsigned jobs, vr_client_progress_fn progress,
+		   void *arg, char *err, size_t cap);
 /*
  * Ends every lease on file PATH, whoever holds it (revoke): allowed to the file's owner and
  * root. Each holder's next call on its lease answers -ESTALE; the file may then be removed or

@@ -9,6 +9,7 @@ A thin ctypes layer over libvram-client (no third-party dependency):
             m.buffer                      # host memory (mock): a read-only memoryview
             m.__cuda_array_interface__    # device memory (CUDA): for PyTorch, CuPy, Numba
             m.verify()                    # re-check on the device now; raises on failure
+    vram_client.load("llama-3-8b/", "/run/vram/llama-3-8b")   # a whole model, in parallel
 
 Arrays and tensors made over a mapping (numpy.frombuffer(m.buffer), torch.frombuffer,
 torch.from_numpy of such an array, torch.as_tensor(m) on CUDA) keep its memory mapped after
@@ -26,7 +27,7 @@ import ctypes.util
 import json
 import os
 
-__all__ = ["Client", "Mapping", "VramError"]
+__all__ = ["Client", "Mapping", "VramError", "load"]
 
 HOST, CUDA = 1, 2
 VERIFY = 1
@@ -36,6 +37,15 @@ class _Mapping(ctypes.Structure):
     _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_uint64), ("kind", ctypes.c_int),
                 ("seal", ctypes.c_char_p), ("seal_len", ctypes.c_size_t),
                 ("lease", ctypes.c_uint32), ("mapped", ctypes.c_uint64)]
+
+
+class _Progress(ctypes.Structure):
+    _fields_ = [("files_done", ctypes.c_uint64), ("files", ctypes.c_uint64),
+                ("bytes_done", ctypes.c_uint64), ("bytes", ctypes.c_uint64),
+                ("src", ctypes.c_char_p), ("dest", ctypes.c_char_p), ("size", ctypes.c_uint64)]
+
+
+_PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(_Progress), ctypes.c_void_p)
 
 
 def _load():
@@ -62,6 +72,9 @@ def _load():
     lib.vr_client_unmap.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Mapping)]
     lib.vr_client_import.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p,
                                      ctypes.c_uint, ctypes.POINTER(ctypes.c_uint64)]
+    lib.vr_client_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint,
+                                   _PROGRESS_FN, ctypes.c_void_p, ctypes.c_char_p,
+                                   ctypes.c_size_t]
     lib.vr_client_error.argtypes = [ctypes.c_void_p]
     lib.vr_client_error.restype = ctypes.c_char_p
     lib.vr_client_close.argtypes = [ctypes.c_void_p]
@@ -210,6 +223,32 @@ class Mapping:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def load(src, dest, jobs=0, progress=None):
+    """Loads SRC (a file, or a directory with everything below it) as DEST on a mount, sealed
+    exactly as cp -r would, up to JOBS files at once (0: one per CPU), largest first. A tree
+    that does not fit in the mount's free device memory raises ENOSPC before anything is made;
+    a failure partway removes what the load made. PROGRESS, if given, is called after each
+    file as progress(files_done, files, bytes_done, bytes, dest). Returns the bytes loaded."""
+    done = [0]
+
+    def step(p, _arg):
+        q = p.contents
+        done[0] = q.bytes_done
+        if progress:
+            try:
+                progress(q.files_done, q.files, q.bytes_done, q.bytes,
+                         os.fsdecode(q.dest) if q.dest else None)
+            except Exception:  # an exception cannot cross the C library; the load goes on
+                pass
+
+    err = ctypes.create_string_buffer(8192)
+    ret = _library().vr_client_load(os.fsencode(src), os.fsencode(dest), jobs,
+                                    _PROGRESS_FN(step), None, err, len(err))
+    if ret:
+        _raise(ret, err.value.decode(errors="replace"), dest)
+    return done[0]
 
 
 class Client:

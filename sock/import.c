@@ -141,12 +141,22 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			 strerror(-ret));
 		goto free_bufs;
 	}
+	/* the device memory for all of it taken before a byte moves: one that does not fit
+	 * fails now, not after most of it was copied */
+	if (st.st_size > 0) {
+		ret = vr_res_fallocate(r, h, VR_FALLOC_KEEP_SIZE, 0, (uint64_t)st.st_size, &who);
+		if (ret)
+			snprintf(why, cap, "no room for its %llu bytes: %s",
+				 (unsigned long long)st.st_size, strerror(-ret));
+	}
 	pthread_mutex_init(&f.lock, NULL);
 	pthread_cond_init(&f.cond, NULL);
-	ret = -pthread_create(&reader, NULL, feed, &f);
 	if (ret == 0) {
-		ret = load_from(r, h, &f, &who, loaded, why, cap);
-		pthread_join(reader, NULL);
+		ret = -pthread_create(&reader, NULL, feed, &f);
+		if (ret == 0) {
+			ret = load_from(r, h, &f, &who, loaded, why, cap);
+			pthread_join(reader, NULL);
+		}
 	}
 	pthread_mutex_destroy(&f.lock);
 	pthread_cond_destroy(&f.cond);

@@ -12,24 +12,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int verbose;
-static mode_t mask;
+static unsigned jobs; /* 0: one per CPU */
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: vram-load [--verbose] SRC... DEST\n"
-		"Loads each SRC (a file, or a directory with everything below it) into DEST on a\n"
-		"vram-residency mount and seals it exactly as cp would; the daemon reads the\n"
-		"source itself, in large pieces. With one SRC, DEST may name the new file;\n"
-		"otherwise DEST is a directory on the mount.\n"
-		"  -v, --verbose   name each file loaded, with its size\n"
-		"  --version       print the version and exit\n");
+	fprintf(
+	    f, "usage: vram-load [-j N] [--verbose] SRC... DEST\n"
+	       "Loads each SRC (a file, or a directory with everything below it) into DEST on a\n"
+	       "vram-residency mount and seals it exactly as cp would; the daemon reads the\n"
+	       "source itself, in large pieces, several files at once, largest first. A tree\n"
+	       "that does not fit in the mount's free device memory is refused before anything\n"
+	       "is loaded; a failure partway removes what the load made. With one SRC, DEST may\n"
+	       "name the new file; otherwise DEST is a directory on the mount.\n"
+	       "  -j, --jobs N    load up to N files at once (default: one per CPU, at most 64)\n"
+	       "  -v, --verbose   name each file loaded, with its size\n"
+	       "  --version       print the version and exit\n"
+	       "Progress (files, bytes, GB/s) is shown on standard error when it is a terminal.\n");
 }
-
-static int load_path(struct vr_client *c, const char *src, const char *dest);
 
 /* DIR/NAME into OUT (CAP bytes), DIR's trailing slashes dropped (the root kept): a source or
  * destination typed as "llama/" gives "llama/x", not "llama//x". True when it fits. */
@@ -46,72 +49,59 @@ static bool join(char *out, size_t cap, const char *dir, const char *name)
 	return n >= 0 && (size_t)n < cap;
 }
 
-static int load_file(struct vr_client *c, const char *src, const char *dest, mode_t mode)
-{
-	uint64_t got = 0;
-	int fd = open(src, O_RDONLY | O_CLOEXEC), ret;
+struct shown {
+	bool tty;	    /* progress on standard error */
+	struct timespec t0; /* the load's start */
+};
 
-	if (fd < 0) {
-		fprintf(stderr, "vram-load: %s: %s\n", src, strerror(errno));
-		return 1;
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* After each file sealed: its line (--verbose), and the progress line at a terminal. */
+static void progress(const struct vr_client_progress *p, void *arg)
+{
+	struct shown *s = arg;
+
+	if (verbose) {
+		if (s->tty)
+			fputs("\r\033[K", stderr);
+		printf("%s -> %s (%llu bytes, sealed)\n", p->src, p->dest,
+		       (unsigned long long)p->size);
+		fflush(stdout);
 	}
-	ret = vr_client_import(c, fd, dest, mode & ~mask & 07777, &got);
-	close(fd);
+	if (s->tty) {
+		double secs = since(&s->t0);
+
+		fprintf(stderr, "\r\033[Kvram-load: %llu/%llu files, %.2f/%.2f GB, %.2f GB/s",
+			(unsigned long long)p->files_done, (unsigned long long)p->files,
+			(double)p->bytes_done / 1e9, (double)p->bytes / 1e9,
+			secs > 0 ? (double)p->bytes_done / 1e9 / secs : 0.0);
+		if (p->files_done == p->files)
+			fputc('\n', stderr);
+		fflush(stderr);
+	}
+}
+
+static int load(const char *src, const char *dest)
+{
+	struct shown s = {.tty = isatty(STDERR_FILENO) == 1};
+	char err[PATH_MAX * 2 + 512];
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	ret = vr_client_load(src, dest, jobs, progress, &s, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "vram-load: %s -> %s: %s\n", src, dest, vr_client_error(c));
+		if (s.tty)
+			fputs("\r\033[K", stderr);
+		fprintf(stderr, "vram-load: %s\n", err[0] ? err : strerror(-ret));
 		return 1;
 	}
-	if (verbose)
-		printf("%s -> %s (%llu bytes, sealed)\n", src, dest, (unsigned long long)got);
 	return 0;
-}
-
-static int load_dir(struct vr_client *c, const char *src, const char *dest, mode_t mode)
-{
-	DIR *d;
-	struct dirent *e;
-	int failed = 0;
-
-	if (mkdir(dest, mode & ~mask & 07777) != 0 && errno != EEXIST) {
-		fprintf(stderr, "vram-load: %s: %s\n", dest, strerror(errno));
-		return 1;
-	}
-	d = opendir(src);
-	if (!d) {
-		fprintf(stderr, "vram-load: %s: %s\n", src, strerror(errno));
-		return 1;
-	}
-	while ((e = readdir(d)) != NULL) {
-		char s[PATH_MAX], t[PATH_MAX];
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (!join(s, sizeof(s), src, e->d_name) || !join(t, sizeof(t), dest, e->d_name)) {
-			fprintf(stderr, "vram-load: %s/%s: path too long\n", src, e->d_name);
-			failed = 1;
-			continue;
-		}
-		failed |= load_path(c, s, t);
-	}
-	closedir(d);
-	return failed;
-}
-
-static int load_path(struct vr_client *c, const char *src, const char *dest)
-{
-	struct stat st;
-
-	if (stat(src, &st) != 0) {
-		fprintf(stderr, "vram-load: %s: %s\n", src, strerror(errno));
-		return 1;
-	}
-	if (S_ISDIR(st.st_mode))
-		return load_dir(c, src, dest, st.st_mode);
-	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "vram-load: %s: not a regular file or directory: skipped\n", src);
-		return 1;
-	}
-	return load_file(c, src, dest, st.st_mode);
 }
 
 /* SRC's last component, without trailing slashes, into OUT. */
@@ -132,14 +122,26 @@ static void base_name(const char *src, char *out, size_t cap)
 static int parse_args(int argc, char **argv)
 {
 	static const struct option longs[] = {{"verbose", no_argument, NULL, 'v'},
+					      {"jobs", required_argument, NULL, 'j'},
 					      {"help", no_argument, NULL, 'h'},
 					      {"version", no_argument, NULL, 'V'},
 					      {NULL, 0, NULL, 0}};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "vhV", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vj:hV", longs, NULL)) != -1) {
 		if (opt == 'v') {
 			verbose = 1;
+		} else if (opt == 'j') {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || end == optarg || n == 0 || n > 64 || optarg[0] == '-') {
+				fprintf(stderr,
+					"vram-load: -j %s: give a number of files from 1 to 64\n",
+					optarg);
+				return 2;
+			}
+			jobs = (unsigned)n;
 		} else if (opt == 'h') {
 			usage(stdout);
 			return 0;
@@ -160,7 +162,6 @@ static int parse_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	struct vr_client *c;
 	struct stat st;
 	int failed = 0, ret;
 	const char *dest;
@@ -169,8 +170,6 @@ int main(int argc, char **argv)
 	ret = parse_args(argc, argv);
 	if (ret >= 0)
 		return ret;
-	mask = umask(0);
-	umask(mask);
 	char dest_abs[PATH_MAX];
 
 	vr_cli_absolute(argv[argc - 1], dest_abs, sizeof(dest_abs));
@@ -182,26 +181,6 @@ int main(int argc, char **argv)
 	into = stat(dest, &st) == 0 && S_ISDIR(st.st_mode);
 	if (argc - optind > 2 && !into) {
 		fprintf(stderr, "vram-load: %s: not a directory\n", dest);
-		return 1;
-	}
-	/* the daemon of the mount DEST is on (or will be created in) */
-	char where[PATH_MAX];
-
-	snprintf(where, sizeof(where), "%s", dest);
-	if (!into) {
-		char *slash = strrchr(where, '/');
-
-		if (!slash)
-			strcpy(where, ".");
-		else if (slash == where)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-	}
-	ret = vr_client_connect(where, &c);
-	if (ret) {
-		fprintf(stderr, "vram-load: %s: not a vram-residency mount with a socket: %s\n",
-			dest, strerror(-ret));
 		return 1;
 	}
 	for (int i = optind; i < argc - 1; i++) {
@@ -217,8 +196,7 @@ int main(int argc, char **argv)
 			failed = 1;
 			continue;
 		}
-		failed |= load_path(c, argv[i], target);
+		failed |= load(argv[i], target);
 	}
-	vr_client_close(c);
 	return failed;
 }

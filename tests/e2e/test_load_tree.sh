@@ -1,0 +1,149 @@
+#!/bin/bash
+# test_load_tree.sh - vram-load of whole directories: several files at once, largest first, the
+# same seals as cp -r, refused up front when they cannot fit, and all or nothing when a file
+# fails partway (a fault, another load taking the memory), as root and as nobody.
+. "$(dirname "$0")/lib.sh"
+
+LIB=$(cd "$BIN/../lib" && pwd)
+export VRAM_CLIENT_LIB=$LIB/libvram-client.so.1 PYTHONPATH=$(cd "$(dirname "$0")/../../python" && pwd)
+chmod 755 "$WORK"
+carry_for_nobody
+
+# seal_facts DIR: each sealed file's path relative to DIR, size, SHA-256 and fs-verity digest
+seal_facts() {
+	(cd "$1" && find . -name '*.seal' | sort | while read -r s; do
+		printf '%s %s %s %s\n' "${s%.seal}" "$(json_field "$s" size)" \
+			"$(json_field "$s" sha256)" "$(json_field "$s" fsverity)"
+	done)
+}
+# exit_of CMD...: the exit status, output to $WORK/out
+exit_of() {
+	"$@" > "$WORK/out" 2>&1
+	echo $?
+}
+# used: the device bytes in use, as df says
+used() { df -B1 --output=used "$MNT" | tail -1 | tr -d ' '; }
+
+# a model-like tree: shards of several sizes (none a whole number of MiB), a folder, a tiny file
+mkdir -p "$WORK/model/sub"
+for i in 1 2 3 4; do head -c $((i * 2500000 + i)) /dev/urandom > "$WORK/model/shard$i.bin"; done
+head -c 70001 /dev/urandom > "$WORK/model/sub/tokenizer.json"
+: > "$WORK/model/empty"
+chmod 640 "$WORK/model/shard2.bin"
+(cd "$WORK/model" && sha256sum shard*.bin sub/tokenizer.json empty > SHA256SUMS)
+
+check "mount" mount_vr "capacity=64M,allow_other"
+check "-j 3 loads the tree" "$BIN/vram-load" -j 3 "$WORK/model" "$MNT/by-load"
+check "cp -r of the same tree" cp -r "$WORK/model" "$MNT/by-cp"
+check "identical seals (size, SHA-256, fs-verity) to cp -r's" \
+	test "$(seal_facts "$MNT/by-load")" = "$(seal_facts "$MNT/by-cp")"
+check "every file sealed, verify passes, none unlisted in the SHA256SUMS" \
+	test "$(grep -c '^OK ' "$MNT/by-load/verify")" = 7
+check "the SHA256SUMS recorded in the seals" grep -q '"kind":[[:space:]]*"sha256sums"' "$MNT/by-load/shard4.bin.seal"
+check "modes kept, less the umask" test "$(stat -c %a "$MNT/by-load/shard2.bin")" = 640
+check "folders made with the source's mode" test "$(stat -c %a "$MNT/by-load/sub")" = 755
+# largest first: one at a time, the audit's seal records come in descending size
+rm -rf "$MNT/by-cp"
+check "-j 1 loads it too" "$BIN/vram-load" -j 1 "$WORK/model" "$MNT/one"
+order=$(grep '"event":"vram_sealed"' "$AUDIT" | grep -o '"path":"one/[^"]*"' |
+	sed 's/.*one\///; s/"$//' | tr '\n' ' ')
+check "the largest files are loaded first ($order)" \
+	test "$order" = "shard4.bin shard3.bin shard2.bin shard1.bin sub/tokenizer.json SHA256SUMS empty "
+rm -rf "$MNT/one"
+
+# does not fit: refused before anything is made, nothing held, nothing audited
+head -c 50000000 /dev/urandom > "$WORK/model/huge.bin"
+before=$(used)
+refuse "a tree larger than the free memory is refused up front" \
+	"nothing loaded" "$BIN/vram-load" "$WORK/model" "$MNT/too-big"
+check "nothing of it is left" test ! -e "$MNT/too-big"
+check "no device memory was taken" test "$(used)" = "$before"
+check "no seal of it was audited" bash -c "! grep -q '\"path\":\"too-big/' '$AUDIT'"
+rm "$WORK/model/huge.bin"
+
+# two loads that fit one at a time but not together: each is whole or absent, never half
+rm -rf "$MNT/by-load"
+mkdir -p "$WORK/t1" "$WORK/t2"
+for i in 1 2 3 4; do
+	head -c 9000000 /dev/urandom > "$WORK/t1/f$i"
+	head -c 9000000 /dev/urandom > "$WORK/t2/f$i"
+done
+"$BIN/vram-load" -j 2 "$WORK/t1" "$MNT/t1" 2> "$WORK/t1.err" &
+p1=$!
+"$BIN/vram-load" -j 2 "$WORK/t2" "$MNT/t2" 2> "$WORK/t2.err" &
+p2=$!
+wait $p1
+r1=$?
+wait $p2
+r2=$?
+check "at least one of two loads that cannot both fit failed ($r1 $r2)" test $((r1 + r2)) -gt 0
+for t in t1 t2; do
+	r=$([ "$t" = t1 ] && echo $r1 || echo $r2)
+	if [ "$r" -eq 0 ]; then
+		check "$t loaded whole" test "$(grep -c '^OK ' "$MNT/$t/verify")" = 4
+	else
+		check "$t failed and left nothing ($(cat "$WORK/$t.err"))" test ! -e "$MNT/$t"
+		check "$t said why" grep -qE 'No space left|needs [0-9]+ bytes' "$WORK/$t.err"
+	fi
+done
+rm -rf "$MNT/t1" "$MNT/t2"
+check "memory given back after the competing loads" test "$(used)" = 0
+
+# a device fault in the middle of the third file: the load stops, what it loaded goes
+unmount_vr
+check "mount with a write fault" mount_vr "capacity=64M,allow_other,mock_fault=write:9"
+refuse "a load whose write fails partway fails" "Input/output error" \
+	"$BIN/vram-load" -j 1 "$WORK/t1" "$MNT/faulted"
+check "the files it loaded were removed, the folder too" test ! -e "$MNT/faulted"
+check "no memory stays taken" test "$(used)" = 0
+check "what was sealed before the fault was sealed, then removed (audited)" \
+	audit_has vram_sealed faulted/f1
+check "nothing of it is left sealed" bash -c "! ls '$MNT' | grep -q faulted"
+unmount_vr
+
+check "mount again" mount_vr "capacity=64M,allow_other"
+# as nobody, into a sticky folder every user may write: its files, its modes
+mkdir -m 1777 "$MNT/shared"
+cp -r "$WORK/model" "$WORK/nmodel"
+chmod -R a+rX "$WORK/nmodel"
+check "nobody loads a tree into a shared folder" as_nobody sh -c \
+	"umask 027 && '$NBIN/vram-load' '$WORK/nmodel' '$MNT/shared/mine'"
+check "its files are nobody's" test "$(stat -c %U "$MNT/shared/mine/shard1.bin")" = nobody
+check "with nobody's umask applied" test "$(stat -c %a "$MNT/shared/mine/shard1.bin")" = 640
+check "and its folders too" test "$(stat -c %a "$MNT/shared/mine/sub")" = 750
+check "nobody's tree verifies" test "$(grep -c '^OK ' "$MNT/shared/mine/verify")" = 7
+mkdir -m 755 "$MNT/roots"
+refuse "nobody may not load into root's folder; nothing made" "Permission denied" \
+	as_nobody "$NBIN/vram-load" "$WORK/nmodel" "$MNT/roots/x"
+check "nothing of nobody's load there" test ! -e "$MNT/roots/x"
+rm -rf "$MNT/shared/mine"
+
+# the command line: -j is checked; progress at a terminal only
+for j in 0 65 x -1; do
+	check "-j $j is a usage error (exit 2)" test "$(exit_of "$BIN/vram-load" -j "$j" "$WORK/model" "$MNT/j")" = 2
+done
+"$BIN/vram-load" "$WORK/model" "$MNT/quiet" > "$WORK/quiet.out" 2>&1
+check "quiet when not at a terminal" test ! -s "$WORK/quiet.out"
+rm -rf "$MNT/quiet"
+script -qec "'$BIN/vram-load' -j 2 '$WORK/model' '$MNT/tty'" /dev/null > "$WORK/tty.out"
+check "progress at a terminal: files, bytes, GB/s" grep -qE '7/7 files, [0-9.]+/[0-9.]+ GB, [0-9.]+ GB/s' "$WORK/tty.out"
+rm -rf "$MNT/tty"
+
+# the Python module's call for a directory
+check "vram_client.load loads a tree" /usr/bin/python3 -c "
+import sys, vram_client
+seen = []
+n = vram_client.load(sys.argv[1], sys.argv[2], jobs=2, progress=lambda *a: seen.append(a))
+assert len(seen) == 7 and seen[-1][0] == 7 and n == seen[-1][2], (n, seen)
+" "$WORK/model" "$MNT/py"
+check "and it verifies" test "$(grep -c '^OK ' "$MNT/py/verify")" = 7
+check "Python gets ENOSPC for a tree that cannot fit" /usr/bin/python3 -c "
+import errno, sys, vram_client
+try:
+    vram_client.load(sys.argv[1], sys.argv[2])
+except OSError as e:
+    assert e.errno == errno.ENOSPC and 'nothing loaded' in e.strerror, e
+else:
+    sys.exit('loaded')
+" "$WORK/t1" "$MNT/py-too-big-$(head -c 30000000 /dev/zero > "$WORK/t1/f5"; echo x)"
+finish
