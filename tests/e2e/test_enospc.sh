@@ -70,8 +70,13 @@ check "never ERANGE" bash -c "! grep -q 'Numerical result out of range' '$WORK/h
 check "nothing left of the failed load" test ! -e "$MNT/held.bin"
 check "unmount, daemon exits 0" unmount_vr
 
-# a read error from the device reaches the reader as EIO
-check "mount with a read fault" mount_vr "capacity=64M,verify_on_open=0,mock_fault=read:2:eio"
+# a read error from the device while sealing (the SHA-256 reads the bytes back): not sealed
+check "mount with a fault at the seal's read-back" mount_vr "capacity=64M,verify_on_open=0,mock_fault=read:1:eio"
+refuse "cp meets EIO at close" "Input/output error" cp "$WORK/small.bin" "$MNT/r.bin"
+check "nothing of it is left" test ! -e "$MNT/r.bin"
+check "unmount, daemon exits 0" unmount_vr
+# a read error from the device reaches the reader as EIO (sha256=off: the seal reads nothing)
+check "mount with a read fault" mount_vr "capacity=64M,verify_on_open=0,sha256=off,mock_fault=read:2:eio"
 check "load" cp "$WORK/small.bin" "$MNT/r.bin"
 # sealed files are read through the page cache, whose readahead retries a failed page: read
 # with O_DIRECT so each read(2) is one device read and the injected failure is the reader's

@@ -50,9 +50,11 @@ head -c 300000 /dev/urandom > "$WORK/f.bin"
 chmod 644 "$WORK/f.bin"
 check "nobody loads a file into it" as_nobody cp "$WORK/f.bin" "$U/mnt/f.bin"
 check "and a directory" as_nobody mkdir "$U/mnt/llama"
-# the resident bytes are left out of any dump: each chunk mapping is MADV_DONTDUMP ("dd")
+# the resident bytes are left out of any dump: the daemon maps a chunk only to export it (it
+# reads and writes the others through their descriptors), and that mapping is MADV_DONTDUMP
+check "nobody maps the file through the socket" as_nobody "$NBIN/vram-map" "$U/mnt/f.bin"
 dd_flags=$(awk '/vram-mock-chunk/ { m = 1; next } m && /^VmFlags:/ { print ($0 ~ / dd/) ? "dd" : "dumped"; m = 0 }' "/proc/$dpid/smaps" | sort | uniq -c)
-check "its chunks are mapped ($dd_flags)" grep -q dd <<< "$dd_flags"
+check "its exported chunk is mapped in the daemon ($dd_flags)" grep -q dd <<< "$dd_flags"
 check "and none is dumpable" bash -c "! grep -q dumped <<< '$dd_flags'"
 check "sealed" test "$(as_nobody cat "$U/mnt/f.bin.seal" | grep '"fsverity"' | cut -d'"' -f4)" = \
 	"$(fsverity digest "$WORK/f.bin" | cut -d' ' -f1)"
