@@ -308,7 +308,10 @@ static int run(struct plan *p, unsigned jobs)
 	unsigned started = 0;
 
 	if (jobs == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		/* an import keeps about two cores busy (the daemon's reader and loader, then
+		 * the seal's SHA-256 beside its tree), so one per two CPUs: on 2 cores two at
+		 * once ran slower than one (docs/benchmarks.md) */
+		long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 
 		jobs = n > 0 ? (unsigned)n : 1;
 	}

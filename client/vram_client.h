@@ -87,7 +87,8 @@ typedef void (*vr_client_progress_fn)(const struct vr_client_progress *p, void *
 /*
  * Loads SRC (a regular file, or a directory with everything below it) as
  * DEST on a mount, sealed exactly as cp -r would, over up to JOBS
- * connections at once (0: one per CPU, at most 64), largest files first.
+ * connections at once (0: one per two CPUs, at least 1, at most 64),
+ * largest files first.
  * Folders are made first (writable by their maker until their files are
  * in); permission bits are the source's less the umask. A tree larger than
  * the mount's free device memory is refused before anything is made

@@ -227,7 +227,7 @@ class Mapping:
 
 def load(src, dest, jobs=0, progress=None):
     """Loads SRC (a file, or a directory with everything below it) as DEST on a mount, sealed
-    exactly as cp -r would, up to JOBS files at once (0: one per CPU), largest first. A tree
+    exactly as cp -r would, up to JOBS files at once (0: one per two CPUs), largest first. A tree
     that does not fit in the mount's free device memory raises ENOSPC before anything is made;
     a failure partway removes what the load made. PROGRESS, if given, is called after each
     file as progress(files_done, files, bytes_done, bytes, dest). Returns the bytes loaded."""

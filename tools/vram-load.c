@@ -28,7 +28,7 @@ static void usage(FILE *f)
 	       "that does not fit in the mount's free device memory is refused before anything\n"
 	       "is loaded; a failure partway removes what the load made. With one SRC, DEST may\n"
 	       "name the new file; otherwise DEST is a directory on the mount.\n"
-	       "  -j, --jobs N    load up to N files at once (default: one per CPU, at most 64)\n"
+	       "  -j, --jobs N    load up to N files at once (1 to 64; default: one per two CPUs)\n"
 	       "  -v, --verbose   name each file loaded, with its size\n"
 	       "  --version       print the version and exit\n"
 	       "Progress (files, bytes, GB/s) is shown on standard error when it is a terminal.\n");
