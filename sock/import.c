@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +60,32 @@ static void *feed(void *arg)
 	return NULL;
 }
 
-/* Loads what F reads into H; returns 0 or -errno with WHY; *LOADED gets the bytes. */
-static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder *f,
+/* Whether the client at the other end of connection FD hung up (it was killed, say). */
+static bool client_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Loads what F reads into H; returns 0 or -errno with WHY; *LOADED gets the
+ * bytes. A client that hangs up (connection CONN_FD) cancels it: nobody is
+ * left to see the result, and a tree's load would otherwise be half kept.
+ */
+static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder *f, int conn_fd,
 		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
 {
 	uint64_t off = 0;
 	int ret = 0;
 
 	for (int i = 0;; i ^= 1) {
+		if (client_gone(conn_fd)) {
+			ret = -ECONNABORTED;
+			snprintf(why, cap, "the client went away at byte %llu: cancelled",
+				 (unsigned long long)off);
+			break;
+		}
 		pthread_mutex_lock(&f->lock);
 		while (!f->full[i])
 			pthread_cond_wait(&f->cond, &f->lock);
@@ -154,7 +173,7 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 	if (ret == 0) {
 		ret = -pthread_create(&reader, NULL, feed, &f);
 		if (ret == 0) {
-			ret = load_from(r, h, &f, &who, loaded, why, cap);
+			ret = load_from(r, h, &f, c->fd, &who, loaded, why, cap);
 			pthread_join(reader, NULL);
 		}
 	}

@@ -101,6 +101,24 @@ check "what was sealed before the fault was sealed, then removed (audited)" \
 check "nothing of it is left sealed" bash -c "! ls '$MNT' | grep -q faulted"
 unmount_vr
 
+# vram-load killed mid-import: the daemon cancels what it was loading for it, keeps nothing
+check "mount with room for a big import" mount_vr "capacity=2560M,allow_other"
+truncate -s 2G "$WORK/sparse"
+"$BIN/vram-load" "$WORK/sparse" "$MNT/killed" &
+lp=$!
+for _ in $(seq 1 200); do [ -e "$MNT/killed" ] && break; sleep 0.01; done
+kill -9 $lp
+wait $lp 2> /dev/null
+# the daemon sees the hang-up before its next piece, then scrubs what it had taken
+for _ in $(seq 1 200); do
+	[ ! -e "$MNT/killed" ] && [ "$(used)" = 0 ] && grep -q "went away" "$WORK/daemon.log" && break
+	sleep 0.05
+done
+check "the import of a killed vram-load is cancelled, nothing left" test ! -e "$MNT/killed"
+check "and its memory given back" test "$(used)" = 0
+check "the daemon said why" grep -q 'the client went away at byte' "$WORK/daemon.log"
+unmount_vr
+
 check "mount again" mount_vr "capacity=64M,allow_other"
 # as nobody, into a sticky folder every user may write: its files, its modes
 mkdir -m 1777 "$MNT/shared"
