@@ -177,6 +177,14 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			pthread_join(reader, NULL);
 		}
 	}
+	/* fewer bytes than the source had when it was opened: cut while it was read (a file
+	 * that grows is read to its end, as cp reads it) */
+	if (ret == 0 && *loaded < (uint64_t)st.st_size) {
+		ret = -EIO;
+		snprintf(why, cap,
+			 "the source shrank while it was read (%llu of %llu bytes): not sealed",
+			 (unsigned long long)*loaded, (unsigned long long)st.st_size);
+	}
 	pthread_mutex_destroy(&f.lock);
 	pthread_cond_destroy(&f.cond);
 	if (ret) {

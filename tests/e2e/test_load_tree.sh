@@ -120,6 +120,15 @@ check "the daemon said why" grep -q 'the client went away at byte' "$WORK/daemon
 unmount_vr
 
 check "mount again" mount_vr "capacity=64M,allow_other"
+# a source that reads shorter than its size (as one cut while it is read): refused, not sealed
+short=/sys/kernel/mm/transparent_hugepage/enabled # sysfs: 4096 bytes by stat, fewer by read
+if [ -r "$short" ] && [ "$(stat -c %s "$short")" -gt "$(wc -c < "$short")" ]; then
+	refuse "a source that reads short is refused" "shrank while it was read" \
+		"$BIN/vram-load" "$short" "$MNT/short"
+	check "nothing of it is left" test ! -e "$MNT/short"
+else
+	bad "no sysfs file here reads shorter than its size: the short-read check cannot run"
+fi
 # as nobody, into a sticky folder every user may write: its files, its modes
 mkdir -m 1777 "$MNT/shared"
 cp -r "$WORK/model" "$WORK/nmodel"
