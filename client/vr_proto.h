@@ -52,8 +52,9 @@ struct vr_proto_reply {
 	uint16_t version;
 	uint16_t op;
 	int32_t status; /* 0 or a negative errno */
-	uint32_t lease; /* MAP: the new lease's number (from 1, per connection) */
-	uint32_t kind;	/* MAP: enum vr_proto_kind */
+	uint32_t lease; /* MAP: the new lease's number (from 1, per connection); IMPORT: the new
+			 * file's inode number, low half */
+	uint32_t kind;	/* MAP: enum vr_proto_kind; IMPORT: the inode number's high half */
 	uint32_t count; /* MAP: chunks, each with a descriptor */
 	uint64_t size;	/* MAP: the file's size; IMPORT: bytes loaded */
 	uint32_t seal_len;

@@ -2,6 +2,7 @@
  * client_cuda.c). */
 #include "vram_client.h"
 #include "client_cuda.h"
+#include "client_private.h"
 #include "vr_proto.h"
 
 #include <errno.h>
@@ -600,6 +601,12 @@ int vr_client_unmap(struct vr_client *c, struct vr_mapping *m)
 
 int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode, uint64_t *loaded)
 {
+	return vr_client_import_ino(c, fd, dest, mode, loaded, NULL);
+}
+
+int vr_client_import_ino(struct vr_client *c, int fd, const char *dest, mode_t mode,
+			 uint64_t *loaded, uint64_t *ino)
+{
 	char full[PATH_MAX * 2 + 2], rel[PATH_MAX * 2 + 2], name[NAME_MAX + 1];
 	struct vr_proto_reply r = {0};
 	char *slash;
@@ -632,6 +639,9 @@ int vr_client_import(struct vr_client *c, int fd, const char *dest, mode_t mode,
 	ret = reply(c, VR_OP_IMPORT, &r, NULL, 0, NULL);
 	if (ret == 0 && loaded)
 		*loaded = r.size;
+	/* on failure too: a file refused at sealing stays, and this is it (0: none) */
+	if (ino && r.magic == VR_PROTO_MAGIC && r.op == VR_OP_IMPORT)
+		*ino = (uint64_t)r.kind << 32 | r.lease;
 	return ret;
 }
 

@@ -83,23 +83,31 @@ struct vr_client_progress {
 	const char *src, *dest;	    /* the file just sealed */
 	uint64_t size;		    /* its bytes */
 };
-typedef void (*vr_client_progress_fn)(const struct vr_client_progress *p, void *arg);
+/* Returns 0 to go on; anything else stops the load, which then removes what it made. */
+typedef int (*vr_client_progress_fn)(const struct vr_client_progress *p, void *arg);
 /*
  * Loads SRC (a regular file, or a directory with everything below it) as
- * DEST on a mount, sealed exactly as cp -r would, over up to JOBS
- * connections at once (0: one per two CPUs, at least 1, at most 64),
- * largest files first.
- * Folders are made first (writable by their maker until their files are
- * in); permission bits are the source's less the umask. A tree larger than
- * the mount's free device memory is refused before anything is made
- * (-ENOSPC); a failure partway stops the rest and removes what this call
- * made (files loaded, folders created; a file it replaced stays replaced),
- * so a tree is loaded whole or not at all. PROGRESS (may be NULL) is called
- * after each file, from the loading threads, one call at a time. ERR (CAP
- * bytes, may be NULL) gets the reason of a failure. Returns 0 or -errno.
+ * DEST on a mount, sealed as cp -rL would (links in the source are
+ * followed: a Hugging Face snapshot's links load as their blobs; a link
+ * back up the tree is refused as a loop), over up to JOBS connections at
+ * once (0: one per two CPUs; at most 16), largest files first. Folders are
+ * made first (writable by their maker until their files are in);
+ * permission bits are the source's less the umask. Refused before anything
+ * is made: a tree larger than the mount's free device memory (-ENOSPC), a
+ * file loaded onto itself (-EINVAL), two sources into one name (-EEXIST),
+ * a destination through another user's link in a shared sticky folder
+ * (-EACCES, as fs.protected_symlinks). A failure partway stops the rest and
+ * removes what this call made (each file and folder only if its name still
+ * holds what was made; a file it replaced stays replaced), so a tree is
+ * loaded whole or not at all. PROGRESS (may be NULL) is called after each
+ * file, from the loading threads, one call at a time. ERR (CAP bytes, may
+ * be NULL) gets the reason of a failure. Returns 0 or -errno.
  */
 int vr_client_load(const char *src, const char *dest, unsigned jobs, vr_client_progress_fn progress,
 		   void *arg, char *err, size_t cap);
+/* vr_client_load of N sources SRC[i] into DEST[i], all or nothing together. */
+int vr_client_load_all(const char *const *src, const char *const *dest, size_t n, unsigned jobs,
+		       vr_client_progress_fn progress, void *arg, char *err, size_t cap);
 /*
  * Ends every lease on file PATH, whoever holds it (revoke): allowed to the file's owner and
  * root. Each holder's next call on its lease answers -ESTALE; the file may then be removed or

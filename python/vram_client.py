@@ -26,6 +26,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import threading
 
 __all__ = ["Client", "Mapping", "VramError", "load"]
 
@@ -45,7 +46,19 @@ class _Progress(ctypes.Structure):
                 ("src", ctypes.c_char_p), ("dest", ctypes.c_char_p), ("size", ctypes.c_uint64)]
 
 
-_PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(_Progress), ctypes.c_void_p)
+_PROGRESS_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(_Progress), ctypes.c_void_p)
+
+
+def _umask():
+    """The process's umask, read without changing it (os.umask would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _load():
@@ -227,27 +240,48 @@ class Mapping:
 
 def load(src, dest, jobs=0, progress=None):
     """Loads SRC (a file, or a directory with everything below it) as DEST on a mount, sealed
-    exactly as cp -r would, up to JOBS files at once (0: one per two CPUs), largest first. A tree
-    that does not fit in the mount's free device memory raises ENOSPC before anything is made;
-    a failure partway removes what the load made. PROGRESS, if given, is called after each
-    file as progress(files_done, files, bytes_done, bytes, dest). Returns the bytes loaded."""
+    as cp -rL would (links in the source followed), up to JOBS files at once (0: one per two
+    CPUs), largest first. A tree that does not fit in the mount's free device memory raises
+    ENOSPC before anything is made; a failure partway, or Ctrl-C (KeyboardInterrupt, once the
+    files in flight are in), removes what the load made. PROGRESS, if given, is called after
+    each file as progress(files_done, files, bytes_done, bytes, dest); an exception it raises
+    stops the load the same way. Returns the bytes loaded."""
     done = [0]
+    stop = []
+    ret = [None]
 
     def step(p, _arg):
         q = p.contents
         done[0] = q.bytes_done
-        if progress:
+        if progress and not stop:
             try:
                 progress(q.files_done, q.files, q.bytes_done, q.bytes,
                          os.fsdecode(q.dest) if q.dest else None)
-            except Exception:  # an exception cannot cross the C library; the load goes on
-                pass
+            except BaseException as e:  # cannot cross the C library: stop, raise it after
+                stop.append(e)
+        return 1 if stop else 0
 
     err = ctypes.create_string_buffer(8192)
-    ret = _library().vr_client_load(os.fsencode(src), os.fsencode(dest), jobs,
-                                    _PROGRESS_FN(step), None, err, len(err))
-    if ret:
-        _raise(ret, err.value.decode(errors="replace"), dest)
+    fn = _PROGRESS_FN(step)
+
+    def run():
+        ret[0] = _library().vr_client_load(os.fsencode(src), os.fsencode(dest), jobs, fn,
+                                           None, err, len(err))
+
+    # the load runs on a thread of its own, so Ctrl-C reaches this one while it goes on
+    t = threading.Thread(target=run, name="vram_client.load")
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(0.1)
+    except BaseException as e:
+        stop.append(e)
+        t.join()
+        raise
+    if stop:
+        raise stop[0]
+    if ret[0]:
+        _raise(ret[0], err.value.decode(errors="replace"), dest)
     return done[0]
 
 
@@ -286,9 +320,7 @@ class Client:
         fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
         try:
             if mode is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                mode = os.fstat(fd).st_mode & 0o7777 & ~umask
+                mode = os.fstat(fd).st_mode & 0o7777 & ~_umask()
             ret = _library().vr_client_import(handle, fd, os.fsencode(dest), mode,
                                               ctypes.byref(got))
         finally:

@@ -127,7 +127,7 @@ static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder 
  * the partial file is removed. Returns 0 or -errno; *LOADED gets the bytes.
  */
 static int import_file(struct conn *c, int src, const char *path, mode_t mode, uint64_t *loaded,
-		       char *why, size_t cap)
+		       uint64_t *ino, char *why, size_t cap)
 {
 	struct vr_residency *r = c->srv->cfg.res;
 	struct vr_caller who = {
@@ -196,7 +196,15 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
 		goto free_bufs;
 	}
-	ret = vr_res_flush(r, h, &who); /* seals, as cp's close does */
+	/* nothing read (an empty source) is still a load: the close then seals it */
+	if (*loaded == 0)
+		ret = vr_res_write(r, h, "", 0, 0, &who);
+	if (ret == 0)
+		ret = vr_res_flush(r, h, &who); /* seals, as cp's close does */
+	/* success means sealed: a load the flush left incomplete is no success. A file refused
+	 * at sealing stays, as cp's does; the client learns its inode to undo its own load */
+	if (!vr_res_handle_sealed(r, h, ino) && ret == 0)
+		ret = -EIO;
 	vr_res_release(r, h);
 	if (ret)
 		snprintf(why, cap, "not sealed: %s (see verify and the log)", strerror(-ret));
@@ -209,14 +217,16 @@ free_bufs:
 int srv_import(struct conn *c, const struct vr_proto_req *q, const char *path, int src)
 {
 	char why[256];
-	uint64_t loaded = 0;
+	uint64_t loaded = 0, ino = 0;
 	int ret;
 
 	if (src < 0)
 		return srv_reply_status(c, VR_OP_IMPORT, -EBADF, "import needs one descriptor", 0);
-	ret = import_file(c, src, path, (mode_t)q->mode, &loaded, why, sizeof(why));
+	ret = import_file(c, src, path, (mode_t)q->mode, &loaded, &ino, why, sizeof(why));
 	if (ret)
 		vr_log(LOG_INFO, "import of %s for pid %d (uid %u) failed: %s", path,
 		       (int)c->peer.pid, (unsigned)c->peer.uid, why);
-	return srv_reply_status(c, VR_OP_IMPORT, ret, ret ? why : NULL, loaded);
+	/* with the new file's inode number (0: none stays): a client undoing its load
+	 * removes only that file */
+	return srv_reply_import(c, ret, ret ? why : NULL, loaded, ino);
 }

@@ -79,6 +79,19 @@ int srv_reply_status(struct conn *c, uint16_t op, int status, const char *why, u
 	return send_reply(c->fd, &r, why, len, NULL, 0);
 }
 
+int srv_reply_import(struct conn *c, int status, const char *why, uint64_t loaded, uint64_t ino)
+{
+	struct vr_proto_reply r = {.op = VR_OP_IMPORT,
+				   .status = status,
+				   .size = loaded,
+				   .lease = (uint32_t)ino,
+				   .kind = (uint32_t)(ino >> 32)};
+	size_t len = why ? strlen(why) : 0;
+
+	r.msg_len = (uint32_t)len;
+	return send_reply(c->fd, &r, why, len, NULL, 0);
+}
+
 const char *srv_errno_why(int err, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s", strerror(-err));

@@ -46,6 +46,8 @@ struct vr_server {
 
 /* Replies with STATUS and, on failure, the text WHY (SIZE: an import's bytes). */
 int srv_reply_status(struct conn *c, uint16_t op, int status, const char *why, uint64_t size);
+/* An import's reply: STATUS (WHY on failure), the bytes loaded, the new file's inode number. */
+int srv_reply_import(struct conn *c, int status, const char *why, uint64_t loaded, uint64_t ino);
 /* strerror(-ERR) into BUF. */
 const char *srv_errno_why(int err, char *buf, size_t cap);
 /* import.c: an import request: the descriptor SRC read into a new sealed file at PATH. */

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static void usage(FILE *f)
 	       "that does not fit in the mount's free device memory is refused before anything\n"
 	       "is loaded; a failure partway removes what the load made. With one SRC, DEST may\n"
 	       "name the new file; otherwise DEST is a directory on the mount.\n"
-	       "  -j, --jobs N    load up to N files at once (1 to 64; default: one per two CPUs)\n"
+	       "  -j, --jobs N    load up to N files at once (1 to 16; default: one per two CPUs)\n"
 	       "  -v, --verbose   name each file loaded, with its size\n"
 	       "  --version       print the version and exit\n"
 	       "Progress (files, bytes, GB/s) is shown on standard error when it is a terminal.\n");
@@ -62,16 +63,44 @@ static double since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Set by the first SIGINT, SIGTERM or SIGHUP: the load stops after the files in flight and
+ * removes what it made; a second one ends the process at once. */
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	static const char msg[] =
+	    "\nvram-load: stopping after the files in flight, then removing what "
+	    "was loaded (again to quit at once)\n";
+
+	(void)sig;
+	stopping = 1;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		stopping = 1; /* nothing to do: the message is a courtesy */
+}
+
+/* TEXT on F with control characters as \xNN (a file's name may hold any byte). */
+static void put_safe(FILE *f, const char *text)
+{
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\x%02x", *c);
+		else
+			fputc(*c, f);
+}
+
 /* After each file sealed: its line (--verbose), and the progress line at a terminal. */
-static void progress(const struct vr_client_progress *p, void *arg)
+static int progress(const struct vr_client_progress *p, void *arg)
 {
 	struct shown *s = arg;
 
 	if (verbose) {
 		if (s->tty)
 			fputs("\r\033[K", stderr);
-		printf("%s -> %s (%llu bytes, sealed)\n", p->src, p->dest,
-		       (unsigned long long)p->size);
+		put_safe(stdout, p->src);
+		fputs(" -> ", stdout);
+		put_safe(stdout, p->dest);
+		printf(" (%llu bytes, sealed)\n", (unsigned long long)p->size);
 		fflush(stdout);
 	}
 	if (s->tty) {
@@ -85,21 +114,30 @@ static void progress(const struct vr_client_progress *p, void *arg)
 			fputc('\n', stderr);
 		fflush(stderr);
 	}
+	return stopping;
 }
 
-static int load(const char *src, const char *dest)
+/* Loads the N sources SRC into TARGET, all or nothing together; the exit status. */
+static int load(const char *const *src, const char *const *target, size_t n)
 {
 	struct shown s = {.tty = isatty(STDERR_FILENO) == 1};
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
 	char err[PATH_MAX * 2 + 512];
 	int ret;
 
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
-	ret = vr_client_load(src, dest, jobs, progress, &s, err, sizeof(err));
+	ret = vr_client_load_all(src, target, n, jobs, progress, &s, err, sizeof(err));
 	if (ret) {
 		if (s.tty)
 			fputs("\r\033[K", stderr);
-		fprintf(stderr, "vram-load: %s\n", err[0] ? err : strerror(-ret));
-		return 1;
+		fputs("vram-load: ", stderr);
+		put_safe(stderr, err[0] ? err : strerror(-ret));
+		fputc('\n', stderr);
+		return stopping ? 130 : 1;
 	}
 	return 0;
 }
@@ -135,9 +173,9 @@ static int parse_args(int argc, char **argv)
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
 
-			if (*end || end == optarg || n == 0 || n > 64 || optarg[0] == '-') {
+			if (*end || end == optarg || n == 0 || n > 16 || optarg[0] == '-') {
 				fprintf(stderr,
-					"vram-load: -j %s: give a number of files from 1 to 64\n",
+					"vram-load: -j %s: give a number of files from 1 to 16\n",
 					optarg);
 				return 2;
 			}
@@ -183,20 +221,37 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vram-load: %s: not a directory\n", dest);
 		return 1;
 	}
-	for (int i = optind; i < argc - 1; i++) {
-		char target[PATH_MAX + NAME_MAX + 2], name[NAME_MAX + 1];
+	size_t n = (size_t)(argc - 1 - optind);
+	const char **src = calloc(n, sizeof(*src));
+	char **target = calloc(n, sizeof(*target));
 
-		base_name(argv[i], name, sizeof(name));
+	for (size_t i = 0; src && target && i < n; i++) {
+		char name[NAME_MAX + 1];
+
+		src[i] = argv[optind + (int)i];
+		target[i] = malloc(PATH_MAX);
+		if (!target[i])
+			break;
+		base_name(src[i], name, sizeof(name));
 		if (into)
-			join(target, sizeof(target), dest, name);
+			join(target[i], PATH_MAX, dest, name);
 		else
-			snprintf(target, sizeof(target), "%s", dest);
-		if (strlen(target) >= PATH_MAX) {
-			fprintf(stderr, "vram-load: %s: path too long\n", target);
+			snprintf(target[i], PATH_MAX, "%s", dest);
+		if (strlen(target[i]) >= PATH_MAX - 1) {
+			fprintf(stderr, "vram-load: %s: path too long\n", target[i]);
 			failed = 1;
-			continue;
 		}
-		failed |= load(argv[i], target);
 	}
+	if (!src || !target || (n && !target[n - 1])) {
+		fprintf(stderr, "vram-load: out of memory\n");
+		failed = 1;
+	}
+	/* every source, all or nothing together */
+	if (!failed)
+		failed = load(src, (const char *const *)target, n);
+	for (size_t i = 0; target && i < n; i++)
+		free(target[i]);
+	free(target);
+	free(src);
 	return failed;
 }

@@ -383,6 +383,21 @@ bool vr_res_handle_writes(const struct vr_handle *h)
 	return h && h->node && h->writer;
 }
 
+bool vr_res_handle_sealed(struct vr_residency *r, const struct vr_handle *h, uint64_t *ino)
+{
+	const struct vr_node *n = h ? h->node : NULL;
+	bool sealed;
+
+	if (!n)
+		return false;
+	res_lock(r);
+	sealed = n->state == ST_SEALED;
+	if (ino)
+		*ino = n->ino;
+	res_unlock(r);
+	return sealed;
+}
+
 int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c)
 {
 	struct vr_node *n = h->node;

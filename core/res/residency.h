@@ -209,6 +209,8 @@ int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,
 		     const struct vr_caller *c);
 /* Whether H was opened for writing (a load's handle). */
 bool vr_res_handle_writes(const struct vr_handle *h);
+/* Whether H's file is sealed now; *INO (may be NULL) gets its inode number. */
+bool vr_res_handle_sealed(struct vr_residency *r, const struct vr_handle *h, uint64_t *ino);
 /*
  * Called at each close(2) of any descriptor of H. A close by the process that
  * opened H, while H is the file's only description open for writing, settles

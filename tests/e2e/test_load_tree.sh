@@ -146,7 +146,7 @@ check "nothing of nobody's load there" test ! -e "$MNT/roots/x"
 rm -rf "$MNT/shared/mine"
 
 # the command line: -j is checked; progress at a terminal only
-for j in 0 65 x -1; do
+for j in 0 17 65 x -1; do
 	check "-j $j is a usage error (exit 2)" test "$(exit_of "$BIN/vram-load" -j "$j" "$WORK/model" "$MNT/j")" = 2
 done
 "$BIN/vram-load" "$WORK/model" "$MNT/quiet" > "$WORK/quiet.out" 2>&1
