@@ -89,6 +89,27 @@ t1=$(date +%s.%N)
 echo "import of $SIZE_MB MiB into the GPU mount: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
 check "imported seal = cp's" test "$(json_field "$MNT/imported.bin.seal" fsverity)" = "$(json_field "$MNT/llama/model.bin.seal" fsverity)"
 rm -f "$MNT/imported.bin"
+# a directory over several connections at once: the same seals as cp -r's, each file's
+# device memory taken before its bytes move
+mkdir -p "$WORK/tree/sub"
+for i in 1 2 3 4 5; do head -c $((i * 1000003)) /dev/urandom > "$WORK/tree/f$i"; done
+head -c 4097 /dev/urandom > "$WORK/tree/sub/small"
+check "vram-load -j 4 of a directory into VRAM" "$BIN/vram-load" -j 4 "$WORK/tree" "$MNT/tree"
+check "cp -r of it" cp -r "$WORK/tree" "$MNT/tree-cp"
+for f in f1 f2 f3 f4 f5 sub/small; do
+	check "$f: the same seal digest as cp -r's" \
+		test "$(json_field "$MNT/tree/$f.seal" fsverity)" = "$(json_field "$MNT/tree-cp/$f.seal" fsverity)"
+done
+check "the directory verifies on the device" test "$(grep -c '^OK ' "$MNT/tree/verify")" = 6
+rm -rf "$MNT/tree" "$MNT/tree-cp"
+# a directory larger than the free device memory (sparse sources: nothing is read)
+free=$(df -B1 --output=avail "$MNT" | tail -1 | tr -d ' ')
+mkdir -p "$WORK/huge"
+truncate -s $((free / 2 + 1048576)) "$WORK/huge/a" "$WORK/huge/b"
+refuse "a directory that does not fit is refused up front" "nothing loaded" \
+	"$BIN/vram-load" "$WORK/huge" "$MNT/huge"
+check "and leaves nothing" test ! -e "$MNT/huge"
+rm -rf "$WORK/huge"
 refuse "sealed is immutable" "Operation not permitted" bash -c "echo x >> '$MNT/llama/model.bin'"
 used=$(json_field "$MNT/status" used_bytes)
 check "rm frees VRAM" rm "$MNT/llama/model.bin"
