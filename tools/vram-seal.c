@@ -267,14 +267,15 @@ static int read_seal(const char *path, struct vr_seal **out)
 	return 0;
 }
 
-/* Checks DATA_PATH's size, sha256 and fs-verity digest against SEAL's; prints OK or why not.
- * Returns 0 or 1. */
+/* Checks DATA_PATH's size, sha256, fs-verity digest and (version 3) BLAKE3 against SEAL's;
+ * prints OK or why not. Returns 0 or 1. */
 static int check_data(const char *seal_path, const char *data_path, const struct vr_seal *seal)
 {
-	uint8_t sha[32], fsv[32];
+	uint8_t sha[32], fsv[32], b3[32];
 	uint64_t size = 0;
 
-	if (digest_file(data_path, 0, false, &size, sha, fsv) != 0)
+	if (digest_file(data_path, 0, false, &size, sha, fsv) != 0 ||
+	    (seal->has_blake3 && digest_file(data_path, 0, true, &size, NULL, b3) != 0))
 		return fail("cannot digest %s%s", data_path, "");
 	if (size != seal->size)
 		return fail("%s: size differs from the seal's%s", data_path, "");
@@ -282,8 +283,11 @@ static int check_data(const char *seal_path, const char *data_path, const struct
 		return fail("%s: sha256 differs from the seal's%s", data_path, "");
 	if (!memeql_sec(fsv, seal->fsverity, 32))
 		return fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
-	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
-	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	if (seal->has_blake3 && !memeql_sec(b3, seal->blake3, 32))
+		return fail("%s: blake3 differs from the seal's%s", data_path, "");
+	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest%s\n", seal_path,
+	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ",
+	       seal->has_blake3 ? " and blake3" : "");
 	return 0;
 }
 
