@@ -247,7 +247,7 @@ static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest
 	if (f->err) {
 		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
 		return 1;
-	} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
+	} else if (e && !memeql_sec(e->digest, f->sha, 32)) {
 		printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
 		return 1;
 	} else if (e) {

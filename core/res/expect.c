@@ -61,7 +61,7 @@ static void note_dispute(const struct vr_node *src, const char *rel, const uint8
 	const struct vr_manifest *m = src->source->m;
 	const struct vr_manifest_entry *en = m ? vr_manifest_find(m, rel) : NULL;
 
-	if (en && sha && !e->disputed && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE))
+	if (en && sha && !e->disputed && !memeql_sec(en->digest, sha, VR_DIGEST_SIZE))
 		e->disputed = src;
 }
 
@@ -101,11 +101,11 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 				e->ignored |= vr_manifest_ignored(s->m, rel);
 				continue;
 			}
-			if (sha && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE)) {
+			if (sha && !memeql_sec(en->digest, sha, VR_DIGEST_SIZE)) {
 				if (!e->mismatch) {
 					e->mismatch = true;
 					e->src = srcs[i];
-					e->want = en->sha256;
+					e->want = en->digest;
 				}
 			} else if (!e->covered || s->kind == VR_MANIFEST_OMS) {
 				e->oms_covered |= s->kind == VR_MANIFEST_OMS;
@@ -114,7 +114,7 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 				e->covered = true;
 				if (!e->mismatch) {
 					e->src = srcs[i];
-					e->want = en->sha256;
+					e->want = en->digest;
 				}
 			}
 		}

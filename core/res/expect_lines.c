@@ -23,6 +23,7 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 {
 	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
 	struct vr_node *f = NULL;
+	bool b3 = vr_manifest_blake3(m->kind);
 	/* followed as the reader would follow it: no digest of what they may not read */
 	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
 
@@ -41,12 +42,18 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
 	else if (f->state != ST_SEALED || !f->seal)
 		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
-	else if (f->seal->no_sha256)
+	else if (!b3 && f->seal->no_sha256)
 		snprintf(
 		    why, sizeof(why),
 		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
 		    tpath);
-	else if (!nettle_memeql_sec(f->seal->sha256, e->sha256, VR_DIGEST_SIZE))
+	else if (b3 && !f->seal->has_blake3)
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s, sealed without a BLAKE3 to compare (no "
+			 "checksums.blake3 names it where it is)",
+			 tpath);
+	else if (!nettle_memeql_sec(b3 ? f->seal->blake3 : f->seal->sha256, e->digest,
+				    VR_DIGEST_SIZE))
 		snprintf(why, sizeof(why),
 			 "is a symbolic link to %s, whose bytes differ from the listed digest",
 			 tpath);
