@@ -391,20 +391,20 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 {
 	res_held(r);
 
-	struct res_expect e;
+	struct res_expect e = {.covered = false};
 	char detail[2 * VR_WHY_MAX], why[VR_WHY_MAX];
+	bool sealed = f->state == ST_SEALED && f->seal;
 
-	if (f->state == ST_SEALED && f->seal)
+	if (sealed)
 		res_expect_of_seal(f, f->seal, &e);
-	if (f->state == ST_SEALED && f->seal &&
-	    ((f->seal->no_sha256 && (e.covered || e.need_blake3)) || e.need_blake3)) {
+	if (sealed && ((f->seal->no_sha256 && e.covered) || e.need_blake3)) {
 		/* a digest a source states is not in the seal (sha256=off, a BLAKE3): taken
 		 * after the tree lock is dropped, then checked; under sha256=off a file a source
 		 * names gets its SHA-256 too */
 		note_unhashed(l, f, f->seal->no_sha256, e.need_blake3);
-	} else if (f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
+	} else if (sealed && f->seal->no_sha256) {
 		return; /* no source names it: nothing to compare */
-	} else if (f->state == ST_SEALED && f->seal) {
+	} else if (sealed) {
 		int ret = res_place_seal(r, f, f->seal, &e);
 
 		if (ret == -EBADMSG) {
@@ -497,7 +497,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		s->kind = kind;
 		read_source(r, n, s, size);
 	} else {
-		s = &no_memory[kind - 1]; /* the table is in the kinds' order */
+		s = &no_memory[kind == VR_MANIFEST_OMS ? 1 : kind == VR_MANIFEST_B3SUMS ? 2 : 0];
 	}
 
 	res_lock(r);
