@@ -114,62 +114,83 @@ static void compress(const uint32_t cv[8], const uint8_t block[VR_BLAKE3_BLOCK_L
 }
 
 /*
- * Four whole chunks at once, one per lane of a vector of four words (GCC's
- * and clang's vector extension: SSE2 on x86-64, NEON on Arm, plain words
- * elsewhere): the same compressions as compress(), four chunks abreast.
+ * Whole chunks abreast, one per lane of a vector of words (GCC's and clang's
+ * vector extension): the same compressions as compress(), chunk J of the
+ * LANES in lane J. DEFINE_CHUNKS_CV(NAME, VEC, LANES, ATTR) defines
+ * NAME(in, counter, key, flags, cv): the chaining values of the LANES whole
+ * chunks at IN (one after another), the first of index COUNTER, with KEY and
+ * the mode's FLAGS, into CV[LANES][8]; its rotation NAME_rotr; both with ATTR
+ * (a target, or nothing).
  */
-#define LANES 4
-typedef uint32_t lanes_t __attribute__((vector_size(4 * sizeof(uint32_t))));
-
-static inline lanes_t rotr_lanes(lanes_t x, unsigned n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static inline lanes_t splat(uint32_t w)
-{
-	return (lanes_t){w, w, w, w};
-}
-
-/*
- * The chaining values of the LANES whole chunks at IN (one after another),
- * the first of index COUNTER, with KEY and the mode's FLAGS, into CV.
- */
-static void chunks_cv(const uint8_t *in, uint64_t counter, const uint32_t key[8], uint32_t flags,
-		      uint32_t cv[LANES][8])
-{
-	lanes_t h[8], m[16], v[16], lo = splat(0), hi = splat(0);
-
-	for (int i = 0; i < 8; i++)
-		h[i] = splat(key[i]);
-	for (int j = 0; j < LANES; j++) {
-		lo[j] = (uint32_t)(counter + (uint64_t)j);
-		hi[j] = (uint32_t)((counter + (uint64_t)j) >> 32);
+#define DEFINE_CHUNKS_CV(name, vec, lanes, attr)                                                   \
+	attr static inline vec name##_rotr(vec x, unsigned n)                                      \
+	{                                                                                          \
+		return (x >> n) | (x << (32 - n));                                                 \
+	}                                                                                          \
+	attr static void name(const uint8_t *in, uint64_t counter, const uint32_t key[8],          \
+			      uint32_t flags, uint32_t cv[][8])                                    \
+	{                                                                                          \
+		const vec zero = {0};                                                              \
+		vec h[8], m[16], v[16], lo = zero, hi = zero;                                      \
+                                                                                                   \
+		for (int i = 0; i < 8; i++)                                                        \
+			h[i] = zero + key[i];                                                      \
+		for (int j = 0; j < (lanes); j++) {                                                \
+			lo[j] = (uint32_t)(counter + (uint64_t)j);                                 \
+			hi[j] = (uint32_t)((counter + (uint64_t)j) >> 32);                         \
+		}                                                                                  \
+		for (int b = 0; b < VR_BLAKE3_CHUNK_LEN / VR_BLAKE3_BLOCK_LEN; b++) {              \
+			const uint8_t *p = in + b * VR_BLAKE3_BLOCK_LEN;                           \
+			uint32_t f =                                                               \
+			    flags | (b == 0 ? CHUNK_START : 0) |                                   \
+			    (b == VR_BLAKE3_CHUNK_LEN / VR_BLAKE3_BLOCK_LEN - 1 ? CHUNK_END : 0);  \
+                                                                                                   \
+			for (int i = 0; i < 16; i++)                                               \
+				for (int j = 0; j < (lanes); j++)                                  \
+					m[i][j] = load32(p + j * VR_BLAKE3_CHUNK_LEN + 4 * i);     \
+			for (int i = 0; i < 8; i++)                                                \
+				v[i] = h[i];                                                       \
+			for (int i = 0; i < 4; i++)                                                \
+				v[8 + i] = zero + iv[i];                                           \
+			v[12] = lo;                                                                \
+			v[13] = hi;                                                                \
+			v[14] = zero + VR_BLAKE3_BLOCK_LEN;                                        \
+			v[15] = zero + f;                                                          \
+			ROUNDS(name##_rotr, v, m)                                                  \
+			for (int i = 0; i < 8; i++)                                                \
+				h[i] = v[i] ^ v[i + 8];                                            \
+		}                                                                                  \
+		for (int j = 0; j < (lanes); j++)                                                  \
+			for (int i = 0; i < 8; i++)                                                \
+				cv[j][i] = h[i][j];                                                \
 	}
-	for (int b = 0; b < VR_BLAKE3_CHUNK_LEN / VR_BLAKE3_BLOCK_LEN; b++) {
-		const uint8_t *p = in + b * VR_BLAKE3_BLOCK_LEN;
-		uint32_t f = flags | (b == 0 ? CHUNK_START : 0) |
-			     (b == VR_BLAKE3_CHUNK_LEN / VR_BLAKE3_BLOCK_LEN - 1 ? CHUNK_END : 0);
 
-		for (int i = 0; i < 16; i++)
-			for (int j = 0; j < LANES; j++)
-				m[i][j] = load32(p + j * VR_BLAKE3_CHUNK_LEN + 4 * i);
-		for (int i = 0; i < 8; i++)
-			v[i] = h[i];
-		for (int i = 0; i < 4; i++)
-			v[8 + i] = splat(iv[i]);
-		v[12] = lo;
-		v[13] = hi;
-		v[14] = splat(VR_BLAKE3_BLOCK_LEN);
-		v[15] = splat(f);
-		ROUNDS(rotr_lanes, v, m)
-		for (int i = 0; i < 8; i++)
-			h[i] = v[i] ^ v[i + 8];
-	}
-	for (int j = 0; j < LANES; j++)
-		for (int i = 0; i < 8; i++)
-			cv[j][i] = h[i][j];
+/* Four lanes: SSE2 on x86-64, NEON on Arm, plain words elsewhere. */
+typedef uint32_t lanes4_t __attribute__((vector_size(4 * sizeof(uint32_t))));
+DEFINE_CHUNKS_CV(chunks_cv4, lanes4_t, 4, )
+
+#if defined(__x86_64__)
+/* Eight lanes on a CPU with AVX2 (asked at run time): twice the chunks per step. */
+typedef uint32_t lanes8_t __attribute__((vector_size(8 * sizeof(uint32_t))));
+DEFINE_CHUNKS_CV(chunks_cv8, lanes8_t, 8, __attribute__((target("avx2"))))
+
+static bool have_avx2(void)
+{
+	return __builtin_cpu_supports("avx2");
 }
+#else
+static void chunks_cv8(const uint8_t *in, uint64_t counter, const uint32_t key[8], uint32_t flags,
+		       uint32_t cv[][8])
+{
+	chunks_cv4(in, counter, key, flags, cv);
+	chunks_cv4(in + 4 * VR_BLAKE3_CHUNK_LEN, counter + 4, key, flags, cv + 4);
+}
+
+static bool have_avx2(void)
+{
+	return false;
+}
+#endif
 
 /*
  * A node not yet compressed for the last time: whether it becomes a chaining
@@ -332,20 +353,26 @@ static void push_chunk(struct vr_blake3 *h)
 }
 
 /*
- * Takes whole chunks from P, LANES at a time, while more input follows them
+ * Takes whole chunks from P, eight or four at a time, while more input follows them
  * (so none is the last, which may be the root); H is at a chunk's start.
  * Returns the bytes taken.
  */
 static size_t take_chunks(struct vr_blake3 *h, const uint8_t *p, size_t len)
 {
-	const size_t step = (size_t)LANES * VR_BLAKE3_CHUNK_LEN;
+	const size_t four = 4 * (size_t)VR_BLAKE3_CHUNK_LEN;
+	uint32_t cv[8][8];
 	size_t done = 0;
 
-	for (; len - done > step; done += step) {
-		uint32_t cv[LANES][8];
-
-		chunks_cv(p + done, h->chunk, h->key, h->flags, cv);
-		for (int j = 0; j < LANES; j++)
+	/* eight at a time where the CPU has AVX2, then (and elsewhere) four */
+	while (have_avx2() && len - done > 2 * four) {
+		chunks_cv8(p + done, h->chunk, h->key, h->flags, cv);
+		for (int j = 0; j < 8; j++)
+			push_cv(h, cv[j]);
+		done += 2 * four;
+	}
+	for (; len - done > four; done += four) {
+		chunks_cv4(p + done, h->chunk, h->key, h->flags, cv);
+		for (int j = 0; j < 4; j++)
 			push_cv(h, cv[j]);
 	}
 	return done;
