@@ -122,6 +122,8 @@ static void compress(const uint32_t cv[8], const uint8_t block[VR_BLAKE3_BLOCK_L
  * the mode's FLAGS, into CV[LANES][8]; its rotation NAME_rotr; both with ATTR
  * (a target, or nothing).
  */
+/* VEC is a type and ATTR an attribute: neither can stand in parentheses */
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define DEFINE_CHUNKS_CV(name, vec, lanes, attr)                                                   \
 	attr static inline vec name##_rotr(vec x, unsigned n)                                      \
 	{                                                                                          \
@@ -164,6 +166,7 @@ static void compress(const uint32_t cv[8], const uint8_t block[VR_BLAKE3_BLOCK_L
 			for (int i = 0; i < 8; i++)                                                \
 				cv[j][i] = h[i][j];                                                \
 	}
+// NOLINTEND(bugprone-macro-parentheses)
 
 /* Four lanes: SSE2 on x86-64, NEON on Arm, plain words elsewhere. */
 typedef uint32_t lanes4_t __attribute__((vector_size(4 * sizeof(uint32_t))));
