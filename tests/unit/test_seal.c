@@ -127,6 +127,43 @@ static void test_known_answer_v2(void)
 	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
 }
 
+/* One edit of a seal's JSON: the first FROM replaced by TO. */
+struct seal_edit {
+	const char *from, *to;
+};
+
+/* Each of the N EDITS of seal S's JSON must be refused (-EINVAL) with a reason; LABEL names
+ * the set in a failure's message. */
+static void refuse_edits(const struct vr_seal *s, const struct seal_edit *edits, size_t n,
+			 const char *label)
+{
+	struct vr_seal back;
+	const char *why;
+	char *json, buf[16384];
+
+	if (vr_seal_to_json(s, &json) != 0) {
+		CHECK(!"the seal prints");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *at = strstr(json, edits[i].from);
+
+		CHECK(at != NULL);
+		if (!at)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
+			 at + strlen(edits[i].from));
+		why = NULL;
+		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
+
+		if (r != -EINVAL)
+			fprintf(stderr, "%s edit %zu accepted: %s\n", label, i, buf);
+		CHECK_EQ(r, -EINVAL);
+		CHECK(why != NULL && strlen(why) > 5);
+	}
+	free(json);
+}
+
 /* The version-3 vector: the same file, listed in a checksums.blake3 (its BLAKE3 is b3sum's). */
 static void vector_seal_v3(struct vr_seal *s)
 {
@@ -194,12 +231,7 @@ static void test_known_answer_v3(void)
 /* Version 3's "blake3": wrong, missing, or in another version's seal, refused with a reason. */
 static void test_strict_parse_v3(void)
 {
-	struct vr_seal s, back;
-	const char *why;
-	char *json, buf[16384];
-	static const struct {
-		const char *from, *to;
-	} edits[] = {
+	static const struct seal_edit edits[] = {
 	    {"\"blake3\":\t\"ea", "\"blake3\": \"EA"},
 	    {"\"blake3\":\t\"ea", "\"blake3\": \"0ea"},
 	    {"\"blake3\":\t\"ea", "\"blake3\": null, \"x\": \"ea"},
@@ -209,27 +241,11 @@ static void test_strict_parse_v3(void)
 	    {"\"version\":\t3", "\"version\": 4"},
 	    {"\"kind\":\t\"blake3sums\"", "\"kind\": \"blake3\""},
 	};
+	struct vr_seal s;
 
 	vector_seal_v3(&s);
 	vr_seal_sign(&s, keys);
-	vr_seal_to_json(&s, &json);
-	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-		const char *at = strstr(json, edits[i].from);
-
-		CHECK(at != NULL);
-		if (!at)
-			continue;
-		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
-			 at + strlen(edits[i].from));
-		why = NULL;
-		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
-
-		if (r != -EINVAL)
-			fprintf(stderr, "v3 edit %zu accepted: %s\n", i, buf);
-		CHECK_EQ(r, -EINVAL);
-		CHECK(why != NULL && strlen(why) > 5);
-	}
-	free(json);
+	refuse_edits(&s, edits, sizeof(edits) / sizeof(edits[0]), "v3");
 }
 
 static void random_seal(struct vr_seal *s)
@@ -468,12 +484,7 @@ static void test_strict_parse(void)
 /* Version 2's "expected": each field wrong, missing or extra is refused with a reason. */
 static void test_strict_parse_v2(void)
 {
-	struct vr_seal s, back;
-	const char *why;
-	char *json, buf[16384];
-	static const struct {
-		const char *from, *to;
-	} edits[] = {
+	static const struct seal_edit edits[] = {
 	    {"\"kind\":\t\"oms\"", "\"kind\": \"md5\""},
 	    {"\"kind\":\t\"oms\"", "\"kind\": \"sha256sums\""},
 	    {"\"kind\":\t\"oms\"", "\"kind\": 1"},
@@ -486,27 +497,11 @@ static void test_strict_parse_v2(void)
 	    {"\"version\":\t2", "\"version\": 3"},
 	    {"\"expected\":\t{", "\"expected\": [], \"x\": {"},
 	};
+	struct vr_seal s;
 
 	vector_seal_v2(&s);
 	vr_seal_sign(&s, keys);
-	vr_seal_to_json(&s, &json);
-	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-		const char *at = strstr(json, edits[i].from);
-
-		CHECK(at != NULL);
-		if (!at)
-			continue;
-		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
-			 at + strlen(edits[i].from));
-		why = NULL;
-		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
-
-		if (r != -EINVAL)
-			fprintf(stderr, "v2 edit %zu accepted: %s\n", i, buf);
-		CHECK_EQ(r, -EINVAL);
-		CHECK(why != NULL && strlen(why) > 5);
-	}
-	free(json);
+	refuse_edits(&s, edits, sizeof(edits) / sizeof(edits[0]), "v2");
 }
 
 /* A seal made for one device does not verify as another's, nor under another secret. */
