@@ -1,5 +1,6 @@
 /* backend.c - the small wrappers through which callers reach a backend's ops table. */
 #include "backend.h"
+#include "blake3.h"
 #include "digest.h"
 
 #include <errno.h>
@@ -87,30 +88,68 @@ bool vr_dev_host_memory(const struct vr_dev_file *f)
 	return f->backend->ops->host_memory;
 }
 
-int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
+/*
+ * Feeds the file's bytes, in order, to FEED(CTX, piece, length), read back
+ * through a buffer scrubbed after. Returns 0, FEED's error, or the backend's.
+ */
+static int each_piece(struct vr_dev_file *f, int (*feed)(void *ctx, const void *p, size_t n),
+		      void *ctx)
 {
-	struct vr_sha256_stream *st;
 	uint8_t *buf = malloc(SHA_PIECE);
-	int ret = buf ? vr_sha256_stream_new(&st) : -ENOMEM;
+	int ret = buf ? 0 : -ENOMEM;
 
-	if (ret) {
-		free(buf);
-		return ret;
-	}
 	for (uint64_t off = 0; off < f->size && ret == 0;) {
 		size_t n = f->size - off < SHA_PIECE ? (size_t)(f->size - off) : SHA_PIECE;
 
 		ret = vr_dev_read(f, off, buf, n);
 		if (ret == 0)
-			ret = vr_sha256_stream_update(st, buf, n);
+			ret = feed(ctx, buf, n);
 		off += n;
 	}
-	/* file bytes do not linger in freed heap memory */
-	explicit_bzero(buf, SHA_PIECE);
-	free(buf);
+	if (buf) {
+		/* file bytes do not linger in freed heap memory */
+		explicit_bzero(buf, SHA_PIECE);
+		free(buf);
+	}
+	return ret;
+}
+
+static int sha256_feed(void *ctx, const void *p, size_t n)
+{
+	return vr_sha256_stream_update(ctx, p, n);
+}
+
+int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
+{
+	struct vr_sha256_stream *st;
+	int ret = vr_sha256_stream_new(&st);
+
+	if (ret)
+		return ret;
+	ret = each_piece(f, sha256_feed, st);
 	if (ret == 0)
 		ret = vr_sha256_stream_final(st, out);
 	vr_sha256_stream_free(st);
+	return ret;
+}
+
+static int blake3_feed(void *ctx, const void *p, size_t n)
+{
+	vr_blake3_update(ctx, p, n);
+	return 0;
+}
+
+int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32])
+{
+	struct vr_blake3 h;
+	int ret;
+
+	/* streamed from read-backs on one core (BLAKE3's subtrees on every core want the whole
+	 * file in host memory: vram-seal's, over a mapping) */
+	vr_blake3_init(&h);
+	ret = each_piece(f, blake3_feed, &h);
+	if (ret == 0)
+		vr_blake3_final(&h, out, VR_BLAKE3_LEN);
 	return ret;
 }
 

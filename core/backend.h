@@ -177,6 +177,9 @@ int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32]);
 bool vr_dev_host_memory(const struct vr_dev_file *f);
 /* Plain SHA-256 of the file's bytes: host work, over read-backs in pieces. Returns 0 or -errno. */
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
+/* BLAKE3 of the file's bytes (b3sum's), host work likewise: streamed from read-backs on one
+ * core. Returns 0 or -errno. */
+int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32]);
 /* Device bytes the file holds (whole extents). */
 uint64_t vr_dev_held(const struct vr_dev_file *f);
 /* Descriptors of F's memory for another process (see struct vr_dev_export); returns 0,

@@ -1,4 +1,5 @@
-/* manifest.h - expected digests: SHA256SUMS files and OpenSSF model signatures (OMS). */
+/* manifest.h - expected digests: SHA256SUMS and checksums.blake3 files, and OpenSSF model
+ * signatures (OMS). */
 #ifndef VR_MANIFEST_H
 #define VR_MANIFEST_H
 
@@ -9,8 +10,9 @@
 #include "digest.h"
 
 /* The file names that are sources of expected digests for their directory. */
-#define VR_SUMS_NAME "SHA256SUMS"
-#define VR_OMS_NAME  "model.sig"
+#define VR_SUMS_NAME   "SHA256SUMS"
+#define VR_OMS_NAME    "model.sig"
+#define VR_B3SUMS_NAME "checksums.blake3"
 
 /* Strict limits on what the parsers read. */
 #define VR_MANIFEST_MAX_BYTES	(16u << 20) /* a source larger than this is refused */
@@ -22,13 +24,16 @@
 #define VR_WHY_MAX		256 /* room for a reason given to the caller */
 
 enum vr_manifest_kind {
-	VR_MANIFEST_SUMS = 1, /* a sha256sum-format file */
-	VR_MANIFEST_OMS = 2,  /* an OpenSSF model signing bundle, signature checked */
+	VR_MANIFEST_SUMS = 1,	/* a sha256sum-format file */
+	VR_MANIFEST_OMS = 2,	/* an OpenSSF model signing bundle, signature checked */
+	VR_MANIFEST_B3SUMS = 3, /* a b3sum-format file (NGC's checksums.blake3): BLAKE3 digests */
 };
 
 struct vr_manifest_entry {
 	char *name; /* relative to the source's directory, '/'-separated, normalized */
-	uint8_t sha256[VR_DIGEST_SIZE];
+	/* the listed digest: SHA-256 (SHA256SUMS, OMS) or BLAKE3 (checksums.blake3), as
+	 * vr_manifest_blake3() says */
+	uint8_t digest[VR_DIGEST_SIZE];
 };
 
 /* The expected digests one source states, names sorted (strcmp) and unique. */
@@ -37,8 +42,8 @@ struct vr_manifest {
 	struct vr_manifest_entry *entries;
 	size_t count;
 	/* whether a listed name may be a symbolic link, followed to the bytes it names: OMS, the
-	 * statement's serialization.allow_symlinks (absent: false, as model_signing); SHA256SUMS:
-	 * true (sha256sum reads through links) */
+	 * statement's serialization.allow_symlinks (absent: false, as model_signing); SHA256SUMS
+	 * and checksums.blake3: true (sha256sum and b3sum read through links) */
 	bool allow_symlinks;
 	char **ignore; /* OMS: paths (and what is below them) that are not expected */
 	size_t nignore;
@@ -76,6 +81,15 @@ void vr_trust_free(struct vr_trust *t);
 int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX]);
 
 /*
+ * Parses a checksums.blake3 text as b3sum --check reads it, strictly:
+ * "<64 lowercase hex>  <name>" lines ending in '\n' (the last may not), a
+ * leading '\' for escaped names (\\ and \n), no blank line, comment, '*'
+ * (binary mode) or '\r'. Names as vr_sums_parse. Returns as vr_sums_parse,
+ * WHY naming the line.
+ */
+int vr_b3sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX]);
+
+/*
  * Parses an OMS bundle (model.sig) and checks it: a Sigstore bundle v0.3 with
  * a public key (a hint, or the key itself in rawBytes) that must be one of
  * TRUST's, one DSSE signature over an in-toto Statement v1 of predicate type
@@ -96,7 +110,9 @@ const struct vr_manifest_entry *vr_manifest_find(const struct vr_manifest *m, co
 bool vr_manifest_ignored(const struct vr_manifest *m, const char *rel);
 /* Which kind a file named NAME is a source of; 0 when none. */
 enum vr_manifest_kind vr_manifest_kind_of(const char *name);
-/* "SHA256SUMS" or "OMS" */
+/* "SHA256SUMS", "checksums.blake3" or "OMS" */
 const char *vr_manifest_kind_name(enum vr_manifest_kind kind);
+/* Whether KIND lists BLAKE3 digests (else SHA-256). */
+bool vr_manifest_blake3(enum vr_manifest_kind kind);
 
 #endif

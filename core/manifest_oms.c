@@ -478,7 +478,7 @@ static int check_subject(struct vr_manifest *m, const uint8_t want[VR_DIGEST_SIZ
 
 	sha256_init(&ctx);
 	for (size_t i = 0; i < m->count; i++)
-		sha256_update(&ctx, VR_DIGEST_SIZE, m->entries[i].sha256);
+		sha256_update(&ctx, VR_DIGEST_SIZE, m->entries[i].digest);
 	sha256_digest(&ctx, sizeof(got), got);
 	if (!memeql_sec(got, want, sizeof(got)))
 		return mf_fail(why, -EBADMSG, "the subject digest does not match the resources");

@@ -1,5 +1,5 @@
-/* manifest_sums.c - the manifest as data (names, lookup, ignored paths) and the SHA256SUMS parser.
- */
+/* manifest_sums.c - the manifest as data (names, lookup, ignored paths) and the parsers of
+ * SHA256SUMS and checksums.blake3. */
 #include "manifest_private.h"
 #include "name.h"
 
@@ -160,13 +160,22 @@ enum vr_manifest_kind vr_manifest_kind_of(const char *name)
 		return VR_MANIFEST_SUMS;
 	if (strcmp(name, VR_OMS_NAME) == 0)
 		return VR_MANIFEST_OMS;
+	if (strcmp(name, VR_B3SUMS_NAME) == 0)
+		return VR_MANIFEST_B3SUMS;
 	return 0;
 }
 
-/* The kind's name in messages and status; any kind but OMS reads "SHA256SUMS". */
+/* The kind's name in messages and status; any other kind reads "SHA256SUMS". */
 const char *vr_manifest_kind_name(enum vr_manifest_kind kind)
 {
-	return kind == VR_MANIFEST_OMS ? "OMS" : "SHA256SUMS";
+	if (kind == VR_MANIFEST_OMS)
+		return "OMS";
+	return kind == VR_MANIFEST_B3SUMS ? VR_B3SUMS_NAME : VR_SUMS_NAME;
+}
+
+bool vr_manifest_blake3(enum vr_manifest_kind kind)
+{
+	return kind == VR_MANIFEST_B3SUMS;
 }
 
 /*
@@ -193,7 +202,7 @@ int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *
 		*cap = ncap;
 	}
 	m->entries[m->count].name = name;
-	memcpy(m->entries[m->count].sha256, sha, VR_DIGEST_SIZE);
+	memcpy(m->entries[m->count].digest, sha, VR_DIGEST_SIZE);
 	m->count++;
 	return 0;
 }
@@ -263,6 +272,40 @@ static int unescape(char *s)
 }
 
 /*
+ * Takes the name P (LEFT bytes, the rest of line LINENO; ESCAPED: its line
+ * began with '\\') listed with DIGEST into M: refuses a NUL byte (as a C
+ * string it would be cut short and name another file), a bad escape, a name
+ * mf_normalize_file refuses, and the entry past VR_MANIFEST_MAX_ENTRIES.
+ */
+static int take_name(struct vr_manifest *m, size_t *cap, const char *p, size_t left, bool escaped,
+		     const uint8_t *digest, unsigned lineno, char why[VR_WHY_MAX])
+{
+	const char *bad;
+	char *name;
+	int ret;
+
+	if (memchr(p, '\0', left))
+		return mf_fail(why, -EINVAL, "line %u: a NUL byte in the name", lineno);
+	name = strndup(p, left);
+	if (!name)
+		return mf_fail(why, -ENOMEM, "out of memory");
+	if (escaped && unescape(name)) {
+		free(name);
+		return mf_fail(why, -EINVAL, "line %u: a bad escape in the name", lineno);
+	}
+	bad = mf_normalize_file(name);
+	if (bad) {
+		free(name);
+		return mf_fail(why, -EINVAL, "line %u: the name is %s", lineno, bad);
+	}
+	ret = mf_add_entry(m, cap, name, digest);
+	if (ret == -E2BIG)
+		return mf_fail(why, ret, "line %u: more than %u files listed", lineno,
+			       VR_MANIFEST_MAX_ENTRIES);
+	return ret;
+}
+
+/*
  * Parses one non-blank, non-comment line LINE (LEN bytes, no newline) into M:
  * "<64 hex> <' ' or '*'><name>", with a leading '\\' when the name is escaped.
  * The '*' (binary mode) is accepted and means nothing: a digest is of the
@@ -278,9 +321,6 @@ static int sums_line(struct vr_manifest *m, size_t *cap, const char *line, size_
 	bool escaped = line[0] == '\\';
 	const char *p = line + escaped;
 	size_t left = len - escaped;
-	const char *bad;
-	char *name;
-	int ret;
 
 	if (len > 7 && memcmp(line, "SHA256 (", 8) == 0)
 		return mf_fail(why, -EINVAL,
@@ -295,38 +335,60 @@ static int sums_line(struct vr_manifest *m, size_t *cap, const char *line, size_
 			       lineno);
 	p += 2 * VR_DIGEST_SIZE + 2;
 	left -= 2 * VR_DIGEST_SIZE + 2;
-	if (memchr(p, '\0', left))
-		return mf_fail(why, -EINVAL, "line %u: a NUL byte in the name", lineno);
-	name = strndup(p, left);
-	if (!name)
-		return mf_fail(why, -ENOMEM, "out of memory");
-	if (escaped && unescape(name)) {
-		free(name);
-		return mf_fail(why, -EINVAL, "line %u: a bad escape in the name", lineno);
-	}
-	bad = mf_normalize_file(name);
-	if (bad) {
-		free(name);
-		return mf_fail(why, -EINVAL, "line %u: the name is %s", lineno, bad);
-	}
-	ret = mf_add_entry(m, cap, name, sha);
-	if (ret == -E2BIG)
-		return mf_fail(why, ret, "line %u: more than %u files listed", lineno,
-			       VR_MANIFEST_MAX_ENTRIES);
-	return ret;
+	return take_name(m, cap, p, left, escaped, sha, lineno, why);
 }
 
 /*
- * Parses TEXT, sha256sum's output, line by line ('\n'; a '\r' before it, as
- * a file saved on Windows has, is dropped). Blank lines and '#' comments are
- * skipped. Refuses a text over VR_MANIFEST_MAX_BYTES and a line over
- * VR_SUMS_LINE_MAX before reading them, which bounds the work; a bad line
- * refuses the whole source rather than being skipped, since a source read in
- * part would leave files unchecked without a word; so does a name listed
- * twice.
+ * Parses one line of a checksums.blake3 (LEN bytes, no '\n') into M, as b3sum
+ * --check reads it: "<64 lowercase hex>  <name>", a leading '\\' when the
+ * name is escaped. b3sum refuses what sha256sum's reader skips or forgives (a
+ * blank line, a '#' comment, uppercase hex, one space or a '*') and keeps a
+ * '\r' as part of the name; each is refused here, the reason naming it.
  */
-int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX])
+static int b3sums_line(struct vr_manifest *m, size_t *cap, const char *line, size_t len,
+		       unsigned lineno, char why[VR_WHY_MAX])
 {
+	char hex[2 * VR_DIGEST_SIZE + 1] = "";
+	uint8_t digest[VR_DIGEST_SIZE];
+	bool escaped = len && line[0] == '\\';
+	const char *p = line + escaped;
+	size_t left = len - escaped;
+
+	if (len == 0)
+		return mf_fail(why, -EINVAL, "line %u: an empty line, which b3sum --check refuses",
+			       lineno);
+	if (line[len - 1] == '\r')
+		return mf_fail(why, -EINVAL,
+			       "line %u: ends in a carriage return (a Windows line end), which "
+			       "b3sum --check reads as part of the name",
+			       lineno);
+	if (left >= sizeof(hex) - 1) {
+		memcpy(hex, p, sizeof(hex) - 1);
+		hex[sizeof(hex) - 1] = '\0';
+	}
+	if (left < 2 * VR_DIGEST_SIZE + 3 || vr_unhex(hex, digest, VR_DIGEST_SIZE) ||
+	    p[2 * VR_DIGEST_SIZE] != ' ' || p[2 * VR_DIGEST_SIZE + 1] != ' ')
+		return mf_fail(why, -EINVAL,
+			       "line %u: not \"<64 lowercase hex digits>  <name>\" as b3sum writes",
+			       lineno);
+	p += 2 * VR_DIGEST_SIZE + 2;
+	left -= 2 * VR_DIGEST_SIZE + 2;
+	return take_name(m, cap, p, left, escaped, digest, lineno, why);
+}
+
+/*
+ * Parses TEXT line by line ('\n') as KIND: a SHA256SUMS (sha256sum's output:
+ * a '\r' before the '\n', as a file saved on Windows has, is dropped, blank
+ * lines and '#' comments are skipped) or a checksums.blake3 (b3sums_line
+ * refuses each of those, as b3sum --check does). Refuses a text over VR_MANIFEST_MAX_BYTES and a
+ * line over VR_SUMS_LINE_MAX before reading them, which bounds the work; a bad line refuses the
+ * whole source rather than being skipped, since a source read in part would leave files unchecked
+ * without a word; so does a name listed twice.
+ */
+static int parse_lines(const char *text, size_t len, enum vr_manifest_kind kind,
+		       struct vr_manifest **out, char why[VR_WHY_MAX])
+{
+	bool b3 = kind == VR_MANIFEST_B3SUMS;
 	struct vr_manifest *m;
 	size_t cap = 0;
 	unsigned lineno = 0;
@@ -337,8 +399,8 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return mf_fail(why, -ENOMEM, "out of memory");
-	m->kind = VR_MANIFEST_SUMS;
-	m->allow_symlinks = true; /* sha256sum reads through links */
+	m->kind = kind;
+	m->allow_symlinks = true; /* sha256sum and b3sum read through links */
 	for (size_t pos = 0; pos < len && ret == 0;) {
 		const char *line = text + pos;
 		const char *nl = memchr(line, '\n', len - pos);
@@ -346,11 +408,13 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 
 		pos += n + (nl != NULL);
 		lineno++;
-		if (n && line[n - 1] == '\r')
+		if (!b3 && n && line[n - 1] == '\r')
 			n--;
 		if (n > VR_SUMS_LINE_MAX)
 			ret = mf_fail(why, -EINVAL, "line %u: longer than %u bytes", lineno,
 				      VR_SUMS_LINE_MAX);
+		else if (b3)
+			ret = b3sums_line(m, &cap, line, n, lineno, why);
 		else if (n && line[0] != '#')
 			ret = sums_line(m, &cap, line, n, lineno, why);
 	}
@@ -366,4 +430,14 @@ int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char w
 	}
 	*out = m;
 	return 0;
+}
+
+int vr_sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX])
+{
+	return parse_lines(text, len, VR_MANIFEST_SUMS, out, why);
+}
+
+int vr_b3sums_parse(const char *text, size_t len, struct vr_manifest **out, char why[VR_WHY_MAX])
+{
+	return parse_lines(text, len, VR_MANIFEST_B3SUMS, out, why);
 }

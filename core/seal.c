@@ -95,13 +95,15 @@ static const char *check_expected(const struct vr_seal *s)
 	const struct vr_seal_expected *e = &s->expected;
 	bool oms = strcmp(e->kind, "oms") == 0;
 
+	if (strcmp(e->kind, "blake3sums") == 0 && !s->has_blake3)
+		return "expected.kind blake3sums without a blake3 digest (version 3)";
 	if (s->version == 1 || e->kind[0] == '\0')
 		return e->kind[0] || e->source[0] || e->key_hint[0] ||
 			       !all_zero(e->subject, sizeof(e->subject))
 			   ? "expected fields without a kind (or in a version-1 seal)"
 			   : NULL;
-	if (!oms && strcmp(e->kind, "sha256sums") != 0)
-		return "expected.kind is not sha256sums or oms";
+	if (!oms && strcmp(e->kind, "sha256sums") != 0 && strcmp(e->kind, "blake3sums") != 0)
+		return "expected.kind is not sha256sums, blake3sums or oms";
 	if (!valid_path(e->source))
 		return "expected.source is not a valid relative path";
 	if (oms && !all_chars(e->key_hint, HEX_CHARS, 64, 64))
@@ -114,10 +116,12 @@ static const char *check_expected(const struct vr_seal *s)
 /* Checks every field but the signature; returns NULL or why it is bad. */
 static const char *check_fields(const struct vr_seal *s)
 {
-	if (s->version != 1 && s->version != 2)
+	if (s->version < 1 || s->version > 3)
 		return "unsupported seal version";
+	if (s->has_blake3 != (s->version == 3) || (!s->has_blake3 && !all_zero(s->blake3, 32)))
+		return "a blake3 digest is what makes a seal version 3, and version 3 has one";
 	if (s->no_sha256 && (s->version == 1 || !all_zero(s->sha256, sizeof(s->sha256))))
-		return "a seal without sha256 is version 2, with the digest all zero";
+		return "a seal without sha256 is version 2 or 3, with the digest all zero";
 	if (!valid_path(s->path))
 		return "path is not a valid relative path";
 	if (s->size > VR_SIZE_MAX_JSON)
@@ -184,7 +188,9 @@ int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t 
 
 	if (check_fields(s))
 		return -EINVAL;
-	const char *tag = s->version == 1 ? VR_CANON_TAG : VR_CANON_TAG_V2;
+	const char *tag = s->version == 1   ? VR_CANON_TAG
+			  : s->version == 2 ? VR_CANON_TAG_V2
+					    : VR_CANON_TAG_V3;
 
 	if (cap < strlen(tag) + 1)
 		return -ENOSPC;
@@ -216,6 +222,10 @@ int vr_seal_canonical(const struct vr_seal *s, uint8_t *buf, size_t cap, size_t 
 		vr_hex(e->subject, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
 		put_str(&c, "expected.subject", oms ? hex : "");
 	}
+	if (s->version >= 3) {
+		vr_hex(s->blake3, VR_DIGEST_SIZE, hex);
+		put_str(&c, "blake3", hex);
+	}
 	if (c.overflow)
 		return -ENOSPC;
 	*len = c.len;
@@ -246,7 +256,9 @@ int vr_seal_sign(struct vr_seal *s, const struct vr_keyring *k)
 	uint8_t mac[32];
 	int ret;
 
-	if (s->version != 1)
+	if (s->has_blake3)
+		s->version = VR_SEAL_VERSION_B3;
+	else if (s->version != 1)
 		s->version = VR_SEAL_VERSION;
 	strcpy(s->alg, VR_SEAL_ALG);
 	ret = vr_keyring_key_id(k, s->device.uuid, key_id);
@@ -330,6 +342,9 @@ int vr_seal_to_json(const struct vr_seal *s, char **out)
 	strcpy(hex, FSV_PREFIX);
 	vr_hex(s->fsverity, VR_DIGEST_SIZE, hex + strlen(FSV_PREFIX));
 	if (!cJSON_AddStringToObject(root, "fsverity", hex))
+		goto free_root;
+	vr_hex(s->blake3, VR_DIGEST_SIZE, hex);
+	if (s->has_blake3 && !cJSON_AddStringToObject(root, "blake3", hex))
 		goto free_root;
 	dev = cJSON_AddObjectToObject(root, "device");
 	if (!dev || !cJSON_AddStringToObject(dev, "backend", s->device.backend) ||
@@ -454,7 +469,7 @@ static const char *parse_shape(const cJSON *root, const char *end, const char *s
 {
 	static const char *const top[] = {"version",  "path",	   "size",	"sha256",
 					  "fsverity", "device",	   "sealed_at", "key_id",
-					  "alg",      "signature", "expected"};
+					  "alg",      "signature", "expected",	"blake3"};
 	uint64_t v;
 
 	for (; end && end < stop; end++)
@@ -462,15 +477,16 @@ static const char *parse_shape(const cJSON *root, const char *end, const char *s
 			return "trailing data after the seal's JSON object";
 	if (!cJSON_IsObject(root))
 		return "seal is not a JSON object";
-	if (!get_uint(root, "version", 1000, &v) || (v != 1 && v != 2))
-		return "unsupported seal version (this reader knows versions 1 and 2)";
-	/* version 2 adds "expected"; version 1 has the first ten fields alone */
-	if (!exact_keys(root, top, v == 1 ? 10 : 11))
-		return v == 1 ? "a version-1 seal has exactly the fields version, path, size, "
-				"sha256, fsverity, device, sealed_at, key_id, alg, signature"
-			      : "a version-2 seal has exactly the fields version, path, size, "
-				"sha256, fsverity, device, sealed_at, expected, key_id, alg, "
-				"signature";
+	if (!get_uint(root, "version", 1000, &v) || v < 1 || v > 3)
+		return "unsupported seal version (this reader knows versions 1, 2 and 3)";
+	/* version 2 adds "expected", version 3 "blake3"; version 1 has the first ten alone */
+	if (!exact_keys(root, top, (size_t)v + 9))
+		return v == 1	? "a version-1 seal has exactly the fields version, path, size, "
+				  "sha256, fsverity, device, sealed_at, key_id, alg, signature"
+		       : v == 2 ? "a version-2 seal has exactly the fields version, path, size, "
+				  "sha256, fsverity, device, sealed_at, expected, key_id, alg, "
+				  "signature"
+				: "a version-3 seal has exactly the fields of version 2 and blake3";
 	*version = v;
 	return NULL;
 }
@@ -498,12 +514,15 @@ static const char *parse_fields(const cJSON *root, uint64_t v, struct vr_seal *s
 		return "path must be a string shorter than 4096 bytes";
 	if (!get_uint(root, "size", VR_SIZE_MAX_JSON, &s->size))
 		return "size must be a whole number from 0 to 2^53-1";
-	if (v == 2 && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sha256")))
+	if (v >= 2 && cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root, "sha256")))
 		s->no_sha256 = true; /* sealed under sha256=off */
 	else if (!get_hex(root, "sha256", "", s->sha256, VR_DIGEST_SIZE))
-		return "sha256 must be 64 lowercase hex digits (or null in version 2)";
+		return "sha256 must be 64 lowercase hex digits (or null from version 2)";
 	if (!get_hex(root, "fsverity", FSV_PREFIX, s->fsverity, VR_DIGEST_SIZE))
 		return "fsverity must be sha256: and 64 lowercase hex digits";
+	s->has_blake3 = v == 3;
+	if (v == 3 && !get_hex(root, "blake3", "", s->blake3, VR_DIGEST_SIZE))
+		return "blake3 must be 64 lowercase hex digits";
 	if (!get_string(dev, "backend", s->device.backend, sizeof(s->device.backend)) ||
 	    !get_uint(dev, "index", 65535, &v) ||
 	    !get_string(dev, "name", s->device.name, sizeof(s->device.name)) ||

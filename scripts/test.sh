@@ -67,8 +67,8 @@ if [ "$full" != "" ]; then
 	stage "ThreadSanitizer pass"
 	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
 	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug
-	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name fuzz_sums fuzz_oms fuzz_client
-	for t in seal name sums oms client; do
+	cmake --build build-fuzz -j "$(nproc)" --target fuzz_seal fuzz_name fuzz_sums fuzz_b3sums fuzz_oms fuzz_client
+	for t in seal name sums b3sums oms client; do
 		work=$(mktemp -d)
 		cp tests/fuzz/corpus/$t/* "$work/"
 		build-fuzz/bin/fuzz_$t -max_total_time=20 -max_len=8192 "$work" > build-fuzz/fuzz_$t.log 2>&1 ||

@@ -121,6 +121,38 @@ static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder 
 }
 
 /*
+ * Ends the import of PATH through H after its load returned RET (LOADED
+ * bytes): a failed one is removed (as a writer killed mid-load: never
+ * sealed); a good one sealed by the close, as cp's close does. Success means
+ * sealed; a file refused at sealing stays, as cp's does, and *INO tells the
+ * client which inode it is, to undo its own load. Returns 0 or -errno (WHY).
+ */
+static int settle(struct vr_residency *r, struct vr_handle *h, const char *path,
+		  struct vr_caller *who, int ret, uint64_t loaded, uint64_t *ino, char *why,
+		  size_t cap)
+{
+	if (ret) {
+		who->killed = true;
+		vr_res_flush(r, h, who);
+		vr_res_release(r, h);
+		if (vr_res_unlink(r, path, who) != 0)
+			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
+		return ret;
+	}
+	/* nothing read (an empty source) is still a load: the close then seals it */
+	if (loaded == 0)
+		ret = vr_res_write(r, h, "", 0, 0, who);
+	if (ret == 0)
+		ret = vr_res_flush(r, h, who);
+	if (!vr_res_handle_sealed(r, h, ino) && ret == 0)
+		ret = -EIO;
+	vr_res_release(r, h);
+	if (ret)
+		snprintf(why, cap, "not sealed: %s (see verify and the log)", strerror(-ret));
+	return ret;
+}
+
+/*
  * Loads what descriptor SRC reads into PATH as cp would through the mount:
  * the same create (or replacement), writes, and seal at the close, so the
  * same checks, seal and audit records follow. A read error leaves nothing:
@@ -187,27 +219,7 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 	}
 	pthread_mutex_destroy(&f.lock);
 	pthread_cond_destroy(&f.cond);
-	if (ret) {
-		/* as a writer killed mid-load: never sealed; then the partial file goes */
-		who.killed = true;
-		vr_res_flush(r, h, &who);
-		vr_res_release(r, h);
-		if (vr_res_unlink(r, path, &who) != 0)
-			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
-		goto free_bufs;
-	}
-	/* nothing read (an empty source) is still a load: the close then seals it */
-	if (*loaded == 0)
-		ret = vr_res_write(r, h, "", 0, 0, &who);
-	if (ret == 0)
-		ret = vr_res_flush(r, h, &who); /* seals, as cp's close does */
-	/* success means sealed: a load the flush left incomplete is no success. A file refused
-	 * at sealing stays, as cp's does; the client learns its inode to undo its own load */
-	if (!vr_res_handle_sealed(r, h, ino) && ret == 0)
-		ret = -EIO;
-	vr_res_release(r, h);
-	if (ret)
-		snprintf(why, cap, "not sealed: %s (see verify and the log)", strerror(-ret));
+	ret = settle(r, h, path, &who, ret, *loaded, ino, why, cap);
 free_bufs:
 	free(f.buf[0]);
 	free(f.buf[1]);

@@ -1,5 +1,6 @@
 /* vram-seal-tree.c - vram-seal's commands on a directory, manifest and verify-model: every
  * file below it, hashed on all cores. */
+#include "blake3.h"
 #include "digest.h"
 #include "manifest.h"
 #include "vram-seal.h"
@@ -20,12 +21,12 @@
 
 #include <nettle/memops.h>
 
-static const char usage_manifest[] = "usage: vram-seal manifest DIR\n";
+static const char usage_manifest[] = "usage: vram-seal manifest [--blake3] DIR\n";
 static const char usage_model[] = "usage: vram-seal verify-model --trust KEY DIR\n";
 
 struct tree_file {
-	char *rel; /* relative to the directory, '/'-separated */
-	uint8_t sha[32];
+	char *rel;	 /* relative to the directory, '/'-separated */
+	uint8_t sha[32]; /* its SHA-256, or (manifest --blake3) its BLAKE3 */
 	int err;
 };
 
@@ -99,8 +100,12 @@ static void free_files(void)
 
 struct hash_pool {
 	const char *dir;
+	bool blake3; /* BLAKE3 instead of SHA-256 */
 	atomic_size_t next;
 };
+
+/* A file this large is hashed over BLAKE3's subtrees on every CPU, not on its pool thread. */
+#define B3_SPREAD ((size_t)16 << 20)
 
 /* Hashes the files of the pool, one file per turn, until none is left. */
 static void *hash_worker(void *arg)
@@ -119,7 +124,11 @@ static void *hash_worker(void *arg)
 		if (fd < 0 || fstat(fd, &st) != 0) {
 			f->err = -errno;
 		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {
-			vr_sha256(data, (size_t)st.st_size, f->sha);
+			if (!p->blake3)
+				vr_sha256(data, (size_t)st.st_size, f->sha);
+			else
+				vr_blake3_parallel(data, (size_t)st.st_size,
+						   (size_t)st.st_size >= B3_SPREAD ? 0 : 1, f->sha);
 			if (st.st_size > 0)
 				munmap((void *)data, (size_t)st.st_size);
 		}
@@ -129,12 +138,12 @@ static void *hash_worker(void *arg)
 	return NULL;
 }
 
-/* SHA-256 of every listed file, the files spread over every CPU. */
-static void hash_files(const char *dir)
+/* SHA-256 (or BLAKE3) of every listed file, the files spread over every CPU. */
+static void hash_files(const char *dir, bool blake3)
 {
 	unsigned n = vr_cpu_count();
 	pthread_t t[256];
-	struct hash_pool pool = {.dir = dir};
+	struct hash_pool pool = {.dir = dir, .blake3 = blake3};
 	unsigned started = 0;
 
 	if (n > 256)
@@ -171,32 +180,37 @@ static void print_sum(const uint8_t sha[32], const char *name)
 
 int cmd_manifest(int argc, char **argv)
 {
+	bool b3 = argc == 3 && strcmp(argv[1], "--blake3") == 0;
+	const char *dir = argv[argc - 1];
 	int status = 0;
 
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("%sPrints the SHA-256 of every regular file below DIR (but a SHA256SUMS),\n"
 		       "names relative to DIR, sorted, as sha256sum writes them, hashing on all\n"
 		       "CPUs. vram-seal manifest DIR > DIR/SHA256SUMS makes the file the daemon\n"
-		       "checks that directory against.\n",
+		       "checks that directory against.\n"
+		       "  --blake3  the BLAKE3 instead, as b3sum writes it (but a\n"
+		       "            checksums.blake3): vram-seal manifest --blake3 DIR >\n"
+		       "            DIR/checksums.blake3; b3sum --check accepts it\n",
 		       usage_manifest);
 		return 0;
 	}
-	if (argc != 2) {
+	if (argc != 2 + b3 || dir[0] == '-') {
 		fputs(usage_manifest, stderr);
 		return 2;
 	}
-	if (list_files(argv[1]) != 0) {
+	if (list_files(dir) != 0) {
 		free_files();
 		return 1;
 	}
-	hash_files(argv[1]);
+	hash_files(dir, b3);
 	for (size_t i = 0; i < walk.n; i++) {
 		const struct tree_file *f = &walk.v[i];
 
-		if (strcmp(f->rel, VR_SUMS_NAME) == 0)
+		if (strcmp(f->rel, b3 ? VR_B3SUMS_NAME : VR_SUMS_NAME) == 0)
 			continue;
 		if (f->err) {
-			fprintf(stderr, "vram-seal: cannot read %s/%s: %s\n", argv[1], f->rel,
+			fprintf(stderr, "vram-seal: cannot read %s/%s: %s\n", dir, f->rel,
 				strerror(-f->err));
 			status = 1;
 			continue;
@@ -247,7 +261,7 @@ static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest
 	if (f->err) {
 		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
 		return 1;
-	} else if (e && !memeql_sec(e->sha256, f->sha, 32)) {
+	} else if (e && !memeql_sec(e->digest, f->sha, 32)) {
 		printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
 		return 1;
 	} else if (e) {
@@ -334,7 +348,7 @@ int cmd_verify_model(int argc, char **argv)
 		free_files();
 		return 1;
 	}
-	hash_files(dir);
+	hash_files(dir, false);
 	failed = compare_files(m);
 	vr_manifest_free(m);
 	free_files();

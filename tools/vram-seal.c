@@ -1,6 +1,7 @@
 /* vram-seal.c - offline tool: digests of files, checks of seals and of the audit log's chain;
  * expected-digest manifests are vram-seal-tree.c's. */
 #include "audit.h"
+#include "blake3.h"
 #include "digest.h"
 #include "key.h"
 #include "log.h"
@@ -21,7 +22,7 @@
 
 static const char usage_main[] =
     "usage: vram-seal {digest|verify|manifest|verify-model|audit-verify|--help|--version} ...\n";
-static const char usage_digest[] = "usage: vram-seal digest [-j THREADS] FILE...\n";
+static const char usage_digest[] = "usage: vram-seal digest [--blake3] [-j THREADS] FILE...\n";
 static const char usage_verify[] = "usage: vram-seal verify --secret SECRETFILE SEAL [DATAFILE]\n";
 static const char usage_audit[] =
     "usage: vram-seal audit-verify --key AUDIT_KEY [--expect-seq N] [--from-middle] LOG...\n";
@@ -31,6 +32,8 @@ static void help_main(void)
 	printf("%s\n"
 	       "  digest FILE...     print the fs-verity file digest of each FILE, as\n"
 	       "                     'fsverity digest' prints it: sha256:<hex> FILE\n"
+	       "  digest --blake3 FILE...\n"
+	       "                     print the BLAKE3 of each FILE, as b3sum prints it\n"
 	       "  verify --secret SECRETFILE SEAL [DATAFILE]\n"
 	       "                     check SEAL's signature with the master secret and,\n"
 	       "                     given DATAFILE, its size, sha256 and fs-verity digest\n"
@@ -62,8 +65,35 @@ int map_file(int fd, size_t size, const void **out)
 	return 0;
 }
 
-/* Computes both digests of the file at PATH; returns 0 or -errno, having said why. */
-static int digest_file(const char *path, unsigned threads, uint64_t *size, uint8_t sha[32],
+/*
+ * The BLAKE3 of LEN bytes at DATA into OUT: on one thread (THREADS 1) with the
+ * streaming hasher, fed a piece at a time as a reader of the file would; else
+ * over subtrees on THREADS threads (0: every CPU).
+ */
+static void blake3_map(const uint8_t *data, size_t len, unsigned threads, uint8_t out[32])
+{
+	struct vr_blake3 h;
+
+	if (threads != 1) {
+		vr_blake3_parallel(data, len, threads, out);
+		return;
+	}
+	vr_blake3_init(&h);
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < (1u << 20) ? len - off : (1u << 20);
+
+		vr_blake3_update(&h, data + off, n);
+		off += n;
+	}
+	vr_blake3_final(&h, out, VR_BLAKE3_LEN);
+}
+
+/*
+ * Computes the fs-verity digest of the file at PATH into FSV, with its
+ * SHA-256 into SHA unless NULL; or (B3) its BLAKE3 into FSV. Returns 0 or
+ * -errno, having said why.
+ */
+static int digest_file(const char *path, unsigned threads, bool b3, uint64_t *size, uint8_t sha[32],
 		       uint8_t fsv[32])
 {
 	struct stat st;
@@ -94,7 +124,9 @@ static int digest_file(const char *path, unsigned threads, uint64_t *size, uint8
 	}
 	struct vr_span span = {data, (size_t)st.st_size};
 
-	if (sha)
+	if (b3)
+		blake3_map(data, (size_t)st.st_size, threads, fsv);
+	else if (sha)
 		ret = vr_digest_both_spans(&span, 1, threads, sha, fsv);
 	else
 		ret = vr_fsv_digest_spans(&span, 1, threads, fsv);
@@ -112,17 +144,24 @@ static int cmd_digest(int argc, char **argv)
 {
 	static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
 					     {"threads", required_argument, NULL, 'j'},
+					     {"blake3", no_argument, NULL, 'b'},
 					     {NULL, 0, NULL, 0}};
 	unsigned threads = 0;
+	bool b3 = false;
 	int c, status = 0;
 
 	while ((c = getopt_long(argc, argv, "+hj:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			printf("%s  -j, --threads N  hash on N threads (default: all CPUs)\n"
-			       "Prints sha256:<hex> FILE per file, as 'fsverity digest' does.\n",
+			       "  --blake3         the BLAKE3 instead (one thread: streamed)\n"
+			       "Prints sha256:<hex> FILE per file, as 'fsverity digest' does;\n"
+			       "with --blake3, <hex>  FILE, as b3sum does.\n",
 			       usage_digest);
 			return 0;
+		case 'b':
+			b3 = true;
+			break;
 		case 'j': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
@@ -149,12 +188,15 @@ static int cmd_digest(int argc, char **argv)
 		char hex[65];
 		uint64_t size;
 
-		if (digest_file(argv[i], threads, &size, NULL, fsv) != 0) {
+		if (digest_file(argv[i], threads, b3, &size, NULL, fsv) != 0) {
 			status = 1;
 			continue;
 		}
 		vr_hex(fsv, 32, hex);
-		printf("sha256:%s %s\n", hex, argv[i]);
+		if (b3)
+			printf("%s  %s\n", hex, argv[i]);
+		else
+			printf("sha256:%s %s\n", hex, argv[i]);
 	}
 	return status;
 }
@@ -225,14 +267,15 @@ static int read_seal(const char *path, struct vr_seal **out)
 	return 0;
 }
 
-/* Checks DATA_PATH's size, sha256 and fs-verity digest against SEAL's; prints OK or why not.
- * Returns 0 or 1. */
+/* Checks DATA_PATH's size, sha256, fs-verity digest and (version 3) BLAKE3 against SEAL's;
+ * prints OK or why not. Returns 0 or 1. */
 static int check_data(const char *seal_path, const char *data_path, const struct vr_seal *seal)
 {
-	uint8_t sha[32], fsv[32];
+	uint8_t sha[32], fsv[32], b3[32];
 	uint64_t size = 0;
 
-	if (digest_file(data_path, 0, &size, sha, fsv) != 0)
+	if (digest_file(data_path, 0, false, &size, sha, fsv) != 0 ||
+	    (seal->has_blake3 && digest_file(data_path, 0, true, &size, NULL, b3) != 0))
 		return fail("cannot digest %s%s", data_path, "");
 	if (size != seal->size)
 		return fail("%s: size differs from the seal's%s", data_path, "");
@@ -240,8 +283,11 @@ static int check_data(const char *seal_path, const char *data_path, const struct
 		return fail("%s: sha256 differs from the seal's%s", data_path, "");
 	if (!memeql_sec(fsv, seal->fsverity, 32))
 		return fail("%s: fs-verity digest differs from the seal's%s", data_path, "");
-	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest\n", seal_path,
-	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ");
+	if (seal->has_blake3 && !memeql_sec(b3, seal->blake3, 32))
+		return fail("%s: blake3 differs from the seal's%s", data_path, "");
+	printf("OK: %s: signature valid; %s matches size, %sfs-verity digest%s\n", seal_path,
+	       data_path, seal->no_sha256 ? "(no sha256: sealed with sha256=off) " : "sha256 and ",
+	       seal->has_blake3 ? " and blake3" : "");
 	return 0;
 }
 

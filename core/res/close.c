@@ -192,7 +192,7 @@ static int take_digests(struct vr_residency *r, struct vr_node *n, struct vr_sea
 
 	if (r->cfg.sha256_off) {
 		res_lock(r);
-		res_expect_of(n, NULL, &e);
+		res_expect_of(n, NULL, NULL, &e);
 		s->no_sha256 = !e.covered && !r->cfg.expect_require;
 		res_unlock(r);
 	}
@@ -226,6 +226,16 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 	res_lock(r);
 	ret = res_place_seal(r, n, s, &e);
 	res_node_path(n, rel, VR_SEAL_PATH_MAX);
+	if (ret == 0 && e.need_blake3) {
+		/* a checksums.blake3 names it: its BLAKE3 from the device bytes, then place again
+		 */
+		res_unlock(r);
+		ret = vr_dev_blake3(n->dev, s->blake3);
+		s->has_blake3 = ret == 0;
+		res_lock(r);
+		if (ret == 0)
+			ret = res_place_seal(r, n, s, &e);
+	}
 	if (ret == 0 && s->no_sha256 && e.covered) {
 		/* a source arrived meanwhile: take the SHA-256 after all, then place again */
 		res_unlock(r);
@@ -237,7 +247,7 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 	}
 	if (ret == -EBADMSG) {
 		res_expect_why(&e, why, VR_WHY_MAX);
-		res_expect_detail(&e, s->sha256, detail, 2 * VR_WHY_MAX);
+		res_expect_detail(&e, s, detail, 2 * VR_WHY_MAX);
 	} else if (ret == 0 && r->cfg.expect_require && !e.covered &&
 		   !res_is_source_name(n->name)) {
 		ret = -ENOKEY;

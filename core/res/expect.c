@@ -1,5 +1,6 @@
-/* expect.c - expected digests in the tree: sources (model.sig, SHA256SUMS), what they cover,
- * and the checks made when a file is sealed, when a source arrives and by verify. */
+/* expect.c - expected digests in the tree: sources (model.sig, SHA256SUMS, checksums.blake3),
+ * what they cover, and the checks made when a file is sealed, when a source arrives and by
+ * verify. */
 #include "log.h"
 #include "manifest.h"
 #include "res_private.h"
@@ -16,11 +17,12 @@
 static struct res_source no_memory[] = {
     {.kind = VR_MANIFEST_SUMS, .why = "out of memory"},
     {.kind = VR_MANIFEST_OMS, .why = "out of memory"},
+    {.kind = VR_MANIFEST_B3SUMS, .why = "out of memory"},
 };
 
 void res_source_free(struct res_source *s)
 {
-	if (s && (s < no_memory || s >= no_memory + 2)) {
+	if (s && (s < no_memory || s >= no_memory + RES_SOURCES_MAX)) {
 		vr_manifest_free(s->m);
 		free(s);
 	}
@@ -32,15 +34,18 @@ static const struct res_source *live_source(const struct vr_node *n)
 	return n && !n->is_dir && !n->target && n->state == ST_SEALED ? n->source : NULL;
 }
 
-int res_sources_in(const struct vr_node *d, const struct vr_node *out[2])
+int res_sources_in(const struct vr_node *d, const struct vr_node *out[RES_SOURCES_MAX])
 {
-	const struct vr_node *sig = res_child(d, VR_OMS_NAME), *sums = res_child(d, VR_SUMS_NAME);
+	static const char *const names[RES_SOURCES_MAX] = {VR_OMS_NAME, VR_SUMS_NAME,
+							   VR_B3SUMS_NAME};
 	int k = 0;
 
-	if (live_source(sig))
-		out[k++] = sig;
-	if (live_source(sums))
-		out[k++] = sums;
+	for (int i = 0; i < RES_SOURCES_MAX; i++) {
+		const struct vr_node *n = res_child(d, names[i]);
+
+		if (live_source(n))
+			out[k++] = n;
+	}
 	return k;
 }
 
@@ -54,18 +59,25 @@ bool res_may_vouch(const struct vr_node *src, const struct vr_node *d, const str
 	return src->uid == 0 || src->uid == d->uid || src->uid == n->uid;
 }
 
-/* A source that may not vouch for N: only whether it names other bytes is kept. [T] */
-static void note_dispute(const struct vr_node *src, const char *rel, const uint8_t *sha,
+/* A source that may not vouch for N: only whether it names other bytes (its DIGEST) is
+ * kept. [T] */
+static void note_dispute(const struct vr_node *src, const char *rel, const uint8_t *digest,
 			 struct res_expect *e)
 {
 	const struct vr_manifest *m = src->source->m;
 	const struct vr_manifest_entry *en = m ? vr_manifest_find(m, rel) : NULL;
 
-	if (en && sha && !e->disputed && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE))
+	if (en && digest && !e->disputed && !memeql_sec(en->digest, digest, VR_DIGEST_SIZE))
 		e->disputed = src;
 }
 
-void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e)
+void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e)
+{
+	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, s->has_blake3 ? s->blake3 : NULL, e);
+}
+
+void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
+		   struct res_expect *e)
 {
 	char path[VR_SEAL_PATH_MAX];
 
@@ -74,17 +86,19 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 		return;
 	for (const struct vr_node *d = n->parent; d; d = d->parent) {
 		const char *rel = path + res_path_len(d);
-		const struct vr_node *srcs[2];
+		const struct vr_node *srcs[RES_SOURCES_MAX];
 		int k = res_sources_in(d, srcs);
 
 		for (int i = 0; i < k; i++) {
 			const struct res_source *s = srcs[i]->source;
+			bool is_b3 = vr_manifest_blake3(s->kind);
+			const uint8_t *digest = is_b3 ? b3 : sha;
 			const struct vr_manifest_entry *en;
 
 			if (srcs[i] == n)
 				continue; /* a source does not vouch for itself */
 			if (!res_may_vouch(srcs[i], d, n)) {
-				note_dispute(srcs[i], rel, sha, e);
+				note_dispute(srcs[i], rel, digest, e);
 				continue;
 			}
 			if (!s->m) {
@@ -101,11 +115,16 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 				e->ignored |= vr_manifest_ignored(s->m, rel);
 				continue;
 			}
-			if (sha && !memeql_sec(en->sha256, sha, VR_DIGEST_SIZE)) {
+			if (is_b3 && !b3) {
+				/* its digest is not known yet: the caller takes it, then asks again
+				 */
+				e->need_blake3 = true;
+			} else if (digest && !memeql_sec(en->digest, digest, VR_DIGEST_SIZE)) {
 				if (!e->mismatch) {
 					e->mismatch = true;
 					e->src = srcs[i];
-					e->want = en->sha256;
+					e->want = en->digest;
+					e->want_blake3 = is_b3;
 				}
 			} else if (!e->covered || s->kind == VR_MANIFEST_OMS) {
 				e->oms_covered |= s->kind == VR_MANIFEST_OMS;
@@ -114,7 +133,8 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expec
 				e->covered = true;
 				if (!e->mismatch) {
 					e->src = srcs[i];
-					e->want = en->sha256;
+					e->want = en->digest;
+					e->want_blake3 = is_b3;
 				}
 			}
 		}
@@ -130,7 +150,7 @@ bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e)
 	 * vram-seal verify-model says too (the signature's own file is not under its scope) */
 	if (e->oms_scope)
 		return !e->oms_covered;
-	return !e->covered && !res_is_source_name(n->name);
+	return !e->covered && !e->need_blake3 && !res_is_source_name(n->name);
 }
 
 /* Fills X from E: the source that names these bytes, or nothing. [T] */
@@ -151,14 +171,15 @@ static void fill_expected(const struct res_expect *e, struct vr_seal_expected *x
 		memcpy(x->key_hint, s->m->key_hint, sizeof(x->key_hint));
 		memcpy(x->subject, s->m->subject, sizeof(x->subject));
 	} else {
-		strcpy(x->kind, "sha256sums");
+		strcpy(x->kind, vr_manifest_blake3(s->kind) ? "blake3sums" : "sha256sums");
 	}
 }
 
 int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const struct res_expect *e)
 {
-	if (s->no_sha256)
-		memset(&s->expected, 0, sizeof(s->expected)); /* nothing was compared */
+	/* under sha256=off only a BLAKE3 can have been compared */
+	if (s->no_sha256 && !(e->covered && e->want_blake3))
+		memset(&s->expected, 0, sizeof(s->expected));
 	else
 		fill_expected(e, &s->expected);
 	return res_node_path(n, s->path, sizeof(s->path));
@@ -171,7 +192,7 @@ int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_
 
 	int ret;
 
-	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, e);
+	res_expect_of_seal(n, s, e);
 	if (e->mismatch)
 		return -EBADMSG;
 	ret = res_seal_place_fields(n, s, e);
@@ -204,16 +225,16 @@ void res_expect_why(const struct res_expect *e, char *buf, size_t cap)
 
 	if (!e->src || res_node_path(e->src, src, sizeof(src)))
 		snprintf(src, sizeof(src), "an expected digest");
-	snprintf(buf, cap, "sha256 differs from %s", src);
+	snprintf(buf, cap, "%s differs from %s", e->want_blake3 ? "blake3" : "sha256", src);
 }
 
-void res_expect_detail(const struct res_expect *e, const uint8_t *got, char *buf, size_t cap)
+void res_expect_detail(const struct res_expect *e, const struct vr_seal *s, char *buf, size_t cap)
 {
 	char want_hex[2 * VR_DIGEST_SIZE + 1], got_hex[2 * VR_DIGEST_SIZE + 1], why[VR_WHY_MAX];
 
 	res_expect_why(e, why, sizeof(why));
 	vr_hex(e->want, VR_DIGEST_SIZE, want_hex);
-	vr_hex(got, VR_DIGEST_SIZE, got_hex);
+	vr_hex(e->want_blake3 ? s->blake3 : s->sha256, VR_DIGEST_SIZE, got_hex);
 	snprintf(buf, cap, "%s: expected %.16s..., got %.16s...", why, want_hex, got_hex);
 }
 
@@ -234,23 +255,28 @@ struct applied {
 	uint8_t digest[VR_DIGEST_SIZE];
 };
 
+/* A sealed file a source now names whose digest for it is not in its seal yet. */
+struct unhashed {
+	struct vr_node *f; /* referenced */
+	bool sha, b3;	   /* which to take: its SHA-256 (sha256=off), its BLAKE3 */
+};
+
 struct applied_list {
 	struct applied *v;
 	size_t n, cap;
 	size_t resigned, quarantined, sealed;
 	size_t disputed;	   /* files it names with other bytes but may not vouch for */
-	struct vr_node **unhashed; /* sealed without a SHA-256 that a source now names */
+	struct unhashed *unhashed; /* sealed without a digest that a source now names */
 	size_t nunhashed, capunhashed;
 };
 
-/* Keeps F (referenced) for hashing once the tree lock is dropped. [T] */
-static void note_unhashed(struct applied_list *l, struct vr_node *f)
+/* Keeps F (referenced) for hashing once the tree lock is dropped: its SHA-256 (SHA), its
+ * BLAKE3 (B3). [T] */
+static void note_unhashed(struct applied_list *l, struct vr_node *f, bool sha, bool b3)
 {
 	if (l->nunhashed == l->capunhashed) {
 		size_t ncap = l->capunhashed ? 2 * l->capunhashed : 8;
-		/* an array of pointers: its element is rightly a pointer's size */
-		// NOLINTNEXTLINE(bugprone-sizeof-expression)
-		struct vr_node **nv = realloc(l->unhashed, ncap * sizeof(*nv));
+		struct unhashed *nv = realloc(l->unhashed, ncap * sizeof(*nv));
 
 		if (!nv) {
 			vr_log(LOG_ERR, "out of memory: %s is not checked against its source",
@@ -261,21 +287,38 @@ static void note_unhashed(struct applied_list *l, struct vr_node *f)
 		l->capunhashed = ncap;
 	}
 	f->refs++;
-	l->unhashed[l->nunhashed++] = f;
+	l->unhashed[l->nunhashed++] = (struct unhashed){f, sha, b3};
+}
+
+/* Whether F, sealed (or refused awaiting a source), still lacks a digest U asks for. [T] */
+static bool still_unhashed(const struct vr_node *f, const struct unhashed *u)
+{
+	return (f->state == ST_SEALED || (f->state == ST_REFUSED && f->awaiting_source)) &&
+	       f->seal && ((u->sha && f->seal->no_sha256) || (u->b3 && !f->seal->has_blake3));
+}
+
+/* The digests U asks for of F's bytes into SHA and B3 (IO held shared). Returns 0 or -errno. */
+static int take_unhashed(struct vr_node *f, const struct unhashed *u, uint8_t *sha, uint8_t *b3)
+{
+	int ret = u->sha ? vr_dev_sha256(f->dev, sha) : 0;
+
+	return ret == 0 && u->b3 ? vr_dev_blake3(f->dev, b3) : ret;
 }
 
 static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_list *l);
 
 /*
- * Hashes the files sealed under sha256=off that a source now names (reading
- * them back under their IO lock shared: readers are not held up), records
- * each SHA-256 in its seal and checks it like the rest.
+ * Hashes the files a source now names whose seal lacks the digest it states
+ * (a SHA-256 under sha256=off, a BLAKE3), reading them back under their IO
+ * lock shared (readers are not held up), records each digest in its seal and
+ * checks it like the rest.
  */
 static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 {
 	for (size_t i = 0; i < l->nunhashed; i++) {
-		struct vr_node *f = l->unhashed[i];
-		uint8_t sha[VR_DIGEST_SIZE];
+		struct unhashed u = l->unhashed[i];
+		struct vr_node *f = u.f;
+		uint8_t sha[VR_DIGEST_SIZE], b3[VR_DIGEST_SIZE];
 
 		int ret = -ESTALE;
 
@@ -292,19 +335,25 @@ static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 			continue;
 		}
 		res_lock(r);
-		bool still = f->state == ST_SEALED && f->seal && f->seal->no_sha256;
+		bool still = still_unhashed(f, &u);
 
 		res_unlock(r);
 		/* IO held shared: the bytes cannot be freed or changed meanwhile */
 		if (still)
-			ret = vr_dev_sha256(f->dev, sha);
+			ret = take_unhashed(f, &u, sha, b3);
 		res_lock(r);
-		if (ret == 0 && f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
-			memcpy(f->seal->sha256, sha, sizeof(sha));
-			f->seal->no_sha256 = false;
+		if (ret == 0 && still_unhashed(f, &u)) {
+			if (u.sha && f->seal->no_sha256) {
+				memcpy(f->seal->sha256, sha, sizeof(sha));
+				f->seal->no_sha256 = false;
+			}
+			if (u.b3 && !f->seal->has_blake3) {
+				memcpy(f->seal->blake3, b3, sizeof(b3));
+				f->seal->has_blake3 = true;
+			}
 			recheck(r, f, l);
 		} else if (still && ret) {
-			vr_log(LOG_ERR, "%s: its SHA-256 could not be taken for a check: %s",
+			vr_log(LOG_ERR, "%s: its digest could not be taken for a check: %s",
 			       f->name, strerror(-ret));
 		}
 		res_unlock(r);
@@ -342,20 +391,25 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 {
 	res_held(r);
 
-	struct res_expect e;
+	struct res_expect e = {.covered = false};
 	char detail[2 * VR_WHY_MAX], why[VR_WHY_MAX];
+	bool sealed = f->state == ST_SEALED && f->seal;
 
-	if (f->state == ST_SEALED && f->seal && f->seal->no_sha256) {
-		/* sealed under sha256=off: hashed after the tree lock is dropped, then checked */
-		res_expect_of(f, NULL, &e);
-		if (e.covered)
-			note_unhashed(l, f);
-	} else if (f->state == ST_SEALED && f->seal) {
+	if (sealed)
+		res_expect_of_seal(f, f->seal, &e);
+	if (sealed && ((f->seal->no_sha256 && e.covered) || e.need_blake3)) {
+		/* a digest a source states is not in the seal (sha256=off, a BLAKE3): taken
+		 * after the tree lock is dropped, then checked; under sha256=off a file a source
+		 * names gets its SHA-256 too */
+		note_unhashed(l, f, f->seal->no_sha256, e.need_blake3);
+	} else if (sealed && f->seal->no_sha256) {
+		return; /* no source names it: nothing to compare */
+	} else if (sealed) {
 		int ret = res_place_seal(r, f, f->seal, &e);
 
 		if (ret == -EBADMSG) {
 			res_expect_why(&e, why, sizeof(why));
-			res_expect_detail(&e, f->seal->sha256, detail, sizeof(detail));
+			res_expect_detail(&e, f->seal, detail, sizeof(detail));
 			res_set_state(r, f, ST_QUARANTINED);
 			res_set_check_why(f, why);
 			note(l, f, detail, false);
@@ -366,8 +420,10 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 		}
 	} else if (f->state == ST_REFUSED && f->awaiting_source && f->seal) {
 		/* refused under expect=require for want of a source: this one may vouch for it */
-		res_expect_of(f, f->seal->sha256, &e);
-		if (e.mismatch) {
+		res_expect_of_seal(f, f->seal, &e);
+		if (e.need_blake3 && !e.mismatch) {
+			note_unhashed(l, f, false, true); /* then checked again, here */
+		} else if (e.mismatch) {
 			f->awaiting_source = false;
 			res_expect_why(&e, why, sizeof(why));
 			res_set_check_why(f, why);
@@ -408,6 +464,8 @@ static void read_source(struct vr_residency *r, const struct vr_node *n, struct 
 			 strerror(-ret));
 	} else if (s->kind == VR_MANIFEST_SUMS) {
 		vr_sums_parse(buf, size, &s->m, s->why);
+	} else if (s->kind == VR_MANIFEST_B3SUMS) {
+		vr_b3sums_parse(buf, size, &s->m, s->why);
 	} else {
 		/* the keys as they are now (SIGHUP may replace them; the old stay valid) */
 		res_lock(r);
@@ -439,7 +497,7 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		s->kind = kind;
 		read_source(r, n, s, size);
 	} else {
-		s = &no_memory[kind == VR_MANIFEST_OMS];
+		s = &no_memory[kind == VR_MANIFEST_OMS ? 1 : kind == VR_MANIFEST_B3SUMS ? 2 : 0];
 	}
 
 	res_lock(r);

@@ -1,5 +1,6 @@
-/* expect_lines.c - verify's lines for the sources (model.sig, SHA256SUMS): the names they list
- * that are missing, listed links checked through their targets, and linked sources. */
+/* expect_lines.c - verify's lines for the sources (model.sig, SHA256SUMS, checksums.blake3): the
+ * names they list that are missing, listed links checked through their targets, and linked sources.
+ */
 #include "res_private.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 {
 	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
 	struct vr_node *f = NULL;
+	bool b3 = vr_manifest_blake3(m->kind);
 	/* followed as the reader would follow it: no digest of what they may not read */
 	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
 
@@ -41,12 +43,18 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
 	else if (f->state != ST_SEALED || !f->seal)
 		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
-	else if (f->seal->no_sha256)
+	else if (!b3 && f->seal->no_sha256)
 		snprintf(
 		    why, sizeof(why),
 		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
 		    tpath);
-	else if (!nettle_memeql_sec(f->seal->sha256, e->sha256, VR_DIGEST_SIZE))
+	else if (b3 && !f->seal->has_blake3)
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s, sealed without a BLAKE3 to compare (no "
+			 "checksums.blake3 names it where it is)",
+			 tpath);
+	else if (!nettle_memeql_sec(b3 ? f->seal->blake3 : f->seal->sha256, e->digest,
+				    VR_DIGEST_SIZE))
 		snprintf(why, sizeof(why),
 			 "is a symbolic link to %s, whose bytes differ from the listed digest",
 			 tpath);
@@ -140,10 +148,10 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
  */
 static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *failed)
 {
-	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME};
+	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME, VR_B3SUMS_NAME};
 	char path[VR_SEAL_PATH_MAX];
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const struct vr_node *n = res_child(d, names[i]);
 
 		if (n && n->target && res_node_path(n, path, sizeof(path)) == 0) {
@@ -160,7 +168,7 @@ static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *f
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
 			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
 {
-	const struct vr_node *srcs[2];
+	const struct vr_node *srcs[RES_SOURCES_MAX];
 	int k = res_sources_in(d, srcs);
 
 	for (int i = 0; i < k; i++)
@@ -184,7 +192,7 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const s
 	missing_below(r, dir, dirpath, p, t, failed);
 	/* sources above the directory cover it too; a refused one fails it */
 	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
-		const struct vr_node *srcs[2];
+		const struct vr_node *srcs[RES_SOURCES_MAX];
 		int k = res_sources_in(d, srcs);
 
 		link_sources(d, t, failed);

@@ -80,7 +80,7 @@ static int restage_below(struct vr_residency *r, struct vr_node *n, struct res_r
 		char why[VR_WHY_MAX], detail[VR_SEAL_PATH_MAX + 2 * VR_WHY_MAX];
 
 		res_expect_why(&e, why, sizeof(why));
-		res_expect_detail(&e, n->seal->sha256, detail, sizeof(detail));
+		res_expect_detail(&e, n->seal, detail, sizeof(detail));
 		st->why = strdup(why);
 		st->detail = strdup(detail);
 		return st->why && st->detail ? 0 : -ENOMEM;

@@ -447,7 +447,7 @@ int res_check_open(struct vr_residency *r, struct vr_node *n, const char *path,
 		   const struct vr_caller *c);
 
 /* report.c: texts */
-/* expect.c: expected digests (sources: model.sig, SHA256SUMS) */
+/* expect.c: expected digests (sources: model.sig, SHA256SUMS, checksums.blake3) */
 /* What a sealed source file states. */
 struct res_source {
 	enum vr_manifest_kind kind;
@@ -466,6 +466,10 @@ struct res_expect {
 	const struct vr_node *scope;   /* the nearest valid source above it */
 	const struct vr_node *src;     /* the source that differs, else the nearest that names it */
 	const uint8_t *want;	       /* the digest SRC states */
+	bool want_blake3; /* ... a BLAKE3 (SRC is a checksums.blake3), else a SHA-256 */
+	/* a checksums.blake3 that may vouch for it names it, and its BLAKE3 is not known yet
+	 * (not given): that source is left out until it is */
+	bool need_blake3;
 	/* a source whose owner may not vouch for this file names other bytes: reported by
 	 * verify, never acted on */
 	const struct vr_node *disputed;
@@ -474,20 +478,27 @@ struct res_expect_counts {
 	uint64_t sources, sources_refused, checked;
 };
 void res_source_free(struct res_source *s);
-/* The live sources in directory D (sealed model.sig, SHA256SUMS), the signature first; returns
- * how many. [T] */
-int res_sources_in(const struct vr_node *d, const struct vr_node *out[2]);
+/* Sources one directory may hold: model.sig, SHA256SUMS, checksums.blake3. */
+#define RES_SOURCES_MAX 3
+/* The live sources in directory D (sealed model.sig, SHA256SUMS, checksums.blake3), in that
+ * order; returns how many. [T] */
+int res_sources_in(const struct vr_node *d, const struct vr_node *out[RES_SOURCES_MAX]);
 /* Whether source SRC, in folder D, may vouch for N: SRC is root's or D's owner's, or N is
  * SRC's owner's (res_expect_of). [T] */
 bool res_may_vouch(const struct vr_node *src, const struct vr_node *d, const struct vr_node *n);
 bool res_is_source_name(const char *name);
 /*
- * What covers file N, its bytes having SHA-256 SHA (NULL: not known yet). A
- * source vouches only for files its owner could have written: its owner's
- * files, or any file when the source is root's or its folder owner's; any
- * other source is left out, save that its naming other bytes sets DISPUTED. [T]
+ * What covers file N, its bytes having SHA-256 SHA and BLAKE3 B3 (either NULL:
+ * not known yet; a checksums.blake3 naming N while B3 is NULL sets
+ * NEED_BLAKE3). A source vouches only for files its owner could have written:
+ * its owner's files, or any file when the source is root's or its folder
+ * owner's; any other source is left out, save that its naming other bytes
+ * sets DISPUTED. [T]
  */
-void res_expect_of(const struct vr_node *n, const uint8_t *sha, struct res_expect *e);
+void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
+		   struct res_expect *e);
+/* The same for N's seal S: its SHA-256 and BLAKE3 where it has them. [T] */
+void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e);
 /* Whether N lies under a valid source that neither names nor ignores it; under a signature,
  * whether the signature does not name it (another source's naming it does not count). [T] */
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);
@@ -506,12 +517,13 @@ int res_seal_prepare(struct vr_residency *r, const struct vr_node *n, struct vr_
 /* Sets the fields of S that follow N's place: its path and the source E found (no
  * allocation); 0 or -ENAMETOOLONG. */
 int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const struct res_expect *e);
-/* "sha256 differs from <source>" and the audit detail with both digests' prefixes. [T] */
+/* "sha256 (or blake3) differs from <source>" and the audit detail with both digests' prefixes
+ * (the one seal S has). [T] */
 void res_expect_why(const struct res_expect *e, char *buf, size_t cap);
-void res_expect_detail(const struct res_expect *e, const uint8_t *got, char *buf, size_t cap);
+void res_expect_detail(const struct res_expect *e, const struct vr_seal *s, char *buf, size_t cap);
 void res_set_check_why(struct vr_node *n, const char *why);
 /*
- * N was just sealed: if it is named model.sig or SHA256SUMS, reads and checks
+ * N was just sealed: if it is named model.sig, SHA256SUMS or checksums.blake3, reads and checks
  * it (a signature against cfg.trust) and applies it to the files already
  * sealed below its directory: a mismatch is quarantined, a match re-signed
  * as checked. Logs and audits. IO held (either way) by the caller.

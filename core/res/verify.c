@@ -41,8 +41,9 @@ static void check_expected(struct vr_node *n, struct check *k)
 	struct res_expect e;
 	const char *refusal = res_source_refusal(n);
 
-	/* a seal made under sha256=off holds no SHA-256 to compare (take_sha256 first) */
-	res_expect_of(n, n->seal->no_sha256 ? NULL : n->seal->sha256, &e);
+	/* a seal made under sha256=off holds no SHA-256 to compare, nor every seal a BLAKE3
+	 * (take_missing first) */
+	res_expect_of_seal(n, n->seal, &e);
 	if (e.mismatch) {
 		k->ret = -EBADMSG;
 		res_expect_why(&e, k->why_buf, sizeof(k->why_buf));
@@ -60,43 +61,54 @@ static void check_expected(struct vr_node *n, struct check *k)
 }
 
 /*
- * Sealed under sha256=off and named by a source that may vouch for it (it
- * was renamed there, or its owner changed, after it was sealed): takes the
- * SHA-256 of its device bytes now, so the check below compares the listed
- * digest with the bytes, and re-signs the seal with it when they agree (a
- * mismatch is then check_expected's). IO held shared, as hash_unhashed()
- * in expect.c. Returns 0 or the -errno of the device read, WHY in K.
+ * Named by a source that may vouch for it whose digest its seal lacks (a
+ * SHA-256 under sha256=off, a BLAKE3: it was renamed there, or its owner
+ * changed, after it was sealed): takes that digest of its device bytes now,
+ * so the check below compares the listed digest with the bytes, and re-signs
+ * the seal with it when they agree (a mismatch is then check_expected's). IO
+ * held shared, as hash_unhashed() in expect.c. Returns 0 or the -errno of the
+ * device read, WHY in K.
  */
-static int take_sha256(struct vr_residency *r, struct vr_node *n, struct check *k)
+static int take_missing(struct vr_residency *r, struct vr_node *n, struct check *k)
 {
 	struct res_expect e;
-	uint8_t sha[VR_DIGEST_SIZE];
-	int ret;
+	uint8_t sha[VR_DIGEST_SIZE], b3[VR_DIGEST_SIZE];
+	bool need_sha = false, need_b3 = false;
+	int ret = 0;
 
 	res_lock(r);
-	bool need = n->state == ST_SEALED && n->seal && n->seal->no_sha256;
-
-	if (need) {
-		res_expect_of(n, NULL, &e);
-		need = e.covered;
+	if (n->state == ST_SEALED && n->seal) {
+		res_expect_of_seal(n, n->seal, &e);
+		need_sha = n->seal->no_sha256 && (e.covered || e.need_blake3);
+		need_b3 = e.need_blake3;
 	}
 	res_unlock(r);
-	if (!need)
+	if (!need_sha && !need_b3)
 		return 0;
-	ret = vr_dev_sha256(n->dev, sha);
+	if (need_sha)
+		ret = vr_dev_sha256(n->dev, sha);
+	if (ret == 0 && need_b3)
+		ret = vr_dev_blake3(n->dev, b3);
 	if (ret) {
 		snprintf(k->why_buf, sizeof(k->why_buf),
-			 "could not be checked against its source: the SHA-256 failed (%s)",
-			 strerror(-ret));
+			 "could not be checked against its source: the %s failed (%s)",
+			 need_b3 ? "digest" : "SHA-256", strerror(-ret));
 		k->why = k->why_buf;
 		return ret == -EBADMSG ? -EIO : ret;
 	}
 	res_lock(r);
-	if (n->state == ST_SEALED && n->seal && n->seal->no_sha256) {
+	if (n->state == ST_SEALED && n->seal &&
+	    ((need_sha && n->seal->no_sha256) || (need_b3 && !n->seal->has_blake3))) {
 		struct vr_seal t = *n->seal;
 
-		memcpy(t.sha256, sha, sizeof(sha));
-		t.no_sha256 = false;
+		if (need_sha) {
+			memcpy(t.sha256, sha, sizeof(sha));
+			t.no_sha256 = false;
+		}
+		if (need_b3) {
+			memcpy(t.blake3, b3, sizeof(b3));
+			t.has_blake3 = true;
+		}
 		/* agreeing: signed with it and the source; differing: check_expected fails it */
 		ret = res_place_seal(r, n, &t, &e);
 		if (ret == 0 || ret == -EBADMSG)
@@ -108,6 +120,34 @@ static int take_sha256(struct vr_residency *r, struct vr_node *n, struct check *
 			 "could not be re-signed with its SHA-256 (%s)", strerror(-ret));
 		k->why = k->why_buf;
 		return ret;
+	}
+	return 0;
+}
+
+/*
+ * A seal that records a BLAKE3 (a checksums.blake3 named the file): the
+ * BLAKE3 of N's bytes, taken again on the host, must equal it. IO held
+ * shared. Returns 0, -EBADMSG (differs: quarantined) or the -errno of the
+ * read-back (could not be checked), WHY in K.
+ */
+static int check_blake3(struct vr_node *n, const struct vr_seal *seal, struct check *k)
+{
+	uint8_t b3[VR_DIGEST_SIZE];
+	int ret;
+
+	if (!seal->has_blake3)
+		return 0;
+	ret = vr_dev_blake3(n->dev, b3);
+	if (ret) {
+		snprintf(k->why_buf, sizeof(k->why_buf),
+			 "could not be checked: the BLAKE3 of device memory failed (%s)",
+			 strerror(-ret));
+		k->why = k->why_buf;
+		return ret == -EBADMSG ? -EIO : ret;
+	}
+	if (!memeql_sec(b3, seal->blake3, VR_DIGEST_SIZE)) {
+		k->why = "blake3 of device memory differs from the seal";
+		return -EBADMSG;
 	}
 	return 0;
 }
@@ -221,7 +261,8 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
-		} else if ((k->ret = take_sha256(r, n, k)) == 0) {
+		} else if ((k->ret = check_blake3(n, &seal_copy, k)) == 0 &&
+			   (k->ret = take_missing(r, n, k)) == 0) {
 			res_lock(r);
 			if (n->state == ST_SEALED && n->seal)
 				check_expected(n, k);
@@ -372,8 +413,8 @@ static bool pending_vouched(const struct vr_node *n)
 
 	if (res_is_source_name(n->name))
 		return true;
-	res_expect_of(n, NULL, &e);
-	return e.covered || (e.oms_scope && !e.ignored);
+	res_expect_of(n, NULL, NULL, &e);
+	return e.covered || e.need_blake3 || (e.oms_scope && !e.ignored);
 }
 
 /* Checks file F (referenced) for the verify report: appends its line to T, counting a failure

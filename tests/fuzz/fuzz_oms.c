@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < m->count; i++) {
 		if (i && strcmp(m->entries[i - 1].name, m->entries[i].name) >= 0)
 			abort();
-		sha256_update(&c, 32, m->entries[i].sha256);
+		sha256_update(&c, 32, m->entries[i].digest);
 	}
 	sha256_digest(&c, 32, d);
 	if (memcmp(d, m->subject, 32) != 0)

@@ -20,6 +20,9 @@
 /* FIPS 180-2's first example: SHA-256("abc") */
 #define ABC_SHA "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
+/* b3sum's BLAKE3 of "abc" */
+#define ABC_B3 "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+
 static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
 static struct vr_keyring *keys;
 static bool sha256_off; /* the trees made from now on run with -o sha256=off */
@@ -290,6 +293,19 @@ static void test_require(struct vr_residency *r)
 	CHECK_EQ(slurp(r, "/r/b", buf, sizeof(buf)), -EIO);
 	CHECK(report_has(r, "/r", "FAILED r/b sha256 differs from r/SHA256SUMS\n", NULL));
 	CHECK_EQ(status_number(r, "refused"), 1);
+
+	/* refused for want of a source until a checksums.blake3 naming its bytes arrives */
+	struct vr_seal seal;
+
+	CHECK_EQ(vr_res_mkdir(r, "/rb", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/rb/a", "abc"), -EIO);
+	CHECK_EQ(load_str(r, "/rb/z", "abz"), -EIO);
+	CHECK_EQ(load_str(r, "/rb/checksums.blake3", ABC_B3 "  a\n" ABC_B3 "  z\n"), 0);
+	CHECK_EQ(seal_of(r, "/rb/a", &seal), 0);
+	CHECK_EQ(seal.version, 3);
+	CHECK_STR(seal.expected.kind, "blake3sums");
+	CHECK(report_has(r, "/rb", "FAILED rb/z blake3 differs from rb/checksums.blake3\n", NULL));
+	CHECK_EQ(load_str(r, "/rb/b", "abd"), -EIO); /* not named */
 }
 
 /* sha256=off: seals carry the tree digest alone, until a source names the file. */
@@ -324,6 +340,92 @@ static void test_sha256_off(struct vr_residency *r)
 	CHECK(!s.no_sha256);
 	CHECK_STR(s.expected.source, "p/SHA256SUMS");
 	CHECK_EQ(load_str(r, "/p/f", "abz"), -EIO);
+	/* a checksums.blake3: its BLAKE3 taken, and the SHA-256 of what it names too */
+	CHECK_EQ(vr_res_mkdir(r, "/q", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/q/g", "abc"), 0);
+	CHECK_EQ(load_str(r, "/q/checksums.blake3", ABC_B3 "  g\n" ABC_B3 "  h\n"), 0);
+	CHECK_EQ(seal_of(r, "/q/g", &s), 0);
+	CHECK(!s.no_sha256 && s.has_blake3);
+	CHECK_STR(s.expected.kind, "blake3sums");
+	CHECK_EQ(load_str(r, "/q/h", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/q/h", &s), 0);
+	CHECK(!s.no_sha256 && s.has_blake3);
+	CHECK_EQ(load_str(r, "/q/i", "abc"), 0); /* not named: neither */
+	CHECK_EQ(seal_of(r, "/q/i", &s), 0);
+	CHECK(s.no_sha256 && !s.has_blake3);
+	CHECK_EQ(s.version, 2);
+}
+
+/* checksums.blake3: the BLAKE3 taken when it names a file, checked, recorded (version 3). */
+static void test_b3sums(struct vr_residency *r)
+{
+	struct vr_seal s;
+	char buf[64];
+	bool fails;
+
+	/* the source first: a match seals as checked with its BLAKE3, a mismatch is refused */
+	CHECK_EQ(vr_res_mkdir(r, "/b", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/b/checksums.blake3", ABC_B3 "  a\n" ABC_B3 "  d\n" ABC_B3 "  l\n"),
+		 0);
+	CHECK_EQ(load_str(r, "/b/a", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/b/a", &s), 0);
+	CHECK_EQ(s.version, 3);
+	CHECK(s.has_blake3);
+	char hex[2 * 32 + 1];
+
+	vr_hex(s.blake3, 32, hex);
+	CHECK_STR(hex, ABC_B3);
+	CHECK_STR(s.expected.kind, "blake3sums");
+	CHECK_STR(s.expected.source, "b/checksums.blake3");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(load_str(r, "/b/d", "abd"), -EIO);
+	CHECK(report_has(r, "/b", "FAILED b/d blake3 differs from b/checksums.blake3\n", &fails));
+	CHECK(fails);
+	CHECK(report_has(r, "/b", "OK b/a sha256:", NULL));
+	/* a listed link is checked through its target's BLAKE3 */
+	CHECK_EQ(load_str(r, "/plain", "abc"), 0);
+	CHECK_EQ(vr_res_symlink(r, "../plain", "/b/l", &me), 0);
+	CHECK(report_has(r, "/b", "FAILED b/l is a symbolic link to plain, sealed without a BLAKE3",
+			 NULL));
+	CHECK_EQ(vr_res_unlink(r, "/b/l", &me), 0);
+	CHECK_EQ(vr_res_symlink(r, "a", "/b/l", &me), 0);
+	CHECK(!report_has(r, "/b", "FAILED b/l", NULL));
+	CHECK_EQ(load_str(r, "/b/x", "abd"), 0);
+	CHECK(report_has(r, "/b", "UNEXPECTED b/x not listed in b/checksums.blake3\n", NULL));
+
+	/* files first, the source after: hashed then, re-signed as checked or quarantined */
+	CHECK_EQ(vr_res_mkdir(r, "/bl", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/bl/a", "abc"), 0);
+	CHECK_EQ(load_str(r, "/bl/c", "abx"), 0);
+	CHECK_EQ(seal_of(r, "/bl/a", &s), 0);
+	CHECK_EQ(s.version, 2);
+	CHECK(!s.has_blake3);
+	CHECK_EQ(load_str(r, "/bl/checksums.blake3", ABC_B3 "  a\n" ABC_B3 "  c\n"), 0);
+	CHECK_EQ(seal_of(r, "/bl/a", &s), 0);
+	CHECK_EQ(s.version, 3);
+	CHECK_STR(s.expected.source, "bl/checksums.blake3");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(slurp(r, "/bl/c", buf, sizeof(buf)), -EIO);
+	CHECK(report_has(r, "/bl", "FAILED bl/c blake3 differs from bl/checksums.blake3\n", NULL));
+	/* renamed into a covered place: its BLAKE3 is taken by the next verify, and checked */
+	CHECK_EQ(load_str(r, "/mv", "abc"), 0);
+	CHECK_EQ(load_str(r, "/mv2", "abz"), 0);
+	CHECK_EQ(load_str(r, "/bl/checksums.blake3.new",
+			  ABC_B3 "  a\n" ABC_B3 "  c\n" ABC_B3 "  m\n" ABC_B3 "  m2\n"),
+		 0);
+	CHECK_EQ(vr_res_rename(r, "/bl/checksums.blake3.new", "/bl/checksums.blake3", 0, &me), 0);
+	CHECK_EQ(vr_res_rename(r, "/mv", "/bl/m", 0, &me), 0);
+	CHECK_EQ(vr_res_rename(r, "/mv2", "/bl/m2", 0, &me), 0);
+	CHECK(report_has(r, "/bl", "OK bl/m sha256:", NULL));
+	CHECK_EQ(seal_of(r, "/bl/m", &s), 0);
+	CHECK_EQ(s.version, 3);
+	CHECK_STR(s.expected.kind, "blake3sums");
+	CHECK(report_has(r, "/bl", "FAILED bl/m2 blake3 differs from bl/checksums.blake3\n", NULL));
+	/* malformed: the line, and verify fails */
+	CHECK_EQ(vr_res_mkdir(r, "/bm", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/bm/checksums.blake3", ABC_B3 "  a\n\n"), 0);
+	CHECK(report_has(r, "/bm", "FAILED bm/checksums.blake3 line 2: an empty line", &fails));
+	CHECK(fails);
 }
 
 static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *trust, bool require)
@@ -357,6 +459,7 @@ int main(void)
 
 	test_sums(r);
 	test_oms(r);
+	test_b3sums(r);
 	vr_res_free(r);
 	r = tree(&b, NULL, false);
 	test_untrusted(r);

@@ -1,5 +1,6 @@
 /* test_faults.c - device faults injected through the mock into every residency operation. */
 #include "backends.h"
+#include "blake3.h"
 #include "check.h"
 #include "digest.h"
 #include "residency.h"
@@ -312,6 +313,95 @@ static void backend_without_views(void)
 	vr_backend_close(&b);
 }
 
+/* Loads text S into PATH; returns the close's result. */
+static int load_text(struct vr_residency *r, const char *path, const char *s)
+{
+	struct vr_handle *h;
+	int last, ret = vr_res_create(r, path, 0644, &me, &h);
+
+	CHECK(sane(ret));
+	if (ret)
+		return ret;
+	ret = vr_res_write(r, h, s, strlen(s), 0, &me);
+	CHECK(sane(ret));
+	DO(vr_res_flush(r, h, &me));
+	vr_res_release(r, h);
+	return ret ? ret : last;
+}
+
+/* The verify report of the root into TEXT; returns the read's result. */
+static int verify_text(struct vr_residency *r, char *text, size_t cap)
+{
+	struct vr_handle *h;
+	size_t got = 0, n;
+	int ret = vr_res_open(r, "/verify", O_RDONLY, &me, &h);
+
+	text[0] = '\0';
+	if (ret)
+		return ret;
+	do {
+		ret = vr_res_read(r, h, text + got, cap - 1 - got, got, &n);
+		got += n;
+	} while (ret == 0 && n > 0);
+	text[got] = '\0';
+	vr_res_release(r, h);
+	return ret;
+}
+
+/*
+ * A checksums.blake3 over a backend the host cannot read in place: the BLAKE3
+ * is read back, at the source's arrival and at verify. A read that fails
+ * anywhere (the seal's SHA-256, the source itself, the BLAKE3) is an I/O
+ * error, never a mismatch: nothing is quarantined for it, and once the reads
+ * work the file checks, unless its load or its source failed outright.
+ */
+static void blake3_read_faults(void)
+{
+	const size_t len = (2 << 20) + 777;
+	char hex[2 * 32 + 1], list[128], spec[32], text[4096];
+	uint8_t b3[32];
+
+	vr_blake3_parallel(data, len, 2, b3);
+	vr_hex(b3, 32, hex);
+	snprintf(list, sizeof(list), "%s  a\n", hex);
+	/* read 1: the source; 2 to 4: the BLAKE3 at its arrival, or (the last case: the file
+	 * renamed under the source) the first verify's, which takes the BLAKE3 the seal lacks;
+	 * then each verify's */
+	for (int nth = 1; nth <= 13; nth++) {
+		struct vr_backend_ops ops = vr_mock_ops;
+		struct vr_backend_opt o[] = {{"capacity", "16M"}, {"fault", spec}};
+		struct vr_backend_params p = {.opts = o, .nopts = 2};
+		struct vr_backend b;
+		struct vr_residency *r;
+
+		snprintf(spec, sizeof(spec), "read:%d:eio", nth < 13 ? nth : 2);
+		ops.host_memory = false; /* the SHA-256 hashed as written: reads are the BLAKE3's */
+		CHECK_EQ(vr_backend_open(&ops, &p, &b), 0);
+		struct vr_res_config cfg = {.backend = &b, .keys = keys, .verify_on_open = true};
+
+		CHECK_EQ(vr_res_new(&cfg, &r), 0);
+		int la = load(r, nth < 13 ? "/a" : "/elsewhere", len);
+		int ls = load_text(r, "/checksums.blake3", list);
+
+		if (nth == 13)
+			CHECK_EQ(vr_res_rename(r, "/elsewhere", "/a", 0, &me), 0);
+		int v1 = verify_text(r, text, sizeof(text)), v2 = v1;
+
+		/* each verify reads the file back (3 reads): the fault is spent by the fifth */
+		for (int i = 0; i < 4; i++) {
+			CHECK(sane(v2));
+			v2 = verify_text(r, text, sizeof(text));
+		}
+		CHECK_EQ(status_field(r, "quarantined"), 0);
+		if (la == 0 && ls == 0 && !strstr(text, "cannot be read from the device")) {
+			CHECK_EQ(v2, 0);
+			CHECK(strstr(text, "OK a sha256:") != NULL);
+		}
+		vr_res_free(r);
+		vr_backend_close(&b);
+	}
+}
+
 /* Opens the mock with one option; returns vr_backend_open's result (closing what opened). */
 static int open_with(const char *key, const char *value)
 {
@@ -399,6 +489,7 @@ int main(void)
 	check_error_is_not_mismatch();
 	mock_options();
 	backend_without_views();
+	blake3_read_faults();
 	for (int k = 0; k < 4; k++)
 		for (int e = 0; e < 3; e++)
 			for (int nth = 1; nth <= 40; nth = nth < 4 ? nth + 1 : nth * 3) {

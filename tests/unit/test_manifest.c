@@ -172,9 +172,9 @@ static void test_reference_vector(void)
 
 	CHECK(e1 && e2);
 	vr_sha256(a, alen, d);
-	CHECK(e1 && memcmp(e1->sha256, d, sizeof(d)) == 0);
+	CHECK(e1 && memcmp(e1->digest, d, sizeof(d)) == 0);
 	vr_sha256(b, blen, d);
-	CHECK(e2 && memcmp(e2->sha256, d, sizeof(d)) == 0);
+	CHECK(e2 && memcmp(e2->digest, d, sizeof(d)) == 0);
 	CHECK(!m->allow_symlinks); /* the vector's statement says false */
 	CHECK(vr_manifest_find(m, "ignore-me") == NULL);
 	CHECK(vr_manifest_ignored(m, "ignore-me"));
@@ -735,21 +735,29 @@ static void test_trust_faults(void)
 	free(pem);
 }
 
-static struct vr_manifest *sums(const char *text, int want, const char *why_has)
+/* TEXT parsed by PARSE (LABEL in messages): its result must be WANT, its reason hold WHY_HAS. */
+static struct vr_manifest *
+parse_as(int (*parse)(const char *, size_t, struct vr_manifest **, char[VR_WHY_MAX]),
+	 const char *label, const char *text, int want, const char *why_has)
 {
 	struct vr_manifest *m = NULL;
 	char why[VR_WHY_MAX] = "";
-	int ret = vr_sums_parse(text, strlen(text), &m, why);
+	int ret = parse(text, strlen(text), &m, why);
 
 	CHECK_EQ(ret, want);
 	if (why_has)
 		CHECK(strstr(why, why_has) != NULL);
-	if (ret != want)
-		fprintf(stderr, "SHA256SUMS %.60s: %d (%s)\n", text, ret, why);
-	/* sha256sum reads through links: a listed link is checked through its target */
+	if (ret != want || (why_has && !strstr(why, why_has)))
+		fprintf(stderr, "%s %.60s: %d (%s)\n", label, text, ret, why);
+	/* sha256sum and b3sum read through links: a listed link is checked through its target */
 	if (m)
 		CHECK(m->allow_symlinks);
 	return m;
+}
+
+static struct vr_manifest *sums(const char *text, int want, const char *why_has)
+{
+	return parse_as(vr_sums_parse, "SHA256SUMS", text, want, why_has);
 }
 
 static void test_sums(void)
@@ -768,7 +776,7 @@ static void test_sums(void)
 		const struct vr_manifest_entry *e = vr_manifest_find(m, "sub/b");
 
 		vr_unhex(DB, d, sizeof(d));
-		CHECK(e && memcmp(e->sha256, d, sizeof(d)) == 0);
+		CHECK(e && memcmp(e->digest, d, sizeof(d)) == 0);
 		CHECK(vr_manifest_find(m, "back\\slash") != NULL);
 		CHECK(vr_manifest_find(m, "new\\line") != NULL);
 		CHECK(vr_manifest_find(m, "c") == NULL);
@@ -824,6 +832,87 @@ static void test_sums(void)
 	CHECK_EQ(vr_manifest_kind_of("model.sig.seal"), 0);
 }
 
+static struct vr_manifest *b3sums(const char *text, int want, const char *why_has)
+{
+	struct vr_manifest *m = parse_as(vr_b3sums_parse, "checksums.blake3", text, want, why_has);
+
+	if (m)
+		CHECK_EQ(m->kind, VR_MANIFEST_B3SUMS);
+	return m;
+}
+
+/* checksums.blake3: what b3sum writes and b3sum --check accepts, and nothing else. */
+static void test_b3sums(void)
+{
+	struct vr_manifest *m;
+	uint8_t d[VR_DIGEST_SIZE];
+	char why[VR_WHY_MAX];
+
+	/* b3sum a sub/b 'back\slash', the last line without its newline, a "./" dropped */
+	m = b3sums(DA "  a\n" DB "  ./sub/b\n\\" DA "  back\\\\slash", 0, NULL);
+	CHECK(m && m->count == 3);
+	if (m) {
+		const struct vr_manifest_entry *e = vr_manifest_find(m, "sub/b");
+
+		vr_unhex(DB, d, sizeof(d));
+		CHECK(e && memcmp(e->digest, d, sizeof(d)) == 0);
+		CHECK(vr_manifest_find(m, "back\\slash") != NULL);
+		vr_manifest_free(m);
+	}
+	m = b3sums("", 0, NULL);
+	CHECK(m && m->count == 0);
+	vr_manifest_free(m);
+	/* what sha256sum's reader forgives and b3sum --check refuses: each names its line */
+	vr_manifest_free(b3sums(DA "  a\n\n", -EINVAL, "line 2: an empty line"));
+	vr_manifest_free(b3sums(DA "  a\n\n" DB "  b\n", -EINVAL, "line 2: an empty line"));
+	vr_manifest_free(b3sums("# made by b3sum\n" DA "  a\n", -EINVAL, "line 1: not"));
+	vr_manifest_free(b3sums(DA "  a\n" DB "  b\r\n", -EINVAL, "line 2: ends in a carriage"));
+	vr_manifest_free(b3sums(DA " *a\n", -EINVAL, "line 1: not \"<64 lowercase"));
+	vr_manifest_free(b3sums(DA " a\n", -EINVAL, "line 1: not"));
+	vr_manifest_free(b3sums(DA "\ta\n", -EINVAL, "line 1: not"));
+	vr_manifest_free(
+	    b3sums("BC9A717DB6064A32CBE9EAE6FC40651DD6D36EF1757183F590EFF2B1765D7EBC  A\n", -EINVAL,
+		   "line 1: not"));
+	vr_manifest_free(b3sums(DA "  \n", -EINVAL, "line 1: not"));
+	vr_manifest_free(b3sums(DA "  a\nbc9a717db6", -EINVAL, "line 2: not"));
+	vr_manifest_free(b3sums("\\", -EINVAL, "line 1: not"));
+	/* a third space begins the name, as b3sum --check reads it */
+	m = b3sums(DA "  a\n" DB "   a\n", 0, NULL);
+	CHECK(m && vr_manifest_find(m, " a") != NULL);
+	vr_manifest_free(m);
+	/* the rules of names SHA256SUMS has */
+	vr_manifest_free(b3sums("\\" DA "  bad\\escape\n", -EINVAL, "line 1: a bad escape"));
+	vr_manifest_free(b3sums("\\" DA "  new\\nline\n", -EINVAL, "control character"));
+	vr_manifest_free(b3sums(DA "  /etc/passwd\n", -EINVAL, "absolute"));
+	vr_manifest_free(
+	    b3sums(DA "  a\n" DA "  ../up\n", -EINVAL, "line 2: the name is a '.' or '..'"));
+	vr_manifest_free(b3sums(DA "  d/\n", -EINVAL, "a folder"));
+	vr_manifest_free(b3sums(DA "  a\n" DB "  ./a\n", -EINVAL, "twice"));
+	const char nul[] = DA "  a\0b\n";
+
+	m = NULL;
+	CHECK_EQ(vr_b3sums_parse(nul, sizeof(nul) - 1, &m, why), -EINVAL);
+	CHECK(strstr(why, "line 1: a NUL byte") != NULL);
+	char *line = malloc(VR_SUMS_LINE_MAX + 100);
+
+	memcpy(line, DA "  ", 66);
+	memset(line + 66, 'x', VR_SUMS_LINE_MAX);
+	line[VR_SUMS_LINE_MAX + 66] = '\0';
+	vr_manifest_free(b3sums(line, -EINVAL, "line 1: longer than"));
+	free(line);
+	char *big = calloc(1, VR_MANIFEST_MAX_BYTES + 2);
+
+	CHECK_EQ(vr_b3sums_parse(big, VR_MANIFEST_MAX_BYTES + 1, &m, why), -EFBIG);
+	free(big);
+	CHECK_EQ(vr_manifest_kind_of("checksums.blake3"), VR_MANIFEST_B3SUMS);
+	CHECK_EQ(vr_manifest_kind_of("CHECKSUMS.blake3"), 0);
+	CHECK_STR(vr_manifest_kind_name(VR_MANIFEST_B3SUMS), "checksums.blake3");
+	CHECK_STR(vr_manifest_kind_name(VR_MANIFEST_SUMS), "SHA256SUMS");
+	CHECK_STR(vr_manifest_kind_name(VR_MANIFEST_OMS), "OMS");
+	CHECK(vr_manifest_blake3(VR_MANIFEST_B3SUMS));
+	CHECK(!vr_manifest_blake3(VR_MANIFEST_SUMS) && !vr_manifest_blake3(VR_MANIFEST_OMS));
+}
+
 int main(void)
 {
 	uint8_t raw[2 * VR_DIGEST_SIZE], d[VR_DIGEST_SIZE];
@@ -839,5 +928,6 @@ int main(void)
 	test_bundle_faults();
 	test_trust_faults();
 	test_sums();
+	test_b3sums();
 	return check_summary();
 }

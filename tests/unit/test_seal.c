@@ -127,6 +127,127 @@ static void test_known_answer_v2(void)
 	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
 }
 
+/* One edit of a seal's JSON: the first FROM replaced by TO. */
+struct seal_edit {
+	const char *from, *to;
+};
+
+/* Each of the N EDITS of seal S's JSON must be refused (-EINVAL) with a reason; LABEL names
+ * the set in a failure's message. */
+static void refuse_edits(const struct vr_seal *s, const struct seal_edit *edits, size_t n,
+			 const char *label)
+{
+	struct vr_seal back;
+	const char *why;
+	char *json, buf[16384];
+
+	if (vr_seal_to_json(s, &json) != 0) {
+		CHECK(!"the seal prints");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *at = strstr(json, edits[i].from);
+
+		CHECK(at != NULL);
+		if (!at)
+			continue;
+		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
+			 at + strlen(edits[i].from));
+		why = NULL;
+		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
+
+		if (r != -EINVAL)
+			fprintf(stderr, "%s edit %zu accepted: %s\n", label, i, buf);
+		CHECK_EQ(r, -EINVAL);
+		CHECK(why != NULL && strlen(why) > 5);
+	}
+	free(json);
+}
+
+/* The version-3 vector: the same file, listed in a checksums.blake3 (its BLAKE3 is b3sum's). */
+static void vector_seal_v3(struct vr_seal *s)
+{
+	vector_seal(s);
+	s->version = 3;
+	strcpy(s->expected.kind, "blake3sums");
+	strcpy(s->expected.source, "llama/checksums.blake3");
+	s->has_blake3 = true;
+	vr_unhex("ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f", s->blake3, 32);
+}
+
+static void test_known_answer_v3(void)
+{
+	struct vr_seal s, back;
+	uint8_t canon[16384], h[32];
+	size_t len;
+	char hex[65], *json;
+
+	vector_seal_v3(&s);
+	s.version = 2; /* signing makes it 3: it has a BLAKE3 */
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_EQ(s.version, 3);
+	CHECK_EQ(vr_seal_canonical(&s, canon, sizeof(canon), &len), 0);
+	CHECK_EQ(len, 716);
+	vr_sha256(canon, len, h);
+	vr_hex(h, 32, hex);
+	CHECK_STR(hex, "a9dfe79d97b3da9a5bc28113af22d987d4df045d419effc5e202337487895810");
+	vr_hex(s.signature, 32, hex);
+	CHECK_STR(hex, "d7100944faae572af1710b9ed251bd6378c9fbde8144d9d1a437bc83ffdcd6af");
+	CHECK_EQ(vr_seal_verify(&s, keys), 0);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	CHECK(strstr(json, "\"blake3\":\t\"ea8f163d") != NULL);
+	CHECK(strstr(json, "\"kind\":\t\"blake3sums\"") != NULL);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
+	CHECK_MEM(&back, &s, sizeof(s));
+	free(json);
+	/* the BLAKE3 is signed; without it the seal is version 2's and its kind refused */
+	back = s;
+	back.blake3[0] ^= 1;
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	back = s;
+	back.has_blake3 = false;
+	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
+	back.version = 2;
+	memset(back.blake3, 0, sizeof(back.blake3));
+	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL); /* blake3sums needs the digest */
+	strcpy(back.expected.kind, "sha256sums");
+	CHECK_EQ(vr_seal_verify(&back, keys), -EBADMSG);
+	back = s;
+	back.version = 2; /* a version-2 seal cannot claim one */
+	CHECK_EQ(vr_seal_verify(&back, keys), -EINVAL);
+	/* any expected kind, or none, and sha256=off, go with a BLAKE3 */
+	vector_seal_v3(&s);
+	memset(&s.expected, 0, sizeof(s.expected));
+	s.no_sha256 = true;
+	memset(s.sha256, 0, sizeof(s.sha256));
+	CHECK_EQ(vr_seal_sign(&s, keys), 0);
+	CHECK_EQ(vr_seal_to_json(&s, &json), 0);
+	CHECK_EQ(vr_seal_parse(json, strlen(json), &back, NULL), 0);
+	CHECK_MEM(&back, &s, sizeof(s));
+	CHECK_EQ(vr_seal_verify(&back, keys), 0);
+	free(json);
+}
+
+/* Version 3's "blake3": wrong, missing, or in another version's seal, refused with a reason. */
+static void test_strict_parse_v3(void)
+{
+	static const struct seal_edit edits[] = {
+	    {"\"blake3\":\t\"ea", "\"blake3\": \"EA"},
+	    {"\"blake3\":\t\"ea", "\"blake3\": \"0ea"},
+	    {"\"blake3\":\t\"ea", "\"blake3\": null, \"x\": \"ea"},
+	    {"\"blake3\":\t\"ea", "\"blake4\": \"ea"},
+	    {"\"blake3\":\t\"ea", "\"blake3\": 1, \"x\": \"ea"},
+	    {"\"version\":\t3", "\"version\": 2"},
+	    {"\"version\":\t3", "\"version\": 4"},
+	    {"\"kind\":\t\"blake3sums\"", "\"kind\": \"blake3\""},
+	};
+	struct vr_seal s;
+
+	vector_seal_v3(&s);
+	vr_seal_sign(&s, keys);
+	refuse_edits(&s, edits, sizeof(edits) / sizeof(edits[0]), "v3");
+}
+
 static void random_seal(struct vr_seal *s)
 {
 	static const char *const names[] = {"a",     "llama", "x y", "\xc3\xa9t\xc3\xa9",
@@ -363,12 +484,7 @@ static void test_strict_parse(void)
 /* Version 2's "expected": each field wrong, missing or extra is refused with a reason. */
 static void test_strict_parse_v2(void)
 {
-	struct vr_seal s, back;
-	const char *why;
-	char *json, buf[16384];
-	static const struct {
-		const char *from, *to;
-	} edits[] = {
+	static const struct seal_edit edits[] = {
 	    {"\"kind\":\t\"oms\"", "\"kind\": \"md5\""},
 	    {"\"kind\":\t\"oms\"", "\"kind\": \"sha256sums\""},
 	    {"\"kind\":\t\"oms\"", "\"kind\": 1"},
@@ -381,27 +497,11 @@ static void test_strict_parse_v2(void)
 	    {"\"version\":\t2", "\"version\": 3"},
 	    {"\"expected\":\t{", "\"expected\": [], \"x\": {"},
 	};
+	struct vr_seal s;
 
 	vector_seal_v2(&s);
 	vr_seal_sign(&s, keys);
-	vr_seal_to_json(&s, &json);
-	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-		const char *at = strstr(json, edits[i].from);
-
-		CHECK(at != NULL);
-		if (!at)
-			continue;
-		snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, edits[i].to,
-			 at + strlen(edits[i].from));
-		why = NULL;
-		int r = vr_seal_parse(buf, strlen(buf), &back, &why);
-
-		if (r != -EINVAL)
-			fprintf(stderr, "v2 edit %zu accepted: %s\n", i, buf);
-		CHECK_EQ(r, -EINVAL);
-		CHECK(why != NULL && strlen(why) > 5);
-	}
-	free(json);
+	refuse_edits(&s, edits, sizeof(edits) / sizeof(edits[0]), "v2");
 }
 
 /* A seal made for one device does not verify as another's, nor under another secret. */
@@ -436,6 +536,8 @@ int main(int argc, char **argv)
 	test_known_answer_v2();
 	test_strict_parse();
 	test_strict_parse_v2();
+	test_known_answer_v3();
+	test_strict_parse_v3();
 	test_json_bitflips();
 	test_device_binding();
 	prop_seals(seed);

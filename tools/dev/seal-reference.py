@@ -3,7 +3,8 @@
 
 Written from the document alone with Python's hashlib and hmac, it prints the
 canonical encoding, the derived key's id and the signature of the test
-vectors (version 1, and version 2 checked against a signed model), which
+vectors (version 1, version 2 checked against a signed model, and version 3
+checked against a checksums.blake3), which
 tests/unit/test_seal.c then checks the C code against.
 """
 import hashlib
@@ -12,7 +13,10 @@ import hmac
 SALT = b"vram-residency/v1"
 INFO = b"vram-residency/v1 seal key"
 KEY_ID_LABEL = b"vram-residency/v1 key id"
-TAGS = {"1": b"vram-residency seal v1", "2": b"vram-residency seal v2"}
+TAGS = {"1": b"vram-residency seal v1", "2": b"vram-residency seal v2",
+        "3": b"vram-residency seal v3"}
+# b3sum of "hello" (b3sum 1.2.0): Python's hashlib has no BLAKE3
+HELLO_BLAKE3 = "ea8f163db38682925e4491c5e58d4bb3506ef8c14eb78a86e908c5624a67200f"
 
 
 def hkdf_sha256(salt, ikm, info, length):
@@ -64,6 +68,16 @@ def main():
          "sha256:92745110b1ab4368471cbe31664e10174e954b113a3df333db860317b2c6dec4"),
     ]
     show("version 2", key, key_id, master, fields)
+    # version 3: the same file listed in a checksums.blake3 beside it, its BLAKE3 last
+    fields[0] = ("version", "3")
+    fields[12:] = [
+        ("expected.kind", "blake3sums"),
+        ("expected.source", "llama/checksums.blake3"),
+        ("expected.key_hint", ""),
+        ("expected.subject", ""),
+        ("blake3", HELLO_BLAKE3),
+    ]
+    show("version 3", key, key_id, master, fields)
 
 
 def show(title, key, key_id, master, fields):
