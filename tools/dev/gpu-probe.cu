@@ -304,7 +304,8 @@ static int h2d_rate(void)
 	double best = 0;
 
 	if (cudaMallocHost(&host, len) != cudaSuccess || cudaMalloc(&dev, len) != cudaSuccess) {
-		printf("pinned host-to-device: not measured (no 1 GiB of pinned or device memory)\n");
+		printf(
+		    "pinned host-to-device: not measured (no 1 GiB of pinned or device memory)\n");
 		return 1;
 	}
 	memset(host, 1, len);
