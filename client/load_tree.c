@@ -242,17 +242,20 @@ static int by_dest(const void *a, const void *b)
 static int no_twins(struct plan *p)
 {
 	size_t n = p->nfiles + p->ndirs;
-	const struct item **all = n ? malloc(n * sizeof(*all)) : NULL;
+	typedef const struct item *item_ptr;
+	item_ptr *all;
 	int ret = 0;
 
-	if (n && !all)
+	if (n == 0)
+		return 0;
+	all = calloc(n, sizeof(item_ptr));
+	if (!all)
 		return say(p, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < p->nfiles; i++)
 		all[i] = &p->files[i];
 	for (size_t i = 0; i < p->ndirs; i++)
 		all[p->nfiles + i] = &p->dirs[i];
-	if (n)
-		qsort(all, n, sizeof(*all), by_dest);
+	qsort(all, n, sizeof(item_ptr), by_dest);
 	for (size_t i = 1; i < n && ret == 0; i++)
 		if (strcmp(all[i - 1]->dest, all[i]->dest) == 0)
 			ret = say(p, -EEXIST, "%s and %s would both load into %s: nothing loaded",
