@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -572,6 +574,85 @@ static void exhaustion(struct vr_backend *b)
 }
 
 /* Mock only: each injected fault comes back as the chosen errno, once, and nothing breaks. */
+/*
+ * The mock's chunks fail under it as files can (issue 25: it reads and writes
+ * through their descriptors): a write past RLIMIT_FSIZE fails (EFBIG), a chunk
+ * file cut by someone with access to vram=DIR reads short. Each is -EIO from
+ * the backend, said in the log, never a crash or a short read taken as bytes;
+ * an exported chunk is written and scrubbed through the mapping made before
+ * its seals.
+ */
+static void descriptor_faults(void)
+{
+	char dir[] = "/tmp/vr-mock-fd.XXXXXX";
+	uint8_t buf[8192], back[8192], fsv[32];
+	struct rlimit old, lim;
+	struct vr_dev_file *f;
+	struct vr_dev_export e;
+	struct vr_backend b;
+
+	memset(buf, 0x5a, sizeof(buf));
+	/* a memfd chunk: a write past the file-size limit, a scrub past it */
+	struct vr_backend_opt o[] = {{"capacity", "16M"}};
+	struct vr_backend_params p = {.opts = o, .nopts = 1};
+
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	CHECK_EQ(vr_dev_resize(f, 1 << 20), 0);
+	CHECK_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 65536;
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	CHECK_EQ(vr_dev_write(f, 0, buf, sizeof(buf)), 0);
+	CHECK_EQ(vr_dev_write(f, 512 << 10, buf, sizeof(buf)), -EIO);
+	CHECK_EQ(vr_dev_resize(f, 70000), -EIO); /* the cut tail's scrub fails: no cut */
+	CHECK_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+	CHECK_EQ(vr_dev_read(f, 0, back, sizeof(back)), 0);
+	CHECK_MEM(back, buf, sizeof(back));
+	/* exported: written and scrubbed through its mapping, read through its descriptor */
+	CHECK_EQ(vr_dev_export(f, &e), 0);
+	vr_dev_export_clear(&e);
+	CHECK_EQ(vr_dev_export(f, &e), 0); /* again: the mapping is made once */
+	vr_dev_export_clear(&e);
+	memset(buf, 0xa5, sizeof(buf));
+	CHECK_EQ(vr_dev_write(f, 4096, buf, sizeof(buf)), 0);
+	CHECK_EQ(vr_dev_read(f, 4096, back, sizeof(back)), 0);
+	CHECK_MEM(back, buf, sizeof(back));
+	CHECK_EQ(vr_dev_file_free(f), 0);
+	vr_backend_close(&b);
+
+	/* a vram=DIR chunk file cut under the mock: reads and digests fail, not short */
+	CHECK(mkdtemp(dir) != NULL);
+	struct vr_backend_opt od[] = {{"capacity", "16M"}, {"vram", dir}};
+	struct vr_backend_params pd = {.opts = od, .nopts = 2};
+
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &pd, &b), 0);
+	CHECK_EQ(vr_dev_file_new(&b, &f), 0);
+	CHECK_EQ(vr_dev_resize(f, sizeof(buf)), 0);
+	CHECK_EQ(vr_dev_write(f, 0, buf, sizeof(buf)), 0);
+	DIR *d = opendir(dir);
+	struct dirent *ent;
+	int cut = 0;
+
+	while (d && (ent = readdir(d)) != NULL) {
+		char path[512];
+
+		if (strncmp(ent->d_name, "chunk-", 6) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, ent->d_name);
+		cut += truncate(path, 100) == 0;
+	}
+	if (d)
+		closedir(d);
+	CHECK_EQ(cut, 1);
+	CHECK_EQ(vr_dev_read(f, 0, back, sizeof(back)), -EIO);
+	CHECK_EQ(vr_dev_fsverity(f, fsv), -EIO);
+	CHECK_EQ(vr_dev_file_free(f), 0);
+	vr_backend_close(&b);
+	rmdir(dir);
+}
+
 static void faults(void)
 {
 	static const char *const spec[] = {"alloc:2:enomem", "write:2", "read:2:eio", "digest:2"};
@@ -1042,6 +1123,7 @@ int main(int argc, char **argv)
 	vr_backend_close(&b);
 	if (strcmp(name, "mock") == 0) {
 		faults();
+		descriptor_faults();
 		/* as a backend whose memory is not the host's (CUDA): the same bytes back */
 		struct vr_backend_ops readback = *ops;
 
