@@ -159,3 +159,20 @@ finish() {
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
 }
+
+# client_python [PYTHON FLAGS...]: points VRAM_CLIENT_LIB and PYTHONPATH at the build's client
+# library and the checkout's module, and writes $PY: Debian's python3 with FLAGS, with a
+# sanitizer build's runtime loaded first (the library needs it to come first); $preload
+# names that runtime, empty in other builds
+client_python() {
+	local lib
+	lib=$(cd "$BIN/../lib" && pwd)
+	VRAM_CLIENT_LIB=$lib/libvram-client.so.1
+	PYTHONPATH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../python" && pwd)
+	export VRAM_CLIENT_LIB PYTHONPATH
+	PY=$WORK/py
+	preload=$(ldd "$VRAM_CLIENT_LIB" | awk '/libasan/ {print $3}')
+	printf '#!/bin/sh\nexec env %s /usr/bin/python3 %s "$@"\n' \
+		"${preload:+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0}" "$*" > "$PY"
+	chmod 755 "$PY"
+}

@@ -4,14 +4,7 @@
 # fails partway (a fault, another load taking the memory), as root and as nobody.
 . "$(dirname "$0")/lib.sh"
 
-LIB=$(cd "$BIN/../lib" && pwd)
-export VRAM_CLIENT_LIB=$LIB/libvram-client.so.1 PYTHONPATH=$(cd "$(dirname "$0")/../../python" && pwd)
-# Debian's python3; a sanitizer build's library needs its runtime loaded first
-PY=$WORK/py
-preload=$(ldd "$VRAM_CLIENT_LIB" | awk '/libasan/ {print $3}')
-printf '#!/bin/sh\nexec env %s /usr/bin/python3 "$@"\n' \
-	"${preload:+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0}" > "$PY"
-chmod 755 "$PY"
+client_python
 chmod 755 "$WORK"
 carry_for_nobody
 

@@ -4,14 +4,7 @@
 # docs' own `with` block; the memory goes (and the lease ends) with the last of them.
 . "$(dirname "$0")/lib.sh"
 
-LIB=$(cd "$BIN/../lib" && pwd)
-export VRAM_CLIENT_LIB=$LIB/libvram-client.so.1 PYTHONPATH=$(cd "$(dirname "$0")/../../python" && pwd)
-# Debian's python3 (numpy, torch); a sanitizer build's library needs its runtime loaded first
-PY=$WORK/py
-preload=$(ldd "$VRAM_CLIENT_LIB" | awk '/libasan/ {print $3}')
-printf '#!/bin/sh\nexec env %s /usr/bin/python3 -W ignore "$@"\n' \
-	"${preload:+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0}" > "$PY"
-chmod 755 "$PY"
+client_python -W ignore
 
 check "mount" mount_vr capacity=64M
 head -c 1048577 /dev/urandom > "$WORK/w.bin"

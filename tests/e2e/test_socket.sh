@@ -2,14 +2,7 @@
 # test_socket.sh - the daemon's socket: zero-copy read-only maps of sealed files, leases, imports.
 . "$(dirname "$0")/lib.sh"
 
-LIB=$(cd "$BIN/../lib" && pwd)
-export VRAM_CLIENT_LIB=$LIB/libvram-client.so.1 PYTHONPATH=$(cd "$(dirname "$0")/../../python" && pwd)
-# Debian's python3 (with numpy); a sanitizer build's library needs its runtime loaded first
-PY=$WORK/py
-preload=$(ldd "$VRAM_CLIENT_LIB" | awk '/libasan/ {print $3}')
-printf '#!/bin/sh\nexec env %s /usr/bin/python3 "$@"\n' \
-	"${preload:+LD_PRELOAD=$preload ASAN_OPTIONS=detect_leaks=0}" > "$PY"
-chmod 755 "$PY"
+client_python
 chmod 755 "$WORK" # so an unprivileged user reaches the mount (the secret stays 0600)
 VRAM=$WORK/vram
 SOCK=$MNT.sock
