@@ -95,11 +95,13 @@ bool vr_dev_host_memory(const struct vr_dev_file *f)
 static int each_piece(struct vr_dev_file *f, int (*feed)(void *ctx, const void *p, size_t n),
 		      void *ctx)
 {
-	uint8_t *buf = malloc(SHA_PIECE);
+	/* no larger than the file: a fresh page costs its first touch, and the scrub touches all */
+	size_t piece = f->size < SHA_PIECE ? (size_t)f->size + (f->size == 0) : SHA_PIECE;
+	uint8_t *buf = malloc(piece);
 	int ret = buf ? 0 : -ENOMEM;
 
 	for (uint64_t off = 0; off < f->size && ret == 0;) {
-		size_t n = f->size - off < SHA_PIECE ? (size_t)(f->size - off) : SHA_PIECE;
+		size_t n = f->size - off < piece ? (size_t)(f->size - off) : piece;
 
 		ret = vr_dev_read(f, off, buf, n);
 		if (ret == 0)
@@ -108,7 +110,7 @@ static int each_piece(struct vr_dev_file *f, int (*feed)(void *ctx, const void *
 	}
 	if (buf) {
 		/* file bytes do not linger in freed heap memory */
-		explicit_bzero(buf, SHA_PIECE);
+		explicit_bzero(buf, piece);
 		free(buf);
 	}
 	return ret;

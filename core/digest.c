@@ -313,8 +313,13 @@ static void *spans_worker(void *arg)
 	struct spans_job *job = arg;
 	uint64_t total = job->total;
 	uint8_t *buf = NULL;
+	/* a small file's worker takes what the file needs, not a whole grab: fresh pages
+	 * cost their first touch, and a small file's digest would be mostly that */
+	size_t buf_len = job->size < (uint64_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE
+			     ? (size_t)job->size
+			     : (size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE;
 
-	if (job->read && !(buf = malloc((size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE))) {
+	if (job->read && !(buf = malloc(buf_len))) {
 		int none = 0;
 
 		atomic_compare_exchange_strong(job->read_ret, &none, -ENOMEM);
@@ -343,7 +348,7 @@ static void *spans_worker(void *arg)
 	}
 	if (buf) {
 		/* file bytes do not linger in freed heap memory */
-		explicit_bzero(buf, (size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE);
+		explicit_bzero(buf, buf_len);
 		free(buf);
 	}
 	return NULL;
@@ -388,8 +393,11 @@ static int run_workers(const struct spans_job *base, unsigned nthreads, uint64_t
 	}
 	if (nthreads > 256)
 		nthreads = 256;
-	if ((uint64_t)nthreads > total + (sha != NULL))
-		nthreads = (unsigned)(total + (sha != NULL));
+	/* a reading worker takes UNITS_PER_GRAB units at a time: more would find none */
+	uint64_t shares = job.read ? (total + UNITS_PER_GRAB - 1) / UNITS_PER_GRAB : total;
+
+	if ((uint64_t)nthreads > shares + (sha != NULL))
+		nthreads = (unsigned)(shares + (sha != NULL));
 	if (nthreads == 0)
 		nthreads = 1;
 	/* Thread 0 (this one) takes the plain hash when asked, so the tree
