@@ -49,6 +49,8 @@ static const char *const events[] = {
     "vram_import_refused",
     "trust_reloaded",
     "audit_suppressed",
+    "vram_restored",
+    "vram_restore_refused",
 };
 
 int vr_audit_is_critical(const char *event)
@@ -56,7 +58,8 @@ int vr_audit_is_critical(const char *event)
 	return strcmp(event, "seal_verification_failed") == 0 ||
 	       strcmp(event, "policy_violation") == 0 || strcmp(event, "vram_seal_refused") == 0 ||
 	       strcmp(event, "expected_digests_refused") == 0 ||
-	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0;
+	       strcmp(event, "seal_check_error") == 0 || strcmp(event, "device_failed") == 0 ||
+	       strcmp(event, "vram_restore_refused") == 0;
 }
 
 /*

@@ -177,6 +177,36 @@ int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out)
 	return b->ops->export(b->ctx, f, out);
 }
 
+bool vr_backend_can_keep(const struct vr_backend *b)
+{
+	return b->ops && b->ops->keep && b->ops->adopt;
+}
+
+int vr_dev_keep(struct vr_dev_file *f, struct vr_dev_export *out)
+{
+	struct vr_backend *b = f->backend;
+
+	memset(out, 0, sizeof(*out));
+	if (!b->ops->keep)
+		return -EOPNOTSUPP;
+	return b->ops->keep(b->ctx, f, out);
+}
+
+int vr_dev_adopt(struct vr_backend *b, struct vr_dev_export *from, uint64_t size,
+		 struct vr_dev_file **out)
+{
+	struct vr_dev_file *f = NULL;
+	int ret = b->ops->adopt ? b->ops->adopt(b->ctx, from, size, &f) : -EOPNOTSUPP;
+
+	vr_dev_export_clear(from); /* what the backend did not take */
+	if (ret)
+		return ret;
+	f->backend = b;
+	f->size = size;
+	*out = f;
+	return 0;
+}
+
 void vr_dev_export_clear(struct vr_dev_export *e)
 {
 	for (uint32_t i = 0; i < e->count; i++)

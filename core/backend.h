@@ -52,6 +52,9 @@ struct vr_dev_file {
 	/* at the free: memory another process still maps is left unscrubbed (the daemon stops
 	 * under a live lease: the lessee keeps the bytes it verified) */
 	bool keep_shared;
+	/* at the free: its memory is in a keeper's store (the daemon stops to be restarted):
+	 * freed unscrubbed, never reused, so the next daemon finds the same bytes */
+	bool kept;
 };
 
 /*
@@ -112,6 +115,13 @@ struct vr_backend_ops {
 	/* optional: descriptors of the file's memory for another process to map read-only
 	 * (fresh ones each call); default -EOPNOTSUPP. The file does not change size after. */
 	int (*export)(void *ctx, struct vr_dev_file *f, struct vr_dev_export *out);
+	/* optional: descriptors of the file's whole memory for a keeper to hold across a
+	 * restart of the daemon (fresh ones each call, the caller's); default -EOPNOTSUPP */
+	int (*keep)(void *ctx, struct vr_dev_file *f, struct vr_dev_export *out);
+	/* optional: a file of SIZE bytes over descriptors KEEP gave before a restart, which it
+	 * takes (closing them when it fails); default -EOPNOTSUPP */
+	int (*adopt)(void *ctx, struct vr_dev_export *from, uint64_t size,
+		     struct vr_dev_file **out);
 	/* scrubs (zeroes) and frees; returns the scrub's error, but frees regardless */
 	int (*file_free)(void *ctx, struct vr_dev_file *f);
 };
@@ -187,6 +197,16 @@ uint64_t vr_dev_held(const struct vr_dev_file *f);
 int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out);
 /* Closes an export's descriptors and frees its arrays; a zeroed struct is fine. */
 void vr_dev_export_clear(struct vr_dev_export *e);
+/* Whether B can hand its files' memory to a keeper and adopt it back (keep and adopt). */
+bool vr_backend_can_keep(const struct vr_backend *b);
+/* Descriptors of F's whole memory for a keeper to hold across a restart (see the op); returns
+ * 0, -EOPNOTSUPP (the backend cannot) or -errno. */
+int vr_dev_keep(struct vr_dev_file *f, struct vr_dev_export *out);
+/* A file of SIZE bytes on B over FROM (what vr_dev_keep gave a daemon before), whose
+ * descriptors it takes in any case; returns 0, -EOPNOTSUPP, -EINVAL (they do not make such a
+ * file), -ENOSPC or -errno. */
+int vr_dev_adopt(struct vr_backend *b, struct vr_dev_export *from, uint64_t size,
+		 struct vr_dev_file **out);
 /* Scrubs and frees; NULL is fine. Returns 0 or the scrub's -errno (memory is freed anyway). */
 int vr_dev_file_free(struct vr_dev_file *f);
 

@@ -219,20 +219,39 @@ int vr_hkdf_sha256(const void *salt, size_t slen, const void *ikm, size_t ilen, 
 	return 0;
 }
 
+/* HKDF-SHA256(IKM = master, salt = VR_HKDF_SALT, info = LABEL "\0" UUID) into KEY. */
+static int derive_for(const struct vr_keyring *k, const char *label, const char *uuid,
+		      uint8_t key[32])
+{
+	uint8_t info[64 + UUID_MAX];
+	size_t llen = strlen(label) + 1, ulen = strlen(uuid);
+
+	if (ulen >= UUID_MAX || llen > 64)
+		return -EINVAL;
+	/* the NUL separates the label from the UUID; INFO is bytes with a length, not a
+	 * string, so the UUID needs no NUL after it */
+	memcpy(info, label, llen);
+	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
+	memcpy(info + llen, uuid, ulen);
+	return vr_hkdf_sha256(VR_HKDF_SALT, strlen(VR_HKDF_SALT), k->secret, k->len, info,
+			      llen + ulen, key, 32);
+}
+
 static int derive(const struct vr_keyring *k, const char *uuid, uint8_t key[32])
 {
-	uint8_t info[sizeof(VR_HKDF_INFO) + UUID_MAX];
-	size_t ulen = strlen(uuid);
+	return derive_for(k, VR_HKDF_INFO, uuid, key);
+}
 
-	if (ulen >= UUID_MAX)
-		return -EINVAL;
-	/* sizeof includes the NUL, which separates the label from the UUID; INFO is bytes with
-	 * a length, not a string, so the UUID needs no NUL after it */
-	memcpy(info, VR_HKDF_INFO, sizeof(VR_HKDF_INFO));
-	// NOLINTNEXTLINE(bugprone-not-null-terminated-result)
-	memcpy(info + sizeof(VR_HKDF_INFO), uuid, ulen);
-	return vr_hkdf_sha256(VR_HKDF_SALT, strlen(VR_HKDF_SALT), k->secret, k->len, info,
-			      sizeof(VR_HKDF_INFO) + ulen, key, 32);
+int vr_keyring_record_mac(const struct vr_keyring *k, const char *uuid, const void *msg, size_t len,
+			  uint8_t out[32])
+{
+	uint8_t key[32];
+	int ret = derive_for(k, VR_HKDF_RECORD_INFO, uuid, key);
+
+	if (ret == 0)
+		vr_hmac_sha256(key, sizeof(key), msg, len, out);
+	explicit_bzero(key, sizeof(key));
+	return ret;
 }
 
 int vr_keyring_mac(const struct vr_keyring *k, const char *uuid, const void *msg, size_t len,

@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VR_SECRET_MIN	32
-#define VR_SECRET_MAX	4096
-#define VR_KEY_ID_HEX	16 /* hex digits of a key_id */
-#define VR_HKDF_SALT	"vram-residency/v1"
-#define VR_HKDF_INFO	"vram-residency/v1 seal key"
-#define VR_KEY_ID_LABEL "vram-residency/v1 key id"
+#define VR_SECRET_MIN	    32
+#define VR_SECRET_MAX	    4096
+#define VR_KEY_ID_HEX	    16 /* hex digits of a key_id */
+#define VR_HKDF_SALT	    "vram-residency/v1"
+#define VR_HKDF_INFO	    "vram-residency/v1 seal key"
+#define VR_HKDF_RECORD_INFO "vram-residency/v1 record key"
+#define VR_KEY_ID_LABEL	    "vram-residency/v1 key id"
 
 /* The master secret, held in locked, non-dumpable memory and wiped on free. */
 struct vr_keyring;
@@ -40,6 +41,13 @@ void vr_keyring_free(struct vr_keyring *k);
  */
 int vr_keyring_mac(const struct vr_keyring *k, const char *uuid, const void *msg, size_t len,
 		   uint8_t out[32]);
+/*
+ * HMAC-SHA256 of MSG under the key of the records a daemon leaves a keeper for device UUID
+ * (restart.c): HKDF as the seal key's, with info = VR_HKDF_RECORD_INFO "\0" UUID, so neither
+ * key's MAC stands for the other's. Returns 0 or -EINVAL.
+ */
+int vr_keyring_record_mac(const struct vr_keyring *k, const char *uuid, const void *msg, size_t len,
+			  uint8_t out[32]);
 /*
  * The key_id of device UUID's seal key: the first 8 bytes, in hex, of
  * HMAC-SHA256(key, VR_KEY_ID_LABEL). Returns 0 or -EINVAL.

@@ -282,5 +282,7 @@ const struct vr_backend_ops vr_mock_ops = {
     .fsverity = mock_fsverity,
     .held = mock_held,
     .export = mock_export,
+    .keep = mock_keep,
+    .adopt = mock_adopt,
     .file_free = mock_file_free,
 };

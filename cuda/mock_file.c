@@ -212,6 +212,18 @@ static void drop_chunks(struct mock *m, struct mock_file *f, uint32_t keep)
 		struct chunk *c = &f->chunks[f->count - 1];
 		uint64_t at = f->held - c->len;
 
+		if (f->hdr.kept) {
+			/* a keeper holds it for the next daemon: left as it is, even its file */
+			pthread_mutex_lock(&m->lock);
+			m->used -= c->len;
+			pthread_mutex_unlock(&m->lock);
+			if (c->map)
+				munmap(c->map, c->len);
+			close(c->fd);
+			f->held = at;
+			f->count--;
+			continue;
+		}
 		bool shared = c->exported && mock_chunk_shared(m, c);
 		bool kept = shared && f->hdr.keep_shared;
 

@@ -108,6 +108,9 @@ bool mock_chunk_shared(const struct mock *m, const struct chunk *c);
 bool mock_orphan(struct mock *m, const struct chunk *c);
 /* Closes the orphans nobody holds any more, giving back their capacity. */
 void mock_reap(struct mock *m);
+/* mock_keep.c: a file's chunks for a keeper across a restart, and a file made from them */
+int mock_keep(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out);
+int mock_adopt(void *ctx, struct vr_dev_export *from, uint64_t size, struct vr_dev_file **out);
 /* mock_file.c */
 void mock_chunk_close(struct mock *m, const struct chunk *c);
 

@@ -12,6 +12,7 @@ struct vr_trust;
 struct vr_audit;
 struct vr_residency;
 struct vr_server;
+struct vr_keeper;
 
 /* Everything the mount holds, torn down in reverse order. */
 struct daemon {
@@ -30,6 +31,8 @@ struct daemon {
 	char *socket_path; /* NULL: socket=none */
 	const char *mountpoint;
 	struct vr_server *server;
+	struct vr_keeper *keeper; /* NULL: no keeper; a restart loses what is resident */
+	int stop_signal;	  /* the signal that ended the loop; 0: an unmount */
 };
 
 /* Writes one audit record of the daemon's own (this uid and pid). */

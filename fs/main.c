@@ -407,6 +407,7 @@ static int run(struct daemon *d, struct fuse_args *args, struct fuse_cmdline_opt
 
 	start_helpers(d, &h, hup_blocked, cl->mountpoint);
 	ret = serve(d, cl);
+	d->stop_signal = ret > 0 ? ret : 0;
 	notify("STOPPING=1");
 	/*
 	 * Unmounted before any thread is joined: one may still wait on the mount (the readiness

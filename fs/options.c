@@ -37,6 +37,7 @@ static const struct fuse_opt spec[] = {
     OPT("metrics_interval=%d", metrics_interval),
     OPT("meta_limit=%s", meta_limit),
     OPT("log=%s", log),
+    OPT("keep=%s", keep),
     OPT("max_threads=%d", max_threads),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
@@ -137,6 +138,10 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	}
 	if (o->sha256 && strcmp(o->sha256, "on") && strcmp(o->sha256, "off")) {
 		fprintf(stderr, "vram-residency: sha256=%s: use on or off\n", o->sha256);
+		return -2;
+	}
+	if (o->keep && strcmp(o->keep, "auto") && strcmp(o->keep, "on") && strcmp(o->keep, "off")) {
+		fprintf(stderr, "vram-residency: keep=%s: use auto, on or off\n", o->keep);
 		return -2;
 	}
 	if (o->meta_limit &&
@@ -255,6 +260,11 @@ void vr_options_help(const char *prog)
 	    "    -o metrics_interval=N      seconds between those writes (default 15)\n"
 	    "    -o log=PATH                also write the daemon's messages to PATH (a\n"
 	    "                               detached daemon's go to syslog, where one listens)\n"
+	    "    -o keep=auto|on|off        keep what is resident across restarts of the daemon\n"
+	    "                               in a keeper's descriptor store (vram-keeper, or\n"
+	    "                               systemd's); auto: when FDSTORE= says there is one;\n"
+	    "                               on: NOTIFY_SOCKET's (systemd before 254); needs\n"
+	    "                               secret= and -f\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n"
 	    "libfuse options that apply:\n"
 	    "    -f                         stay in the foreground (default: detach once mounted)\n"
@@ -288,4 +298,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->metrics_file);
 	free(o->reserve);
 	free(o->log);
+	free(o->keep);
 }

@@ -42,6 +42,7 @@ struct vr_options {
 	char *socket;	    /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
 	char *metrics_file; /* where the metrics are written every metrics_interval s; NULL: not */
 	char *log;	    /* the daemon's messages, also to this file; NULL: stderr/syslog */
+	char *keep;	    /* auto|on|off: device memory kept by a keeper across restarts */
 	int metrics_interval;
 	char *meta_limit;	   /* each user's metadata memory; NULL: the default */
 	uint64_t meta_limit_bytes; /* ... parsed; 0: the default */

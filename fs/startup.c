@@ -1,6 +1,7 @@
 /* startup.c - the daemon's start-up, step by step up to the mount, and its teardown. */
 #include "channel.h"
 #include "daemon.h"
+#include "keeper.h"
 #include "ops.h"
 
 #include "audit.h"
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,9 +54,11 @@ static bool has_allow_other(const struct fuse_args *args)
  * Refuses a mount point where vram-residency is mounted already (from
  * /proc/self/mountinfo): a live mount would be hidden under the new one, and
  * a stale one (its daemon died: "Transport endpoint is not connected") makes
- * libfuse fail with no hint. Says which and what to do. Returns 0 or -1.
+ * libfuse fail with no hint. Says which and what to do; but under a keeper
+ * (RESTARTING) detaches a stale one, left by the daemon this one follows.
+ * Returns 0 or -1.
  */
-static int check_mountpoint(const char *mountpoint)
+static int check_mountpoint(const char *mountpoint, bool restarting)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 	char line[8192];
@@ -78,8 +82,21 @@ static int check_mountpoint(const char *mountpoint)
 	if (!ours)
 		return 0;
 	struct stat st;
+	bool stale = stat(mountpoint, &st) != 0 && errno == ENOTCONN;
 
-	if (stat(mountpoint, &st) != 0 && errno == ENOTCONN)
+	if (stale && restarting) {
+		/* the mount the daemon before this one left when it died: this one replaces it */
+		if (umount2(mountpoint, MNT_DETACH) == 0) {
+			vr_log(LOG_NOTICE,
+			       "%s: detached the stale mount a daemon before this one "
+			       "left; mounting again over it",
+			       mountpoint);
+			return 0;
+		}
+		vr_log(LOG_ERR, "%s: cannot detach the stale mount there: %s", mountpoint,
+		       strerror(errno));
+	}
+	if (stale)
 		vr_log(LOG_ERR,
 		       "%s: a stale vram-residency mount is there (its daemon is gone); clear it "
 		       "with: fusermount3 -u %s (or umount -l), then mount again",
@@ -251,7 +268,7 @@ static int name_socket(struct daemon *d, const char *mountpoint)
 }
 
 /* Opens the backend and the tree over it; returns 0 or -1 having said why. */
-static int open_tree(struct daemon *d, struct vr_backend_params *bp)
+static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 {
 	struct vr_res_config rc;
 
@@ -260,7 +277,10 @@ static int open_tree(struct daemon *d, struct vr_backend_params *bp)
 		vr_log(LOG_ERR, "cannot open backend=%s; nothing mounted", d->opts.backend);
 		return -1;
 	}
+	if (vr_keeper_open(d->opts.keep, &d->backend, d->opts.secret != NULL, &d->keeper) != 0)
+		return -1;
 	rc = (struct vr_res_config){
+	    .keeper = vr_keeper_hooks(d->keeper),
 	    .backend = &d->backend,
 	    .keys = d->keys,
 	    .audit = d->audit,
@@ -276,6 +296,13 @@ static int open_tree(struct daemon *d, struct vr_backend_params *bp)
 	    .meta_limit = d->opts.meta_limit_bytes};
 	if (vr_res_new(&rc, &d->res) != 0) {
 		vr_log(LOG_ERR, "cannot set up the tree");
+		return -1;
+	}
+	/* what a keeper held comes back, checked on the device, before anything is served */
+	if (d->keeper && (vr_keeper_restore(d->keeper, d->res, d->audit) != 0 ||
+			  vr_keeper_start(d->keeper) != 0)) {
+		vr_log(LOG_ERR, "cannot restore what the keeper held: out of memory; nothing "
+				"mounted");
 		return -1;
 	}
 	return 0;
@@ -347,7 +374,11 @@ int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 	bool allow_other = has_allow_other(args);
 
 	no_core_dumps();
-	if (check_mountpoint(mountpoint) != 0)
+	/* under a keeper, a stale mount is the last daemon's, and replaced */
+	bool restarting =
+	    getenv("NOTIFY_SOCKET") && !(d->opts.keep && strcmp(d->opts.keep, "off") == 0);
+
+	if (check_mountpoint(mountpoint, restarting) != 0)
 		return -1;
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;
@@ -359,7 +390,7 @@ int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 		return -1;
 	if (name_socket(d, mountpoint) != 0)
 		return -1;
-	if (open_tree(d, &bp) != 0)
+	if (open_residency(d, &bp) != 0)
 		return -1;
 	vr_backend_info(&d->backend, &info);
 	/* the socket first: one that cannot be served stops the start before anything is
@@ -381,7 +412,11 @@ void daemon_stop(struct daemon *d)
 			fuse_unmount(d->fuse);
 		fuse_destroy(d->fuse);
 	}
-	vr_res_free(d->res); /* scrubs and frees every file's device memory */
+	/* on a signal, what is resident stays with the keeper for the next start; at an unmount
+	 * it is let go */
+	vr_keeper_stop(d->keeper, d->res, d->stop_signal != 0);
+	vr_res_free(d->res); /* scrubs and frees every file's device memory (the kept: not) */
+	vr_keeper_free(d->keeper);
 	vr_backend_close(&d->backend);
 	if (d->audit && d->mounted)
 		daemon_audit(d, "daemon_stopped", "ok", NULL);

@@ -316,7 +316,8 @@ static int seal_now(struct vr_residency *r, struct vr_node *n, const struct vr_c
 		return remove_failed(r, n, c);
 	}
 	publish_seal(r, n, s, rel, &tm);
-	res_source_load(r, n, c); /* a model.sig or SHA256SUMS now vouches for its directory */
+	res_keep_sealed(r, n, rel); /* its memory outlives the daemon, when a keeper holds it */
+	res_source_load(r, n, c);   /* a model.sig or SHA256SUMS now vouches for its directory */
 	return 0;
 }
 

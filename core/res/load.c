@@ -168,7 +168,7 @@ int res_create_held(struct vr_residency *r, const char *path, mode_t mode,
 	}
 	begin_load(r, l.parent, n, h, *dev, c);
 	*dev = NULL;
-	res_touch_dir(l.parent);
+	res_touch_dir(r, l.parent);
 	res_node_path(n, rel, VR_SEAL_PATH_MAX);
 	*out = h;
 	return 0;

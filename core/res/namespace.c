@@ -134,7 +134,7 @@ int vr_res_mkdir(struct vr_residency *r, const char *path, mode_t mode, const st
 	if (ret)
 		goto unlock;
 	res_link_child(l.parent, n);
-	res_touch_dir(l.parent);
+	res_touch_dir(r, l.parent);
 unlock:
 	res_unlock(r);
 	res_refused("mkdir", path, ret);
@@ -159,7 +159,7 @@ int vr_res_rmdir(struct vr_residency *r, const char *path, const struct vr_calle
 		ret = -ENOTEMPTY;
 	if (ret)
 		goto unlock;
-	res_touch_dir(l.node->parent);
+	res_touch_dir(r, l.node->parent);
 	res_unlink_child(l.node);
 	res_node_put(r, l.node);
 unlock:
@@ -392,7 +392,7 @@ static void rename_link(struct vr_residency *r, const struct res_lookup *src,
 	free(src->node->name);
 	src->node->name = name;
 	res_link_child(dst->parent, src->node);
-	res_touch_dir(oldp);
+	res_touch_dir(r, oldp);
 	dst->parent->mtime = dst->parent->ctime = src->node->ctime = oldp->mtime;
 }
 
@@ -472,6 +472,7 @@ static int with_node(struct vr_residency *r, const char *path, struct vr_handle 
 	if (ret == 0) {
 		apply(l.node, arg);
 		res_now(&l.node->ctime);
+		res_changed(r);
 	}
 	res_unlock(r);
 	return ret;
@@ -589,7 +590,7 @@ int vr_res_symlink(struct vr_residency *r, const char *target, const char *path,
 	}
 	n->mode = S_IFLNK | 0777;
 	res_link_child(l.parent, n);
-	res_touch_dir(l.parent);
+	res_touch_dir(r, l.parent);
 unlock:
 	res_unlock(r);
 	if (why)

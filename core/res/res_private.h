@@ -130,6 +130,10 @@ struct vr_node {
 	 * passing checks at open write no record until its state changes or a check fails */
 	bool open_audited;
 	const char *incomplete_why; /* [T] why, while ST_INCOMPLETE */
+	/* [T] the names its memory has in the keeper's store (record.c): 0 when not there */
+	uint64_t keep_id;
+	uint32_t keep_chunks;
+	uint64_t *keep_lens; /* [T] each one's bytes */
 };
 
 struct vr_handle {
@@ -174,6 +178,8 @@ struct vr_residency {
 		unsigned held; /* 0: a free entry */
 	} slots[VR_RES_CHECKS_OTHERS];
 	unsigned slots_held; /* [T] their sum */
+	bool keeping;	     /* [T] stopping to be restarted: the keeper's files stay there */
+	struct vr_res_restored restored; /* [T] what the last restore brought back */
 };
 
 /*
@@ -317,7 +323,7 @@ int res_follow(struct vr_residency *r, const struct vr_node *link, const struct 
 	       struct vr_node **out);
 void res_link_child(struct vr_node *dir, struct vr_node *n);
 void res_unlink_child(struct vr_node *n);
-void res_touch_dir(struct vr_node *dir);
+void res_touch_dir(struct vr_residency *r, struct vr_node *dir);
 int res_resolve(struct vr_residency *r, const char *path, struct res_lookup *l);
 /* The same as P would: -EACCES at the first directory on the way P may not search, before
  * anything below it is looked at (as open(2) answers). [T] */
@@ -538,5 +544,16 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const s
 void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k);
 int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
 int res_status_text(struct vr_residency *r, char **text, size_t *len);
+
+/* record.c: the keeper's store in step with the tree */
+/* The tree changed: the keeper writes a new record. [T] */
+void res_changed(struct vr_residency *r);
+/* N was just sealed: its memory goes to the keeper. IO held exclusively, T not. */
+void res_keep_sealed(struct vr_residency *r, struct vr_node *n, const char *path);
+/* At the daemon's stop to be restarted: frees N's memory unscrubbed, left to the keeper, and
+ * returns true; false when N is not the keeper's or the daemon is not to be restarted. */
+bool res_keep_at_free(struct vr_residency *r, struct vr_node *n);
+/* N's memory is freed: the keeper lets it go. [T] or the last reference. */
+void res_keep_drop(struct vr_residency *r, struct vr_node *n);
 
 #endif

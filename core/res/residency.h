@@ -25,6 +25,24 @@ struct vr_trust;
  */
 #define VR_RES_CHECKS_OTHERS 8
 
+/*
+ * A keeper of device memory across restarts of the daemon (docs/operations.md, "Restarts"):
+ * called with no residency lock held except where said.
+ */
+struct vr_res_keeper {
+	void *ctx;
+	/* a file was sealed: hand its memory to the keeper; 0 with the id of its names there,
+	 * their number and each one's bytes (malloc'd, the residency's), or -errno (the file
+	 * then does not outlive the daemon) */
+	int (*store)(void *ctx, struct vr_dev_file *dev, uint64_t *id, uint32_t *chunks,
+		     uint64_t **lens);
+	/* the memory under ID is freed (the file removed, replaced): the keeper lets it go */
+	void (*drop)(void *ctx, uint64_t id, uint32_t chunks);
+	/* the tree changed: a new record is due (vr_res_record); called with the tree lock
+	 * held, so it must only take a lock of its own */
+	void (*changed)(void *ctx);
+};
+
 struct vr_res_config {
 	struct vr_backend *backend; /* opened; stays the caller's */
 	struct vr_keyring *keys;    /* stays the caller's */
@@ -47,6 +65,8 @@ struct vr_res_config {
 	/* host memory each user's entries and attributes may take (0: VR_META_LIMIT_DEFAULT);
 	 * root and the mount's owner are not limited */
 	uint64_t meta_limit;
+	/* NULL: none, and a restart of the daemon loses every file */
+	const struct vr_res_keeper *keeper;
 };
 
 #define VR_META_LIMIT_DEFAULT (64ULL << 20)
@@ -304,6 +324,37 @@ int vr_res_statfs(struct vr_residency *r, struct vr_statfs *out);
  * caller's and must outlive the residency (a check may still be using them).
  */
 void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust);
+/*
+ * The tree as the record a keeper holds (restart): one line of JSON (folders, links, sealed files
+ * with their seals and the names of their memory, in GEN) and one of its HMAC-SHA256 under the
+ * record key (vr_keyring_record_mac), malloc'd into *OUT. Returns 0 or -ENOMEM.
+ */
+int vr_res_record(struct vr_residency *r, uint64_t gen, char **out, size_t *len);
+/* The daemon stops to be restarted: files the keeper holds are freed unscrubbed and kept there,
+ * by vr_res_free, not let go. */
+void vr_res_keep_at_stop(struct vr_residency *r);
+
+/* What a restore found. */
+struct vr_res_restored {
+	uint64_t generation;
+	unsigned files, dirs, links;
+	uint64_t bytes;
+	unsigned quarantined; /* their bytes differ from their seals: kept, never served */
+	unsigned refused;     /* not restored: memory missing or not what the record says */
+	double seconds;
+};
+/*
+ * Rebuilds the tree from RECORD (LEN bytes, as vr_res_record wrote it), into a residency with
+ * nothing in it yet. TAKE(CTX, ID, I) gives (once) the descriptor the keeper holds as chunk I of
+ * ID, or -1. Each file's memory is adopted by the backend and its fs-verity digest recomputed on
+ * the device and compared with its seal's (whose signature is checked first) before the file is
+ * put in the tree; a file whose bytes differ is quarantined and audited. Returns 0 (*OUT says
+ * what came back), -EBADMSG (the record's MAC fails: nothing restored), -EINVAL (not a
+ * record, or of another device or backend: nothing restored, WHY says which) or -ENOMEM.
+ */
+int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
+		   int (*take)(void *ctx, uint64_t id, uint32_t i), void *ctx,
+		   struct vr_res_restored *out, char *why, size_t cap);
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);
 /* The checks UID holds now, running or waiting on a shared one (root and the user who mounted:

@@ -102,6 +102,7 @@ void res_node_destroy(struct vr_residency *r, struct vr_node *n)
 	free(n->seal);
 	free(n->seal_json);
 	free(n->check_why);
+	free(n->keep_lens);
 	free(n->index);
 	res_source_free(n->source);
 	free(n->name);
@@ -251,11 +252,12 @@ void res_unlink_child(struct vr_node *n)
 	n->parent = NULL;
 }
 
-/* A directory's entries changed: its mtime and ctime move. [T] */
-void res_touch_dir(struct vr_node *dir)
+/* A directory's entries changed: its mtime and ctime move, and the keeper's record is due. [T] */
+void res_touch_dir(struct vr_residency *r, struct vr_node *dir)
 {
 	res_now(&dir->mtime);
 	dir->ctime = dir->mtime;
+	res_changed(r);
 }
 
 /*
@@ -469,6 +471,8 @@ void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st
 		r->metrics->seals += st == ST_SEALED;
 		r->metrics->quarantines += st == ST_QUARANTINED;
 	}
+	if (st != n->state)
+		res_changed(r);
 	n->state = st;
 }
 
@@ -510,6 +514,7 @@ void res_release_device(struct vr_residency *r, struct vr_node *n, const char *p
 
 	if (!n->dev)
 		return;
+	res_keep_drop(r, n);
 	ret = vr_dev_file_free(n->dev);
 	n->dev = NULL;
 	res_audit(r, "vram_deallocated", path, c, ret ? "failed" : "ok", NULL,
@@ -525,7 +530,8 @@ static __attribute__((noinline)) void free_file(struct vr_residency *r, struct v
 		strcpy(path, n->name);
 	if (n->keep_shared && n->dev)
 		n->dev->keep_shared = true; /* leased when the daemon stopped: the lessee's now */
-	res_release_device(r, n, path, NULL);
+	if (!res_keep_at_free(r, n))
+		res_release_device(r, n, path, NULL);
 }
 
 static void free_subtree(struct vr_residency *r, struct vr_node *n)
@@ -616,7 +622,7 @@ void res_detach_file(struct vr_residency *r, struct vr_node *n)
 		free(n->name);
 		n->name = full;
 	}
-	res_touch_dir(n->parent);
+	res_touch_dir(r, n->parent);
 	res_unlink_child(n);
 	n->refs--;
 }

@@ -98,8 +98,10 @@ int vr_res_setxattr(struct vr_residency *r, const char *path, const char *name, 
 		n->xattrs[n->nxattrs++] = (struct res_xattr){nm, copy, size};
 		copy = NULL;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		res_now(&n->ctime);
+		res_changed(r);
+	}
 unlock:
 	res_unlock(r);
 	free(copy);
@@ -186,6 +188,7 @@ int vr_res_removexattr(struct vr_residency *r, const char *path, const char *nam
 		free(x->value);
 		*x = n->xattrs[--n->nxattrs];
 		res_now(&n->ctime);
+		res_changed(r);
 	}
 	res_unlock(r);
 	return ret;
