@@ -39,6 +39,9 @@ struct vr_backend_params {
 	size_t nopts;
 	/* backend=auto is only asking: "no GPU here" is news, not an error (logged as info) */
 	bool probe;
+	/* a keeper hands memory back at this start (vr_dev_adopt follows): what the backend
+	 * finds of an earlier daemon's (the mock's chunk files) is left for the restore */
+	bool restoring;
 };
 
 /*

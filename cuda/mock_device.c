@@ -99,7 +99,7 @@ static void clear_chunk_dir(int dirfd)
 }
 
 /* Opens (making it if needed) the directory vram=DIR of chunk files; returns an fd or -errno. */
-static int open_chunk_dir(const char *dir)
+static int open_chunk_dir(const char *dir, bool restoring)
 {
 	struct stat st;
 	int fd;
@@ -126,7 +126,8 @@ static int open_chunk_dir(const char *dir)
 		close(fd);
 		return -EPERM;
 	}
-	clear_chunk_dir(fd);
+	if (!restoring)
+		clear_chunk_dir(fd); /* else the restore takes what it names and frees the rest */
 	return fd;
 }
 
@@ -200,7 +201,7 @@ static int mock_open(const struct vr_backend_params *p, void **ctx)
 	if (faults && (ret = parse_fault(m, faults)) != 0)
 		goto free_mock;
 	if (vram) {
-		ret = open_chunk_dir(vram);
+		ret = open_chunk_dir(vram, p->restoring);
 		if (ret < 0)
 			goto free_mock;
 		m->dirfd = ret;

@@ -55,16 +55,24 @@ static uint64_t round_grain(uint64_t n)
 int mock_chunk_make(struct mock *m, uint64_t len, struct chunk *c)
 {
 	char name[32];
-	int fd, ret;
+	int fd = -1, ret;
 
-	pthread_mutex_lock(&m->lock);
-	c->id = m->next_id++;
-	pthread_mutex_unlock(&m->lock);
 	if (m->dirfd >= 0) {
-		snprintf(name, sizeof(name), "chunk-%llu", (unsigned long long)c->id);
-		fd = openat(m->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			    0600);
+		/* past the files an earlier daemon's chunks left there, if any */
+		for (int tries = 0; tries < 4096; tries++) {
+			pthread_mutex_lock(&m->lock);
+			c->id = m->next_id++;
+			pthread_mutex_unlock(&m->lock);
+			snprintf(name, sizeof(name), "chunk-%llu", (unsigned long long)c->id);
+			fd = openat(m->dirfd, name,
+				    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+			if (fd >= 0 || errno != EEXIST)
+				break;
+		}
 	} else {
+		pthread_mutex_lock(&m->lock);
+		c->id = m->next_id++;
+		pthread_mutex_unlock(&m->lock);
 		fd = memfd_create("vram-mock-chunk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	}
 	if (fd < 0)

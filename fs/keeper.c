@@ -34,6 +34,7 @@ struct handed {
 
 struct vr_keeper {
 	int sock; /* connected to NOTIFY_SOCKET */
+	struct vr_backend *backend;
 	struct vr_res_keeper hooks;
 	struct vr_residency *r;
 	pthread_t thread;
@@ -255,7 +256,7 @@ static int connect_notify(const char *path)
 	return fd;
 }
 
-int vr_keeper_open(const char *mode, const struct vr_backend *b, bool secret_given,
+int vr_keeper_open(const char *mode, struct vr_backend *b, bool secret_given,
 		   struct vr_keeper **out)
 {
 	const char *notify = getenv("NOTIFY_SOCKET"), *fdstore = getenv("FDSTORE");
@@ -297,6 +298,7 @@ int vr_keeper_open(const char *mode, const struct vr_backend *b, bool secret_giv
 	}
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->wake, NULL);
+	k->backend = b;
 	k->hooks =
 	    (struct vr_res_keeper){.ctx = k, .store = store, .drop = drop, .changed = changed};
 	vr_log(LOG_NOTICE, "device memory is kept across restarts by the keeper at %s (%s)", notify,
@@ -404,6 +406,34 @@ static char *read_record(int fd, size_t *len)
 	return buf;
 }
 
+/*
+ * Frees chunk descriptor FD as the backend frees a file's memory (scrubbed; with vram=DIR its
+ * file removed), or closes it when the backend does not take it.
+ */
+static void free_chunk(struct vr_keeper *k, int fd)
+{
+	int fds[1] = {fd};
+	uint64_t lens[1];
+	struct stat st;
+	struct vr_dev_export e = {.kind = VR_EXPORT_HOST_FD, .count = 1, .fds = fds, .lens = lens};
+	struct vr_dev_file *f;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+		close(fd);
+		return;
+	}
+	lens[0] = (uint64_t)st.st_size;
+	/* vr_dev_adopt closes what it does not take; e's arrays are not the heap's */
+	if (k->backend->ops->adopt &&
+	    k->backend->ops->adopt(k->backend->ctx, &e, lens[0], &f) == 0) {
+		f->backend = k->backend;
+		f->size = lens[0];
+		vr_dev_file_free(f);
+	}
+	if (fds[0] >= 0)
+		close(fds[0]);
+}
+
 /* Lets go of every handed descriptor not taken, in the keeper's store too (but the record of
  * generation KEEP_GEN, replaced by the next one). */
 static void let_go(struct vr_keeper *k, uint64_t keep_gen)
@@ -418,7 +448,10 @@ static void let_go(struct vr_keeper *k, uint64_t keep_gen)
 				remove_name(k, k->handed[j].name);
 				n++;
 			}
-			close(k->handed[j].fd);
+			if (strncmp(k->handed[j].name, "vr-c-", 5) == 0)
+				free_chunk(k, k->handed[j].fd);
+			else
+				close(k->handed[j].fd);
 		}
 		free(k->handed[j].name);
 	}

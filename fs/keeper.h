@@ -18,7 +18,7 @@ struct vr_audit;
  * SECRET_GIVEN: the master secret comes from a file (an ephemeral one could not check the
  * record after a restart). Returns 0, or -1 having said why (keep=on that cannot be).
  */
-int vr_keeper_open(const char *mode, const struct vr_backend *b, bool secret_given,
+int vr_keeper_open(const char *mode, struct vr_backend *b, bool secret_given,
 		   struct vr_keeper **out);
 /* The residency's calls into K (store, drop, changed). */
 const struct vr_res_keeper *vr_keeper_hooks(struct vr_keeper *k);

@@ -382,6 +382,9 @@ int daemon_start(struct daemon *d, struct fuse_args *args, const char *mountpoin
 		return -1;
 	if (vr_options_backend_params(&d->opts, &bp) != 0)
 		return -1;
+	const char *lpid = getenv("LISTEN_PID");
+
+	bp.restoring = lpid && atol(lpid) == (long)getpid() && getenv("LISTEN_FDS");
 	if (probe_fuse_options(args) != 0)
 		return -1;
 	if (open_keys(d) != 0 || open_trust(d) != 0)

@@ -34,6 +34,8 @@ struct status_counts {
 	uint64_t files, sealed, quarantined, incomplete, refused, leases, exports;
 	uint64_t meta_bytes, meta_limit;
 	struct res_expect_counts ek;
+	struct vr_res_restored restored;
+	bool kept; /* a keeper holds what is resident across restarts */
 };
 
 /* Copies the counters (not the expected digests' counts). [T] */
@@ -51,6 +53,8 @@ static void status_snapshot(struct vr_residency *r, struct status_counts *k)
 	    .exports = r->exports,
 	    .meta_bytes = r->meta_bytes,
 	    .meta_limit = res_meta_limit(r),
+	    .restored = r->restored,
+	    .kept = r->cfg.keeper != NULL,
 	};
 }
 
@@ -61,6 +65,25 @@ static bool add_u64(cJSON *o, const char *key, uint64_t v)
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
 	return cJSON_AddRawToObject(o, key, num) != NULL;
+}
+
+/* Whether a keeper holds what is resident, and what the last restart brought back. */
+static bool status_restart(cJSON *o, const struct status_counts *k)
+{
+	const struct vr_res_restored *g = &k->restored;
+	cJSON *x;
+
+	if (!cJSON_AddBoolToObject(o, "kept_across_restarts", k->kept))
+		return false;
+	if (!g->generation)
+		return true;
+	x = cJSON_AddObjectToObject(o, "restored");
+	return x && add_u64(x, "files", g->files) && add_u64(x, "bytes", g->bytes) &&
+	       add_u64(x, "folders", g->dirs) && add_u64(x, "links", g->links) &&
+	       add_u64(x, "quarantined", g->quarantined) &&
+	       add_u64(x, "not_restored", g->refused) &&
+	       cJSON_AddNumberToObject(x, "seconds", g->seconds) &&
+	       add_u64(x, "record_generation", g->generation);
 }
 
 /* The backend, what it warns of, and the device with its memory. False: no memory. */
@@ -166,8 +189,9 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	o = cJSON_CreateObject();
 	if (!o)
 		return -ENOMEM;
-	ret =
-	    status_device(o, &info) && status_counts(r, o, &k) ? print_line(o, out, len) : -ENOMEM;
+	ret = status_device(o, &info) && status_counts(r, o, &k) && status_restart(o, &k)
+		  ? print_line(o, out, len)
+		  : -ENOMEM;
 	cJSON_Delete(o);
 	return ret;
 }
@@ -292,6 +316,12 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	    labels, k.exports);
 	one(&t, "leases", "gauge", "Socket leases alive (files mapped by processes).", labels,
 	    k.leases);
+	one(&t, "restored_files", "gauge",
+	    "Files this start took back from a keeper, checked on the device against their seals.",
+	    labels, k.restored.files);
+	one(&t, "restored_quarantined", "gauge",
+	    "Files this start took back whose bytes differed from their seals.", labels,
+	    k.restored.quarantined);
 	if (t.oom) {
 		free(t.buf);
 		return -ENOMEM;

@@ -253,6 +253,8 @@ static int put_file(struct restore *st, const char *path, struct placed *p,
 			n->seal = p->seal;
 			p->seal = NULL;
 			res_set_state(r, n, ST_SEALED);
+			if (r->metrics)
+				r->metrics->seals--; /* sealed before, only checked again now */
 		} else {
 			res_set_check_why(n, p->ok ? "out of memory at the restore" : p->why);
 			res_set_state(r, n, ST_QUARANTINED);
@@ -371,9 +373,26 @@ static void restore_node(struct restore *st, const cJSON *o)
 	} else if (strcmp(k->valuestring, "link") == 0 && cJSON_IsString(t) &&
 		   vr_res_symlink(st->r, t->valuestring, path, &c) == 0) {
 		st->got->links++;
+		apply_meta(st->r, path, o); /* the link's own: nothing follows it */
 	} else {
 		st->got->refused++;
 	}
+}
+
+/* Folder entry O's times as recorded. */
+static void redate_dir(struct vr_residency *r, const cJSON *o)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "path");
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kind");
+	char path[VR_SEAL_PATH_MAX + 1];
+	struct timespec tv[2];
+
+	if (!cJSON_IsString(p) || !cJSON_IsString(k) || strcmp(k->valuestring, "dir") != 0 ||
+	    strlen(p->valuestring) >= VR_SEAL_PATH_MAX || !get_time(o, "atime", &tv[0]) ||
+	    !get_time(o, "mtime", &tv[1]))
+		return;
+	snprintf(path, sizeof(path), "/%s", p->valuestring);
+	vr_res_utimens(r, path, tv);
 }
 
 /* The record's MAC, checked; *JSON_LEN gets the length of its JSON line. */
@@ -448,6 +467,8 @@ int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
 		get_u64(root, "generation", &got.generation);
 		cJSON_ArrayForEach(o, nodes) restore_node(&st, o);
 		reload_sources(&st);
+		/* folders' times again: what was made in them since moved them */
+		cJSON_ArrayForEach(o, nodes) redate_dir(r, o);
 		got.seconds = now_s() - t0;
 		res_lock(r);
 		r->restored = got;
