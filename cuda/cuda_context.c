@@ -44,13 +44,14 @@ static int open_vmm(struct cuda *c)
 					    "cuMemSetAccess",
 					    "cuMemGetAllocationGranularity",
 					    "cuMemExportToShareableHandle",
+					    "cuMemImportFromShareableHandle",
 					    "cuDeviceGetAttribute",
 					    "cuGetErrorName"};
 	void **slots[] = {
 	    (void **)&c->drv.create,	 (void **)&c->drv.release,     (void **)&c->drv.reserve,
 	    (void **)&c->drv.addr_free,	 (void **)&c->drv.map,	       (void **)&c->drv.unmap,
 	    (void **)&c->drv.set_access, (void **)&c->drv.granularity, (void **)&c->drv.export_fd,
-	    (void **)&c->drv.attribute,	 (void **)&c->drv.error_name};
+	    (void **)&c->drv.import_fd,	 (void **)&c->drv.attribute,   (void **)&c->drv.error_name};
 	int vmm = 0, posix = 0;
 	size_t g = 0, gmin = 0;
 
@@ -347,5 +348,7 @@ const struct vr_backend_ops vr_cuda_ops = {
     .fsverity = cuda_fsverity,
     .held = cuda_held,
     .export = cuda_export,
+    .keep = cuda_export,
+    .adopt = cuda_adopt,
     .file_free = cuda_file_free,
 };

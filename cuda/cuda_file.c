@@ -227,7 +227,7 @@ static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 	uint64_t at = f->held;
 	int ret = 0;
 
-	for (uint32_t i = f->count; i-- > keep && !f->hdr.keep_shared;) {
+	for (uint32_t i = f->count; i-- > keep && !f->hdr.keep_shared && !f->hdr.kept;) {
 		at -= f->chunks[i].len;
 		int e = cuda_err(c,
 				 cudaMemsetAsync((void *)(uintptr_t)(f->base + at), 0,
@@ -478,4 +478,80 @@ int cuda_file_free(void *ctx, struct vr_dev_file *file)
 	free(f->chunks);
 	free(f);
 	return ret;
+}
+
+/* Releases F's first N imported chunks and its reservation, and frees it (an adoption failed). */
+static void unadopt(struct cuda *c, struct cuda_file *f, uint32_t n, bool mapped)
+{
+	if (mapped)
+		unmap_all(c, f->base, f->chunks, n);
+	for (uint32_t i = 0; i < n; i++)
+		c->drv.release(f->chunks[i].h);
+	if (f->reserved)
+		c->drv.addr_free(f->base, f->reserved);
+	cudaEventDestroy(f->written);
+	free(f->chunks);
+	free(f);
+}
+
+/*
+ * A file of SIZE bytes over the chunks FROM names (POSIX descriptors of VMM allocations, as
+ * cuda_export gave them to a keeper before a restart): imported, mapped end to end in a new
+ * reservation, read-write for this device, their bytes counted in the budget. The descriptors
+ * stay the caller's (the driver keeps its own reference). All or nothing.
+ */
+int cuda_adopt(void *ctx, struct vr_dev_export *from, uint64_t size, struct vr_dev_file **out)
+{
+	struct cuda *c = ctx;
+	struct vr_dev_file *file;
+	struct cuda_file *f;
+	uint64_t sum = 0;
+	uint32_t i;
+	int ret;
+
+	if (from->kind != VR_EXPORT_CUDA_FD || (size == 0) != (from->count == 0))
+		return -EINVAL;
+	for (i = 0; i < from->count; i++) {
+		if (from->lens[i] == 0 || from->lens[i] % c->grain)
+			return -EINVAL;
+		sum += from->lens[i];
+	}
+	if (sum < size || (from->count && sum - from->lens[from->count - 1] >= size))
+		return -EINVAL;
+	ret = cuda_file_new(ctx, &file);
+	if (ret)
+		return ret;
+	f = cf(file);
+	f->chunks = calloc(from->count ? from->count : 1, sizeof(*f->chunks));
+	ret = f->chunks ? 0 : -ENOMEM;
+	for (i = 0; i < from->count && ret == 0; i++) {
+		ret = cuda_drv_err(c,
+				   c->drv.import_fd(&f->chunks[i].h, (void *)(intptr_t)from->fds[i],
+						    CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR),
+				   "cuMemImportFromShareableHandle");
+		if (ret)
+			break;
+		f->chunks[i].len = from->lens[i];
+		f->count = i + 1;
+	}
+	if (ret == 0 && sum)
+		ret =
+		    cuda_drv_err(c, c->drv.reserve(&f->base, sum, 0, 0, 0), "cuMemAddressReserve");
+	if (ret == 0)
+		f->reserved = sum;
+	if (ret == 0 && sum && (ret = map_all(c, f->base, f->chunks, f->count)) == 0) {
+		ret = take_budget(c, sum);
+		if (ret)
+			unmap_all(c, f->base, f->chunks, f->count);
+	}
+	if (ret) {
+		unadopt(c, f, f->count, false);
+		return ret;
+	}
+	f->cap = f->count;
+	f->held = sum;
+	f->size = size;
+	check_file(f, true);
+	*out = file;
+	return 0;
 }

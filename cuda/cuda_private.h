@@ -47,6 +47,7 @@ struct drv {
 				CUmemAllocationGranularity_flags);
 	CUresult (*export_fd)(void *, CUmemGenericAllocationHandle, CUmemAllocationHandleType,
 			      unsigned long long);
+	CUresult (*import_fd)(CUmemGenericAllocationHandle *, void *, CUmemAllocationHandleType);
 	CUresult (*attribute)(int *, CUdevice_attribute, CUdevice);
 	CUresult (*error_name)(CUresult, const char **);
 };
@@ -128,6 +129,8 @@ int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size);
 uint64_t cuda_held(void *ctx, const struct vr_dev_file *file);
 int cuda_file_free(void *ctx, struct vr_dev_file *file);
 
+/* cuda_file.c: a file made again from chunks a keeper held across a restart */
+int cuda_adopt(void *ctx, struct vr_dev_export *from, uint64_t size, struct vr_dev_file **out);
 /* cuda_export.c: a file's chunks as descriptors for another process */
 int cuda_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out);
 

@@ -415,7 +415,11 @@ static void free_chunk(struct vr_keeper *k, int fd)
 	int fds[1] = {fd};
 	uint64_t lens[1];
 	struct stat st;
-	struct vr_dev_export e = {.kind = VR_EXPORT_HOST_FD, .count = 1, .fds = fds, .lens = lens};
+	struct vr_dev_export e = {.kind = k->backend->ops->host_memory ? VR_EXPORT_HOST_FD
+								       : VR_EXPORT_CUDA_FD,
+				  .count = 1,
+				  .fds = fds,
+				  .lens = lens};
 	struct vr_dev_file *f;
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {

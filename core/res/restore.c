@@ -123,7 +123,7 @@ static int adopt_memory(struct restore *st, const cJSON *o, const char *path, ui
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (strcmp(st->r->dev.backend, "mock") != 0)
+	if (!st->r->cfg.backend->ops->host_memory)
 		e.kind = VR_EXPORT_CUDA_FD;
 	for (int i = 0; i < n; i++) {
 		const cJSON *len = cJSON_GetArrayItem(cl, i);

@@ -140,4 +140,39 @@ printf 'X' | dd of="$WORK/signed/signme-2" bs=1 seek=2 conv=notrunc status=none
 refuse "a changed weight is refused" "Input/output error" cp "$WORK/signed/signme-2" "$MNT/signed/signme-2"
 check "verify names it" bash -c "cat '$MNT/signed/verify' | grep -q '^FAILED signed/signme-2 sha256 differs from signed/model.sig'"
 check "unmount, daemon exits 0" unmount_vr
+
+# --- a restart under vram-keeper keeps what is resident: CUDA descriptors held across it ---
+if [ -x "$BIN/vram-keeper" ]; then
+	"$BIN/vram-keeper" -- "$BIN/vram-residency" -f -o "backend=cuda,secret=$SECRET,audit=$AUDIT" \
+		"$MNT" 2>> "$WORK/keeper.log" &
+	keeper=$!
+	served() {
+		for _ in $(seq 1 200); do
+			p=$(pgrep -P "$keeper" -x vram-residency)
+			[ -n "$p" ] && [ "$p" != "${1:-}" ] && cat "$MNT/status" > /dev/null 2>&1 &&
+				return 0
+			sleep 0.05
+		done
+		tail -20 "$WORK/keeper.log" >&2
+		return 1
+	}
+	check "keeper: the daemon serves" served
+	mkdir -p "$MNT/llama"
+	cp "$WORK/model.bin" "$MNT/llama/model.bin"
+	cp "$WORK/small.bin" "$MNT/small.bin"
+	sleep 0.3
+	seal_before=$(cat "$MNT/llama/model.bin.seal")
+	old=$(pgrep -P "$keeper" -x vram-residency)
+	kill -KILL "$old"
+	check "keeper: restarted after kill -9" served "$old"
+	check "keeper: the model came back with its seal" [ "$(cat "$MNT/llama/model.bin.seal")" = "$seal_before" ]
+	check "keeper: its bytes" cmp "$WORK/model.bin" "$MNT/llama/model.bin"
+	check "keeper: checked on the device" grep -q "restored from the keeper: 2 files" "$WORK/keeper.log"
+	grep -h "restored from the keeper" "$WORK/keeper.log"
+	check "keeper: verify passes" grep -q "^OK llama/model.bin" "$MNT/verify"
+	check "keeper: nothing was loaded again" grep -q '^vram_residency_loads_total{.*} 0$' "$MNT/metrics"
+	check "keeper: unmount" fusermount3 -u "$MNT"
+	wait "$keeper"
+	check "keeper: exits 0 after the unmount" [ $? -eq 0 ]
+fi
 finish

@@ -38,7 +38,8 @@ for c in tmpl["spec"]["containers"]:
     check(f"{n}: /run/vram is the host's", vram is not None and vols[vram["name"]].get("hostPath", {}).get("path") == "/run/vram")
     cmd = c["command"]
     mp = cmd[-1]
-    check(f"{n}: runs the daemon in the foreground on a mount point under /run/vram", cmd[0] == "vram-residency" and "-f" in cmd and mp.startswith("/run/vram/"))
+    check(f"{n}: vram-keeper runs the daemon, which keeps what is resident across restarts", cmd[:3] == ["vram-keeper", "--", "vram-residency"])
+    check(f"{n}: runs the daemon in the foreground on a mount point under /run/vram", "vram-residency" in cmd and "-f" in cmd and mp.startswith("/run/vram/"))
     opts = cmd[cmd.index("-o") + 1].split(",")
     check(f"{n}: backend=cuda, allow_other, auto_unmount", {"backend=cuda", "allow_other", "auto_unmount"} <= set(opts))
     pre = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])

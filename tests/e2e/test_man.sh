@@ -7,7 +7,7 @@ MAN=$(cd "$(dirname "$0")/../../docs/man" && pwd)
 PASS=0
 FAIL=0
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
-for page in "$MAN/vram-residency.8" "$MAN/vram-seal.1" "$MAN/vram-map.1" "$MAN/vram-load.1"; do
+for page in "$MAN/vram-residency.8" "$MAN/vram-keeper.8" "$MAN/vram-seal.1" "$MAN/vram-map.1" "$MAN/vram-load.1"; do
 	warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
 	if [ -n "$warnings" ]; then bad "$page renders with warnings: $warnings"; else PASS=$((PASS + 1)); fi
 done
