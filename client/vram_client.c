@@ -240,8 +240,9 @@ static int request(struct vr_client *c, uint16_t op, uint32_t flags, uint32_t le
 		/* the daemon stopped (or the mount ended): mappings made stay readable */
 		if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
 			return fail(c, -ECONNRESET,
-				    "the daemon closed the connection (it stopped, or the mount "
-				    "ended); mappings already made keep their bytes");
+				    "the daemon closed the connection (it stopped or restarted, or "
+				    "the mount ended): connect again to map or check; mappings "
+				    "already made keep their bytes");
 		return fail(c, -errno, "sending to the daemon: %s", strerror(errno));
 	}
 	return 0;
@@ -286,7 +287,9 @@ static ssize_t receive(struct vr_client *c, int *fds, uint32_t cap, uint32_t *nf
 		}
 	}
 	if (n == 0)
-		return fail(c, -ECONNRESET, "the daemon closed the connection");
+		return fail(c, -ECONNRESET,
+			    "the daemon closed the connection (it stopped or restarted): connect "
+			    "again to map or check; mappings already made keep their bytes");
 	if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
 		return fail(c, -EPROTO, "a reply did not fit");
 	return n;

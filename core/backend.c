@@ -97,7 +97,7 @@ static int each_piece(struct vr_dev_file *f, int (*feed)(void *ctx, const void *
 {
 	/* no larger than the file: a fresh page costs its first touch, and the scrub touches all */
 	size_t piece = f->size < SHA_PIECE ? (size_t)f->size + (f->size == 0) : SHA_PIECE;
-	uint8_t *buf = malloc(piece);
+	uint8_t *buf = vr_buf_alloc(piece);
 	int ret = buf ? 0 : -ENOMEM;
 
 	for (uint64_t off = 0; off < f->size && ret == 0;) {
@@ -108,11 +108,7 @@ static int each_piece(struct vr_dev_file *f, int (*feed)(void *ctx, const void *
 			ret = feed(ctx, buf, n);
 		off += n;
 	}
-	if (buf) {
-		/* file bytes do not linger in freed heap memory */
-		explicit_bzero(buf, piece);
-		free(buf);
-	}
+	vr_buf_free(buf, piece); /* scrubbed */
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -308,6 +309,33 @@ static void read_units(struct spans_job *job, uint64_t u, uint8_t *buf)
 			  job->l1 + u * VR_DIGEST_SIZE);
 }
 
+/* Above glibc's first mmap threshold: smaller ones come from the heap as before. */
+#define BUF_MAP_MIN ((size_t)128 << 10)
+
+void *vr_buf_alloc(size_t len)
+{
+	void *p;
+
+	if (len < BUF_MAP_MIN)
+		return malloc(len ? len : 1);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	madvise(p, len, MADV_DONTDUMP); /* file bytes stay out of core dumps */
+	return p;
+}
+
+void vr_buf_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, len ? len : 1); /* file bytes do not linger */
+	if (len < BUF_MAP_MIN)
+		free(p);
+	else
+		munmap(p, len);
+}
+
 static void *spans_worker(void *arg)
 {
 	struct spans_job *job = arg;
@@ -319,7 +347,7 @@ static void *spans_worker(void *arg)
 			     ? (size_t)job->size
 			     : (size_t)UNITS_PER_GRAB * VR_FSV_UNIT_SIZE;
 
-	if (job->read && !(buf = malloc(buf_len))) {
+	if (job->read && !(buf = vr_buf_alloc(buf_len))) {
 		int none = 0;
 
 		atomic_compare_exchange_strong(job->read_ret, &none, -ENOMEM);
@@ -346,11 +374,8 @@ static void *spans_worker(void *arg)
 			unit_hash(p, len, job->l1 + u * VR_DIGEST_SIZE);
 		}
 	}
-	if (buf) {
-		/* file bytes do not linger in freed heap memory */
-		explicit_bzero(buf, buf_len);
-		free(buf);
-	}
+	if (buf)
+		vr_buf_free(buf, buf_len);
 	return NULL;
 }
 

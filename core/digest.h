@@ -92,6 +92,15 @@ void vr_sha256_async_free(struct vr_sha256_async *a);
 int vr_digest_both_spans(const struct vr_span *spans, size_t nspans, unsigned nthreads,
 			 uint8_t sha[VR_DIGEST_SIZE], uint8_t fsv[VR_DIGEST_SIZE]);
 
+/*
+ * A read-back buffer of LEN bytes for file bytes: a mapping of its own when large, so that its
+ * free gives the memory back to the system at once instead of leaving it in a thread's heap
+ * arena (a daemon digesting on many threads would keep growing). NULL when out of memory.
+ * vr_buf_free scrubs it (file bytes do not linger) and frees it.
+ */
+void *vr_buf_alloc(size_t len);
+void vr_buf_free(void *p, size_t len);
+
 /* Lowercase hex of LEN bytes into OUT (2*LEN+1 bytes). */
 void vr_hex(const uint8_t *in, size_t len, char *out);
 /* Parses exactly 2*LEN lowercase hex digits; returns 0 or -EINVAL. */

@@ -98,6 +98,10 @@ check "kill -9: the audit log says so" grep -q '"event":"vram_restored".*"outcom
 echo sum >&"${HOLD[1]}"
 read -r sum_after <&"${HOLD[0]}"
 check "the client's map read the same bytes throughout" [ "$sum_after" = "$want" ]
+echo verify >&"${HOLD[1]}"
+read -r verify_after <&"${HOLD[0]}"
+check "its lease ended with the connection: a check on it says so (ECONNRESET)" \
+	[ "$verify_after" = "verify -104" ]
 exec {HOLD[1]}>&-
 wait "$HOLD_PID" 2> /dev/null
 
