@@ -91,7 +91,9 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 
 		for (int i = 0; i < k; i++) {
 			const struct res_source *s = srcs[i]->source;
-			bool is_b3 = vr_manifest_blake3(s->kind);
+			/* a checksums.blake3, or a signature whose statement lists BLAKE3 */
+			bool is_b3 =
+			    s->m ? s->m->hash == VR_HASH_BLAKE3 : vr_manifest_blake3(s->kind);
 			const uint8_t *digest = is_b3 ? b3 : sha;
 			const struct vr_manifest_entry *en;
 
@@ -472,10 +474,12 @@ static void read_source(struct vr_residency *r, const struct vr_node *n, struct 
 		const struct vr_trust *trust = r->cfg.trust;
 
 		res_unlock(r);
+		/* what the seal's SHA-256 or BLAKE3 cannot answer: shards, BLAKE2b (the device
+		 * bytes' per-shard digests are still to come here) */
 		if (vr_oms_verify(buf, size, trust, &s->m, s->why) == 0 &&
-		    (s->m->shard_size || s->m->hash != VR_HASH_SHA256)) {
+		    !vr_manifest_seal_comparable(s->m)) {
 			snprintf(s->why, sizeof(s->why),
-				 "serialization %s with %s is verified by vram-seal verify-model "
+				 "serialization %s with %s is checked by vram-seal verify-model "
 				 "only; the daemon does not compare it yet",
 				 s->m->shard_size ? "shards" : "files", vr_hash_name(s->m->hash));
 			vr_manifest_free(s->m);
@@ -526,7 +530,8 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (s->m) {
 		if (kind == VR_MANIFEST_OMS)
 			snprintf(detail, sizeof(detail),
-				 "signature verified: %zu file(s) expected, key %.16s...",
+				 "signature verified%s: %zu file(s) expected, key %.16s...",
+				 s->m->cert_signed ? " (certificate chain to a trusted root)" : "",
 				 s->m->count, s->m->key_hint);
 		else
 			snprintf(detail, sizeof(detail), "%zu file(s) expected", s->m->count);
