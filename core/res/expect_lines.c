@@ -43,6 +43,11 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
 	else if (f->state != ST_SEALED || !f->seal)
 		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
+	else if (!vr_manifest_seal_comparable(m))
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s: a link under a %s statement is not followed "
+			 "yet",
+			 tpath, m->shard_size ? "shards" : "blake2b");
 	else if (!b3 && f->seal->no_sha256)
 		snprintf(
 		    why, sizeof(why),

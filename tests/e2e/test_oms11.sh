@@ -180,12 +180,40 @@ refuse "a changed byte under a BLAKE3 statement is refused" "Input/output error"
 check "verify names the blake3 difference" has_line b3bad "^FAILED b3bad/sub/nine blake3 differs from b3bad/model.sig"
 check "verify-model too" bash -c "tool b3bad | grep -q '^FAILED sub/nine .*blake3'"
 
-# 4. shards and BLAKE2b: checked by verify-model; the daemon refuses the source, saying so
+# 4. shards and BLAKE2b: each shard's digest taken from the device bytes on the host, at the
+# seal and at every verify; an empty file has no shard and passes
 for m in shards blake2 b2shards; do
-	check "verify-model passes ($m)" bash -c "tool $m > /dev/null"
-	refused $m "checked by vram-seal verify-model only" daemon-only
+	check "cp -r ($m)" cp -r "$WORK/$m" "$MNT/$m"
+	check "verify passes ($m)" passes $m
+	check "the weights are OK ($m)" has_line $m "^OK $m/weights.bin sha256:"
+	check "the empty file is OK ($m)" has_line $m "^OK $m/empty sha256:"
+	check "the seal records the signature ($m)" test "$(seal_field $m/sub/nine source)" = $m/model.sig
+	check "verify-model agrees ($m)" bash -c "tool $m > /dev/null"
+	check "verify passes again ($m)" passes $m
 done
 check "verify-model: the empty file has no shard and passes" bash -c "tool shards | grep -q '^OK empty '"
-check "verify-model: a changed byte names its shard" bash -c "tool shardsbad | grep -q '^FAILED weights.bin sha256 of shard 992:1000 differs'"
-check "verify-model: a longer file fails its shards' size" bash -c "tool b2bad | grep -q '^FAILED sub/eight 9 bytes where the shards list 8'"
+# a changed byte: refused at its close when the signature is there first
+mkdir -p "$MNT/shardsbad/sub"
+check "signature first (shards)" cp "$WORK/shardsbad/model.sig" "$MNT/shardsbad/"
+refuse "a changed byte in the last shard is refused" "Input/output error" \
+	cp "$WORK/shardsbad/weights.bin" "$MNT/shardsbad/"
+check "verify names the shard" has_line shardsbad "^FAILED shardsbad/weights.bin sha256 of shard 992:1000 differs from shardsbad/model.sig"
+check "audited as refused" audit_has vram_seal_refused shardsbad/weights.bin
+check "verify-model names it too" bash -c "tool shardsbad | grep -q '^FAILED weights.bin sha256 of shard 992:1000 differs'"
+# ... and quarantined when the signature arrives after it
+mkdir -p "$MNT/late/sub"
+check "the changed weight first" cp "$WORK/shardsbad/weights.bin" "$MNT/late/"
+check "the rest" cp -r "$WORK/shardsbad/sub" "$WORK/shardsbad/one" "$WORK/shardsbad/empty" "$WORK/shardsbad/config.json" "$MNT/late/"
+check "then the signature" cp "$WORK/shardsbad/model.sig" "$MNT/late/"
+refuse "the weight is quarantined" "Input/output error" cat "$MNT/late/weights.bin"
+check "verify fails it" has_line late "^FAILED late/weights.bin .*shard 992:1000 differs"
+check "the others pass" has_line late "^OK late/sub/nine "
+# a file longer than its shards
+mkdir -p "$MNT/b2bad"
+check "signature first (blake2b shards)" cp "$WORK/b2bad/model.sig" "$MNT/b2bad/"
+mkdir -p "$MNT/b2bad/sub"
+refuse "a file longer than its shards is refused" "Input/output error" \
+	cp "$WORK/b2bad/sub/eight" "$MNT/b2bad/sub/"
+check "verify says so" has_line b2bad "^FAILED b2bad/sub/eight 9 bytes where the shards list 8 from b2bad/model.sig"
+check "verify-model says so too" bash -c "tool b2bad | grep -q '^FAILED sub/eight 9 bytes where the shards list 8'"
 finish
