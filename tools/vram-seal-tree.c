@@ -373,7 +373,8 @@ int cmd_verify_model(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+ht:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			printf("%s  --trust KEY  public key (PEM) or directory of *.pem files\n"
+			printf("%s  --trust KEY  public keys and root certificates (PEM), or a\n"
+			       "               directory of *.pem files, as the daemon's trust=\n"
 			       "Checks DIR/model.sig with the same code as the daemon, then every\n"
 			       "file below DIR against it. Prints OK, FAILED, MISSING and\n"
 			       "UNEXPECTED lines as the daemon's verify does; exits 0 only when\n"
