@@ -133,6 +133,12 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 	expect_of(n, sha, b3, NULL, e);
 }
 
+void res_expect_bytes_of(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e)
+{
+	/* no fs-verity digest: no verdict kept for the bytes is taken */
+	expect_of(n, s->no_sha256 ? NULL : s->sha256, s->has_blake3 ? s->blake3 : NULL, NULL, e);
+}
+
 /* res_expect_of, with the fs-verity digest FSV of N's bytes (NULL: not known) for the
  * verdicts only bytes give. [T] */
 static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
@@ -191,6 +197,7 @@ static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t
 					e->src = srcs[i];
 					e->want = en->digest;
 					e->want_blake3 = is_b3;
+					e->want_bytes = false;
 				}
 			} else if (!e->covered || s->kind == VR_MANIFEST_OMS) {
 				e->oms_covered |= s->kind == VR_MANIFEST_OMS;
@@ -201,6 +208,7 @@ static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t
 					e->src = srcs[i];
 					e->want = en->digest;
 					e->want_blake3 = is_b3;
+					e->want_bytes = false;
 				}
 			}
 		}

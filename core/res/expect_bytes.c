@@ -76,11 +76,13 @@ int res_bytes_settle(struct vr_residency *r, struct vr_node *n, bool fresh)
 		struct res_bytes_job j;
 
 		res_lock(r);
-		if (fresh && tries == 0)
-			n->bytes_serial = 0; /* verify: from the bytes, every time */
 		bool need = n->state == ST_SEALED && n->seal;
 
-		if (need)
+		/* verify: from the bytes every time (the verdict kept stays in force meanwhile,
+		 * for checks running beside this one) */
+		if (need && fresh && tries == 0)
+			res_expect_bytes_of(n, n->seal, &e);
+		else if (need)
 			res_expect_of_seal(n, n->seal, &e);
 		need = need && e.need_bytes;
 		ret = need ? res_bytes_job_take(&e, n->seal->fsverity, &j) : 0;

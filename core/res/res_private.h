@@ -539,6 +539,9 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 		   struct res_expect *e);
 /* The same for N's seal S: its SHA-256 and BLAKE3 where it has them. [T] */
 void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e);
+/* res_expect_of_seal, but every source that lists shards or a BLAKE2b naming N asks for its
+ * bytes (NEED_BYTES) whatever verdict N keeps: verify's check from the bytes. [T] */
+void res_expect_bytes_of(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e);
 /* Whether N lies under a valid source that neither names nor ignores it; under a signature,
  * whether the signature does not name it (another source's naming it does not count). [T] */
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);
