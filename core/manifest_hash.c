@@ -95,7 +95,7 @@ int vr_manifest_check_read(const struct vr_manifest *m, const struct vr_manifest
 			   vr_read_fn read, void *ctx, uint64_t size, char why[VR_WHY_MAX])
 {
 	size_t dlen = vr_hash_size(m->hash);
-	uint64_t want_size = e->nshards ? e->shards[e->nshards - 1].end : 0;
+	uint64_t want_size = e->shards && e->nshards ? e->shards[e->nshards - 1].end : 0;
 	struct hasher x = {0};
 	uint8_t got[VR_HASH_MAX], *buf;
 	int ret = 0;

@@ -256,7 +256,9 @@ static int split_shard(const struct vr_manifest *m, const char *name, char **pat
 	bad = mf_normalize_file(*path);
 	if (bad) {
 		free(*path);
-		return mf_fail(why, -EINVAL, "resource %.100s: the name is %s", name, bad);
+		*path = NULL;
+		mf_fail(why, -EINVAL, "resource %.100s: the name is %s", name, bad);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -314,7 +316,7 @@ static int add_resource(struct vr_manifest *m, size_t *cap, struct res_in *in, c
 	const char *dig = str_of(it, "digest"), *bad;
 	size_t dlen = vr_hash_size(m->hash), nth = m->count + in->n + 1;
 	struct vr_manifest_shard sh = {0};
-	char *copy;
+	char *copy = NULL;
 	int ret;
 
 	if (!name || !alg || !dig)

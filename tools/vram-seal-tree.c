@@ -283,8 +283,9 @@ static unsigned check_bytes(const struct vr_manifest *m, const struct vr_manifes
 
 	snprintf(path, sizeof(path), "%s/%s", model_dir, rel);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ret = fd < 0 || fstat(fd, &st) ? -errno : 0;
-	if (ret == 0)
+	if (fd < 0 || fstat(fd, &st) != 0)
+		ret = errno ? -errno : -EIO;
+	else
 		ret = vr_manifest_check_read(m, e, read_fd, &fd, (uint64_t)st.st_size, why);
 	if (fd >= 0)
 		close(fd);
