@@ -60,12 +60,17 @@ for r in root other-root; do
 done
 key inter prime256v1
 issue inter root v3_ca -days 30
-for l in leaf expired eku-only nosign; do key $l secp384r1; done
+for l in leaf expired nosign; do key $l secp384r1; done
+key eku-only prime256v1
+key leaf521 secp521r1
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/rsa.key" 2> /dev/null
 issue leaf inter v3_leaf -days 30
 issue expired inter v3_leaf -startdate 20200101000000Z -enddate 20210101000000Z
 issue eku-only inter v3_eku_only -days 30
 issue nosign inter v3_nosign -days 30
-for c in root inter leaf expired eku-only nosign; do
+issue leaf521 inter v3_leaf -days 30
+issue rsa inter v3_leaf -days 30
+for c in root inter leaf expired eku-only nosign leaf521 rsa; do
 	check "openssl made $c" test -s "$PKI/$c.pem"
 done
 check "openssl itself validates the leaf's chain" \
@@ -96,6 +101,8 @@ signed() {
 signed chain "$PKI/leaf.key" --cert "$PKI/leaf.pem" --chain "$PKI/inter.pem"
 signed chainroot "$PKI/leaf.key" --cert "$PKI/leaf.pem" --chain "$PKI/inter.pem" --chain "$PKI/root.pem"
 signed ekuonly "$PKI/eku-only.key" --cert "$PKI/eku-only.pem" --chain "$PKI/inter.pem"
+signed p521 "$PKI/leaf521.key" --cert "$PKI/leaf521.pem" --chain "$PKI/inter.pem"
+signed rsaleaf "$PKI/rsa.key" --cert "$PKI/rsa.pem" --chain "$PKI/inter.pem"
 signed expired "$PKI/expired.key" --cert "$PKI/expired.pem" --chain "$PKI/inter.pem"
 signed nosign "$PKI/nosign.key" --cert "$PKI/nosign.pem" --chain "$PKI/inter.pem"
 signed nointer "$PKI/leaf.key" --cert "$PKI/leaf.pem"
@@ -123,7 +130,8 @@ TRUST=$WORK/trust
 check "mount with a root certificate and a key in trust=" mount_vr "capacity=256M,trust=$WORK/trust"
 
 # 1. certificate mode: a leaf through its intermediate to the trusted root
-for m in chain chainroot ekuonly; do
+# (P-384, P-384 with the root in the chain, P-256 with codeSigning alone, P-521)
+for m in chain chainroot ekuonly p521; do
 	check "cp -r a model signed with a certificate ($m)" cp -r "$WORK/$m" "$MNT/$m"
 	check "verify passes ($m)" passes $m
 	check "its weights are OK ($m)" has_line $m "^OK $m/weights.bin sha256:"
@@ -151,6 +159,7 @@ refused expired "certificate has expired"
 refused nosign "not for signing"
 refused nointer "unable to get local issuer certificate"
 refused wrongkey "does not verify with the signing certificate"
+refused rsaleaf "not ECDSA on P-256, P-384 or P-521"
 # the right chain, but trust= holds another root
 check "unmount" unmount_vr
 mkdir -p "$WORK/trust2"

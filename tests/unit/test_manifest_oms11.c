@@ -475,6 +475,54 @@ static void test_cert_vector(void)
 		CHECK(strstr(why, "certificate not trusted") != NULL);
 		free(e.p);
 	}
+	/* the chain's shapes: the leaf alone as "certificate" (no intermediate: refused), eleven
+	 * certificates, a certificate that is not DER, both a key and a chain */
+	char *chain = strstr(sig, "\"x509CertificateChain\":{\"certificates\":[");
+	char *leaf_end = chain ? strstr(chain, "\"},{") : NULL;
+	char *chain_end = chain ? strstr(chain, "]}") : NULL;
+
+	CHECK(chain && leaf_end && chain_end);
+	if (chain && leaf_end && chain_end) {
+		static const struct {
+			const char *what;
+			int err;
+			const char *why;
+		} shapes[] = {{"one", -EKEYREJECTED, "unable to get local issuer"},
+			      {"eleven", -EINVAL, "holds 11 certificates"},
+			      {"none", -EINVAL, "holds 0 certificates"},
+			      {"notder", -EINVAL, "is not base64 X.509 DER"},
+			      {"both", -EINVAL, "more than one of publicKey"}};
+		const char *head = chain + strlen("\"x509CertificateChain\":{\"certificates\":[");
+		int leaf_len = (int)(leaf_end + 2 - head);
+
+		for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+			struct str e = {0};
+			const char *w = shapes[i].what;
+
+			put(&e, "%.*s", (int)(chain - sig), sig);
+			if (strcmp(w, "one") == 0)
+				put(&e, "\"certificate\":%.*s", leaf_len, head);
+			else if (strcmp(w, "both") == 0)
+				put(&e, "\"publicKey\":{\"hint\":\"ab\"},%.*s",
+				    (int)(chain_end + 2 - chain), chain);
+			else
+				put(&e, "\"x509CertificateChain\":{\"certificates\":[");
+			for (int k = 0; strcmp(w, "eleven") == 0 && k < 11; k++)
+				put(&e, "%s%.*s", k ? "," : "", leaf_len, head);
+			if (strcmp(w, "notder") == 0)
+				put(&e, "{\"rawBytes\":\"AAAA\"}");
+			if (strcmp(w, "one") != 0 && strcmp(w, "both") != 0)
+				put(&e, "]}");
+			put(&e, "%s", chain_end + 2);
+			CHECK_EQ(vr_oms_verify(e.p, e.len, roots, &m, why), shapes[i].err);
+			if (!strstr(why, shapes[i].why))
+				fprintf(stderr, "%s: %s\n", w, why);
+			CHECK(strstr(why, shapes[i].why) != NULL);
+			vr_manifest_free(m);
+			m = NULL;
+			free(e.p);
+		}
+	}
 	/* the leaf as a trust= root: refused, for a root must be self-signed */
 	char *raw = strstr(sig, "\"rawBytes\":\"");
 	struct str pem = {0};
