@@ -245,8 +245,15 @@ static int add_pem(struct vr_trust *t, const char *text, size_t len, const char 
 		found++;
 		p = e + strlen(PEM_END);
 	}
-	if (!found)
-		return mf_fail(why, -EINVAL, "%s: no \"" PEM_BEGIN "\" block", src);
+	size_t roots = 0;
+	int ret = mf_add_roots(t, text, len, src, &roots, why);
+
+	if (ret)
+		return ret;
+	if (!found && !roots)
+		return mf_fail(why, -EINVAL,
+			       "%s: no \"" PEM_BEGIN "\" or \"-----BEGIN CERTIFICATE-----\" block",
+			       src);
 	return 0;
 }
 
@@ -343,8 +350,10 @@ int vr_trust_load(const char *path, struct vr_trust **out, char why[VR_WHY_MAX])
 		}
 		if (d)
 			closedir(d);
-		if (ret == 0 && t->count == 0)
-			ret = mf_fail(why, -EINVAL, "%s: no *.pem file with a public key", path);
+		if (ret == 0 && t->count == 0 && t->nroots == 0)
+			ret = mf_fail(why, -EINVAL,
+				      "%s: no *.pem file with a public key or root certificate",
+				      path);
 	} else {
 		ret = add_file(t, AT_FDCWD, path, path, why);
 	}
@@ -362,6 +371,11 @@ size_t vr_trust_count(const struct vr_trust *t)
 	return t ? t->count : 0;
 }
 
+size_t vr_trust_roots(const struct vr_trust *t)
+{
+	return t ? t->nroots : 0;
+}
+
 /* Key I's hint; I must be below vr_trust_count(T). */
 const char *vr_trust_hint(const struct vr_trust *t, size_t i)
 {
@@ -375,5 +389,6 @@ void vr_trust_free(struct vr_trust *t)
 		return;
 	for (size_t i = 0; i < t->count; i++)
 		key_clear(&t->keys[i]);
+	X509_STORE_free(t->roots);
 	free(t);
 }

@@ -17,8 +17,6 @@
 #define OMS_MEDIA_TYPE	   "application/vnd.dev.sigstore.bundle.v0.3+json"
 #define OMS_MEDIA_TYPE_ALT "application/vnd.dev.sigstore.bundle+json;version=0.3"
 #define INTOTO_TYPE	   "application/vnd.in-toto+json"
-#define STATEMENT_TYPE	   "https://in-toto.io/Statement/v1"
-#define OMS_PREDICATE	   "https://model_signing/signature/v1.0"
 
 /*
  * Parses DER, the envelope's ECDSA-Sig-Value (a SEQUENCE of the INTEGERs r
@@ -159,20 +157,21 @@ static const struct trust_key *pick_key(const cJSON *pk, const struct vr_trust *
 }
 
 /*
- * Checks the Sigstore bundle B around the envelope and finds its publicKey
- * (*PK). Accepts a JSON object of a v0.3 mediaType (either spelling) whose
- * verificationMaterial holds a publicKey. Refuses by -EOPNOTSUPP, rather than
- * skip, what this verifier cannot check: a messageSignature (it signs one
- * blob, not a model), a certificate or chain (keyless signing needs Fulcio's
- * roots and an identity policy), transparency-log entries (Rekor's key and
- * inclusion proofs); an empty tlogEntries array counts as none. Returns 0 or
- * -errno with WHY.
+ * Checks the Sigstore bundle B around the envelope and finds its signer: a
+ * publicKey (*PK) or the certificates of an x509CertificateChain, or of a
+ * single certificate (*CERTS, an array). Accepts a JSON object of a v0.3
+ * mediaType (either spelling) whose verificationMaterial holds one of them.
+ * Refuses by -EOPNOTSUPP, rather than skip, what this verifier cannot check: a
+ * messageSignature (it signs one blob, not a model), transparency-log
+ * entries (Rekor's key and inclusion proofs: Sigstore keyless signing, whose
+ * Fulcio certificate also needs an identity policy); an empty tlogEntries
+ * array counts as none. Returns 0 or -errno with WHY.
  */
-static int check_bundle(const cJSON *b, const cJSON **pk, char why[VR_WHY_MAX])
+static int check_bundle(const cJSON *b, const cJSON **pk, const cJSON **certs, char why[VR_WHY_MAX])
 {
 	const char *media = str_of(b, "mediaType");
 	const cJSON *vm = cJSON_GetObjectItemCaseSensitive(b, "verificationMaterial");
-	const cJSON *tlog;
+	const cJSON *tlog, *chain, *one;
 
 	if (!cJSON_IsObject(b))
 		return mf_fail(why, -EINVAL, "not a JSON object");
@@ -186,43 +185,75 @@ static int check_bundle(const cJSON *b, const cJSON **pk, char why[VR_WHY_MAX])
 			       "a messageSignature bundle is not a model signature");
 	if (!cJSON_IsObject(vm))
 		return mf_fail(why, -EINVAL, "no verificationMaterial");
-	if (cJSON_GetObjectItemCaseSensitive(vm, "certificate") ||
-	    cJSON_GetObjectItemCaseSensitive(vm, "x509CertificateChain"))
-		return mf_fail(why, -EOPNOTSUPP,
-			       "certificate-signed (keyless, Fulcio) bundles are not supported; "
-			       "sign with a key");
 	tlog = cJSON_GetObjectItemCaseSensitive(vm, "tlogEntries");
 	if (tlog && (!cJSON_IsArray(tlog) || cJSON_GetArraySize(tlog) != 0))
-		return mf_fail(
-		    why, -EOPNOTSUPP,
-		    "transparency-log (Rekor) entries are not supported; sign with a key");
+		return mf_fail(why, -EOPNOTSUPP,
+			       "Sigstore keyless or transparency-log (Rekor) entries are not "
+			       "supported; sign with a key or a certificate chain");
 	*pk = cJSON_GetObjectItemCaseSensitive(vm, "publicKey");
+	chain = cJSON_GetObjectItemCaseSensitive(vm, "x509CertificateChain");
+	one = cJSON_GetObjectItemCaseSensitive(vm, "certificate");
+	if (!!*pk + !!chain + !!one > 1)
+		return mf_fail(why, -EINVAL,
+			       "verificationMaterial names more than one of publicKey, "
+			       "x509CertificateChain and certificate");
+	if (chain || one) {
+		*certs = chain ? cJSON_GetObjectItemCaseSensitive(chain, "certificates") : one;
+		*pk = NULL;
+		if (!cJSON_IsArray(*certs) && !cJSON_IsObject(*certs))
+			return mf_fail(why, -EINVAL,
+				       "x509CertificateChain has no certificates array");
+		return 0;
+	}
 	if (!cJSON_IsObject(*pk))
 		return mf_fail(why, -EINVAL, "verificationMaterial has no publicKey");
 	return 0;
 }
 
+/* Verifies SIG (DER, SLEN bytes) over PAYLOAD with the trusted key K (Nettle). */
+static int verify_with_key(const struct trust_key *k, const char *ptype, const uint8_t *payload,
+			   size_t plen, const uint8_t *der, size_t derlen, char why[VR_WHY_MAX])
+{
+	uint8_t digest[SHA512_DIGEST_SIZE];
+	struct dsa_signature sig;
+	size_t dlen;
+	int ret = 0;
+
+	dsa_signature_init(&sig);
+	if (!parse_sig(der, derlen, &sig)) {
+		ret = mf_fail(why, -EINVAL, "the signature is not a base64 DER ECDSA signature");
+	} else {
+		dlen = pae_digest(k, ptype, payload, plen, digest);
+		if (!ecdsa_verify(&k->pub, dlen, digest, &sig))
+			ret = mf_fail(why, -EBADMSG,
+				      "signature does not verify with the trusted key");
+	}
+	dsa_signature_clear(&sig);
+	return ret;
+}
+
 /*
- * Verifies the DSSE envelope's signature over its payload with the trusted
- * key pick_key finds; the decoded payload into *PAYLOAD (NULL on failure) and
- * the key's hint into HINT. Accepts payloadType application/vnd.in-toto+json
- * and exactly one signature: with several, which must verify would need a
- * policy. Its keyid is not read: the bundle's publicKey names the key. The
- * key is picked before anything is decoded, so a bundle from an untrusted
- * signer costs little. Nothing in the payload is read here: only a payload
- * whose signature verified goes on to read_statement.
+ * Verifies the DSSE envelope's signature over its payload: with the trusted
+ * key pick_key finds (PK), or with the leaf of the certificate chain CERTS
+ * once it chains to a trusted root (mf_cert_verify); the decoded payload into
+ * *PAYLOAD (NULL on failure) and the signer's hint into HINT. Accepts
+ * payloadType application/vnd.in-toto+json and exactly one signature: with
+ * several, which must verify would need a policy. Its keyid is not read: the
+ * bundle's verificationMaterial names the signer. A key is picked before
+ * anything is decoded, so a bundle from an untrusted signer costs little.
+ * Nothing in the payload is read here: only a payload whose signature
+ * verified goes on to mf_read_statement.
  */
-static int check_envelope(const cJSON *b, const cJSON *pk, const struct vr_trust *trust,
-			  uint8_t **payload, size_t *plen, char hint[2 * VR_DIGEST_SIZE + 1],
-			  char why[VR_WHY_MAX])
+static int check_envelope(const cJSON *b, const cJSON *pk, const cJSON *certs,
+			  const struct vr_trust *trust, uint8_t **payload, size_t *plen,
+			  char hint[2 * VR_DIGEST_SIZE + 1], char why[VR_WHY_MAX])
 {
 	const cJSON *env = cJSON_GetObjectItemCaseSensitive(b, "dsseEnvelope");
 	const cJSON *sigs = cJSON_GetObjectItemCaseSensitive(env, "signatures");
 	const char *ptype = str_of(env, "payloadType"), *p64 = str_of(env, "payload");
-	const struct trust_key *k;
-	struct dsa_signature sig;
-	uint8_t digest[SHA512_DIGEST_SIZE], *der;
-	size_t dlen, derlen;
+	const struct trust_key *k = NULL;
+	uint8_t *der = NULL;
+	size_t derlen;
 	const char *s64;
 	int ret;
 
@@ -238,291 +269,42 @@ static int check_envelope(const cJSON *b, const cJSON *pk, const struct vr_trust
 	s64 = str_of(cJSON_GetArrayItem(sigs, 0), "sig");
 	if (!s64)
 		return mf_fail(why, -EINVAL, "the signature has no sig");
-	k = pick_key(pk, trust, &ret, why);
-	if (!k)
+	if (pk && !(k = pick_key(pk, trust, &ret, why)))
 		return ret;
 	ret = mf_b64_decode(p64, strlen(p64), payload, plen);
 	if (ret)
 		return mf_fail(why, ret,
 			       ret == -ENOMEM ? "out of memory" : "the payload is not base64");
 	ret = mf_b64_decode(s64, strlen(s64), &der, &derlen);
-	dsa_signature_init(&sig);
-	if (ret == 0 && !parse_sig(der, derlen, &sig))
-		ret = -EINVAL;
-	free(der);
-	if (ret) {
+	if (ret)
 		mf_fail(why, ret,
 			ret == -ENOMEM ? "out of memory"
 				       : "the signature is not a base64 DER ECDSA signature");
-	} else {
-		dlen = pae_digest(k, ptype, *payload, *plen, digest);
-		if (!ecdsa_verify(&k->pub, dlen, digest, &sig))
-			ret = mf_fail(why, -EBADMSG,
-				      "signature does not verify with the trusted key");
-	}
-	dsa_signature_clear(&sig);
+	else if (k)
+		ret = verify_with_key(k, ptype, *payload, *plen, der, derlen, why);
+	else
+		ret = mf_cert_verify(certs, trust, ptype, *payload, *plen, der, derlen, hint, why);
+	free(der);
 	if (ret) {
 		free(*payload);
 		*payload = NULL;
 		return ret;
 	}
-	memcpy(hint, k->hint, 2 * VR_DIGEST_SIZE + 1);
+	if (k)
+		memcpy(hint, k->hint, 2 * VR_DIGEST_SIZE + 1);
 	return 0;
-}
-
-/*
- * Sets M's ignored paths: model_signing's defaults (the git files and
- * model.sig itself, which is not among the resources it signs) and
- * serialization.ignore_paths, LIST. Refuses a LIST that is not an array, over
- * VR_OMS_IGNORE_MAX entries, or with an entry that is not a string. An entry
- * that mf_normalize_rel refuses is skipped, not refused: it cannot name
- * anything inside the model, so ignoring it changes nothing.
- */
-static int add_ignores(struct vr_manifest *m, const cJSON *list, char why[VR_WHY_MAX])
-{
-	static const char *const defaults[] = {".git", ".gitattributes", ".github", ".gitignore",
-					       VR_OMS_NAME};
-	size_t n = sizeof(defaults) / sizeof(defaults[0]);
-	size_t extra = cJSON_IsArray(list) ? (size_t)cJSON_GetArraySize(list) : 0;
-	const cJSON *it;
-
-	if (list && !cJSON_IsArray(list))
-		return mf_fail(why, -EINVAL, "serialization.ignore_paths is not an array");
-	if (extra > VR_OMS_IGNORE_MAX)
-		return mf_fail(why, -E2BIG, "more than %d ignore_paths", VR_OMS_IGNORE_MAX);
-	m->ignore = calloc(n + extra, sizeof(char *));
-	if (!m->ignore)
-		return mf_fail(why, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		m->ignore[m->nignore] = strdup(defaults[i]);
-		if (!m->ignore[m->nignore])
-			return mf_fail(why, -ENOMEM, "out of memory");
-		m->nignore++;
-	}
-	cJSON_ArrayForEach(it, list)
-	{
-		char *p;
-
-		if (!cJSON_IsString(it))
-			return mf_fail(why, -EINVAL, "an ignore_paths entry is not a string");
-		p = strdup(it->valuestring);
-		if (!p)
-			return mf_fail(why, -ENOMEM, "out of memory");
-		/* a path that is not relative to the model cannot name anything in it */
-		if (mf_normalize_rel(p)) {
-			free(p);
-			continue;
-		}
-		m->ignore[m->nignore++] = p;
-	}
-	return 0;
-}
-
-/*
- * Parses the verified PAYLOAD as JSON into *ST (for the caller to free, also
- * on failure) and checks it is an in-toto Statement v1 of OMS's predicate
- * type. Refuses JSON that is not an object or another statement type
- * (-EINVAL), and another predicate type (-EOPNOTSUPP): a key signs many
- * things, and only a model signature says which files hold which bytes.
- */
-static int parse_statement(const uint8_t *payload, size_t plen, cJSON **st, char why[VR_WHY_MAX])
-{
-	const char *s;
-	int ret;
-
-	*st = vr_json_parse((const char *)payload, plen, NULL, &ret);
-	if (ret == -ENOMEM)
-		return mf_fail(why, ret, "out of memory");
-	if (ret == -ENOTUNIQ)
-		return mf_fail(why, -EINVAL, "the payload: " VR_JSON_REPEATED_WHY);
-	if (!cJSON_IsObject(*st))
-		return mf_fail(why, -EINVAL, "the payload is not a JSON object");
-	s = str_of(*st, "_type");
-	if (!s || strcmp(s, STATEMENT_TYPE) != 0)
-		return mf_fail(why, -EINVAL, "the payload is not an in-toto Statement v1");
-	s = str_of(*st, "predicateType");
-	if (!s || strcmp(s, OMS_PREDICATE) != 0)
-		return mf_fail(why, -EOPNOTSUPP, "predicateType is not " OMS_PREDICATE);
-	return 0;
-}
-
-/*
- * Reads the sha256 digest of the statement's subject into WANT. Refuses any
- * number of subjects but one (with several, which one do the resources make
- * up?) and a digest that is not 64 lowercase hex digits.
- */
-static int read_subject(const cJSON *st, uint8_t want[VR_DIGEST_SIZE], char why[VR_WHY_MAX])
-{
-	const cJSON *subj = cJSON_GetObjectItemCaseSensitive(st, "subject");
-	const char *s =
-	    cJSON_GetArraySize(subj) == 1
-		? str_of(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(subj, 0), "digest"),
-			 "sha256")
-		: NULL;
-
-	if (!cJSON_IsArray(subj) || !s || vr_unhex(s, want, VR_DIGEST_SIZE))
-		return mf_fail(why, -EINVAL,
-			       "the statement needs one subject with a sha256 digest");
-	return 0;
-}
-
-/*
- * Checks the predicate's serialization, takes its allow_symlinks (a boolean,
- * false when absent) and ignore_paths into M (add_ignores) and finds its
- * resources array (*RES). Accepts method "files"
- * with hash_type sha256 alone: one SHA-256 per whole file is what a seal can
- * be compared with. Refuses a predicate without a serialization object or a
- * resources array (-EINVAL), another method (shards) or hash (-EOPNOTSUPP;
- * -EINVAL when absent).
- */
-static int read_serialization(struct vr_manifest *m, const cJSON *st, const cJSON **res,
-			      char why[VR_WHY_MAX])
-{
-	const cJSON *pred = cJSON_GetObjectItemCaseSensitive(st, "predicate");
-	const cJSON *ser = cJSON_GetObjectItemCaseSensitive(pred, "serialization");
-	const char *s;
-
-	*res = cJSON_GetObjectItemCaseSensitive(pred, "resources");
-	if (!cJSON_IsObject(ser) || !cJSON_IsArray(*res))
-		return mf_fail(why, -EINVAL, "the predicate lacks serialization or resources");
-	s = str_of(ser, "method");
-	if (!s || strcmp(s, "files") != 0)
-		return mf_fail(why, s ? -EOPNOTSUPP : -EINVAL,
-			       "serialization method %.40s is not supported (files is)",
-			       s ? s : "(none)");
-	s = str_of(ser, "hash_type");
-	if (!s || strcmp(s, "sha256") != 0)
-		return mf_fail(why, s ? -EOPNOTSUPP : -EINVAL,
-			       "hash_type %.40s is not supported (sha256 is)", s ? s : "(none)");
-	const cJSON *links = cJSON_GetObjectItemCaseSensitive(ser, "allow_symlinks");
-
-	if (links && !cJSON_IsBool(links))
-		return mf_fail(why, -EINVAL, "serialization.allow_symlinks is not a boolean");
-	m->allow_symlinks = cJSON_IsTrue(links);
-	return add_ignores(m, cJSON_GetObjectItemCaseSensitive(ser, "ignore_paths"), why);
-}
-
-/*
- * Adds resource IT ({"name", "algorithm", "digest"}) to M; CAP is the room in
- * M->ENTRIES. Refuses a resource without all three strings (-EINVAL), another
- * algorithm (-EOPNOTSUPP), a digest that is not 64 lowercase hex digits, a
- * name that mf_normalize_rel refuses (-EINVAL), and the resource past
- * VR_MANIFEST_MAX_ENTRIES (-E2BIG). -ENOMEM leaves WHY to the caller.
- */
-static int add_resource(struct vr_manifest *m, size_t *cap, const cJSON *it, char why[VR_WHY_MAX])
-{
-	const char *name = str_of(it, "name"), *alg = str_of(it, "algorithm");
-	const char *dig = str_of(it, "digest"), *bad;
-	uint8_t sha[VR_DIGEST_SIZE];
-	char *copy;
-	int ret;
-
-	if (!name || !alg || !dig)
-		return mf_fail(why, -EINVAL, "resource %zu lacks name, algorithm or digest",
-			       m->count + 1);
-	if (strcmp(alg, "sha256") != 0)
-		return mf_fail(why, -EOPNOTSUPP, "resource %.100s: algorithm %.40s is not sha256",
-			       name, alg);
-	if (vr_unhex(dig, sha, sizeof(sha)))
-		return mf_fail(why, -EINVAL, "resource %.100s: digest is not 64 lowercase hex",
-			       name);
-	copy = strdup(name);
-	if (!copy)
-		return -ENOMEM;
-	bad = mf_normalize_file(copy);
-	if (bad) {
-		free(copy);
-		return mf_fail(why, -EINVAL, "resource %.100s: the name is %s", name, bad);
-	}
-	ret = mf_add_entry(m, cap, copy, sha);
-	if (ret == -E2BIG)
-		mf_fail(why, ret, "more than %u resources", VR_MANIFEST_MAX_ENTRIES);
-	return ret;
-}
-
-/*
- * Adds every resource of RES to M (add_resource) and sorts them. Refuses the
- * statement at the first bad resource, and when a name is listed twice: one
- * file with two digests has no answer.
- */
-static int read_resources(struct vr_manifest *m, const cJSON *res, char why[VR_WHY_MAX])
-{
-	const cJSON *it;
-	size_t cap = 0;
-	long dup;
-	int ret;
-
-	cJSON_ArrayForEach(it, res)
-	{
-		ret = add_resource(m, &cap, it, why);
-		if (ret)
-			return ret;
-	}
-	dup = mf_sort_entries(m);
-	if (dup >= 0)
-		return mf_fail(why, -EINVAL, "resource %.200s is listed twice",
-			       m->entries[dup].name);
-	return 0;
-}
-
-/*
- * Checks that WANT, the subject digest, is the SHA-256 of M's digests in name
- * order, and keeps it in M. Refuses a mismatch (-EBADMSG): the subject digest
- * covers the resource list, so none can be added, dropped or edited.
- */
-static int check_subject(struct vr_manifest *m, const uint8_t want[VR_DIGEST_SIZE],
-			 char why[VR_WHY_MAX])
-{
-	struct sha256_ctx ctx;
-	uint8_t got[VR_DIGEST_SIZE];
-
-	sha256_init(&ctx);
-	for (size_t i = 0; i < m->count; i++)
-		sha256_update(&ctx, VR_DIGEST_SIZE, m->entries[i].digest);
-	sha256_digest(&ctx, sizeof(got), got);
-	if (!memeql_sec(got, want, sizeof(got)))
-		return mf_fail(why, -EBADMSG, "the subject digest does not match the resources");
-	memcpy(m->subject, want, VR_DIGEST_SIZE);
-	return 0;
-}
-
-/*
- * Reads the verified statement PAYLOAD into M: the statement and its
- * predicate type, the subject, the serialization, the resources, and last the
- * check that the subject digest matches them. Stops at the first refusal,
- * with WHY and -errno from that step.
- */
-static int read_statement(struct vr_manifest *m, const uint8_t *payload, size_t plen,
-			  char why[VR_WHY_MAX])
-{
-	uint8_t want[VR_DIGEST_SIZE];
-	const cJSON *res = NULL;
-	cJSON *st;
-	int ret;
-
-	ret = parse_statement(payload, plen, &st, why);
-	if (ret == 0)
-		ret = read_subject(st, want, why);
-	if (ret == 0)
-		ret = read_serialization(m, st, &res, why);
-	if (ret == 0)
-		ret = read_resources(m, res, why);
-	if (ret == 0)
-		ret = check_subject(m, want, why);
-	cJSON_Delete(st);
-	return ret;
 }
 
 /*
  * Accepts a bundle of at most VR_MANIFEST_MAX_BYTES without a NUL byte (JSON
  * text holds none), then checks it in order: the bundle (check_bundle), the
- * signature with a trusted key (check_envelope), the statement
- * (read_statement). The statement's parser sees only signed bytes.
+ * signature with a trusted key or certificate chain (check_envelope), the
+ * statement (mf_read_statement). The statement's parser sees only signed bytes.
  */
 int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
 		  struct vr_manifest **out, char why[VR_WHY_MAX])
 {
-	const cJSON *pk = NULL;
+	const cJSON *pk = NULL, *certs = NULL;
 	struct vr_manifest *m;
 	uint8_t *payload = NULL;
 	size_t plen = 0;
@@ -545,12 +327,13 @@ int vr_oms_verify(const char *text, size_t len, const struct vr_trust *trust,
 						 : "not valid JSON");
 		goto free_m;
 	}
-	ret = check_bundle(b, &pk, why);
+	ret = check_bundle(b, &pk, &certs, why);
 	if (ret == 0)
-		ret = check_envelope(b, pk, trust, &payload, &plen, m->key_hint, why);
+		ret = check_envelope(b, pk, certs, trust, &payload, &plen, m->key_hint, why);
+	m->cert_signed = certs != NULL;
 	/* only a payload whose signature verified is read further */
 	if (ret == 0)
-		ret = read_statement(m, payload, plen, why);
+		ret = mf_read_statement(m, payload, plen, why);
 	free(payload);
 	cJSON_Delete(b);
 free_m:

@@ -7,6 +7,9 @@
 #include <nettle/ecc-curve.h>
 #include <nettle/ecc.h>
 #include <nettle/nettle-meta.h>
+#include <openssl/x509.h>
+
+struct cJSON;
 
 /* The PEM lines around a SubjectPublicKeyInfo: trusted key files and a bundle's rawBytes. */
 #define PEM_BEGIN "-----BEGIN PUBLIC KEY-----"
@@ -24,8 +27,17 @@ const char *mf_normalize_rel(char *p);
 const char *mf_normalize_file(char *p);
 /* Appends an entry to M (NAME is taken over); 0, -ENOMEM or -E2BIG. */
 int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *sha);
+/* The same with a digest of DLEN bytes (at most VR_HASH_MAX), or none (DIGEST NULL: shards). */
+int mf_add_entry_n(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *digest,
+		   size_t dlen);
 /* Sorts M's entries by name; the index of a name listed twice, or -1. */
 long mf_sort_entries(struct vr_manifest *m);
+
+/* ---- manifest_stmt.c: the statement ---- */
+
+/* Reads the verified statement PAYLOAD into M (serialization, resources, subject checked). */
+int mf_read_statement(struct vr_manifest *m, const uint8_t *payload, size_t plen,
+		      char why[VR_WHY_MAX]);
 
 /* ---- manifest_keys.c: base64, DER, trusted keys ---- */
 
@@ -55,6 +67,29 @@ struct trust_key {
 struct vr_trust {
 	struct trust_key keys[VR_TRUST_MAX_KEYS];
 	size_t count;
+	X509_STORE *roots; /* the CERTIFICATE blocks: self-signed CA roots; NULL when none */
+	size_t nroots;
 };
+
+/* ---- manifest_x509.c: certificate mode ---- */
+
+/*
+ * Adds every "CERTIFICATE" PEM block of TEXT to T's roots (each must be a
+ * self-signed CA certificate); *FOUND counts them. Refuses the whole text at
+ * the first bad block, as for keys. Returns 0 or -errno with WHY.
+ */
+int mf_add_roots(struct vr_trust *t, const char *text, size_t len, const char *src, size_t *found,
+		 char why[VR_WHY_MAX]);
+/*
+ * Verifies a certificate-mode signature: CERTS (the bundle's certificates,
+ * leaf first) must chain to one of TRUST's roots and be valid now, the leaf
+ * may sign (digitalSignature or codeSigning), and SIG (DER ECDSA) must verify
+ * over DSSE's encoding of (PTYPE, PAYLOAD) with the leaf's key. HINT gets the
+ * hex SHA-256 of the leaf's key as canonical PEM. Returns 0, -EINVAL,
+ * -EKEYREJECTED, -EOPNOTSUPP, -EBADMSG or -ENOMEM, with WHY.
+ */
+int mf_cert_verify(const struct cJSON *certs, const struct vr_trust *trust, const char *ptype,
+		   const uint8_t *payload, size_t plen, const uint8_t *sig, size_t slen,
+		   char hint[2 * VR_DIGEST_SIZE + 1], char why[VR_WHY_MAX]);
 
 #endif

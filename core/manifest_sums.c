@@ -110,8 +110,10 @@ void vr_manifest_free(struct vr_manifest *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->count; i++)
+	for (size_t i = 0; i < m->count; i++) {
 		free(m->entries[i].name);
+		free(m->entries[i].shards);
+	}
 	free(m->entries);
 	for (size_t i = 0; i < m->nignore; i++)
 		free(m->ignore[i]);
@@ -178,6 +180,16 @@ bool vr_manifest_blake3(enum vr_manifest_kind kind)
 	return kind == VR_MANIFEST_B3SUMS;
 }
 
+const char *vr_hash_name(enum vr_hash h)
+{
+	return h == VR_HASH_BLAKE2B ? "blake2b" : h == VR_HASH_BLAKE3 ? "blake3" : "sha256";
+}
+
+size_t vr_hash_size(enum vr_hash h)
+{
+	return h == VR_HASH_BLAKE2B ? 64 : VR_DIGEST_SIZE;
+}
+
 /*
  * Appends an entry (NAME is taken over, and freed when this fails); CAP is
  * the room in M->ENTRIES. Refuses the entry past VR_MANIFEST_MAX_ENTRIES
@@ -185,6 +197,12 @@ bool vr_manifest_blake3(enum vr_manifest_kind kind)
  * doubling below cannot overflow either. Returns 0, -ENOMEM or -E2BIG.
  */
 int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *sha)
+{
+	return mf_add_entry_n(m, cap, name, sha, VR_DIGEST_SIZE);
+}
+
+int mf_add_entry_n(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *digest,
+		   size_t dlen)
 {
 	if (m->count == VR_MANIFEST_MAX_ENTRIES) {
 		free(name);
@@ -201,8 +219,10 @@ int mf_add_entry(struct vr_manifest *m, size_t *cap, char *name, const uint8_t *
 		m->entries = ne;
 		*cap = ncap;
 	}
+	memset(&m->entries[m->count], 0, sizeof(*m->entries));
 	m->entries[m->count].name = name;
-	memcpy(m->entries[m->count].digest, sha, VR_DIGEST_SIZE);
+	if (digest)
+		memcpy(m->entries[m->count].digest, digest, dlen);
 	m->count++;
 	return 0;
 }
@@ -400,6 +420,7 @@ static int parse_lines(const char *text, size_t len, enum vr_manifest_kind kind,
 	if (!m)
 		return mf_fail(why, -ENOMEM, "out of memory");
 	m->kind = kind;
+	m->hash = b3 ? VR_HASH_BLAKE3 : VR_HASH_SHA256;
 	m->allow_symlinks = true; /* sha256sum and b3sum read through links */
 	for (size_t pos = 0; pos < len && ret == 0;) {
 		const char *line = text + pos;

@@ -62,8 +62,9 @@ static void reload_trust(struct daemon *d)
 	d->retired[d->nretired++] = d->trust;
 	d->trust = fresh;
 	vr_res_set_trust(d->res, fresh);
-	snprintf(detail, sizeof(detail), "trust=%s: %zu key(s) trusted to sign models",
-		 d->opts.trust, vr_trust_count(fresh));
+	snprintf(detail, sizeof(detail),
+		 "trust=%s: %zu key(s) and %zu root certificate(s) trusted to sign models",
+		 d->opts.trust, vr_trust_count(fresh), vr_trust_roots(fresh));
 	vr_log(LOG_INFO, "SIGHUP: %s", detail);
 	daemon_audit(d, "trust_reloaded", "ok", detail);
 }

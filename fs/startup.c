@@ -191,8 +191,8 @@ static int open_trust(struct daemon *d)
 		vr_log(LOG_ERR, "trust=%s: %s; nothing mounted", d->opts.trust, why);
 		return -1;
 	}
-	vr_log(LOG_INFO, "trust=%s: %zu key(s) trusted to sign models", d->opts.trust,
-	       vr_trust_count(d->trust));
+	vr_log(LOG_INFO, "trust=%s: %zu key(s) and %zu root certificate(s) trusted to sign models",
+	       d->opts.trust, vr_trust_count(d->trust), vr_trust_roots(d->trust));
 	return 0;
 }
 

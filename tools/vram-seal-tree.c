@@ -249,18 +249,74 @@ static int load_signature(const char *dir, const char *trust_path, struct vr_man
 	return ret ? 1 : 0;
 }
 
+static const char *model_dir; /* verify-model's DIR */
+
+static int read_fd(void *ctx, uint64_t off, void *buf, size_t len)
+{
+	ssize_t n = pread(*(int *)ctx, buf, len, (off_t)off);
+
+	return n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+}
+
+/* Whether REL is an empty regular file (not a link), which a "shards" statement lists with no
+ * shard, as model_signing cuts none from it. */
+static bool is_empty(const char *rel)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", model_dir, rel);
+	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+}
+
+/*
+ * Checks file REL against E when M lists what its SHA-256 cannot answer
+ * (shards, BLAKE2b, BLAKE3): the file is read again and hashed as M says.
+ * Prints a FAILED line and returns 1, or returns 0 having printed nothing.
+ */
+static unsigned check_bytes(const struct vr_manifest *m, const struct vr_manifest_entry *e,
+			    const char *rel)
+{
+	char path[PATH_MAX], why[VR_WHY_MAX];
+	int fd, ret;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", model_dir, rel);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		ret = errno ? -errno : -EIO;
+	else
+		ret = vr_manifest_check_read(m, e, read_fd, &fd, (uint64_t)st.st_size, why);
+	if (fd >= 0)
+		close(fd);
+	if (ret == -EBADMSG)
+		printf("FAILED %s %s from %s\n", rel, why, VR_OMS_NAME);
+	else if (ret)
+		printf("FAILED %s cannot be read: %s\n", rel, strerror(-ret));
+	return ret != 0;
+}
+
 /* Prints the line for the present file F, its entry in M being E (or NULL); returns 1 when
  * it fails, else 0. */
 static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest_entry *e,
 			   const struct tree_file *f)
 {
 	const char *rel = f->rel;
+	bool bytes = !vr_manifest_seal_comparable(m) || m->hash != VR_HASH_SHA256;
 	char hex[65];
 
 	vr_hex(f->sha, 32, hex);
 	if (f->err) {
 		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
 		return 1;
+	} else if (e && bytes) {
+		if (check_bytes(m, e, rel))
+			return 1;
+		printf("OK %s %s%s (sha256:%s)\n", rel, vr_hash_name(m->hash),
+		       m->shard_size ? " shards" : "", hex);
+	} else if (!e && m->shard_size && strcmp(rel, VR_OMS_NAME) != 0 &&
+		   !vr_manifest_ignored(m, rel) && is_empty(rel)) {
+		printf("OK %s empty: a shards signature lists no shard for it\n", rel);
 	} else if (e && !memeql_sec(e->digest, f->sha, 32)) {
 		printf("FAILED %s sha256 differs from %s\n", rel, VR_OMS_NAME);
 		return 1;
@@ -318,7 +374,8 @@ int cmd_verify_model(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+ht:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
-			printf("%s  --trust KEY  public key (PEM) or directory of *.pem files\n"
+			printf("%s  --trust KEY  public keys and root certificates (PEM), or a\n"
+			       "               directory of *.pem files, as the daemon's trust=\n"
 			       "Checks DIR/model.sig with the same code as the daemon, then every\n"
 			       "file below DIR against it. Prints OK, FAILED, MISSING and\n"
 			       "UNEXPECTED lines as the daemon's verify does; exits 0 only when\n"
@@ -340,6 +397,7 @@ int cmd_verify_model(int argc, char **argv)
 	}
 	const char *dir = argv[optind];
 
+	model_dir = dir;
 	ret = load_signature(dir, trust, &m);
 	if (ret)
 		return ret;

@@ -236,6 +236,19 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 		if (ret == 0)
 			ret = res_place_seal(r, n, s, &e);
 	}
+	for (int tries = 0; ret == 0 && e.need_bytes && tries < 2; tries++) {
+		/* a source lists shards or a BLAKE2b: its bytes checked on the host, then again */
+		struct res_bytes_job j;
+
+		ret = res_bytes_job_take(&e, s->fsverity, &j);
+		res_unlock(r);
+		if (ret == 0)
+			ret = res_bytes_run(r, n, &j);
+		res_bytes_job_free(&j);
+		res_lock(r);
+		if (ret == 0)
+			ret = res_place_seal(r, n, s, &e);
+	}
 	if (ret == 0 && s->no_sha256 && e.covered) {
 		/* a source arrived meanwhile: take the SHA-256 after all, then place again */
 		res_unlock(r);

@@ -71,13 +71,78 @@ static void note_dispute(const struct vr_node *src, const char *rel, const uint8
 		e->disputed = src;
 }
 
+/*
+ * What source SRC, which may vouch for N, says of N where only N's bytes can
+ * answer (EN lists shards or a BLAKE2b; NULL: N is empty and a shards
+ * statement lists no shard for it, as model_signing cuts none): the verdict
+ * N keeps for these bytes (FSV, NULL when not known) and this entry, else
+ * NEED_BYTES. [T]
+ */
+static void bytes_verdict(const struct vr_node *n, const struct vr_node *src,
+			  const struct vr_manifest_entry *en, const uint8_t *fsv,
+			  struct res_expect *e)
+{
+	const struct res_source *s = src->source;
+	bool ok = true;
+
+	if (en && fsv && n->bytes_serial == s->serial && n->bytes_key == en &&
+	    memeql_sec(n->bytes_fsv, fsv, VR_DIGEST_SIZE)) {
+		ok = n->bytes_ok;
+	} else if (en) {
+		if (!e->need_bytes) {
+			e->need_bytes = true;
+			e->bytes_src = src;
+			e->bytes_entry = en;
+		}
+		return;
+	}
+	if (!ok && !e->mismatch) {
+		e->mismatch = true;
+		e->src = src;
+		e->want = NULL;
+		e->want_blake3 = false;
+		e->want_bytes = true;
+		snprintf(e->bytes_why, sizeof(e->bytes_why), "%s",
+			 n->bytes_why ? n->bytes_why : "its bytes differ");
+	} else if (ok && (!e->covered || s->kind == VR_MANIFEST_OMS)) {
+		e->oms_covered |= s->kind == VR_MANIFEST_OMS;
+		if (e->covered)
+			return;
+		e->covered = true;
+		if (!e->mismatch) {
+			e->src = src;
+			e->want = NULL;
+			e->want_blake3 = false;
+			e->want_bytes = true;
+		}
+	}
+}
+
+static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
+		      const uint8_t *fsv, struct res_expect *e);
+
 void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e)
 {
-	res_expect_of(n, s->no_sha256 ? NULL : s->sha256, s->has_blake3 ? s->blake3 : NULL, e);
+	expect_of(n, s->no_sha256 ? NULL : s->sha256, s->has_blake3 ? s->blake3 : NULL, s->fsverity,
+		  e);
 }
 
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
 		   struct res_expect *e)
+{
+	expect_of(n, sha, b3, NULL, e);
+}
+
+void res_expect_bytes_of(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e)
+{
+	/* no fs-verity digest: no verdict kept for the bytes is taken */
+	expect_of(n, s->no_sha256 ? NULL : s->sha256, s->has_blake3 ? s->blake3 : NULL, NULL, e);
+}
+
+/* res_expect_of, with the fs-verity digest FSV of N's bytes (NULL: not known) for the
+ * verdicts only bytes give. [T] */
+static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
+		      const uint8_t *fsv, struct res_expect *e)
 {
 	char path[VR_SEAL_PATH_MAX];
 
@@ -91,7 +156,9 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 
 		for (int i = 0; i < k; i++) {
 			const struct res_source *s = srcs[i]->source;
-			bool is_b3 = vr_manifest_blake3(s->kind);
+			/* a checksums.blake3, or a signature whose statement lists BLAKE3 */
+			bool is_b3 =
+			    s->m ? s->m->hash == VR_HASH_BLAKE3 : vr_manifest_blake3(s->kind);
 			const uint8_t *digest = is_b3 ? b3 : sha;
 			const struct vr_manifest_entry *en;
 
@@ -111,8 +178,13 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 				e->oms_src = srcs[i];
 			e->oms_scope |= s->kind == VR_MANIFEST_OMS;
 			en = vr_manifest_find(s->m, rel);
-			if (!en) {
+			if (!en && (vr_manifest_ignored(s->m, rel) || !s->m->shard_size ||
+				    n->is_dir || n->size != 0)) {
 				e->ignored |= vr_manifest_ignored(s->m, rel);
+				continue;
+			}
+			if (!en || !vr_manifest_seal_comparable(s->m)) {
+				bytes_verdict(n, srcs[i], en, fsv, e);
 				continue;
 			}
 			if (is_b3 && !b3) {
@@ -125,6 +197,7 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 					e->src = srcs[i];
 					e->want = en->digest;
 					e->want_blake3 = is_b3;
+					e->want_bytes = false;
 				}
 			} else if (!e->covered || s->kind == VR_MANIFEST_OMS) {
 				e->oms_covered |= s->kind == VR_MANIFEST_OMS;
@@ -135,6 +208,7 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 					e->src = srcs[i];
 					e->want = en->digest;
 					e->want_blake3 = is_b3;
+					e->want_bytes = false;
 				}
 			}
 		}
@@ -149,8 +223,8 @@ bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e)
 	 * does not make unsigned bytes part of a signed model, nor is it part of it itself, as
 	 * vram-seal verify-model says too (the signature's own file is not under its scope) */
 	if (e->oms_scope)
-		return !e->oms_covered;
-	return !e->covered && !e->need_blake3 && !res_is_source_name(n->name);
+		return !e->oms_covered && !e->need_bytes;
+	return !e->covered && !e->need_blake3 && !e->need_bytes && !res_is_source_name(n->name);
 }
 
 /* Fills X from E: the source that names these bytes, or nothing. [T] */
@@ -178,7 +252,7 @@ static void fill_expected(const struct res_expect *e, struct vr_seal_expected *x
 int res_seal_place_fields(const struct vr_node *n, struct vr_seal *s, const struct res_expect *e)
 {
 	/* under sha256=off only a BLAKE3 can have been compared */
-	if (s->no_sha256 && !(e->covered && e->want_blake3))
+	if (s->no_sha256 && !(e->covered && (e->want_blake3 || e->want_bytes)))
 		memset(&s->expected, 0, sizeof(s->expected));
 	else
 		fill_expected(e, &s->expected);
@@ -225,7 +299,10 @@ void res_expect_why(const struct res_expect *e, char *buf, size_t cap)
 
 	if (!e->src || res_node_path(e->src, src, sizeof(src)))
 		snprintf(src, sizeof(src), "an expected digest");
-	snprintf(buf, cap, "%s differs from %s", e->want_blake3 ? "blake3" : "sha256", src);
+	if (e->want_bytes)
+		snprintf(buf, cap, "%s from %s", e->bytes_why, src);
+	else
+		snprintf(buf, cap, "%s differs from %s", e->want_blake3 ? "blake3" : "sha256", src);
 }
 
 void res_expect_detail(const struct res_expect *e, const struct vr_seal *s, char *buf, size_t cap)
@@ -233,6 +310,10 @@ void res_expect_detail(const struct res_expect *e, const struct vr_seal *s, char
 	char want_hex[2 * VR_DIGEST_SIZE + 1], got_hex[2 * VR_DIGEST_SIZE + 1], why[VR_WHY_MAX];
 
 	res_expect_why(e, why, sizeof(why));
+	if (!e->want) {
+		snprintf(buf, cap, "%s", why);
+		return;
+	}
 	vr_hex(e->want, VR_DIGEST_SIZE, want_hex);
 	vr_hex(e->want_blake3 ? s->blake3 : s->sha256, VR_DIGEST_SIZE, got_hex);
 	snprintf(buf, cap, "%s: expected %.16s..., got %.16s...", why, want_hex, got_hex);
@@ -259,6 +340,7 @@ struct applied {
 struct unhashed {
 	struct vr_node *f; /* referenced */
 	bool sha, b3;	   /* which to take: its SHA-256 (sha256=off), its BLAKE3 */
+	bool bytes;	   /* a check of its bytes a source's shards or BLAKE2b need */
 };
 
 struct applied_list {
@@ -271,8 +353,8 @@ struct applied_list {
 };
 
 /* Keeps F (referenced) for hashing once the tree lock is dropped: its SHA-256 (SHA), its
- * BLAKE3 (B3). [T] */
-static void note_unhashed(struct applied_list *l, struct vr_node *f, bool sha, bool b3)
+ * BLAKE3 (B3), its bytes against shards or a BLAKE2b (BYTES). [T] */
+static void note_unhashed(struct applied_list *l, struct vr_node *f, bool sha, bool b3, bool bytes)
 {
 	if (l->nunhashed == l->capunhashed) {
 		size_t ncap = l->capunhashed ? 2 * l->capunhashed : 8;
@@ -287,22 +369,27 @@ static void note_unhashed(struct applied_list *l, struct vr_node *f, bool sha, b
 		l->capunhashed = ncap;
 	}
 	f->refs++;
-	l->unhashed[l->nunhashed++] = (struct unhashed){f, sha, b3};
+	l->unhashed[l->nunhashed++] = (struct unhashed){f, sha, b3, bytes};
 }
 
 /* Whether F, sealed (or refused awaiting a source), still lacks a digest U asks for. [T] */
 static bool still_unhashed(const struct vr_node *f, const struct unhashed *u)
 {
 	return (f->state == ST_SEALED || (f->state == ST_REFUSED && f->awaiting_source)) &&
-	       f->seal && ((u->sha && f->seal->no_sha256) || (u->b3 && !f->seal->has_blake3));
+	       f->seal &&
+	       (u->bytes || (u->sha && f->seal->no_sha256) || (u->b3 && !f->seal->has_blake3));
 }
 
-/* The digests U asks for of F's bytes into SHA and B3 (IO held shared). Returns 0 or -errno. */
-static int take_unhashed(struct vr_node *f, const struct unhashed *u, uint8_t *sha, uint8_t *b3)
+/* The digests U asks for of F's bytes into SHA and B3, and the verdicts of its bytes (IO held
+ * shared). Returns 0 or -errno. */
+static int take_unhashed(struct vr_residency *r, struct vr_node *f, const struct unhashed *u,
+			 uint8_t *sha, uint8_t *b3)
 {
 	int ret = u->sha ? vr_dev_sha256(f->dev, sha) : 0;
 
-	return ret == 0 && u->b3 ? vr_dev_blake3(f->dev, b3) : ret;
+	if (ret == 0 && u->b3)
+		ret = vr_dev_blake3(f->dev, b3);
+	return ret == 0 && u->bytes ? res_bytes_settle(r, f, false) : ret;
 }
 
 static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_list *l);
@@ -340,7 +427,7 @@ static void hash_unhashed(struct vr_residency *r, struct applied_list *l)
 		res_unlock(r);
 		/* IO held shared: the bytes cannot be freed or changed meanwhile */
 		if (still)
-			ret = take_unhashed(f, &u, sha, b3);
+			ret = take_unhashed(r, f, &u, sha, b3);
 		res_lock(r);
 		if (ret == 0 && still_unhashed(f, &u)) {
 			if (u.sha && f->seal->no_sha256) {
@@ -397,11 +484,11 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 
 	if (sealed)
 		res_expect_of_seal(f, f->seal, &e);
-	if (sealed && ((f->seal->no_sha256 && e.covered) || e.need_blake3)) {
+	if (sealed && ((f->seal->no_sha256 && e.covered) || e.need_blake3 || e.need_bytes)) {
 		/* a digest a source states is not in the seal (sha256=off, a BLAKE3): taken
 		 * after the tree lock is dropped, then checked; under sha256=off a file a source
 		 * names gets its SHA-256 too */
-		note_unhashed(l, f, f->seal->no_sha256, e.need_blake3);
+		note_unhashed(l, f, f->seal->no_sha256, e.need_blake3, e.need_bytes);
 	} else if (sealed && f->seal->no_sha256) {
 		return; /* no source names it: nothing to compare */
 	} else if (sealed) {
@@ -421,8 +508,9 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 	} else if (f->state == ST_REFUSED && f->awaiting_source && f->seal) {
 		/* refused under expect=require for want of a source: this one may vouch for it */
 		res_expect_of_seal(f, f->seal, &e);
-		if (e.need_blake3 && !e.mismatch) {
-			note_unhashed(l, f, false, true); /* then checked again, here */
+		if ((e.need_blake3 || e.need_bytes) && !e.mismatch) {
+			/* then checked again, here */
+			note_unhashed(l, f, false, e.need_blake3, e.need_bytes);
 		} else if (e.mismatch) {
 			f->awaiting_source = false;
 			res_expect_why(&e, why, sizeof(why));
@@ -494,7 +582,10 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 		return;
 	s = calloc(1, sizeof(*s));
 	if (s) {
+		static _Atomic uint64_t serials;
+
 		s->kind = kind;
+		s->serial = ++serials;
 		read_source(r, n, s, size);
 	} else {
 		s = &no_memory[kind == VR_MANIFEST_OMS ? 1 : kind == VR_MANIFEST_B3SUMS ? 2 : 0];
@@ -518,7 +609,8 @@ void res_source_load(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (s->m) {
 		if (kind == VR_MANIFEST_OMS)
 			snprintf(detail, sizeof(detail),
-				 "signature verified: %zu file(s) expected, key %.16s...",
+				 "signature verified%s: %zu file(s) expected, key %.16s...",
+				 s->m->cert_signed ? " (certificate chain to a trusted root)" : "",
 				 s->m->count, s->m->key_hint);
 		else
 			snprintf(detail, sizeof(detail), "%zu file(s) expected", s->m->count);

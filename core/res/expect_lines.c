@@ -24,7 +24,7 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 {
 	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
 	struct vr_node *f = NULL;
-	bool b3 = vr_manifest_blake3(m->kind);
+	bool b3 = m->hash == VR_HASH_BLAKE3;
 	/* followed as the reader would follow it: no digest of what they may not read */
 	int ret = m->allow_symlinks ? res_follow(r, link, p, &f) : 0;
 
@@ -43,6 +43,11 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
 	else if (f->state != ST_SEALED || !f->seal)
 		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
+	else if (!vr_manifest_seal_comparable(m))
+		snprintf(why, sizeof(why),
+			 "is a symbolic link to %s: a link under a %s statement is not followed "
+			 "yet",
+			 tpath, m->shard_size ? "shards" : "blake2b");
 	else if (!b3 && f->seal->no_sha256)
 		snprintf(
 		    why, sizeof(why),

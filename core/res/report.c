@@ -135,7 +135,8 @@ static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_
 	    !cJSON_AddNumberToObject(d, "checked", (double)k->ek.checked) ||
 	    !cJSON_AddNumberToObject(d, "refused", (double)k->refused) ||
 	    !cJSON_AddStringToObject(d, "mode", r->cfg.expect_require ? "require" : "check") ||
-	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)))
+	    !cJSON_AddNumberToObject(d, "trusted_keys", (double)vr_trust_count(r->cfg.trust)) ||
+	    !cJSON_AddNumberToObject(d, "trusted_roots", (double)vr_trust_roots(r->cfg.trust)))
 		return false;
 	/* the socket: where it is, leases live now and exports made since the mount */
 	/* host memory the entries and attributes take; each user but root and the mount's

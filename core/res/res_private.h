@@ -100,6 +100,14 @@ struct vr_node {
 	char *seal_json;	 /* [T] the signed seal's text */
 	char *check_why;      /* [T] why it is REFUSED, or QUARANTINED against an expected digest */
 	bool awaiting_source; /* [T] REFUSED only for want of a source (expect=require) */
+	/* [T] the last check of its bytes against what a source lists that a seal's digest cannot
+	 * answer (shards, BLAKE2b): the source's serial, its entry, the bytes' fs-verity digest,
+	 * and the verdict (why, when they differ) */
+	uint64_t bytes_serial;
+	const struct vr_manifest_entry *bytes_key;
+	uint8_t bytes_fsv[VR_DIGEST_SIZE];
+	bool bytes_ok;
+	char *bytes_why;
 	struct res_source *source; /* [T] what it states, while a sealed model.sig or SHA256SUMS */
 	/* loading */
 	pid_t load_tgid;	     /* [T] the process loading it; others get ETXTBSY */
@@ -459,6 +467,7 @@ struct res_source {
 	enum vr_manifest_kind kind;
 	struct vr_manifest *m; /* NULL: refused, WHY says why */
 	char why[VR_WHY_MAX];
+	uint64_t serial; /* unique to this reading of the source (a node's bytes verdict) */
 };
 /* What the sources covering a file's path say of it. */
 struct res_expect {
@@ -479,7 +488,38 @@ struct res_expect {
 	/* a source whose owner may not vouch for this file names other bytes: reported by
 	 * verify, never acted on */
 	const struct vr_node *disputed;
+	/* a source that may vouch for it lists what only its bytes can answer (shards,
+	 * BLAKE2b), and no verdict for these bytes is known: BYTES_SRC's BYTES_ENTRY is to be
+	 * checked (res_bytes_*), then asked again */
+	bool need_bytes;
+	const struct vr_node *bytes_src;
+	const struct vr_manifest_entry *bytes_entry;
+	/* SRC's verdict came from the bytes (WANT is NULL); BYTES_WHY: what differs */
+	bool want_bytes;
+	char bytes_why[VR_WHY_MAX];
 };
+
+/* expect_bytes.c: a file's bytes against a source's shards or BLAKE2b, on the host */
+
+/* What one check of a file's bytes needs, copied from its source under the tree lock. */
+struct res_bytes_job {
+	uint64_t serial;		     /* the source's */
+	const struct vr_manifest_entry *key; /* its entry, as a node's verdict names it */
+	struct vr_manifest m;		     /* its hash and shard_size only */
+	struct vr_manifest_entry e;	     /* the entry, its shards copied */
+	uint8_t fsv[VR_DIGEST_SIZE];	     /* the bytes' fs-verity digest (their seal's) */
+};
+/* Copies what E needs checked for bytes whose fs-verity digest is FSV into J; 0 or -ENOMEM
+ * (J then holds nothing to free). [T] */
+int res_bytes_job_take(const struct res_expect *e, const uint8_t *fsv, struct res_bytes_job *j);
+void res_bytes_job_free(struct res_bytes_job *j);
+/* Checks N's device bytes against J and records the verdict in N (the tree lock taken for
+ * that alone). IO held, tree lock not. Returns 0 (a verdict recorded) or the -errno of the
+ * read (nothing recorded). */
+int res_bytes_run(struct vr_residency *r, struct vr_node *n, const struct res_bytes_job *j);
+/* Takes the verdicts N's seal S still needs (every check from the bytes again when FRESH),
+ * for the sources covering N now. IO held, tree lock not. Returns 0 or -errno. */
+int res_bytes_settle(struct vr_residency *r, struct vr_node *n, bool fresh);
 struct res_expect_counts {
 	uint64_t sources, sources_refused, checked;
 };
@@ -505,6 +545,9 @@ void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b
 		   struct res_expect *e);
 /* The same for N's seal S: its SHA-256 and BLAKE3 where it has them. [T] */
 void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e);
+/* res_expect_of_seal, but every source that lists shards or a BLAKE2b naming N asks for its
+ * bytes (NEED_BYTES) whatever verdict N keeps: verify's check from the bytes. [T] */
+void res_expect_bytes_of(const struct vr_node *n, const struct vr_seal *s, struct res_expect *e);
 /* Whether N lies under a valid source that neither names nor ignores it; under a signature,
  * whether the signature does not name it (another source's naming it does not count). [T] */
 bool res_expect_unexpected(const struct vr_node *n, const struct res_expect *e);

@@ -103,6 +103,7 @@ void res_node_destroy(struct vr_residency *r, struct vr_node *n)
 	free(n->seal_json);
 	free(n->check_why);
 	free(n->keep_lens);
+	free(n->bytes_why);
 	free(n->index);
 	res_source_free(n->source);
 	free(n->name);

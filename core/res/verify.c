@@ -61,6 +61,26 @@ static void check_expected(struct vr_node *n, struct check *k)
 }
 
 /*
+ * Checks N's bytes again against every source covering it that lists shards
+ * or a BLAKE2b (its seal's digests cannot answer those), so verify compares
+ * the listed digests with the bytes each time; check_expected then reads the
+ * verdicts. IO held shared. Returns 0 or the -errno of the device read, WHY in
+ * K.
+ */
+static int take_bytes(struct vr_residency *r, struct vr_node *n, struct check *k)
+{
+	int ret = res_bytes_settle(r, n, true);
+
+	if (ret) {
+		snprintf(k->why_buf, sizeof(k->why_buf),
+			 "could not be checked against its source's shards: %s", strerror(-ret));
+		k->why = k->why_buf;
+		return ret == -EBADMSG ? -EIO : ret;
+	}
+	return 0;
+}
+
+/*
  * Named by a source that may vouch for it whose digest its seal lacks (a
  * SHA-256 under sha256=off, a BLAKE3: it was renamed there, or its owner
  * changed, after it was sealed): takes that digest of its device bytes now,
@@ -262,7 +282,8 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 			k->ret = -EBADMSG;
 			k->why = "fs-verity digest of device memory differs from the seal";
 		} else if ((k->ret = check_blake3(n, &seal_copy, k)) == 0 &&
-			   (k->ret = take_missing(r, n, k)) == 0) {
+			   (k->ret = take_missing(r, n, k)) == 0 &&
+			   (k->ret = take_bytes(r, n, k)) == 0) {
 			res_lock(r);
 			if (n->state == ST_SEALED && n->seal)
 				check_expected(n, k);
@@ -414,7 +435,7 @@ static bool pending_vouched(const struct vr_node *n)
 	if (res_is_source_name(n->name))
 		return true;
 	res_expect_of(n, NULL, NULL, &e);
-	return e.covered || e.need_blake3 || (e.oms_scope && !e.ignored);
+	return e.covered || e.need_blake3 || e.need_bytes || (e.oms_scope && !e.ignored);
 }
 
 /* Checks file F (referenced) for the verify report: appends its line to T, counting a failure

@@ -9,7 +9,14 @@ P-256 key, SHA-384 for P-384), inside a Sigstore bundle v0.3 whose publicKey.hin
 SHA-256 of the key's canonical PEM (`openssl pkey -pubin` prints it). An independent signer:
 the daemon's verifier is Nettle's, this one is OpenSSL's.
 
+OMS 1.1's other shapes too: --hash blake2b (Python's hashlib) or blake3 (the `b3sum` command),
+--shards N (method "shards": each file cut into N-byte pieces named PATH:START:END, algorithm
+"<hash>-sharded-N", an empty file cut into none, as model_signing does), and --cert LEAF.pem
+[--chain CA.pem]... (certificate mode: verificationMaterial.x509CertificateChain holds the leaf
+and the chain as DER, `openssl x509` converting them; KEY is then the leaf's private key).
+
 usage: oms_sign.py PRIVATE_KEY.pem MODEL_DIR [--ignore PATH]... [--raw-key] [--allow-symlinks]
+       [--hash sha256|blake2b|blake3] [--shards N] [--cert LEAF.pem [--chain CA.pem]...]
        [--out FILE]
 """
 import argparse
@@ -28,6 +35,20 @@ def openssl(*args, data=None):
                           capture_output=True).stdout
 
 
+def digest_of(data, hash_type):
+    if hash_type == "sha256":
+        return hashlib.sha256(data).hexdigest()
+    if hash_type == "blake2b":
+        return hashlib.blake2b(data).hexdigest()
+    out = subprocess.run(["b3sum", "--no-names"], input=data, check=True,
+                         capture_output=True).stdout.decode()
+    return out.split()[0]
+
+
+def der_of(pem_path):
+    return openssl("x509", "-in", pem_path, "-outform", "DER")
+
+
 def ignored(rel, ignores):
     return any(rel == p or rel.startswith(p + "/") for p in ignores)
 
@@ -41,6 +62,11 @@ def main():
                     help="carry the public key itself (model_signing 1.0.x) instead of a hint")
     ap.add_argument("--allow-symlinks", action="store_true",
                     help="state serialization.allow_symlinks true (links are hashed as their target)")
+    ap.add_argument("--hash", default="sha256", choices=["sha256", "blake2b", "blake3"])
+    ap.add_argument("--shards", type=int, default=0, help="method shards, of this many bytes")
+    ap.add_argument("--cert", help="sign in certificate mode with this leaf certificate")
+    ap.add_argument("--chain", action="append", default=[],
+                    help="certificates after the leaf (intermediates, the root)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -52,9 +78,21 @@ def main():
             if ignored(rel, ignores):
                 continue
             with open(os.path.join(root, f), "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
-            resources.append({"algorithm": "sha256", "name": rel, "digest": digest})
-    resources.sort(key=lambda r: r["name"])
+                data = fh.read()
+            if not a.shards:
+                resources.append({"algorithm": a.hash, "name": rel, "key": (rel, 0),
+                                  "digest": digest_of(data, a.hash)})
+                continue
+            for start in range(0, len(data), a.shards):
+                end = min(start + a.shards, len(data))
+                resources.append({"algorithm": "%s-sharded-%d" % (a.hash, a.shards),
+                                  "name": "%s:%d:%d" % (rel, start, end), "key": (rel, start),
+                                  "digest": digest_of(data[start:end], a.hash)})
+    # model_signing's order: by path (as PurePosixPath compares: component by component),
+    # then by offset; the subject hashes the digests in this order
+    resources.sort(key=lambda r: (r["key"][0].split("/"), r["key"][1]))
+    for r in resources:
+        del r["key"]
     subject = hashlib.sha256(b"".join(bytes.fromhex(r["digest"]) for r in resources))
     statement = {
         "_type": "https://in-toto.io/Statement/v1",
@@ -62,8 +100,10 @@ def main():
                      "digest": {"sha256": subject.hexdigest()}}],
         "predicateType": "https://model_signing/signature/v1.0",
         "predicate": {
-            "serialization": {"method": "files", "hash_type": "sha256",
-                              "allow_symlinks": a.allow_symlinks, "ignore_paths": a.ignore},
+            "serialization": dict({"method": "shards" if a.shards else "files",
+                                   "hash_type": a.hash, "allow_symlinks": a.allow_symlinks,
+                                   "ignore_paths": a.ignore},
+                                  **({"shard_size": float(a.shards)} if a.shards else {})),
             "resources": resources,
         },
     }
@@ -72,15 +112,19 @@ def main():
     pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype.encode(), len(payload), payload)
     pub = openssl("pkey", "-in", a.key, "-pubout")
     text = openssl("pkey", "-in", a.key, "-noout", "-text").decode()
-    digest = "-sha384" if "384" in text else "-sha256"
+    digest = "-sha512" if "521" in text else "-sha384" if "384" in text else "-sha256"
     sig = openssl("dgst", digest, "-sign", a.key, data=pae)
-    if a.raw_key:
-        pk = {"rawBytes": base64.b64encode(pub).decode()}
+    if a.cert:
+        certs = [{"rawBytes": base64.b64encode(der_of(c)).decode()} for c in [a.cert] + a.chain]
+        material = {"x509CertificateChain": {"certificates": certs}, "tlogEntries": []}
+    elif a.raw_key:
+        material = {"publicKey": {"rawBytes": base64.b64encode(pub).decode()},
+                    "tlogEntries": []}
     else:
-        pk = {"hint": hashlib.sha256(pub).hexdigest()}
+        material = {"publicKey": {"hint": hashlib.sha256(pub).hexdigest()}, "tlogEntries": []}
     bundle = {
         "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {"publicKey": pk, "tlogEntries": []},
+        "verificationMaterial": material,
         "dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "payloadType": ptype,
                          "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]},
     }

@@ -231,5 +231,5 @@ check "unmount, daemon exits 0" unmount_vr
 # a trust= that cannot be used stops the mount with a reason
 echo "no key" > "$WORK/nokey.pem"
 check "a bad trust= refuses to mount" bash -c "! '$BIN/vram-residency' -f -o backend=mock,secret=$SECRET,audit=$AUDIT,trust=$WORK/nokey.pem '$MNT' 2> '$WORK/bad-trust.log'"
-check "saying why" grep -q "no \"-----BEGIN PUBLIC KEY-----\" block" "$WORK/bad-trust.log"
+check "saying why" grep -q "no \"-----BEGIN PUBLIC KEY-----\" or \"-----BEGIN CERTIFICATE-----\" block" "$WORK/bad-trust.log"
 finish

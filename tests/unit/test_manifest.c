@@ -541,7 +541,8 @@ static void test_signed(int bits)
 	} refusals[] = {
 	    {"0000000000000000000000000000000000000000000000000000000000000000", "files", "sha256",
 	     -EBADMSG, "subject digest"},
-	    {subject_ab, "shards", "sha256", -EOPNOTSUPP, "shards"},
+	    {subject_ab, "shards", "sha256", -EINVAL, "shard_size"}, /* shards need their size */
+	    {subject_ab, "lines", "sha256", -EOPNOTSUPP, "lines"},
 	    {subject_ab, "files", "blake2", -EOPNOTSUPP, "blake2"},
 	};
 	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
@@ -633,13 +634,14 @@ static void test_bundle_faults(void)
 		CHECK_EQ(oms(e, t, &m, why), edits[i].err);
 		free(e);
 	}
-	/* keyless bundles: a certificate, Rekor entries */
+	/* keyless bundles: a Fulcio certificate with Rekor entries, Rekor entries */
 	static const char *const keyless[] = {
 	    "{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", "
-	    "\"verificationMaterial\": {\"certificate\": {\"rawBytes\": \"AAAA\"}}, "
-	    "\"dsseEnvelope\": {}}",
+	    "\"verificationMaterial\": {\"certificate\": {\"rawBytes\": \"AAAA\"}, "
+	    "\"tlogEntries\": [{\"logIndex\": \"1\"}]}, \"dsseEnvelope\": {}}",
 	    "{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", "
-	    "\"verificationMaterial\": {\"x509CertificateChain\": {}}, \"dsseEnvelope\": {}}",
+	    "\"verificationMaterial\": {\"x509CertificateChain\": {}, \"tlogEntries\": "
+	    "[{}]}, \"dsseEnvelope\": {}}",
 	    "{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", "
 	    "\"verificationMaterial\": {\"publicKey\": {\"hint\": \"ab\"}, \"tlogEntries\": "
 	    "[{\"logIndex\": \"1\"}]}, \"dsseEnvelope\": {}}",

@@ -294,6 +294,10 @@ static char *read_file(const char *path, size_t *len)
 static const char *const oms_files[] = {"model.sig", "signme-1", "signme-2", "ignore-me"};
 static char *oms_data[4];
 static size_t oms_len[4];
+/* OMS 1.1: the certificate-signed vector, and a shards statement in certificate mode with a
+ * file it lists */
+static char *cert_sig, *shards_sig, *shards_file;
+static size_t cert_len, shards_len, shards_file_len;
 #define ABC_SHA "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 static const char sums[] = ABC_SHA "  a\n" ABC_SHA "  gone\n";
 
@@ -629,9 +633,27 @@ static bool manifest_run(long nth)
 	int r2 = vr_trust_load(VR_TEST_DATA "/oms/signing-key-pub.pem", &t, why);
 	int r3 = r2 ? 0 : vr_oms_verify(oms_data[0], oms_len[0], t, &m, why);
 	int r4 = vr_keyring_load(secret, &k);
+	struct vr_trust *roots = NULL;
+	struct vr_manifest *ms = NULL;
+	int r5 = vr_trust_load(VR_TEST_DATA "/oms/certificate-ca-cert.pem", &roots, why);
 
+	vr_manifest_free(m);
+	m = NULL;
+	if (r5 == 0)
+		r5 = vr_oms_verify(cert_sig, cert_len, roots, &m, why);
+	int r6 = r5 ? 0 : vr_oms_verify(shards_sig, shards_len, roots, &ms, why);
+
+	if (r5 == 0 && r6 == 0) {
+		const struct vr_manifest_entry *e = vr_manifest_find(ms, "weights.bin");
+
+		r6 = e ? vr_manifest_check_bytes(ms, e, (const uint8_t *)shards_file,
+						 shards_file_len, why)
+		       : -ENOENT;
+	}
 	hit = disarm();
 	vr_manifest_free(m);
+	vr_manifest_free(ms);
+	vr_trust_free(roots);
 	vr_trust_free(t);
 	vr_keyring_free(k);
 	CHECK(sane(r1) && sane(r2) && sane(r4));
@@ -639,8 +661,17 @@ static bool manifest_run(long nth)
 	if (!(r3 == 0 || r3 == -ENOMEM || r3 == -EBADMSG || r3 == -EPERM))
 		fprintf(stderr, "call %ld refused: oms %d: %s\n", nth_now, r3, why);
 	CHECK(r3 == 0 || r3 == -ENOMEM || r3 == -EBADMSG || r3 == -EPERM);
+	/* the certificate mode, shards and their bytes: out of memory says so, never "bad" */
+	/* (or the trust file's read failed: -EIO, when system calls fail) */
+	bool ok5 = r5 == 0 || r5 == -ENOMEM || (sys_mode && r5 == -EIO);
+
+	if (!ok5 || !(r6 == 0 || r6 == -ENOMEM))
+		fprintf(stderr, "call %ld refused: certificate %d, shards %d: %s\n", nth_now, r5,
+			r6, why);
+	CHECK(ok5);
+	CHECK(r6 == 0 || r6 == -ENOMEM);
 	if (!hit)
-		CHECK(r1 == 0 && r2 == 0 && r3 == 0 && r4 == 0);
+		CHECK(r1 == 0 && r2 == 0 && r3 == 0 && r4 == 0 && r5 == 0 && r6 == 0);
 	return hit;
 }
 
@@ -696,6 +727,11 @@ int main(int argc, char **argv)
 		oms_data[i] = read_file(path, &oms_len[i]);
 		CHECK(oms_data[i] != NULL);
 	}
+	cert_sig = read_file(VR_TEST_DATA "/oms/v1.1.0-certificate/model.sig", &cert_len);
+	shards_sig = read_file(VR_TEST_DATA "/oms/v1.1-shards-certificate/model.sig", &shards_len);
+	shards_file =
+	    read_file(VR_TEST_DATA "/oms/v1.1-shards-certificate/weights.bin", &shards_file_len);
+	CHECK(cert_sig && shards_sig && shards_file);
 	sweep("seal", seal_run);
 	sweep("manifests and keys", manifest_run);
 	sweep("tree", tree_run);
@@ -709,6 +745,9 @@ int main(int argc, char **argv)
 	CHECK_EQ(rmdir(chunk_dir), 0); /* every chunk file went with its file */
 	for (int i = 0; i < 4; i++)
 		free(oms_data[i]);
+	free(cert_sig);
+	free(shards_sig);
+	free(shards_file);
 	vr_trust_free(trust);
 	vr_keyring_free(keys);
 	snprintf(path, sizeof(path), "%s/secret", tmpdir);
