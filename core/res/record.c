@@ -63,15 +63,23 @@ void res_keep_drop(struct vr_residency *r, struct vr_node *n)
 	n->keep_lens = NULL;
 }
 
-bool res_keep_at_free(struct vr_residency *r, struct vr_node *n)
+/* Kept out of free_subtree() so its recursion keeps small frames. */
+__attribute__((noinline)) void res_free_at_stop(struct vr_residency *r, struct vr_node *n)
 {
-	if (!r->keeping || !n->keep_id || !n->dev)
-		return false;
-	/* the keeper holds it for the next daemon, which checks it again */
-	n->dev->kept = true;
-	vr_dev_file_free(n->dev);
-	n->dev = NULL;
-	return true;
+	char path[VR_SEAL_PATH_MAX];
+
+	if (res_node_path(n, path, sizeof(path)) != 0)
+		strcpy(path, n->name);
+	if (n->keep_shared && n->dev)
+		n->dev->keep_shared = true; /* leased when the daemon stopped: the lessee's now */
+	if (r->keeping && n->keep_id && n->dev) {
+		/* the keeper holds it for the next daemon, which checks it again */
+		n->dev->kept = true;
+		vr_dev_file_free(n->dev);
+		n->dev = NULL;
+		return;
+	}
+	res_release_device(r, n, path, NULL);
 }
 
 void vr_res_keep_at_stop(struct vr_residency *r)

@@ -593,9 +593,9 @@ int res_status_text(struct vr_residency *r, char **text, size_t *len);
 void res_changed(struct vr_residency *r);
 /* N was just sealed: its memory goes to the keeper. IO held exclusively, T not. */
 void res_keep_sealed(struct vr_residency *r, struct vr_node *n, const char *path);
-/* At the daemon's stop to be restarted: frees N's memory unscrubbed, left to the keeper, and
- * returns true; false when N is not the keeper's or the daemon is not to be restarted. */
-bool res_keep_at_free(struct vr_residency *r, struct vr_node *n);
+/* Frees file N's memory at the daemon's stop: scrubbed and audited, but left unscrubbed to a
+ * lessee (keep_shared) or, when the daemon stops to be restarted, to the keeper. */
+void res_free_at_stop(struct vr_residency *r, struct vr_node *n);
 /* N's memory is freed: the keeper lets it go. [T] or the last reference. */
 void res_keep_drop(struct vr_residency *r, struct vr_node *n);
 

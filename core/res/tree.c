@@ -522,19 +522,6 @@ void res_release_device(struct vr_residency *r, struct vr_node *n, const char *p
 		  ret ? "scrub of device memory reported an error; memory freed" : NULL);
 }
 
-/* Frees one file at shutdown; kept out of free_subtree() so recursion keeps small frames. */
-static __attribute__((noinline)) void free_file(struct vr_residency *r, struct vr_node *n)
-{
-	char path[VR_SEAL_PATH_MAX];
-
-	if (res_node_path(n, path, sizeof(path)) != 0)
-		strcpy(path, n->name);
-	if (n->keep_shared && n->dev)
-		n->dev->keep_shared = true; /* leased when the daemon stopped: the lessee's now */
-	if (!res_keep_at_free(r, n))
-		res_release_device(r, n, path, NULL);
-}
-
 static void free_subtree(struct vr_residency *r, struct vr_node *n)
 {
 	while (n->children) {
@@ -544,7 +531,7 @@ static void free_subtree(struct vr_residency *r, struct vr_node *n)
 		free_subtree(r, c);
 	}
 	if (!n->is_dir)
-		free_file(r, n);
+		res_free_at_stop(r, n);
 	res_node_destroy(NULL, n); /* the whole tree goes: nothing is counted any more */
 }
 
