@@ -94,7 +94,7 @@ static int take_chunks(struct mock *m, struct mock_file *f, struct vr_dev_export
 	uint64_t sum = 0;
 	int ret = 0;
 
-	f->chunks = calloc(from->count, sizeof(*f->chunks));
+	f->chunks = calloc(from->count ? from->count : 1, sizeof(*f->chunks));
 	if (!f->chunks)
 		return -ENOMEM;
 	f->cap = from->count;

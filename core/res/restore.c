@@ -275,7 +275,8 @@ static int put_file(struct restore *st, const char *path, struct placed *p,
 	st->got->files++;
 	st->got->bytes += p->size;
 	if (res_is_source_name(n->name)) {
-		struct vr_node **more = realloc(st->sources, sizeof(*more) * (st->nsources + 1));
+		struct vr_node **more =
+		    realloc(st->sources, (st->nsources + 1) * sizeof(struct vr_node *));
 
 		if (more) {
 			st->sources = more;
@@ -465,10 +466,12 @@ int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
 		ret = 0;
 	if (ret == 0) {
 		get_u64(root, "generation", &got.generation);
-		cJSON_ArrayForEach(o, nodes) restore_node(&st, o);
+		for (o = nodes->child; o; o = o->next)
+			restore_node(&st, o);
 		reload_sources(&st);
 		/* folders' times again: what was made in them since moved them */
-		cJSON_ArrayForEach(o, nodes) redate_dir(r, o);
+		for (o = nodes->child; o; o = o->next)
+			redate_dir(r, o);
 		got.seconds = now_s() - t0;
 		res_lock(r);
 		r->restored = got;
