@@ -21,32 +21,68 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK_NAME  "vr-c-%016" PRIx64 "-%" PRIu32 /* a file's chunk: its keep id, its index */
-#define RECORD_NAME "vr-r-%" PRIu64		   /* the tree's record, by generation */
-#define RECORD_MAX  ((off_t)1 << 30)
-#define COALESCE_NS 20000000L /* changes within 20 ms make one record */
+#include "keeper_private.h"
 
-/* A descriptor handed over at this start, by name. */
-struct handed {
-	char *name;
-	int fd; /* -1 once taken or closed */
-};
+/* Whether OWNER is limited to a share of the store (not root, nor the mount's owner). */
+static bool limited(uid_t owner)
+{
+	return owner != 0 && owner != getuid();
+}
 
-struct vr_keeper {
-	int sock; /* connected to NOTIFY_SOCKET */
-	struct vr_backend *backend;
-	struct vr_res_keeper hooks;
-	struct vr_residency *r;
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t lock; /* guards the four below; taken under the tree lock, never above */
-	pthread_cond_t wake;
-	bool dirty, stop;
-	uint64_t gen; /* the generation of the record the keeper holds now (0: none) */
-	bool warned;  /* a send failed; said once until one succeeds */
-	struct handed *handed;
-	size_t nhanded;
-};
+/* OWNER's entry (made when MAKE and there is room), or NULL. LOCK held. */
+static unsigned *user_held(struct vr_keeper *k, uid_t owner, bool make)
+{
+	for (unsigned i = 0; i < USERS_MAX; i++) {
+		if (k->users[i].held && k->users[i].uid == owner)
+			return &k->users[i].held;
+	}
+	for (unsigned i = 0; make && i < USERS_MAX; i++) {
+		if (!k->users[i].held) {
+			k->users[i].uid = owner;
+			return &k->users[i].held;
+		}
+	}
+	return NULL;
+}
+
+/* Counts N more descriptors of OWNER's in the store: 0, or -ENOSPC / -EDQUOT when they do
+ * not fit (FORCE: counted anyway, for what a restart took back). */
+int keeper_account(struct vr_keeper *k, uid_t owner, unsigned n, bool force)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&k->lock);
+	unsigned *u = limited(owner) ? user_held(k, owner, true) : NULL;
+
+	if (!force && k->held + n > k->cap)
+		ret = -ENOSPC;
+	else if (!force && limited(owner) &&
+		 (!u || k->others + n > k->cap / OTHERS_PART || *u + n > k->cap / ONE_PART))
+		ret = -EDQUOT;
+	if (ret == 0) {
+		k->held += n;
+		if (limited(owner)) {
+			k->others += n;
+			if (u)
+				*u += n;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+	return ret;
+}
+
+static void unaccount(struct vr_keeper *k, uid_t owner, unsigned n)
+{
+	pthread_mutex_lock(&k->lock);
+	unsigned *u = limited(owner) ? user_held(k, owner, false) : NULL;
+
+	k->held -= n < k->held ? n : k->held;
+	if (limited(owner))
+		k->others -= n < k->others ? n : k->others;
+	if (u)
+		*u -= n < *u ? n : *u;
+	pthread_mutex_unlock(&k->lock);
+}
 
 /* Sends TEXT to the keeper, with descriptor FD when not -1. Returns 0 or -errno. */
 static int send_msg(struct vr_keeper *k, const char *text, int fd)
@@ -95,7 +131,7 @@ static int store_fd(struct vr_keeper *k, const char *name, int fd)
 	return send_msg(k, text, fd);
 }
 
-static void remove_name(struct vr_keeper *k, const char *name)
+void keeper_remove_name(struct vr_keeper *k, const char *name)
 {
 	char text[320];
 
@@ -103,18 +139,26 @@ static void remove_name(struct vr_keeper *k, const char *name)
 	send_msg(k, text, -1);
 }
 
-static void drop(void *ctx, uint64_t id, uint32_t chunks)
+/* Lets go of the first CHUNKS names of ID. */
+static void remove_chunks(struct vr_keeper *k, uint64_t id, uint32_t chunks)
 {
-	struct vr_keeper *k = ctx;
 	char name[64];
 
 	for (uint32_t i = 0; i < chunks; i++) {
 		snprintf(name, sizeof(name), CHUNK_NAME, id, i);
-		remove_name(k, name);
+		keeper_remove_name(k, name);
 	}
 }
 
-static int store(void *ctx, struct vr_dev_file *dev, uint64_t *id, uint32_t *chunks,
+static void drop(void *ctx, uint64_t id, uint32_t chunks, uid_t owner)
+{
+	struct vr_keeper *k = ctx;
+
+	remove_chunks(k, id, chunks);
+	unaccount(k, owner, chunks);
+}
+
+static int store(void *ctx, struct vr_dev_file *dev, uid_t owner, uint64_t *id, uint32_t *chunks,
 		 uint64_t **lens)
 {
 	struct vr_keeper *k = ctx;
@@ -125,6 +169,11 @@ static int store(void *ctx, struct vr_dev_file *dev, uint64_t *id, uint32_t *chu
 
 	if (ret)
 		return ret;
+	ret = keeper_account(k, owner, e.count, false);
+	if (ret) {
+		vr_dev_export_clear(&e);
+		return ret;
+	}
 	while (v == 0)
 		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
 			v = 0;
@@ -132,8 +181,10 @@ static int store(void *ctx, struct vr_dev_file *dev, uint64_t *id, uint32_t *chu
 		snprintf(name, sizeof(name), CHUNK_NAME, v, i);
 		ret = store_fd(k, name, e.fds[i]);
 		if (ret)
-			drop(k, v, i);
+			remove_chunks(k, v, i);
 	}
+	if (ret)
+		unaccount(k, owner, e.count);
 	if (ret == 0) {
 		*id = v;
 		*chunks = e.count;
@@ -149,13 +200,15 @@ static void changed(void *ctx)
 	struct vr_keeper *k = ctx;
 
 	pthread_mutex_lock(&k->lock);
+	k->changes++;
 	k->dirty = true;
 	pthread_cond_signal(&k->wake);
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* Writes the tree's record as generation K->gen + 1, then lets the one before go. */
-static void write_record(struct vr_keeper *k)
+/* Writes the tree's record as generation K->gen + 1, then lets the one before go; whether the
+ * keeper took it. */
+static bool write_record(struct vr_keeper *k)
 {
 	char *text = NULL, name[64];
 	size_t len = 0, off = 0;
@@ -164,7 +217,7 @@ static void write_record(struct vr_keeper *k)
 	if (ret) {
 		vr_log(LOG_ERR, "the tree's record for the keeper could not be made: %s",
 		       strerror(-ret));
-		return;
+		return false;
 	}
 	fd = memfd_create("vram-residency-record", MFD_CLOEXEC);
 	while (fd >= 0 && off < len) {
@@ -181,21 +234,48 @@ static void write_record(struct vr_keeper *k)
 	if (fd < 0) {
 		vr_log(LOG_ERR, "the tree's record for the keeper could not be written: %s",
 		       strerror(errno));
-		return;
+		return false;
 	}
 	snprintf(name, sizeof(name), RECORD_NAME, k->gen + 1);
 	ret = store_fd(k, name, fd);
 	close(fd);
 	if (ret)
-		return;
+		return false;
 	if (k->gen) {
 		snprintf(name, sizeof(name), RECORD_NAME, k->gen);
-		remove_name(k, name);
+		keeper_remove_name(k, name);
 	}
 	k->gen++;
 	pthread_mutex_lock(&k->lock);
 	k->warned = false;
 	pthread_mutex_unlock(&k->lock);
+	return true;
+}
+
+/* The longest a change waits to be kept before its answer goes anyway (logged). */
+#define SETTLE_S 2
+
+static void settle(void *ctx)
+{
+	struct vr_keeper *k = ctx;
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SETTLE_S;
+	pthread_mutex_lock(&k->lock);
+	uint64_t want = k->changes;
+
+	k->urgent = true;
+	pthread_cond_signal(&k->wake);
+	while (k->kept_changes < want && k->started && !k->stop && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&k->settled, &k->lock, &until);
+	pthread_mutex_unlock(&k->lock);
+	if (ret == ETIMEDOUT)
+		vr_log(LOG_WARNING,
+		       "a change is answered before the keeper holds it (%d s): a crash "
+		       "now could undo it",
+		       SETTLE_S);
 }
 
 static void *record_thread(void *arg)
@@ -208,7 +288,7 @@ static void *record_thread(void *arg)
 			pthread_cond_wait(&k->wake, &k->lock);
 		if (!k->dirty)
 			break;
-		if (!k->stop) {
+		if (!k->stop && !k->urgent) {
 			/* what changes meanwhile goes into the same record */
 			struct timespec until;
 
@@ -218,14 +298,21 @@ static void *record_thread(void *arg)
 				until.tv_sec++;
 				until.tv_nsec -= 1000000000L;
 			}
-			while (!k->stop &&
+			while (!k->stop && !k->urgent &&
 			       pthread_cond_timedwait(&k->wake, &k->lock, &until) != ETIMEDOUT)
 				;
 		}
 		k->dirty = false;
+		k->urgent = false;
+		uint64_t upto = k->changes; /* the record, made after this, holds them all */
+
 		pthread_mutex_unlock(&k->lock);
-		write_record(k);
+		bool kept = write_record(k);
+
 		pthread_mutex_lock(&k->lock);
+		if (kept && upto > k->kept_changes)
+			k->kept_changes = upto;
+		pthread_cond_broadcast(&k->settled);
 	}
 	pthread_mutex_unlock(&k->lock);
 	return NULL;
@@ -298,9 +385,14 @@ int vr_keeper_open(const char *mode, struct vr_backend *b, bool secret_given,
 	}
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->wake, NULL);
+	pthread_cond_init(&k->settled, NULL);
 	k->backend = b;
-	k->hooks =
-	    (struct vr_res_keeper){.ctx = k, .store = store, .drop = drop, .changed = changed};
+	/* FDSTORE= bounds the store: some of it for the records */
+	k->cap = fdstore && atol(fdstore) > 16 && atol(fdstore) - 8 < KEEP_MAX
+		     ? (unsigned)(atol(fdstore) - 8)
+		     : KEEP_MAX;
+	k->hooks = (struct vr_res_keeper){
+	    .ctx = k, .store = store, .drop = drop, .changed = changed, .settle = settle};
 	vr_log(LOG_NOTICE, "device memory is kept across restarts by the keeper at %s (%s)", notify,
 	       fdstore && atol(fdstore) > 0 ? "FDSTORE= says it holds descriptors" : "keep=on");
 	*out = k;
@@ -310,222 +402,6 @@ int vr_keeper_open(const char *mode, struct vr_backend *b, bool secret_given,
 const struct vr_res_keeper *vr_keeper_hooks(struct vr_keeper *k)
 {
 	return k ? &k->hooks : NULL;
-}
-
-/* The descriptors this start was handed (LISTEN_FDS, for this process), by name. */
-static int take_handed(struct vr_keeper *k)
-{
-	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
-	const char *names = getenv("LISTEN_FDNAMES");
-	long n = nfds ? atol(nfds) : 0;
-	char *copy, *save = NULL, *tok;
-
-	if (!pid || atol(pid) != (long)getpid() || n <= 0)
-		return 0;
-	k->handed = calloc((size_t)n, sizeof(*k->handed));
-	copy = strdup(names ? names : "");
-	if (!k->handed || !copy) {
-		free(copy);
-		return -ENOMEM;
-	}
-	tok = strtok_r(copy, ":", &save);
-	for (long i = 0; i < n; i++) {
-		k->handed[i].fd = (int)(3 + i);
-		fcntl(k->handed[i].fd, F_SETFD, FD_CLOEXEC);
-		k->handed[i].name = strdup(tok ? tok : "unknown");
-		tok = tok ? strtok_r(NULL, ":", &save) : NULL;
-	}
-	k->nhanded = (size_t)n;
-	free(copy);
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
-	return 0;
-}
-
-static int take_chunk(void *ctx, uint64_t id, uint32_t i)
-{
-	struct vr_keeper *k = ctx;
-	char name[64];
-
-	snprintf(name, sizeof(name), CHUNK_NAME, id, i);
-	for (size_t j = 0; j < k->nhanded; j++)
-		if (k->handed[j].fd >= 0 && k->handed[j].name &&
-		    strcmp(k->handed[j].name, name) == 0) {
-			int fd = k->handed[j].fd;
-
-			k->handed[j].fd = -1;
-			return fd;
-		}
-	return -1;
-}
-
-/* The newest record handed over (its index), or -1. */
-static long newest_record(const struct vr_keeper *k, uint64_t *gen)
-{
-	long best = -1;
-
-	for (size_t j = 0; j < k->nhanded; j++) {
-		unsigned long long g;
-		char tail;
-
-		if (k->handed[j].name && sscanf(k->handed[j].name, "vr-r-%llu%c", &g, &tail) == 1 &&
-		    (best < 0 || g > *gen)) {
-			best = (long)j;
-			*gen = g;
-		}
-	}
-	return best;
-}
-
-/* The whole of record descriptor FD, malloc'd; NULL having said why. */
-static char *read_record(int fd, size_t *len)
-{
-	struct stat st;
-	char *buf;
-	size_t off = 0;
-
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    st.st_size > RECORD_MAX) {
-		vr_log(LOG_ERR, "restore: the keeper's record is not a record");
-		return NULL;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	while (buf && off < (size_t)st.st_size) {
-		ssize_t n = pread(fd, buf + off, (size_t)st.st_size - off, (off_t)off);
-
-		if (n <= 0) {
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)n;
-	}
-	if (buf)
-		buf[off] = '\0';
-	*len = off;
-	return buf;
-}
-
-/*
- * Frees chunk descriptor FD as the backend frees a file's memory (scrubbed; with vram=DIR its
- * file removed), or closes it when the backend does not take it.
- */
-static void free_chunk(struct vr_keeper *k, int fd)
-{
-	int fds[1] = {fd};
-	uint64_t lens[1];
-	struct stat st;
-	struct vr_dev_export e = {.kind = k->backend->ops->host_memory ? VR_EXPORT_HOST_FD
-								       : VR_EXPORT_CUDA_FD,
-				  .count = 1,
-				  .fds = fds,
-				  .lens = lens};
-	struct vr_dev_file *f;
-
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-		close(fd);
-		return;
-	}
-	lens[0] = (uint64_t)st.st_size;
-	/* vr_dev_adopt closes what it does not take; e's arrays are not the heap's */
-	if (k->backend->ops->adopt &&
-	    k->backend->ops->adopt(k->backend->ctx, &e, lens[0], &f) == 0) {
-		f->backend = k->backend;
-		f->size = lens[0];
-		vr_dev_file_free(f);
-	}
-	if (fds[0] >= 0)
-		close(fds[0]);
-}
-
-/* Lets go of every handed descriptor not taken, in the keeper's store too (but the record of
- * generation KEEP_GEN, replaced by the next one). */
-static void let_go(struct vr_keeper *k, uint64_t keep_gen)
-{
-	char name[64];
-	unsigned n = 0;
-
-	snprintf(name, sizeof(name), RECORD_NAME, keep_gen);
-	for (size_t j = 0; j < k->nhanded; j++) {
-		if (k->handed[j].fd >= 0) {
-			if (!keep_gen || strcmp(k->handed[j].name, name) != 0) {
-				remove_name(k, k->handed[j].name);
-				n++;
-			}
-			if (strncmp(k->handed[j].name, "vr-c-", 5) == 0)
-				free_chunk(k, k->handed[j].fd);
-			else
-				close(k->handed[j].fd);
-		}
-		free(k->handed[j].name);
-	}
-	free(k->handed);
-	k->handed = NULL;
-	k->nhanded = 0;
-	if (n)
-		vr_log(LOG_INFO,
-		       "restore: let go of %u descriptors the keeper held that nothing "
-		       "names any more",
-		       n);
-}
-
-/* A record of the daemon's own (this uid and pid). */
-static void audit(struct vr_audit *a, const char *event, const char *outcome, const char *detail)
-{
-	struct vr_audit_rec rec = {
-	    .event = event, .uid = getuid(), .pid = getpid(), .outcome = outcome, .detail = detail};
-
-	if (a)
-		vr_audit_log(a, &rec);
-}
-
-int vr_keeper_restore(struct vr_keeper *k, struct vr_residency *r, struct vr_audit *a)
-{
-	struct vr_res_restored got;
-	char why[256], detail[512];
-	uint64_t gen = 0;
-	size_t len = 0;
-	long at;
-	int ret;
-
-	k->r = r;
-	ret = take_handed(k);
-	if (ret || !k->nhanded)
-		return ret;
-	at = newest_record(k, &gen);
-	char *rec = at >= 0 ? read_record(k->handed[at].fd, &len) : NULL;
-
-	if (!rec) {
-		vr_log(LOG_ERR,
-		       "restore: the keeper handed %zu descriptors but no record of the "
-		       "tree; none is used",
-		       k->nhanded);
-		let_go(k, 0);
-		return 0;
-	}
-	ret = vr_res_restore(r, rec, len, take_chunk, k, &got, why, sizeof(why));
-	free(rec);
-	if (ret) {
-		vr_log(LOG_ERR,
-		       "restore: the keeper's record (generation %" PRIu64 ") is refused: "
-		       "%s; nothing is restored, its memory let go",
-		       gen, ret == -ENOMEM ? strerror(ENOMEM) : why);
-		audit(a, "vram_restore_refused", "failed", ret == -ENOMEM ? strerror(ENOMEM) : why);
-		let_go(k, 0);
-		return ret == -ENOMEM ? ret : 0;
-	}
-	snprintf(detail, sizeof(detail),
-		 "%u files (%" PRIu64 " bytes) checked on the device against their seals, %u "
-		 "folders, %u links; %u quarantined, %u not restored; in %.3f s (record "
-		 "generation %" PRIu64 ")",
-		 got.files, got.bytes, got.dirs, got.links, got.quarantined, got.refused,
-		 got.seconds, gen);
-	vr_log(LOG_NOTICE, "restored from the keeper: %s", detail);
-	audit(a, "vram_restored", got.quarantined || got.refused ? "failed" : "ok", detail);
-	k->gen = gen;
-	let_go(k, gen);
-	k->dirty = true; /* the record of this start, at once */
-	return 0;
 }
 
 int vr_keeper_start(struct vr_keeper *k)
@@ -548,6 +424,7 @@ void vr_keeper_stop(struct vr_keeper *k, struct vr_residency *r, bool keep)
 		pthread_mutex_lock(&k->lock);
 		k->stop = true;
 		pthread_cond_signal(&k->wake);
+		pthread_cond_broadcast(&k->settled);
 		pthread_mutex_unlock(&k->lock);
 		pthread_join(k->thread, NULL); /* it writes what changed last before it ends */
 		k->started = false;
@@ -560,7 +437,7 @@ void vr_keeper_stop(struct vr_keeper *k, struct vr_residency *r, bool keep)
 		       k->gen);
 	} else if (k->gen) {
 		snprintf(name, sizeof(name), RECORD_NAME, k->gen);
-		remove_name(k, name);
+		keeper_remove_name(k, name);
 		k->gen = 0;
 	}
 }
@@ -570,9 +447,10 @@ void vr_keeper_free(struct vr_keeper *k)
 	if (!k)
 		return;
 	if (k->handed)
-		let_go(k, 0);
+		keeper_let_go(k, 0);
 	close(k->sock);
 	pthread_mutex_destroy(&k->lock);
 	pthread_cond_destroy(&k->wake);
+	pthread_cond_destroy(&k->settled);
 	free(k);
 }

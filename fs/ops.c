@@ -319,23 +319,36 @@ static int vr_rename(const char *from, const char *to, unsigned flags)
 {
 	struct vr_caller c = caller();
 
-	return out("rename", vr_res_rename(res(), from, to, flags, &c));
+	int ret = vr_res_rename(res(), from, to, flags, &c);
+
+	if (ret == 0)
+		vr_res_settle(res()); /* where a file lives decides who reaches it: kept first */
+	return out("rename", ret);
 }
 
 /* With a path, by it; without one (libfuse gives none only to a file removed while open),
  * through the handle fs/channel.c lent the request. */
 static int vr_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-	if (path)
-		return out("chmod", vr_res_chmod(res(), path, mode));
-	return fi ? out("fchmod", vr_res_fchmod(res(), handle(fi), mode)) : -ESTALE;
+	int ret = path ? vr_res_chmod(res(), path, mode)
+		  : fi ? vr_res_fchmod(res(), handle(fi), mode)
+		       : -ESTALE;
+
+	/* a permission taken away must not come back with a crash: kept before the answer */
+	if (ret == 0)
+		vr_res_settle(res());
+	return out(path ? "chmod" : "fchmod", ret);
 }
 
 static int vr_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
-	if (path)
-		return out("chown", vr_res_chown(res(), path, uid, gid));
-	return fi ? out("fchown", vr_res_fchown(res(), handle(fi), uid, gid)) : -ESTALE;
+	int ret = path ? vr_res_chown(res(), path, uid, gid)
+		  : fi ? vr_res_fchown(res(), handle(fi), uid, gid)
+		       : -ESTALE;
+
+	if (ret == 0)
+		vr_res_settle(res());
+	return out(path ? "chown" : "fchown", ret);
 }
 
 static int vr_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)

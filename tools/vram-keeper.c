@@ -33,7 +33,7 @@ struct stored {
 };
 
 static struct stored *store;
-static size_t nstore, capstore, store_max = 65536;
+static size_t nstore, capstore, store_max = 4096;
 static pid_t child;
 static char sock_dir[48], sock_path[96];
 
@@ -219,10 +219,31 @@ static void exec_daemon(char **argv)
 	_exit(127);
 }
 
+/* The names go to the daemon in one environment string, which Linux caps at 128 KiB: past
+ * that no daemon could start, so what was held is let go and it starts empty. */
+#define NAMES_MAX (120 << 10)
+
+static void fit_names(void)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < nstore; i++)
+		len += strlen(store[i].name) + 1;
+	if (len <= NAMES_MAX)
+		return;
+	say("the %zu descriptors held have names too long to hand over (%zu bytes): let go, "
+	    "the daemon starts empty",
+	    nstore, len);
+	for (size_t i = 0; i < nstore; i++)
+		close(store[i].fd);
+	nstore = 0;
+}
+
 static int start(char **argv)
 {
 	sigset_t none;
 
+	fit_names();
 	child = fork();
 	if (child < 0) {
 		say("cannot start the daemon: %s", strerror(errno));

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,19 @@ void res_keep_sealed(struct vr_residency *r, struct vr_node *n, const char *path
 		res_keep_drop(r, n);
 		res_unlock(r);
 	}
-	ret = k->store(k->ctx, n->dev, &id, &chunks, &lens);
+	ret = k->store(k->ctx, n->dev, n->meta_uid, &id, &chunks, &lens);
 	if (ret) {
-		vr_log(LOG_WARNING, "%s is not kept across a restart: %s", path, strerror(-ret));
+		/* said for the first and every 1000th: a user past a share may have many */
+		static atomic_uint refused;
+		unsigned nth = atomic_fetch_add(&refused, 1);
+
+		if (nth % 1000 == 0)
+			vr_log(LOG_WARNING,
+			       "%s is resident but not kept across a restart: %s (%u so far)", path,
+			       ret == -ENOSPC	? "the keeper's store is full"
+			       : ret == -EDQUOT ? "its owner's share of the keeper's store is used"
+						: strerror(-ret),
+			       nth + 1);
 		return;
 	}
 	res_lock(r);
@@ -56,7 +67,7 @@ void res_keep_drop(struct vr_residency *r, struct vr_node *n)
 	const struct vr_res_keeper *k = r->cfg.keeper;
 
 	if (k && n->keep_id)
-		k->drop(k->ctx, n->keep_id, n->keep_chunks);
+		k->drop(k->ctx, n->keep_id, n->keep_chunks, n->meta_uid);
 	n->keep_id = 0;
 	n->keep_chunks = 0;
 	free(n->keep_lens);
@@ -80,6 +91,14 @@ __attribute__((noinline)) void res_free_at_stop(struct vr_residency *r, struct v
 		return;
 	}
 	res_release_device(r, n, path, NULL);
+}
+
+void vr_res_settle(struct vr_residency *r)
+{
+	const struct vr_res_keeper *k = r->cfg.keeper;
+
+	if (k && k->settle)
+		k->settle(k->ctx);
 }
 
 void vr_res_keep_at_stop(struct vr_residency *r)

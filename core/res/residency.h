@@ -31,16 +31,19 @@ struct vr_trust;
  */
 struct vr_res_keeper {
 	void *ctx;
-	/* a file was sealed: hand its memory to the keeper; 0 with the id of its names there,
-	 * their number and each one's bytes (malloc'd, the residency's), or -errno (the file
-	 * then does not outlive the daemon) */
-	int (*store)(void *ctx, struct vr_dev_file *dev, uint64_t *id, uint32_t *chunks,
-		     uint64_t **lens);
+	/* a file OWNER made was sealed: hand its memory to the keeper; 0 with the id of its
+	 * names there, their number and each one's bytes (malloc'd, the residency's), or -errno
+	 * (-ENOSPC, -EDQUOT: the store, or OWNER's share of it, is full; the file then does not
+	 * outlive the daemon) */
+	int (*store)(void *ctx, struct vr_dev_file *dev, uid_t owner, uint64_t *id,
+		     uint32_t *chunks, uint64_t **lens);
 	/* the memory under ID is freed (the file removed, replaced): the keeper lets it go */
-	void (*drop)(void *ctx, uint64_t id, uint32_t chunks);
+	void (*drop)(void *ctx, uint64_t id, uint32_t chunks, uid_t owner);
 	/* the tree changed: a new record is due (vr_res_record); called with the tree lock
 	 * held, so it must only take a lock of its own */
 	void (*changed)(void *ctx);
+	/* waits (a bounded time) until the keeper holds a record with every change made so far */
+	void (*settle)(void *ctx);
 };
 
 struct vr_res_config {
@@ -330,6 +333,9 @@ void vr_res_set_trust(struct vr_residency *r, const struct vr_trust *trust);
  * record key (vr_keyring_record_mac), malloc'd into *OUT. Returns 0 or -ENOMEM.
  */
 int vr_res_record(struct vr_residency *r, uint64_t gen, char **out, size_t *len);
+/* Returns once a keeper holds a record of every change made so far (or after its bounded wait;
+ * at once without a keeper): for changes a crash must not undo, as a permission taken away. */
+void vr_res_settle(struct vr_residency *r);
 /* The daemon stops to be restarted: files the keeper holds are freed unscrubbed and kept there,
  * by vr_res_free, not let go. */
 void vr_res_keep_at_stop(struct vr_residency *r);
@@ -345,15 +351,16 @@ struct vr_res_restored {
 };
 /*
  * Rebuilds the tree from RECORD (LEN bytes, as vr_res_record wrote it), into a residency with
- * nothing in it yet. TAKE(CTX, ID, I) gives (once) the descriptor the keeper holds as chunk I of
- * ID, or -1. Each file's memory is adopted by the backend and its fs-verity digest recomputed on
- * the device and compared with its seal's (whose signature is checked first) before the file is
- * put in the tree; a file whose bytes differ is quarantined and audited. Returns 0 (*OUT says
- * what came back), -EBADMSG (the record's MAC fails: nothing restored), -EINVAL (not a
- * record, or of another device or backend: nothing restored, WHY says which) or -ENOMEM.
+ * nothing in it yet. TAKE(CTX, ID, I, OWNER) gives (once) the descriptor the keeper holds as
+ * chunk I of ID, a file OWNER made, or -1. Each file's memory is adopted by the backend and its
+ * fs-verity digest recomputed on the device and compared with its seal's (whose signature is
+ * checked first) before the file is put in the tree; a file whose bytes differ is quarantined and
+ * audited. Returns 0 (*OUT says what came back), -EBADMSG (the record's MAC fails: nothing
+ * restored), -EINVAL (not a record, or of another device or backend: nothing restored, WHY says
+ * which) or -ENOMEM.
  */
-int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
-		   int (*take)(void *ctx, uint64_t id, uint32_t i), void *ctx,
+int vr_res_restore(struct vr_residency *r, const char *record, size_t len, uint64_t generation,
+		   int (*take)(void *ctx, uint64_t id, uint32_t i, uid_t owner), void *ctx,
 		   struct vr_res_restored *out, char *why, size_t cap);
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);

@@ -18,7 +18,7 @@
 /* What a restore needs at hand. */
 struct restore {
 	struct vr_residency *r;
-	int (*take)(void *ctx, uint64_t id, uint32_t i);
+	int (*take)(void *ctx, uint64_t id, uint32_t i, uid_t owner);
 	void *ctx;
 	struct vr_res_restored *got;
 	struct vr_node **sources; /* restored model.sig, SHA256SUMS and checksums.blake3 */
@@ -102,7 +102,8 @@ static void apply_meta(struct vr_residency *r, const char *path, const cJSON *o)
 
 /* The device memory of file entry O, adopted by the backend; 0 or -errno, having said why. */
 static int adopt_memory(struct restore *st, const cJSON *o, const char *path, uint64_t size,
-			struct vr_dev_file **dev, uint64_t *id, uint32_t *count, uint64_t **lens)
+			uid_t owner, struct vr_dev_file **dev, uint64_t *id, uint32_t *count,
+			uint64_t **lens)
 {
 	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(o, "keep_id");
 	const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "chunk_bytes");
@@ -135,7 +136,7 @@ static int adopt_memory(struct restore *st, const cJSON *o, const char *path, ui
 		}
 		e.lens[i] = (uint64_t)len->valuedouble;
 		(*lens)[i] = e.lens[i];
-		e.fds[i] = st->take(st->ctx, v, (uint32_t)i);
+		e.fds[i] = st->take(st->ctx, v, (uint32_t)i, owner);
 		e.count = (uint32_t)i + 1;
 		if (e.fds[i] < 0) {
 			vr_log(LOG_ERR, "restore: %s: the keeper holds no chunk %d of it", path, i);
@@ -301,7 +302,7 @@ static void restore_file(struct restore *st, const cJSON *o, const char *path)
 
 	if (s && cJSON_IsString(sj) && get_u64(o, "size", &size) && get_u64(o, "mode", &mode) &&
 	    get_u64(o, "meta_uid", &mu) && get_u64(o, "gid", &gid))
-		ret = adopt_memory(st, o, path, size, &dev, &id, &count, &lens);
+		ret = adopt_memory(st, o, path, size, (uid_t)mu, &dev, &id, &count, &lens);
 	else if (!s)
 		ret = -ENOMEM;
 	if (ret == 0)
@@ -425,8 +426,8 @@ static void reload_sources(struct restore *st)
 	free(st->sources);
 }
 
-int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
-		   int (*take)(void *ctx, uint64_t id, uint32_t i), void *ctx,
+int vr_res_restore(struct vr_residency *r, const char *record, size_t len, uint64_t generation,
+		   int (*take)(void *ctx, uint64_t id, uint32_t i, uid_t owner), void *ctx,
 		   struct vr_res_restored *out, char *why, size_t cap)
 {
 	struct vr_res_restored got = {0};
@@ -462,10 +463,14 @@ int vr_res_restore(struct vr_residency *r, const char *record, size_t len,
 		 !cJSON_IsString(be) || strcmp(be->valuestring, r->dev.backend) != 0)
 		snprintf(why, cap, "it is of another device (%s), not this one (%s)",
 			 cJSON_IsString(dev) ? dev->valuestring : "?", r->dev.uuid);
+	else if (!get_u64(root, "generation", &got.generation) || got.generation != generation)
+		snprintf(why, cap,
+			 "its generation (%llu) is not the one the keeper names (%llu): an older "
+			 "record put in the newest one's place",
+			 (unsigned long long)got.generation, (unsigned long long)generation);
 	else
 		ret = 0;
 	if (ret == 0) {
-		get_u64(root, "generation", &got.generation);
 		for (o = nodes->child; o; o = o->next)
 			restore_node(&st, o);
 		reload_sources(&st);

@@ -148,6 +148,38 @@ sleep 0.3
 check "changed record: the keeper let go of the memory" [ "$(kept_fds)" -le "$base_fds" ]
 check "changed record: the chunk files went with it" [ -z "$(ls "$VRAM")" ]
 
+# --- a permission taken away just before a crash stays taken away ---
+echo private > "$MNT/private"
+for i in 1 2 3; do
+	chmod 644 "$MNT/private"
+	sleep 0.1
+	chmod 600 "$MNT/private"
+	kill -KILL "$(daemon_pid)" # at once: the chmod was kept before it returned
+	p=
+	wait_served || break
+	check "chmod then kill -9 ($i): the mode stays 600" [ "$(stat -c %a "$MNT/private")" = 600 ]
+done
+
+# --- an older record put in the newest one's place: refused by its generation ---
+for f in /proc/"$KEEPER"/fd/*; do
+	case $(readlink "$f") in *vram-residency-record*) cat "$f" > "$WORK/old-record" ;; esac
+done
+echo newer > "$MNT/newer"
+sleep 0.3
+kill -STOP "$KEEPER"
+p=$(daemon_pid)
+kill -KILL "$p"
+for f in /proc/"$KEEPER"/fd/*; do
+	case $(readlink "$f") in *vram-residency-record*)
+		# the old text in the current descriptor: truncated and rewritten through it
+		python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC); os.write(fd, open(sys.argv[2],"rb").read())' "$f" "$WORK/old-record" ;;
+	esac
+done
+kill -CONT "$KEEPER"
+check "older record: the daemon comes back" wait_served "$p"
+check "older record: refused by its generation" grep -q "is refused: its generation ([0-9]*) is not the one the keeper names" "$WORK/daemon.log"
+check "older record: nothing was restored" [ -z "$(ls "$MNT")" ]
+
 # --- a record from another secret (a foreign daemon's): refused ---
 cp "$WORK/big" "$MNT/again"
 sleep 0.2
