@@ -7,7 +7,7 @@
 
 VRAM=$WORK/vram
 mkdir -p "$VRAM"
-OPTS="backend=mock,secret=$SECRET,audit=$AUDIT,capacity=256M,mock_vram=$VRAM"
+OPTS="backend=mock,secret=$SECRET,audit=$AUDIT,capacity=256M,mock_vram=$VRAM,allow_other"
 
 # keeper_start: vram-keeper running the daemon in the foreground
 keeper_start() {
@@ -172,7 +172,7 @@ kill -KILL "$p"
 for f in /proc/"$KEEPER"/fd/*; do
 	case $(readlink "$f") in *vram-residency-record*)
 		# the old text in the current descriptor: truncated and rewritten through it
-		python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC); os.write(fd, open(sys.argv[2],"rb").read())' "$f" "$WORK/old-record" ;;
+		/usr/bin/python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC); os.write(fd, open(sys.argv[2],"rb").read())' "$f" "$WORK/old-record" ;;
 	esac
 done
 kill -CONT "$KEEPER"
@@ -208,9 +208,26 @@ check "unmount" fusermount3 -u "$MNT"
 wait "$KEEPER"
 check "unmount: the keeper exits 0" [ $? -eq 0 ]
 check "unmount: nothing is left in the chunk folder" [ -z "$(ls "$VRAM")" ]
-# --- a kill in the middle of a load: that file is gone or incomplete, never sealed (last: in
-# the tests' vram= folder its chunk files outlive the daemon, as memfds do not) ---
+# --- last, as in the tests' vram= folder the chunk files of what was not kept outlive the
+# daemon (memfds do not): another user's share of the keeper, and a kill mid-load ---
 check "mid-load: the keeper starts the daemon again" keeper_start
+# --- another user's share of the keeper: nobody fills theirs, root's files are still kept ---
+chmod 711 "$WORK" # nobody reaches the mount (the secret stays 0600)
+mkdir -m 1777 "$MNT/shared"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- /usr/bin/python3 -c '
+import sys
+for i in range(520):
+    open("%s/shared/n%04d" % (sys.argv[1], i), "w").write("x")' "$MNT"
+echo root-after > "$MNT/root-after"
+sleep 0.3
+check "share: nobody's files past a share are resident but said not kept" \
+	grep -q "is resident but not kept across a restart: its owner's share" "$WORK/daemon.log"
+check "share: a restart" restart KILL
+check "share: root's file after nobody's came back" grep -qx root-after "$MNT/root-after"
+n=$(find "$MNT/shared" -type f | wc -l)
+check "share: nobody's kept files (an eighth of 4000) came back, no more ($n)" [ "$n" -eq 500 ]
+rm -rf "$MNT/shared" "$MNT/root-after"
+
 cp "$WORK/big" "$MNT/big"
 ( dd if=/dev/urandom bs=1M count=60 status=none | dd of="$MNT/partial" bs=128k status=none ) &
 loader=$!
