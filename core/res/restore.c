@@ -301,9 +301,11 @@ static void restore_file(struct restore *st, const cJSON *o, const char *path)
 	int ret = -EINVAL;
 
 	if (s && cJSON_IsString(sj) && get_u64(o, "size", &size) && get_u64(o, "mode", &mode) &&
-	    get_u64(o, "meta_uid", &mu) && get_u64(o, "gid", &gid))
+	    get_u64(o, "meta_uid", &mu) && get_u64(o, "gid", &gid)) {
 		ret = adopt_memory(st, o, path, size, (uid_t)mu, &dev, &id, &count, &lens);
-	else if (!s)
+		if (ret == -EINVAL)
+			why = "its memory is not what the record says";
+	} else if (!s)
 		ret = -ENOMEM;
 	if (ret == 0)
 		ret = check_seal(r, sj->valuestring, path + 1, size, dev, s, &why);

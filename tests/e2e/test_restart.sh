@@ -6,6 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 
 VRAM=$WORK/vram
+mkdir -p "$WORK/nomnt"
 mkdir -p "$VRAM"
 OPTS="backend=mock,secret=$SECRET,audit=$AUDIT,capacity=256M,mock_vram=$VRAM,allow_other"
 
@@ -54,6 +55,17 @@ snapshot() {
 	) > "$1"
 }
 kept_fds() { find "/proc/$KEEPER/fd" -mindepth 1 | wc -l; }
+# down PID: stops the daemon PID with SIGTERM (its exit counts its coverage, as kill -9 would
+# not) while the keeper is stopped; returns once it has exited
+down() {
+	kill -TERM "$1"
+	for _ in $(seq 1 200); do
+		[ "$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null)" = Z ] && return 0
+		kill -0 "$1" 2> /dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 check "the keeper starts the daemon" keeper_start
 sleep 0.2
@@ -117,7 +129,7 @@ cp "$WORK/victim" "$MNT/victim"
 sleep 0.2
 kill -STOP "$KEEPER"
 p=$(daemon_pid)
-kill -KILL "$p"
+down "$p"
 hit=$(grep -obUa 'TAMPER-TARGET-MARKER' "$VRAM"/chunk-* | head -1)
 printf 'X' | dd of="${hit%%:*}" bs=1 seek="$(echo "$hit" | cut -d: -f2)" conv=notrunc status=none
 kill -CONT "$KEEPER"
@@ -133,7 +145,7 @@ sleep 0.3 # the keeper has the record of the tree without it
 # --- a record changed at the keeper: refused, nothing restored, its memory let go ---
 kill -STOP "$KEEPER"
 p=$(daemon_pid)
-kill -KILL "$p"
+down "$p"
 for f in /proc/"$KEEPER"/fd/*; do
 	case $(readlink "$f") in *vram-residency-record*)
 		printf '{' | dd of="$f" bs=1 seek=1 conv=notrunc status=none ;;
@@ -168,7 +180,7 @@ echo newer > "$MNT/newer"
 sleep 0.3
 kill -STOP "$KEEPER"
 p=$(daemon_pid)
-kill -KILL "$p"
+down "$p"
 for f in /proc/"$KEEPER"/fd/*; do
 	case $(readlink "$f") in *vram-residency-record*)
 		# the old text in the current descriptor: truncated and rewritten through it
@@ -184,9 +196,19 @@ check "older record: nothing was restored" [ -z "$(ls "$MNT")" ]
 cp "$WORK/big" "$MNT/again"
 sleep 0.2
 (umask 077 && head -c 32 /dev/urandom > "$SECRET.new" && mv "$SECRET.new" "$SECRET")
-check "foreign record: the daemon comes back" restart KILL
+check "foreign record: the daemon comes back" restart TERM
 check "foreign record: nothing was restored" [ ! -e "$MNT/again" ]
 check "foreign record: refused as another secret's" grep -q "its MAC does not verify" "$WORK/daemon.log"
+
+# --- keep= asked of a daemon that cannot keep: refused, or said ---
+refuse "keep=on without a keeper is refused" "keep=on: no keeper" \
+	env -u NOTIFY_SOCKET "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,keep=on" "$WORK/nomnt"
+refuse "keep= takes auto, on or off" "use auto, on or off" \
+	"$BIN/vram-residency" -f -o "backend=mock,keep=maybe" "$WORK/nomnt"
+refuse "keep=on under a keeper needs secret=" "needs secret=" \
+	env NOTIFY_SOCKET=/nonexistent "$BIN/vram-residency" -f -o "backend=mock,audit=$AUDIT,keep=on" "$WORK/nomnt"
+refuse "keep=on with a notify socket nobody reads" "cannot reach the keeper" \
+	env NOTIFY_SOCKET=/nonexistent "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,keep=on" "$WORK/nomnt"
 
 # --- many restarts: no descriptor or memory is lost or leaked ---
 cp "$WORK/big" "$MNT/big"
