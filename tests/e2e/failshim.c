@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -197,6 +198,30 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sock
 	if (hit("sendto"))
 		FAIL_AS(ECONNREFUSED, -1);
 	return real_(fd, buf, len, flags, a, alen);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	REAL(sendmsg);
+	if (hit("sendmsg"))
+		FAIL_AS(ENOBUFS, -1);
+	return real_(fd, m, flags);
+}
+
+int memfd_create(const char *name, unsigned flags)
+{
+	REAL(memfd_create);
+	if (hit("memfd_create"))
+		FAIL_AS(EMFILE, -1);
+	return real_(name, flags);
+}
+
+int connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	REAL(connect);
+	if (hit("connect"))
+		FAIL_AS(ECONNREFUSED, -1);
+	return real_(fd, a, len);
 }
 
 int getrlimit(__rlimit_resource_t r, struct rlimit *rl)

@@ -210,6 +210,33 @@ refuse "keep=on under a keeper needs secret=" "needs secret=" \
 refuse "keep=on with a notify socket nobody reads" "cannot reach the keeper" \
 	env NOTIFY_SOCKET=/nonexistent "$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,audit=$AUDIT,keep=on" "$WORK/nomnt"
 
+# --- the keeper failing the daemon: descriptors it does not take, a record it cannot make ---
+# (the C library failing on cue, in the daemon alone: the sends of a load's seal, then the
+# memfd of a record; the files stay resident, and the log says they would not outlive it)
+shim_run() {
+	local spec=$1
+	VR_FAIL=$spec LD_PRELOAD="$BIN/libvr-failshim.so" \
+		ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "$BIN/vram-keeper" -- \
+		"$BIN/vram-residency" -f -o "$OPTS" "$WORK/m2" 2> "$WORK/shim.log" &
+	local k=$! i
+	for i in $(seq 1 100); do cat "$WORK/m2/status" > /dev/null 2>&1 && break; sleep 0.05; done
+	head -c 300000 /dev/urandom > "$WORK/m2/f" 2> /dev/null
+	sleep 0.3
+	fusermount3 -u "$WORK/m2"
+	wait "$k"
+}
+mkdir -p "$WORK/m2"
+shim_run sendmsg:1
+check "a keeper that takes no descriptor: said once" \
+	grep -q "the keeper does not take descriptors" "$WORK/shim.log"
+check "... and the file was resident, not kept" grep -q "sealed f" "$WORK/shim.log"
+shim_run memfd_create:1
+check "a record that cannot be made is said" \
+	grep -q "record for the keeper could not be written" "$WORK/shim.log"
+shim_run connect:1
+check "a keeper that cannot be reached stops the start" \
+	grep -q "cannot reach the keeper" "$WORK/shim.log"
+
 # --- many restarts: no descriptor or memory is lost or leaked ---
 cp "$WORK/big" "$MNT/big"
 echo one > "$MNT/one"
@@ -244,7 +271,7 @@ echo root-after > "$MNT/root-after"
 sleep 0.3
 check "share: nobody's files past a share are resident but said not kept" \
 	grep -q "is resident but not kept across a restart: its owner's share" "$WORK/daemon.log"
-check "share: a restart" restart KILL
+check "share: a restart" restart TERM
 check "share: root's file after nobody's came back" grep -qx root-after "$MNT/root-after"
 n=$(find "$MNT/shared" -type f | wc -l)
 check "share: nobody's kept files (an eighth of 4000) came back, no more ($n)" [ "$n" -eq 500 ]
