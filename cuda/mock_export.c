@@ -35,6 +35,9 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* two exports of one file may run at once (as reads do): the first seals each chunk and
+	 * maps it, once, under the mock's lock */
+	pthread_mutex_lock(&m->lock);
 	for (i = 0; i < f->count; i++) {
 		struct chunk *c = &f->chunks[i];
 		char self[64];
@@ -49,7 +52,7 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 
 				if (p == MAP_FAILED) {
 					ret = -ENOMEM;
-					goto fail;
+					goto fail_locked;
 				}
 				/* users' bytes never go into the daemon's core dump */
 				madvise(p, c->len, MADV_DONTDUMP);
@@ -59,7 +62,7 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 				  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE |
 				      F_SEAL_SEAL) != 0) {
 				ret = -errno;
-				goto fail;
+				goto fail_locked;
 			}
 			c->sealed = true;
 		}
@@ -68,14 +71,17 @@ int mock_export(void *ctx, struct vr_dev_file *file, struct vr_dev_export *out)
 		fd = open(self, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			ret = -errno;
-			goto fail;
+			goto fail_locked;
 		}
 		c->exported = true;
 		out->fds[out->count] = fd;
 		out->lens[out->count++] = c->len;
 	}
+	pthread_mutex_unlock(&m->lock);
 	return 0;
 
+fail_locked:
+	pthread_mutex_unlock(&m->lock);
 fail:
 	vr_dev_export_clear(out);
 	return ret;
