@@ -116,8 +116,8 @@ const char *res_incomplete_reason(const struct vr_node *n)
 
 /* A new file node of C's: its entry and the seal it will hold counted to C up front, so its
  * sealing never fails for the count (-EDQUOT now instead). [T] */
-static int new_file_node(struct vr_residency *r, const char *name, mode_t mode,
-			 const struct vr_caller *c, struct vr_node **out)
+int res_new_file_node(struct vr_residency *r, const char *name, mode_t mode,
+		      const struct vr_caller *c, struct vr_node **out)
 {
 	int ret = res_node_new(r, name, false, mode, c, out);
 
@@ -158,7 +158,7 @@ int res_create_held(struct vr_residency *r, const char *path, mode_t mode,
 	if (ret)
 		return ret;
 	res_last_name(&l, name);
-	ret = new_file_node(r, name, mode, c, &n);
+	ret = res_new_file_node(r, name, mode, c, &n);
 	if (ret)
 		return ret;
 	h = res_handle_new(n);
@@ -219,7 +219,7 @@ static int replace_sealed(struct vr_residency *r, struct vr_node *n, const struc
 	// NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
 	memcpy(old_digest, n->seal->fsverity, VR_DIGEST_SIZE);
 	if (ret == 0)
-		ret = new_file_node(r, name, n->mode, c, &fresh);
+		ret = res_new_file_node(r, name, n->mode, c, &fresh);
 	h = ret ? NULL : res_handle_new(fresh);
 	if (!h) {
 		if (ret == 0)

@@ -588,6 +588,10 @@ void res_expect_counts(struct vr_residency *r, struct res_expect_counts *k);
 int res_seal_text(struct vr_residency *r, struct vr_node *file, char **text, size_t *len);
 int res_status_text(struct vr_residency *r, char **text, size_t *len);
 
+/* load.c: a new file node of C's, its entry and seal counted to C up front (-EDQUOT now). [T] */
+int res_new_file_node(struct vr_residency *r, const char *name, mode_t mode,
+		      const struct vr_caller *c, struct vr_node **out);
+
 /* record.c: the keeper's store in step with the tree */
 /* The tree changed: the keeper writes a new record. [T] */
 void res_changed(struct vr_residency *r);

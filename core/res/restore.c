@@ -208,9 +208,7 @@ static int place_file(struct restore *st, const char *path, struct vr_node **out
 	if (ret)
 		return ret;
 	res_last_name(&l, name);
-	ret = res_node_new(r, name, false, mode, c, &n);
-	if (ret == 0 && (ret = res_meta_add(r, n, RES_META_SEAL)) != 0)
-		res_node_destroy(r, n);
+	ret = res_new_file_node(r, name, mode, c, &n);
 	if (ret)
 		return ret;
 	res_link_child(l.parent, n);
