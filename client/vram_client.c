@@ -663,6 +663,25 @@ int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended)
 	return ret;
 }
 
+int vr_client_evict(struct vr_client *c, const char *path, int restore, unsigned *moved)
+{
+	char rel[PATH_MAX * 2 + 2];
+	struct vr_proto_reply r = {0};
+	int ret = relative(c, path, rel);
+
+	if (ret == 0)
+		ret = request(c, VR_OP_EVICT, restore ? VR_EVICT_RESTORE : 0, 0, 0, rel, -1);
+	if (ret == 0)
+		ret = reply(c, VR_OP_EVICT, &r, NULL, 0, NULL);
+	if (ret == 0) {
+		/* what was left, and why: the reply's text, after the header (no chunks, no seal) */
+		fail(c, 0, "%.*s", (int)r.msg_len, (const char *)c->buf + sizeof(r));
+		if (moved)
+			*moved = (unsigned)r.size;
+	}
+	return ret;
+}
+
 void vr_client_close(struct vr_client *c)
 {
 	if (!c)

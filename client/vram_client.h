@@ -115,6 +115,16 @@ int vr_client_load_all(const char *const *src, const char *const *dest, size_t n
  * Returns 0, -ENOENT, -EACCES, -EPERM (not the owner), -EISDIR or -EINVAL. Audited.
  */
 int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended);
+/*
+ * Evicts file PATH, or every sealed file below folder PATH, to host memory: its device memory
+ * is freed, its seal kept (docs/operations.md, "Sharing the GPU"). Allowed to the file's owner
+ * and root; files open or mapped stay. With RESTORE (any user who may read it), brings it back
+ * to the device, checked there against its seal first. *MOVED (may be NULL) gets how many
+ * files moved; vr_client_error() then says what was left and why (empty when nothing was).
+ * Returns 0, -ENOENT, -EACCES, -EPERM, -EBUSY, -ENOSPC, -EINVAL (not sealed), -EIO (its bytes
+ * changed while evicted: quarantined) or -EOPNOTSUPP. Audited.
+ */
+int vr_client_evict(struct vr_client *c, const char *path, int restore, unsigned *moved);
 /* The last failure's reason; never NULL. */
 const char *vr_client_error(const struct vr_client *c);
 /* Closes the connection: every mapping still made through it is unmapped and its lease

@@ -193,6 +193,10 @@ int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
 /* BLAKE3 of the file's bytes (b3sum's), host work likewise: streamed from read-backs on one
  * core. Returns 0 or -errno. */
 int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32]);
+/* Copies FROM's bytes into TO, which has FROM's size and may live on another backend (an
+ * eviction to host memory and back), through a buffer scrubbed after. Returns 0, -EINVAL (sizes
+ * differ), -ENOMEM or a backend's -errno. */
+int vr_dev_copy(struct vr_dev_file *from, struct vr_dev_file *to);
 /* Device bytes the file holds (whole extents). */
 uint64_t vr_dev_held(const struct vr_dev_file *f);
 /* Descriptors of F's memory for another process (see struct vr_dev_export); returns 0,

@@ -13,6 +13,7 @@ struct vr_audit;
 struct vr_residency;
 struct vr_server;
 struct vr_keeper;
+struct vr_evict;
 
 /* Everything the mount holds, torn down in reverse order. */
 struct daemon {
@@ -33,6 +34,7 @@ struct daemon {
 	struct vr_server *server;
 	struct vr_keeper *keeper; /* NULL: no keeper; a restart loses what is resident */
 	int stop_signal;	  /* the signal that ended the loop; 0: an unmount */
+	struct vr_evict *evict;	  /* the host store and the eviction policy (fs/evict.c) */
 };
 
 /* Writes one audit record of the daemon's own (this uid and pid). */

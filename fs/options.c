@@ -39,6 +39,15 @@ static const struct fuse_opt spec[] = {
     OPT("log=%s", log),
     OPT("keep=%s", keep),
     OPT("max_threads=%d", max_threads),
+    OPT("evict=%s", evict.mode),
+    OPT("evict_free=%s", evict.keep_free),
+    OPT("evict_margin=%s", evict.margin),
+    OPT("evict_interval=%s", evict.interval),
+    OPT("evict_min_resident=%s", evict.min_resident),
+    OPT("evict_restore_delay=%s", evict.restore_delay),
+    OPT("evict_host_max=%s", evict.host_max),
+    OPT("evict_dir=%s", evict.dir),
+    OPT("restore=%s", evict.restore),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -154,7 +163,7 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 		fprintf(stderr, "vram-residency: device=%d: must be 0 or more\n", o->device);
 		return -2;
 	}
-	return 0;
+	return vr_evict_opts_check(&o->evict);
 }
 
 int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
@@ -265,6 +274,23 @@ void vr_options_help(const char *prog)
 	    "                               systemd's); auto: when FDSTORE= says there is one;\n"
 	    "                               on: NOTIFY_SOCKET's (systemd before 254); needs\n"
 	    "                               secret= and -f\n"
+	    "    -o evict=off|nvml          nvml: give device memory back while other processes\n"
+	    "                               need it, and bring the files back when they leave\n"
+	    "                               (default off; vram-evict moves files by hand)\n"
+	    "    -o evict_free=SIZE|N%%      device memory the policy keeps free while other\n"
+	    "                               processes run (default 10%%)\n"
+	    "    -o evict_margin=SIZE|N%%    more, free after a restore (default 5%%)\n"
+	    "    -o evict_interval=S        seconds between NVML polls (default 2)\n"
+	    "    -o evict_min_resident=S    seconds a file stays after a load or restore\n"
+	    "                               before the policy may evict it (default 30)\n"
+	    "    -o evict_restore_delay=S   seconds without pressure before restores (default\n"
+	    "                               10)\n"
+	    "    -o evict_host_max=SIZE     host memory evicted files may take (default half\n"
+	    "                               the host's; 0: no eviction)\n"
+	    "    -o evict_dir=DIR           keep evicted bytes in files in DIR (root's, mode\n"
+	    "                               700), for sets larger than memory\n"
+	    "    -o restore=auto|manual     manual: an open or map of an evicted file answers\n"
+	    "                               EAGAIN instead of restoring it (default auto)\n"
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n"
 	    "libfuse options that apply:\n"
 	    "    -f                         stay in the foreground (default: detach once mounted)\n"
@@ -299,4 +325,5 @@ void vr_options_free(struct vr_options *o)
 	free(o->reserve);
 	free(o->log);
 	free(o->keep);
+	vr_evict_opts_free(&o->evict);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "backend.h"
+#include "evict.h"
 
 /* libfuse 3.12 and later: the loop's thread count is set through fuse_loop_config */
 #ifdef VR_FUSE_LOOP_CONFIG
@@ -51,6 +52,7 @@ struct vr_options {
 	int max_threads; /* the loop's worker threads; 0: not given (VR_FUSE_THREADS) */
 	int list_generated;
 	int immutable;
+	struct vr_evict_opts evict; /* evict=, evict_*=, restore= (fs/evict.c) */
 	bool show_help, show_version;
 	/* the backend-specific options above, passed through (vr_options_backend_params) */
 	struct vr_backend_opt bopts[4];

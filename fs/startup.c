@@ -270,7 +270,8 @@ static int name_socket(struct daemon *d, const char *mountpoint)
 /* Opens the backend and the tree over it; returns 0 or -1 having said why. */
 static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 {
-	struct vr_res_config rc;
+	struct vr_res_config rc = {0};
+	struct vr_device_info dev;
 
 	bp->audit = d->audit;
 	if (vr_backend_select(d->opts.backend, bp, &d->backend) != 0) {
@@ -279,7 +280,15 @@ static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 	}
 	if (vr_keeper_open(d->opts.keep, &d->backend, d->opts.secret != NULL, &d->keeper) != 0)
 		return -1;
+	if (vr_backend_info(&d->backend, &dev) != 0 ||
+	    vr_evict_open(&d->opts.evict, &dev, &d->evict, &rc) != 0) {
+		vr_log(LOG_ERR, "cannot set up eviction; nothing mounted");
+		return -1;
+	}
 	rc = (struct vr_res_config){
+	    .evict_store = rc.evict_store,
+	    .restore_manual = rc.restore_manual,
+	    .evict = rc.evict,
 	    .keeper = vr_keeper_hooks(d->keeper),
 	    .backend = &d->backend,
 	    .keys = d->keys,
@@ -305,7 +314,7 @@ static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 				"mounted");
 		return -1;
 	}
-	return 0;
+	return vr_evict_start(d->evict, d->res);
 }
 
 /* Mounts the tree at MOUNTPOINT and puts the channel under it; returns 0 or -1. */
@@ -417,8 +426,10 @@ void daemon_stop(struct daemon *d)
 	}
 	/* on a signal, what is resident stays with the keeper for the next start; at an unmount
 	 * it is let go */
+	vr_evict_stop(d->evict); /* no policy step after this */
 	vr_keeper_stop(d->keeper, d->res, d->stop_signal != 0);
 	vr_res_free(d->res); /* scrubs and frees every file's device memory (the kept: not) */
+	vr_evict_free(d->evict); /* evicted files' bytes were freed with them */
 	vr_keeper_free(d->keeper);
 	vr_backend_close(&d->backend);
 	if (d->audit && d->mounted)

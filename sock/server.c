@@ -235,6 +235,16 @@ static int do_revoke(struct conn *c, const char *path)
 				ret ? srv_errno_why(ret, why, sizeof(why)) : NULL, ended);
 }
 
+static int do_evict(struct conn *c, const struct vr_proto_req *q, const char *path)
+{
+	char why[VR_WHY_MAX];
+	unsigned moved = 0;
+	int ret = vr_res_evict(c->srv->cfg.res, path, &c->peer, q->flags & VR_EVICT_RESTORE, &moved,
+			       why, sizeof(why));
+
+	return srv_reply_status(c, VR_OP_EVICT, ret, why[0] ? why : NULL, moved);
+}
+
 /* Receives one request: header, path (NUL-terminated into PATH) and at most one descriptor.
  * Returns 1, 0 at the end of the connection, or -errno. */
 static int recv_request(struct conn *c, struct vr_proto_req *q, char *path, int *fd)
@@ -320,7 +330,8 @@ static void serve(struct conn *c)
 		if (q.version != VR_PROTO_VERSION)
 			ret = srv_reply_status(c, q.op, -EPROTONOSUPPORT,
 					       "this daemon speaks protocol version 1", 0);
-		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT || q.op == VR_OP_REVOKE) &&
+		else if ((q.op == VR_OP_MAP || q.op == VR_OP_IMPORT || q.op == VR_OP_REVOKE ||
+			  q.op == VR_OP_EVICT) &&
 			 !path_ok(path + 1))
 			ret = refuse_path(c, &q);
 		else if (q.op == VR_OP_MAP)
@@ -333,6 +344,8 @@ static void serve(struct conn *c)
 			ret = srv_import(c, &q, path, fd);
 		else if (q.op == VR_OP_REVOKE)
 			ret = do_revoke(c, path);
+		else if (q.op == VR_OP_EVICT)
+			ret = do_evict(c, &q, path);
 		else
 			ret = srv_reply_status(c, q.op, -EOPNOTSUPP, "unknown operation", 0);
 		if (fd >= 0)

@@ -39,9 +39,17 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 
 	res_node_path(n, rel, sizeof(rel));
 	res_unlock(r);
+	/* evicted: back on the device, checked there against its seal, before a byte is read;
+	 * the handle's reference keeps it there while open */
+	int ret = res_make_resident(r, n, c);
+
+	if (ret) {
+		vr_res_release(r, h);
+		return ret;
+	}
 	if (check) {
 		/* shared with a check of N running now, and held to the caller's limits */
-		int ret = res_check_open(r, n, rel, c);
+		ret = res_check_open(r, n, rel, c);
 
 		if (ret) {
 			vr_res_release(r, h);

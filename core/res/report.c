@@ -36,6 +36,8 @@ struct status_counts {
 	struct res_expect_counts ek;
 	struct vr_res_restored restored;
 	bool kept; /* a keeper holds what is resident across restarts */
+	struct res_evictions ev;
+	struct vr_device_info store; /* the host store of evicted files, when there is one */
 };
 
 /* Copies the counters (not the expected digests' counts). [T] */
@@ -55,6 +57,7 @@ static void status_snapshot(struct vr_residency *r, struct status_counts *k)
 	    .meta_limit = res_meta_limit(r),
 	    .restored = r->restored,
 	    .kept = r->cfg.keeper != NULL,
+	    .ev = r->ev,
 	};
 }
 
@@ -65,6 +68,28 @@ static bool add_u64(cJSON *o, const char *key, uint64_t v)
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
 	return cJSON_AddRawToObject(o, key, num) != NULL;
+}
+
+/* The host store's use, outside the tree lock (its info never waits). */
+static void store_snapshot(struct vr_residency *r, struct status_counts *k)
+{
+	if (!r->cfg.evict_store || vr_backend_info(r->cfg.evict_store, &k->store) != 0)
+		memset(&k->store, 0, sizeof(k->store));
+}
+
+/* Evicted files: how many, their bytes, the host memory they take and its limit. */
+static bool status_evict(struct vr_residency *r, cJSON *o, const struct status_counts *k)
+{
+	cJSON *x = cJSON_AddObjectToObject(o, "eviction");
+
+	return x && cJSON_AddBoolToObject(x, "available", r->cfg.evict_store != NULL) &&
+	       cJSON_AddStringToObject(x, "policy", r->cfg.evict.on ? "nvml" : "off") &&
+	       cJSON_AddStringToObject(x, "restore", r->cfg.restore_manual ? "manual" : "auto") &&
+	       add_u64(x, "files", k->ev.files) && add_u64(x, "bytes", k->ev.bytes) &&
+	       add_u64(x, "host_bytes", k->store.total_bytes - k->store.free_bytes) &&
+	       add_u64(x, "host_limit_bytes", k->store.total_bytes) &&
+	       add_u64(x, "evictions", k->ev.evicted) && add_u64(x, "restores", k->ev.restored) &&
+	       add_u64(x, "refused", k->ev.refused);
 }
 
 /* Whether a keeper holds what is resident, and what the last restart brought back. */
@@ -187,10 +212,12 @@ int res_status_text(struct vr_residency *r, char **out, size_t *len)
 	status_snapshot(r, &k);
 	res_expect_counts(r, &k.ek); /* a walk of the tree: the status's alone, not metrics' */
 	res_unlock(r);
+	store_snapshot(r, &k);
 	o = cJSON_CreateObject();
 	if (!o)
 		return -ENOMEM;
-	ret = status_device(o, &info) && status_counts(r, o, &k) && status_restart(o, &k)
+	ret = status_device(o, &info) && status_counts(r, o, &k) && status_restart(o, &k) &&
+		      status_evict(r, o, &k)
 		  ? print_line(o, out, len)
 		  : -ENOMEM;
 	cJSON_Delete(o);
@@ -277,6 +304,25 @@ static void metrics_checks(struct vr_text *t, const char *labels, const struct r
 	vr_text_printf(t, "%s_count{%s} %llu\n", hist, labels, (unsigned long long)count);
 }
 
+/* Evicted files and their moves (evict.c). */
+static void metrics_evict(struct vr_text *t, const char *labels, const struct status_counts *k)
+{
+	one(t, "evicted_files", "gauge", "Sealed files evicted to host memory now.", labels,
+	    k->ev.files);
+	one(t, "evicted_bytes", "gauge", "Bytes of the files evicted to host memory now.", labels,
+	    k->ev.bytes);
+	one(t, "evict_host_bytes", "gauge", "Host memory the evicted files take.", labels,
+	    k->store.total_bytes - k->store.free_bytes);
+	one(t, "evictions_total", "counter", "Files evicted to host memory.", labels,
+	    k->ev.evicted);
+	one(t, "evict_restores_total", "counter",
+	    "Evicted files restored to the device (checked there against their seals).", labels,
+	    k->ev.restored);
+	one(t, "evict_refused_total", "counter",
+	    "Evictions and restores that failed (no room, in use, a device error).", labels,
+	    k->ev.refused);
+}
+
 /* The Prometheus text: the device, files by state, loads, seals, checks, audit, socket. */
 int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 {
@@ -293,6 +339,7 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	status_snapshot(r, &k);
 	m = *r->metrics;
 	res_unlock(r);
+	store_snapshot(r, &k);
 	/* UUID and gpu as dcgm-exporter labels them, so PromQL joins the two on UUID */
 	snprintf(labels, sizeof(labels), "UUID=\"%s\",gpu=\"%d\",backend=\"%s\"", info.uuid,
 		 info.index, info.backend);
@@ -320,6 +367,7 @@ int res_metrics_text(struct vr_residency *r, char **text, size_t *len)
 	one(&t, "restored_files", "gauge",
 	    "Files this start took back from a keeper, checked on the device against their seals.",
 	    labels, k.restored.files);
+	metrics_evict(&t, labels, &k);
 	one(&t, "restored_quarantined", "gauge",
 	    "Files this start took back whose bytes differed from their seals.", labels,
 	    k.restored.quarantined);

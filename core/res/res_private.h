@@ -142,6 +142,13 @@ struct vr_node {
 	uint64_t keep_id;
 	uint32_t keep_chunks;
 	uint64_t *keep_lens; /* [T] each one's bytes */
+	/* eviction (evict.c): while EVICTED, DEV is a file of the host store (cfg.evict_store)
+	 * holding its sealed bytes, and HELD is 0; set with IO held exclusively */
+	bool evicted;	       /* [T] */
+	bool evicted_by_policy; /* [T] the policy's to restore */
+	uint64_t evict_seq;	/* [T] the order of evictions, for the policy's restores */
+	double used_at;		/* [T] its last open or map (CLOCK_MONOTONIC seconds) */
+	double resident_since;	/* [T] sealed or restored then */
 };
 
 struct vr_handle {
@@ -188,6 +195,13 @@ struct vr_residency {
 	unsigned slots_held; /* [T] their sum */
 	bool keeping;	     /* [T] stopping to be restarted: the keeper's files stay there */
 	struct vr_res_restored restored; /* [T] what the last restore brought back */
+	struct res_evictions {
+		uint64_t files, bytes;		/* evicted now */
+		uint64_t seq;			/* the last evict_seq given */
+		uint64_t evicted, restored, refused; /* since the mount: moves, and failed ones */
+		double last_pressure;		/* the policy last saw pressure then */
+		bool stuck_said;		/* "nothing may go" said for this pressure */
+	} ev; /* [T] */
 };
 
 /*
@@ -602,5 +616,26 @@ void res_keep_sealed(struct vr_residency *r, struct vr_node *n, const char *path
 void res_free_at_stop(struct vr_residency *r, struct vr_node *n);
 /* N's memory is freed: the keeper lets it go. [T] or the last reference. */
 void res_keep_drop(struct vr_residency *r, struct vr_node *n);
+
+/* evict.c: sealed files to host memory and back (docs/operations.md, "Sharing the GPU") */
+/* CLOCK_MONOTONIC in seconds. */
+double res_mono(void);
+/*
+ * Moves sealed file N's bytes to the host store and frees its device memory, keeping its seal;
+ * PINS: references the caller holds beside the tree's. REASON goes to the log and the audit.
+ * No lock held. Returns 0, -EALREADY (evicted already), -EBUSY (open or mapped), -EINVAL (not
+ * sealed), -ENOSPC (the store is full), -EOPNOTSUPP or -errno, WHY (CAP bytes) saying why.
+ */
+int res_evict_node(struct vr_residency *r, struct vr_node *n, unsigned pins,
+		   const struct vr_caller *c, const char *reason, bool policy, char *why,
+		   size_t cap);
+/* Moves evicted N back to the device and checks it there against its seal: a mismatch is
+ * quarantined (-EIO). No lock held. Returns 0 (also when it is not evicted), -ENOSPC, -EIO or
+ * -errno, WHY saying why. */
+int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		     const char *reason, char *why, size_t cap);
+/* Before N (referenced by the caller, so nothing evicts it after) is read or mapped: restores it
+ * when evicted, or -EAGAIN under restore=manual; notes its use for the policy. No lock held. */
+int res_make_resident(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
 
 #endif

@@ -70,6 +70,18 @@ struct vr_res_config {
 	uint64_t meta_limit;
 	/* NULL: none, and a restart of the daemon loses every file */
 	const struct vr_res_keeper *keeper;
+	/* where evicted files' bytes wait (docs/operations.md, "Sharing the GPU"): a backend
+	 * over host memory whose capacity is what they may take; stays the caller's. NULL: no
+	 * eviction (EOPNOTSUPP) */
+	struct vr_backend *evict_store;
+	bool restore_manual; /* an open or map of an evicted file gets EAGAIN, not a restore */
+	struct vr_res_evict_policy {
+		bool on;	      /* evict=nvml: vr_res_evict_tick() decides */
+		uint64_t keep_free;   /* device bytes to leave free while other processes run */
+		uint64_t margin;      /* a restore leaves KEEP_FREE + MARGIN free */
+		double min_resident;  /* seconds after a load or restore before it may go */
+		double restore_delay; /* seconds without pressure before restores begin */
+	} evict;
 };
 
 #define VR_META_LIMIT_DEFAULT (64ULL << 20)
@@ -362,6 +374,33 @@ struct vr_res_restored {
 int vr_res_restore(struct vr_residency *r, const char *record, size_t len, uint64_t generation,
 		   int (*take)(void *ctx, uint64_t id, uint32_t i, uid_t owner), void *ctx,
 		   struct vr_res_restored *out, char *why, size_t cap);
+/*
+ * Evicts sealed file PATH (every sealed file below, for a folder) to host memory, freeing its
+ * device memory and keeping its seal; with RESTORE, brings it back to the device, checked there
+ * against its seal before anything is served (a mismatch is quarantined). Evicting is the
+ * file's owner's, root's and the mount owner's; restoring, anyone's who may read it (an open
+ * restores too). *MOVED gets how many files moved; WHY (CAP bytes) says what was left and why.
+ * Returns 0, -ENOENT, -EACCES, -EPERM, -EBUSY (open or mapped), -ENOSPC (no room in host
+ * memory, or on the device), -EINVAL (not sealed), -EOPNOTSUPP (no eviction here) or -errno.
+ */
+int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer *p, bool restore,
+		 unsigned *moved, char *why, size_t cap);
+
+/* One look at the device's memory, for the eviction policy (NVML's numbers, fs/evict.c). */
+struct vr_res_pressure {
+	uint64_t total, free;  /* the device's memory, and what is free of it */
+	uint64_t others_bytes; /* what other processes use */
+	unsigned others;       /* how many other processes use the device */
+	double now;	       /* CLOCK_MONOTONIC seconds */
+};
+/*
+ * The policy's step (cfg.evict): while other processes would leave less than keep_free free,
+ * evicts the least recently used files nobody holds open or mapped that were resident at least
+ * min_resident; once no pressure was seen for restore_delay, restores what it evicted, in that
+ * order, while keep_free + margin stays free. Logs each decision with its numbers. No lock held.
+ */
+void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s);
+
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);
 /* The checks UID holds now, running or waiting on a shared one (root and the user who mounted:

@@ -474,6 +474,8 @@ void res_set_state(struct vr_residency *r, struct vr_node *n, enum file_state st
 	}
 	if (st != n->state)
 		res_changed(r);
+	if (st == ST_SEALED && n->state != ST_SEALED)
+		n->resident_since = res_mono(); /* the policy lets it stay min_resident */
 	n->state = st;
 }
 
@@ -597,6 +599,12 @@ void res_detach_file(struct vr_residency *r, struct vr_node *n)
 	char *full;
 
 	res_set_state(r, n, ST_REMOVED);
+	if (n->evicted) {
+		/* its bytes in host memory go with it (res_scrub_removed frees DEV) */
+		r->ev.files--;
+		r->ev.bytes -= n->size;
+		n->evicted = false;
+	}
 	/* its holders may still map what a revoke left them: counted until they let go */
 	if (n->revoked && !r->dev.sees_client_memory) {
 		n->client_bytes = n->held;

@@ -20,6 +20,7 @@ struct check {
 	char why_buf[VR_WHY_MAX];	 /* a reason copied from the node */
 	char scope[VR_SEAL_PATH_MAX];	 /* ok but unexpected: the source that does not list it */
 	bool oms_scope;			 /* ... and a signature's directory is above it */
+	bool evicted; /* its bytes are in host memory: checked there (evict.c) */
 	char disputed[VR_SEAL_PATH_MAX]; /* a source that may not vouch for it names other bytes */
 };
 
@@ -236,6 +237,7 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 	struct vr_seal seal_copy;
 	bool have_seal = n->seal != NULL;
 
+	k->evicted = n->evicted;
 	if (have_seal)
 		seal_copy = *n->seal;
 	res_unlock(r);
@@ -280,7 +282,9 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 			k->why = k->why_buf;
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
-			k->why = "fs-verity digest of device memory differs from the seal";
+			k->why = k->evicted ? "fs-verity digest of its bytes in host memory "
+					      "(evicted) differs from the seal"
+					    : "fs-verity digest of device memory differs from the seal";
 		} else if ((k->ret = check_blake3(n, &seal_copy, k)) == 0 &&
 			   (k->ret = take_missing(r, n, k)) == 0 &&
 			   (k->ret = take_bytes(r, n, k)) == 0) {
@@ -479,6 +483,13 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 		snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
 		vr_text_line(t, "UNEXPECTED", f->path, detail);
 		*failed += k.oms_scope; /* unsigned files fail a signed model */
+	} else if (k.ret == 0 && k.evicted) {
+		/* not on the device: its bytes in host memory matched, and its restore checks
+		 * them again on the device */
+		snprintf(detail, sizeof(detail), "sha256:");
+		vr_hex(k.fsv, VR_DIGEST_SIZE, detail + 7);
+		strcat(detail, " in host memory, checked there; restored at its next open");
+		vr_text_line(t, "EVICTED", f->path, detail);
 	} else if (k.ret == 0) {
 		strcpy(hex, "sha256:");
 		vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);

@@ -1,0 +1,291 @@
+/* evict_policy.c - who evicts: an operator's request (the socket's, vram-evict) and the
+ * policy that gives device memory back while other processes need it (-o evict=). */
+#include "log.h"
+#include "res_private.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Files referenced for a run of moves, with what decided their order. */
+struct move_list {
+	struct vr_node **v;
+	size_t n, cap;
+};
+
+/* Adds N, referenced; returns 0 or -ENOMEM. [T] */
+static int list_add(struct move_list *l, struct vr_node *n)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+		struct vr_node **nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	n->refs++;
+	l->v[l->n++] = n;
+	return 0;
+}
+
+static void list_put(struct vr_residency *r, struct move_list *l)
+{
+	res_lock(r);
+	for (size_t i = 0; i < l->n; i++)
+		res_node_put(r, l->v[i]);
+	res_unlock(r);
+	free(l->v);
+}
+
+/* Whether P may evict N: its owner, root, or the mount's owner. [T] */
+static bool may_evict(const struct vr_residency *r, const struct vr_node *n,
+		     const struct vr_peer *p)
+{
+	return p->uid == 0 || p->uid == r->cfg.root_uid || p->uid == n->uid;
+}
+
+/* The files at or below N that P may move (evict: P's own; restore: those P may read), the
+ * others counted in *NOT_YOURS. [T] */
+static int gather(struct vr_residency *r, struct vr_node *n, const struct vr_peer *p,
+		  bool restore, struct move_list *l, unsigned *not_yours)
+{
+	if (n->is_dir) {
+		for (struct vr_node *c = n->children; c; c = c->next) {
+			int ret = gather(r, c, p, restore, l, not_yours);
+
+			if (ret)
+				return ret;
+		}
+		return 0;
+	}
+	if (n->target || n->state != ST_SEALED || n->evicted != restore)
+		return 0;
+	if (restore ? !res_may_read(n, p) : !may_evict(r, n, p)) {
+		(*not_yours)++;
+		return 0;
+	}
+	return list_add(l, n);
+}
+
+/* The files PATH names for P's request, referenced, into L; returns 0 or -errno, WHY set. */
+static int targets(struct vr_residency *r, const char *path, const struct vr_peer *p,
+		   bool restore, struct move_list *l, unsigned *not_yours, char *why, size_t cap)
+{
+	struct res_lookup lk;
+	int ret;
+
+	res_lock(r);
+	ret = res_resolve_as(r, path, p, &lk);
+	if (ret) {
+		snprintf(why, cap, "%s",
+			 ret == -EACCES ? "a folder on the way the caller may not search"
+					: "no such file or folder");
+	} else if (lk.gen || lk.kind == VR_KIND_LINK) {
+		ret = -EINVAL;
+		snprintf(why, cap, "not a file or a folder of files");
+	} else if (lk.kind == VR_KIND_FILE && !restore && !may_evict(r, lk.node, p)) {
+		ret = -EPERM;
+		snprintf(why, cap, "only the file's owner or root may evict it");
+	} else if (lk.kind == VR_KIND_FILE && restore && !res_may_read(lk.node, p)) {
+		ret = -EACCES;
+		snprintf(why, cap, "the caller may not read it");
+	} else if (lk.kind == VR_KIND_FILE && lk.node->state != ST_SEALED) {
+		ret = -EINVAL;
+		snprintf(why, cap, "not sealed: only sealed files are evicted");
+	} else if (lk.kind == VR_KIND_FILE) {
+		ret = list_add(l, lk.node);
+	} else {
+		ret = gather(r, lk.node, p, restore, l, not_yours);
+	}
+	res_unlock(r);
+	return ret;
+}
+
+int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer *p, bool restore,
+		 unsigned *moved, char *why, size_t cap)
+{
+	struct vr_caller c = {.uid = p->uid, .gid = p->gid, .pid = p->pid, .tgid = p->pid};
+	struct move_list l = {0};
+	char reason[64], one[VR_WHY_MAX] = "";
+	unsigned done = 0, busy = 0, not_yours = 0;
+	int ret, first = 0;
+
+	*why = '\0';
+	if (!r->cfg.evict_store) {
+		snprintf(why, cap, "eviction is not available on this mount");
+		return -EOPNOTSUPP;
+	}
+	ret = targets(r, path, p, restore, &l, &not_yours, why, cap);
+	snprintf(reason, sizeof(reason), "asked by uid %u", (unsigned)p->uid);
+	for (size_t i = 0; ret == 0 && i < l.n; i++) {
+		int e = restore ? res_restore_node(r, l.v[i], &c, reason, one, sizeof(one))
+				: res_evict_node(r, l.v[i], 1, &c, reason, false, one, sizeof(one));
+
+		done += e == 0;
+		busy += e == -EBUSY;
+		if (e && e != -EALREADY && !first) {
+			first = e;
+			snprintf(why, cap, "%s", one);
+		}
+	}
+	bool single = l.n == 1 && !not_yours;
+
+	list_put(r, &l);
+	if (ret == 0 && single && first)
+		ret = first;
+	else if (ret == 0 && (busy || not_yours))
+		snprintf(why, cap, "%u left where they are: %u open or mapped, %u not the caller's",
+			 busy + not_yours, busy, not_yours);
+	else if (ret == 0 && first)
+		ret = first; /* no room, or a check failed: said in WHY */
+	if (ret)
+		vr_log(LOG_INFO, "%s of %s by pid %d (uid %u): %s (%s)",
+		       restore ? "restore" : "eviction", path[0] == '/' ? path + 1 : path,
+		       (int)p->pid, (unsigned)p->uid, why, strerror(-ret));
+	*moved = done;
+	return ret;
+}
+
+/* Sizes in logs: GiB with two decimals. */
+static double gib(uint64_t b)
+{
+	return (double)b / (double)(1ULL << 30);
+}
+
+/* Whether N may go now by the policy: sealed, nobody holds it, resident long enough. [T] */
+static bool evictable(const struct vr_residency *r, const struct vr_node *n, double now)
+{
+	return !n->is_dir && !n->target && n->state == ST_SEALED && !n->evicted && n->refs == 1 &&
+	       !n->leases && !n->revoked && now - n->resident_since >= r->cfg.evict.min_resident;
+}
+
+static void walk(const struct vr_residency *r, struct vr_node *n, double now, bool restore,
+		 struct move_list *l)
+{
+	for (struct vr_node *c = n->children; c; c = c->next) {
+		if (c->is_dir)
+			walk(r, c, now, restore, l);
+		else if (restore ? c->evicted && c->evicted_by_policy && c->state == ST_SEALED
+				 : evictable(r, c, now))
+			list_add(l, c); /* without memory, this step sees fewer files */
+	}
+}
+
+static double last_use(const struct vr_node *n)
+{
+	return n->used_at > n->resident_since ? n->used_at : n->resident_since;
+}
+
+static int by_use(const void *a, const void *b)
+{
+	double x = last_use(*(struct vr_node *const *)a), y = last_use(*(struct vr_node *const *)b);
+
+	return (x > y) - (x < y);
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t x = (*(struct vr_node *const *)a)->evict_seq;
+	uint64_t y = (*(struct vr_node *const *)b)->evict_seq;
+
+	return (x > y) - (x < y);
+}
+
+/* Evicts the least recently used files until NEED bytes are freed; FREE and the sample's numbers
+ * go to the log. */
+static void evict_for(struct vr_residency *r, const struct vr_res_pressure *s, uint64_t free,
+		      uint64_t need)
+{
+	struct move_list l = {0};
+	struct vr_caller c = {0};
+	char why[VR_WHY_MAX], reason[200];
+	uint64_t freed = 0;
+	unsigned n = 0;
+
+	res_lock(r);
+	r->ev.last_pressure = s->now;
+	walk(r, r->root, s->now, false, &l);
+	bool said = r->ev.stuck_said;
+
+	res_unlock(r);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), by_use);
+	snprintf(reason, sizeof(reason),
+		 "policy: %.2f GiB free, under the %.2f GiB kept free, with %u other process(es) "
+		 "using %.2f GiB",
+		 gib(free), gib(r->cfg.evict.keep_free), s->others, gib(s->others_bytes));
+	for (size_t i = 0; i < l.n && freed < need; i++) {
+		res_lock(r);
+		uint64_t held = l.v[i]->held;
+
+		res_unlock(r);
+		if (res_evict_node(r, l.v[i], 1, &c, reason, true, why, sizeof(why)) == 0) {
+			freed += held;
+			n++;
+		}
+	}
+	list_put(r, &l);
+	res_lock(r);
+	r->ev.stuck_said = freed < need;
+	res_unlock(r);
+	if (freed < need && !said)
+		vr_log(LOG_WARNING,
+		       "%s: %u file(s) evicted (%.2f GiB); nothing more may go (open, mapped, or "
+		       "resident less than %.0f s)",
+		       reason, n, gib(freed), r->cfg.evict.min_resident);
+}
+
+/* Restores what the policy evicted, oldest eviction first, while ROOM bytes last. */
+static void restore_within(struct vr_residency *r, const struct vr_res_pressure *s, uint64_t free,
+			   uint64_t room)
+{
+	struct move_list l = {0};
+	struct vr_caller c = {0};
+	char why[VR_WHY_MAX], reason[200];
+
+	res_lock(r);
+	walk(r, r->root, s->now, true, &l);
+	res_unlock(r);
+	if (l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), by_seq);
+	snprintf(reason, sizeof(reason),
+		 "policy: %.2f GiB free, %u other process(es) using %.2f GiB, no pressure for "
+		 "%.0f s",
+		 gib(free), s->others, gib(s->others_bytes), r->cfg.evict.restore_delay);
+	for (size_t i = 0; i < l.n && l.v[i]->size <= room; i++) {
+		if (res_restore_node(r, l.v[i], &c, reason, why, sizeof(why)) != 0)
+			break;
+		room -= l.v[i]->size;
+	}
+	list_put(r, &l);
+}
+
+void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
+{
+	const struct vr_res_evict_policy *p = &r->cfg.evict;
+	struct vr_device_info info;
+	uint64_t ours, left, free;
+
+	if (!p->on || !r->cfg.evict_store || res_device_info(r, &info) != 0)
+		return;
+	/* what NVML says is free, or what others and our files leave, whichever is less: NVML's
+	 * view lags our own frees by nothing, but a device shared by several daemons' mocks, or
+	 * a test double, may not see our files */
+	ours = info.total_bytes - info.free_bytes;
+	left = s->total > s->others_bytes + ours ? s->total - s->others_bytes - ours : 0;
+	free = s->free < left ? s->free : left;
+	if (s->others && free < p->keep_free) {
+		evict_for(r, s, free, p->keep_free - free);
+		return;
+	}
+	res_lock(r);
+	bool waiting = r->ev.files && s->now - r->ev.last_pressure >= p->restore_delay;
+
+	r->ev.stuck_said = false;
+	res_unlock(r);
+	if (waiting && free > p->keep_free + p->margin)
+		restore_within(r, s, free, free - p->keep_free - p->margin);
+}
