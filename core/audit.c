@@ -51,6 +51,7 @@ static const char *const events[] = {
     "audit_suppressed",
     "vram_restored",
     "vram_restore_refused",
+    "vram_evicted",
 };
 
 int vr_audit_is_critical(const char *event)

@@ -5,6 +5,7 @@
 #include "backends.h"
 #include "log.h"
 #include "nvml.h"
+#include "residency.h"
 #include "size.h"
 
 #include <errno.h>

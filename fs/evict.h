@@ -3,7 +3,9 @@
 #ifndef VR_FS_EVICT_H
 #define VR_FS_EVICT_H
 
-#include "residency.h"
+struct vr_device_info;
+struct vr_res_config;
+struct vr_residency;
 
 /* The -o options, as given (NULL: not given). */
 struct vr_evict_opts {

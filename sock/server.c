@@ -237,7 +237,7 @@ static int do_revoke(struct conn *c, const char *path)
 
 static int do_evict(struct conn *c, const struct vr_proto_req *q, const char *path)
 {
-	char why[VR_WHY_MAX];
+	char why[256];
 	unsigned moved = 0;
 	int ret = vr_res_evict(c->srv->cfg.res, path, &c->peer, q->flags & VR_EVICT_RESTORE, &moved,
 			       why, sizeof(why));

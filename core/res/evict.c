@@ -213,6 +213,8 @@ int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_
 		       detail);
 		res_audit(r, "vram_restored", path, c, "failed", fsv,
 			  "its bytes changed in host memory while it was evicted: quarantined");
+		res_audit(r, "seal_verification_failed", path, c, "failed", fsv,
+			  "restored from host memory: the device digest differs from its seal");
 		return -EIO;
 	}
 	vr_log(LOG_NOTICE, "%s restored: %s", path, detail);

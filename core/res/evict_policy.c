@@ -149,10 +149,20 @@ int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer 
 	return ret;
 }
 
-/* Sizes in logs: GiB with two decimals. */
-static double gib(uint64_t b)
+/* A size for the log: "1.25 GiB", or "16.0 MiB" under a GiB. */
+struct size_text {
+	char s[32];
+};
+
+static struct size_text sz(uint64_t b)
 {
-	return (double)b / (double)(1ULL << 30);
+	struct size_text t;
+
+	if (b >= 1ULL << 30)
+		snprintf(t.s, sizeof(t.s), "%.2f GiB", (double)b / (double)(1ULL << 30));
+	else
+		snprintf(t.s, sizeof(t.s), "%.1f MiB", (double)b / (double)(1ULL << 20));
+	return t;
 }
 
 /* Whether N may go now by the policy: sealed, nobody holds it, resident long enough. [T] */
@@ -214,9 +224,8 @@ static void evict_for(struct vr_residency *r, const struct vr_res_pressure *s, u
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), by_use);
 	snprintf(reason, sizeof(reason),
-		 "policy: %.2f GiB free, under the %.2f GiB kept free, with %u other process(es) "
-		 "using %.2f GiB",
-		 gib(free), gib(r->cfg.evict.keep_free), s->others, gib(s->others_bytes));
+		 "policy: %s free, under the %s kept free, with %u other process(es) using %s",
+		 sz(free).s, sz(r->cfg.evict.keep_free).s, s->others, sz(s->others_bytes).s);
 	for (size_t i = 0; i < l.n && freed < need; i++) {
 		res_lock(r);
 		uint64_t held = l.v[i]->held;
@@ -233,9 +242,9 @@ static void evict_for(struct vr_residency *r, const struct vr_res_pressure *s, u
 	res_unlock(r);
 	if (freed < need && !said)
 		vr_log(LOG_WARNING,
-		       "%s: %u file(s) evicted (%.2f GiB); nothing more may go (open, mapped, or "
+		       "%s: %u file(s) evicted (%s); nothing more may go (open, mapped, or "
 		       "resident less than %.0f s)",
-		       reason, n, gib(freed), r->cfg.evict.min_resident);
+		       reason, n, sz(freed).s, r->cfg.evict.min_resident);
 }
 
 /* Restores what the policy evicted, oldest eviction first, while ROOM bytes last. */
@@ -252,15 +261,35 @@ static void restore_within(struct vr_residency *r, const struct vr_res_pressure 
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), by_seq);
 	snprintf(reason, sizeof(reason),
-		 "policy: %.2f GiB free, %u other process(es) using %.2f GiB, no pressure for "
-		 "%.0f s",
-		 gib(free), s->others, gib(s->others_bytes), r->cfg.evict.restore_delay);
+		 "policy: %s free, %u other process(es) using %s, no pressure for %.0f s", sz(free).s,
+		 s->others, sz(s->others_bytes).s, r->cfg.evict.restore_delay);
 	for (size_t i = 0; i < l.n && l.v[i]->size <= room; i++) {
 		if (res_restore_node(r, l.v[i], &c, reason, why, sizeof(why)) != 0)
 			break;
 		room -= l.v[i]->size;
 	}
 	list_put(r, &l);
+}
+
+/* Into *BEST, the file below N the policy evicted first among those still evicted. [T] */
+static void oldest_in(const struct vr_node *n, const struct vr_node **best)
+{
+	for (const struct vr_node *c = n->children; c; c = c->next) {
+		if (c->is_dir)
+			oldest_in(c, best);
+		else if (c->evicted && c->evicted_by_policy && c->state == ST_SEALED &&
+			 (!*best || c->evict_seq < (*best)->evict_seq))
+			*best = c;
+	}
+}
+
+/* The bytes + 1 of the file the policy would restore next, or 0 when there is none. [T] */
+static uint64_t oldest_evicted(const struct vr_node *root)
+{
+	const struct vr_node *best = NULL;
+
+	oldest_in(root, &best);
+	return best ? best->size + 1 : 0;
 }
 
 void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
@@ -281,11 +310,19 @@ void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
 		evict_for(r, s, free, p->keep_free - free);
 		return;
 	}
-	res_lock(r);
-	bool waiting = r->ev.files && s->now - r->ev.last_pressure >= p->restore_delay;
+	uint64_t next = 0;
 
+	res_lock(r);
 	r->ev.stuck_said = false;
+	if (r->ev.files)
+		next = oldest_evicted(r->root);
+	/* the next restore would bring the pressure back: it counts as pressure, so a process
+	 * that comes and goes keeps the files where they went (no thrash) */
+	if (next && free < p->keep_free + p->margin + next - 1)
+		r->ev.last_pressure = s->now;
+	bool due = next && s->now - r->ev.last_pressure >= p->restore_delay;
+
 	res_unlock(r);
-	if (waiting && free > p->keep_free + p->margin)
+	if (due)
 		restore_within(r, s, free, free - p->keep_free - p->margin);
 }
