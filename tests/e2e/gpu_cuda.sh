@@ -111,6 +111,16 @@ refuse "a directory that does not fit is refused up front" "nothing loaded" \
 check "and leaves nothing" test ! -e "$MNT/huge"
 rm -rf "$WORK/huge"
 refuse "sealed is immutable" "Operation not permitted" bash -c "echo x >> '$MNT/llama/model.bin'"
+# eviction: the model to host memory over the bus, its VRAM freed, and back, checked on the GPU
+used=$(json_field "$MNT/status" used_bytes)
+check "evict the model from VRAM" "$BIN/vram-evict" "$MNT/llama/model.bin"
+check "its VRAM is freed" test "$(json_field "$MNT/status" used_bytes)" -lt "$used"
+check "verify checks it in host memory" grep -q "^EVICTED llama/model.bin $(fsverity digest "$WORK/model.bin" | cut -d' ' -f1) " "$MNT/verify"
+check "a map restores it first" test "$("$BIN/vram-map" "$MNT/llama/model.bin" | cut -d' ' -f1)" = "$(fsverity digest "$WORK/model.bin" | cut -d' ' -f1)"
+check "restored, checked on the GPU" grep -q "llama/model.bin restored: .*checked on the device against its seal" "$WORK/daemon.log"
+"$BIN/vram-evict" "$MNT/llama/model.bin" > /dev/null
+check "an open restores it whole" cmp -s "$WORK/model.bin" "$MNT/llama/model.bin"
+grep -h "llama/model.bin \(evicted\|restored\):" "$WORK/daemon.log" | sed 's/^vram-residency: notice: //'
 used=$(json_field "$MNT/status" used_bytes)
 check "rm frees VRAM" rm "$MNT/llama/model.bin"
 check "used_bytes drops" test "$(json_field "$MNT/status" used_bytes)" -lt "$used"

@@ -7,7 +7,7 @@ MAN=$(cd "$(dirname "$0")/../../docs/man" && pwd)
 PASS=0
 FAIL=0
 bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
-for page in "$MAN/vram-residency.8" "$MAN/vram-keeper.8" "$MAN/vram-seal.1" "$MAN/vram-map.1" "$MAN/vram-load.1"; do
+for page in "$MAN/vram-residency.8" "$MAN/vram-keeper.8" "$MAN/vram-seal.1" "$MAN/vram-map.1" "$MAN/vram-load.1" "$MAN/vram-evict.1"; do
 	warnings=$(groff -man -Tutf8 -ww -z "$page" 2>&1)
 	if [ -n "$warnings" ]; then bad "$page renders with warnings: $warnings"; else PASS=$((PASS + 1)); fi
 done
@@ -20,7 +20,7 @@ for cmd in $("$BIN/vram-seal" --help | sed -n 's/^  \([a-z-]*\) .*/\1/p;s/^  \([
 	if grep -q "^\\.B $cmd\$" "$MAN/vram-seal.1"; then PASS=$((PASS + 1)); else bad "vram-seal.1 lacks the command $cmd"; fi
 done
 # the socket's tools: every long option their --help names
-for tool in vram-map vram-load; do
+for tool in vram-map vram-load vram-evict; do
 	for opt in $("$BIN/$tool" --help | grep -o -- '--[a-z]*' | sort -u); do
 		if grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$MAN/$tool.1"; then
 			PASS=$((PASS + 1))
