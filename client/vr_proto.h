@@ -25,7 +25,7 @@ enum vr_proto_op {
 	VR_OP_IMPORT = 4, /* path (destination), mode, one descriptor: load and seal it */
 	VR_OP_MORE = 5,	  /* reply only: more descriptors of the reply before it */
 	VR_OP_REVOKE =
-	    6, /* path: end every lease on the file (its owner or root); size: how many */
+	    6,		 /* path: end every lease on the file (its owner or root); size: how many */
 	VR_OP_EVICT = 7, /* path: evict the file, or the files below a folder, to host memory
 			  * (flags: VR_EVICT_RESTORE: back to the device); size: how many moved */
 };

@@ -648,38 +648,35 @@ int vr_client_import_ino(struct vr_client *c, int fd, const char *dest, mode_t m
 	return ret;
 }
 
-int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended)
+/* A request on PATH that answers a count: OP with FLAGS; *COUNT (may be NULL) gets it. */
+static int path_request(struct vr_client *c, uint16_t op, uint32_t flags, const char *path,
+			unsigned *count)
 {
 	char rel[PATH_MAX * 2 + 2];
 	struct vr_proto_reply r = {0};
 	int ret = relative(c, path, rel);
 
 	if (ret == 0)
-		ret = request(c, VR_OP_REVOKE, 0, 0, 0, rel, -1);
+		ret = request(c, op, flags, 0, 0, rel, -1);
 	if (ret == 0)
-		ret = reply(c, VR_OP_REVOKE, &r, NULL, 0, NULL);
-	if (ret == 0 && ended)
-		*ended = (unsigned)r.size;
+		ret = reply(c, op, &r, NULL, 0, NULL);
+	if (ret == 0) {
+		/* what was left, and why: the reply's text, after the header (no chunks, no seal) */
+		fail(c, 0, "%.*s", (int)r.msg_len, (const char *)c->buf + sizeof(r));
+		if (count)
+			*count = (unsigned)r.size;
+	}
 	return ret;
+}
+
+int vr_client_revoke(struct vr_client *c, const char *path, unsigned *ended)
+{
+	return path_request(c, VR_OP_REVOKE, 0, path, ended);
 }
 
 int vr_client_evict(struct vr_client *c, const char *path, int restore, unsigned *moved)
 {
-	char rel[PATH_MAX * 2 + 2];
-	struct vr_proto_reply r = {0};
-	int ret = relative(c, path, rel);
-
-	if (ret == 0)
-		ret = request(c, VR_OP_EVICT, restore ? VR_EVICT_RESTORE : 0, 0, 0, rel, -1);
-	if (ret == 0)
-		ret = reply(c, VR_OP_EVICT, &r, NULL, 0, NULL);
-	if (ret == 0) {
-		/* what was left, and why: the reply's text, after the header (no chunks, no seal) */
-		fail(c, 0, "%.*s", (int)r.msg_len, (const char *)c->buf + sizeof(r));
-		if (moved)
-			*moved = (unsigned)r.size;
-	}
-	return ret;
+	return path_request(c, VR_OP_EVICT, restore ? VR_EVICT_RESTORE : 0, path, moved);
 }
 
 void vr_client_close(struct vr_client *c)

@@ -18,13 +18,13 @@
 #include <unistd.h>
 
 /* Defaults (docs/operations.md, "Sharing the GPU"). */
-#define KEEP_FREE_PCT	   10	/* of the device's memory, left free for other processes */
-#define MARGIN_PCT	   5	/* more, free after a restore: the hysteresis */
-#define INTERVAL_S	   2.0	/* NVML polled this often */
-#define MIN_RESIDENT_S	   30.0 /* a file stays this long after a load or restore */
-#define RESTORE_DELAY_S	   10.0 /* no pressure this long before restores */
-#define SECONDS_MAX	   86400.0
-#define INTERVAL_MIN_S	   0.05
+#define KEEP_FREE_PCT	10   /* of the device's memory, left free for other processes */
+#define MARGIN_PCT	5    /* more, free after a restore: the hysteresis */
+#define INTERVAL_S	2.0  /* NVML polled this often */
+#define MIN_RESIDENT_S	30.0 /* a file stays this long after a load or restore */
+#define RESTORE_DELAY_S 10.0 /* no pressure this long before restores */
+#define SECONDS_MAX	86400.0
+#define INTERVAL_MIN_S	0.05
 
 struct vr_evict {
 	struct vr_backend store;
@@ -101,8 +101,9 @@ int vr_evict_opts_check(const struct vr_evict_opts *o)
 		return -2;
 	}
 	if (o->host_max && vr_size_parse(o->host_max, &b) != 0) {
-		fprintf(stderr, "vram-residency: evict_host_max=%s: use a size such as 16G, or 0 "
-				"for no eviction\n",
+		fprintf(stderr,
+			"vram-residency: evict_host_max=%s: use a size such as 16G, or 0 "
+			"for no eviction\n",
 			o->host_max);
 		return -2;
 	}
@@ -131,11 +132,11 @@ static uint64_t default_host_max(void)
 }
 
 /* Opens the store: the mock over host memory, capacity LIMIT, in DIR's files when given. */
-static int open_store(struct vr_evict *e, uint64_t limit, const char *dir)
+static int open_store(struct vr_evict *e, uint64_t limit, const char *dir, bool restoring)
 {
 	char cap[32];
 	struct vr_backend_opt opts[2] = {{"capacity", cap}, {"vram", dir}};
-	struct vr_backend_params p = {.opts = opts, .nopts = dir ? 2 : 1};
+	struct vr_backend_params p = {.opts = opts, .nopts = dir ? 2 : 1, .restoring = restoring};
 	int ret;
 
 	snprintf(cap, sizeof(cap), "%lluM", (unsigned long long)(limit >> 20));
@@ -149,7 +150,7 @@ static int open_store(struct vr_evict *e, uint64_t limit, const char *dir)
 	return 0;
 }
 
-int vr_evict_open(const struct vr_evict_opts *o, const struct vr_device_info *dev,
+int vr_evict_open(const struct vr_evict_opts *o, const struct vr_device_info *dev, bool restoring,
 		  struct vr_evict **out, struct vr_res_config *cfg)
 {
 	struct vr_evict *e = calloc(1, sizeof(*e));
@@ -167,7 +168,7 @@ int vr_evict_open(const struct vr_evict_opts *o, const struct vr_device_info *de
 	pthread_condattr_destroy(&ca);
 	if (o->host_max)
 		vr_size_parse(o->host_max, &limit);
-	if (limit >= (1ULL << 20) && open_store(e, limit, o->dir) != 0) {
+	if (limit >= (1ULL << 20) && open_store(e, limit, o->dir, restoring) != 0) {
 		vr_evict_free(e);
 		return -1;
 	}
@@ -175,8 +176,8 @@ int vr_evict_open(const struct vr_evict_opts *o, const struct vr_device_info *de
 	cfg->restore_manual = o->restore && strcmp(o->restore, "manual") == 0;
 	e->nvml = o->mode && strcmp(o->mode, "nvml") == 0 && e->have_store;
 	*p = (struct vr_res_evict_policy){.on = e->nvml,
-					  .keep_free = share(o->keep_free, dev->total_bytes,
-							     KEEP_FREE_PCT),
+					  .keep_free =
+					      share(o->keep_free, dev->total_bytes, KEEP_FREE_PCT),
 					  .margin = share(o->margin, dev->total_bytes, MARGIN_PCT),
 					  .min_resident = MIN_RESIDENT_S,
 					  .restore_delay = RESTORE_DELAY_S};
@@ -236,7 +237,8 @@ static void *poll_loop(void *arg)
 
 		if (vr_nvml_sample(n, getpid(), &g, why, sizeof(why)) != 0) {
 			if (!failing)
-				vr_log(LOG_WARNING, "evict=nvml: NVML failed, no decision: %s", why);
+				vr_log(LOG_WARNING, "evict=nvml: NVML failed, no decision: %s",
+				       why);
 			failing = true;
 			continue;
 		}
@@ -292,6 +294,28 @@ void vr_evict_free(struct vr_evict *e)
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
+}
+
+void vr_evict_help(void)
+{
+	printf(
+	    "    -o evict=off|nvml          nvml: give device memory back while other processes\n"
+	    "                               need it, and bring the files back when they leave\n"
+	    "                               (default off; vram-evict moves files by hand)\n"
+	    "    -o evict_free=SIZE|N%%      device memory the policy keeps free while other\n"
+	    "                               processes run (default 10%%)\n"
+	    "    -o evict_margin=SIZE|N%%    more, free after a restore (default 5%%)\n"
+	    "    -o evict_interval=S        seconds between NVML polls (default 2)\n"
+	    "    -o evict_min_resident=S    seconds a file stays after a load or restore\n"
+	    "                               before the policy may evict it (default 30)\n"
+	    "    -o evict_restore_delay=S   seconds without pressure before restores (default\n"
+	    "                               10)\n"
+	    "    -o evict_host_max=SIZE     host memory evicted files may take (default half\n"
+	    "                               the host's; 0: no eviction)\n"
+	    "    -o evict_dir=DIR           keep evicted bytes in files in DIR (root's, mode\n"
+	    "                               700), for sets larger than memory\n"
+	    "    -o restore=auto|manual     manual: an open or map of an evicted file answers\n"
+	    "                               EAGAIN instead of restoring it (default auto)\n");
 }
 
 void vr_evict_opts_free(struct vr_evict_opts *o)

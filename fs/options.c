@@ -274,23 +274,10 @@ void vr_options_help(const char *prog)
 	    "                               systemd's); auto: when FDSTORE= says there is one;\n"
 	    "                               on: NOTIFY_SOCKET's (systemd before 254); needs\n"
 	    "                               secret= and -f\n"
-	    "    -o evict=off|nvml          nvml: give device memory back while other processes\n"
-	    "                               need it, and bring the files back when they leave\n"
-	    "                               (default off; vram-evict moves files by hand)\n"
-	    "    -o evict_free=SIZE|N%%      device memory the policy keeps free while other\n"
-	    "                               processes run (default 10%%)\n"
-	    "    -o evict_margin=SIZE|N%%    more, free after a restore (default 5%%)\n"
-	    "    -o evict_interval=S        seconds between NVML polls (default 2)\n"
-	    "    -o evict_min_resident=S    seconds a file stays after a load or restore\n"
-	    "                               before the policy may evict it (default 30)\n"
-	    "    -o evict_restore_delay=S   seconds without pressure before restores (default\n"
-	    "                               10)\n"
-	    "    -o evict_host_max=SIZE     host memory evicted files may take (default half\n"
-	    "                               the host's; 0: no eviction)\n"
-	    "    -o evict_dir=DIR           keep evicted bytes in files in DIR (root's, mode\n"
-	    "                               700), for sets larger than memory\n"
-	    "    -o restore=auto|manual     manual: an open or map of an evicted file answers\n"
-	    "                               EAGAIN instead of restoring it (default auto)\n"
+	    ,
+	    prog, VR_DEFAULT_AUDIT);
+	vr_evict_help();
+	printf(
 	    "    -o mock_fault=OP:N[:ERR]   (tests) fail the Nth mock alloc/write/read/digest\n\n"
 	    "libfuse options that apply:\n"
 	    "    -f                         stay in the foreground (default: detach once mounted)\n"
@@ -303,8 +290,7 @@ void vr_options_help(const char *prog)
 	    "                               libfuse's multi-threaded loop (max_threads above)\n"
 	    "    -h, --help; -V, --version\n"
 	    "The daemon sets libfuse's caching and timeouts itself; an unknown option stops it\n"
-	    "with exit status 2.\n",
-	    prog, VR_DEFAULT_AUDIT);
+	    "with exit status 2.\n");
 }
 
 void vr_options_free(struct vr_options *o)

@@ -281,7 +281,7 @@ static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 	if (vr_keeper_open(d->opts.keep, &d->backend, d->opts.secret != NULL, &d->keeper) != 0)
 		return -1;
 	if (vr_backend_info(&d->backend, &dev) != 0 ||
-	    vr_evict_open(&d->opts.evict, &dev, &d->evict, &rc) != 0) {
+	    vr_evict_open(&d->opts.evict, &dev, bp->restoring, &d->evict, &rc) != 0) {
 		vr_log(LOG_ERR, "cannot set up eviction; nothing mounted");
 		return -1;
 	}
@@ -428,7 +428,7 @@ void daemon_stop(struct daemon *d)
 	 * it is let go */
 	vr_evict_stop(d->evict); /* no policy step after this */
 	vr_keeper_stop(d->keeper, d->res, d->stop_signal != 0);
-	vr_res_free(d->res); /* scrubs and frees every file's device memory (the kept: not) */
+	vr_res_free(d->res);	 /* scrubs and frees every file's device memory (the kept: not) */
 	vr_evict_free(d->evict); /* evicted files' bytes were freed with them */
 	vr_keeper_free(d->keeper);
 	vr_backend_close(&d->backend);

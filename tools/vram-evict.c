@@ -11,15 +11,15 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: vram-evict [--restore] PATH...\n"
-		"Evicts each sealed file PATH of a vram-residency mount (every sealed file below\n"
-		"PATH, for a folder) to host memory: its device memory is freed for other\n"
-		"programs, its seal kept. Files open or mapped stay where they are. An open or a\n"
-		"map of an evicted file brings it back, checked on the device against its seal.\n"
-		"  --restore   bring the files back to the device now (checked there first)\n"
-		"  --version   print the version and exit\n"
-		"Evicting is for a file's owner and root; restoring, for anyone who may read it.\n");
+	fprintf(
+	    f, "usage: vram-evict [--restore] PATH...\n"
+	       "Evicts each sealed file PATH of a vram-residency mount (every sealed file below\n"
+	       "PATH, for a folder) to host memory: its device memory is freed for other\n"
+	       "programs, its seal kept. Files open or mapped stay where they are. An open or a\n"
+	       "map of an evicted file brings it back, checked on the device against its seal.\n"
+	       "  --restore   bring the files back to the device now (checked there first)\n"
+	       "  --version   print the version and exit\n"
+	       "Evicting is for a file's owner and root; restoring, for anyone who may read it.\n");
 }
 
 /* Moves PATH; returns 0, or 1 after saying why on standard error. */

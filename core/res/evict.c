@@ -116,15 +116,16 @@ int res_evict_node(struct vr_residency *r, struct vr_node *n, unsigned pins,
 		if (host)
 			vr_dev_file_free(host);
 		pthread_rwlock_unlock(&n->io);
-		snprintf(why, cap, "%s", no ? no
-				   : ret == -ENOSPC
-				       ? "host memory for evicted files is full (evict_host_max)"
-				       : strerror(-ret));
+		snprintf(why, cap, "%s",
+			 no		  ? no
+			 : ret == -ENOSPC ? "host memory for evicted files is full (evict_host_max)"
+					  : strerror(-ret));
 		vr_log(LOG_WARNING, "eviction of %s (%s) refused: %s", path, reason, why);
 		res_audit(r, "vram_evicted", path, c, "failed", NULL, why);
 		return ret;
 	}
 	ret = vr_dev_file_free(dev); /* scrubbed: nothing of it stays on the device */
+	res_keep_sealed(r, n, path); /* its host copy outlives a restart in its place */
 	pthread_rwlock_unlock(&n->io);
 	snprintf(detail, sizeof(detail), "%s; %llu bytes to host memory in %.0f ms%s", reason,
 		 (unsigned long long)size, ms_since(t0),
@@ -141,6 +142,7 @@ static struct vr_dev_file *put_back(struct vr_residency *r, struct vr_node *n,
 	struct vr_dev_file *host = n->dev;
 
 	res_lock(r);
+	res_keep_drop(r, n); /* the host copy's names: res_keep_sealed gives the device's */
 	n->dev = dev;
 	n->evicted = false;
 	n->evicted_by_policy = false;
@@ -191,7 +193,8 @@ int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_
 		r->ev.refused++;
 		res_unlock(r);
 		snprintf(why, cap, "%s",
-			 ret == -ENOSPC ? "no room on the device" : strerror(ret == -EBADMSG ? EIO : -ret));
+			 ret == -ENOSPC ? "no room on the device"
+					: strerror(ret == -EBADMSG ? EIO : -ret));
 		vr_log(LOG_WARNING, "restore of %s (%s) failed: %s; it stays evicted", path, reason,
 		       why);
 		res_audit(r, "vram_restored", path, c, "failed", NULL, why);
@@ -204,8 +207,9 @@ int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_
 	if (match)
 		res_keep_sealed(r, n, path); /* kept across a restart again */
 	pthread_rwlock_unlock(&n->io);
-	snprintf(detail, sizeof(detail), "%s; from host memory, %llu bytes, checked on the device "
-					 "against its seal, in %.0f ms",
+	snprintf(detail, sizeof(detail),
+		 "%s; from host memory, %llu bytes, checked on the device "
+		 "against its seal, in %.0f ms",
 		 reason, (unsigned long long)size, ms_since(t0));
 	if (!match) {
 		snprintf(why, cap, "its bytes changed while evicted: quarantined");

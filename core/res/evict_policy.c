@@ -42,15 +42,15 @@ static void list_put(struct vr_residency *r, struct move_list *l)
 
 /* Whether P may evict N: its owner, root, or the mount's owner. [T] */
 static bool may_evict(const struct vr_residency *r, const struct vr_node *n,
-		     const struct vr_peer *p)
+		      const struct vr_peer *p)
 {
 	return p->uid == 0 || p->uid == r->cfg.root_uid || p->uid == n->uid;
 }
 
 /* The files at or below N that P may move (evict: P's own; restore: those P may read), the
  * others counted in *NOT_YOURS. [T] */
-static int gather(struct vr_residency *r, struct vr_node *n, const struct vr_peer *p,
-		  bool restore, struct move_list *l, unsigned *not_yours)
+static int gather(struct vr_residency *r, struct vr_node *n, const struct vr_peer *p, bool restore,
+		  struct move_list *l, unsigned *not_yours)
 {
 	if (n->is_dir) {
 		for (struct vr_node *c = n->children; c; c = c->next) {
@@ -71,8 +71,8 @@ static int gather(struct vr_residency *r, struct vr_node *n, const struct vr_pee
 }
 
 /* The files PATH names for P's request, referenced, into L; returns 0 or -errno, WHY set. */
-static int targets(struct vr_residency *r, const char *path, const struct vr_peer *p,
-		   bool restore, struct move_list *l, unsigned *not_yours, char *why, size_t cap)
+static int targets(struct vr_residency *r, const char *path, const struct vr_peer *p, bool restore,
+		   struct move_list *l, unsigned *not_yours, char *why, size_t cap)
 {
 	struct res_lookup lk;
 	int ret;
@@ -261,8 +261,8 @@ static void restore_within(struct vr_residency *r, const struct vr_res_pressure 
 	if (l.n > 1)
 		qsort(l.v, l.n, sizeof(*l.v), by_seq);
 	snprintf(reason, sizeof(reason),
-		 "policy: %s free, %u other process(es) using %s, no pressure for %.0f s", sz(free).s,
-		 s->others, sz(s->others_bytes).s, r->cfg.evict.restore_delay);
+		 "policy: %s free, %u other process(es) using %s, no pressure for %.0f s",
+		 sz(free).s, s->others, sz(s->others_bytes).s, r->cfg.evict.restore_delay);
 	for (size_t i = 0; i < l.n && l.v[i]->size <= room; i++) {
 		if (res_restore_node(r, l.v[i], &c, reason, why, sizeof(why)) != 0)
 			break;

@@ -145,7 +145,7 @@ int vr_res_lease(struct vr_residency *r, const char *path, const struct vr_peer 
 	ret = res_make_resident(r, n, &c); /* the map waits for a restore */
 	if (ret)
 		snprintf(why, sizeof(why), "%s",
-			 ret == -EAGAIN ? "evicted to host memory, and restore=manual"
+			 ret == -EAGAIN	  ? "evicted to host memory, and restore=manual"
 			 : ret == -ENOSPC ? "evicted, and no room on the device to restore it"
 					  : "evicted, and its restore failed");
 	if (ret == 0 && verify) {

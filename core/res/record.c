@@ -164,6 +164,11 @@ static int add_file(cJSON *o, const struct vr_node *n)
 	cJSON_AddNumberToObject(o, "chunks", n->keep_chunks);
 	cJSON_AddNumberToObject(o, "size", (double)n->size);
 	cJSON_AddStringToObject(o, "seal", n->seal_json);
+	if (n->evicted) {
+		/* its memory is the host store's (evict.c): it comes back evicted */
+		cJSON_AddBoolToObject(o, "evicted", true);
+		cJSON_AddBoolToObject(o, "evicted_by_policy", n->evicted_by_policy);
+	}
 	lens = cJSON_AddArrayToObject(o, "chunk_bytes");
 	for (uint32_t i = 0; lens && i < n->keep_chunks; i++)
 		cJSON_AddItemToArray(lens, cJSON_CreateNumber((double)n->keep_lens[i]));

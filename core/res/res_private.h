@@ -144,7 +144,7 @@ struct vr_node {
 	uint64_t *keep_lens; /* [T] each one's bytes */
 	/* eviction (evict.c): while EVICTED, DEV is a file of the host store (cfg.evict_store)
 	 * holding its sealed bytes, and HELD is 0; set with IO held exclusively */
-	bool evicted;	       /* [T] */
+	bool evicted;		/* [T] */
 	bool evicted_by_policy; /* [T] the policy's to restore */
 	uint64_t evict_seq;	/* [T] the order of evictions, for the policy's restores */
 	double used_at;		/* [T] its last open or map (CLOCK_MONOTONIC seconds) */
@@ -196,12 +196,12 @@ struct vr_residency {
 	bool keeping;	     /* [T] stopping to be restarted: the keeper's files stay there */
 	struct vr_res_restored restored; /* [T] what the last restore brought back */
 	struct res_evictions {
-		uint64_t files, bytes;		/* evicted now */
-		uint64_t seq;			/* the last evict_seq given */
+		uint64_t files, bytes;		     /* evicted now */
+		uint64_t seq;			     /* the last evict_seq given */
 		uint64_t evicted, restored, refused; /* since the mount: moves, and failed ones */
-		double last_pressure;		/* the policy last saw pressure then */
-		bool stuck_said;		/* "nothing may go" said for this pressure */
-	} ev; /* [T] */
+		double last_pressure;		     /* the policy last saw pressure then */
+		bool stuck_said;		     /* "nothing may go" said for this pressure */
+	} ev;					     /* [T] */
 };
 
 /*

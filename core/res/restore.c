@@ -100,10 +100,11 @@ static void apply_meta(struct vr_residency *r, const char *path, const cJSON *o)
 		vr_res_utimens(r, path, tv);
 }
 
-/* The device memory of file entry O, adopted by the backend; 0 or -errno, having said why. */
-static int adopt_memory(struct restore *st, const cJSON *o, const char *path, uint64_t size,
-			uid_t owner, struct vr_dev_file **dev, uint64_t *id, uint32_t *count,
-			uint64_t **lens)
+/* The memory of file entry O, adopted by backend B (the device's, or the host store's for an
+ * evicted file); 0 or -errno, having said why. */
+static int adopt_memory(struct restore *st, struct vr_backend *b, const cJSON *o, const char *path,
+			uint64_t size, uid_t owner, struct vr_dev_file **dev, uint64_t *id,
+			uint32_t *count, uint64_t **lens)
 {
 	const cJSON *idj = cJSON_GetObjectItemCaseSensitive(o, "keep_id");
 	const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "chunk_bytes");
@@ -124,7 +125,7 @@ static int adopt_memory(struct restore *st, const cJSON *o, const char *path, ui
 		ret = -ENOMEM;
 		goto fail;
 	}
-	if (!st->r->cfg.backend->ops->host_memory)
+	if (!b->ops->host_memory)
 		e.kind = VR_EXPORT_CUDA_FD;
 	for (int i = 0; i < n; i++) {
 		const cJSON *len = cJSON_GetArrayItem(cl, i);
@@ -144,7 +145,7 @@ static int adopt_memory(struct restore *st, const cJSON *o, const char *path, ui
 			goto fail;
 		}
 	}
-	ret = vr_dev_adopt(st->r->cfg.backend, &e, size, dev);
+	ret = vr_dev_adopt(b, &e, size, dev);
 	if (ret)
 		vr_log(LOG_ERR, "restore: %s: its memory is not what the record says: %s", path,
 		       strerror(-ret));
@@ -225,6 +226,7 @@ struct placed {
 	struct vr_seal *seal; /* taken when it goes in sealed */
 	const char *seal_json, *why;
 	bool ok;
+	bool evicted, by_policy; /* its memory is the host store's (evict.c) */
 };
 
 /*
@@ -247,6 +249,14 @@ static int put_file(struct restore *st, const char *path, struct placed *p,
 		n->keep_id = p->id;
 		n->keep_chunks = p->count;
 		n->keep_lens = p->lens;
+		if (p->evicted) {
+			n->evicted = true;
+			n->evicted_by_policy = p->by_policy;
+			n->held = 0;
+			n->evict_seq = ++r->ev.seq;
+			r->ev.files++;
+			r->ev.bytes += p->size;
+		}
 		n->seal_json = strdup(p->seal_json);
 		if (p->ok && n->seal_json) {
 			n->seal = p->seal;
@@ -296,11 +306,17 @@ static void restore_file(struct restore *st, const cJSON *o, const char *path)
 	uint64_t size, mode = 0600, mu = 0, gid = 0, id, *lens = NULL;
 	uint32_t count;
 	const char *why = "its record entry is malformed";
+	bool evicted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "evicted"));
+	struct vr_backend *b = evicted ? r->cfg.evict_store : r->cfg.backend;
 	int ret = -EINVAL;
 
-	if (s && cJSON_IsString(sj) && get_u64(o, "size", &size) && get_u64(o, "mode", &mode) &&
-	    get_u64(o, "meta_uid", &mu) && get_u64(o, "gid", &gid)) {
-		ret = adopt_memory(st, o, path, size, (uid_t)mu, &dev, &id, &count, &lens);
+	if (!b) {
+		why = "it was evicted to host memory, and this start has no eviction "
+		      "(evict_host_max=0)";
+	} else if (s && cJSON_IsString(sj) && get_u64(o, "size", &size) &&
+		   get_u64(o, "mode", &mode) && get_u64(o, "meta_uid", &mu) &&
+		   get_u64(o, "gid", &gid)) {
+		ret = adopt_memory(st, b, o, path, size, (uid_t)mu, &dev, &id, &count, &lens);
 		if (ret == -EINVAL)
 			why = "its memory is not what the record says";
 	} else if (!s)
@@ -317,15 +333,18 @@ static void restore_file(struct restore *st, const cJSON *o, const char *path)
 	}
 	c.uid = (uid_t)mu;
 	c.gid = (gid_t)gid;
-	struct placed p = {.dev = dev,
-			   .size = size,
-			   .id = id,
-			   .count = count,
-			   .lens = lens,
-			   .seal = s,
-			   .seal_json = sj->valuestring,
-			   .why = why,
-			   .ok = ret == 0};
+	struct placed p = {
+	    .dev = dev,
+	    .size = size,
+	    .id = id,
+	    .count = count,
+	    .lens = lens,
+	    .seal = s,
+	    .seal_json = sj->valuestring,
+	    .why = why,
+	    .ok = ret == 0,
+	    .evicted = evicted,
+	    .by_policy = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "evicted_by_policy"))};
 	if (put_file(st, path, &p, &c, (mode_t)mode) == 0) {
 		dev = NULL; /* the tree's now */
 		lens = NULL;

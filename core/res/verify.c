@@ -20,7 +20,7 @@ struct check {
 	char why_buf[VR_WHY_MAX];	 /* a reason copied from the node */
 	char scope[VR_SEAL_PATH_MAX];	 /* ok but unexpected: the source that does not list it */
 	bool oms_scope;			 /* ... and a signature's directory is above it */
-	bool evicted; /* its bytes are in host memory: checked there (evict.c) */
+	bool evicted;			 /* its bytes are in host memory: checked there (evict.c) */
 	char disputed[VR_SEAL_PATH_MAX]; /* a source that may not vouch for it names other bytes */
 };
 
@@ -282,9 +282,10 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 			k->why = k->why_buf;
 		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
 			k->ret = -EBADMSG;
-			k->why = k->evicted ? "fs-verity digest of its bytes in host memory "
-					      "(evicted) differs from the seal"
-					    : "fs-verity digest of device memory differs from the seal";
+			k->why = k->evicted
+				     ? "fs-verity digest of its bytes in host memory "
+				       "(evicted) differs from the seal"
+				     : "fs-verity digest of device memory differs from the seal";
 		} else if ((k->ret = check_blake3(n, &seal_copy, k)) == 0 &&
 			   (k->ret = take_missing(r, n, k)) == 0 &&
 			   (k->ret = take_bytes(r, n, k)) == 0) {
@@ -480,7 +481,8 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 		vr_text_line(t, "PENDING", f->path, "");
 	} else if (k.ret == 0 && k.scope[0]) {
 		/* present, checked, but not part of what its directory's source lists */
-		snprintf(detail, sizeof(detail), "not listed in %s", k.scope);
+		snprintf(detail, sizeof(detail), "not listed in %s%s", k.scope,
+			 k.evicted ? "; evicted: checked in host memory" : "");
 		vr_text_line(t, "UNEXPECTED", f->path, detail);
 		*failed += k.oms_scope; /* unsigned files fail a signed model */
 	} else if (k.ret == 0 && k.evicted) {

@@ -8,7 +8,8 @@
 VRAM=$WORK/vram
 mkdir -p "$WORK/nomnt"
 mkdir -p "$VRAM"
-OPTS="backend=mock,secret=$SECRET,audit=$AUDIT,capacity=256M,mock_vram=$VRAM,allow_other"
+mkdir -m 700 "$WORK/evicted"
+OPTS="backend=mock,secret=$SECRET,audit=$AUDIT,capacity=256M,mock_vram=$VRAM,allow_other,evict_dir=$WORK/evicted"
 
 # keeper_start: vram-keeper running the daemon in the foreground
 keeper_start() {
@@ -141,6 +142,31 @@ check "tampered: audited as a failed check" \
 	grep -q '"event":"seal_verification_failed","path":"victim"' "$AUDIT"
 rm -f "$MNT/victim"
 sleep 0.3 # the keeper has the record of the tree without it
+
+# --- an evicted file comes back evicted, its host copy kept and checked at the restore ---
+cp "$WORK/victim" "$MNT/ev"
+check "evicted: vram-evict" "$BIN/vram-evict" "$MNT/ev"
+sleep 0.2
+check "evicted: kill -9" restart KILL
+check "evicted: still evicted after the restart" [ "$(stat -c %b "$MNT/ev")" = 0 ]
+check "evicted: status counts it" \
+	bash -c "tr -d ' \t\n' < '$MNT/status' | grep -q '\"eviction\":{[^}]*\"files\":1,'"
+check "evicted: verify checks it in host memory" grep -q "^UNEXPECTED ev not listed in SHA256SUMS; evicted" "$MNT/verify"
+check "evicted: an open brings back its bytes, checked on the device" cmp "$WORK/victim" "$MNT/ev"
+check "evicted: the restore is logged" grep -q "notice: ev restored: restored for its use" "$WORK/daemon.log"
+"$BIN/vram-evict" "$MNT/ev" > /dev/null
+sleep 0.2
+kill -STOP "$KEEPER"
+p=$(daemon_pid)
+down "$p"
+hit=$(grep -obUaH 'TAMPER-TARGET-MARKER' "$WORK/evicted"/chunk-* | head -1)
+printf 'X' | dd of="${hit%%:*}" bs=1 seek="$(echo "$hit" | cut -d: -f2)" conv=notrunc status=none
+kill -CONT "$KEEPER"
+check "evicted, tampered: the daemon comes back" wait_served "$p"
+check "evicted, tampered: quarantined at the restore" grep -q "^FAILED ev" "$MNT/verify"
+refuse "evicted, tampered: its bytes are not served" "Input/output error" cat "$MNT/ev"
+rm -f "$MNT/ev"
+sleep 0.3
 
 # --- a record changed at the keeper: refused, nothing restored, its memory let go ---
 kill -STOP "$KEEPER"
