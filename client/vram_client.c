@@ -661,7 +661,8 @@ static int path_request(struct vr_client *c, uint16_t op, uint32_t flags, const 
 	if (ret == 0)
 		ret = reply(c, op, &r, NULL, 0, NULL);
 	if (ret == 0) {
-		/* what was left, and why: the reply's text, after the header (no chunks, no seal) */
+		/* what was left, and why: the reply's text, after the header (no chunks, no seal)
+		 */
 		fail(c, 0, "%.*s", (int)r.msg_len, (const char *)c->buf + sizeof(r));
 		if (count)
 			*count = (unsigned)r.size;

@@ -273,8 +273,7 @@ void vr_options_help(const char *prog)
 	    "                               in a keeper's descriptor store (vram-keeper, or\n"
 	    "                               systemd's); auto: when FDSTORE= says there is one;\n"
 	    "                               on: NOTIFY_SOCKET's (systemd before 254); needs\n"
-	    "                               secret= and -f\n"
-	    ,
+	    "                               secret= and -f\n",
 	    prog, VR_DEFAULT_AUDIT);
 	vr_evict_help();
 	printf(
