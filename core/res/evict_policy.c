@@ -145,6 +145,9 @@ int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer 
 		vr_log(LOG_INFO, "%s of %s by pid %d (uid %u): %s (%s)",
 		       restore ? "restore" : "eviction", path[0] == '/' ? path + 1 : path,
 		       (int)p->pid, (unsigned)p->uid, why, strerror(-ret));
+	if (ret == -EPERM || ret == -EACCES)
+		res_audit(r, restore ? "vram_restored" : "vram_evicted",
+			  path[0] == '/' ? path + 1 : path, &c, "denied", NULL, why);
 	*moved = done;
 	return ret;
 }
@@ -263,10 +266,14 @@ static void restore_within(struct vr_residency *r, const struct vr_res_pressure 
 	snprintf(reason, sizeof(reason),
 		 "policy: %s free, %u other process(es) using %s, no pressure for %.0f s",
 		 sz(free).s, s->others, sz(s->others_bytes).s, r->cfg.evict.restore_delay);
-	for (size_t i = 0; i < l.n && l.v[i]->size <= room; i++) {
-		if (res_restore_node(r, l.v[i], &c, reason, why, sizeof(why)) != 0)
+	for (size_t i = 0; i < l.n; i++) {
+		res_lock(r);
+		uint64_t size = l.v[i]->size;
+
+		res_unlock(r);
+		if (size > room || res_restore_node(r, l.v[i], &c, reason, why, sizeof(why)) != 0)
 			break;
-		room -= l.v[i]->size;
+		room -= size;
 	}
 	list_put(r, &l);
 }
