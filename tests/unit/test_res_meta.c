@@ -93,7 +93,9 @@ int main(void)
 
 	CHECK_EQ(vr_res_status(r, &st, &len), 0);
 	CHECK(strstr(st, "\"limit_per_user\":\t8192") != NULL);
-	CHECK(strstr(st, "\"bytes\":\t0") == NULL);
+	const char *meta = strstr(st, "\"metadata\":");
+
+	CHECK(meta != NULL && strncmp(strstr(meta, "\"bytes\":"), "\"bytes\":\t0", 10) != 0);
 	free(st);
 	vr_res_free(r);
 
