@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,46 @@ static bool pause_for(struct vr_evict *e, double seconds)
 	return go;
 }
 
+/* Says what the policy does now, in status (and, when LEVEL >= 0, in the log). */
+static void say(struct vr_evict *e, int level, const char *fmt, ...)
+{
+	char text[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (level >= 0)
+		vr_log(level, "evict=nvml: %s", text);
+	vr_res_evict_state(e->res, text);
+}
+
+/* One sample and one step of the policy; *FAILING: NVML failed the last time (said once). */
+static void step(struct vr_evict *e, struct vr_nvml *n, bool *failing)
+{
+	struct vr_gpu_sample g;
+	struct timespec t;
+	char why[256];
+
+	if (vr_nvml_sample(n, getpid(), &g, why, sizeof(why)) != 0) {
+		if (!*failing)
+			say(e, LOG_WARNING, "NVML failing, no decision: %s", why);
+		*failing = true;
+		return;
+	}
+	if (*failing)
+		say(e, LOG_INFO, "NVML answers again: polling every %.2f s", e->interval);
+	*failing = false;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	struct vr_res_pressure s = {.total = g.total,
+				    .free = g.free,
+				    .others_bytes = g.others_bytes,
+				    .others = g.others,
+				    .now = (double)t.tv_sec + (double)t.tv_nsec / 1e9};
+
+	vr_res_evict_tick(e->res, &s);
+}
+
 /* The policy's thread: a sample every interval, one step of the policy after it. */
 static void *poll_loop(void *arg)
 {
@@ -228,33 +269,12 @@ static void *poll_loop(void *arg)
 	bool failing = false;
 
 	if (vr_nvml_open(e->uuid, e->index, &n, why, sizeof(why)) != 0) {
-		vr_log(LOG_WARNING, "evict=nvml: no eviction policy: %s", why);
+		say(e, LOG_WARNING, "off: no eviction policy: %s", why);
 		return NULL;
 	}
-	vr_log(LOG_INFO, "evict=nvml: NVML polled every %.2f s", e->interval);
-	while (pause_for(e, e->interval)) {
-		struct vr_gpu_sample g;
-
-		if (vr_nvml_sample(n, getpid(), &g, why, sizeof(why)) != 0) {
-			if (!failing)
-				vr_log(LOG_WARNING, "evict=nvml: NVML failed, no decision: %s",
-				       why);
-			failing = true;
-			continue;
-		}
-		if (failing)
-			vr_log(LOG_INFO, "evict=nvml: NVML answers again");
-		failing = false;
-		struct vr_res_pressure s = {.total = g.total,
-					    .free = g.free,
-					    .others_bytes = g.others_bytes,
-					    .others = g.others};
-		struct timespec t;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		s.now = (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-		vr_res_evict_tick(e->res, &s);
-	}
+	say(e, LOG_INFO, "polling NVML every %.2f s", e->interval);
+	while (pause_for(e, e->interval))
+		step(e, n, &failing);
 	vr_nvml_close(n);
 	return NULL;
 }

@@ -299,6 +299,13 @@ static uint64_t oldest_evicted(const struct vr_node *root)
 	return best ? best->size + 1 : 0;
 }
 
+void vr_res_evict_state(struct vr_residency *r, const char *text)
+{
+	res_lock(r);
+	snprintf(r->ev.policy_state, sizeof(r->ev.policy_state), "%s", text);
+	res_unlock(r);
+}
+
 void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
 {
 	const struct vr_res_evict_policy *p = &r->cfg.evict;

@@ -84,6 +84,8 @@ static bool status_evict(struct vr_residency *r, cJSON *o, const struct status_c
 
 	return x && cJSON_AddBoolToObject(x, "available", r->cfg.evict_store != NULL) &&
 	       cJSON_AddStringToObject(x, "policy", r->cfg.evict.on ? "nvml" : "off") &&
+	       (!k->ev.policy_state[0] ||
+		cJSON_AddStringToObject(x, "policy_state", k->ev.policy_state)) &&
 	       cJSON_AddStringToObject(x, "restore", r->cfg.restore_manual ? "manual" : "auto") &&
 	       add_u64(x, "files", k->ev.files) && add_u64(x, "bytes", k->ev.bytes) &&
 	       add_u64(x, "host_bytes", k->store.total_bytes - k->store.free_bytes) &&

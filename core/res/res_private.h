@@ -201,7 +201,8 @@ struct vr_residency {
 		uint64_t evicted, restored, refused; /* since the mount: moves, and failed ones */
 		double last_pressure;		     /* the policy last saw pressure then */
 		bool stuck_said;		     /* "nothing may go" said for this pressure */
-	} ev;					     /* [T] */
+		char policy_state[160]; /* vr_res_evict_state(): what the policy does */
+	} ev;				/* [T] */
 };
 
 /*

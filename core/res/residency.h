@@ -400,6 +400,8 @@ struct vr_res_pressure {
  * order, while keep_free + margin stays free. Logs each decision with its numbers. No lock held.
  */
 void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s);
+/* What the policy's thread does now, for status ("polling NVML every 2 s", "off: no NVML"). */
+void vr_res_evict_state(struct vr_residency *r, const char *text);
 
 /* The metrics in Prometheus' text format (no timestamps), malloc'd; returns 0 or -errno. */
 int vr_res_metrics(struct vr_residency *r, char **out, size_t *len);

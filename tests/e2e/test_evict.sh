@@ -123,7 +123,28 @@ wait "$hold"
 gpu $((64 * MB))
 check "all back when the device is free" wait_ev files 0
 
+# NVML failing: said once, no decision meanwhile, and its recovery
+state_has() {
+	for _ in $(seq 1 100); do
+		grep -q "\"policy_state\":[[:space:]]*\"$1" "$MNT/status" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+check "status says the policy polls NVML" state_has "polling NVML every 0.10 s"
+printf 'total %d\nfail memory\n' $((64 * MB)) > "$WORK/nvml.new" && mv "$WORK/nvml.new" "$VR_FAKE_NVML"
+check "NVML failing shows in status" state_has "NVML failing, no decision"
+check "and in the log, once" [ "$(grep -c 'NVML failing' "$WORK/daemon.log")" = 1 ]
+gpu $((64 * MB))
+check "its recovery too" state_has "NVML answers again"
 check "df, status and metrics agree on device use" sh -c "[ \"\$(df -B1 --output=used '$MNT' | tail -1 | tr -d ' ')\" = \"\$(grep -m1 '\"used_bytes\"' '$MNT/status' | tr -dc 0-9)\" ]"
 check "unmount, daemon exits 0" unmount_vr
 check "the store's files went with the daemon" [ -z "$(find "$WORK/evicted" -type f)" ]
+# no NVML: the start says so, status too, and eviction by hand still works
+VRAM_NVML_LIB=$WORK/no-such-libnvidia-ml.so mount_vr "evict=nvml" || exit 1
+check "without NVML, status says the policy is off and why" state_has "off: no eviction policy"
+cp "$WORK/a" "$MNT/a"
+check "vram-evict still works" "$BIN/vram-evict" "$MNT/a"
+check "and the file comes back whole" cmp "$WORK/a" "$MNT/a"
+check "unmount, daemon exits 0" unmount_vr
 finish
