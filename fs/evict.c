@@ -204,10 +204,10 @@ static bool pause_for(struct vr_evict *e, double seconds)
 	bool go;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	double whole = floor(seconds);
+	time_t whole = (time_t)seconds; /* at least 0.05, at most a day */
 
-	t.tv_sec += (time_t)whole;
-	t.tv_nsec += (long)((seconds - whole) * 1e9);
+	t.tv_sec += whole;
+	t.tv_nsec += (long)((seconds - (double)whole) * 1e9);
 	if (t.tv_nsec >= 1000000000L) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000L;

@@ -83,11 +83,13 @@ int res_evict_node(struct vr_residency *r, struct vr_node *n, unsigned pins,
 		return -EOPNOTSUPP;
 	pthread_rwlock_wrlock(&n->io);
 	res_lock(r);
-	no = n->evicted ? NULL : evict_refusal(n, pins, &ret);
+	bool already = n->evicted;
+
+	no = already ? NULL : evict_refusal(n, pins, &ret);
 	size = n->size;
 	res_node_path(n, path, sizeof(path));
 	res_unlock(r);
-	if (n->evicted || no) {
+	if (already || no) {
 		pthread_rwlock_unlock(&n->io);
 		snprintf(why, cap, "%s", no ? no : "evicted already");
 		return no ? ret : -EALREADY;
