@@ -101,10 +101,10 @@ int vr_evict_opts_check(const struct vr_evict_opts *o)
 				"as 2 or 0.5\n");
 		return -2;
 	}
-	if (o->host_max && vr_size_parse(o->host_max, &b) != 0) {
+	if (o->host_max && (vr_size_parse(o->host_max, &b) != 0 || (b && b < (1ULL << 20)))) {
 		fprintf(stderr,
-			"vram-residency: evict_host_max=%s: use a size such as 16G, or 0 "
-			"for no eviction\n",
+			"vram-residency: evict_host_max=%s: use a size of at least 1M, such as 16G "
+			"(whole MiB count), or 0 for no eviction\n",
 			o->host_max);
 		return -2;
 	}

@@ -163,6 +163,38 @@ static struct vr_dev_file *put_back(struct vr_residency *r, struct vr_node *n,
 	return host;
 }
 
+/* Whether HOST, a failed restore's source, no longer holds the sealed bytes WANT names: it
+ * does not read whole (a file of evict_dir= cut short or removed) or its digest differs. The
+ * device failed otherwise. */
+static bool host_copy_lost(struct vr_dev_file *host, const uint8_t want[VR_DIGEST_SIZE])
+{
+	uint8_t fsv[VR_DIGEST_SIZE];
+
+	return vr_dev_fsverity(host, fsv) != 0 || !memeql_sec(fsv, want, sizeof(fsv));
+}
+
+/* Evicted N's host copy is lost: quarantined where it is (it was never served), audited. IO
+ * held exclusively, which it drops. Returns -EIO. */
+static int lost(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
+		const char *path)
+{
+	static const char why[] = "its bytes in host memory changed or were lost while it was "
+				  "evicted: they no longer read whole, or differ from its seal";
+
+	res_lock(r);
+	if (n->state == ST_SEALED) {
+		res_set_state(r, n, ST_QUARANTINED);
+		res_set_check_why(n, why);
+	}
+	r->ev.refused++;
+	res_unlock(r);
+	pthread_rwlock_unlock(&n->io);
+	vr_log(LOG_ERR, "restore of %s FAILED: %s; file quarantined", path, why);
+	res_audit(r, "vram_restored", path, c, "failed", NULL, why);
+	res_audit(r, "seal_verification_failed", path, c, "failed", NULL, why);
+	return -EIO;
+}
+
 int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c,
 		     const char *reason, char *why, size_t cap)
 {
@@ -187,6 +219,12 @@ int res_restore_node(struct vr_residency *r, struct vr_node *n, const struct vr_
 	ret = copy_to(n->dev, r->cfg.backend, &dev);
 	if (ret == 0)
 		ret = vr_dev_fsverity(dev, fsv);
+	if (ret && ret != -ENOSPC && ret != -ENOMEM && host_copy_lost(n->dev, want)) {
+		if (dev)
+			vr_dev_file_free(dev);
+		snprintf(why, cap, "its bytes changed or were lost while evicted: quarantined");
+		return lost(r, n, c, path);
+	}
 	if (ret) {
 		if (dev)
 			vr_dev_file_free(dev);

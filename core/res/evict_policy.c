@@ -111,7 +111,7 @@ int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer 
 	struct move_list l = {0};
 	char reason[64], one[VR_WHY_MAX] = "";
 	unsigned done = 0, busy = 0, not_yours = 0;
-	int ret, first = 0;
+	int ret, first = 0, hard = 0;
 
 	*why = '\0';
 	if (!r->cfg.evict_store) {
@@ -130,17 +130,26 @@ int vr_res_evict(struct vr_residency *r, const char *path, const struct vr_peer 
 			first = e;
 			snprintf(why, cap, "%s", one);
 		}
+		if (e && e != -EALREADY && e != -EBUSY && !hard)
+			hard = e; /* no room, or a check failed: WHY says it when it came first */
 	}
 	bool single = l.n == 1 && !not_yours;
 
 	list_put(r, &l);
-	if (ret == 0 && single && first)
+	if (ret == 0 && single && first) {
 		ret = first;
-	else if (ret == 0 && (busy || not_yours))
+	} else if (ret == 0 && hard) {
+		/* a folder: the failure wins over what was left, and both are said */
+		size_t len = strlen(why);
+
+		ret = hard;
+		if (busy || not_yours)
+			snprintf(why + len, cap - len, "; %u open or mapped, %u not the caller's",
+				 busy, not_yours);
+	} else if (ret == 0 && (busy || not_yours)) {
 		snprintf(why, cap, "%u left where they are: %u open or mapped, %u not the caller's",
 			 busy + not_yours, busy, not_yours);
-	else if (ret == 0 && first)
-		ret = first; /* no room, or a check failed: said in WHY */
+	}
 	if (ret)
 		vr_log(LOG_INFO, "%s of %s by pid %d (uid %u): %s (%s)",
 		       restore ? "restore" : "eviction", path[0] == '/' ? path + 1 : path,
@@ -318,7 +327,10 @@ void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
 	 * view lags our own frees by nothing, but a device shared by several daemons' mocks, or
 	 * a test double, may not see our files */
 	ours = info.total_bytes - info.free_bytes;
-	left = s->total > s->others_bytes + ours ? s->total - s->others_bytes - ours : 0;
+	/* saturating: NVML's numbers are not trusted to be sane */
+	left = s->others_bytes < s->total && ours < s->total - s->others_bytes
+		   ? s->total - s->others_bytes - ours
+		   : 0;
 	free = s->free < left ? s->free : left;
 	if (s->others && free < p->keep_free) {
 		evict_for(r, s, free, p->keep_free - free);

@@ -272,7 +272,12 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		k->why = "seal names another device";
 	} else {
 		k->ret = vr_dev_fsverity(n->dev, k->fsv);
-		if (k->ret) {
+		if (k->ret && k->evicted && k->ret != -ENOMEM) {
+			/* evicted: its host copy is the file, and it no longer reads whole */
+			k->ret = -EBADMSG;
+			k->why = "its bytes in host memory (evicted) no longer read whole: changed "
+				 "or lost";
+		} else if (k->ret) {
 			/* could not check is not "differs": nothing is quarantined for it */
 			if (k->ret == -EBADMSG)
 				k->ret = -EIO;

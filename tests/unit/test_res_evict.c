@@ -39,6 +39,32 @@ static void store_close(struct store *s)
 	CHECK_EQ(rmdir(s->dir), 0); /* every evicted byte went with its file */
 }
 
+/* Cuts the chunk files in the store's folder to 1000 bytes, the first one or (ALL) every one;
+ * returns how many it cut. */
+static int cut_files(struct store *s, bool all)
+{
+	DIR *d = opendir(s->dir);
+	struct dirent *e;
+	int done = 0;
+
+	while (d && (all || !done) && (e = readdir(d)) != NULL) {
+		char p[320];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", s->dir, e->d_name);
+		done += truncate(p, 1000) == 0;
+	}
+	if (d)
+		closedir(d);
+	return done;
+}
+
+static int cut(struct store *s)
+{
+	return cut_files(s, false);
+}
+
 /* Flips one byte of the first chunk file in the store's folder; returns how many it flipped. */
 static int tamper(struct store *s)
 {
@@ -176,6 +202,41 @@ static void tampered(struct vr_residency *r, struct store *s, const uint8_t *dat
 	CHECK(strstr(rep, "FAILED u") != NULL && strstr(rep, "host memory") != NULL);
 	CHECK_EQ(same(r, "/u", data, 1 * MB), -EIO);
 	CHECK_EQ(vr_res_unlink(r, "/u", &me), 0);
+	/* cut short: lost, so quarantined at the restore (not taken for a device error) */
+	CHECK_EQ(load(r, "/v", data, 1 * MB), 0);
+	CHECK_EQ(evict(r, "/v", &root, false), 0);
+	CHECK_EQ(cut(s), 1);
+	CHECK_EQ(same(r, "/v", data, 1 * MB), -EIO);
+	CHECK_EQ(stat_of(r, false, "quarantined"), 1);
+	CHECK_EQ(evict(r, "/v", &root, true), -EINVAL); /* quarantined: not sealed */
+	CHECK_EQ(vr_res_unlink(r, "/v", &me), 0);
+	/* and cut short, caught by a verify first */
+	CHECK_EQ(load(r, "/w", data, 1 * MB), 0);
+	CHECK_EQ(evict(r, "/w", &root, false), 0);
+	CHECK_EQ(cut(s), 1);
+	CHECK_EQ(slurp(r, "/verify", rep, sizeof(rep) - 1, &rl), -EIO);
+	rep[rl] = '\0';
+	CHECK(strstr(rep, "FAILED w its bytes in host memory (evicted) no longer read whole") !=
+	      NULL);
+	CHECK_EQ(stat_of(r, false, "quarantined"), 1);
+	/* a folder's restore says a failure even when other files were left (not the caller's) */
+	struct vr_peer owner = {.uid = 100, .gid = 100, .pid = 2};
+	char why[256];
+	unsigned moved = 0;
+
+	CHECK_EQ(vr_res_mkdir(r, "/f", 0777, &me), 0);
+	CHECK_EQ(load(r, "/f/mine", data, MB), 0);
+	CHECK_EQ(load(r, "/f/root", data, MB), 0);
+	CHECK_EQ(vr_res_chown(r, "/f/mine", 100, 100), 0);
+	CHECK_EQ(vr_res_chmod(r, "/f/root", 0600), 0);
+	CHECK_EQ(evict(r, "/f", &root, false), 0);
+	CHECK_EQ(vr_res_unlink(r, "/w", &me), 0);
+	CHECK_EQ(cut_files(s, true), 2); /* both: the caller's is lost, root's it may not read */
+	CHECK_EQ(vr_res_evict(r, "/f", &owner, true, &moved, why, sizeof(why)), -EIO);
+	CHECK(strstr(why, "1 not the caller's") != NULL);
+	CHECK_EQ(vr_res_unlink(r, "/f/mine", &me), 0);
+	CHECK_EQ(vr_res_unlink(r, "/f/root", &me), 0);
+	CHECK_EQ(vr_res_rmdir(r, "/f", &me), 0);
 }
 
 /* What stays: an open file, a mapped one, what is not sealed; who may move what. */
