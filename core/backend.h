@@ -67,10 +67,10 @@ struct vr_dev_file {
  *  - info may be called at any time from any thread, and never waits for
  *    device work on any file (a digest or an upload in flight).
  *  - Calls on one file are ordered by the caller: resize, write and file_free
- *    run exclusively; read and fsverity may run at once with each other on the
- *    same file, never with an exclusive call on it.
+ *    run exclusively; read, fsverity and blake3 may run at once with each other
+ *    on the same file, never with an exclusive call on it.
  *  - Calls on different files may run at once from different threads. A read
- *    or fsverity of one file never blocks a write, read, resize or info of
+ *    or digest of one file never blocks a write, read, resize or info of
  *    another; writes may wait for each other only for a bounded shared
  *    resource (the CUDA backend's staging ring), never for a digest.
  *
@@ -113,6 +113,9 @@ struct vr_backend_ops {
 	int (*read)(void *ctx, struct vr_dev_file *f, uint64_t off, void *buf, size_t len);
 	/* fs-verity digest computed where the bytes live */
 	int (*fsverity)(void *ctx, struct vr_dev_file *f, uint8_t out[32]);
+	/* optional: BLAKE3 (b3sum's) computed where the bytes live; default: the host's, streamed
+	 * from read-backs */
+	int (*blake3)(void *ctx, struct vr_dev_file *f, uint8_t out[32]);
 	/* optional: device bytes the file holds (whole extents); default: its size */
 	uint64_t (*held)(void *ctx, const struct vr_dev_file *f);
 	/* optional: descriptors of the file's memory for another process to map read-only
@@ -190,8 +193,8 @@ int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32]);
 bool vr_dev_host_memory(const struct vr_dev_file *f);
 /* Plain SHA-256 of the file's bytes: host work, over read-backs in pieces. Returns 0 or -errno. */
 int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32]);
-/* BLAKE3 of the file's bytes (b3sum's), host work likewise: streamed from read-backs on one
- * core. Returns 0 or -errno. */
+/* BLAKE3 of the file's bytes (b3sum's): on the device where the backend can (its blake3 op),
+ * else host work streamed from read-backs on one core. Returns 0 or -errno. */
 int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32]);
 /* Copies FROM's bytes into TO, which has FROM's size and may live on another backend (an
  * eviction to host memory and back), through a buffer scrubbed after. Returns 0, -EINVAL (sizes

@@ -346,6 +346,7 @@ const struct vr_backend_ops vr_cuda_ops = {
     .write = cuda_write,
     .read = cuda_read,
     .fsverity = cuda_fsverity,
+    .blake3 = cuda_blake3,
     .held = cuda_held,
     .export = cuda_export,
     .keep = cuda_export,

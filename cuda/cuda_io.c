@@ -1,7 +1,8 @@
 /*
  * cuda_io.c - bytes in and out of a CUDA file: the pinned upload ring that
  * writes go through on UPLOAD, the WRITTEN event that orders a file's queued
- * upload work, and reads and digests on the calling thread's own stream.
+ * upload work, and reads and digests (fs-verity, BLAKE3) on the calling
+ * thread's own stream.
  */
 #include "cuda_private.h"
 
@@ -170,6 +171,29 @@ int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 							     UINT64_MAX / 2, f->size, &c->scratch,
 							     cudaStreamPerThread, out),
 			       "fs-verity kernel");
+		pthread_mutex_unlock(&c->scratch_lock);
+	}
+	return ret;
+}
+
+int cuda_blake3(void *ctx, struct vr_dev_file *file, uint8_t out[32])
+{
+	struct cuda_file *f = cf(file);
+	struct cuda *c = ctx;
+	int ret = cuda_select_dev(c);
+
+	if (ret == 0)
+		ret = after_writes(c, f);
+	if (ret == 0) {
+		/* the fs-verity digest's scratch, under its lock */
+		pthread_mutex_lock(&c->scratch_lock);
+		const uint8_t *base = (const uint8_t *)(uintptr_t)f->base;
+
+		ret = cuda_err(c,
+			       (cudaError_t)vr_cuda_blake3(&base, f->count ? 1 : 0, UINT64_MAX / 2,
+							   f->size, &c->scratch,
+							   cudaStreamPerThread, out),
+			       "BLAKE3 kernel");
 		pthread_mutex_unlock(&c->scratch_lock);
 	}
 	return ret;

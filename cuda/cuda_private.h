@@ -6,6 +6,7 @@
 #define VR_CUDA_PRIVATE_H
 
 #include "backend.h"
+#include "blake3_kernel.h"
 #include "fsverity_kernel.h"
 
 #include <pthread.h>
@@ -122,6 +123,7 @@ int cuda_wait_written(struct cuda *c, struct cuda_file *f);
 int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
 int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len);
 int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
+int cuda_blake3(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
 
 /* cuda_file.c: a file's VMM range and its chunks */
 int cuda_file_new(void *ctx, struct vr_dev_file **out);

@@ -14,7 +14,8 @@ extern "C" {
  * Device scratch for digests, allocated once per device (at open) for the
  * largest file that fits: no cudaMalloc or cudaFree per digest (cudaFree
  * synchronizes the whole device, and memory taken meanwhile by another
- * process would fail a check). One digest at a time uses it.
+ * process would fail a check). One digest at a time uses it; the BLAKE3
+ * launcher (blake3_kernel.h) uses its EXT, OUT and A too.
  */
 struct vr_cuda_scratch {
 	uint8_t *out;	     /* 32 bytes: the digest */

@@ -102,6 +102,21 @@ for f in f1 f2 f3 f4 f5 sub/small; do
 done
 check "the directory verifies on the device" test "$(grep -c '^OK ' "$MNT/tree/verify")" = 6
 rm -rf "$MNT/tree" "$MNT/tree-cp"
+# a checksums.blake3 (b3sum's) beside the files: the BLAKE3 their seals record is computed on
+# the device (the backend's blake3 op) and must be b3sum's
+if command -v b3sum > /dev/null; then
+	mkdir -p "$WORK/b3"
+	head -c $((2 * 1048576 + 1025)) /dev/urandom > "$WORK/b3/a.bin"
+	head -c 1024 /dev/urandom > "$WORK/b3/b.bin"
+	(cd "$WORK/b3" && b3sum a.bin b.bin > checksums.blake3)
+	check "cp -r of a tree with a checksums.blake3" cp -r "$WORK/b3" "$MNT/b3"
+	for f in a b; do
+		check "$f.bin: its seal records b3sum's BLAKE3" grep -q \
+			"\"blake3\":[[:space:]]*\"$(b3sum --no-names "$WORK/b3/$f.bin")\"" "$MNT/b3/$f.bin.seal"
+	done
+	check "the tree verifies (BLAKE3 on the device)" bash -c "cat '$MNT/b3/verify' > /dev/null"
+	rm -rf "$MNT/b3"
+fi
 # a directory larger than the free device memory (sparse sources: nothing is read)
 free=$(df -B1 --output=avail "$MNT" | tail -1 | tr -d ' ')
 mkdir -p "$WORK/huge"

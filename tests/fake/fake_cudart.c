@@ -1,5 +1,7 @@
 /* fake_cudart.c - a CUDA runtime test double in host memory, to run the CUDA backend's host code
  * here. */
+#include "blake3.h"
+#include "blake3_kernel.h"
 #include "digest.h"
 #include "fake_cuda_driver.h"
 #include "fsverity_kernel.h"
@@ -30,9 +32,9 @@
  *    synchronize) that leave a stream with queued work idle.
  * Environment: VR_FAKE_CUDA_MEM (bytes, default 2 GiB),
  * VR_FAKE_CUDA_INTEGRATED=1, VR_FAKE_CUDA_CC=major (default 9). The fs-verity
- * launcher is replaced by the core's CPU digest over the same extents, after
- * the stream's earlier work: the kernel itself is covered by
- * test_cuda_emulated.
+ * and BLAKE3 launchers are replaced by the core's CPU digests over the same
+ * extents, after the stream's earlier work: the kernels themselves are covered
+ * by test_cuda_emulated and test_cuda_blake3_emulated.
  */
 
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
@@ -758,6 +760,75 @@ const char *cudaGetErrorString(cudaError_t e)
 	return e == cudaSuccess ? "no error" : "fake CUDA error";
 }
 
+/* One launcher stand-in at a time: the scratch serves one digest. */
+static atomic_int kernel_in_use;
+
+/*
+ * What both launcher stand-ins share, as their launchers' rules: the file
+ * FITS what the scratch serves; the scratch must be live device memory
+ * (A_BYTES of its level buffer A) and the extents 16-byte aligned (the kernels
+ * load 16 bytes at a time); one digest at a time uses the scratch; the
+ * stream's earlier work runs first. Then the extents as host views (*SPANS,
+ * NEXT of them, at least one), to be given back with kernel_leave. Returns
+ * cudaSuccess or the launch's error.
+ */
+static cudaError_t kernel_enter(const char *name, bool fits, const uint8_t *const *extents,
+				uint32_t next, uint64_t extent_size, uint64_t size,
+				const struct vr_cuda_scratch *sc, uint64_t a_bytes, void *stream,
+				struct vr_span **spans)
+{
+	cudaError_t e = enter(name, cudaErrorLaunchFailure);
+	struct vr_span *sp;
+
+	if (e)
+		return e;
+	if (!fits)
+		return fail_with(cudaErrorInvalidValue, false);
+	if (!is_device(sc->a, a_bytes ? a_bytes : 1) || !is_device(sc->out, 32) ||
+	    !is_device(sc->ext, next * sizeof(void *)))
+		return fail_with(cudaErrorIllegalAddress, true);
+	for (uint32_t i = 0; i < next; i++)
+		if ((uintptr_t)extents[i] % 16)
+			return fail_with(cudaErrorMisalignedAddress, true);
+	if ((uintptr_t)sc->a % 16 || (uintptr_t)sc->b % 16)
+		return fail_with(cudaErrorMisalignedAddress, true);
+	if (atomic_fetch_add(&kernel_in_use, 1) != 0) {
+		fprintf(stderr, "fake cuda: two digests share the scratch at once\n");
+		atomic_fetch_sub(&kernel_in_use, 1);
+		return fail_with(cudaErrorIllegalAddress, true);
+	}
+	run_until(stream_of((cudaStream_t)stream), UINT64_MAX);
+	if (vr_test_digest_hook)
+		vr_test_digest_hook();
+	sp = calloc(next ? next : 1, sizeof(*sp));
+	if (!sp || atomic_load(&sticky)) {
+		free(sp);
+		atomic_fetch_sub(&kernel_in_use, 1);
+		return sp ? atomic_load(&sticky) : cudaErrorMemoryAllocation;
+	}
+	for (uint32_t i = 0; i < next; i++) {
+		sp[i].len = (size_t)(size - i * extent_size < extent_size ? size - i * extent_size
+									  : extent_size);
+		/* the kernel reads the extents on the device: through the double's view */
+		sp[i].data = dev_view(extents[i], sp[i].len ? sp[i].len : 1, false);
+		if (!sp[i].data) {
+			free(sp);
+			atomic_fetch_sub(&kernel_in_use, 1);
+			return fail_with(cudaErrorIllegalAddress, true);
+		}
+	}
+	if (!next)
+		sp[0].data = "";
+	*spans = sp;
+	return cudaSuccess;
+}
+
+static void kernel_leave(struct vr_span *spans)
+{
+	free(spans);
+	atomic_fetch_sub(&kernel_in_use, 1);
+}
+
 /*
  * The launcher's stand-in: the core's digest of the extents once the stream's
  * work ran. It keeps the launcher's rules: the scratch must be live device
@@ -766,54 +837,44 @@ const char *cudaGetErrorString(cudaError_t e)
 int vr_cuda_fsverity(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
 		     uint64_t size, const struct vr_cuda_scratch *sc, void *stream, uint8_t out[32])
 {
-	static atomic_int in_use;
-	cudaError_t e = enter("vr_cuda_fsverity", cudaErrorLaunchFailure);
 	struct vr_span *spans;
+	cudaError_t e;
 	int ret;
 
+	bool fits = vr_fsv_blocks(size) <= sc->max_blocks && next <= sc->max_extents;
+
+	e = kernel_enter("vr_cuda_fsverity", fits, extents, next, extent_size, size, sc,
+			 sc->max_blocks * VR_DIGEST_SIZE, stream, &spans);
 	if (e)
 		return e;
-	if (vr_fsv_blocks(size) > sc->max_blocks || next > sc->max_extents)
-		return fail_with(cudaErrorInvalidValue, false);
-	if (!is_device(sc->a, sc->max_blocks * VR_DIGEST_SIZE) || !is_device(sc->out, 32) ||
-	    !is_device(sc->ext, next * sizeof(void *)))
-		return fail_with(cudaErrorIllegalAddress, true);
-	/* the kernel loads 16 bytes at a time from the level buffers and the extents */
-	for (uint32_t i = 0; i < next; i++)
-		if ((uintptr_t)extents[i] % 16)
-			return fail_with(cudaErrorMisalignedAddress, true);
-	if ((uintptr_t)sc->a % 16 || (uintptr_t)sc->b % 16)
-		return fail_with(cudaErrorMisalignedAddress, true);
-	if (atomic_fetch_add(&in_use, 1) != 0) {
-		fprintf(stderr, "fake cuda: two digests share the scratch at once\n");
-		atomic_fetch_sub(&in_use, 1);
-		return fail_with(cudaErrorIllegalAddress, true);
-	}
-	run_until(stream_of((cudaStream_t)stream), UINT64_MAX);
-	if (vr_test_digest_hook)
-		vr_test_digest_hook();
-	spans = calloc(next ? next : 1, sizeof(*spans));
-	if (!spans || atomic_load(&sticky)) {
-		free(spans);
-		atomic_fetch_sub(&in_use, 1);
-		return spans ? atomic_load(&sticky) : cudaErrorMemoryAllocation;
-	}
-	for (uint32_t i = 0; i < next; i++) {
-		spans[i].len =
-		    (size_t)(size - i * extent_size < extent_size ? size - i * extent_size
-								  : extent_size);
-		/* the kernel reads the extents on the device: through the double's view */
-		spans[i].data = dev_view(extents[i], spans[i].len ? spans[i].len : 1, false);
-		if (!spans[i].data) {
-			free(spans);
-			atomic_fetch_sub(&in_use, 1);
-			return fail_with(cudaErrorIllegalAddress, true);
-		}
-	}
-	if (!next)
-		spans[0].data = "";
 	ret = vr_fsv_digest_spans(spans, next ? next : 1, 1, out);
-	free(spans);
-	atomic_fetch_sub(&in_use, 1);
+	kernel_leave(spans);
 	return ret ? cudaErrorUnknown : cudaSuccess;
+}
+
+/*
+ * The BLAKE3 launcher's stand-in: core/blake3.c over the extents, with the
+ * launcher's rules (as vr_cuda_fsverity's), and its own: the tree's nodes fit
+ * the scratch's level buffer A, and the extents are whole chunks (or one).
+ */
+int vr_cuda_blake3(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
+		   uint64_t size, const struct vr_cuda_scratch *sc, void *stream, uint8_t out[32])
+{
+	uint64_t n = vr_b3_chunks(size), nodes = n > 1 ? vr_b3_scratch_nodes(n) : 0;
+	bool fits = nodes <= sc->max_blocks && next <= sc->max_extents &&
+		    (extent_size % VR_B3_CHUNK == 0 || extent_size >= size);
+	struct vr_span *spans;
+	struct vr_blake3 h;
+	cudaError_t e;
+
+	e = kernel_enter("vr_cuda_blake3", fits, extents, next, extent_size, size, sc,
+			 nodes * VR_DIGEST_SIZE, stream, &spans);
+	if (e)
+		return e;
+	vr_blake3_init(&h);
+	for (uint32_t i = 0; i < next; i++)
+		vr_blake3_update(&h, spans[i].data, spans[i].len);
+	vr_blake3_final(&h, out, VR_BLAKE3_LEN);
+	kernel_leave(spans);
+	return cudaSuccess;
 }

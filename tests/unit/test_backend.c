@@ -903,6 +903,20 @@ static void strict_cuda(const struct vr_backend_ops *ops, const struct vr_backen
 	CHECK(!info.failed);
 	CHECK_EQ(vr_dev_resize(f, 100), 0);
 	CHECK_EQ(vr_dev_write(f, 0, buf, 100), 0);
+	/* BLAKE3 runs on the device after the file's queued upload (which nothing else ran
+	 * yet); its launch failing is EIO (the host's hash does not stand in), and the device
+	 * stays usable */
+	uint8_t b3[32], b3_cpu[32];
+
+	vr_blake3_parallel(buf, 100, 1, b3_cpu);
+	CHECK_EQ(vr_dev_blake3(f, b3), 0);
+	CHECK_MEM(b3, b3_cpu, 32);
+	vr_fake_cuda_fail_code("vr_cuda_blake3", 1, cudaErrorInvalidValue);
+	CHECK_EQ(vr_dev_blake3(f, b3), -EIO);
+	CHECK_EQ(vr_backend_info(&b, &info), 0);
+	CHECK(!info.failed);
+	CHECK_EQ(vr_dev_blake3(f, b3), 0);
+	CHECK_MEM(b3, b3_cpu, 32);
 	CHECK_EQ(vr_dev_fsverity(f, d), 0);
 
 	/* a sticky error (an illegal address in an upload): the device is failed for good */
@@ -911,6 +925,7 @@ static void strict_cuda(const struct vr_backend_ops *ops, const struct vr_backen
 	CHECK_EQ(vr_backend_info(&b, &info), 0);
 	CHECK(info.failed);
 	CHECK_EQ(vr_dev_fsverity(f, d), -EIO);
+	CHECK_EQ(vr_dev_blake3(f, d), -EIO);
 	CHECK_EQ(vr_dev_resize(f, 200), -EIO);
 	CHECK_EQ(vr_dev_read(f, 0, buf, 10), -EIO);
 	vr_dev_file_free(f);

@@ -1,4 +1,4 @@
-/* bench-device.c - upload and on-device verify throughput of a backend for a few file sizes. */
+/* bench-device.c - upload, on-device verify and BLAKE3 throughput of a backend for a few sizes. */
 #include "backends.h"
 #include "digest.h"
 
@@ -65,7 +65,7 @@ static uint8_t *make_pattern(void)
 	return pattern;
 }
 
-/* Warm-up, untimed: a 64 MiB file written and verified. Returns 0 or -errno. */
+/* Warm-up, untimed: a 64 MiB file written, verified and hashed. Returns 0 or -errno. */
 static int warm_up(struct vr_backend *b, const uint8_t *pattern)
 {
 	struct vr_dev_file *w = NULL;
@@ -78,20 +78,22 @@ static int warm_up(struct vr_backend *b, const uint8_t *pattern)
 		ret = vr_dev_write(w, off, pattern + off, chunk);
 	if (ret == 0)
 		ret = vr_dev_fsverity(w, fsv);
+	if (ret == 0)
+		ret = vr_dev_blake3(w, fsv);
 	if (ret)
 		fprintf(stderr, "warm-up failed: %s\n", strerror(-ret));
 	vr_dev_file_free(w);
 	return ret;
 }
 
-/* Uploads and verifies a file of GIB GiB, printing the row of its times; returns 0, or 1
- * when it failed. */
+/* Uploads, verifies and hashes (BLAKE3, on the device where the backend can) a file of GIB
+ * GiB, printing the row of its times; returns 0, or 1 when it failed. */
 static int bench_size(struct vr_backend *b, const uint8_t *pattern, const char *gib)
 {
 	uint64_t size = (uint64_t)atoi(gib) << 30;
 	struct vr_dev_file *f;
-	uint8_t fsv[32], one;
-	double t0, t1, t2;
+	uint8_t fsv[32], b3[32], one;
+	double t0, t1, t2, t3;
 	int ret = 0;
 
 	if (vr_dev_file_new(b, &f))
@@ -111,11 +113,15 @@ static int bench_size(struct vr_backend *b, const uint8_t *pattern, const char *
 	if (ret == 0)
 		ret = vr_dev_fsverity(f, fsv);
 	t2 = seconds();
+	if (ret == 0)
+		ret = vr_dev_blake3(f, b3);
+	t3 = seconds();
 	if (ret)
 		printf("%6d GiB: failed: %s\n", atoi(gib), strerror(-ret));
 	else
-		printf("%5d GiB %14.1f %14.1f %12.4f\n", atoi(gib), (double)size / (t1 - t0) / 1e9,
-		       (double)size / (t2 - t1) / 1e9, t2 - t1);
+		printf("%5d GiB %14.1f %14.1f %12.4f %14.1f %12.4f\n", atoi(gib),
+		       (double)size / (t1 - t0) / 1e9, (double)size / (t2 - t1) / 1e9, t2 - t1,
+		       (double)size / (t3 - t2) / 1e9, t3 - t2);
 	vr_dev_file_free(f);
 	return ret ? 1 : 0;
 }
@@ -140,7 +146,8 @@ int main(int argc, char **argv)
 	 * VR_BENCH_NO_WARMUP=1 leaves it out (under a profiler that captures the first launch) */
 	if (!getenv("VR_BENCH_NO_WARMUP") && warm_up(&b, pattern) != 0)
 		failed++;
-	printf("%8s %14s %14s %12s\n", "size", "upload GB/s", "verify GB/s", "verify s");
+	printf("%8s %14s %14s %12s %14s %12s\n", "size", "upload GB/s", "verify GB/s", "verify s",
+	       "blake3 GB/s", "blake3 s");
 	for (int a = 2; a < argc; a++)
 		failed += bench_size(&b, pattern, argv[a]);
 	free(pattern);
