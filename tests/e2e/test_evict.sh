@@ -140,6 +140,32 @@ check "its recovery too" state_has "NVML answers again"
 check "df, status and metrics agree on device use" sh -c "[ \"\$(df -B1 --output=used '$MNT' | tail -1 | tr -d ' ')\" = \"\$(grep -m1 '\"used_bytes\"' '$MNT/status' | tr -dc 0-9)\" ]"
 check "unmount, daemon exits 0" unmount_vr
 check "the store's files went with the daemon" [ -z "$(find "$WORK/evicted" -type f)" ]
+# options: each bad value stops the start with exit 2 and a line saying what to give
+for bad in evict=bogus restore=later evict_free=110% evict_free=x evict_margin=5q \
+	evict_interval=0.01 evict_interval=x evict_min_resident=-1 evict_restore_delay=soon \
+	evict_host_max=100 evict_host_max=lots; do
+	timeout 10 "$BIN/vram-residency" -f -o "backend=mock,$bad" "$MNT" > /dev/null 2> "$WORK/opt.err"
+	rc=$?
+	check "-o $bad is refused (exit 2) with a reason" sh -c "[ $rc = 2 ] && grep -q '${bad%%=*}=' '$WORK/opt.err'"
+done
+mkdir -m 777 "$WORK/open-dir"
+timeout 10 "$BIN/vram-residency" -f -o "backend=mock,evict_dir=$WORK/open-dir" "$MNT" > /dev/null 2> "$WORK/opt.err"
+check "an evict_dir= others may write is refused, nothing mounted" grep -q "cannot open the host store for evicted files in evict_dir=" "$WORK/opt.err"
+check "and the mount point is untouched" sh -c "! mountpoint -q '$MNT'"
+# evict_host_max=0: no eviction, said by the tool; shares as sizes and percentages
+mount_vr "evict_host_max=0,evict=nvml" || exit 1
+cp "$WORK/c" "$MNT/c"
+refuse "evict_host_max=0: vram-evict says eviction is off here" "not available on this mount" "$BIN/vram-evict" "$MNT/c"
+check "status says it is not available" sh -c "sed -n '/\"eviction\"/,/}/p' '$MNT/status' | grep -q '\"available\":[[:space:]]*false'"
+check "the start said the policy has nothing to evict with" grep -q "evict=nvml with evict_host_max=0" "$WORK/daemon.log"
+check "unmount, daemon exits 0" unmount_vr
+mount_vr "evict_free=8M,evict_margin=1%,evict_host_max=12M,evict_min_resident=5,evict_restore_delay=0" || exit 1
+cp "$WORK/a" "$MNT/a"
+check "an absolute evict_free= and a percent margin mount" "$BIN/vram-evict" "$MNT/a"
+cp "$WORK/c" "$MNT/c"
+refuse "evict_host_max=12M: the second 8 MiB file does not fit" "No space left on device" "$BIN/vram-evict" "$MNT/c"
+check "the refusal is logged" grep -q "eviction of c (asked by uid 0) refused: host memory for evicted files is full" "$WORK/daemon.log"
+check "unmount, daemon exits 0" unmount_vr
 # no NVML: the start says so, status too, and eviction by hand still works
 VRAM_NVML_LIB=$WORK/no-such-libnvidia-ml.so mount_vr "evict=nvml" || exit 1
 check "without NVML, status says the policy is off and why" state_has "off: no eviction policy"

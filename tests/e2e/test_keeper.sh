@@ -111,4 +111,36 @@ check "no daemon is left" [ -z "$(pgrep -f "fake.py $WORK/out2")" ]
 check "a socket path was made and is gone" [ -n "$sock" ] && [ ! -e "$sock" ]
 
 refuse "a daemon that would detach is refused" "give it -f" "$BIN/vram-keeper" -- /bin/true
+
+# the daemon's side of NOTIFY_SOCKET: a path that is no socket's, one nobody listens on, and an
+# abstract socket (systemd's own form, "@name") whose keeper hears FDSTORE= messages
+DOPTS="backend=mock,secret=$SECRET,audit=$AUDIT,keep=on"
+NOTIFY_SOCKET=relative/notify timeout 20 "$BIN/vram-residency" -f -o "$DOPTS" "$MNT" 2> "$WORK/d1.log"
+check "keep=on with a NOTIFY_SOCKET that is no path: nothing mounted, said why" \
+	sh -c "[ $? = 1 ] && grep -q 'NOTIFY_SOCKET=relative/notify is not a socket' '$WORK/d1.log'"
+NOTIFY_SOCKET=$WORK/nobody-listens timeout 20 "$BIN/vram-residency" -f -o "$DOPTS" "$MNT" 2> "$WORK/d2.log"
+check "keep=on with nobody at NOTIFY_SOCKET: said why" grep -q "cannot reach the keeper at NOTIFY_SOCKET" "$WORK/d2.log"
+name="vr-test-keeper-$$"
+"$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind("\0" + sys.argv[1]); s.settimeout(0.2)
+out = open(sys.argv[2], "ab"); end = time.time() + 20
+while time.time() < end:
+    try:
+        data, anc, flags, addr = s.recvmsg(4096, 4096)
+    except socket.timeout:
+        continue
+    out.write(data + b"\n"); out.flush()' "$name" "$WORK/abstract.out" &
+listener=$!
+sleep 0.3
+NOTIFY_SOCKET=@$name FDSTORE=100 "$BIN/vram-residency" -f -o "$DOPTS" "$MNT" 2> "$WORK/d3.log" &
+DAEMON_PID=$!
+for _ in $(seq 1 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+echo kept > "$MNT/k"
+sleep 0.3
+check "an abstract NOTIFY_SOCKET is the keeper" grep -q "kept across restarts by the keeper at @$name" "$WORK/d3.log"
+check "which hears the file's memory stored" grep -q "^FDSTORE=1" "$WORK/abstract.out"
+check "unmount, daemon exits 0" unmount_vr
+kill "$listener" 2> /dev/null
+wait "$listener" 2> /dev/null
 finish
