@@ -264,8 +264,9 @@ static void procs_sum(struct vr_nvml *n, unsigned int len, pid_t self, struct vr
 		if (most == NVML_VALUE_NOT_AVAILABLE)
 			s->unknown++;
 		else /* saturating: a driver's nonsense must not wrap to little */
-			s->others_bytes = most > UINT64_MAX - s->others_bytes ? UINT64_MAX
-									    : s->others_bytes + most;
+			s->others_bytes = most > UINT64_MAX - s->others_bytes
+					      ? UINT64_MAX
+					      : s->others_bytes + most;
 	}
 }
 

@@ -19,6 +19,8 @@ static int list_add(struct move_list *l, struct vr_node *n)
 {
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? 2 * l->cap : 16;
+		/* an array of pointers: its element is rightly a pointer's size */
+		// NOLINTNEXTLINE(bugprone-sizeof-expression)
 		struct vr_node **nv = realloc(l->v, ncap * sizeof(*nv));
 
 		if (!nv)
@@ -234,7 +236,7 @@ static void evict_for(struct vr_residency *r, const struct vr_res_pressure *s, u
 
 	res_unlock(r);
 	if (l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), by_use);
+		qsort(l.v, l.n, sizeof(*l.v), by_use); // NOLINT(bugprone-sizeof-expression)
 	snprintf(reason, sizeof(reason),
 		 "policy: %s free, under the %s kept free, with %u other process(es) using %s",
 		 sz(free).s, sz(r->cfg.evict.keep_free).s, s->others, sz(s->others_bytes).s);
@@ -271,7 +273,7 @@ static void restore_within(struct vr_residency *r, const struct vr_res_pressure 
 	walk(r, r->root, s->now, true, &l);
 	res_unlock(r);
 	if (l.n > 1)
-		qsort(l.v, l.n, sizeof(*l.v), by_seq);
+		qsort(l.v, l.n, sizeof(*l.v), by_seq); // NOLINT(bugprone-sizeof-expression)
 	snprintf(reason, sizeof(reason),
 		 "policy: %s free, %u other process(es) using %s, no pressure for %.0f s",
 		 sz(free).s, s->others, sz(s->others_bytes).s, r->cfg.evict.restore_delay);
