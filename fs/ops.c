@@ -230,7 +230,13 @@ static int vr_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct vr_attr a;
 	int ret;
 
-	if (fi && !path)
+	/*
+	 * An open file's attributes come from its handle, never from the path libfuse found
+	 * for its node: that path was looked up before this call runs, and a rename over it
+	 * meanwhile would answer with another file's size, which the kernel then takes for this
+	 * one's (a read of it ends early, at the other's size, with no error).
+	 */
+	if (fi)
 		ret = out("fgetattr", vr_res_fgetattr(res(), handle(fi), &a));
 	else if (path)
 		ret = out("getattr", vr_res_getattr(res(), path, &a));
