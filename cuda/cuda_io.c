@@ -152,10 +152,16 @@ int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size
 	return ret;
 }
 
-int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
+/* A digest launcher (fsverity_kernel.h, blake3_kernel.h): extents, scratch, stream, out. */
+typedef int (*digest_launch)(const uint8_t *const *extents, uint32_t next, uint64_t extent_size,
+			     uint64_t size, const struct vr_cuda_scratch *scratch, void *stream,
+			     uint8_t out[32]);
+
+/* F's digest by LAUNCH (named WHAT in errors), after its queued writes, on this thread's
+ * stream; returns 0 or -errno. */
+static int device_digest(struct cuda *c, struct cuda_file *f, digest_launch launch,
+			 const char *what, uint8_t out[32])
 {
-	struct cuda_file *f = cf(file);
-	struct cuda *c = ctx;
 	int ret = cuda_select_dev(c);
 
 	if (ret == 0)
@@ -167,34 +173,20 @@ int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 		const uint8_t *base = (const uint8_t *)(uintptr_t)f->base;
 
 		ret = cuda_err(c,
-			       (cudaError_t)vr_cuda_fsverity(&base, f->count ? 1 : 0,
-							     UINT64_MAX / 2, f->size, &c->scratch,
-							     cudaStreamPerThread, out),
-			       "fs-verity kernel");
+			       (cudaError_t)launch(&base, f->count ? 1 : 0, UINT64_MAX / 2, f->size,
+						   &c->scratch, cudaStreamPerThread, out),
+			       what);
 		pthread_mutex_unlock(&c->scratch_lock);
 	}
 	return ret;
 }
 
+int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32])
+{
+	return device_digest(ctx, cf(file), vr_cuda_fsverity, "fs-verity kernel", out);
+}
+
 int cuda_blake3(void *ctx, struct vr_dev_file *file, uint8_t out[32])
 {
-	struct cuda_file *f = cf(file);
-	struct cuda *c = ctx;
-	int ret = cuda_select_dev(c);
-
-	if (ret == 0)
-		ret = after_writes(c, f);
-	if (ret == 0) {
-		/* the fs-verity digest's scratch, under its lock */
-		pthread_mutex_lock(&c->scratch_lock);
-		const uint8_t *base = (const uint8_t *)(uintptr_t)f->base;
-
-		ret = cuda_err(c,
-			       (cudaError_t)vr_cuda_blake3(&base, f->count ? 1 : 0, UINT64_MAX / 2,
-							   f->size, &c->scratch,
-							   cudaStreamPerThread, out),
-			       "BLAKE3 kernel");
-		pthread_mutex_unlock(&c->scratch_lock);
-	}
-	return ret;
+	return device_digest(ctx, cf(file), vr_cuda_blake3, "BLAKE3 kernel", out);
 }

@@ -301,13 +301,15 @@ static void oldest_in(const struct vr_node *n, const struct vr_node **best)
 	}
 }
 
-/* The bytes + 1 of the file the policy would restore next, or 0 when there is none. [T] */
-static uint64_t oldest_evicted(const struct vr_node *root)
+/* Whether the policy has a file to restore; *SIZE gets the next one's bytes. [T] */
+static bool next_restore(const struct vr_node *root, uint64_t *size)
 {
 	const struct vr_node *best = NULL;
 
 	oldest_in(root, &best);
-	return best ? best->size + 1 : 0;
+	if (best)
+		*size = best->size;
+	return best != NULL;
 }
 
 void vr_res_evict_state(struct vr_residency *r, const char *text)
@@ -342,15 +344,20 @@ void vr_res_evict_tick(struct vr_residency *r, const struct vr_res_pressure *s)
 
 	res_lock(r);
 	r->ev.stuck_said = false;
-	if (r->ev.files)
-		next = oldest_evicted(r->root);
+	bool pending = r->ev.files && next_restore(r->root, &next);
+
 	/* the next restore would bring the pressure back: it counts as pressure, so a process
 	 * that comes and goes keeps the files where they went (no thrash) */
-	if (next && free < p->keep_free + p->margin + next - 1)
+	if (pending && free < p->keep_free + p->margin + next)
 		r->ev.last_pressure = s->now;
-	bool due = next && s->now - r->ev.last_pressure >= p->restore_delay;
+	bool due = pending && free >= p->keep_free + p->margin + next &&
+		   s->now - r->ev.last_pressure >= p->restore_delay;
 
 	res_unlock(r);
+	/* no more than the backend itself has room for: a restore that cannot fit would fail,
+	 * and be logged and audited, at every step */
+	uint64_t room = due ? free - p->keep_free - p->margin : 0;
+
 	if (due)
-		restore_within(r, s, free, free - p->keep_free - p->margin);
+		restore_within(r, s, free, room < info.free_bytes ? room : info.free_bytes);
 }

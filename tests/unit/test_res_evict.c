@@ -452,6 +452,32 @@ static void policy(struct res_fixture *fx, struct store *s, const uint8_t *data)
 	CHECK(stat_of(r, true, "evictions") == 2 && stat_of(r, true, "restores") == 2);
 	CHECK_EQ(same(r, "/C", data, 4 * MB), 0);
 	vr_res_free(r);
+	/* no restore the device itself has no room for (even with no delay): none is tried, so
+	 * none fails at every step */
+	cfg.evict.restore_delay = 0;
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	CHECK_EQ(load(r, "/A", data, 4 * MB), 0);
+	t0 = mono();
+	step(r, 26 * MB, t0, 0); /* 26 + 4 of 32: 2 free, 6 kept: A goes */
+	CHECK_EQ(blocks(r, "/A"), 0);
+	CHECK_EQ(load(r, "/F1", data, 8 * MB), 0); /* the mock fills with files loaded meanwhile */
+	CHECK_EQ(load(r, "/F2", data, 8 * MB), 0);
+	CHECK_EQ(load(r, "/F3", data, 8 * MB), 0);
+	CHECK_EQ(load(r, "/F4", data, 6 * MB), 0);
+	for (int i = 1; i <= 5; i++) {
+		/* NVML sees a larger card than the mock's 32 MiB, and nobody else on it: 34 MiB
+		 * free by its count, 2 left on the mock, and A needs 4 */
+		struct vr_res_pressure big = {.total = 64 * MB, .free = 64 * MB, .now = t0 + i};
+
+		vr_res_evict_tick(r, &big);
+	}
+	CHECK_EQ(blocks(r, "/A"), 0);
+	CHECK_EQ(stat_of(r, true, "refused"), 0);
+	CHECK_EQ(vr_res_unlink(r, "/F4", &me), 0);
+	CHECK_EQ(vr_res_unlink(r, "/F3", &me), 0);
+	step(r, 0, t0, 6); /* 16 ours of 32: 16 free, 6 + 2 kept, A's 4 fit */
+	CHECK(blocks(r, "/A") > 0);
+	vr_res_free(r);
 	/* a file resident less than min_resident stays */
 	cfg.evict.min_resident = 1000;
 	CHECK_EQ(vr_res_new(&cfg, &r), 0);
