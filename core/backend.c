@@ -131,27 +131,20 @@ int vr_dev_sha256(struct vr_dev_file *f, uint8_t out[32])
 	return ret;
 }
 
-static int blake3_feed(void *ctx, const void *p, size_t n)
+static int blake3_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
-	vr_blake3_update(ctx, p, n);
-	return 0;
+	return vr_dev_read(ctx, off, buf, len);
 }
 
 int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32])
 {
 	struct vr_backend *b = f->backend;
-	struct vr_blake3 h;
-	int ret;
 
 	if (b->ops->blake3)
 		return b->ops->blake3(b->ctx, f, out);
-	/* streamed from read-backs on one core (BLAKE3's subtrees on every core want the whole
-	 * file in host memory: vram-seal's, over a mapping) */
-	vr_blake3_init(&h);
-	ret = each_piece(f, SHA_PIECE, blake3_feed, &h);
-	if (ret == 0)
-		vr_blake3_final(&h, out, VR_BLAKE3_LEN);
-	return ret;
+	/* BLAKE3 is a tree: its subtrees read back and hashed on every core, each thread
+	 * reading its own (reads of one file may run at once: the contract above) */
+	return vr_blake3_parallel_read(blake3_read, f, f->size, 0, out);
 }
 
 /* A copy's piece: few enough calls for a bus, small enough to stay in the caches. */

@@ -4,6 +4,7 @@
 #include "blake3.h"
 #include "digest.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -455,6 +456,7 @@ void vr_blake3_final(const struct vr_blake3 *h, uint8_t *out, size_t len)
 #define B3_MAX_THREADS	     64
 #define B3_MAX_PIECES	     256 /* chaining values kept: 8 KiB on the caller's stack */
 #define B3_PIECES_PER_THREAD 16	 /* so threads that finish early find more to take */
+#define B3_MIN_SHARE	     ((uint64_t)4 << 20) /* less, and starting a thread costs more */
 
 /* The largest power of two below M (M >= 2). */
 static uint64_t pow2_below(uint64_t m)
@@ -463,29 +465,69 @@ static uint64_t pow2_below(uint64_t m)
 }
 
 struct b3_job {
-	const uint8_t *data;
-	size_t len;
-	size_t piece;	    /* bytes of each piece but the last: a power of two chunks */
+	const uint8_t *data; /* the bytes, or NULL: READ gives them */
+	vr_blake3_read_fn read;
+	void *ctx;
+	uint64_t len;
+	uint64_t piece;	    /* bytes of each piece but the last: a power of two chunks */
 	size_t pieces;	    /* how many */
 	atomic_size_t next; /* the next piece nobody has taken */
+	atomic_int err;	    /* READ's first error: the others stop taking pieces */
 	uint32_t (*cv)[8];  /* each piece's chaining value */
 };
+
+/* Bytes a reading worker takes at a time: few calls, and its buffer stays in the caches. */
+#define B3_READ ((size_t)2 << 20)
+
+/* Feeds bytes [OFF, OFF + N) into H, from J's buffer or read through J into BUF. */
+static int b3_feed(const struct b3_job *j, struct vr_blake3 *h, uint64_t off, uint64_t n,
+		   uint8_t *buf)
+{
+	if (j->data) {
+		vr_blake3_update(h, j->data + off, (size_t)n);
+		return 0;
+	}
+	for (uint64_t at = off; at < off + n;) {
+		size_t k = off + n - at < B3_READ ? (size_t)(off + n - at) : B3_READ;
+		int ret = j->read(j->ctx, at, buf, k);
+
+		if (ret)
+			return ret;
+		vr_blake3_update(h, buf, k);
+		at += k;
+	}
+	return 0;
+}
 
 static void *b3_worker(void *arg)
 {
 	struct b3_job *j = arg;
+	uint8_t *buf = NULL;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->pieces) {
-		size_t off = i * j->piece, n = j->len - off < j->piece ? j->len - off : j->piece;
+	if (!j->data && !(buf = vr_buf_alloc(B3_READ))) {
+		int none = 0;
+
+		atomic_compare_exchange_strong(&j->err, &none, -ENOMEM);
+		return NULL;
+	}
+	while (atomic_load(&j->err) == 0 && (i = atomic_fetch_add(&j->next, 1)) < j->pieces) {
+		uint64_t off = i * j->piece, n = j->len - off < j->piece ? j->len - off : j->piece;
 		struct vr_blake3 h;
 		struct node last;
+		int ret, none = 0;
 
 		init_at(&h, iv, 0, off / VR_BLAKE3_CHUNK_LEN);
-		vr_blake3_update(&h, j->data + off, n);
+		ret = b3_feed(j, &h, off, n, buf);
+		if (ret) {
+			atomic_compare_exchange_strong(&j->err, &none, ret);
+			break;
+		}
 		final_node(&h, &last);
 		node_cv(&last, j->cv[i]);
 	}
+	if (buf)
+		vr_buf_free(buf, B3_READ); /* scrubbed: they were a file's bytes */
 	return NULL;
 }
 
@@ -524,14 +566,58 @@ static size_t piece_chunks(uint64_t n, size_t target)
 	return (size_t)p;
 }
 
-void vr_blake3_parallel(const void *data, size_t len, unsigned nthreads, uint8_t out[VR_BLAKE3_LEN])
+/* The plain hash of J's LEN bytes (more than one chunk) on NTHREADS threads, this one among
+ * them; returns 0 or READ's first error. */
+static int b3_run(struct b3_job *j, unsigned nthreads, uint8_t out[VR_BLAKE3_LEN])
 {
 	uint32_t cvs[B3_MAX_PIECES][8], left[8], right[8];
-	struct b3_job job = {.data = data, .len = len, .cv = cvs};
 	pthread_t tids[B3_MAX_THREADS];
 	unsigned started = 0;
 	struct node root;
 	size_t q;
+
+	if (nthreads == 0) {
+		/* one per CPU, each worth starting: a share of B3_MIN_SHARE bytes or more */
+		uint64_t worth = j->len / B3_MIN_SHARE;
+
+		nthreads = vr_cpu_count();
+		if (worth < nthreads)
+			nthreads = worth > 1 ? (unsigned)worth : 1;
+	}
+	if (nthreads > B3_MAX_THREADS)
+		nthreads = B3_MAX_THREADS;
+	uint64_t chunks = (j->len + VR_BLAKE3_CHUNK_LEN - 1) / VR_BLAKE3_CHUNK_LEN;
+	size_t target = (size_t)nthreads * B3_PIECES_PER_THREAD;
+
+	j->cv = cvs;
+	j->piece = (uint64_t)piece_chunks(chunks, target < B3_MAX_PIECES ? target : B3_MAX_PIECES) *
+		   VR_BLAKE3_CHUNK_LEN;
+	j->pieces = (size_t)((j->len + j->piece - 1) / j->piece);
+	atomic_init(&j->next, 0);
+	atomic_init(&j->err, 0);
+	if (nthreads > j->pieces)
+		nthreads = (unsigned)j->pieces;
+	for (unsigned t = 1; t < nthreads; t++) {
+		if (pthread_create(&tids[started], NULL, b3_worker, j) != 0)
+			break; /* those started, and this thread, take its share */
+		started++;
+	}
+	b3_worker(j);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	if (atomic_load(&j->err))
+		return atomic_load(&j->err);
+	q = (size_t)pow2_below(j->pieces);
+	merge(cvs, q, left);
+	merge(cvs + q, j->pieces - q, right);
+	parent_node(left, right, iv, 0, &root);
+	root_bytes(&root, out, VR_BLAKE3_LEN);
+	return 0;
+}
+
+void vr_blake3_parallel(const void *data, size_t len, unsigned nthreads, uint8_t out[VR_BLAKE3_LEN])
+{
+	struct b3_job job = {.data = data, .len = len};
 
 	if (len <= VR_BLAKE3_CHUNK_LEN) {
 		struct vr_blake3 h;
@@ -541,30 +627,24 @@ void vr_blake3_parallel(const void *data, size_t len, unsigned nthreads, uint8_t
 		vr_blake3_final(&h, out, VR_BLAKE3_LEN);
 		return;
 	}
-	if (nthreads == 0)
-		nthreads = vr_cpu_count();
-	if (nthreads > B3_MAX_THREADS)
-		nthreads = B3_MAX_THREADS;
-	uint64_t chunks = (len + VR_BLAKE3_CHUNK_LEN - 1) / VR_BLAKE3_CHUNK_LEN;
-	size_t target = (size_t)nthreads * B3_PIECES_PER_THREAD;
+	(void)b3_run(&job, nthreads, out); /* bytes in memory: nothing to fail */
+}
 
-	job.piece = piece_chunks(chunks, target < B3_MAX_PIECES ? target : B3_MAX_PIECES) *
-		    (size_t)VR_BLAKE3_CHUNK_LEN;
-	job.pieces = (len + job.piece - 1) / job.piece;
-	atomic_init(&job.next, 0);
-	if (nthreads > job.pieces)
-		nthreads = (unsigned)job.pieces;
-	for (unsigned t = 1; t < nthreads; t++) {
-		if (pthread_create(&tids[started], NULL, b3_worker, &job) != 0)
-			break; /* those started, and this thread, take its share */
-		started++;
+int vr_blake3_parallel_read(vr_blake3_read_fn read, void *ctx, uint64_t len, unsigned nthreads,
+			    uint8_t out[VR_BLAKE3_LEN])
+{
+	struct b3_job job = {.read = read, .ctx = ctx, .len = len};
+
+	if (len <= VR_BLAKE3_CHUNK_LEN) {
+		uint8_t buf[VR_BLAKE3_CHUNK_LEN];
+		struct vr_blake3 h;
+		int ret = len ? read(ctx, 0, buf, (size_t)len) : 0;
+
+		vr_blake3_init(&h);
+		vr_blake3_update(&h, buf, ret ? 0 : (size_t)len);
+		vr_blake3_final(&h, out, VR_BLAKE3_LEN);
+		explicit_bzero(buf, sizeof(buf));
+		return ret;
 	}
-	b3_worker(&job);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
-	q = (size_t)pow2_below(job.pieces);
-	merge(cvs, q, left);
-	merge(cvs + q, job.pieces - q, right);
-	parent_node(left, right, iv, 0, &root);
-	root_bytes(&root, out, VR_BLAKE3_LEN);
+	return b3_run(&job, nthreads, out);
 }

@@ -45,13 +45,26 @@ void vr_blake3_final(const struct vr_blake3 *h, uint8_t *out, size_t len);
 
 /*
  * The plain hash of LEN bytes at DATA on NTHREADS threads, this one among
- * them (0: one per online CPU). The buffer is cut into runs of a power of two
- * chunks, each a subtree of BLAKE3's tree, hashed on whichever thread is free
- * into a chaining value; the values are then merged as the tree's parents.
- * The result is the hash vr_blake3_init/update/final give. A thread that cannot
- * be started leaves its share to the others. Cannot fail.
+ * them (0: one per online CPU, each with 4 MiB or more to hash). The buffer is cut into runs of a
+ * power of two chunks, each a subtree of BLAKE3's tree, hashed on whichever thread is free into a
+ * chaining value; the values are then merged as the tree's parents. The result is the hash
+ * vr_blake3_init/update/final give. A thread that cannot be started leaves its share to the others.
+ * Cannot fail.
  */
 void vr_blake3_parallel(const void *data, size_t len, unsigned nthreads,
 			uint8_t out[VR_BLAKE3_LEN]);
+
+/* Reads LEN bytes at OFF of what CTX names into BUF; 0 or -errno. Called from several threads
+ * at once, for different ranges. */
+typedef int (*vr_blake3_read_fn)(void *ctx, uint64_t off, void *buf, size_t len);
+
+/*
+ * The same hash of LEN bytes READ gives (a device file's, read back): each
+ * thread reads its subtrees' bytes into a buffer of its own, 2 MiB at a time.
+ * Returns 0, or READ's first error (the others stop at their next piece), or
+ * -ENOMEM; OUT is then undefined.
+ */
+int vr_blake3_parallel_read(vr_blake3_read_fn read, void *ctx, uint64_t len, unsigned nthreads,
+			    uint8_t out[VR_BLAKE3_LEN]);
 
 #endif

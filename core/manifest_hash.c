@@ -2,8 +2,11 @@
  * digest or each shard's, in SHA-256, BLAKE2b-512 or BLAKE3. */
 #include "manifest_private.h"
 #include "blake3.h"
+#include "digest.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,42 +88,151 @@ static int hash_range(struct hasher *x, enum vr_hash h, vr_read_fn read, void *c
 	return ret ? ret : hasher_final(x, out);
 }
 
+/* Threads that hash shards at once: at most one per CPU, this many in all. */
+#define SHARD_THREADS 16
+
+/* A statement's shards hashed on several threads, each taking the next shard nobody has. */
+struct shard_job {
+	const struct vr_manifest *m;
+	const struct vr_manifest_entry *e;
+	vr_read_fn read;
+	void *ctx;
+	atomic_size_t next;
+	atomic_size_t first_bad; /* the first shard found to differ so far (NSHARDS: none) */
+	atomic_int err;		 /* the first read or hash error: everyone stops */
+};
+
+static void shard_fail(struct shard_job *j, int err)
+{
+	int none = 0;
+
+	atomic_compare_exchange_strong(&j->err, &none, err);
+}
+
+/* Lowers J's first differing shard to I. */
+static void shard_differs(struct shard_job *j, size_t i)
+{
+	size_t was = atomic_load(&j->first_bad);
+
+	while (i < was && !atomic_compare_exchange_weak(&j->first_bad, &was, i))
+		;
+}
+
+static void *shard_worker(void *arg)
+{
+	struct shard_job *j = arg;
+	size_t dlen = vr_hash_size(j->m->hash), i;
+	struct hasher x = {0};
+	uint8_t got[VR_HASH_MAX], *buf = malloc(PIECE);
+
+	if (!buf)
+		shard_fail(j, -ENOMEM);
+	while (buf && atomic_load(&j->err) == 0 &&
+	       (i = atomic_fetch_add(&j->next, 1)) < j->e->nshards) {
+		const struct vr_manifest_shard *sh = &j->e->shards[i];
+		int ret;
+
+		if (i > atomic_load(&j->first_bad))
+			continue; /* an earlier shard already differs: that one is named */
+		ret = hash_range(&x, j->m->hash, j->read, j->ctx, sh->start, sh->end, buf, got);
+		if (ret)
+			shard_fail(j, ret);
+		else if (!memeql_sec(got, sh->digest, dlen))
+			shard_differs(j, i);
+	}
+	EVP_MD_CTX_free(x.evp);
+	free(buf);
+	return NULL;
+}
+
+/* How many threads E's shards (SIZE bytes in all) are worth: one per CPU, each with
+ * SHARD_MIN_SHARE bytes or more, no more than there are shards. */
+#define SHARD_MIN_SHARE ((uint64_t)4 << 20)
+static unsigned shard_threads(const struct vr_manifest_entry *e, uint64_t size)
+{
+	uint64_t n = vr_cpu_count();
+
+	if (n > size / SHARD_MIN_SHARE)
+		n = size / SHARD_MIN_SHARE;
+	if (n > e->nshards)
+		n = e->nshards;
+	if (n > SHARD_THREADS)
+		n = SHARD_THREADS;
+	return n ? (unsigned)n : 1;
+}
+
+/* Hashes E's shards on as many threads as are worth it; 0, -EBADMSG (WHY names the first
+ * that differs) or the first error. */
+static int check_shards(const struct vr_manifest *m, const struct vr_manifest_entry *e,
+			vr_read_fn read, void *ctx, uint64_t size, char why[VR_WHY_MAX])
+{
+	struct shard_job j = {.m = m, .e = e, .read = read, .ctx = ctx};
+	pthread_t tids[SHARD_THREADS];
+	unsigned want = shard_threads(e, size), started = 0;
+
+	atomic_init(&j.next, 0);
+	atomic_init(&j.first_bad, e->nshards);
+	atomic_init(&j.err, 0);
+	for (unsigned t = 1; t < want; t++) {
+		if (pthread_create(&tids[started], NULL, shard_worker, &j) != 0)
+			break; /* those started, and this thread, take its share */
+		started++;
+	}
+	shard_worker(&j);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	if (atomic_load(&j.err))
+		return atomic_load(&j.err);
+	size_t bad = atomic_load(&j.first_bad);
+
+	if (bad < e->nshards)
+		return mf_fail(why, -EBADMSG, "%s of shard %" PRIu64 ":%" PRIu64 " differs",
+			       vr_hash_name(m->hash), e->shards[bad].start, e->shards[bad].end);
+	return 0;
+}
+
+/* The whole file's digest: BLAKE3's subtrees on every core, the others on this thread. */
+static int check_whole(const struct vr_manifest *m, const struct vr_manifest_entry *e,
+		       vr_read_fn read, void *ctx, uint64_t size, char why[VR_WHY_MAX])
+{
+	struct hasher x = {0};
+	uint8_t got[VR_HASH_MAX], *buf;
+	int ret;
+
+	if (m->hash == VR_HASH_BLAKE3) {
+		ret = vr_blake3_parallel_read(read, ctx, size, 0, got);
+	} else if (!(buf = malloc(PIECE))) {
+		ret = -ENOMEM;
+	} else {
+		ret = hash_range(&x, m->hash, read, ctx, 0, size, buf, got);
+		EVP_MD_CTX_free(x.evp);
+		free(buf);
+	}
+	if (ret == 0 && !memeql_sec(got, e->digest, vr_hash_size(m->hash)))
+		ret = mf_fail(why, -EBADMSG, "%s differs", vr_hash_name(m->hash));
+	return ret;
+}
+
 /*
  * Checks the SIZE bytes READ gives against E (see vr_manifest_check_bytes):
- * shards first by the size they add up to, then one by one in order, so the
- * first that differs is named. Returns 0, -EBADMSG (WHY), READ's error, -ENOMEM
- * or -EIO (libcrypto refused).
+ * shards first by the size they add up to, then each on whichever thread is
+ * free, naming the first in order that differs. READ is called from several
+ * threads at once. Returns 0, -EBADMSG (WHY), READ's error, -ENOMEM or -EIO
+ * (libcrypto refused).
  */
 int vr_manifest_check_read(const struct vr_manifest *m, const struct vr_manifest_entry *e,
 			   vr_read_fn read, void *ctx, uint64_t size, char why[VR_WHY_MAX])
 {
-	size_t dlen = vr_hash_size(m->hash);
 	uint64_t want_size = e->shards && e->nshards ? e->shards[e->nshards - 1].end : 0;
-	struct hasher x = {0};
-	uint8_t got[VR_HASH_MAX], *buf;
-	int ret = 0;
+	int ret;
 
 	if (e->shards && size != want_size)
 		return mf_fail(why, -EBADMSG, "%" PRIu64 " bytes where the shards list %" PRIu64,
 			       size, want_size);
-	buf = malloc(PIECE);
-	if (!buf)
-		return mf_fail(why, -ENOMEM, "out of memory");
-	if (!e->shards) {
-		ret = hash_range(&x, m->hash, read, ctx, 0, size, buf, got);
-		if (ret == 0 && !memeql_sec(got, e->digest, dlen))
-			ret = mf_fail(why, -EBADMSG, "%s differs", vr_hash_name(m->hash));
-	}
-	for (size_t i = 0; e->shards && ret == 0 && i < e->nshards; i++) {
-		const struct vr_manifest_shard *sh = &e->shards[i];
-
-		ret = hash_range(&x, m->hash, read, ctx, sh->start, sh->end, buf, got);
-		if (ret == 0 && !memeql_sec(got, sh->digest, dlen))
-			ret = mf_fail(why, -EBADMSG, "%s of shard %" PRIu64 ":%" PRIu64 " differs",
-				      vr_hash_name(m->hash), sh->start, sh->end);
-	}
-	EVP_MD_CTX_free(x.evp);
-	free(buf);
+	if (e->shards)
+		ret = check_shards(m, e, read, ctx, size, why);
+	else
+		ret = check_whole(m, e, read, ctx, size, why);
 	if (ret == -ENOMEM)
 		mf_fail(why, ret, "out of memory");
 	else if (ret && ret != -EBADMSG)

@@ -6,6 +6,9 @@
 #include "digest.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,11 +248,101 @@ static void test_flip(void)
 	free(buf);
 }
 
+/* A buffer read through vr_blake3_parallel_read: fails with FAIL_ERR at the read that covers
+ * byte FAIL_AT (UINT64_MAX: never); counts the threads that read. */
+struct reader {
+	const uint8_t *buf;
+	uint64_t len;
+	uint64_t fail_at;
+	int fail_err;
+	pthread_mutex_t lock;
+	pthread_t seen[8];
+	int nseen;
+	int bad; /* a read out of range, or of a length the hasher should not ask for */
+};
+
+static int read_buf(void *ctx, uint64_t off, void *out, size_t len)
+{
+	struct reader *r = ctx;
+	pthread_t me = pthread_self();
+	bool known = false;
+
+	pthread_mutex_lock(&r->lock);
+	for (int i = 0; i < r->nseen; i++)
+		known = known || pthread_equal(r->seen[i], me);
+	if (!known && r->nseen < 8)
+		r->seen[r->nseen++] = me;
+	if (off > r->len || len > r->len - off || len == 0 || len > (2u << 20))
+		r->bad++;
+	pthread_mutex_unlock(&r->lock);
+	if (r->fail_at >= off && r->fail_at - off < len)
+		return r->fail_err;
+	memcpy(out, r->buf + off, len);
+	return 0;
+}
+
+/* The read-back form gives the streaming hash for any size and thread count, reads only
+ * what is there, reads on several threads when asked, and passes a read's error up. */
+static void test_read(void)
+{
+	static const uint64_t sizes[] = {0,
+					 1,
+					 1023,
+					 1024,
+					 1025,
+					 4096,
+					 (1 << 20) - 1,
+					 1 << 20,
+					 (1 << 20) + 1,
+					 5 << 20,
+					 (9 << 20) + 7,
+					 17 << 20};
+	const size_t max = (17 << 20);
+	uint8_t *buf = malloc(max), ref[VR_BLAKE3_LEN], out[VR_BLAKE3_LEN];
+
+	fill(buf, max, 11);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct vr_blake3 h;
+
+		vr_blake3_init(&h);
+		vr_blake3_update(&h, buf, sizes[i]);
+		vr_blake3_final(&h, ref, sizeof(ref));
+		for (unsigned t = 0; t < 5; t++) {
+			struct reader r = {.buf = buf, .len = sizes[i], .fail_at = UINT64_MAX};
+
+			pthread_mutex_init(&r.lock, NULL);
+			memset(out, 0, sizeof(out));
+			CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, sizes[i], t, out), 0);
+			CHECK_MEM(out, ref, sizeof(ref));
+			CHECK_EQ(r.bad, 0);
+			if (sizes[i] >= (5 << 20) && t >= 2)
+				CHECK(r.nseen >= 2); /* the pieces were read on several threads */
+			pthread_mutex_destroy(&r.lock);
+		}
+	}
+	/* a failing read anywhere is the answer, on any thread */
+	static const uint64_t fails[] = {0, 1023, 1 << 20, (9 << 20) + 6};
+	for (size_t i = 0; i < sizeof(fails) / sizeof(fails[0]); i++) {
+		struct reader r = {
+		    .buf = buf, .len = (9 << 20) + 7, .fail_at = fails[i], .fail_err = -EIO};
+
+		pthread_mutex_init(&r.lock, NULL);
+		CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, r.len, 3, out), -EIO);
+		r.len = 700;
+		r.fail_err = -ENXIO;
+		if (fails[i] < r.len)
+			CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, r.len, 3, out), -ENXIO);
+		pthread_mutex_destroy(&r.lock);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	test_official();
 	test_b3sum();
 	test_property();
 	test_flip();
+	test_read();
 	return check_summary();
 }
