@@ -31,6 +31,7 @@ static const struct fuse_opt spec[] = {
     OPT("trust=%s", trust),
     OPT("expect=%s", expect),
     OPT("sha256=%s", sha256),
+    OPT("device_digest=%s", device_digest),
     OPT("audit_key=%s", audit_key),
     OPT("socket=%s", socket),
     OPT("metrics_file=%s", metrics_file),
@@ -101,6 +102,17 @@ static int check_threads(struct vr_options *o)
 	return 0;
 }
 
+unsigned vr_device_digest_bits(const char *v)
+{
+	if (!v || strcmp(v, "fsverity") == 0)
+		return VR_DEVICE_DIGEST_FSVERITY;
+	if (strcmp(v, "blake3") == 0)
+		return VR_DEVICE_DIGEST_BLAKE3;
+	if (strcmp(v, "both") == 0)
+		return VR_DEVICE_DIGEST_FSVERITY | VR_DEVICE_DIGEST_BLAKE3;
+	return 0;
+}
+
 int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -147,6 +159,11 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 	}
 	if (o->sha256 && strcmp(o->sha256, "on") && strcmp(o->sha256, "off")) {
 		fprintf(stderr, "vram-residency: sha256=%s: use on or off\n", o->sha256);
+		return -2;
+	}
+	if (o->device_digest && vr_device_digest_bits(o->device_digest) == 0) {
+		fprintf(stderr, "vram-residency: device_digest=%s: use fsverity, blake3 or both\n",
+			o->device_digest);
 		return -2;
 	}
 	if (o->keep && strcmp(o->keep, "auto") && strcmp(o->keep, "on") && strcmp(o->keep, "off")) {
@@ -261,6 +278,10 @@ void vr_options_help(const char *prog)
 	    "    -o sha256=on|off           off: seal with the fs-verity digest alone, for\n"
 	    "                               loads at line rate (default on); a file that a\n"
 	    "                               SHA256SUMS or model.sig names is still hashed\n"
+	    "    -o device_digest=fsverity|blake3|both\n"
+	    "                               what verify recomputes where the bytes live:\n"
+	    "                               fs-verity (default; as fsverity digest), BLAKE3\n"
+	    "                               (as b3sum; every seal then records it) or both\n"
 	    "    -o socket=PATH|none        the socket that maps sealed files into processes\n"
 	    "                               and imports them (default MOUNTPOINT.sock)\n"
 	    "    -o metrics_file=PATH       write the metrics (as MOUNT/metrics) to PATH every\n"
@@ -304,6 +325,7 @@ void vr_options_free(struct vr_options *o)
 	free(o->trust);
 	free(o->expect);
 	free(o->sha256);
+	free(o->device_digest);
 	free(o->audit_key);
 	free(o->socket);
 	free(o->metrics_file);

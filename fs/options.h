@@ -29,21 +29,22 @@
 #define VR_DEFAULT_AUDIT "/var/log/vram-residency/audit.log"
 
 struct vr_options {
-	char *backend;	    /* auto|cuda|mock */
-	char *secret;	    /* master secret file; NULL: an ephemeral one */
-	char *audit;	    /* audit log */
-	char *capacity;	    /* mock size */
-	char *mock_vram;    /* mock backing file */
-	char *mock_fault;   /* OP:N[:ERR][+...], for tests */
-	char *reserve;	    /* the mock's reserve=0|1 */
-	char *trust;	    /* PEM file or directory of keys trusted to sign models */
-	char *expect;	    /* check|require */
-	char *sha256;	    /* on|off */
-	char *audit_key;    /* the audit chain's key file */
-	char *socket;	    /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
-	char *metrics_file; /* where the metrics are written every metrics_interval s; NULL: not */
-	char *log;	    /* the daemon's messages, also to this file; NULL: stderr/syslog */
-	char *keep;	    /* auto|on|off: device memory kept by a keeper across restarts */
+	char *backend;	     /* auto|cuda|mock */
+	char *secret;	     /* master secret file; NULL: an ephemeral one */
+	char *audit;	     /* audit log */
+	char *capacity;	     /* mock size */
+	char *mock_vram;     /* mock backing file */
+	char *mock_fault;    /* OP:N[:ERR][+...], for tests */
+	char *reserve;	     /* the mock's reserve=0|1 */
+	char *trust;	     /* PEM file or directory of keys trusted to sign models */
+	char *expect;	     /* check|require */
+	char *sha256;	     /* on|off */
+	char *device_digest; /* fsverity|blake3|both */
+	char *audit_key;     /* the audit chain's key file */
+	char *socket;	     /* the socket's path; "none": no socket; NULL: MOUNTPOINT.sock */
+	char *metrics_file;  /* where the metrics are written every metrics_interval s; NULL: not */
+	char *log;	     /* the daemon's messages, also to this file; NULL: stderr/syslog */
+	char *keep;	     /* auto|on|off: device memory kept by a keeper across restarts */
 	int metrics_interval;
 	char *meta_limit;	   /* each user's metadata memory; NULL: the default */
 	uint64_t meta_limit_bytes; /* ... parsed; 0: the default */
@@ -61,6 +62,8 @@ struct vr_options {
 /* Parses and removes our options from ARGS; returns 0, -2 for a usage error (a bad value) or
  * -1 (out of memory), having said why. */
 int vr_options_parse(struct fuse_args *args, struct vr_options *o);
+/* device_digest=V as VR_DEVICE_DIGEST_* bits (NULL: the default, fs-verity); 0: not a value */
+unsigned vr_device_digest_bits(const char *v);
 /* Whether libfuse takes the options left in ARGS (checked on a copy, nothing mounted): 0, -2
  * for a usage error (an unknown option: libfuse names it) or -1 (out of memory). */
 int vr_options_check_fuse(const struct fuse_args *args);

@@ -299,6 +299,7 @@ static int open_residency(struct daemon *d, struct vr_backend_params *bp)
 	    .trust = d->trust,
 	    .expect_require = d->opts.expect && strcmp(d->opts.expect, "require") == 0,
 	    .sha256_off = d->opts.sha256 && strcmp(d->opts.sha256, "off") == 0,
+	    .device_digest = vr_device_digest_bits(d->opts.device_digest),
 	    .socket_path = d->socket_path,
 	    .root_uid = getuid(),
 	    .root_gid = getgid(),

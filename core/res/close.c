@@ -223,6 +223,13 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 	strcpy(s->device.name, r->dev.name);
 	strcpy(s->device.uuid, r->dev.uuid);
 	vr_seal_now(s->sealed_at);
+	if (r->cfg.device_digest & VR_DEVICE_DIGEST_BLAKE3) {
+		/* device_digest=blake3|both: every seal records the BLAKE3 verify recomputes */
+		ret = vr_dev_blake3(n->dev, s->blake3);
+		s->has_blake3 = ret == 0;
+		if (ret)
+			return ret == -EBADMSG ? -EIO : ret;
+	}
 	res_lock(r);
 	ret = res_place_seal(r, n, s, &e);
 	res_node_path(n, rel, VR_SEAL_PATH_MAX);

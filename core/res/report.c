@@ -141,6 +141,16 @@ static bool status_device(cJSON *o, const struct vr_device_info *info)
 	       add_u64(o, "held_by_clients_bytes", info->held_by_clients);
 }
 
+/* device_digest= as status shows it. */
+static const char *res_device_digest_name(const struct vr_residency *r)
+{
+	unsigned dd = r->cfg.device_digest ? r->cfg.device_digest : VR_DEVICE_DIGEST_FSVERITY;
+
+	return dd == VR_DEVICE_DIGEST_FSVERITY ? "fsverity"
+	       : dd == VR_DEVICE_DIGEST_BLAKE3 ? "blake3"
+					       : "both";
+}
+
 /* The files by state, the configuration that shapes seals, the expected digests and the
  * socket. False: no memory. */
 static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_counts *k)
@@ -152,6 +162,7 @@ static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_
 	    !cJSON_AddNumberToObject(o, "quarantined", (double)k->quarantined) ||
 	    !cJSON_AddNumberToObject(o, "incomplete", (double)k->incomplete) ||
 	    !cJSON_AddStringToObject(o, "sha256", r->cfg.sha256_off ? "off" : "on") ||
+	    !cJSON_AddStringToObject(o, "device_digest", res_device_digest_name(r)) ||
 	    !cJSON_AddNumberToObject(o, "audit_failures", (double)vr_audit_failures(r->cfg.audit)))
 		return false;
 	/* publishers' digests: sources in force, refused ones, files sealed as checked, and

@@ -60,6 +60,9 @@ struct vr_res_config {
 	/* seal with the fs-verity digest alone ("sha256": null), for loads at line rate; a file
 	 * an expected digest names still gets its SHA-256, when it is checked */
 	bool sha256_off;
+	/* what verify recomputes where the bytes live (VR_DEVICE_DIGEST_*; 0: fs-verity): with
+	 * BLAKE3, every seal records its BLAKE3, taken on the device */
+	unsigned device_digest;
 	/* the daemon's socket, shown in status; NULL: none */
 	const char *socket_path;
 	/* the root directory's owner: the user who mounted, so a user's own mount is theirs */
@@ -85,6 +88,12 @@ struct vr_res_config {
 };
 
 #define VR_META_LIMIT_DEFAULT (64ULL << 20)
+
+/* device_digest=: bits of what a check recomputes. A seal that records a BLAKE3 (a
+ * checksums.blake3 named its file) has it checked whatever the bits; one without is checked
+ * by its fs-verity digest whatever they say. */
+#define VR_DEVICE_DIGEST_FSVERITY 1u
+#define VR_DEVICE_DIGEST_BLAKE3	  2u
 
 /* Who asks: recorded in audit records. */
 struct vr_caller {

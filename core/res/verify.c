@@ -16,7 +16,9 @@
 struct check {
 	int ret; /* 0 ok, -EBADMSG mismatch or forged seal, other -errno: device error */
 	const char *why;
-	uint8_t fsv[VR_DIGEST_SIZE];
+	uint8_t fsv[VR_DIGEST_SIZE];	 /* the fs-verity digest: recomputed, else the seal's */
+	uint8_t b3[VR_DIGEST_SIZE];	 /* the BLAKE3 recomputed, when B3_CHECKED */
+	bool fsv_checked, b3_checked;	 /* which digests of the bytes were recomputed */
 	char why_buf[VR_WHY_MAX];	 /* a reason copied from the node */
 	char scope[VR_SEAL_PATH_MAX];	 /* ok but unexpected: the source that does not list it */
 	bool oms_scope;			 /* ... and a signature's directory is above it */
@@ -145,29 +147,58 @@ static int take_missing(struct vr_residency *r, struct vr_node *n, struct check 
 	return 0;
 }
 
-/*
- * A seal that records a BLAKE3 (a checksums.blake3 named the file): the
- * BLAKE3 of N's bytes, taken again on the host, must equal it. IO held
- * shared. Returns 0, -EBADMSG (differs: quarantined) or the -errno of the
- * read-back (could not be checked), WHY in K.
- */
-static int check_blake3(struct vr_node *n, const struct vr_seal *seal, struct check *k)
+/* K's WHY and answer for a digest of N's bytes (WHAT) that could not be taken: ERR. */
+static int digest_failed(struct check *k, int err, const char *what)
 {
-	uint8_t b3[VR_DIGEST_SIZE];
+	if (k->evicted && err != -ENOMEM) {
+		/* evicted: its host copy is the file, and it no longer reads whole */
+		k->why = "its bytes in host memory (evicted) no longer read whole: changed or lost";
+		return -EBADMSG;
+	}
+	/* could not check is not "differs": nothing is quarantined for it */
+	snprintf(k->why_buf, sizeof(k->why_buf), "could not be checked: the %s failed (%s)", what,
+		 strerror(-err));
+	k->why = k->why_buf;
+	return err == -EBADMSG ? -EIO : err;
+}
+
+/*
+ * N's bytes against SEAL, recomputed where they live (device_digest=): the
+ * fs-verity digest (fsverity, both, or a seal without a BLAKE3), and the
+ * BLAKE3 when the seal records one. IO held shared. Returns 0, -EBADMSG
+ * (differs: quarantined) or the -errno of a digest that could not be taken,
+ * WHY in K.
+ */
+static int check_device(struct vr_residency *r, struct vr_node *n, const struct vr_seal *seal,
+			struct check *k)
+{
+	unsigned dd = r->cfg.device_digest ? r->cfg.device_digest : VR_DEVICE_DIGEST_FSVERITY;
 	int ret;
 
+	k->fsv_checked = (dd & VR_DEVICE_DIGEST_FSVERITY) || !seal->has_blake3;
+	memcpy(k->fsv, seal->fsverity, VR_DIGEST_SIZE);
+	if (k->fsv_checked) {
+		ret = vr_dev_fsverity(n->dev, k->fsv);
+		if (ret)
+			return digest_failed(k, ret, "device digest");
+		if (!memeql_sec(k->fsv, seal->fsverity, VR_DIGEST_SIZE)) {
+			k->why = k->evicted
+				     ? "fs-verity digest of its bytes in host memory "
+				       "(evicted) differs from the seal"
+				     : "fs-verity digest of device memory differs from the seal";
+			return -EBADMSG;
+		}
+	}
 	if (!seal->has_blake3)
 		return 0;
-	ret = vr_dev_blake3(n->dev, b3);
-	if (ret) {
-		snprintf(k->why_buf, sizeof(k->why_buf),
-			 "could not be checked: the BLAKE3 of device memory failed (%s)",
-			 strerror(-ret));
-		k->why = k->why_buf;
-		return ret == -EBADMSG ? -EIO : ret;
-	}
-	if (!memeql_sec(b3, seal->blake3, VR_DIGEST_SIZE)) {
-		k->why = "blake3 of device memory differs from the seal";
+	ret = vr_dev_blake3(n->dev, k->b3);
+	if (ret)
+		return digest_failed(k, ret, "BLAKE3 of device memory");
+	k->b3_checked = true;
+	if (!memeql_sec(k->b3, seal->blake3, VR_DIGEST_SIZE)) {
+		k->why = k->evicted ? "blake3 of its bytes in host memory (evicted) differs from "
+				      "the seal"
+				    : "blake3 of device memory differs from the seal";
 		return -EBADMSG;
 	}
 	return 0;
@@ -271,29 +302,8 @@ static void check_file(struct vr_residency *r, struct vr_node *n, const char *pa
 		k->ret = -EBADMSG;
 		k->why = "seal names another device";
 	} else {
-		k->ret = vr_dev_fsverity(n->dev, k->fsv);
-		if (k->ret && k->evicted && k->ret != -ENOMEM) {
-			/* evicted: its host copy is the file, and it no longer reads whole */
-			k->ret = -EBADMSG;
-			k->why = "its bytes in host memory (evicted) no longer read whole: changed "
-				 "or lost";
-		} else if (k->ret) {
-			/* could not check is not "differs": nothing is quarantined for it */
-			if (k->ret == -EBADMSG)
-				k->ret = -EIO;
-			snprintf(k->why_buf, sizeof(k->why_buf),
-				 "could not be checked: the device digest failed (%s)",
-				 strerror(-k->ret));
-			k->why = k->why_buf;
-		} else if (!memeql_sec(k->fsv, seal_copy.fsverity, VR_DIGEST_SIZE)) {
-			k->ret = -EBADMSG;
-			k->why = k->evicted
-				     ? "fs-verity digest of its bytes in host memory "
-				       "(evicted) differs from the seal"
-				     : "fs-verity digest of device memory differs from the seal";
-		} else if ((k->ret = check_blake3(n, &seal_copy, k)) == 0 &&
-			   (k->ret = take_missing(r, n, k)) == 0 &&
-			   (k->ret = take_bytes(r, n, k)) == 0) {
+		if ((k->ret = check_device(r, n, &seal_copy, k)) == 0 &&
+		    (k->ret = take_missing(r, n, k)) == 0 && (k->ret = take_bytes(r, n, k)) == 0) {
 			res_lock(r);
 			if (n->state == ST_SEALED && n->seal)
 				check_expected(n, k);
@@ -427,7 +437,8 @@ static int sort_lines(struct vr_text *t)
 
 /*
  * Checks every file below directory DIR (referenced by the caller) and makes
- * the report, in path order: "OK path sha256:<fsverity>", "FAILED path why",
+ * the report, in path order: "OK path sha256:<fsverity>" (and " blake3:<BLAKE3>" where
+ * that was recomputed, or the BLAKE3 alone under device_digest=blake3), "FAILED path why",
  * "PENDING path", "INCOMPLETE path why", and against the expected digests of
  * the sources covering DIR "MISSING path listed in <source>" and
  * "UNEXPECTED path not listed in <source>" (a failure under a signature).
@@ -448,12 +459,34 @@ static bool pending_vouched(const struct vr_node *n)
 	return e.covered || e.need_blake3 || e.need_bytes || (e.oms_scope && !e.ignored);
 }
 
+/* Room for "sha256:<64 hex> blake3:<64 hex>". */
+#define VR_CHECKED_MAX 144
+
+/* What K recomputed, as the report shows it: "sha256:<fs-verity digest>" (fsverity digest's
+ * form), "blake3:<BLAKE3>" (b3sum's), or both. */
+static void checked_digests(const struct check *k, char out[VR_CHECKED_MAX])
+{
+	size_t at = 0;
+
+	out[0] = 0;
+	if (k->fsv_checked) {
+		strcpy(out, "sha256:");
+		vr_hex(k->fsv, VR_DIGEST_SIZE, out + 7);
+		at = strlen(out);
+	}
+	if (k->b3_checked) {
+		strcpy(out + at, at ? " blake3:" : "blake3:");
+		at = strlen(out);
+		vr_hex(k->b3, VR_DIGEST_SIZE, out + at);
+	}
+}
+
 /* Checks file F (referenced) for the verify report: appends its line to T, counting a failure
  * in *FAILED. */
 static void verify_line(struct vr_residency *r, const struct pending_file *f,
 			const struct vr_caller *c, struct vr_text *t, unsigned *failed)
 {
-	char hex[72], detail[VR_SEAL_PATH_MAX + 96];
+	char hex[VR_CHECKED_MAX], detail[VR_SEAL_PATH_MAX + VR_CHECKED_MAX + 64];
 	struct vr_node *n = f->node;
 	struct check k;
 
@@ -493,13 +526,12 @@ static void verify_line(struct vr_residency *r, const struct pending_file *f,
 	} else if (k.ret == 0 && k.evicted) {
 		/* not on the device: its bytes in host memory matched, and its restore checks
 		 * them again on the device */
-		snprintf(detail, sizeof(detail), "sha256:");
-		vr_hex(k.fsv, VR_DIGEST_SIZE, detail + 7);
-		strcat(detail, " in host memory, checked there; restored at its next open");
+		checked_digests(&k, hex);
+		snprintf(detail, sizeof(detail), "%s%s", hex,
+			 " in host memory, checked there; restored at its next open");
 		vr_text_line(t, "EVICTED", f->path, detail);
 	} else if (k.ret == 0) {
-		strcpy(hex, "sha256:");
-		vr_hex(k.fsv, VR_DIGEST_SIZE, hex + 7);
+		checked_digests(&k, hex);
 		vr_text_line(t, "OK", f->path, hex);
 	} else {
 		(*failed)++;

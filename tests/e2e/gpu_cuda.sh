@@ -152,6 +152,21 @@ check "sealed without sha256" grep -q '"sha256":[[:space:]]*null' "$MNT/timed.bi
 check "its digest is fsverity's" test "$(json_field "$MNT/timed.bin.seal" fsverity)" = "$(fsverity digest "$WORK/model.bin" | cut -d' ' -f1)"
 check "unmount, daemon exits 0" unmount_vr
 
+# device_digest=blake3 with sha256=off: nothing hashed on the host; the seal's BLAKE3 and every
+# verify come from the device's BLAKE3 (the kernel on a card), and must be b3sum's
+check "mount cuda with device_digest=blake3" mount_vr "sha256=off,device_digest=blake3"
+t0=$(date +%s.%N)
+cp "$WORK/model.bin" "$MNT/b3.bin"
+t1=$(date +%s.%N)
+echo "cp of $SIZE_MB MiB into the GPU mount, sha256=off, device_digest=blake3: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
+want_b3=$(b3sum --no-names "$WORK/model.bin")
+check "its seal's BLAKE3 is b3sum's" test "$(json_field "$MNT/b3.bin.seal" blake3)" = "$want_b3"
+t0=$(date +%s.%N)
+check "verify recomputes the BLAKE3 on the device" grep -qxF "OK b3.bin blake3:$want_b3" "$MNT/verify"
+t1=$(date +%s.%N)
+echo "verify of $SIZE_MB MiB by BLAKE3 on the device: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
+check "unmount, daemon exits 0" unmount_vr
+
 # a signed model (the OpenSSF reference vector): its model.sig is read back from device memory
 # and checked at load; a changed weight is refused; verify checks both on the device
 DATA=$(cd "$(dirname "$0")/../data/oms" && pwd)
