@@ -125,7 +125,8 @@ int vr_b3sums_parse(const char *text, size_t len, struct vr_manifest **out, char
  * Parses an OMS bundle (model.sig) and checks it: a Sigstore bundle v0.3 with
  * a public key (a hint, or the key itself in rawBytes) that must be one of
  * TRUST's, or an X.509 certificate chain that must lead to one of TRUST's
- * roots (valid now, the leaf usable for signing); one DSSE signature over an
+ * roots (valid at the leaf's notBefore, the signing time the bundle states;
+ * the leaf usable for signing); one DSSE signature over an
  * in-toto Statement v1 of predicate type https://model_signing/signature/v1.0,
  * method "files" or "shards" with sha256, blake2b or blake3, and a subject
  * digest that matches the resources. Returns 0 with the manifest in *OUT;

@@ -82,7 +82,8 @@ int mf_add_roots(struct vr_trust *t, const char *text, size_t len, const char *s
 		 char why[VR_WHY_MAX]);
 /*
  * Verifies a certificate-mode signature: CERTS (the bundle's certificates,
- * leaf first) must chain to one of TRUST's roots and be valid now, the leaf
+ * leaf first) must chain to one of TRUST's roots, every one valid at the
+ * signing time the bundle states (the leaf's notBefore, not after now), the leaf
  * may sign (digitalSignature or codeSigning), and SIG (DER ECDSA) must verify
  * over DSSE's encoding of (PTYPE, PAYLOAD) with the leaf's key. HINT gets the
  * hex SHA-256 of the leaf's key as canonical PEM. Returns 0, -EINVAL,

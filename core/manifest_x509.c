@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <nettle/sha2.h>
 #include <openssl/bio.h>
+#include <openssl/asn1.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
@@ -145,28 +147,63 @@ static int read_chain(const cJSON *certs, X509 **leaf, STACK_OF(X509) * *chain,
 }
 
 /*
+ * The time the chain is validated at: the signing time the bundle states, as
+ * model_signing reads it, which is its leaf's notBefore (a certificate-mode
+ * bundle holds no other: its tlogEntries are empty, and an RFC 3161 timestamp
+ * would need its authority's roots). That time is the issuing CA's, signed in
+ * the leaf; this host's clock only refuses one after now, which no signature
+ * that exists can have been made at (-EKEYREJECTED).
+ */
+static int signing_time(X509 *leaf, time_t *at, char why[VR_WHY_MAX])
+{
+	const ASN1_TIME *nb = X509_get0_notBefore(leaf);
+	struct tm tm;
+
+	if (!nb || ASN1_TIME_to_tm(nb, &tm) != 1)
+		return mf_fail(why, -EINVAL, "the leaf certificate's notBefore cannot be read");
+	if (X509_cmp_current_time(nb) > 0)
+		return mf_fail(why, -EKEYREJECTED,
+			       "certificate not trusted: the leaf is not valid yet (its notBefore, "
+			       "the signing time the bundle states, is after now)");
+	*at = timegm(&tm);
+	return 0;
+}
+
+/*
  * Validates LEAF's path to a trust= root through the untrusted CHAIN with
- * X509_verify_cert: signatures, CA flags, path length, validity now (a
- * certificate-mode bundle records no signing time this verifier can trust: a
- * timestamp would need its authority's roots). Refuses with OpenSSL's reason
- * and the depth it failed at (-EKEYREJECTED).
+ * X509_verify_cert: signatures, CA flags, path length, and every certificate
+ * valid at the signing time the bundle states (signing_time: the leaf's
+ * notBefore, model_signing's rule), so a leaf that expired since it signed
+ * still verifies and one whose CA was not valid then does not. Refuses with
+ * OpenSSL's reason and the depth it failed at (-EKEYREJECTED).
  */
 static int check_path(const struct vr_trust *t, X509 *leaf, STACK_OF(X509) * chain,
 		      char why[VR_WHY_MAX])
 {
-	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-	int ret = 0, err;
+	X509_STORE_CTX *ctx;
+	int ret, err;
+	time_t at = 0;
 
+	ret = signing_time(leaf, &at, why);
+	if (ret)
+		return ret;
+	ctx = X509_STORE_CTX_new();
 	if (!ctx || X509_STORE_CTX_init(ctx, t->roots, leaf, chain) != 1) {
 		X509_STORE_CTX_free(ctx);
 		return mf_fail(why, -ENOMEM, "out of memory");
 	}
 	X509_VERIFY_PARAM_set_depth(X509_STORE_CTX_get0_param(ctx), VR_OMS_CHAIN_MAX);
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), at);
 	if (X509_verify_cert(ctx) != 1) {
 		err = X509_STORE_CTX_get_error(ctx);
+		bool when =
+		    err == X509_V_ERR_CERT_HAS_EXPIRED || err == X509_V_ERR_CERT_NOT_YET_VALID;
+
 		ret = mf_fail(
-		    why, -EKEYREJECTED, "certificate not trusted: %s (at depth %d of the chain)",
-		    X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(ctx));
+		    why, -EKEYREJECTED, "certificate not trusted: %s%s (at depth %d of the chain)",
+		    X509_verify_cert_error_string(err),
+		    when ? " at the signing time the bundle states (the leaf's notBefore)" : "",
+		    X509_STORE_CTX_get_error_depth(ctx));
 	}
 	X509_STORE_CTX_free(ctx);
 	return ret;

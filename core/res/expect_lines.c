@@ -5,9 +5,72 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <nettle/memops.h>
+
+/* Where verify's source lines go: T and FAILED; or, with JOBS, nowhere: the walk only collects
+ * the listed links whose targets' bytes must be hashed first (shards, BLAKE2b). */
+struct lines {
+	struct vr_text *t;
+	unsigned *failed;
+	struct res_link_jobs *jobs;
+};
+
+static void line(struct lines *o, const char *verdict, const char *path, const char *why)
+{
+	if (o->jobs)
+		return;
+	vr_text_line(o->t, verdict, path, why);
+	(*o->failed) += strcmp(verdict, "FAILED") == 0 || strcmp(verdict, "MISSING") == 0;
+}
+
+/* Keeps link LINK to sealed file F, listed by S's entry E, for its bytes' check. [T] */
+static void add_job(struct res_link_jobs *l, struct vr_node *link, struct vr_node *f,
+		    const struct res_source *s, const struct vr_manifest_entry *e)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 8;
+		struct res_link_job *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return; /* unchecked: its line then fails the report */
+		l->v = v;
+		l->cap = cap;
+	}
+	if (res_bytes_job_of(s, e, f->seal->fsverity, &l->v[l->n].j) != 0)
+		return;
+	link->refs++;
+	f->refs++;
+	l->v[l->n].link = link;
+	l->v[l->n].target = f;
+	l->n++;
+}
+
+/*
+ * Why LINK to sealed F (at TPATH) fails S's entry E that only bytes answer (shards, BLAKE2b):
+ * the verdict res_link_jobs_run kept on LINK for these bytes; false when it passes. [T]
+ */
+static bool bytes_link_why(const struct vr_node *link, const struct vr_node *f,
+			   const struct res_source *s, const struct vr_manifest_entry *e,
+			   const char *tpath, char *why, size_t cap)
+{
+	if (link->bytes_serial != s->serial || link->bytes_key != e ||
+	    !nettle_memeql_sec(link->bytes_fsv, f->seal->fsverity, VR_DIGEST_SIZE))
+		snprintf(why, cap,
+			 "is a symbolic link to %s, whose bytes were not checked against the "
+			 "listed %s (its target changed while verify ran, or no memory)",
+			 tpath, s->m->shard_size ? "shards" : "blake2b digest");
+	else if (!link->bytes_ok)
+		snprintf(why, cap,
+			 "is a symbolic link to %s, whose bytes differ from the listed "
+			 "digest (%s)",
+			 tpath, link->bytes_why ? link->bytes_why : "");
+	else
+		return false;
+	return true;
+}
 
 /*
  * A listed name that is a symbolic link, LINK at PATH: verified through what
@@ -17,11 +80,11 @@
  * a link that passes adds no line (its target's own line, where the verify
  * covers it, checks the device bytes). [T]
  */
-static void link_line(struct vr_residency *r, const struct vr_manifest *m,
-		      const struct vr_manifest_entry *e, const struct vr_node *link,
-		      const struct vr_peer *p, const char *path, struct vr_text *t,
-		      unsigned *failed)
+static void link_line(struct vr_residency *r, const struct res_source *s,
+		      const struct vr_manifest_entry *e, struct vr_node *link,
+		      const struct vr_peer *p, const char *path, struct lines *o)
 {
+	const struct vr_manifest *m = s->m;
 	char why[VR_WHY_MAX + VR_SEAL_PATH_MAX], tpath[VR_SEAL_PATH_MAX];
 	struct vr_node *f = NULL;
 	bool b3 = m->hash == VR_HASH_BLAKE3;
@@ -43,12 +106,13 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 		snprintf(why, sizeof(why), "%s", "is a symbolic link to a directory, not a file");
 	else if (f->state != ST_SEALED || !f->seal)
 		snprintf(why, sizeof(why), "is a symbolic link to %s, which is not sealed", tpath);
-	else if (!vr_manifest_seal_comparable(m))
-		snprintf(why, sizeof(why),
-			 "is a symbolic link to %s: a link under a %s statement is not followed "
-			 "yet",
-			 tpath, m->shard_size ? "shards" : "blake2b");
-	else if (!b3 && f->seal->no_sha256)
+	else if (!vr_manifest_seal_comparable(m) && o->jobs) {
+		add_job(o->jobs, link, f, s, e); /* checked from its bytes, then asked again */
+		return;
+	} else if (!vr_manifest_seal_comparable(m)) {
+		if (!bytes_link_why(link, f, s, e, tpath, why, sizeof(why)))
+			return;
+	} else if (!b3 && f->seal->no_sha256)
 		snprintf(
 		    why, sizeof(why),
 		    "is a symbolic link to %s, sealed without a SHA-256 to compare (sha256=off)",
@@ -65,8 +129,7 @@ static void link_line(struct vr_residency *r, const struct vr_manifest *m,
 			 tpath);
 	else
 		return;
-	vr_text_line(t, "FAILED", path, why);
-	(*failed)++;
+	line(o, "FAILED", path, why);
 }
 
 /* The deepest folder that exists on the way from source SRC's folder to its listed NAME. [T] */
@@ -93,7 +156,7 @@ static const struct vr_node *deepest_folder(const struct vr_node *src, const cha
 }
 
 static int add_missing(struct vr_residency *r, const struct vr_node *src, const char *dirpath,
-		       const struct vr_peer *p, struct vr_text *t, unsigned *failed)
+		       const struct vr_peer *p, struct lines *o)
 {
 	const struct res_source *s = src->source;
 	char srcpath[VR_SEAL_PATH_MAX], full[VR_SEAL_PATH_MAX + VR_MANIFEST_NAME_MAX + 2];
@@ -124,14 +187,13 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 
 		if (found && l.node == src) {
 			/* a file cannot hold its own digest: sha256sum -c fails it too */
-			vr_text_line(t, "FAILED", full + 1, "lists itself");
-			(*failed)++;
+			line(o, "FAILED", full + 1, "lists itself");
 		} else if (found && l.kind == VR_KIND_LINK &&
 			   !res_may_vouch(src, src->parent, l.node)) {
 			continue; /* another user's link: this source's owner may not vouch for it
 				   */
 		} else if (found && l.kind == VR_KIND_LINK) {
-			link_line(r, s->m, &s->m->entries[i], l.node, p, full + 1, t, failed);
+			link_line(r, s, &s->m->entries[i], l.node, p, full + 1, o);
 		} else if (!found || l.kind != VR_KIND_FILE || l.node->state == ST_FAILED ||
 			   l.node->state == ST_REMOVED) {
 			const struct vr_node *at = deepest_folder(src, s->m->entries[i].name);
@@ -139,8 +201,7 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
 			/* a name in another user's folder below: not this source's to promise */
 			if (at != src->parent && !res_may_vouch(src, src->parent, at))
 				continue;
-			vr_text_line(t, "MISSING", full + 1, detail);
-			(*failed)++;
+			line(o, "MISSING", full + 1, detail);
 		}
 	}
 	return 0;
@@ -151,7 +212,7 @@ static int add_missing(struct vr_residency *r, const struct vr_node *src, const 
  * (only a sealed file is read as a source): it fails the report rather than
  * leave the folder looking unchecked. [T]
  */
-static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *failed)
+static void link_sources(const struct vr_node *d, struct lines *o)
 {
 	static const char *const names[] = {VR_SUMS_NAME, VR_OMS_NAME, VR_B3SUMS_NAME};
 	char path[VR_SEAL_PATH_MAX];
@@ -160,10 +221,9 @@ static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *f
 		const struct vr_node *n = res_child(d, names[i]);
 
 		if (n && n->target && res_node_path(n, path, sizeof(path)) == 0) {
-			vr_text_line(t, "FAILED", path,
-				     "is a symbolic link: a source must be the file itself (cp -L "
-				     "copies what a link names)");
-			(*failed)++;
+			line(o, "FAILED", path,
+			     "is a symbolic link: a source must be the file itself (cp -L "
+			     "copies what a link names)");
 		}
 	}
 }
@@ -171,22 +231,22 @@ static void link_sources(const struct vr_node *d, struct vr_text *t, unsigned *f
 /* Walks D's subtree for sources, adding their MISSING lines; a folder P may not search is left
  * out with all below it (its files are SKIPPED too), so no name there is shown. [T] */
 static void missing_below(struct vr_residency *r, const struct vr_node *d, const char *dirpath,
-			  const struct vr_peer *p, struct vr_text *t, unsigned *failed)
+			  const struct vr_peer *p, struct lines *o)
 {
 	const struct vr_node *srcs[RES_SOURCES_MAX];
 	int k = res_sources_in(d, srcs);
 
 	for (int i = 0; i < k; i++)
 		if (srcs[i]->source->m && res_may_read(srcs[i], p))
-			add_missing(r, srcs[i], dirpath, p, t, failed);
-	link_sources(d, t, failed);
+			add_missing(r, srcs[i], dirpath, p, o);
+	link_sources(d, o);
 	for (const struct vr_node *c = d->children; c; c = c->next)
 		if (c->is_dir && res_may(c, p, 1))
-			missing_below(r, c, dirpath, p, t, failed);
+			missing_below(r, c, dirpath, p, o);
 }
 
-void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
-		      struct vr_text *t, unsigned *failed)
+static void walk(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
+		 struct lines *o)
 {
 	res_held(r);
 
@@ -194,29 +254,44 @@ void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const s
 
 	if (res_node_path(dir, dirpath, sizeof(dirpath)))
 		return;
-	missing_below(r, dir, dirpath, p, t, failed);
+	missing_below(r, dir, dirpath, p, o);
 	/* sources above the directory cover it too; a refused one fails it */
 	for (const struct vr_node *d = dir->parent; d; d = d->parent) {
 		const struct vr_node *srcs[RES_SOURCES_MAX];
 		int k = res_sources_in(d, srcs);
 
-		link_sources(d, t, failed);
+		link_sources(d, o);
 		for (int i = 0; i < k; i++) {
 			bool readable = res_may_read(srcs[i], p);
 
 			if (srcs[i]->source->m) {
 				if (readable)
-					add_missing(r, srcs[i], dirpath, p, t, failed);
+					add_missing(r, srcs[i], dirpath, p, o);
 			} else if (!res_may_vouch(srcs[i], d, dir)) {
 				continue; /* it could not vouch for DIR: its failure is not DIR's */
 			} else if (res_node_path(srcs[i], srcpath, sizeof(srcpath)) == 0) {
 				/* it fails what it covers, whoever asks; why, only to its readers
 				 */
-				vr_text_line(t, "FAILED", srcpath,
-					     readable ? srcs[i]->source->why
-						      : "refused (this user may not read why)");
-				(*failed)++;
+				line(o, "FAILED", srcpath,
+				     readable ? srcs[i]->source->why
+					      : "refused (this user may not read why)");
 			}
 		}
 	}
+}
+
+void res_expect_lines(struct vr_residency *r, const struct vr_node *dir, const struct vr_peer *p,
+		      struct vr_text *t, unsigned *failed)
+{
+	struct lines o = {.t = t, .failed = failed};
+
+	walk(r, dir, p, &o);
+}
+
+void res_expect_link_jobs(struct vr_residency *r, const struct vr_node *dir,
+			  const struct vr_peer *p, struct res_link_jobs *jobs)
+{
+	struct lines o = {.jobs = jobs};
+
+	walk(r, dir, p, &o);
 }

@@ -439,6 +439,7 @@ int vr_res_rename(struct vr_residency *r, const char *from, const char *to, unsi
 		res_scrub_removed(r, victim, c);
 	if (moved) {
 		res_reload_sources(r, moved, c);
+		res_check_moved(r, moved, c);
 		res_lock(r);
 		res_node_put(r, moved);
 		res_unlock(r);

@@ -178,6 +178,8 @@ struct vr_residency {
 	uint64_t leases, exports;				  /* [T] live, and ever made */
 	struct res_metrics *metrics;				  /* [T] counters since mount */
 	struct res_verify_run *runs; /* [T] verifies running now, each shared by its joiners */
+	unsigned bg_checks;	     /* [T] res_check_moved's threads running */
+	pthread_cond_t bg_done;	     /* signalled as the last of them ends */
 	/* metadata's host memory per user (meta.c) */
 	struct res_meta_user *meta; /* [T] */
 	size_t nmeta, capmeta;	    /* [T] */
@@ -409,6 +411,14 @@ void res_restage_commit(struct vr_residency *r, struct res_restage_list *l,
 void res_restage_free(struct res_restage_list *l);
 /* Re-reads the sources at or below N after N moved. No lock held. */
 void res_reload_sources(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
+/* expect_apply.c: after N moved, the files at or below it whose seals lack a digest a source
+ * there states (shards, BLAKE2b, BLAKE3; SHA-256 under sha256=off) are hashed and checked (a
+ * mismatch quarantined, audited) on a thread of their own, RES_BG_CHECKS_MAX at once (then on
+ * the caller's). No lock held. */
+#define RES_BG_CHECKS_MAX 4
+void res_check_moved(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
+/* Waits for those threads to end (the residency is being freed). */
+void res_bg_drain(struct vr_residency *r);
 
 /* export.c: leases */
 /* The device's info as vr_backend_info(), with the memory of removed files that revoked
@@ -527,6 +537,26 @@ struct res_bytes_job {
 /* Copies what E needs checked for bytes whose fs-verity digest is FSV into J; 0 or -ENOMEM
  * (J then holds nothing to free). [T] */
 int res_bytes_job_take(const struct res_expect *e, const uint8_t *fsv, struct res_bytes_job *j);
+/* The same for source S's entry EN. [T] */
+int res_bytes_job_of(const struct res_source *s, const struct vr_manifest_entry *en,
+		     const uint8_t *fsv, struct res_bytes_job *j);
+/* A listed name that is a link, to a sealed file, under a statement only bytes answer: the
+ * link's verdict is kept on LINK (its bytes_* fields), keyed by TARGET's fs-verity digest. */
+struct res_link_job {
+	struct vr_node *link, *target; /* referenced */
+	struct res_bytes_job j;
+};
+struct res_link_jobs {
+	struct res_link_job *v;
+	size_t n, cap;
+};
+/* The links verify's lines for DIR will follow as P, whose targets' bytes a shards or BLAKE2b
+ * statement lists: into JOBS (expect_lines.c). [T] */
+void res_expect_link_jobs(struct vr_residency *r, const struct vr_node *dir,
+			  const struct vr_peer *p, struct res_link_jobs *jobs);
+/* Hashes each job's target from its device bytes (its IO lock shared, the tree lock not held)
+ * and keeps the verdict on its link; frees JOBS. No lock held. */
+void res_link_jobs_run(struct vr_residency *r, struct res_link_jobs *jobs);
 void res_bytes_job_free(struct res_bytes_job *j);
 /* Checks N's device bytes against J and records the verdict in N (the tree lock taken for
  * that alone). IO held, tree lock not. Returns 0 (a verdict recorded) or the -errno of the
@@ -539,6 +569,8 @@ struct res_expect_counts {
 	uint64_t sources, sources_refused, checked;
 };
 void res_source_free(struct res_source *s);
+/* A refused source saying "out of memory", of KIND, for when none could be allocated. */
+struct res_source *res_source_oom(enum vr_manifest_kind kind);
 /* Sources one directory may hold: model.sig, SHA256SUMS, checksums.blake3. */
 #define RES_SOURCES_MAX 3
 /* The live sources in directory D (sealed model.sig, SHA256SUMS, checksums.blake3), in that

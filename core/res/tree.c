@@ -505,6 +505,7 @@ int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
 	r->root->gid = cfg->root_gid;
 	r->next_ino = 16;
 	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->bg_done, NULL);
 	*out = r;
 	return 0;
 }
@@ -541,6 +542,7 @@ void vr_res_free(struct vr_residency *r)
 {
 	if (!r)
 		return;
+	res_bg_drain(r); /* renamed files still being checked hold nodes */
 	free_subtree(r, r->root);
 	res_meta_free(r);
 	pthread_mutex_destroy(&r->lock);

@@ -603,6 +603,13 @@ int res_run_verify(struct vr_residency *r, struct vr_node *dir, const struct vr_
 	for (size_t i = 0; ret == 0 && i < count; i++)
 		verify_line(r, &list[i], c, &t, &failed);
 	if (ret == 0) {
+		/* links a shards or BLAKE2b statement lists: their targets' bytes hashed first */
+		struct res_link_jobs links = {0};
+
+		res_lock(r);
+		res_expect_link_jobs(r, dir, &p, &links);
+		res_unlock(r);
+		res_link_jobs_run(r, &links);
 		/* what the sources expect but is not there, and refused sources above */
 		res_lock(r);
 		res_expect_lines(r, dir, &p, &t, &failed);

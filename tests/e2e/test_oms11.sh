@@ -70,13 +70,48 @@ issue eku-only inter v3_eku_only -days 30
 issue nosign inter v3_nosign -days 30
 issue leaf521 inter v3_leaf -days 30
 issue rsa inter v3_leaf -days 30
-for c in root inter leaf expired eku-only nosign leaf521 rsa; do
+# validity at the signing time the bundle states, its leaf's notBefore (model_signing's rule):
+# roots and intermediates dated by `openssl ca` (-selfsign for a root), in the past
+# selfsigned NAME START END: a root valid from START to END
+selfsigned() {
+	key "$1" prime256v1
+	csr "$1"
+	openssl ca -batch -config "$PKI/ca.cnf" -selfsign -keyfile "$PKI/$1.key" -extensions v3_ca \
+		-in "$PKI/$1.csr" -out "$PKI/$1.pem" -notext -startdate "$2" -enddate "$3" 2> /dev/null
+}
+selfsigned oldroot 20170101000000Z 21000101000000Z  # valid then and now
+selfsigned pastroot 20190101000000Z 20220101000000Z # valid at 2020, expired now
+selfsigned deadroot 20190101000000Z 20191231000000Z # expired before 2020
+for c in oldinter pastinter deadinter lapsed backwards future early pastleaf deadleaf; do
+	key $c prime256v1
+done
+issue oldinter oldroot v3_ca -startdate 20190101000000Z -enddate 21000101000000Z
+issue pastinter pastroot v3_ca -startdate 20190101000000Z -enddate 21000101000000Z
+issue deadinter deadroot v3_ca -startdate 20190101000000Z -enddate 21000101000000Z
+# expired now, valid when it signed: accepted, as model_signing accepts it
+issue lapsed oldinter v3_leaf -startdate 20200101000000Z -enddate 20210101000000Z
+# its notAfter before its notBefore: expired at the signing time
+issue backwards oldinter v3_leaf -startdate 20210101000000Z -enddate 20200101000000Z
+# a signing time after now: no signature that exists was made then
+issue future oldinter v3_leaf -startdate 20900101000000Z -enddate 20990101000000Z
+# signed before its intermediate was valid
+issue early oldinter v3_leaf -startdate 20180601000000Z -enddate 20300101000000Z
+# its root expired since (accepted), or before it signed (refused)
+issue pastleaf pastinter v3_leaf -startdate 20200101000000Z -enddate 20300101000000Z
+issue deadleaf deadinter v3_leaf -startdate 20200101000000Z -enddate 20300101000000Z
+for c in root inter leaf expired eku-only nosign leaf521 rsa oldroot oldinter lapsed backwards \
+	future early pastleaf deadleaf; do
 	check "openssl made $c" test -s "$PKI/$c.pem"
 done
+check "openssl refuses the lapsed leaf now" \
+	bash -c "! openssl verify -CAfile '$PKI/oldroot.pem' -untrusted '$PKI/oldinter.pem' '$PKI/lapsed.pem' > /dev/null 2>&1"
+check "... and accepts it at its notBefore" \
+	bash -c "openssl verify -attime 1577836800 -CAfile '$PKI/oldroot.pem' -untrusted '$PKI/oldinter.pem' '$PKI/lapsed.pem' > /dev/null"
 check "openssl itself validates the leaf's chain" \
 	bash -c "openssl verify -CAfile '$PKI/root.pem' -untrusted '$PKI/inter.pem' '$PKI/leaf.pem' > /dev/null"
 mkdir -p "$WORK/trust"
 cp "$PKI/root.pem" "$WORK/trust/root.pem"
+for r in oldroot pastroot deadroot; do cp "$PKI/$r.pem" "$WORK/trust/"; done
 openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/k256.pem" 2> /dev/null
 openssl pkey -in "$WORK/k256.pem" -pubout -out "$WORK/trust/k256.pem"
 
@@ -104,6 +139,11 @@ signed ekuonly "$PKI/eku-only.key" --cert "$PKI/eku-only.pem" --chain "$PKI/inte
 signed p521 "$PKI/leaf521.key" --cert "$PKI/leaf521.pem" --chain "$PKI/inter.pem"
 signed rsaleaf "$PKI/rsa.key" --cert "$PKI/rsa.pem" --chain "$PKI/inter.pem"
 signed expired "$PKI/expired.key" --cert "$PKI/expired.pem" --chain "$PKI/inter.pem"
+for c in lapsed backwards future early; do
+	signed $c "$PKI/$c.key" --cert "$PKI/$c.pem" --chain "$PKI/oldinter.pem"
+done
+signed pastleaf "$PKI/pastleaf.key" --cert "$PKI/pastleaf.pem" --chain "$PKI/pastinter.pem"
+signed deadleaf "$PKI/deadleaf.key" --cert "$PKI/deadleaf.pem" --chain "$PKI/deadinter.pem"
 signed nosign "$PKI/nosign.key" --cert "$PKI/nosign.pem" --chain "$PKI/inter.pem"
 signed nointer "$PKI/leaf.key" --cert "$PKI/leaf.pem"
 signed wrongkey "$WORK/k256.pem" --cert "$PKI/leaf.pem" --chain "$PKI/inter.pem"
@@ -130,8 +170,10 @@ TRUST=$WORK/trust
 check "mount with a root certificate and a key in trust=" mount_vr "capacity=256M,trust=$WORK/trust"
 
 # 1. certificate mode: a leaf through its intermediate to the trusted root
-# (P-384, P-384 with the root in the chain, P-256 with codeSigning alone, P-521)
-for m in chain chainroot ekuonly p521; do
+# (P-384, P-384 with the root in the chain, P-256 with codeSigning alone, P-521); a leaf expired
+# now but valid when it signed, a root expired since the leaf signed (checked at the leaf's
+# notBefore, as model_signing checks them)
+for m in chain chainroot ekuonly p521 lapsed pastleaf; do
 	check "cp -r a model signed with a certificate ($m)" cp -r "$WORK/$m" "$MNT/$m"
 	check "verify passes ($m)" passes $m
 	check "its weights are OK ($m)" has_line $m "^OK $m/weights.bin sha256:"
@@ -155,7 +197,12 @@ refused() {
 }
 export -f tool
 export BIN WORK TRUST
-refused expired "certificate has expired"
+# a leaf of 2020 through a root and an intermediate made today: not valid when the leaf signed
+refused expired "certificate is not yet valid at the signing time the bundle states"
+refused backwards "certificate has expired at the signing time the bundle states .*depth 0 of"
+refused future "the leaf is not valid yet .its notBefore, the signing time the bundle states, is after now."
+refused early "certificate is not yet valid at the signing time the bundle states .*depth 1 of"
+refused deadleaf "certificate has expired at the signing time the bundle states .*depth 2 of"
 refused nosign "not for signing"
 refused nointer "unable to get local issuer certificate"
 refused wrongkey "does not verify with the signing certificate"
