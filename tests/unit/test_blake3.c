@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -258,7 +259,9 @@ struct reader {
 	pthread_mutex_t lock;
 	pthread_t seen[8];
 	int nseen;
-	int bad; /* a read out of range, or of a length the hasher should not ask for */
+	int bad;	     /* a read out of range, or of a length the hasher should not ask for */
+	bool wait_for_two;   /* each read waits (5 s at most) until two threads have read */
+	pthread_cond_t more; /* a thread read for the first time */
 };
 
 static int read_buf(void *ctx, uint64_t off, void *out, size_t len)
@@ -272,6 +275,17 @@ static int read_buf(void *ctx, uint64_t off, void *out, size_t len)
 		known = known || pthread_equal(r->seen[i], me);
 	if (!known && r->nseen < 8)
 		r->seen[r->nseen++] = me;
+	if (!known)
+		pthread_cond_broadcast(&r->more);
+	/* so a second thread reads before the first takes every piece, however busy the
+	 * machine: the check below then fails only if no second thread reads at all */
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (r->wait_for_two && r->nseen < 2)
+		if (pthread_cond_timedwait(&r->more, &r->lock, &until) == ETIMEDOUT)
+			r->wait_for_two = false; /* one thread alone: the check fails, once */
 	if (off > r->len || len > r->len - off || len == 0 || len > (2u << 20))
 		r->bad++;
 	pthread_mutex_unlock(&r->lock);
@@ -308,9 +322,13 @@ static void test_read(void)
 		vr_blake3_update(&h, buf, sizes[i]);
 		vr_blake3_final(&h, ref, sizeof(ref));
 		for (unsigned t = 0; t < 5; t++) {
-			struct reader r = {.buf = buf, .len = sizes[i], .fail_at = UINT64_MAX};
+			struct reader r = {.buf = buf,
+					   .len = sizes[i],
+					   .fail_at = UINT64_MAX,
+					   .wait_for_two = sizes[i] >= (5 << 20) && t >= 2};
 
 			pthread_mutex_init(&r.lock, NULL);
+			pthread_cond_init(&r.more, NULL);
 			memset(out, 0, sizeof(out));
 			CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, sizes[i], t, out), 0);
 			CHECK_MEM(out, ref, sizeof(ref));
@@ -318,6 +336,7 @@ static void test_read(void)
 			if (sizes[i] >= (5 << 20) && t >= 2)
 				CHECK(r.nseen >= 2); /* the pieces were read on several threads */
 			pthread_mutex_destroy(&r.lock);
+			pthread_cond_destroy(&r.more);
 		}
 	}
 	/* a failing read anywhere is the answer, on any thread */
@@ -327,11 +346,13 @@ static void test_read(void)
 		    .buf = buf, .len = (9 << 20) + 7, .fail_at = fails[i], .fail_err = -EIO};
 
 		pthread_mutex_init(&r.lock, NULL);
+		pthread_cond_init(&r.more, NULL);
 		CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, r.len, 3, out), -EIO);
 		r.len = 700;
 		r.fail_err = -ENXIO;
 		if (fails[i] < r.len)
 			CHECK_EQ(vr_blake3_parallel_read(read_buf, &r, r.len, 3, out), -ENXIO);
+		pthread_cond_destroy(&r.more);
 		pthread_mutex_destroy(&r.lock);
 	}
 	free(buf);

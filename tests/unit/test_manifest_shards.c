@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ struct src {
 	pthread_mutex_t lock;
 	pthread_t seen[4];
 	int nseen;
+	bool wait_for_two;   /* each read waits (5 s at most) until two threads have read */
+	pthread_cond_t more; /* a thread read for the first time */
 };
 
 static int read_src(void *ctx, uint64_t off, void *buf, size_t len)
@@ -40,6 +43,17 @@ static int read_src(void *ctx, uint64_t off, void *buf, size_t len)
 		known = known || pthread_equal(s->seen[i], me);
 	if (!known && s->nseen < 4)
 		s->seen[s->nseen++] = me;
+	if (!known)
+		pthread_cond_broadcast(&s->more);
+	/* so a second thread reads before the first takes every piece, however busy the
+	 * machine: the check below then fails only if no second thread reads at all */
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	while (s->wait_for_two && s->nseen < 2)
+		if (pthread_cond_timedwait(&s->more, &s->lock, &until) == ETIMEDOUT)
+			s->wait_for_two = false; /* one thread alone: the check fails, once */
 	pthread_mutex_unlock(&s->lock);
 	if (off > s->len || len > s->len - off)
 		return -EFAULT;
@@ -132,9 +146,14 @@ static void test_shards(void)
 			struct vr_manifest m = {
 			    .kind = VR_MANIFEST_OMS, .hash = hashes[h], .shard_size = SHARD};
 			struct vr_manifest_entry e;
-			struct src s = {.p = data, .len = sizes[z], .fail_at = UINT64_MAX};
+			struct src s = {.p = data,
+					.len = sizes[z],
+					.fail_at = UINT64_MAX,
+					.wait_for_two =
+					    sizes[z] > 8 * SHARD && vr_cpu_count() >= 2};
 
 			pthread_mutex_init(&s.lock, NULL);
+			pthread_cond_init(&s.more, NULL);
 			make_entry(hashes[h], data, sizes[z], &e);
 			CHECK_EQ(check(&m, &e, &s, why), 0);
 			/* more than 8 MiB on two CPUs or more: read on several threads */
@@ -152,6 +171,7 @@ static void test_shards(void)
 			CHECK(strstr(why, "where the shards list") != NULL);
 			free(e.shards);
 			pthread_mutex_destroy(&s.lock);
+			pthread_cond_destroy(&s.more);
 		}
 	}
 	free(data);
@@ -164,10 +184,12 @@ static void test_whole_blake3(void)
 	uint8_t *data = malloc(len);
 	struct vr_manifest m = {.kind = VR_MANIFEST_OMS, .hash = VR_HASH_BLAKE3};
 	struct vr_manifest_entry e = {0};
-	struct src s = {.p = data, .len = len, .fail_at = UINT64_MAX};
+	struct src s = {
+	    .p = data, .len = len, .fail_at = UINT64_MAX, .wait_for_two = vr_cpu_count() >= 2};
 	char why[VR_WHY_MAX];
 
 	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.more, NULL);
 	rng_state = 0xb3;
 	for (uint64_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(rng() >> 56);
@@ -182,6 +204,7 @@ static void test_whole_blake3(void)
 	s.fail_at = 5 * SHARD;
 	CHECK_EQ(check(&m, &e, &s, why), -EIO);
 	pthread_mutex_destroy(&s.lock);
+	pthread_cond_destroy(&s.more);
 	free(data);
 }
 
