@@ -193,7 +193,7 @@ static int take_digests(struct vr_residency *r, struct vr_node *n, struct vr_sea
 	if (r->cfg.sha256_off) {
 		res_lock(r);
 		res_expect_of(n, NULL, NULL, &e);
-		s->no_sha256 = !e.covered && !r->cfg.expect_require;
+		s->no_sha256 = !e.need_sha256 && !r->cfg.expect_require;
 		res_unlock(r);
 	}
 	ret = digest_both(n, s->no_sha256 ? NULL : s->sha256, s->fsverity, tm);
@@ -256,8 +256,9 @@ static int sign_in_place(struct vr_residency *r, struct vr_node *n, struct vr_se
 		if (ret == 0)
 			ret = res_place_seal(r, n, s, &e);
 	}
-	if (ret == 0 && s->no_sha256 && e.covered) {
-		/* a source arrived meanwhile: take the SHA-256 after all, then place again */
+	if (ret == 0 && s->no_sha256 && e.need_sha256) {
+		/* a SHA-256 source arrived meanwhile: take the SHA-256 after all, then place again
+		 */
 		res_unlock(r);
 		ret = vr_dev_sha256(n->dev, s->sha256);
 		s->no_sha256 = ret != 0;

@@ -192,6 +192,8 @@ static void expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t
 				bytes_verdict(n, srcs[i], en, fsv, e);
 				continue;
 			}
+			if (!is_b3 && !sha)
+				e->need_sha256 = true; /* the caller takes it (sha256=off) */
 			if (is_b3 && !b3) {
 				/* its digest is not known yet: the caller takes it, then asks again
 				 */

@@ -189,12 +189,12 @@ static void recheck(struct vr_residency *r, struct vr_node *f, struct applied_li
 
 	if (sealed)
 		res_expect_of_seal(f, f->seal, &e);
-	if (sealed && ((f->seal->no_sha256 && e.covered) || e.need_blake3 || e.need_bytes)) {
+	if (sealed && (e.need_sha256 || e.need_blake3 || e.need_bytes)) {
 		/* a digest a source states is not in the seal (sha256=off, a BLAKE3): taken
-		 * after the tree lock is dropped, then checked; under sha256=off a file a source
-		 * names gets its SHA-256 too */
-		note_unhashed(l, f, f->seal->no_sha256, e.need_blake3, e.need_bytes);
-	} else if (sealed && f->seal->no_sha256) {
+		 * after the tree lock is dropped, then checked; a SHA-256 only where a source
+		 * states one */
+		note_unhashed(l, f, e.need_sha256, e.need_blake3, e.need_bytes);
+	} else if (sealed && f->seal->no_sha256 && !e.covered && !e.mismatch) {
 		return; /* no source names it: nothing to compare */
 	} else if (sealed) {
 		int ret = res_place_seal(r, f, f->seal, &e);
@@ -348,8 +348,8 @@ static void unhashed_below(struct vr_node *n, struct applied_list *l)
 	if (n->target || n->state != ST_SEALED || !n->seal)
 		return;
 	res_expect_of_seal(n, n->seal, &e);
-	if ((n->seal->no_sha256 && e.covered) || e.need_blake3 || e.need_bytes)
-		note_unhashed(l, n, n->seal->no_sha256, e.need_blake3, e.need_bytes);
+	if (e.need_sha256 || e.need_blake3 || e.need_bytes)
+		note_unhashed(l, n, e.need_sha256, e.need_blake3, e.need_bytes);
 }
 
 /* A rename's files to hash, on a thread of their own. */

@@ -510,6 +510,10 @@ struct res_expect {
 	/* a checksums.blake3 that may vouch for it names it, and its BLAKE3 is not known yet
 	 * (not given): that source is left out until it is */
 	bool need_blake3;
+	/* a source that may vouch for it names it with a SHA-256, and its SHA-256 is not known
+	 * (not given: sealed under sha256=off): counted as covering it until the caller takes
+	 * the SHA-256 and asks again. A BLAKE3, shards or BLAKE2b source needs none */
+	bool need_sha256;
 	/* a source whose owner may not vouch for this file names other bytes: reported by
 	 * verify, never acted on */
 	const struct vr_node *disputed;

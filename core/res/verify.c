@@ -102,7 +102,7 @@ static int take_missing(struct vr_residency *r, struct vr_node *n, struct check 
 	res_lock(r);
 	if (n->state == ST_SEALED && n->seal) {
 		res_expect_of_seal(n, n->seal, &e);
-		need_sha = n->seal->no_sha256 && (e.covered || e.need_blake3);
+		need_sha = n->seal->no_sha256 && e.need_sha256;
 		need_b3 = e.need_blake3;
 	}
 	res_unlock(r);

@@ -129,7 +129,7 @@ check "nobody's source gone" nob rm "$MNT/shared/checksums.blake3"
 (cd "$WORK" && cp w.orig w.bin && b3sum w.bin > "$WORK/root-b3" && rm w.bin)
 check "root's own checksums.blake3 vouches for root's file" bash -c "cp '$WORK/root-b3' '$MNT/shared/checksums.blake3' && grep -q '\"kind\":[[:space:]]*\"blake3sums\"' '$MNT/shared/w.bin.seal'"
 
-# sha256=off: the BLAKE3 is taken all the same, and the SHA-256 of what a source names
+# sha256=off: the BLAKE3 is taken all the same; a SHA-256 only where a source states one
 check "unmount" unmount_vr
 check "mount with sha256=off" mount_vr "capacity=256M,sha256=off"
 tree "$WORK/off"
@@ -137,6 +137,7 @@ check "cp -r of a tree" cp -r "$WORK/off" "$MNT/off"
 check "verify passes" bash -c "cat '$MNT/off/verify' > /dev/null"
 check "the seal has the BLAKE3" grep -q "\"blake3\":[[:space:]]*\"$(b3sum --no-names "$WORK/off/c.txt")\"" "$MNT/off/c.txt.seal"
 check "and names its source" grep -q '"kind":[[:space:]]*"blake3sums"' "$MNT/off/c.txt.seal"
+check "and no SHA-256: no source states one" grep -q '"sha256":[[:space:]]*null' "$MNT/off/c.txt.seal"
 check "a file no source names has neither" bash -c "echo x > '$MNT/x' && grep -q '\"sha256\":[[:space:]]*null' '$MNT/x.seal' && ! grep -q blake3 '$MNT/x.seal'"
 check "unmount" unmount_vr
 

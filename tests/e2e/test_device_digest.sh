@@ -57,4 +57,30 @@ for mode in ${VR_DD_MODES:-blake3 both fsverity}; do
 	check "$mode: audited" audit_has seal_verification_failed d/m.bin
 	check "$mode: unmount" unmount_vr
 done
+
+# a model signed by shards (OMS 1.1) under sha256=off and device_digest=blake3: no SHA-256 of a
+# whole file is taken (the statement states none); each shard is checked from the bytes at the
+# seal and at every verify, and a changed byte in one is named
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/k.pem" 2> /dev/null
+openssl pkey -in "$WORK/k.pem" -pubout -out "$WORK/pub.pem"
+mkdir -p "$WORK/model"
+cp "$WORK/m.bin" "$WORK/model/w.bin"
+cp "$WORK/small.bin" "$WORK/model/s.bin"
+check "sign by shards" /usr/bin/python3 "$(dirname "$0")/oms_sign.py" "$WORK/k.pem" "$WORK/model" \
+	--shards 1000000 --out "$WORK/model/model.sig"
+rm -rf "$VRAM"
+check "mount: sha256=off, device_digest=blake3" \
+	mount_vr "capacity=32M,mock_vram=$VRAM,sha256=off,device_digest=blake3,trust=$WORK/pub.pem"
+check "cp -r of the signed model" cp -r "$WORK/model" "$MNT/m"
+check "its seal has no SHA-256" grep -q '"sha256":[[:space:]]*null' "$MNT/m/w.bin.seal"
+check "and names the signature" grep -q '"kind":[[:space:]]*"oms"' "$MNT/m/w.bin.seal"
+check "verify passes" grep -qxF "OK m/w.bin blake3:$(b3 "$WORK/m.bin")" "$MNT/m/verify"
+# a byte of shard 1 (bytes 1000000-1999999; the mock's first 1 MiB chunk) changed in device memory: the seal's BLAKE3 and
+# the shard both differ; the BLAKE3 is checked first
+hit=$(grep -obUa 'DEVICE-DIGEST-MARKER' "$VRAM"/chunk-* | head -1)
+printf 'Q' | dd of="${hit%%:*}" bs=1 seek=$(($(echo "$hit" | cut -d: -f2) + 1020000)) \
+	conv=notrunc status=none
+check "verify fails, naming the BLAKE3" grep -qxF \
+	"FAILED m/w.bin blake3 of device memory differs from the seal" <(cat "$MNT/m/verify" 2> /dev/null)
+check "unmount" unmount_vr
 finish

@@ -416,16 +416,29 @@ static void test_sha256_off(struct vr_residency *r)
 	CHECK(!s.no_sha256);
 	CHECK_STR(s.expected.source, "p/SHA256SUMS");
 	CHECK_EQ(load_str(r, "/p/f", "abz"), -EIO);
-	/* a checksums.blake3: its BLAKE3 taken, and the SHA-256 of what it names too */
+	/* a checksums.blake3: its BLAKE3 taken, and no SHA-256 (no source states one) */
 	CHECK_EQ(vr_res_mkdir(r, "/q", 0755, &me), 0);
 	CHECK_EQ(load_str(r, "/q/g", "abc"), 0);
 	CHECK_EQ(load_str(r, "/q/checksums.blake3", ABC_B3 "  g\n" ABC_B3 "  h\n"), 0);
 	CHECK_EQ(seal_of(r, "/q/g", &s), 0);
-	CHECK(!s.no_sha256 && s.has_blake3);
+	CHECK(s.no_sha256 && s.has_blake3);
 	CHECK_STR(s.expected.kind, "blake3sums");
 	CHECK_EQ(load_str(r, "/q/h", "abc"), 0);
 	CHECK_EQ(seal_of(r, "/q/h", &s), 0);
+	CHECK(s.no_sha256 && s.has_blake3);
+	CHECK_STR(s.expected.kind, "blake3sums");
+	CHECK(report_has(r, "/q", "OK q/h ", NULL));
+	/* ... but a SHA256SUMS above that names it too gets its SHA-256 compared: one that
+	 * differs refuses the file though the nearer BLAKE3 agrees */
+	CHECK_EQ(vr_res_mkdir(r, "/q2", 0755, &me), 0);
+	CHECK_EQ(vr_res_mkdir(r, "/q2/sub", 0755, &me), 0);
+	CHECK_EQ(load_str(r, "/q2/SHA256SUMS", ABC_SHA "  sub/j\n" ABC_B3 "  sub/k\n"), 0);
+	CHECK_EQ(load_str(r, "/q2/sub/checksums.blake3", ABC_B3 "  j\n" ABC_B3 "  k\n"), 0);
+	CHECK_EQ(load_str(r, "/q2/sub/j", "abc"), 0);
+	CHECK_EQ(seal_of(r, "/q2/sub/j", &s), 0);
 	CHECK(!s.no_sha256 && s.has_blake3);
+	CHECK_EQ(load_str(r, "/q2/sub/k", "abc"), -EIO);
+	CHECK(report_has(r, "/q2", "FAILED q2/sub/k sha256 differs from q2/SHA256SUMS\n", NULL));
 	CHECK_EQ(load_str(r, "/q/i", "abc"), 0); /* not named: neither */
 	CHECK_EQ(seal_of(r, "/q/i", &s), 0);
 	CHECK(s.no_sha256 && !s.has_blake3);
