@@ -428,6 +428,14 @@ static void test_sha256_off(struct vr_residency *r)
 	CHECK(s.no_sha256 && s.has_blake3);
 	CHECK_STR(s.expected.kind, "blake3sums");
 	CHECK(report_has(r, "/q", "OK q/h ", NULL));
+	/* a checksums.blake3 that arrives naming other bytes for a file sealed with its BLAKE3
+	 * and no SHA-256 quarantines it at once */
+	CHECK_EQ(load_str(r, "/q/b3.new", ABC_SHA "  g\n"), 0);
+	uint64_t quarantined = status_number(r, "quarantined");
+
+	CHECK_EQ(vr_res_rename(r, "/q/b3.new", "/q/checksums.blake3", 0, &me), 0);
+	CHECK_EQ(status_number(r, "quarantined"), quarantined + 1); /* before any open */
+	CHECK_EQ(slurp(r, "/q/g", buf, sizeof(buf)), -EIO);
 	/* ... but a SHA256SUMS above that names it too gets its SHA-256 compared: one that
 	 * differs refuses the file though the nearer BLAKE3 agrees */
 	CHECK_EQ(vr_res_mkdir(r, "/q2", 0755, &me), 0);
