@@ -13,21 +13,46 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void vr_fake_cuda_fail(const char *call, unsigned nth, int make_sticky);
 void vr_fake_cuda_reset(void);
 
+/*
+ * A slow hash thread (the link wraps libcrypto's update): while SLOW_HASH is
+ * set, each large piece waits a little first, so a writer laps the hasher and
+ * a slot handed out again before its piece was hashed changes the seal.
+ */
+static atomic_bool slow_hash;
+int __real_EVP_DigestUpdate(void *ctx, const void *data, size_t len);
+int __wrap_EVP_DigestUpdate(void *ctx, const void *data, size_t len);
+int __wrap_EVP_DigestUpdate(void *ctx, const void *data, size_t len)
+{
+	if (len >= (1 << 20) && atomic_load(&slow_hash))
+		usleep(50000);
+	return __real_EVP_DigestUpdate(ctx, data, len);
+}
+
 static struct vr_caller me = {.uid = 0, .gid = 0, .pid = 1, .tgid = 1};
 
-/* Bytes no two 4 KiB blocks of which are alike, different for each SEED. */
+/* Bytes no two pieces of which are alike (splitmix64 of the position), different for each
+ * SEED. */
 static void pattern(uint8_t *p, size_t n, unsigned seed)
 {
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(i * 7 + i / 4096 + seed * 13);
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t z = (i / 8 + seed * 0x100000000ull) * 0x9e3779b97f4a7c15ull;
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		memcpy(p + i, &z, n - i < 8 ? n - i : 8);
+	}
 }
 
 /* A read, a digest and a resize right after staged writes all see them; more pieces than
@@ -89,6 +114,8 @@ static int staged_load(struct vr_residency *r, const char *path, const uint8_t *
 
 	if (ret)
 		return ret;
+	/* as the import: the memory taken first */
+	CHECK_EQ(vr_res_fallocate(r, h, VR_FALLOC_KEEP_SIZE, 0, len, &me), 0);
 	ret = vr_res_stage_open(r, h, &s);
 	CHECK_EQ(ret, 0);
 	for (size_t off = 0; off < len && ret == 0;) {
@@ -212,7 +239,9 @@ static void loads(struct vr_residency *r)
 
 	pattern(data, len, 2);
 	CHECK_EQ(cp_load(r, "/cp", data, len), 0);
+	atomic_store(&slow_hash, true);
 	CHECK_EQ(staged_load(r, "/staged", data, len), 0);
+	atomic_store(&slow_hash, false);
 	same_seal(r, "/staged", "/cp", data, len);
 	for (int i = 0; i < 4; i++) {
 		jobs[i] = (struct job){.r = r, .data = data, .len = len - (size_t)i * 999};
