@@ -70,6 +70,45 @@ int vr_dev_write(struct vr_dev_file *f, uint64_t off, const void *buf, size_t le
 	return f->backend->ops->write(f->backend->ctx, f, off, buf, len);
 }
 
+int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out)
+{
+	struct vr_backend *b = f->backend;
+	struct vr_dev_stage *s;
+	int ret;
+
+	if (!b->ops->stage_new)
+		return -EOPNOTSUPP;
+	ret = b->ops->stage_new(b->ctx, f, &s);
+	if (ret == 0) {
+		s->file = f;
+		*out = s;
+	}
+	return ret;
+}
+
+int vr_dev_stage_slot(struct vr_dev_stage *s, void **buf, size_t *cap)
+{
+	struct vr_backend *b = s->file->backend;
+
+	return b->ops->stage_slot(b->ctx, s, buf, cap);
+}
+
+int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len)
+{
+	struct vr_backend *b = s->file->backend;
+
+	return b->ops->stage_write(b->ctx, s, off, len);
+}
+
+int vr_dev_stage_free(struct vr_dev_stage *s)
+{
+	if (!s)
+		return 0;
+	struct vr_backend *b = s->file->backend;
+
+	return b->ops->stage_free(b->ctx, s);
+}
+
 int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
 {
 	return f->backend->ops->read(f->backend->ctx, f, off, buf, len);

@@ -61,6 +61,17 @@ struct vr_dev_file {
 };
 
 /*
+ * Pinned staging a backend lends one writer of a file (the CUDA backend's):
+ * the writer fills a slot in place (a read(2) straight into it, a hash over
+ * it), then queues the slot's upload and takes the next one, so a byte is
+ * copied once by the CPU and several slots are in flight. Each backend embeds
+ * this header first in its own struct.
+ */
+struct vr_dev_stage {
+	struct vr_dev_file *file; /* set by vr_dev_stage_new: the file it uploads into */
+};
+
+/*
  * Concurrency contract (every backend keeps it; tests/unit/test_backend.c
  * checks the cross-file part):
  *  - open and close run alone: no other call on the backend is in flight.
@@ -128,6 +139,17 @@ struct vr_backend_ops {
 	 * takes (closing them when it fails); default -EOPNOTSUPP */
 	int (*adopt)(void *ctx, struct vr_dev_export *from, uint64_t size,
 		     struct vr_dev_file **out);
+	/* optional: staging lent to F's writer (struct vr_dev_stage); default -EOPNOTSUPP:
+	 * the caller writes from its own buffer instead */
+	int (*stage_new)(void *ctx, struct vr_dev_file *f, struct vr_dev_stage **out);
+	/* the next slot to fill (*BUF, *CAP bytes), once its last upload is done */
+	int (*stage_slot)(void *ctx, struct vr_dev_stage *s, void **buf, size_t *cap);
+	/* queues the upload of the first LEN bytes of the slot last given to OFF of the file
+	 * (inside its size); ordered before the file's later reads, digests and resizes */
+	int (*stage_write)(void *ctx, struct vr_dev_stage *s, uint64_t off, size_t len);
+	/* waits for every upload queued through S and gives it back; returns their first
+	 * error (the staged bytes may not all be on the device) */
+	int (*stage_free)(void *ctx, struct vr_dev_stage *s);
 	/* scrubs (zeroes) and frees; returns the scrub's error, but frees regardless */
 	int (*file_free)(void *ctx, struct vr_dev_file *f);
 };
@@ -217,6 +239,18 @@ int vr_dev_keep(struct vr_dev_file *f, struct vr_dev_export *out);
  * file), -ENOSPC or -errno. */
 int vr_dev_adopt(struct vr_backend *b, struct vr_dev_export *from, uint64_t size,
 		 struct vr_dev_file **out);
+/* Pinned staging for F's writer (struct vr_dev_stage); returns 0, -EOPNOTSUPP (the backend
+ * lends none: write from a buffer of one's own), -ENOMEM or -errno. */
+int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out);
+/* The next slot to fill, once its previous upload is done; returns 0 or -errno (an upload
+ * failed). */
+int vr_dev_stage_slot(struct vr_dev_stage *s, void **buf, size_t *cap);
+/* Queues the upload of LEN bytes of the slot last given to OFF of the stage's file; returns
+ * 0, -EINVAL or -EIO. */
+int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len);
+/* Waits for the stage's uploads and gives it back; NULL is fine. Returns 0 or their first
+ * -errno. */
+int vr_dev_stage_free(struct vr_dev_stage *s);
 /* Scrubs and frees; NULL is fine. Returns 0 or the scrub's -errno (memory is freed anyway). */
 int vr_dev_file_free(struct vr_dev_file *f);
 

@@ -80,6 +80,15 @@ struct vr_sha256_async;
 int vr_sha256_async_new(struct vr_sha256_async **out);
 /* Queues a copy of LEN bytes; returns 0, -ENOMEM, or a hashing error seen earlier. */
 int vr_sha256_async_feed(struct vr_sha256_async *a, const void *data, size_t len);
+/*
+ * Queues LEN bytes at DATA without a copy (a pinned staging slot hashed in
+ * place): they must stay as they are until vr_sha256_async_wait(TICKET)
+ * returned. Returns 0 or a hashing error seen earlier (nothing queued).
+ */
+int vr_sha256_async_feed_ref(struct vr_sha256_async *a, const void *data, size_t len,
+			     uint64_t *ticket);
+/* Waits until the piece TICKET names is hashed (or skipped after an error). */
+void vr_sha256_async_wait(struct vr_sha256_async *a, uint64_t ticket);
 /* Waits for every queued piece and writes the digest; returns 0 or -errno. */
 int vr_sha256_async_final(struct vr_sha256_async *a, uint8_t out[VR_DIGEST_SIZE]);
 /* Stops the thread (discarding what is queued) and frees; NULL is fine. */

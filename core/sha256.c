@@ -53,7 +53,8 @@ void vr_sha256_stream_free(struct vr_sha256_stream *s)
 }
 
 struct async_piece {
-	uint8_t *data;
+	uint8_t *data;	 /* the piece's copy */
+	const void *ref; /* or the caller's bytes, hashed in place (feed_ref) */
 	size_t len, cap;
 };
 
@@ -64,6 +65,7 @@ struct vr_sha256_async {
 	pthread_cond_t more, room;
 	struct async_piece q[VR_SHA_ASYNC_DEPTH]; /* [head, head+count) wait or are hashed */
 	size_t head, count;			  /* under LOCK */
+	uint64_t fed, hashed;			  /* under LOCK: pieces queued, and done */
 	bool closing;				  /* under LOCK: no more pieces come */
 	int err;				  /* under LOCK: the first hashing error */
 };
@@ -84,14 +86,17 @@ static void *async_worker(void *arg)
 		bool skip = a->err != 0;
 
 		pthread_mutex_unlock(&a->lock);
-		int ret = skip ? 0 : vr_sha256_stream_update(a->st, p->data, p->len);
+		int ret =
+		    skip ? 0 : vr_sha256_stream_update(a->st, p->ref ? p->ref : p->data, p->len);
 
 		pthread_mutex_lock(&a->lock);
 		if (ret && !a->err)
 			a->err = ret;
 		a->head = (a->head + 1) % VR_SHA_ASYNC_DEPTH;
 		a->count--;
-		pthread_cond_signal(&a->room);
+		a->hashed++;
+		/* a feeder waits for room, a lender of bytes for its piece */
+		pthread_cond_broadcast(&a->room);
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -148,12 +153,44 @@ int vr_sha256_async_feed(struct vr_sha256_async *a, const void *data, size_t len
 		p->cap = len;
 	}
 	memcpy(p->data, data, len);
+	p->ref = NULL;
 	p->len = len;
 	pthread_mutex_lock(&a->lock);
 	a->count++;
+	a->fed++;
 	pthread_cond_signal(&a->more);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+int vr_sha256_async_feed_ref(struct vr_sha256_async *a, const void *data, size_t len,
+			     uint64_t *ticket)
+{
+	struct async_piece *p;
+	int ret;
+
+	pthread_mutex_lock(&a->lock);
+	while (a->count == VR_SHA_ASYNC_DEPTH)
+		pthread_cond_wait(&a->room, &a->lock);
+	ret = a->err;
+	if (ret == 0) {
+		p = &a->q[(a->head + a->count) % VR_SHA_ASYNC_DEPTH];
+		p->ref = data;
+		p->len = len;
+		a->count++;
+		*ticket = ++a->fed;
+		pthread_cond_signal(&a->more);
+	}
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+void vr_sha256_async_wait(struct vr_sha256_async *a, uint64_t ticket)
+{
+	pthread_mutex_lock(&a->lock);
+	while (a->hashed < ticket)
+		pthread_cond_wait(&a->room, &a->lock);
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Ends the worker after it hashed what is queued (DISCARD: what is queued is dropped). */

@@ -251,7 +251,7 @@ static void fill_info(struct cuda *c, const struct cudaDeviceProp *prop)
 
 /*
  * Opens device P->device: finds it, checks the policy and the driver's VMM
- * calls, takes the digest scratch and the budget, then the upload ring.
+ * calls, takes the digest scratch and the budget, then the pool of pinned staging.
  * Anything that fails undoes what was done (cuda_close).
  */
 static int cuda_open(const struct vr_backend_params *p, void **ctx)
@@ -269,7 +269,8 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	c->device = p->device;
 	c->audit = p->audit;
 	pthread_mutex_init(&c->acct, NULL);
-	pthread_mutex_init(&c->ring, NULL);
+	pthread_mutex_init(&c->stages, NULL);
+	pthread_cond_init(&c->stage_back, NULL);
 	pthread_mutex_init(&c->scratch_lock, NULL);
 	ret = cuda_select_dev(c);
 	if (ret)
@@ -287,7 +288,7 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	if (ret)
 		goto fail;
 	fill_info(c, &prop);
-	ret = cuda_ring_open(c);
+	ret = cuda_stages_open(c);
 	if (ret)
 		goto fail;
 	int drv_v = 0, rt_v = 0;
@@ -313,12 +314,13 @@ static void cuda_close(void *ctx)
 	struct cuda *c = ctx;
 
 	if (cuda_select_dev(c) == 0) {
-		cuda_ring_close(c);
+		cuda_stages_close(c);
 		if (c->scratch_mem)
 			cudaFree(c->scratch_mem);
 	}
 	pthread_mutex_destroy(&c->acct);
-	pthread_mutex_destroy(&c->ring);
+	pthread_mutex_destroy(&c->stages);
+	pthread_cond_destroy(&c->stage_back);
 	pthread_mutex_destroy(&c->scratch_lock);
 	free(c);
 }
@@ -351,5 +353,9 @@ const struct vr_backend_ops vr_cuda_ops = {
     .export = cuda_export,
     .keep = cuda_export,
     .adopt = cuda_adopt,
+    .stage_new = cuda_stage_new,
+    .stage_slot = cuda_stage_slot,
+    .stage_write = cuda_stage_write,
+    .stage_free = cuda_stage_free,
     .file_free = cuda_file_free,
 };

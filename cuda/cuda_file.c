@@ -225,7 +225,8 @@ static int add_chunk(struct cuda *c, struct cuda_file *f, uint64_t len)
 static int drop_chunks(struct cuda *c, struct cuda_file *f, uint32_t keep)
 {
 	uint64_t at = f->held;
-	int ret = 0;
+	/* the scrub follows the file's uploads queued on a stage's stream */
+	int ret = f->count > keep ? cuda_queue_after(c, f, c->upload) : 0;
 
 	for (uint32_t i = f->count; i-- > keep && !f->hdr.keep_shared && !f->hdr.kept;) {
 		at -= f->chunks[i].len;
@@ -421,6 +422,9 @@ int cuda_resize(void *ctx, struct vr_dev_file *file, uint64_t size)
 		return 0;
 	}
 	ret = cuda_select_dev(c);
+	/* memsets and scrubs on UPLOAD follow the file's staged uploads */
+	if (ret == 0)
+		ret = cuda_queue_after(c, f, c->upload);
 	if (ret)
 		return ret;
 	if (need > f->held) {

@@ -1,58 +1,34 @@
 /*
- * cuda_io.c - bytes in and out of a CUDA file: the pinned upload ring that
- * writes go through on UPLOAD, the WRITTEN event that orders a file's queued
- * upload work, and reads and digests (fs-verity, BLAKE3) on the calling
- * thread's own stream.
+ * cuda_io.c - bytes out of a CUDA file, and the order of its work: the
+ * WRITTEN event that ends a file's queued upload work (on a stage's stream or
+ * UPLOAD), and reads and digests (fs-verity, BLAKE3) on the calling thread's
+ * own stream after it.
  */
 #include "cuda_private.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* The upload stream and the ring's pinned staging slots, with their events. */
-int cuda_ring_open(struct cuda *c)
+/* Makes stream S's next work for F follow the file's queued work (none to wait for when S
+ * queued it last: a stream runs in order). The caller orders calls on F. */
+int cuda_queue_after(struct cuda *c, struct cuda_file *f, cudaStream_t s)
 {
-	int ret;
-
-	ret = cuda_err(c, cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
-		       "cudaStreamCreate");
-	if (ret)
-		return ret;
-	for (int i = 0; i < RING_SLOTS; i++) {
-		ret = cuda_err(c, cudaHostAlloc(&c->slot[i], RING_SLOT, cudaHostAllocDefault),
-			       "cudaHostAlloc (staging)");
-		if (!ret)
-			ret = cuda_err(
-			    c, cudaEventCreateWithFlags(&c->slot_done[i], cudaEventDisableTiming),
-			    "cudaEventCreate");
-		if (ret)
-			return ret;
-	}
-	return 0;
+	if (!f->written_on || f->written_on == s)
+		return 0;
+	return cuda_err(c, cudaStreamWaitEvent(s, f->written, 0), "cudaStreamWaitEvent");
 }
 
-/* Waits for UPLOAD, then frees the staging slots (wiped first), their events and the stream. */
-void cuda_ring_close(struct cuda *c)
-{
-	if (c->upload)
-		cudaStreamSynchronize(c->upload);
-	for (int i = 0; i < RING_SLOTS; i++) {
-		if (c->slot[i]) {
-			/* staged bytes were file bytes: wipe before giving the pages back */
-			explicit_bzero(c->slot[i], RING_SLOT);
-			cudaFreeHost(c->slot[i]);
-		}
-		if (c->slot_done[i])
-			cudaEventDestroy(c->slot_done[i]);
-	}
-	if (c->upload)
-		cudaStreamDestroy(c->upload);
-}
-
-/* Marks the end of the file's queued upload work, so readers and digests can wait for it. */
+/* Marks the end of the file's queued upload work (on any stream), so readers and digests can
+ * wait for it. */
 int cuda_mark_written(struct cuda *c, struct cuda_file *f)
 {
-	return cuda_err(c, cudaEventRecord(f->written, c->upload), "cudaEventRecord");
+	int ret = cuda_queue_after(c, f, c->upload);
+
+	if (ret == 0)
+		ret = cuda_err(c, cudaEventRecord(f->written, c->upload), "cudaEventRecord");
+	if (ret == 0)
+		f->written_on = c->upload;
+	return ret;
 }
 
 /* Makes the calling thread's stream wait for the file's queued uploads. */
@@ -68,64 +44,6 @@ int cuda_wait_written(struct cuda *c, struct cuda_file *f)
 	int ret = cuda_mark_written(c, f);
 
 	return ret ? ret : cuda_err(c, cudaEventSynchronize(f->written), "cudaEventSynchronize");
-}
-
-/* A free staging slot, waiting for its last copy if needed. RING held. */
-static int take_slot(struct cuda *c, int *out)
-{
-	int s = c->next_slot;
-
-	if (c->slot_busy[s]) {
-		int ret =
-		    cuda_err(c, cudaEventSynchronize(c->slot_done[s]), "cudaEventSynchronize");
-
-		if (ret)
-			return ret;
-		c->slot_busy[s] = false;
-	}
-	c->next_slot = (s + 1) % RING_SLOTS;
-	*out = s;
-	return 0;
-}
-
-int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len)
-{
-	struct cuda_file *f = cf(file);
-	struct cuda *c = ctx;
-	const uint8_t *p = buf;
-	int ret;
-
-	if (off > f->size || len > f->size - off)
-		return -EINVAL;
-	ret = cuda_select_dev(c);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&c->ring);
-	/* the host copy into one slot overlaps the DMA out of the others */
-	while (ret == 0 && len > 0) {
-		size_t n = len < RING_SLOT ? len : RING_SLOT;
-		int s;
-
-		ret = take_slot(c, &s);
-		if (ret)
-			break;
-		memcpy(c->slot[s], p, n);
-		ret = cuda_err(c,
-			       cudaMemcpyAsync((void *)(uintptr_t)(f->base + off), c->slot[s], n,
-					       cudaMemcpyHostToDevice, c->upload),
-			       "cudaMemcpyAsync (upload)");
-		if (ret == 0)
-			ret = cuda_err(c, cudaEventRecord(c->slot_done[s], c->upload),
-				       "cudaEventRecord");
-		c->slot_busy[s] = ret == 0;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	if (ret == 0)
-		ret = cuda_mark_written(c, f);
-	pthread_mutex_unlock(&c->ring);
-	return ret;
 }
 
 int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len)

@@ -19,19 +19,34 @@
 
 #define CHUNK_MAX   ((uint64_t)1 << 30)	 /* the largest single physical chunk */
 #define RESERVE_MIN ((uint64_t)64 << 20) /* address space a file reserves at first */
-#define RING_SLOTS  4
-#define RING_SLOT   ((size_t)8 << 20) /* 32 MiB of pinned staging in all */
+/*
+ * Pinned staging (cuda_stage.c; docs/benchmarks.md says how a card run would
+ * choose these): a stage is STAGE_SLOTS slots of STAGE_SLOT bytes on one
+ * stream of its own, lent to one writer at a time. 8 MiB pieces make a
+ * copy's fixed cost (~10 us) under 1 % at 25 GB/s; four slots keep one being
+ * filled, one being hashed and two on the bus. Up to STAGE_MAX stages (files
+ * loading at once without waiting for one another), made as writers need
+ * them and kept: 32 MiB of pinned memory each, 512 MiB at most.
+ */
+#define STAGE_SLOTS 4
+#define STAGE_SLOT  ((size_t)8 << 20)
+#define STAGE_MAX   16
 
 /*
  * Locking, narrowed to what is truly shared (backend.h's contract):
  *  - ACCT guards USED against BUDGET; info takes only this, briefly.
- *  - RING guards the pinned staging slots, their events and NEXT_SLOT: the one
- *    resource writers of different files share. Uploads go through the ring
- *    on UPLOAD, in order.
+ *  - STAGES guards the pool of idle staging buffers: the one resource writers
+ *    of different files share, held only to take or give back a stage (never
+ *    over a copy). A stage's slots, events and stream are its holder's alone;
+ *    each uploads on its own stream, so writers of different files do not
+ *    wait for each other's copies.
  *  - Nothing else is locked: a file's extents and its WRITTEN event belong to
- *    the caller, who orders calls on one file. Reads and digests run on the
- *    calling thread's own stream (cudaStreamPerThread) after waiting for the
- *    file's WRITTEN event, so they never hold a lock a writer needs.
+ *    the caller, who orders calls on one file. WRITTEN marks the end of the
+ *    file's queued work on whichever stream queued it last (WRITTEN_ON); a
+ *    stream that queues more for the file first waits for it
+ *    (cuda_queue_after). Reads and digests run on the calling thread's own
+ *    stream (cudaStreamPerThread) after waiting for the file's WRITTEN event,
+ *    so they never hold a lock a writer needs.
  */
 /* The driver's virtual memory calls, taken through the runtime (no link against libcuda). */
 struct drv {
@@ -66,15 +81,15 @@ struct cuda {
 	uint64_t budget, used; /* under ACCT (the budget falls when another process takes memory) */
 	uint64_t budget_max;   /* the budget at open, constant */
 	uint64_t headroom;     /* what the budget leaves free on the device, constant */
-	pthread_mutex_t ring;
-	cudaStream_t upload;
-	void *slot[RING_SLOTS];		   /* under RING */
-	cudaEvent_t slot_done[RING_SLOTS]; /* under RING */
-	bool slot_busy[RING_SLOTS];	   /* under RING */
-	int next_slot;			   /* under RING */
-	pthread_mutex_t scratch_lock;	   /* one digest at a time uses the scratch */
-	struct vr_cuda_scratch scratch;	   /* under SCRATCH_LOCK; allocated at open */
-	void *scratch_mem;		   /* the one allocation behind it */
+	cudaStream_t upload;   /* the file's memsets, scrubs and remaps */
+	pthread_mutex_t stages;
+	pthread_cond_t stage_back;	       /* a stage was given back */
+	struct cuda_stage *idle;	       /* under STAGES */
+	struct cuda_stage *all[STAGE_MAX];     /* under STAGES: for the close */
+	unsigned nstages, max_stages, growing; /* under STAGES */
+	pthread_mutex_t scratch_lock;	       /* one digest at a time uses the scratch */
+	struct vr_cuda_scratch scratch;	       /* under SCRATCH_LOCK; allocated at open */
+	void *scratch_mem;		       /* the one allocation behind it */
 };
 
 struct chunk {
@@ -97,8 +112,21 @@ struct cuda_file {
 	uint64_t reserved, held;
 	struct chunk *chunks;
 	uint32_t count, cap;
-	/* recorded on UPLOAD after the file's last queued copy, memset or scrub */
+	/* recorded after the file's last queued copy, memset or scrub, on WRITTEN_ON */
 	cudaEvent_t written;
+	cudaStream_t written_on;
+};
+
+/* Pinned staging lent to one writer (backend.h's struct vr_dev_stage). */
+struct cuda_stage {
+	struct vr_dev_stage hdr; /* first */
+	cudaStream_t stream;
+	void *slot[STAGE_SLOTS];
+	cudaEvent_t done[STAGE_SLOTS]; /* recorded after the slot's last upload */
+	bool busy[STAGE_SLOTS];	       /* DONE is pending */
+	int next;		       /* the slot stage_slot gives next */
+	int cur;		       /* the slot it gave last; -1: none */
+	struct cuda_stage *idle_next;  /* under the pool's STAGES */
 };
 
 static inline struct cuda_file *cf(struct vr_dev_file *f)
@@ -115,12 +143,19 @@ int cuda_select_dev(struct cuda *c);
 /* cuda_context.c: the budget read again from the device after a refusal (1: it grew) */
 int cuda_refresh_budget(struct cuda *c);
 
-/* cuda_io.c: the upload ring, the order of a file's upload work, reads and digests */
-int cuda_ring_open(struct cuda *c);
-void cuda_ring_close(struct cuda *c);
+/* cuda_stage.c: the pool of pinned staging, lent to writers, and the writes through it */
+int cuda_stages_open(struct cuda *c);
+void cuda_stages_close(struct cuda *c);
+int cuda_stage_new(void *ctx, struct vr_dev_file *file, struct vr_dev_stage **out);
+int cuda_stage_slot(void *ctx, struct vr_dev_stage *stage, void **buf, size_t *cap);
+int cuda_stage_write(void *ctx, struct vr_dev_stage *stage, uint64_t off, size_t len);
+int cuda_stage_free(void *ctx, struct vr_dev_stage *stage);
+int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
+
+/* cuda_io.c: the order of a file's upload work, reads and digests */
+int cuda_queue_after(struct cuda *c, struct cuda_file *f, cudaStream_t s);
 int cuda_mark_written(struct cuda *c, struct cuda_file *f);
 int cuda_wait_written(struct cuda *c, struct cuda_file *f);
-int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *buf, size_t len);
 int cuda_read(void *ctx, struct vr_dev_file *file, uint64_t off, void *buf, size_t len);
 int cuda_fsverity(void *ctx, struct vr_dev_file *file, uint8_t out[32]);
 int cuda_blake3(void *ctx, struct vr_dev_file *file, uint8_t out[32]);

@@ -120,6 +120,118 @@ static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder 
 	return ret;
 }
 
+/* Reads up to CAP bytes of SRC at OFF into BUF, as many as it has (a pipe-like short read is
+ * read on); returns the count (0 at the end) or -errno. */
+static ssize_t read_full(int src, void *buf, size_t cap, uint64_t off)
+{
+	size_t got = 0;
+
+	while (got < cap) {
+		ssize_t n = pread(src, (uint8_t *)buf + got, cap - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Loads what SRC reads into H through pinned staging S the device lent: each
+ * piece read straight into a slot, hashed there on the hash thread and
+ * uploaded from there while the next slot fills, so the CPU copies each byte
+ * once. As load_from otherwise; the stage is given back (its uploads waited
+ * for: one that failed fails the load) before this returns.
+ */
+static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s, int src,
+		       int conn_fd, const struct vr_caller *who, uint64_t *loaded, char *why,
+		       size_t cap)
+{
+	uint64_t off = 0;
+	int ret = 0;
+
+	for (;;) {
+		void *buf;
+		size_t room;
+
+		if (client_gone(conn_fd)) {
+			ret = -ECONNABORTED;
+			snprintf(why, cap, "the client went away at byte %llu: cancelled",
+				 (unsigned long long)off);
+			break;
+		}
+		ret = vr_res_stage_buf(r, h, s, &buf, &room, who);
+		if (ret) {
+			snprintf(why, cap, "loading failed before byte %llu: %s",
+				 (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		ssize_t n = read_full(src, buf, room, off);
+
+		if (n < 0) {
+			ret = (int)n;
+			snprintf(why, cap, "reading the source failed at byte %llu: %s",
+				 (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		if (n == 0)
+			break;
+		ret = vr_res_write_staged(r, h, s, (size_t)n, off, who);
+		if (ret) {
+			snprintf(why, cap, "loading failed at byte %llu: %s",
+				 (unsigned long long)off, strerror(-ret));
+			break;
+		}
+		off += (uint64_t)n;
+	}
+	int e = vr_res_stage_close(r, h, s, who);
+
+	if (e && !ret) {
+		ret = e;
+		snprintf(why, cap, "loading failed: an upload: %s", strerror(-ret));
+	}
+	*loaded = off;
+	return ret;
+}
+
+/* Loads SRC into H: through the device's pinned staging where it lends some, else through
+ * two buffers of our own filled by a reader thread. Returns as load_from. */
+static int load_file(struct vr_residency *r, struct vr_handle *h, int src, int conn_fd,
+		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
+{
+	struct feeder f = {.src = src};
+	struct vr_res_stage *s;
+	pthread_t reader;
+	int ret = vr_res_stage_open(r, h, &s);
+
+	if (ret == 0)
+		return load_staged(r, h, s, src, conn_fd, who, loaded, why, cap);
+	if (ret != -EOPNOTSUPP) {
+		snprintf(why, cap, "no staging for it: %s", strerror(-ret));
+		return ret;
+	}
+	f.buf[0] = malloc(IMPORT_PIECE);
+	f.buf[1] = malloc(IMPORT_PIECE);
+	ret = f.buf[0] && f.buf[1] ? 0 : -ENOMEM;
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.cond, NULL);
+	if (ret == 0)
+		ret = -pthread_create(&reader, NULL, feed, &f);
+	if (ret == 0) {
+		ret = load_from(r, h, &f, conn_fd, who, loaded, why, cap);
+		pthread_join(reader, NULL);
+	}
+	pthread_mutex_destroy(&f.lock);
+	pthread_cond_destroy(&f.cond);
+	free(f.buf[0]);
+	free(f.buf[1]);
+	return ret;
+}
+
 /*
  * Ends the import of PATH through H after its load returned RET (LOADED
  * bytes): a failed one is removed (as a writer killed mid-load: never
@@ -164,10 +276,8 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 	struct vr_residency *r = c->srv->cfg.res;
 	struct vr_caller who = {
 	    .uid = c->peer.uid, .gid = c->peer.gid, .pid = c->peer.pid, .tgid = c->peer.pid};
-	struct feeder f = {.src = src};
 	struct vr_handle *h = NULL;
 	struct stat st;
-	pthread_t reader;
 	int ret, fl = fcntl(src, F_GETFL);
 
 	*why = '\0';
@@ -175,12 +285,6 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 	    !S_ISREG(st.st_mode)) {
 		snprintf(why, cap, "%s", "the descriptor must be a regular file open for reading");
 		return -EBADF;
-	}
-	f.buf[0] = malloc(IMPORT_PIECE);
-	f.buf[1] = malloc(IMPORT_PIECE);
-	if (!f.buf[0] || !f.buf[1]) {
-		ret = -ENOMEM;
-		goto free_bufs;
 	}
 	posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL);
 	/* checked and created (or replaced) in one hold: no window to swap the name */
@@ -190,7 +294,7 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			 ret == -EACCES || ret == -EPERM ? "the caller may not create or replace it"
 							 : "cannot open it for loading",
 			 strerror(-ret));
-		goto free_bufs;
+		return ret;
 	}
 	/* the device memory for all of it taken before a byte moves: one that does not fit
 	 * fails now, not after most of it was copied */
@@ -200,15 +304,8 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			snprintf(why, cap, "no room for its %llu bytes: %s",
 				 (unsigned long long)st.st_size, strerror(-ret));
 	}
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cond, NULL);
-	if (ret == 0) {
-		ret = -pthread_create(&reader, NULL, feed, &f);
-		if (ret == 0) {
-			ret = load_from(r, h, &f, c->fd, &who, loaded, why, cap);
-			pthread_join(reader, NULL);
-		}
-	}
+	if (ret == 0)
+		ret = load_file(r, h, src, c->fd, &who, loaded, why, cap);
 	/* fewer bytes than the source had when it was opened: cut while it was read (a file
 	 * that grows is read to its end, as cp reads it) */
 	if (ret == 0 && *loaded < (uint64_t)st.st_size) {
@@ -217,13 +314,7 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			 "the source shrank while it was read (%llu of %llu bytes): not sealed",
 			 (unsigned long long)*loaded, (unsigned long long)st.st_size);
 	}
-	pthread_mutex_destroy(&f.lock);
-	pthread_cond_destroy(&f.cond);
-	ret = settle(r, h, path, &who, ret, *loaded, ino, why, cap);
-free_bufs:
-	free(f.buf[0]);
-	free(f.buf[1]);
-	return ret;
+	return settle(r, h, path, &who, ret, *loaded, ino, why, cap);
 }
 
 int srv_import(struct conn *c, const struct vr_proto_req *q, const char *path, int src)

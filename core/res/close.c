@@ -74,8 +74,7 @@ static int digest_both(struct vr_node *n, uint8_t sha[VR_DIGEST_SIZE], uint8_t f
 
 		if (!n->wsha)
 			vr_sha256("", 0, job.sha);
-		vr_sha256_async_free(n->wsha);
-		n->wsha = NULL;
+		res_hash_drop(n);
 		/* the stream is spent: a later write (a withdrawn seal) reads back instead */
 		n->hash_lost = true;
 		tm->in_line = true;

@@ -343,17 +343,41 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
  * cores than hashing in the write path (docs/benchmarks.md). IO held
  * exclusively.
  */
-static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off)
+void res_hash_drop(struct vr_node *n)
+{
+	res_io_held(n);
+
+	vr_sha256_async_free(n->wsha); /* its thread stops: no lent slot is read after */
+	n->wsha = NULL;
+	n->hash_epoch++;
+}
+
+/* Feeds BUF to N's hasher: in place when a stage lent it (S: the slot waits for the hash
+ * before it is reused), else a copy. Returns 0 or -errno. IO held exclusively. */
+static int hash_feed(struct vr_node *n, const void *buf, size_t len, struct vr_res_stage *s)
+{
+	uint64_t ticket;
+	int ret;
+
+	if (!s)
+		return vr_sha256_async_feed(n->wsha, buf, len);
+	ret = vr_sha256_async_feed_ref(n->wsha, buf, len, &ticket);
+	if (ret == 0)
+		res_stage_lend(n, s, buf, ticket);
+	return ret;
+}
+
+static void hash_written(struct vr_node *n, const void *buf, size_t len, uint64_t off,
+			 struct vr_res_stage *s)
 {
 	res_io_held(n);
 
 	if (n->hash_lost || vr_dev_host_memory(n->dev))
 		return;
 	if (off != n->hashed_to || (!n->wsha && vr_sha256_async_new(&n->wsha) != 0) ||
-	    vr_sha256_async_feed(n->wsha, buf, len) != 0) {
+	    hash_feed(n, buf, len, s) != 0) {
 		n->hash_lost = true;
-		vr_sha256_async_free(n->wsha); /* its thread stops; the seal reads back */
-		n->wsha = NULL;
+		res_hash_drop(n); /* the seal reads back */
 		return;
 	}
 	n->hashed_to += len;
@@ -364,8 +388,7 @@ static void hash_restart(struct vr_node *n)
 {
 	res_io_held(n);
 
-	vr_sha256_async_free(n->wsha);
-	n->wsha = NULL;
+	res_hash_drop(n);
 	n->hashed_to = 0;
 	n->hash_lost = false;
 }
@@ -392,8 +415,7 @@ static int resize_to(struct vr_residency *r, struct vr_node *n, uint64_t size, u
 		hash_restart(n);
 	else if (size < n->hashed_to) {
 		n->hash_lost = true; /* what was hashed is no longer all there */
-		vr_sha256_async_free(n->wsha);
-		n->wsha = NULL;
+		res_hash_drop(n);
 	}
 	n->gen++;
 	res_lock(r);
@@ -456,8 +478,9 @@ static int writable(struct vr_residency *r, struct vr_node *n, const struct vr_h
 	return ret;
 }
 
-int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
-		 uint64_t off, const struct vr_caller *c)
+/* A write from BUF, or from the slot stage S handed out (BUF then). */
+static int res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
+		     uint64_t off, const struct vr_caller *c, struct vr_res_stage *s)
 {
 	struct vr_node *n = h->node;
 	int ret;
@@ -468,16 +491,19 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 		return -EFBIG;
 	pthread_rwlock_wrlock(&n->io);
 	ret = writable(r, n, h, c);
+	if (ret == 0 && s && s->dev->file != n->dev)
+		ret = -ESTALE; /* lent for memory the file no longer has */
 	if (ret == 0 && off + len > n->size)
 		ret = set_size(r, n, off + len, c);
 	h->dirty = true;
 	if (ret == 0) {
-		ret = vr_dev_write(n->dev, off, buf, len);
+		ret =
+		    s ? vr_dev_stage_write(s->dev, off, len) : vr_dev_write(n->dev, off, buf, len);
 		n->gen++;
 		if (ret == 0)
 			ret = mark_written(n, off, off + len);
 		if (ret == 0 && !r->cfg.sha256_off)
-			hash_written(n, buf, len, off);
+			hash_written(n, buf, len, off, s);
 		if (ret)
 			res_load_failed(r, n, ret, c);
 	}
@@ -496,6 +522,23 @@ int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, s
 	}
 	pthread_rwlock_unlock(&n->io);
 	return ret;
+}
+
+int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
+		 uint64_t off, const struct vr_caller *c)
+{
+	return res_write(r, h, buf, len, off, c, NULL);
+}
+
+int vr_res_write_staged(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s,
+			size_t len, uint64_t off, const struct vr_caller *c)
+{
+	if (!s->cur || len > s->cap)
+		return -EINVAL;
+	void *slot = s->cur;
+
+	s->cur = NULL; /* the device's (and the hasher's) now */
+	return res_write(r, h, slot, len, off, c, s);
 }
 
 int vr_res_ftruncate(struct vr_residency *r, struct vr_handle *h, uint64_t size,

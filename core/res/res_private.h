@@ -133,7 +133,8 @@ struct vr_node {
 	struct vr_sha256_async *wsha; /* [IO] hashing on its own thread, beside the upload */
 	uint64_t hashed_to;	      /* [IO] */
 	bool hash_lost;		      /* [IO] */
-	bool cache_ok; /* [T] the kernel's page cache holds only these sealed bytes */
+	uint64_t hash_epoch; /* [IO] counts the WSHAs gone (res_hash_drop): a stage's tickets */
+	bool cache_ok;	     /* [T] the kernel's page cache holds only these sealed bytes */
 	/* [T] a check at open (verify_on_open) passed and was audited since it was sealed: later
 	 * passing checks at open write no record until its state changes or a check fails */
 	bool open_audited;
@@ -443,6 +444,29 @@ uint64_t res_written_total(const struct vr_node *n);
 const char *res_incomplete_reason(const struct vr_node *n);
 /* load.c: records a failed load (ERR): the file is removed at the writer's close. [IO] */
 void res_load_failed(struct vr_residency *r, struct vr_node *n, int err, const struct vr_caller *c);
+/* load.c: stops and frees N's in-line hash (its bytes lent by a stage no longer in use). IO
+ * held exclusively. */
+void res_hash_drop(struct vr_node *n);
+
+/*
+ * stage.c: pinned staging the device lends a writer (vr_res_stage_open). A
+ * slot's bytes may be on the hash thread's queue after its write returned
+ * (hashed in place): LENT says which hasher (by N's HASH_EPOCH) has which
+ * piece of which slot, so the slot is handed out again only after it.
+ */
+#define RES_STAGE_LENT 16
+struct vr_res_stage {
+	struct vr_dev_stage *dev;
+	void *cur; /* the slot handed out last */
+	size_t cap;
+	struct {
+		const void *buf;
+		uint64_t ticket, epoch;
+	} lent[RES_STAGE_LENT];
+};
+/* Notes that SLOT's bytes are the hasher's piece TICKET. IO held exclusively. */
+void res_stage_lend(struct vr_node *n, struct vr_res_stage *s, const void *slot, uint64_t ticket);
+
 /* close.c: the writer's half of vr_res_release() */
 void res_release_writer(struct vr_residency *r, struct vr_handle *h);
 

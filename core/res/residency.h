@@ -237,6 +237,27 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 		size_t *got);
 int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
 		 uint64_t off, const struct vr_caller *c);
+/*
+ * Pinned staging the device lends a load through writer handle H (the CUDA
+ * backend's): the caller fills a slot in place (a read(2) straight into it)
+ * and writes it with vr_res_write_staged, which queues its upload and hashes
+ * it where it lies, so each byte is copied once by the CPU. Returns 0,
+ * -EOPNOTSUPP (the device lends none: use vr_res_write), -EBADF or -errno.
+ */
+struct vr_res_stage;
+int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage **out);
+/* The next slot to fill (*BUF, *CAP bytes), once its last upload and hash are done. Returns 0
+ * or -errno (an earlier upload failed: the load fails, never to be sealed). */
+int vr_res_stage_buf(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s,
+		     void **buf, size_t *cap, const struct vr_caller *c);
+/* Writes the first LEN bytes of the slot vr_res_stage_buf gave last at OFF, as vr_res_write
+ * does (the same checks, state and seal). Returns 0 or -errno. */
+int vr_res_write_staged(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s,
+			size_t len, uint64_t off, const struct vr_caller *c);
+/* Waits for every upload and hash of S's slots and gives it back; an upload that failed
+ * fails the load. NULL is fine. Returns 0 or that -errno. */
+int vr_res_stage_close(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s,
+		       const struct vr_caller *c);
 /* fallocate(2)'s FALLOC_FL_KEEP_SIZE, without the kernel header. */
 #define VR_FALLOC_KEEP_SIZE 0x01
 /*

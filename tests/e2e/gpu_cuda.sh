@@ -88,6 +88,9 @@ check "import (vram-load) into VRAM" "$BIN/vram-load" "$WORK/model.bin" "$MNT/im
 t1=$(date +%s.%N)
 echo "import of $SIZE_MB MiB into the GPU mount: $(awk -v a="$t0" -v b="$t1" -v m="$SIZE_MB" 'BEGIN {printf "%.3f s, %.2f GB/s", b - a, m * 1048576 / (b - a) / 1e9}')"
 check "imported seal = cp's" test "$(json_field "$MNT/imported.bin.seal" fsverity)" = "$(json_field "$MNT/llama/model.bin.seal" fsverity)"
+check "imported sha256 = cp's" test "$(json_field "$MNT/imported.bin.seal" sha256)" = "$(json_field "$MNT/llama/model.bin.seal" sha256)"
+# read into pinned staging and hashed there as it came (no read-back over the bus)
+check "the import hashed as read" grep -q "sealed imported.bin ([0-9]* bytes): tree .* s, sha256 hashed as written" "$WORK/daemon.log"
 rm -f "$MNT/imported.bin"
 # a directory over several connections at once: the same seals as cp -r's, each file's
 # device memory taken before its bytes move
