@@ -28,6 +28,7 @@ struct tree_file {
 	char *rel;	 /* relative to the directory, '/'-separated */
 	uint8_t sha[32]; /* its SHA-256, or (manifest --blake3) its BLAKE3 */
 	int err;
+	bool link; /* a symbolic link (verify-model), hashed through what it leads to */
 };
 
 static struct {
@@ -35,13 +36,17 @@ static struct {
 	size_t n, cap;
 	size_t root_len;
 	int err;
+	bool links; /* list symbolic links too (verify-model: a signature may list them) */
 } walk;
 
 static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
+	bool link = type == FTW_SL && walk.links;
+
 	(void)ftw;
-	if (type != FTW_F || !S_ISREG(st->st_mode))
-		return 0; /* directories, FIFOs, devices; links are not followed (nor listed) */
+	if (!link && (type != FTW_F || !S_ISREG(st->st_mode)))
+		return 0; /* directories, FIFOs, devices; links only where asked (never followed
+			   * into directories) */
 	if (walk.n == walk.cap) {
 		size_t ncap = walk.cap ? 2 * walk.cap : 64;
 		struct tree_file *nv = realloc(walk.v, ncap * sizeof(*nv));
@@ -53,7 +58,7 @@ static int walk_one(const char *path, const struct stat *st, int type, struct FT
 		walk.v = nv;
 		walk.cap = ncap;
 	}
-	walk.v[walk.n] = (struct tree_file){.rel = strdup(path + walk.root_len + 1)};
+	walk.v[walk.n] = (struct tree_file){.rel = strdup(path + walk.root_len + 1), .link = link};
 	if (!walk.v[walk.n].rel) {
 		walk.err = -ENOMEM;
 		return 1;
@@ -120,9 +125,12 @@ static void *hash_worker(void *arg)
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", p->dir, f->rel);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		/* a link is read through: what it leads to must be a regular file */
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (f->link ? 0 : O_NOFOLLOW));
 		if (fd < 0 || fstat(fd, &st) != 0) {
 			f->err = -errno;
+		} else if (!S_ISREG(st.st_mode)) {
+			f->err = -EINVAL; /* a link to a directory, a FIFO, a device */
 		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {
 			if (!p->blake3)
 				vr_sha256(data, (size_t)st.st_size, f->sha);
@@ -275,14 +283,14 @@ static bool is_empty(const char *rel)
  * Prints a FAILED line and returns 1, or returns 0 having printed nothing.
  */
 static unsigned check_bytes(const struct vr_manifest *m, const struct vr_manifest_entry *e,
-			    const char *rel)
+			    const char *rel, bool follow)
 {
 	char path[PATH_MAX], why[VR_WHY_MAX];
 	int fd, ret;
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/%s", model_dir, rel);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0 || fstat(fd, &st) != 0)
 		ret = errno ? -errno : -EIO;
 	else
@@ -306,11 +314,24 @@ static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest
 	char hex[65];
 
 	vr_hex(f->sha, 32, hex);
+	if (f->link && !e)
+		return 0; /* a link nothing lists: not part of the model, as before links counted */
+	if (f->link && !m->allow_symlinks) {
+		/* the daemon's words */
+		printf("FAILED %s is a symbolic link (the signature does not allow links: "
+		       "allow_symlinks is false)\n",
+		       rel);
+		return 1;
+	}
+	if (f->err == -EINVAL && f->link) {
+		printf("FAILED %s is a symbolic link to something other than a file\n", rel);
+		return 1;
+	}
 	if (f->err) {
 		printf("FAILED %s cannot be read: %s\n", rel, strerror(-f->err));
 		return 1;
 	} else if (e && bytes) {
-		if (check_bytes(m, e, rel))
+		if (check_bytes(m, e, rel, f->link))
 			return 1;
 		printf("OK %s %s%s (sha256:%s)\n", rel, vr_hash_name(m->hash),
 		       m->shard_size ? " shards" : "", hex);
@@ -398,6 +419,7 @@ int cmd_verify_model(int argc, char **argv)
 	const char *dir = argv[optind];
 
 	model_dir = dir;
+	walk.links = true;
 	ret = load_signature(dir, trust, &m);
 	if (ret)
 		return ret;

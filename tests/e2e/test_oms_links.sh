@@ -130,4 +130,23 @@ check "the folder renamed in" mv "$MNT/stage/sub" "$MNT/rdir/sub"
 check "its file quarantined at the rename" eventually audit_has seal_verification_failed rdir/sub/weights.bin
 check "unreadable" unreadable "$MNT/rdir/sub/weights.bin"
 check "unmount, daemon exits 0" unmount_vr
+
+# 4. vram-seal verify-model agrees on the same trees, outside the mount: a listed link is read
+# through (where the statement allows links), a swapped or dangling target fails it
+vm() { "$BIN/vram-seal" verify-model --trust "$WORK/k.pub" "$WORK/$1" > "$WORK/vm.out" 2>&1; }
+for m in sh b2 b2sh; do
+	check "verify-model follows the listed link ($m)" vm $m
+	check "and says OK for it ($m)" grep -q "^OK w.bin " "$WORK/vm.out"
+done
+check "verify-model: a link the statement forbids fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/nolinks' > '$WORK/vm.out'"
+check "in the daemon's words" grep -q "^FAILED w.bin is a symbolic link (the signature does not allow links" "$WORK/vm.out"
+cp "$WORK/evil" "$WORK/store-sh/blob"
+check "verify-model: the blob swapped fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/sh' > '$WORK/vm.out'"
+check "naming the shard" grep -q "^FAILED w.bin sha256 of shard 0:8 differs" "$WORK/vm.out"
+rm "$WORK/store-b2/blob"
+check "verify-model: a dangling link fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/b2' > '$WORK/vm.out'"
+check "saying it cannot be read" grep -q "^FAILED w.bin cannot be read" "$WORK/vm.out"
+mkdir "$WORK/store-b2/blob"
+check "verify-model: a link to a folder fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/b2' > '$WORK/vm.out'"
+check "saying so" grep -q "^FAILED w.bin is a symbolic link to something other than a file" "$WORK/vm.out"
 finish
