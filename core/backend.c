@@ -81,6 +81,7 @@ int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out)
 	ret = b->ops->stage_new(b->ctx, f, &s);
 	if (ret == 0) {
 		s->file = f;
+		s->backend = b;
 		*out = s;
 	}
 	return ret;
@@ -88,14 +89,14 @@ int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out)
 
 int vr_dev_stage_slot(struct vr_dev_stage *s, void **buf, size_t *cap)
 {
-	struct vr_backend *b = s->file->backend;
+	struct vr_backend *b = s->backend;
 
 	return b->ops->stage_slot(b->ctx, s, buf, cap);
 }
 
 int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len)
 {
-	struct vr_backend *b = s->file->backend;
+	struct vr_backend *b = s->backend;
 
 	return b->ops->stage_write(b->ctx, s, off, len);
 }
@@ -104,7 +105,7 @@ int vr_dev_stage_free(struct vr_dev_stage *s)
 {
 	if (!s)
 		return 0;
-	struct vr_backend *b = s->file->backend;
+	struct vr_backend *b = s->backend;
 
 	return b->ops->stage_free(b->ctx, s);
 }

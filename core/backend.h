@@ -68,7 +68,10 @@ struct vr_dev_file {
  * this header first in its own struct.
  */
 struct vr_dev_stage {
-	struct vr_dev_file *file; /* set by vr_dev_stage_new: the file it uploads into */
+	/* set by vr_dev_stage_new: the file it uploads into (dereferenced by stage_write only:
+	 * the file may be freed before the stage, removed while imported), and its backend */
+	struct vr_dev_file *file;
+	struct vr_backend *backend;
 };
 
 /*

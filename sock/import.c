@@ -247,8 +247,12 @@ static int settle(struct vr_residency *r, struct vr_handle *h, const char *path,
 		who->killed = true;
 		vr_res_flush(r, h, who);
 		vr_res_release(r, h);
-		if (vr_res_unlink(r, path, who) != 0)
-			vr_log(LOG_WARNING, "import of %s failed and the partial file stays", path);
+		int gone = vr_res_unlink(r, path, who);
+
+		/* ENOENT: removed meanwhile (by its owner, say), nothing of it left */
+		if (gone != 0 && gone != -ENOENT)
+			vr_log(LOG_WARNING, "import of %s failed and the partial file stays (%s)",
+			       path, strerror(-gone));
 		return ret;
 	}
 	/* nothing read (an empty source) is still a load: the close then seals it */

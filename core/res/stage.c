@@ -11,14 +11,18 @@ int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res
 	struct vr_res_stage *s;
 	int ret;
 
-	(void)r;
 	if (!n || !h->writer)
 		return -EBADF;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	pthread_rwlock_wrlock(&n->io);
-	ret = vr_dev_stage_new(n->dev, &s->dev);
+	res_lock(r);
+	/* removed (its memory gone with it) or failed while the import began: as a write */
+	ret = n->state == ST_REMOVED || !n->dev ? -ESTALE : n->state == ST_FAILED ? n->load_err : 0;
+	res_unlock(r);
+	if (ret == 0)
+		ret = vr_dev_stage_new(n->dev, &s->dev);
 	pthread_rwlock_unlock(&n->io);
 	if (ret) {
 		free(s);

@@ -105,6 +105,26 @@ for f in f1 f2 f3 f4 f5 sub/small; do
 done
 check "the directory verifies on the device" test "$(grep -c '^OK ' "$MNT/tree/verify")" = 6
 rm -rf "$MNT/tree" "$MNT/tree-cp"
+# the files of an import removed as they load (a staged import whose file went before its
+# staging opened crashed the daemon): each import fails, the daemon lives, nothing is left
+used0=$(json_field "$MNT/status" used_bytes)
+for round in 1 2 3 4; do
+	"$BIN/vram-load" -j 4 "$WORK/tree" "$MNT/rm$round" > /dev/null 2>&1 &
+	p=$!
+	[ $round -gt 2 ] && { sleep 0.05; kill -9 $p 2> /dev/null; }
+	for _ in $(seq 1 20); do
+		rm -f "$MNT/rm$round"/f* 2> /dev/null
+		sleep 0.01
+	done
+	wait $p 2> /dev/null
+	check "round $round: the daemon lives through imports removed as they load" kill -0 "$DAEMON_PID"
+	rm -rf "$MNT/rm$round"
+done
+for _ in $(seq 1 100); do
+	[ "$(json_field "$MNT/status" used_bytes)" = "$used0" ] && break
+	sleep 0.1
+done
+check "every removed import's memory given back" test "$(json_field "$MNT/status" used_bytes)" = "$used0"
 # a checksums.blake3 (b3sum's) beside the files: the BLAKE3 their seals record is computed on
 # the device (the backend's blake3 op) and must be b3sum's
 if command -v b3sum > /dev/null; then

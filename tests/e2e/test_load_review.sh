@@ -76,6 +76,40 @@ as_nobody ln -s ../vault "$MNT/team/m.new"
 as_nobody mv -T "$MNT/team/m.new" "$MNT/team/m"
 wait $p
 check "a failed load's rollback never removes a file it did not make (vault/F)" test -e "$MNT/vault/F"
+
+# eventually_used N: status's used_bytes is N within 10 s (a killed loader's imports end as
+# the daemon sees the hang-up)
+eventually_used() {
+	for _ in $(seq 1 100); do
+		[ "$(json_field "$MNT/status" used_bytes)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# the import's files removed by their owner while they load (and the loader killed too): each
+# import fails, the daemon lives, and nothing of them is left (a file removed before its
+# staging was opened crashed the daemon: any user could take everyone's models down)
+mkdir -p "$WORK/rm4"
+for i in 1 2 3 4; do head -c 40000000 /dev/urandom > "$WORK/rm4/p$i"; done
+chmod -R a+rX "$WORK/rm4"
+mkdir -m 1777 "$MNT/pub"
+used0=$(json_field "$MNT/status" used_bytes)
+for round in 1 2 3 4 5 6; do
+	as_nobody "$NBIN/vram-load" -j 4 "$WORK/rm4" "$MNT/pub/k$round" > /dev/null 2>&1 &
+	p=$!
+	[ $((round % 2)) = 0 ] && { sleep 0.05; kill -9 $p 2> /dev/null; }
+	for _ in $(seq 1 30); do
+		as_nobody rm -f "$MNT/pub/k$round/p1" "$MNT/pub/k$round/p2" "$MNT/pub/k$round/p3" \
+			"$MNT/pub/k$round/p4" 2> /dev/null
+		sleep 0.01
+	done
+	wait $p 2> /dev/null
+	check "round $round: the daemon lives through imports removed as they load" \
+		kill -0 "$DAEMON_PID"
+done
+as_nobody rm -rf "$MNT/pub/k1" "$MNT/pub/k2" "$MNT/pub/k3" "$MNT/pub/k4" "$MNT/pub/k5" \
+	"$MNT/pub/k6"
+check "every removed import's memory given back" eventually_used "$used0"
 chmod 0755 "$MNT"
 
 finish
