@@ -130,7 +130,8 @@ static void *hash_worker(void *arg)
 		if (fd < 0 || fstat(fd, &st) != 0) {
 			f->err = -errno;
 		} else if (!S_ISREG(st.st_mode)) {
-			f->err = -EINVAL; /* a link to a directory, a FIFO, a device */
+			/* a link to a directory, a FIFO, a device */
+			f->err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		} else if ((f->err = map_file(fd, (size_t)st.st_size, &data)) == 0) {
 			if (!p->blake3)
 				vr_sha256(data, (size_t)st.st_size, f->sha);
@@ -323,8 +324,16 @@ static unsigned check_file(const struct vr_manifest *m, const struct vr_manifest
 		       rel);
 		return 1;
 	}
-	if (f->err == -EINVAL && f->link) {
-		printf("FAILED %s is a symbolic link to something other than a file\n", rel);
+	if (f->link && f->err) {
+		/* the daemon's words, but "in the mount": this tree is not one */
+		if (f->err == -EISDIR)
+			printf("FAILED %s is a symbolic link to a directory, not a file\n", rel);
+		else if (f->err == -EINVAL)
+			printf("FAILED %s is a symbolic link to something other than a file\n",
+			       rel);
+		else
+			printf("FAILED %s is a symbolic link that leads to nothing (%s)\n", rel,
+			       strerror(-f->err));
 		return 1;
 	}
 	if (f->err) {

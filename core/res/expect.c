@@ -132,6 +132,16 @@ void res_expect_of_seal(const struct vr_node *n, const struct vr_seal *s, struct
 		  e);
 }
 
+bool res_expect_unchecked(const struct vr_node *n)
+{
+	struct res_expect e;
+
+	if (n->state != ST_SEALED || !n->seal)
+		return false;
+	res_expect_of_seal(n, n->seal, &e);
+	return e.need_sha256 || e.need_blake3 || e.need_bytes;
+}
+
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
 		   struct res_expect *e)
 {

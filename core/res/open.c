@@ -35,7 +35,7 @@ static int open_reader(struct vr_residency *r, struct vr_node *n, const struct v
 	h->keep_cache = h->cacheable && n->cache_ok;
 	if (h->cacheable)
 		n->cache_ok = true;
-	bool check = n->state == ST_SEALED && r->cfg.verify_on_open;
+	bool check = n->state == ST_SEALED && (r->cfg.verify_on_open || res_expect_unchecked(n));
 
 	res_node_path(n, rel, sizeof(rel));
 	res_unlock(r);

@@ -616,6 +616,10 @@ bool res_is_source_name(const char *name);
  * owner's; any other source is left out, save that its naming other bytes
  * sets DISPUTED. [T]
  */
+/* Whether sealed N's seal lacks a digest a source that may vouch for it now states (it was
+ * renamed under the source, or the source arrived, and the check that takes it has not ended):
+ * an open then checks it first, whatever verify_on_open says. [T] */
+bool res_expect_unchecked(const struct vr_node *n);
 void res_expect_of(const struct vr_node *n, const uint8_t *sha, const uint8_t *b3,
 		   struct res_expect *e);
 /* The same for N's seal S: its SHA-256 and BLAKE3 where it has them. [T] */

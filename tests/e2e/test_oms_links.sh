@@ -131,6 +131,25 @@ check "its file quarantined at the rename" eventually audit_has seal_verificatio
 check "unreadable" unreadable "$MNT/rdir/sub/weights.bin"
 check "unmount, daemon exits 0" unmount_vr
 
+# 3b. with verify_on_open=0 too, a file renamed under a signature that names other bytes is
+# not served while its check runs: the open checks it first (it read 600 MB before)
+check "mount with verify_on_open=0" mount_vr "capacity=512M,trust=$WORK/k.pub,verify_on_open=0"
+mkdir -p "$WORK/vo"
+head -c 150000000 /dev/urandom > "$WORK/vo/w.bin"
+$PY "$SIGN" "$WORK/k.pem" "$WORK/vo" --shards 1000000
+check "a signed folder, its file not there yet" bash -c "mkdir '$MNT/vo' && cp '$WORK/vo/model.sig' '$MNT/vo/'"
+# the same bytes but the last: every shard but the last agrees, so the check takes its time
+cp "$WORK/vo/w.bin" "$WORK/vo-bad"
+printf 'X' | dd of="$WORK/vo-bad" bs=1 seek=149999999 conv=notrunc status=none
+check "other bytes loaded elsewhere" bash -c "mkdir '$MNT/st' && cp '$WORK/vo-bad' '$MNT/st/w.bin'"
+mv "$MNT/st/w.bin" "$MNT/vo/w.bin"
+got=$(cat "$MNT/vo/w.bin" 2> /dev/null | wc -c)
+check "renamed in, not one byte of it is served" test "$got" = 0
+check "it is quarantined" eventually audit_has seal_verification_failed vo/w.bin
+check "the right bytes renamed in are served" bash -c "cp '$WORK/vo/w.bin' '$MNT/st/w2' && mv '$MNT/st/w2' '$MNT/vo/w.bin' && cmp '$WORK/vo/w.bin' '$MNT/vo/w.bin'"
+rm -rf "$WORK/vo" "$WORK/vo-bad"
+check "unmount, daemon exits 0" unmount_vr
+
 # 4. vram-seal verify-model agrees on the same trees, outside the mount: a listed link is read
 # through (where the statement allows links), a swapped or dangling target fails it
 vm() { "$BIN/vram-seal" verify-model --trust "$WORK/k.pub" "$WORK/$1" > "$WORK/vm.out" 2>&1; }
@@ -145,8 +164,8 @@ check "verify-model: the blob swapped fails" bash -c "! '$BIN/vram-seal' verify-
 check "naming the shard" grep -q "^FAILED w.bin sha256 of shard 0:8 differs" "$WORK/vm.out"
 rm "$WORK/store-b2/blob"
 check "verify-model: a dangling link fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/b2' > '$WORK/vm.out'"
-check "saying it cannot be read" grep -q "^FAILED w.bin cannot be read" "$WORK/vm.out"
+check "saying it leads to nothing" grep -q "^FAILED w.bin is a symbolic link that leads to nothing (No such file or directory)" "$WORK/vm.out"
 mkdir "$WORK/store-b2/blob"
 check "verify-model: a link to a folder fails" bash -c "! '$BIN/vram-seal' verify-model --trust '$WORK/k.pub' '$WORK/b2' > '$WORK/vm.out'"
-check "saying so" grep -q "^FAILED w.bin is a symbolic link to something other than a file" "$WORK/vm.out"
+check "saying so" grep -q "^FAILED w.bin is a symbolic link to a directory, not a file" "$WORK/vm.out"
 finish
