@@ -479,11 +479,12 @@ struct b3_job {
 /* Bytes a reading worker takes at a time: few calls, and its buffer stays in the caches. */
 #define B3_READ ((size_t)2 << 20)
 
-/* Feeds bytes [OFF, OFF + N) into H, from J's buffer or read through J into BUF. */
+/* Feeds bytes [OFF, OFF + N) into H: from J's bytes in memory (BUF NULL), or read through J
+ * into BUF. */
 static int b3_feed(const struct b3_job *j, struct vr_blake3 *h, uint64_t off, uint64_t n,
 		   uint8_t *buf)
 {
-	if (j->data) {
+	if (!buf) {
 		vr_blake3_update(h, j->data + off, (size_t)n);
 		return 0;
 	}
