@@ -20,8 +20,8 @@ struct lines {
 
 static void line(struct lines *o, const char *verdict, const char *path, const char *why)
 {
-	if (o->jobs)
-		return;
+	if (o->jobs || !o->t || !o->failed)
+		return; /* collecting the links to hash: no lines */
 	vr_text_line(o->t, verdict, path, why);
 	(*o->failed) += strcmp(verdict, "FAILED") == 0 || strcmp(verdict, "MISSING") == 0;
 }
