@@ -60,6 +60,24 @@ static void *feed(void *arg)
 	return NULL;
 }
 
+/* A source's read of 0 bytes (its end: 0) or -errno at OFF (WHY says so: -errno). */
+static int read_ended(ssize_t n, uint64_t off, char *why, size_t cap)
+{
+	if (n < 0)
+		snprintf(why, cap, "reading the source failed at byte %llu: %s",
+			 (unsigned long long)off, strerror((int)-n));
+	return (int)n;
+}
+
+/* A piece's load at OFF that answered RET: 0, or RET with WHY saying so. */
+static int piece_loaded(int ret, uint64_t off, char *why, size_t cap)
+{
+	if (ret)
+		snprintf(why, cap, "loading failed at byte %llu: %s", (unsigned long long)off,
+			 strerror(-ret));
+	return ret;
+}
+
 /* Whether the client at the other end of connection FD hung up (it was killed, say). */
 static bool client_gone(int fd)
 {
@@ -92,20 +110,14 @@ static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder 
 		ssize_t n = f->len[i];
 
 		pthread_mutex_unlock(&f->lock);
-		if (n < 0) {
-			ret = (int)n;
-			snprintf(why, cap, "reading the source failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
+		if (n <= 0) {
+			ret = read_ended(n, off, why, cap);
 			break;
 		}
-		if (n == 0)
+		ret =
+		    piece_loaded(vr_res_write(r, h, f->buf[i], (size_t)n, off, who), off, why, cap);
+		if (ret)
 			break;
-		ret = vr_res_write(r, h, f->buf[i], (size_t)n, off, who);
-		if (ret) {
-			snprintf(why, cap, "loading failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
-			break;
-		}
 		off += (uint64_t)n;
 		pthread_mutex_lock(&f->lock);
 		f->full[i] = false;
@@ -172,20 +184,14 @@ static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_re
 		}
 		ssize_t n = read_full(src, buf, room, off);
 
-		if (n < 0) {
-			ret = (int)n;
-			snprintf(why, cap, "reading the source failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
+		if (n <= 0) {
+			ret = read_ended(n, off, why, cap);
 			break;
 		}
-		if (n == 0)
+		ret =
+		    piece_loaded(vr_res_write_staged(r, h, s, (size_t)n, off, who), off, why, cap);
+		if (ret)
 			break;
-		ret = vr_res_write_staged(r, h, s, (size_t)n, off, who);
-		if (ret) {
-			snprintf(why, cap, "loading failed at byte %llu: %s",
-				 (unsigned long long)off, strerror(-ret));
-			break;
-		}
 		off += (uint64_t)n;
 	}
 	int e = vr_res_stage_close(r, h, s, who);
