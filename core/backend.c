@@ -51,12 +51,14 @@ int vr_dev_file_new(struct vr_backend *b, struct vr_dev_file **out)
 		return ret;
 	f->backend = b;
 	f->size = 0;
+	f->lent = NULL;
 	*out = f;
 	return 0;
 }
 
 int vr_dev_resize(struct vr_dev_file *f, uint64_t size)
 {
+	vr_dev_stage_drain(f);
 	struct vr_backend *b = f->backend;
 	int ret = b->ops->resize(b->ctx, f, size);
 
@@ -67,56 +69,19 @@ int vr_dev_resize(struct vr_dev_file *f, uint64_t size)
 
 int vr_dev_write(struct vr_dev_file *f, uint64_t off, const void *buf, size_t len)
 {
+	vr_dev_stage_drain(f);
 	return f->backend->ops->write(f->backend->ctx, f, off, buf, len);
-}
-
-int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out)
-{
-	struct vr_backend *b = f->backend;
-	struct vr_dev_stage *s;
-	int ret;
-
-	if (!b->ops->stage_new)
-		return -EOPNOTSUPP;
-	ret = b->ops->stage_new(b->ctx, f, &s);
-	if (ret == 0) {
-		s->file = f;
-		s->backend = b;
-		*out = s;
-	}
-	return ret;
-}
-
-int vr_dev_stage_slot(struct vr_dev_stage *s, void **buf, size_t *cap)
-{
-	struct vr_backend *b = s->backend;
-
-	return b->ops->stage_slot(b->ctx, s, buf, cap);
-}
-
-int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len)
-{
-	struct vr_backend *b = s->backend;
-
-	return b->ops->stage_write(b->ctx, s, off, len);
-}
-
-int vr_dev_stage_free(struct vr_dev_stage *s)
-{
-	if (!s)
-		return 0;
-	struct vr_backend *b = s->backend;
-
-	return b->ops->stage_free(b->ctx, s);
 }
 
 int vr_dev_read(struct vr_dev_file *f, uint64_t off, void *buf, size_t len)
 {
+	vr_dev_stage_drain(f);
 	return f->backend->ops->read(f->backend->ctx, f, off, buf, len);
 }
 
 int vr_dev_fsverity(struct vr_dev_file *f, uint8_t out[32])
 {
+	vr_dev_stage_drain(f);
 	return f->backend->ops->fsverity(f->backend->ctx, f, out);
 }
 
@@ -180,6 +145,7 @@ int vr_dev_blake3(struct vr_dev_file *f, uint8_t out[32])
 {
 	struct vr_backend *b = f->backend;
 
+	vr_dev_stage_drain(f);
 	if (b->ops->blake3)
 		return b->ops->blake3(b->ctx, f, out);
 	/* BLAKE3 is a tree: its subtrees read back and hashed on every core, each thread
@@ -222,7 +188,10 @@ uint64_t vr_dev_held(const struct vr_dev_file *f)
 
 int vr_dev_file_free(struct vr_dev_file *f)
 {
-	return f ? f->backend->ops->file_free(f->backend->ctx, f) : 0;
+	if (!f)
+		return 0;
+	vr_dev_stage_detach(f);
+	return f->backend->ops->file_free(f->backend->ctx, f);
 }
 
 int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out)
@@ -230,6 +199,7 @@ int vr_dev_export(struct vr_dev_file *f, struct vr_dev_export *out)
 	struct vr_backend *b = f->backend;
 
 	memset(out, 0, sizeof(*out));
+	vr_dev_stage_drain(f);
 	if (!b->ops->export)
 		return -EOPNOTSUPP;
 	return b->ops->export(b->ctx, f, out);
@@ -245,6 +215,7 @@ int vr_dev_keep(struct vr_dev_file *f, struct vr_dev_export *out)
 	struct vr_backend *b = f->backend;
 
 	memset(out, 0, sizeof(*out));
+	vr_dev_stage_drain(f);
 	if (!b->ops->keep)
 		return -EOPNOTSUPP;
 	return b->ops->keep(b->ctx, f, out);
@@ -261,6 +232,7 @@ int vr_dev_adopt(struct vr_backend *b, struct vr_dev_export *from, uint64_t size
 		return ret;
 	f->backend = b;
 	f->size = size;
+	f->lent = NULL;
 	*out = f;
 	return 0;
 }

@@ -58,10 +58,15 @@ struct vr_dev_file {
 	/* at the free: its memory is in a keeper's store (the daemon stops to be restarted):
 	 * freed unscrubbed, never reused, so the next daemon finds the same bytes */
 	bool kept;
+	/* the host stage lent to its writer, if any (backend_stage.c): the wrappers below wait
+	 * for its queued writes before any other operation on the file; set and cleared under
+	 * the caller's exclusive hold of the file, as every write is */
+	struct vr_dev_stage *lent;
 };
 
 /*
- * Pinned staging a backend lends one writer of a file (the CUDA backend's):
+ * Staging a backend lends one writer of a file (the CUDA backend's pinned
+ * memory; host memory where a backend lends none, backend_stage.c):
  * the writer fills a slot in place (a read(2) straight into it, a hash over
  * it), then queues the slot's upload and takes the next one, so a byte is
  * copied once by the CPU and several slots are in flight. Each backend embeds
@@ -142,8 +147,8 @@ struct vr_backend_ops {
 	 * takes (closing them when it fails); default -EOPNOTSUPP */
 	int (*adopt)(void *ctx, struct vr_dev_export *from, uint64_t size,
 		     struct vr_dev_file **out);
-	/* optional: staging lent to F's writer (struct vr_dev_stage); default -EOPNOTSUPP:
-	 * the caller writes from its own buffer instead */
+	/* optional: staging lent to F's writer (struct vr_dev_stage); default: host staging
+	 * (backend_stage.c), slots of host memory written through the write op when queued */
 	int (*stage_new)(void *ctx, struct vr_dev_file *f, struct vr_dev_stage **out);
 	/* the next slot to fill (*BUF, *CAP bytes), once its last upload is done */
 	int (*stage_slot)(void *ctx, struct vr_dev_stage *s, void **buf, size_t *cap);
@@ -242,8 +247,8 @@ int vr_dev_keep(struct vr_dev_file *f, struct vr_dev_export *out);
  * file), -ENOSPC or -errno. */
 int vr_dev_adopt(struct vr_backend *b, struct vr_dev_export *from, uint64_t size,
 		 struct vr_dev_file **out);
-/* Pinned staging for F's writer (struct vr_dev_stage); returns 0, -EOPNOTSUPP (the backend
- * lends none: write from a buffer of one's own), -ENOMEM or -errno. */
+/* Staging for F's writer (struct vr_dev_stage): the backend's pinned slots, or host memory
+ * where it lends none; returns 0, -ENOMEM or -errno. */
 int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out);
 /* The next slot to fill, once its previous upload is done; returns 0 or -errno (an upload
  * failed). */
@@ -254,6 +259,11 @@ int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len);
 /* Waits for the stage's uploads and gives it back; NULL is fine. Returns 0 or their first
  * -errno. */
 int vr_dev_stage_free(struct vr_dev_stage *s);
+/* backend_stage.c, for the wrappers: waits for the writes queued through F's host stage, if
+ * any; detach also cuts the stage from F (its later writes fail with -ESTALE), before F is
+ * freed. */
+void vr_dev_stage_drain(struct vr_dev_file *f);
+void vr_dev_stage_detach(struct vr_dev_file *f);
 /* Scrubs and frees; NULL is fine. Returns 0 or the scrub's -errno (memory is freed anyway). */
 int vr_dev_file_free(struct vr_dev_file *f);
 

@@ -7,58 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/*
- * An import's reader: fills two buffers in turn from the source while the
- * connection's thread loads the other into the device, so reading (a copy
- * out of the page cache) and loading overlap on two cores.
- */
-struct feeder {
-	int src;
-	uint8_t *buf[2];
-	ssize_t len[2]; /* a full buffer's bytes; 0 at the end; -errno for a read error */
-	bool full[2];
-	bool stop; /* the loader gave up */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-static void *feed(void *arg)
-{
-	struct feeder *f = arg;
-	uint64_t off = 0;
-
-	for (int i = 0;; i ^= 1) {
-		ssize_t n;
-
-		pthread_mutex_lock(&f->lock);
-		while (f->full[i] && !f->stop)
-			pthread_cond_wait(&f->cond, &f->lock);
-		bool stop = f->stop;
-
-		pthread_mutex_unlock(&f->lock);
-		if (stop)
-			break;
-		do
-			n = pread(f->src, f->buf[i], IMPORT_PIECE, (off_t)off);
-		while (n < 0 && errno == EINTR);
-		pthread_mutex_lock(&f->lock);
-		f->len[i] = n < 0 ? -errno : n;
-		f->full[i] = true;
-		pthread_cond_broadcast(&f->cond);
-		pthread_mutex_unlock(&f->lock);
-		if (n <= 0)
-			break;
-		off += (uint64_t)n;
-	}
-	return NULL;
-}
 
 /* A source's read of 0 bytes (its end: 0) or -errno at OFF (WHY says so: -errno). */
 static int read_ended(ssize_t n, uint64_t off, char *why, size_t cap)
@@ -86,52 +39,6 @@ static bool client_gone(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/*
- * Loads what F reads into H; returns 0 or -errno with WHY; *LOADED gets the
- * bytes. A client that hangs up (connection CONN_FD) cancels it: nobody is
- * left to see the result, and a tree's load would otherwise be half kept.
- */
-static int load_from(struct vr_residency *r, struct vr_handle *h, struct feeder *f, int conn_fd,
-		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
-{
-	uint64_t off = 0;
-	int ret = 0;
-
-	for (int i = 0;; i ^= 1) {
-		if (client_gone(conn_fd)) {
-			ret = -ECONNABORTED;
-			snprintf(why, cap, "the client went away at byte %llu: cancelled",
-				 (unsigned long long)off);
-			break;
-		}
-		pthread_mutex_lock(&f->lock);
-		while (!f->full[i])
-			pthread_cond_wait(&f->cond, &f->lock);
-		ssize_t n = f->len[i];
-
-		pthread_mutex_unlock(&f->lock);
-		if (n <= 0) {
-			ret = read_ended(n, off, why, cap);
-			break;
-		}
-		ret =
-		    piece_loaded(vr_res_write(r, h, f->buf[i], (size_t)n, off, who), off, why, cap);
-		if (ret)
-			break;
-		off += (uint64_t)n;
-		pthread_mutex_lock(&f->lock);
-		f->full[i] = false;
-		pthread_cond_broadcast(&f->cond);
-		pthread_mutex_unlock(&f->lock);
-	}
-	pthread_mutex_lock(&f->lock);
-	f->stop = true;
-	pthread_cond_broadcast(&f->cond);
-	pthread_mutex_unlock(&f->lock);
-	*loaded = off;
-	return ret;
-}
-
 /* Reads up to CAP bytes of SRC at OFF into BUF, as many as it has (a pipe-like short read is
  * read on); returns the count (0 at the end) or -errno. */
 static ssize_t read_full(int src, void *buf, size_t cap, uint64_t off)
@@ -153,11 +60,13 @@ static ssize_t read_full(int src, void *buf, size_t cap, uint64_t off)
 }
 
 /*
- * Loads what SRC reads into H through pinned staging S the device lent: each
- * piece read straight into a slot, hashed there on the hash thread and
- * uploaded from there while the next slot fills, so the CPU copies each byte
- * once. As load_from otherwise; the stage is given back (its uploads waited
- * for: one that failed fails the load) before this returns.
+ * Loads what SRC reads into H through staging S the device lent: each piece
+ * read straight into a slot, hashed there on the hash thread and uploaded
+ * from there while the next slot fills, so the CPU copies each byte once.
+ * Returns 0 or -errno with WHY; *LOADED gets the bytes. A client that hangs
+ * up (connection CONN_FD) cancels it: nobody is left to see the result, and
+ * a tree's load would otherwise be half kept. The stage is given back (its
+ * uploads waited for: one that failed fails the load) before this returns.
  */
 static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s, int src,
 		       int conn_fd, const struct vr_caller *who, uint64_t *loaded, char *why,
@@ -204,38 +113,19 @@ static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_re
 	return ret;
 }
 
-/* Loads SRC into H: through the device's pinned staging where it lends some, else through
- * two buffers of our own filled by a reader thread. Returns as load_from. */
+/* Loads SRC into H through staging the device lends for it (its pinned slots on a GPU, host
+ * memory on the mock). Returns as load_staged. */
 static int load_file(struct vr_residency *r, struct vr_handle *h, int src, int conn_fd,
 		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
 {
-	struct feeder f = {.src = src};
 	struct vr_res_stage *s;
-	pthread_t reader;
 	int ret = vr_res_stage_open(r, h, &s);
 
-	if (ret == 0)
-		return load_staged(r, h, s, src, conn_fd, who, loaded, why, cap);
-	if (ret != -EOPNOTSUPP) {
+	if (ret) {
 		snprintf(why, cap, "no staging for it: %s", strerror(-ret));
 		return ret;
 	}
-	f.buf[0] = malloc(IMPORT_PIECE);
-	f.buf[1] = malloc(IMPORT_PIECE);
-	ret = f.buf[0] && f.buf[1] ? 0 : -ENOMEM;
-	pthread_mutex_init(&f.lock, NULL);
-	pthread_cond_init(&f.cond, NULL);
-	if (ret == 0)
-		ret = -pthread_create(&reader, NULL, feed, &f);
-	if (ret == 0) {
-		ret = load_from(r, h, &f, conn_fd, who, loaded, why, cap);
-		pthread_join(reader, NULL);
-	}
-	pthread_mutex_destroy(&f.lock);
-	pthread_cond_destroy(&f.cond);
-	free(f.buf[0]);
-	free(f.buf[1]);
-	return ret;
+	return load_staged(r, h, s, src, conn_fd, who, loaded, why, cap);
 }
 
 /*

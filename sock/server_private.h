@@ -16,7 +16,6 @@
 #define MAX_GROUPS	    256
 #define MAX_LEASES_PER_CONN 1024u /* live leases one connection holds */
 #define MAX_LEASES_PER_UID  4096u /* and one user other than root, over all connections */
-#define IMPORT_PIECE	    ((size_t)2 << 20) /* bytes read from an import's source at a time */
 
 struct conn {
 	struct vr_server *srv;

@@ -396,7 +396,9 @@ cudaError_t cudaHostAlloc(void **p, size_t size, unsigned int flags)
 	(void)flags;
 	if (e)
 		return e;
-	*p = malloc(size);
+	/* page-aligned, as the driver's pinned allocations are */
+	if (posix_memalign(p, 4096, size ? size : 1))
+		*p = NULL;
 	return *p ? cudaSuccess : fail_with(cudaErrorMemoryAllocation, false);
 }
 
