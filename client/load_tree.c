@@ -50,6 +50,7 @@ struct plan {
 	struct vr_client_progress progress;
 	vr_client_progress_fn fn;
 	void *arg;
+	bool direct; /* VR_CLIENT_DIRECT: sources opened with O_DIRECT where they can be */
 };
 
 static int say(struct plan *p, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -343,8 +344,14 @@ static int make_dirs(struct plan *p)
 static int load_one(struct plan *p, struct vr_client *c, struct item *it)
 {
 	uint64_t got = 0, ino = 0;
-	int fd = open(it->src, O_RDONLY | O_CLOEXEC), ret;
+	int fd = -1, ret;
 
+	/* O_DIRECT where the source's filesystem takes it (a block device's: the daemon reads
+	 * it into its slots past the page cache), else as any read */
+	if (p->direct)
+		fd = open(it->src, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fd < 0)
+		fd = open(it->src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		pthread_mutex_lock(&p->lock);
@@ -521,9 +528,16 @@ static int plan_all(struct plan *p, const char *const *src, const char *const *d
 int vr_client_load_all(const char *const *src, const char *const *dest, size_t n, unsigned jobs,
 		       vr_client_progress_fn fn, void *arg, char *err, size_t cap)
 {
-	struct plan p = {.umask = current_umask(), .err = err, .cap = cap, .fn = fn, .arg = arg};
+	struct plan p = {.umask = current_umask(),
+			 .err = err,
+			 .cap = cap,
+			 .fn = fn,
+			 .arg = arg,
+			 .direct = (jobs & VR_CLIENT_DIRECT) != 0};
 	char where[PATH_MAX] = ".";
 	int ret;
+
+	jobs &= ~VR_CLIENT_DIRECT;
 
 	if (err && cap)
 		err[0] = '\0';

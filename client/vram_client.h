@@ -101,8 +101,12 @@ typedef int (*vr_client_progress_fn)(const struct vr_client_progress *p, void *a
  * holds what was made; a file it replaced stays replaced), so a tree is
  * loaded whole or not at all. PROGRESS (may be NULL) is called after each
  * file, from the loading threads, one call at a time. ERR (CAP bytes, may
- * be NULL) gets the reason of a failure. Returns 0 or -errno.
+ * be NULL) gets the reason of a failure. Returns 0 or -errno. VR_CLIENT_DIRECT
+ * or'd into JOBS opens each source with O_DIRECT where its filesystem allows
+ * (a block device's; others are read as usual): the daemon then reads it
+ * into its staging past the page cache, for a model not already cached.
  */
+#define VR_CLIENT_DIRECT 0x10000u
 int vr_client_load(const char *src, const char *dest, unsigned jobs, vr_client_progress_fn progress,
 		   void *arg, char *err, size_t cap);
 /* vr_client_load of N sources SRC[i] into DEST[i], all or nothing together. */

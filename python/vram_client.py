@@ -238,14 +238,21 @@ class Mapping:
         self.close()
 
 
-def load(src, dest, jobs=0, progress=None):
+# vram_client.h's VR_CLIENT_DIRECT, or'd into the jobs
+_DIRECT = 0x10000
+
+
+def load(src, dest, jobs=0, progress=None, direct=False):
     """Loads SRC (a file, or a directory with everything below it) as DEST on a mount, sealed
     as cp -rL would (links in the source followed), up to JOBS files at once (0: one per two
     CPUs), largest first. A tree that does not fit in the mount's free device memory raises
     ENOSPC before anything is made; a failure partway, or Ctrl-C (KeyboardInterrupt, once the
     files in flight are in), removes what the load made. PROGRESS, if given, is called after
     each file as progress(files_done, files, bytes_done, bytes, dest); an exception it raises
-    stops the load the same way. Returns the bytes loaded."""
+    stops the load the same way. DIRECT reads each source past the page cache (O_DIRECT) where
+    its filesystem allows, for a model on disk not already cached. Returns the bytes loaded."""
+    if not isinstance(jobs, int) or not 0 <= jobs < _DIRECT:
+        raise ValueError("jobs: a number of files at once, 0 for one per two CPUs")
     done = [0]
     stop = []
     ret = [None]
@@ -265,7 +272,8 @@ def load(src, dest, jobs=0, progress=None):
     fn = _PROGRESS_FN(step)
 
     def run():
-        ret[0] = _library().vr_client_load(os.fsencode(src), os.fsencode(dest), jobs, fn,
+        ret[0] = _library().vr_client_load(os.fsencode(src), os.fsencode(dest),
+                                           jobs | (_DIRECT if direct else 0), fn,
                                            None, err, len(err))
 
     # the load runs on a thread of its own, so Ctrl-C reaches this one while it goes on

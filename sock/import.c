@@ -39,15 +39,29 @@ static bool client_gone(int fd)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-/* Reads up to CAP bytes of SRC at OFF into BUF, as many as it has (a pipe-like short read is
- * read on); returns the count (0 at the end) or -errno. */
-static ssize_t read_full(int src, void *buf, size_t cap, uint64_t off)
+/*
+ * Reads up to CAP bytes of SRC at OFF into BUF, as many as it has (a
+ * pipe-like short read is read on); returns the count (0 at the end) or
+ * -errno. A source the client opened with O_DIRECT is read so (BUF and OFF
+ * are page-aligned, as a stage's slots are) until a read it refuses (EINVAL:
+ * a filesystem without it, or the unaligned offset after a short read), which
+ * turns it off for the rest (*DIRECT false) and is read again as usual.
+ */
+static ssize_t read_full(int src, void *buf, size_t cap, uint64_t off, bool *direct)
 {
 	size_t got = 0;
 
 	while (got < cap) {
 		ssize_t n = pread(src, (uint8_t *)buf + got, cap - got, (off_t)(off + got));
 
+		if (n < 0 && errno == EINVAL && *direct) {
+			int fl = fcntl(src, F_GETFL);
+
+			*direct = false;
+			if (fl >= 0 && fcntl(src, F_SETFL, fl & ~O_DIRECT) == 0)
+				continue;
+			errno = EINVAL;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -72,6 +86,8 @@ static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_re
 		       int conn_fd, const struct vr_caller *who, uint64_t *loaded, char *why,
 		       size_t cap)
 {
+	int fl = fcntl(src, F_GETFL);
+	bool direct = fl >= 0 && (fl & O_DIRECT);
 	uint64_t off = 0;
 	int ret = 0;
 
@@ -91,7 +107,7 @@ static int load_staged(struct vr_residency *r, struct vr_handle *h, struct vr_re
 				 (unsigned long long)off, strerror(-ret));
 			break;
 		}
-		ssize_t n = read_full(src, buf, room, off);
+		ssize_t n = read_full(src, buf, room, off, &direct);
 
 		if (n <= 0) {
 			ret = read_ended(n, off, why, cap);

@@ -17,12 +17,13 @@
 #include <unistd.h>
 
 static int verbose;
-static unsigned jobs; /* 0: one per CPU */
+static unsigned jobs;	/* 0: one per CPU */
+static unsigned direct; /* --direct: VR_CLIENT_DIRECT */
 
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: vram-load [-j N] [--verbose] SRC... DEST\n"
+	    f, "usage: vram-load [-j N] [--direct] [--verbose] SRC... DEST\n"
 	       "Loads each SRC (a file, or a directory with everything below it) into DEST on a\n"
 	       "vram-residency mount and seals it exactly as cp would; the daemon reads the\n"
 	       "source itself, in large pieces, several files at once, largest first. A tree\n"
@@ -30,6 +31,8 @@ static void usage(FILE *f)
 	       "is loaded; a failure partway removes what the load made. With one SRC, DEST may\n"
 	       "name the new file; otherwise DEST is a directory on the mount.\n"
 	       "  -j, --jobs N    load up to N files at once (1 to 16; default: one per two CPUs)\n"
+	       "  -d, --direct    read sources past the page cache (O_DIRECT) where their\n"
+	       "                  filesystem allows: for a model on disk, not already cached\n"
 	       "  -v, --verbose   name each file loaded, with its size\n"
 	       "  --version       print the version and exit\n"
 	       "Progress (files, bytes, GB/s) is shown on standard error when it is a terminal.\n");
@@ -130,7 +133,7 @@ static int load(const char *const *src, const char *const *target, size_t n)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s.t0);
-	ret = vr_client_load_all(src, target, n, jobs, progress, &s, err, sizeof(err));
+	ret = vr_client_load_all(src, target, n, jobs | direct, progress, &s, err, sizeof(err));
 	if (ret) {
 		if (s.tty)
 			fputs("\r\033[K", stderr);
@@ -159,16 +162,17 @@ static void base_name(const char *src, char *out, size_t cap)
 /* Takes the options; returns -1 to go on, or the exit status (help, version, usage). */
 static int parse_args(int argc, char **argv)
 {
-	static const struct option longs[] = {{"verbose", no_argument, NULL, 'v'},
-					      {"jobs", required_argument, NULL, 'j'},
-					      {"help", no_argument, NULL, 'h'},
-					      {"version", no_argument, NULL, 'V'},
-					      {NULL, 0, NULL, 0}};
+	static const struct option longs[] = {
+	    {"verbose", no_argument, NULL, 'v'},    {"direct", no_argument, NULL, 'd'},
+	    {"jobs", required_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},    {NULL, 0, NULL, 0}};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "vj:hV", longs, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vdj:hV", longs, NULL)) != -1) {
 		if (opt == 'v') {
 			verbose = 1;
+		} else if (opt == 'd') {
+			direct = VR_CLIENT_DIRECT;
 		} else if (opt == 'j') {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);

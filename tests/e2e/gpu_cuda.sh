@@ -104,7 +104,14 @@ for f in f1 f2 f3 f4 f5 sub/small; do
 		test "$(json_field "$MNT/tree/$f.seal" fsverity)" = "$(json_field "$MNT/tree-cp/$f.seal" fsverity)"
 done
 check "the directory verifies on the device" test "$(grep -c '^OK ' "$MNT/tree/verify")" = 6
-rm -rf "$MNT/tree" "$MNT/tree-cp"
+# --direct: read into the pinned slots past the page cache where the source's filesystem allows
+check "vram-load --direct of it" "$BIN/vram-load" -j 2 --direct "$WORK/tree" "$MNT/tree-direct"
+for f in f1 f2 f3 f4 f5 sub/small; do
+	check "$f: --direct, the same seal as cp -r's" \
+		test "$(json_field "$MNT/tree-direct/$f.seal" sha256)" = "$(json_field "$MNT/tree-cp/$f.seal" sha256)" -a \
+		"$(json_field "$MNT/tree-direct/$f.seal" fsverity)" = "$(json_field "$MNT/tree-cp/$f.seal" fsverity)"
+done
+rm -rf "$MNT/tree" "$MNT/tree-cp" "$MNT/tree-direct"
 # the files of an import removed as they load (a staged import whose file went before its
 # staging opened crashed the daemon): each import fails, the daemon lives, nothing is left
 used0=$(json_field "$MNT/status" used_bytes)

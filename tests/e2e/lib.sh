@@ -137,6 +137,20 @@ json_field() {
 	grep -m1 "\"$2\":" "$1" | sed -e 's/^[^:]*:[[:space:]]*//' -e 's/,$//' -e 's/^"//' -e 's/"$//'
 }
 
+# seal_facts DIR: each file's path under DIR, with its seal's size, SHA-256 and fs-verity digest
+# (the seals are reachable by name, not listed: the files are walked); a file without a seal
+# prints "-" for each, and an empty DIR prints nothing, which a caller's comparison must expect
+seal_facts() {
+	(cd "$1" && find . -type f | sort | while read -r f; do
+		if [ -e "$f.seal" ]; then
+			printf '%s %s %s %s\n' "$f" "$(json_field "$f.seal" size)" \
+				"$(json_field "$f.seal" sha256)" "$(json_field "$f.seal" fsverity)"
+		else
+			printf '%s - - -\n' "$f"
+		fi
+	done)
+}
+
 # held SIZE: the device bytes a file of SIZE bytes holds on the mock once sealed (64 KiB grains)
 held() { echo $((($1 + 65535) / 65536 * 65536)); }
 

@@ -8,13 +8,6 @@ client_python
 chmod 755 "$WORK"
 carry_for_nobody
 
-# seal_facts DIR: each sealed file's path relative to DIR, size, SHA-256 and fs-verity digest
-seal_facts() {
-	(cd "$1" && find . -name '*.seal' | sort | while read -r s; do
-		printf '%s %s %s %s\n' "${s%.seal}" "$(json_field "$s" size)" \
-			"$(json_field "$s" sha256)" "$(json_field "$s" fsverity)"
-	done)
-}
 # exit_of CMD...: the exit status, output to $WORK/out
 exit_of() {
 	"$@" > "$WORK/out" 2>&1
@@ -36,6 +29,8 @@ check "-j 3 loads the tree" "$BIN/vram-load" -j 3 "$WORK/model" "$MNT/by-load"
 check "cp -r of the same tree" cp -r "$WORK/model" "$MNT/by-cp"
 check "identical seals (size, SHA-256, fs-verity) to cp -r's" \
 	test "$(seal_facts "$MNT/by-load")" = "$(seal_facts "$MNT/by-cp")"
+check "each of its 7 files has a seal" \
+	test "$(seal_facts "$MNT/by-load" | grep -cv ' - - -$')" = 7
 check "every file sealed, verify passes, none unlisted in the SHA256SUMS" \
 	test "$(grep -c '^OK ' "$MNT/by-load/verify")" = 7
 check "the SHA256SUMS recorded in the seals" grep -q '"kind":[[:space:]]*"sha256sums"' "$MNT/by-load/shard4.bin.seal"
