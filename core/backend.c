@@ -2,22 +2,81 @@
 #include "backend.h"
 #include "blake3.h"
 #include "digest.h"
+#include "log.h"
+#include "size.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+int vr_staging_parse(const char *text, struct vr_staging *out, char *why, size_t cap)
+{
+	char slot[32], more;
+	unsigned long count, stages;
+	uint64_t bytes;
+
+	/* SLOT, then "x", COUNT, "x", STAGES, and nothing after */
+	if (!text ||
+	    sscanf(text, "%31[0-9KkMmGgTt]x%lux%lu%c", slot, &count, &stages, &more) != 3 ||
+	    text[0] == '-' || strchr(text, ' ') || strstr(text, "x-") || strstr(text, "x+")) {
+		snprintf(why, cap, "staging=%s: give SLOTxCOUNTxSTAGES, such as %s",
+			 text ? text : "", VR_STAGING_DEFAULT);
+		return -EINVAL;
+	}
+	if (vr_size_parse(slot, &bytes) != 0 || bytes % 4096 || bytes < (64u << 10) ||
+	    bytes > (256u << 20)) {
+		snprintf(why, cap, "staging=%s: a slot is a multiple of 4K from 64K to 256M", text);
+		return -EINVAL;
+	}
+	if (count < 2 || count > VR_STAGING_SLOTS_MAX || stages < 1 ||
+	    stages > VR_STAGING_STAGES_MAX) {
+		snprintf(why, cap, "staging=%s: 2 to %d slots a stage, 1 to %d stages", text,
+			 VR_STAGING_SLOTS_MAX, VR_STAGING_STAGES_MAX);
+		return -EINVAL;
+	}
+	if (bytes * count * stages > ((uint64_t)16 << 30)) {
+		snprintf(why, cap, "staging=%s: more than 16 GiB of staging in all", text);
+		return -EINVAL;
+	}
+	out->slot = (size_t)bytes;
+	out->slots = (unsigned)count;
+	out->stages = (unsigned)stages;
+	return 0;
+}
+
+int vr_backend_staging(const struct vr_backend_params *p, struct vr_staging *out)
+{
+	const char *v = vr_backend_opt(p, "staging");
+	char why[160];
+	int ret = vr_staging_parse(v ? v : VR_STAGING_DEFAULT, out, why, sizeof(why));
+
+	if (ret)
+		vr_log(LOG_ERR, "%s", why);
+	return ret;
+}
+
 int vr_backend_open(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
 		    struct vr_backend *out)
 {
+	struct vr_staging g;
 	void *ctx = NULL;
-	int ret = ops->open(p, &ctx);
+	int ret = vr_backend_staging(p, &g);
 
-	if (ret)
+	out->pool = NULL;
+	if (ret == 0 && !ops->stage_new)
+		ret = vr_host_pool_new(&g, &out->pool);
+	if (ret == 0)
+		ret = ops->open(p, &ctx);
+	if (ret) {
+		vr_host_pool_free(out->pool);
+		out->pool = NULL;
 		return ret;
+	}
 	out->ops = ops;
 	out->ctx = ctx;
+	out->staging = g;
 	return 0;
 }
 
@@ -25,6 +84,7 @@ void vr_backend_close(struct vr_backend *b)
 {
 	if (b->ops)
 		b->ops->close(b->ctx);
+	vr_host_pool_free(b->pool);
 	memset(b, 0, sizeof(*b));
 }
 

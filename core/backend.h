@@ -162,10 +162,35 @@ struct vr_backend_ops {
 	int (*file_free)(void *ctx, struct vr_dev_file *f);
 };
 
+/*
+ * The staging a backend lends writers (-o staging=SLOTxCOUNTxSTAGES, e.g. the
+ * default 8Mx4x16): each stage is COUNT slots of SLOT bytes, and at most
+ * STAGES are lent at once (files loading at once; more wait for one back).
+ * Pinned memory on a GPU (SLOT x COUNT x STAGES at most), host memory on the
+ * mock.
+ */
+struct vr_staging {
+	size_t slot;
+	unsigned slots, stages;
+};
+#define VR_STAGING_DEFAULT    "8Mx4x16"
+#define VR_STAGING_SLOTS_MAX  16
+#define VR_STAGING_STAGES_MAX 64
+
+struct host_pool;
 struct vr_backend {
 	const struct vr_backend_ops *ops;
 	void *ctx;
+	struct vr_staging staging; /* from the params' "staging" (vr_backend_staging) */
+	struct host_pool *pool;	   /* host staging's, where the backend lends none */
 };
+
+/* Parses a staging=SLOTxCOUNTxSTAGES value (SLOT a size such as 8M: a multiple of 4 KiB from
+ * 64K to 256M; COUNT 2 to 16; STAGES 1 to 64; 16 GiB in all at most); returns 0, or -EINVAL
+ * with WHY (CAP bytes) saying what is wrong. */
+int vr_staging_parse(const char *text, struct vr_staging *out, char *why, size_t cap);
+/* The geometry P's "staging" option gives, or the default; returns 0 or -EINVAL (logged). */
+int vr_backend_staging(const struct vr_backend_params *p, struct vr_staging *out);
 
 /*
  * The chunk growth policy both backends share, for a file that holds HELD
@@ -259,6 +284,10 @@ int vr_dev_stage_write(struct vr_dev_stage *s, uint64_t off, size_t len);
 /* Waits for the stage's uploads and gives it back; NULL is fine. Returns 0 or their first
  * -errno. */
 int vr_dev_stage_free(struct vr_dev_stage *s);
+/* backend_stage.c, for vr_backend_open and close: the host staging's pool of slots and count
+ * of stages lent (NULL is fine to free). */
+int vr_host_pool_new(const struct vr_staging *g, struct host_pool **out);
+void vr_host_pool_free(struct host_pool *p);
 /* backend_stage.c, for the wrappers: waits for the writes queued through F's host stage, if
  * any; detach also cuts the stage from F (its later writes fail with -ESTALE), before F is
  * freed. */

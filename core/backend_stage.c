@@ -4,7 +4,8 @@
  * in flight on a stream), or, where a backend lends none (the mock), slots of
  * host memory that a thread of the stage's own writes through the backend's
  * write op while the next slot fills. Either way a writer has one way to
- * load: read into a slot, hash it in place, queue it.
+ * load: read into a slot, hash it in place, queue it. Both take their
+ * geometry from -o staging (struct vr_staging).
  */
 #include "backend.h"
 
@@ -14,11 +15,26 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* A host stage's slots: one filling, one being written, the others being hashed. */
-#define HOST_SLOTS 4
-#define HOST_SLOT  ((size_t)4 << 20)
 /* A slot's bytes are a page's multiple: a read straight into it may bypass the page cache. */
 #define HOST_ALIGN ((size_t)4096)
+/* Whole slots kept zeroed for the next stage, at most. */
+#define POOL_MAX 64
+
+/*
+ * The host staging of one backend: slots given back, kept for the next stage
+ * (a virtual machine's first touch of fresh memory costs several times the
+ * copy into it: a load would pay it for every file), zeroed (a stage scrubs
+ * what it wrote before it gives a slot back); and the stages lent, at most
+ * the geometry's count (more writers wait for one back).
+ */
+struct host_pool {
+	struct vr_staging g;
+	pthread_mutex_t lock;
+	pthread_cond_t back;
+	void *slot[POOL_MAX]; /* under LOCK: whole slots (G.slot bytes), zeroed */
+	int count;	      /* under LOCK */
+	unsigned lent;	      /* under LOCK: stages */
+};
 
 /*
  * A host stage. The writer's thread gives slots out and queues them; the
@@ -28,10 +44,12 @@
  */
 struct host_stage {
 	struct vr_dev_stage hdr; /* first */
-	size_t cap;		 /* each slot's bytes */
-	void *slot[HOST_SLOTS];	 /* made when first given out */
-	size_t used[HOST_SLOTS]; /* the most bytes queued from each: what its scrub covers */
-	int next, cur;		 /* the writer's: the slot given next, the one given last */
+	struct host_pool *pool;
+	size_t cap;			   /* each slot's bytes */
+	int nslots;			   /* slots in turn */
+	void *slot[VR_STAGING_SLOTS_MAX];  /* made when first given out */
+	size_t used[VR_STAGING_SLOTS_MAX]; /* the most bytes queued from each */
+	int next, cur;			   /* the writer's: given next, given last */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -40,35 +58,47 @@ struct host_stage {
 		int slot;
 		uint64_t off;
 		size_t len;
-	} q[HOST_SLOTS];	  /* under LOCK: [head, head + count) queued, in order */
-	int head, count;	  /* under LOCK */
-	bool pending[HOST_SLOTS]; /* under LOCK: queued or being written */
-	bool closing;		  /* under LOCK */
-	int err;		  /* under LOCK: the first write's error */
+	} q[VR_STAGING_SLOTS_MAX];	    /* under LOCK: [head, head + count) queued */
+	int head, count;		    /* under LOCK */
+	bool pending[VR_STAGING_SLOTS_MAX]; /* under LOCK: queued or being written */
+	bool closing;			    /* under LOCK */
+	int err;			    /* under LOCK: the first write's error */
 };
 
-/*
- * Whole slots given back, kept for the next stage (a virtual machine's first
- * touch of fresh memory costs several times the copy into it: a load would pay
- * it for every file). Kept zeroed: a stage scrubs what it wrote before it
- * gives a slot back.
- */
-#define POOL_MAX 16
-static struct {
-	pthread_mutex_t lock;
-	void *slot[POOL_MAX];
-	int count;
-} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+int vr_host_pool_new(const struct vr_staging *g, struct host_pool **out)
+{
+	struct host_pool *p = calloc(1, sizeof(*p));
 
-static void *slot_take(size_t cap)
+	if (!p)
+		return -ENOMEM;
+	p->g = *g;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->back, NULL);
+	*out = p;
+	return 0;
+}
+
+void vr_host_pool_free(struct host_pool *p)
+{
+	if (!p)
+		return;
+	/* every stage was given back: their writers are gone before the backend closes */
+	for (int i = 0; i < p->count; i++)
+		munmap(p->slot[i], p->g.slot);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->back);
+	free(p);
+}
+
+static void *slot_take(struct host_pool *pool, size_t cap)
 {
 	void *p = NULL;
 
-	if (cap == HOST_SLOT) {
-		pthread_mutex_lock(&pool.lock);
-		if (pool.count > 0)
-			p = pool.slot[--pool.count];
-		pthread_mutex_unlock(&pool.lock);
+	if (cap == pool->g.slot) {
+		pthread_mutex_lock(&pool->lock);
+		if (pool->count > 0)
+			p = pool->slot[--pool->count];
+		pthread_mutex_unlock(&pool->lock);
 		if (p)
 			return p;
 	}
@@ -82,16 +112,16 @@ static void *slot_take(size_t cap)
 
 /* Gives back slot P of CAP bytes whose first WRITTEN bytes may hold file bytes (the rest is
  * zero: never touched, or scrubbed by an earlier holder). */
-static void slot_give(void *p, size_t cap, size_t written)
+static void slot_give(struct host_pool *pool, void *p, size_t cap, size_t written)
 {
 	explicit_bzero(p, written);
-	if (cap == HOST_SLOT) {
-		pthread_mutex_lock(&pool.lock);
-		bool kept = pool.count < POOL_MAX;
+	if (cap == pool->g.slot) {
+		pthread_mutex_lock(&pool->lock);
+		bool kept = pool->count < POOL_MAX;
 
 		if (kept)
-			pool.slot[pool.count++] = p;
-		pthread_mutex_unlock(&pool.lock);
+			pool->slot[pool->count++] = p;
+		pthread_mutex_unlock(&pool->lock);
 		if (kept)
 			return;
 	}
@@ -125,7 +155,7 @@ static void *host_writer(void *arg)
 		pthread_mutex_lock(&s->lock);
 		if (ret && !s->err)
 			s->err = ret;
-		s->head = (s->head + 1) % HOST_SLOTS;
+		s->head = (s->head + 1) % s->nslots;
 		s->count--;
 		s->pending[i] = false;
 		pthread_cond_broadcast(&s->done);
@@ -134,17 +164,28 @@ static void *host_writer(void *arg)
 	return NULL;
 }
 
-/* A host stage for F, its slots no larger than F's memory needs (a small file's load pays no
- * first touch of pages it never fills). */
-static int host_new(struct vr_dev_file *f, struct vr_dev_stage **out)
+/* A host stage for F, once fewer than the geometry's count are lent; its slots no larger than
+ * F's memory needs (a small file's load pays no first touch of pages it never fills). */
+static int host_new(struct vr_backend *b, struct vr_dev_file *f, struct vr_dev_stage **out)
 {
-	struct host_stage *s = calloc(1, sizeof(*s));
+	struct host_pool *pool = b->pool;
+	struct host_stage *s;
 	uint64_t held = vr_dev_held(f);
 
+	if (!pool)
+		return -EOPNOTSUPP; /* a backend not opened by vr_backend_open */
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->cap = held < HOST_SLOT ? ((size_t)held + HOST_ALIGN - 1) / HOST_ALIGN * HOST_ALIGN
-				  : HOST_SLOT;
+	pthread_mutex_lock(&pool->lock);
+	while (pool->lent >= pool->g.stages)
+		pthread_cond_wait(&pool->back, &pool->lock);
+	pool->lent++;
+	pthread_mutex_unlock(&pool->lock);
+	s->pool = pool;
+	s->nslots = (int)pool->g.slots;
+	s->cap = held < pool->g.slot ? ((size_t)held + HOST_ALIGN - 1) / HOST_ALIGN * HOST_ALIGN
+				     : pool->g.slot;
 	if (s->cap == 0)
 		s->cap = HOST_ALIGN;
 	s->cur = -1;
@@ -174,9 +215,9 @@ static int host_slot(struct host_stage *s, void **buf, size_t *cap)
 
 	if (ret)
 		return ret;
-	if (!s->slot[i] && !(s->slot[i] = slot_take(s->cap)))
+	if (!s->slot[i] && !(s->slot[i] = slot_take(s->pool, s->cap)))
 		return -ENOMEM;
-	s->next = (i + 1) % HOST_SLOTS;
+	s->next = (i + 1) % s->nslots;
 	s->cur = i;
 	*buf = s->slot[i];
 	*cap = s->cap;
@@ -188,8 +229,10 @@ static int host_write(struct host_stage *s, uint64_t off, size_t len)
 {
 	int i = s->cur, ret = 0;
 
-	if (i < 0 || len > s->cap || !s->hdr.file)
-		return i < 0 || len > s->cap ? -EINVAL : -ESTALE;
+	if (i < 0 || len > s->cap)
+		return -EINVAL;
+	if (!s->hdr.file)
+		return -ESTALE;
 	s->cur = -1;
 	if (len > s->used[i])
 		s->used[i] = len;
@@ -202,7 +245,7 @@ static int host_write(struct host_stage *s, uint64_t off, size_t len)
 	pthread_mutex_lock(&s->lock);
 	ret = s->err;
 	if (ret == 0) {
-		int at = (s->head + s->count) % HOST_SLOTS;
+		int at = (s->head + s->count) % s->nslots;
 
 		s->q[at].slot = i;
 		s->q[at].off = off;
@@ -215,9 +258,11 @@ static int host_write(struct host_stage *s, uint64_t off, size_t len)
 	return ret;
 }
 
-/* Waits for S's writes, ends its thread and frees it; returns the writes' first error. */
+/* Waits for S's writes, ends its thread, gives its slots and its place back and frees it;
+ * returns the writes' first error. */
 static int host_free(struct host_stage *s)
 {
+	struct host_pool *pool = s->pool;
 	int ret = host_wait(s, -1);
 
 	if (s->started) {
@@ -227,18 +272,22 @@ static int host_free(struct host_stage *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
 	}
-	for (int i = 0; i < HOST_SLOTS; i++) {
+	for (int i = 0; i < s->nslots; i++) {
 		if (!s->slot[i])
 			continue;
 		/* what was queued from a slot is all it held, but the one given out last and
 		 * never queued (a read that failed partway, a write refused) may hold anything;
 		 * the rest is scrubbed already (a scrub would cost untouched pages a touch) */
-		slot_give(s->slot[i], s->cap, i == s->cur ? s->cap : s->used[i]);
+		slot_give(pool, s->slot[i], s->cap, i == s->cur ? s->cap : s->used[i]);
 	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->more);
 	pthread_cond_destroy(&s->done);
 	free(s);
+	pthread_mutex_lock(&pool->lock);
+	pool->lent--;
+	pthread_cond_signal(&pool->back);
+	pthread_mutex_unlock(&pool->lock);
 	return ret;
 }
 
@@ -250,7 +299,7 @@ int vr_dev_stage_new(struct vr_dev_file *f, struct vr_dev_stage **out)
 
 	if (!b->ops->stage_new && f->lent)
 		return -EBUSY; /* one writer's host stage at a time */
-	ret = b->ops->stage_new ? b->ops->stage_new(b->ctx, f, &s) : host_new(f, &s);
+	ret = b->ops->stage_new ? b->ops->stage_new(b->ctx, f, &s) : host_new(b, f, &s);
 	if (ret)
 		return ret;
 	s->file = f;

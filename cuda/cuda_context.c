@@ -266,6 +266,11 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	ret = vr_backend_staging(p, &c->g);
+	if (ret) {
+		free(c);
+		return ret;
+	}
 	c->device = p->device;
 	c->audit = p->audit;
 	pthread_mutex_init(&c->acct, NULL);
@@ -298,10 +303,11 @@ static int cuda_open(const struct vr_backend_params *p, void **ctx)
 	cuda_err(c, cudaRuntimeGetVersion(&rt_v), "cudaRuntimeGetVersion");
 	vr_log(LOG_INFO,
 	       "cuda: device %d %s (%s), cc %d.%d, %llu bytes usable; driver API %d.%d, runtime "
-	       "%d.%d, granularity %llu",
+	       "%d.%d, granularity %llu; staging %zu KiB x %u slots x %u stages",
 	       c->device, prop.name, c->info.uuid, prop.major, prop.minor,
 	       (unsigned long long)c->budget, drv_v / 1000, drv_v % 1000 / 10, rt_v / 1000,
-	       rt_v % 1000 / 10, (unsigned long long)c->grain);
+	       rt_v % 1000 / 10, (unsigned long long)c->grain, c->g.slot >> 10, c->g.slots,
+	       c->g.stages);
 	*ctx = c;
 	return 0;
 fail:

@@ -20,18 +20,15 @@
 #define CHUNK_MAX   ((uint64_t)1 << 30)	 /* the largest single physical chunk */
 #define RESERVE_MIN ((uint64_t)64 << 20) /* address space a file reserves at first */
 /*
- * Pinned staging (cuda_stage.c; docs/benchmarks.md says how a card run would
- * choose these): a stage is STAGE_SLOTS slots of STAGE_SLOT bytes on one
- * stream of its own, lent to one writer at a time. 8 MiB pieces make a
- * copy's fixed cost (~10 us) under 1 % at 25 GB/s; four slots keep one being
- * filled, one being hashed and two on the bus. Up to STAGE_MAX stages (files
- * loading at once without waiting for one another), made as writers need
- * them and kept: 32 MiB of pinned memory each, 512 MiB at most.
+ * Pinned staging (cuda_stage.c), its geometry from -o staging (backend.h's
+ * struct vr_staging; docs/benchmarks.md says how a card run would choose it):
+ * a stage is G.slots slots of G.slot bytes on one stream of its own, lent to
+ * one writer at a time. The default's 8 MiB pieces make a copy's fixed cost
+ * (~10 us) under 1 % at 25 GB/s; four slots keep one being filled, one being
+ * hashed and two on the bus. Up to G.stages stages (files loading at once
+ * without waiting for one another), made as writers need them and kept: 32
+ * MiB of pinned memory each, 512 MiB at most, by default.
  */
-#define STAGE_SLOTS 4
-#define STAGE_SLOT  ((size_t)8 << 20)
-#define STAGE_MAX   16
-
 /*
  * Locking, narrowed to what is truly shared (backend.h's contract):
  *  - ACCT guards USED against BUDGET; info takes only this, briefly.
@@ -83,13 +80,14 @@ struct cuda {
 	uint64_t headroom;     /* what the budget leaves free on the device, constant */
 	cudaStream_t upload;   /* the file's memsets, scrubs and remaps */
 	pthread_mutex_t stages;
-	pthread_cond_t stage_back;	       /* a stage was given back */
-	struct cuda_stage *idle;	       /* under STAGES */
-	struct cuda_stage *all[STAGE_MAX];     /* under STAGES: for the close */
-	unsigned nstages, max_stages, growing; /* under STAGES */
-	pthread_mutex_t scratch_lock;	       /* one digest at a time uses the scratch */
-	struct vr_cuda_scratch scratch;	       /* under SCRATCH_LOCK; allocated at open */
-	void *scratch_mem;		       /* the one allocation behind it */
+	pthread_cond_t stage_back;		       /* a stage was given back */
+	struct cuda_stage *idle;		       /* under STAGES */
+	struct vr_staging g;			       /* the staging's geometry, constant */
+	struct cuda_stage *all[VR_STAGING_STAGES_MAX]; /* under STAGES: for the close */
+	unsigned nstages, max_stages, growing;	       /* under STAGES */
+	pthread_mutex_t scratch_lock;		       /* one digest at a time uses the scratch */
+	struct vr_cuda_scratch scratch;		       /* under SCRATCH_LOCK; allocated at open */
+	void *scratch_mem;			       /* the one allocation behind it */
 };
 
 struct chunk {
@@ -121,12 +119,14 @@ struct cuda_file {
 struct cuda_stage {
 	struct vr_dev_stage hdr; /* first */
 	cudaStream_t stream;
-	void *slot[STAGE_SLOTS];
-	cudaEvent_t done[STAGE_SLOTS]; /* recorded after the slot's last upload */
-	bool busy[STAGE_SLOTS];	       /* DONE is pending */
-	int next;		       /* the slot stage_slot gives next */
-	int cur;		       /* the slot it gave last; -1: none */
-	struct cuda_stage *idle_next;  /* under the pool's STAGES */
+	int nslots;
+	size_t slot_bytes;
+	void *slot[VR_STAGING_SLOTS_MAX];
+	cudaEvent_t done[VR_STAGING_SLOTS_MAX]; /* recorded after the slot's last upload */
+	bool busy[VR_STAGING_SLOTS_MAX];	/* DONE is pending */
+	int next;				/* the slot stage_slot gives next */
+	int cur;				/* the slot it gave last; -1: none */
+	struct cuda_stage *idle_next;		/* under the pool's STAGES */
 };
 
 static inline struct cuda_file *cf(struct vr_dev_file *f)

@@ -22,9 +22,9 @@ static void stage_destroy(struct cuda_stage *s)
 {
 	if (s->stream)
 		cudaStreamSynchronize(s->stream);
-	for (int i = 0; i < STAGE_SLOTS; i++) {
+	for (int i = 0; i < s->nslots; i++) {
 		if (s->slot[i]) {
-			explicit_bzero(s->slot[i], STAGE_SLOT);
+			explicit_bzero(s->slot[i], s->slot_bytes);
 			cudaFreeHost(s->slot[i]);
 		}
 		if (s->done[i])
@@ -43,10 +43,12 @@ static int stage_make(struct cuda *c, struct cuda_stage **out)
 
 	if (!s)
 		return -ENOMEM;
+	s->nslots = (int)c->g.slots;
+	s->slot_bytes = c->g.slot;
 	ret = cuda_err(c, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
 		       "cudaStreamCreate");
-	for (int i = 0; i < STAGE_SLOTS && ret == 0; i++) {
-		ret = cuda_err(c, cudaHostAlloc(&s->slot[i], STAGE_SLOT, cudaHostAllocDefault),
+	for (int i = 0; i < s->nslots && ret == 0; i++) {
+		ret = cuda_err(c, cudaHostAlloc(&s->slot[i], s->slot_bytes, cudaHostAllocDefault),
 			       "cudaHostAlloc (staging)");
 		if (!ret)
 			ret = cuda_err(
@@ -68,7 +70,7 @@ int cuda_stages_open(struct cuda *c)
 	struct cuda_stage *s;
 	int ret;
 
-	c->max_stages = STAGE_MAX;
+	c->max_stages = c->g.stages;
 	ret = cuda_err(c, cudaStreamCreateWithFlags(&c->upload, cudaStreamNonBlocking),
 		       "cudaStreamCreate");
 	if (ret == 0)
@@ -153,7 +155,7 @@ static int slot_next(struct cuda *c, struct cuda_stage *s, void **buf)
 			return ret;
 		s->busy[i] = false;
 	}
-	s->next = (i + 1) % STAGE_SLOTS;
+	s->next = (i + 1) % s->nslots;
 	s->cur = i;
 	*buf = s->slot[i];
 	return 0;
@@ -165,7 +167,7 @@ static int slot_upload(struct cuda *c, struct cuda_stage *s, struct cuda_file *f
 {
 	int i = s->cur, ret;
 
-	if (i < 0 || len > STAGE_SLOT || off > f->size || len > f->size - off)
+	if (i < 0 || len > s->slot_bytes || off > f->size || len > f->size - off)
 		return -EINVAL;
 	s->cur = -1;
 	ret = cuda_queue_after(c, f, s->stream);
@@ -206,7 +208,7 @@ int cuda_write(void *ctx, struct vr_dev_file *file, uint64_t off, const void *bu
 		return ret;
 	/* the host copy into one slot overlaps the DMA out of the others */
 	while (ret == 0 && len > 0) {
-		size_t n = len < STAGE_SLOT ? len : STAGE_SLOT;
+		size_t n = len < s->slot_bytes ? len : s->slot_bytes;
 		void *slot;
 
 		ret = slot_next(c, s, &slot);
@@ -243,7 +245,7 @@ int cuda_stage_slot(void *ctx, struct vr_dev_stage *stage, void **buf, size_t *c
 	if (ret == 0)
 		ret = slot_next(ctx, cs(stage), buf);
 	if (ret == 0)
-		*cap = STAGE_SLOT;
+		*cap = cs(stage)->slot_bytes;
 	return ret;
 }
 
@@ -260,7 +262,7 @@ int cuda_stage_free(void *ctx, struct vr_dev_stage *stage)
 	int ret = cuda_select_dev(ctx);
 
 	/* every upload done, or its error seen, before the holder settles the file */
-	for (int i = 0; i < STAGE_SLOTS; i++) {
+	for (int i = 0; i < s->nslots; i++) {
 		if (!s->busy[i])
 			continue;
 		int e =

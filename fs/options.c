@@ -24,6 +24,7 @@ static const struct fuse_opt spec[] = {
     OPT("mock_vram=%s", mock_vram),
     OPT("mock_fault=%s", mock_fault),
     OPT("reserve=%s", reserve),
+    OPT("staging=%s", staging),
     OPT("device=%d", device),
     OPT("verify_on_open=%d", verify_on_open),
     OPT("list_generated=%d", list_generated),
@@ -204,6 +205,16 @@ int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 		o->bopts[n++] = (struct vr_backend_opt){"fault", o->mock_fault};
 	if (o->reserve)
 		o->bopts[n++] = (struct vr_backend_opt){"reserve", o->reserve};
+	if (o->staging) {
+		struct vr_staging g;
+		char why[160];
+
+		if (vr_staging_parse(o->staging, &g, why, sizeof(why)) != 0) {
+			fprintf(stderr, "vram-residency: %s\n", why);
+			return -1;
+		}
+		o->bopts[n++] = (struct vr_backend_opt){"staging", o->staging};
+	}
 	p->opts = o->bopts;
 	p->nopts = n;
 	return 0;
@@ -258,6 +269,8 @@ void vr_options_help(const char *prog)
 	    "    -o mock_vram=DIR           tests: the mock's memory as chunk files in DIR\n"
 	    "    -o reserve=0|1             1: the mock takes its whole capacity at mount\n"
 	    "                               (default 0: as files grow)\n"
+	    "    -o staging=SLOTxCOUNTxSTAGES  loaders' staging: COUNT slots of SLOT bytes\n"
+	    "                               each, STAGES at once (default 8Mx4x16)\n"
 	    "    -o verify_on_open=0|1      re-check a sealed file at each open (default 1)\n"
 	    "    -o meta_limit=SIZE         host memory each user's files, folders, links and\n"
 	    "                               user.* attributes may take, root and the mount's\n"
@@ -330,6 +343,7 @@ void vr_options_free(struct vr_options *o)
 	free(o->socket);
 	free(o->metrics_file);
 	free(o->reserve);
+	free(o->staging);
 	free(o->log);
 	free(o->keep);
 	vr_evict_opts_free(&o->evict);

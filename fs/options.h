@@ -36,6 +36,7 @@ struct vr_options {
 	char *mock_vram;     /* mock backing file */
 	char *mock_fault;    /* OP:N[:ERR][+...], for tests */
 	char *reserve;	     /* the mock's reserve=0|1 */
+	char *staging;	     /* staging=SLOTxCOUNTxSTAGES (backend.h's struct vr_staging) */
 	char *trust;	     /* PEM file or directory of keys trusted to sign models */
 	char *expect;	     /* check|require */
 	char *sha256;	     /* on|off */
@@ -56,7 +57,7 @@ struct vr_options {
 	struct vr_evict_opts evict; /* evict=, evict_*=, restore= (fs/evict.c) */
 	bool show_help, show_version;
 	/* the backend-specific options above, passed through (vr_options_backend_params) */
-	struct vr_backend_opt bopts[4];
+	struct vr_backend_opt bopts[5];
 };
 
 /* Parses and removes our options from ARGS; returns 0, -2 for a usage error (a bad value) or

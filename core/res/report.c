@@ -165,6 +165,15 @@ static bool status_counts(struct vr_residency *r, cJSON *o, const struct status_
 	    !cJSON_AddStringToObject(o, "device_digest", res_device_digest_name(r)) ||
 	    !cJSON_AddNumberToObject(o, "audit_failures", (double)vr_audit_failures(r->cfg.audit)))
 		return false;
+	/* the staging loads go through (-o staging): a card run's figures name it */
+	const struct vr_staging *g = &r->cfg.backend->staging;
+
+	d = cJSON_AddObjectToObject(o, "staging");
+	if (!d || !cJSON_AddNumberToObject(d, "slot_bytes", (double)g->slot) ||
+	    !cJSON_AddNumberToObject(d, "slots", g->slots) ||
+	    !cJSON_AddNumberToObject(d, "stages", g->stages) ||
+	    !cJSON_AddStringToObject(d, "memory", r->cfg.backend->pool ? "host" : "pinned"))
+		return false;
 	/* publishers' digests: sources in force, refused ones, files sealed as checked, and
 	 * files refused at sealing (their bytes differ, or nothing covered them) */
 	d = cJSON_AddObjectToObject(o, "expected");

@@ -83,9 +83,10 @@ done
 rm -rf "$MNT/t1" "$MNT/t2"
 check "memory given back after the competing loads" test "$(used)" = 0
 
-# a device fault in the middle of the third file: the load stops, what it loaded goes
+# a device fault in the middle of the second file (2 MiB slots: five writes a file): the load
+# stops, what it loaded goes
 unmount_vr
-check "mount with a write fault" mount_vr "capacity=64M,allow_other,mock_fault=write:9"
+check "mount with a write fault" mount_vr "capacity=64M,allow_other,mock_fault=write:9,staging=2Mx4x16"
 refuse "a load whose write fails partway fails" "Input/output error" \
 	"$BIN/vram-load" -j 1 "$WORK/t1" "$MNT/faulted"
 check "the files it loaded were removed, the folder too" test ! -e "$MNT/faulted"
@@ -167,4 +168,25 @@ except OSError as e:
 else:
     sys.exit('loaded')
 " "$WORK/t1" "$MNT/py-too-big-$(head -c 30000000 /dev/zero > "$WORK/t1/f5"; echo x)"
+
+# the smallest staging (-o staging): two 64 KiB slots, one stage for every loader at once; four
+# loaders then wait for it in turn, and every file still loads whole, sealed as sha256sum says
+check "unmount" unmount_vr
+refuse "a bad staging is refused at mount" "staging=8Mx1x4: 2 to 16 slots a stage" \
+	"$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,staging=8Mx1x4" "$MNT"
+check "mount with staging=64Kx2x1" mount_vr "capacity=64M,allow_other,staging=64Kx2x1"
+check "status shows it" grep -q '"slot_bytes":[[:space:]]*65536' "$MNT/status"
+mkdir -p "$WORK/small"
+for n in 1 65535 65536 65537 131073 300001 1000003; do
+	head -c "$n" /dev/urandom > "$WORK/small/s$n"
+done
+check "vram-load -j 4 through one stage" "$BIN/vram-load" -j 4 "$WORK/small" "$MNT/small"
+mkdir -m 1777 "$MNT/shared"
+check "as nobody too" as_nobody "$NBIN/vram-load" -j 4 "$WORK/small" "$MNT/shared/small-nobody"
+for d in small shared/small-nobody; do
+	check "$d: every seal is sha256sum's" test "$(seal_facts "$MNT/$d" | cut -d' ' -f1-3)" = \
+		"$(cd "$WORK/small" && for f in $(find . -type f | sort); do
+			echo "$f $(stat -c %s "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
+		done)"
+done
 finish

@@ -1155,7 +1155,7 @@ static void host_staging(void)
 	CHECK_EQ(vr_dev_stage_new(f, &s2), -EBUSY);
 	for (int round = 0; round < 200; round++) {
 		CHECK_EQ(vr_dev_stage_slot(s, &slot, &cap), 0);
-		CHECK_EQ(cap, 4u << 20);
+		CHECK_EQ(cap, 8u << 20); /* the default staging's slot */
 		memset(slot, round + 1, cap);
 		CHECK_EQ(vr_dev_stage_write(s, (uint64_t)(round % 4) << 20, cap - (3u << 20)), 0);
 		CHECK_EQ(vr_dev_read(f, (uint64_t)(round % 4) << 20, back, sizeof(back)), 0);
@@ -1184,6 +1184,58 @@ static void host_staging(void)
 	CHECK_EQ(vr_dev_stage_free(s), -EIO);
 	CHECK_EQ(vr_dev_file_free(f), 0);
 	vr_backend_close(&b);
+}
+
+/* -o staging's values: the geometry each gives, or the refusal. */
+static void staging_values(void)
+{
+	static const struct {
+		const char *text;
+		size_t slot;
+		unsigned slots, stages;
+	} good[] = {{"8Mx4x16", 8u << 20, 4, 16},
+		    {"64Kx2x1", 64u << 10, 2, 1},
+		    {"256Mx16x4", 256u << 20, 16, 4},
+		    {"1mx3x64", 1u << 20, 3, 64},
+		    {"69632x2x2", 69632, 2, 2}};
+	static const char *const bad[] = {
+	    "",		"8M",	     "8Mx4",	 "8Mx4x16x", "8Mx4x16 ", " 8Mx4x16", "8Mx-4x16",
+	    "8Mx4x-1",	"8Mx1x16",   "8Mx17x16", "8Mx4x0",   "8Mx4x65",	 "4Kx2x2",   "65537x2x2",
+	    "512Mx2x2", "256Mx16x5", "x4x16",	 "8Px4x16",  "8Mx+4x16", "0x2x2"};
+	struct vr_staging g;
+	char why[160];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK_EQ(vr_staging_parse(good[i].text, &g, why, sizeof(why)), 0);
+		CHECK_EQ(g.slot, good[i].slot);
+		CHECK_EQ(g.slots, good[i].slots);
+		CHECK_EQ(g.stages, good[i].stages);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		CHECK_EQ(vr_staging_parse(bad[i], &g, why, sizeof(why)), -EINVAL);
+		CHECK(strstr(why, "staging=") != NULL);
+	}
+}
+
+/* The smallest slots, three of them, one stage: every size still loads whole; a geometry the
+ * parse refuses fails the open. */
+static void small_staging(const struct vr_backend_ops *ops, const struct vr_backend_params *p,
+			  const uint64_t *sizes, size_t n)
+{
+	struct vr_backend_opt small_opts[] = {{"capacity", "256M"}, {"staging", "64Kx3x1"}};
+	struct vr_backend_params sp = *p;
+	struct vr_backend sb;
+
+	sp.opts = small_opts;
+	sp.nopts = 2;
+	CHECK_EQ(vr_backend_open(ops, &sp, &sb), 0);
+	CHECK_EQ(sb.staging.slot, 64u << 10);
+	for (size_t i = 0; i < n; i++)
+		staging(&sb, sizes[i]);
+	vr_backend_close(&sb);
+	small_opts[1].value = "8Mx1x1";
+	CHECK_EQ(vr_backend_open(ops, &sp, &sb), -EINVAL);
 }
 
 int main(int argc, char **argv)
@@ -1239,6 +1291,8 @@ int main(int argc, char **argv)
 	bounds_and_scrub(&b);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		staging(&b, sizes[i]);
+	staging_values();
+	small_staging(ops, &p, sizes, sizeof(sizes) / sizeof(sizes[0]));
 	if (strcmp(name, "mock") == 0)
 		export_guards(&b);
 	/* needs the seam, which only the mock and the fake runtime call */
