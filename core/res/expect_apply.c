@@ -358,7 +358,41 @@ struct moved_check {
 	struct applied_list l;
 	struct vr_caller c;
 	bool has_c;
+	bool threaded; /* holds a thread of BG_BY, under the caller's uid (0 without one) */
 };
+
+bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+{
+	unsigned total = 0, mine = 0;
+	int at = -1, mine_at = -1;
+
+	for (int i = 0; i < RES_BG_CHECKS_MAX; i++) {
+		total += by[i].n;
+		if (by[i].n && by[i].uid == uid) {
+			mine = by[i].n;
+			mine_at = i;
+		} else if (!by[i].n && at < 0) {
+			at = i;
+		}
+	}
+	if (total >= RES_BG_CHECKS_MAX || mine >= RES_BG_CHECKS_PER_USER)
+		return false;
+	if (mine_at < 0) {
+		mine_at = at; /* a free slot: fewer than the most are running */
+		by[mine_at].uid = uid;
+	}
+	by[mine_at].n++;
+	return true;
+}
+
+void res_bg_leave(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+{
+	for (int i = 0; i < RES_BG_CHECKS_MAX; i++)
+		if (by[i].n && by[i].uid == uid) {
+			by[i].n--;
+			return;
+		}
+}
 
 /* Hashes M's files, checks each (a mismatch quarantined) and audits them. No lock held. */
 static void *moved_worker(void *arg)
@@ -368,11 +402,13 @@ static void *moved_worker(void *arg)
 
 	hash_unhashed(r, &m->l);
 	report_applied(r, &m->l, m->has_c ? &m->c : NULL);
-	free(m);
 	res_lock(r);
+	if (m->threaded)
+		res_bg_leave(r->bg_by, m->has_c ? m->c.uid : 0);
 	if (--r->bg_checks == 0)
 		pthread_cond_broadcast(&r->bg_done);
 	res_unlock(r);
+	free(m);
 	return NULL;
 }
 
@@ -392,20 +428,26 @@ void res_check_moved(struct vr_residency *r, struct vr_node *n, const struct vr_
 	}
 	res_lock(r);
 	unhashed_below(n, &m->l);
-	bool threaded = r->bg_checks < RES_BG_CHECKS_MAX;
-
-	if (m->l.nunhashed)
+	if (m->l.nunhashed) {
 		r->bg_checks++; /* the worker's, here or on its thread */
+		m->threaded = res_bg_admit(r->bg_by, c ? c->uid : 0);
+	}
 	res_unlock(r);
 	if (!m->l.nunhashed) {
 		free(m);
 		return;
 	}
-	if (threaded && pthread_create(&t, NULL, moved_worker, m) == 0) {
+	if (m->threaded && pthread_create(&t, NULL, moved_worker, m) == 0) {
 		pthread_detach(t);
 		return;
 	}
-	/* past the limit (or no thread): hashed here, so none is left unchecked */
+	if (m->threaded) { /* no thread: its place goes back */
+		res_lock(r);
+		res_bg_leave(r->bg_by, c ? c->uid : 0);
+		m->threaded = false;
+		res_unlock(r);
+	}
+	/* past the limits (or no thread): hashed here, so none is left unchecked */
 	moved_worker(m);
 }
 

@@ -167,6 +167,23 @@ struct vr_handle {
 	bool dir_counted;	 /* [C] a directory handle counted to OPENER (res_dirs_take) */
 };
 
+/*
+ * res_check_moved's threads: RES_BG_CHECKS_MAX at once, at most
+ * RES_BG_CHECKS_PER_USER of them one user's, so one user's storm of renames
+ * leaves threads for the others (past either, a rename is hashed on its
+ * caller's thread). A slot with N == 0 is free.
+ */
+#define RES_BG_CHECKS_MAX      4
+#define RES_BG_CHECKS_PER_USER 2
+struct res_bg_user {
+	uid_t uid;
+	unsigned n;
+};
+/* Takes a thread for UID's check where the limits allow: true, counted in BY; false: none. */
+bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid);
+/* Gives back UID's thread. */
+void res_bg_leave(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid);
+
 struct vr_residency {
 	pthread_mutex_t lock; /* the tree lock: res_lock(), res_unlock(), res_wait() */
 	/* debug builds: the thread holding LOCK (0: none), for res_held() */
@@ -179,8 +196,9 @@ struct vr_residency {
 	uint64_t leases, exports;				  /* [T] live, and ever made */
 	struct res_metrics *metrics;				  /* [T] counters since mount */
 	struct res_verify_run *runs; /* [T] verifies running now, each shared by its joiners */
-	unsigned bg_checks;	     /* [T] res_check_moved's threads running */
+	unsigned bg_checks;	     /* [T] res_check_moved's checks running (threads or not) */
 	pthread_cond_t bg_done;	     /* signalled as the last of them ends */
+	struct res_bg_user bg_by[RES_BG_CHECKS_MAX]; /* [T] their threads, by user */
 	/* metadata's host memory per user (meta.c) */
 	struct res_meta_user *meta; /* [T] */
 	size_t nmeta, capmeta;	    /* [T] */
@@ -416,7 +434,6 @@ void res_reload_sources(struct vr_residency *r, struct vr_node *n, const struct 
  * there states (shards, BLAKE2b, BLAKE3; SHA-256 under sha256=off) are hashed and checked (a
  * mismatch quarantined, audited) on a thread of their own, RES_BG_CHECKS_MAX at once (then on
  * the caller's). No lock held. */
-#define RES_BG_CHECKS_MAX 4
 void res_check_moved(struct vr_residency *r, struct vr_node *n, const struct vr_caller *c);
 /* Waits for those threads to end (the residency is being freed). */
 void res_bg_drain(struct vr_residency *r);

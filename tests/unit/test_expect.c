@@ -3,6 +3,7 @@
 #include "backends.h"
 #include "check.h"
 #include "manifest.h"
+#include "res_private.h"
 #include "residency.h"
 #include "seal.h"
 
@@ -539,6 +540,38 @@ static struct vr_residency *tree(struct vr_backend *b, const struct vr_trust *tr
 	return r;
 }
 
+/*
+ * The threads that check files renamed into a signed folder: four at once, at
+ * most two one user's, so a second user's rename still gets one while the
+ * first renames in a storm; each given back frees its place.
+ */
+static void bg_admission(void)
+{
+	struct res_bg_user by[RES_BG_CHECKS_MAX] = {{0, 0}};
+
+	CHECK(res_bg_admit(by, 1000));
+	CHECK(res_bg_admit(by, 1000));
+	CHECK(!res_bg_admit(by, 1000)); /* user 1000 has its two */
+	CHECK(res_bg_admit(by, 65534)); /* another user still gets one */
+	CHECK(res_bg_admit(by, 0));
+	CHECK(!res_bg_admit(by, 5)); /* four running: none for anyone */
+	res_bg_leave(by, 1000);
+	CHECK(res_bg_admit(by, 0));  /* root's second */
+	CHECK(!res_bg_admit(by, 0)); /* and no third */
+	res_bg_leave(by, 0);
+	res_bg_leave(by, 0);
+	CHECK(res_bg_admit(by, 1000)); /* its place again */
+	CHECK(res_bg_admit(by, 7));
+	CHECK(!res_bg_admit(by, 8));
+	res_bg_leave(by, 12345); /* nobody's place: nothing changes */
+	CHECK(!res_bg_admit(by, 8));
+	unsigned total = 0;
+
+	for (int i = 0; i < RES_BG_CHECKS_MAX; i++)
+		total += by[i].n;
+	CHECK_EQ(total, RES_BG_CHECKS_MAX);
+}
+
 int main(void)
 {
 	struct vr_backend_opt opts[] = {{"capacity", "64M"}};
@@ -580,5 +613,6 @@ int main(void)
 	vr_trust_free(trust);
 	vr_backend_close(&b);
 	vr_keyring_free(keys);
+	bg_admission();
 	return check_summary();
 }
