@@ -199,6 +199,28 @@ static int walk_dir(struct plan *p, const char *src, const char *dest, int depth
 	return ret;
 }
 
+/* cp's "cannot copy a directory into itself": folder SRC's copy DEST inside SRC (its tree
+ * would hold a copy of itself). Returns 0 or -EINVAL, said. */
+static int not_into_itself(struct plan *p, const char *src, const char *dest)
+{
+	char parent[PATH_MAX], from[PATH_MAX], to[PATH_MAX];
+	const char *slash = strrchr(dest, '/');
+
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dest) + (slash == dest),
+			 dest);
+	/* unresolvable: the load fails there anyway, with its own reason */
+	if (!realpath(src, from) || !realpath(parent, to))
+		return 0;
+	size_t n = strlen(from);
+
+	if (strncmp(to, from, n) == 0 && (to[n] == '\0' || to[n] == '/' || n == 1))
+		return say(p, -EINVAL, "cannot load %s into itself, %s: nothing loaded", src, dest);
+	return 0;
+}
+
 /*
  * Adds SRC (a file, or a folder and everything below it) as DEST to the plan.
  * Links are followed, as cp -rL does (a Hugging Face snapshot's links to its
@@ -220,6 +242,8 @@ static int walk(struct plan *p, const char *src, const char *dest, int depth)
 	for (int i = 0; i < depth; i++)
 		if (p->up_dev[i] == st.st_dev && p->up_ino[i] == st.st_ino)
 			return say(p, -ELOOP, "%s: a link back to a folder above it (a loop)", src);
+	if (depth == 0 && (ret = not_into_itself(p, src, dest)) != 0)
+		return ret;
 	p->up_dev[depth] = st.st_dev;
 	p->up_ino[depth] = st.st_ino;
 	ret = add(p, true, src, dest, &st);
@@ -347,15 +371,29 @@ static int load_one(struct plan *p, struct vr_client *c, struct item *it)
 	int fd = -1, ret;
 
 	/* O_DIRECT where the source's filesystem takes it (a block device's: the daemon reads
-	 * it into its slots past the page cache), else as any read */
+	 * it into its slots past the page cache), else as any read; never blocking in the open,
+	 * and then only a regular file: one swapped for a FIFO since the walk would hang here */
 	if (p->direct)
-		fd = open(it->src, O_RDONLY | O_CLOEXEC | O_DIRECT);
+		fd = open(it->src, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_DIRECT);
 	if (fd < 0)
-		fd = open(it->src, O_RDONLY | O_CLOEXEC);
+		fd = open(it->src, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd >= 0) {
+		struct stat st;
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fl < 0 ||
+		    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+		}
+	}
 	if (fd < 0) {
 		ret = -errno;
 		pthread_mutex_lock(&p->lock);
-		say(p, ret, "%s: %s", it->src, strerror(-ret));
+		say(p, ret, "%s: %s", it->src,
+		    ret == -EINVAL ? "no longer a regular file (changed since the walk)"
+				   : strerror(-ret));
 		pthread_mutex_unlock(&p->lock);
 		return ret;
 	}

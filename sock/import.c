@@ -230,6 +230,12 @@ static int import_file(struct conn *c, int src, const char *path, mode_t mode, u
 			 "the source shrank while it was read (%llu of %llu bytes): not sealed",
 			 (unsigned long long)*loaded, (unsigned long long)st.st_size);
 	}
+	/* gone once every byte was read (killed while the last pieces loaded): nobody is left to
+	 * keep or undo what it loaded, so it is not sealed, as a hang-up midway */
+	if (ret == 0 && client_gone(c->fd)) {
+		ret = -ECONNABORTED;
+		snprintf(why, cap, "the client went away before the seal: cancelled");
+	}
 	return settle(r, h, path, &who, ret, *loaded, ino, why, cap);
 }
 

@@ -76,7 +76,11 @@ static void on_signal(int sig)
 	    "\nvram-load: stopping after the files in flight, then removing what "
 	    "was loaded (again to quit at once)\n";
 
-	(void)sig;
+	if (stopping) { /* the second, of any of the three: its default action, now */
+		signal(sig, SIG_DFL);
+		raise(sig); /* pending until this handler returns: blocked while it runs */
+		return;
+	}
 	stopping = 1;
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		stopping = 1; /* nothing to do: the message is a courtesy */
@@ -124,7 +128,7 @@ static int progress(const struct vr_client_progress *p, void *arg)
 static int load(const char *const *src, const char *const *target, size_t n)
 {
 	struct shown s = {.tty = isatty(STDERR_FILENO) == 1};
-	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+	struct sigaction sa = {.sa_handler = on_signal};
 	char err[PATH_MAX * 2 + 512];
 	int ret;
 
@@ -214,6 +218,12 @@ int main(int argc, char **argv)
 		return ret;
 	char dest_abs[PATH_MAX];
 
+	for (int i = optind; i < argc; i++)
+		if (!argv[i][0]) {
+			fprintf(stderr, "vram-load: an empty %s: give a path\n",
+				i == argc - 1 ? "destination" : "source");
+			return 2;
+		}
 	vr_cli_absolute(argv[argc - 1], dest_abs, sizeof(dest_abs));
 	if (strlen(dest_abs) >= PATH_MAX - 1) {
 		fprintf(stderr, "vram-load: %s: path too long\n", argv[argc - 1]);

@@ -107,8 +107,11 @@ static bool all_written(const struct vr_node *n)
 /* Why N's load is not complete, or NULL when it is. IO held. */
 const char *res_incomplete_reason(const struct vr_node *n)
 {
+	if (n->reserved_to > n->size)
+		return "bytes reserved past its end (fallocate) were never written";
 	if (!all_written(n))
-		return "bytes reserved (truncate or fallocate) were never written";
+		return "bytes were never written (reserved by a truncate or fallocate, or holes "
+		       "writes skipped: a sparse copy needs cp --sparse=never, or vram-load)";
 	if (n->reserve_failed && n->size == 0)
 		return "its reservation (fallocate) failed and nothing was written";
 	return NULL;

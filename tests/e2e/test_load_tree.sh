@@ -112,6 +112,40 @@ done
 check "the import of a killed vram-load is cancelled, nothing left" test ! -e "$MNT/killed"
 check "and its memory given back" test "$(used)" = 0
 check "the daemon said why" grep -q 'the client went away at byte' "$WORK/daemon.log"
+
+# a second signal of any of the three ends vram-load at once (SIGTERM, then SIGINT)
+"$BIN/vram-load" "$WORK/sparse" "$MNT/twice" 2> "$WORK/twice.err" &
+lp=$!
+for _ in $(seq 1 200); do [ -e "$MNT/twice" ] && break; sleep 0.01; done
+kill -TERM $lp
+sleep 0.2
+kill -INT $lp
+for _ in $(seq 1 40); do kill -0 $lp 2> /dev/null || break; sleep 0.05; done
+check "SIGTERM then SIGINT: it quits at once" bash -c "! kill -0 $lp 2> /dev/null"
+wait $lp
+check "by the second signal (status $?)" test $? = 130
+kill -9 $lp 2> /dev/null
+for _ in $(seq 1 200); do [ ! -e "$MNT/twice" ] && [ "$(used)" = 0 ] && break; sleep 0.05; done
+check "and the daemon cancelled its import" test ! -e "$MNT/twice"
+rm -f "$WORK/sparse"
+
+# a source swapped for a FIFO after the walk (the largest file loads first, meanwhile): refused
+# when it comes to be opened, never waited on, and the tree rolled back
+mkdir -p "$WORK/swap"
+head -c 200000000 /dev/zero > "$WORK/swap/big"
+echo small > "$WORK/swap/small"
+"$BIN/vram-load" -j 1 "$WORK/swap" "$MNT/swapped" > "$WORK/swap.out" 2>&1 &
+lp=$!
+for _ in $(seq 1 400); do [ -e "$MNT/swapped/big" ] && break; sleep 0.005; done
+rm "$WORK/swap/small" && mkfifo "$WORK/swap/small"
+for _ in $(seq 1 200); do kill -0 $lp 2> /dev/null || break; sleep 0.05; done
+check "a source swapped for a FIFO does not hang the load" bash -c "! kill -0 $lp 2> /dev/null"
+kill -9 $lp 2> /dev/null
+wait $lp
+check "it fails (status $?)" test $? = 1
+check "saying why" grep -q 'small: no longer a regular file' "$WORK/swap.out"
+check "and leaves nothing" test ! -e "$MNT/swapped"
+rm -rf "$WORK/swap"
 unmount_vr
 
 check "mount again" mount_vr "capacity=64M,allow_other"
@@ -124,6 +158,15 @@ if [ -r "$short" ] && [ "$(stat -c %s "$short")" -gt "$(wc -c < "$short")" ]; th
 else
 	bad "no sysfs file here reads shorter than its size: the short-read check cannot run"
 fi
+# a folder into itself (cp's "cannot copy a directory into itself"), an empty path
+mkdir -p "$MNT/self"
+echo x > "$MNT/self/f"
+refuse "a folder loaded into itself is refused" "into itself" \
+	"$BIN/vram-load" "$MNT/self" "$MNT/self/sub"
+check "and nothing is made in it" test ! -e "$MNT/self/sub"
+refuse "an empty destination is refused, saying so" "an empty destination" \
+	"$BIN/vram-load" "$WORK/model" ""
+rm -rf "$MNT/self"
 # as nobody, into a sticky folder every user may write: its files, its modes
 mkdir -m 1777 "$MNT/shared"
 cp -r "$WORK/model" "$WORK/nmodel"
