@@ -114,6 +114,32 @@ unsigned vr_device_digest_bits(const char *v)
 	return 0;
 }
 
+/* The options that give sizes: meta_limit (kept in bytes), capacity, staging. Returns 0 or -2
+ * (a usage error, said). */
+static int check_sizes(struct vr_options *o)
+{
+	uint64_t capacity;
+	struct vr_staging g;
+	char why[160];
+
+	if (o->meta_limit &&
+	    (vr_size_parse(o->meta_limit, &o->meta_limit_bytes) != 0 || o->meta_limit_bytes == 0)) {
+		fprintf(stderr, "vram-residency: meta_limit=%s: use a size such as 64M or 1G\n",
+			o->meta_limit);
+		return -2;
+	}
+	if (o->capacity && (vr_size_parse(o->capacity, &capacity) != 0 || capacity == 0)) {
+		fprintf(stderr, "vram-residency: capacity=%s: use a size such as 512M or 2G\n",
+			o->capacity);
+		return -2;
+	}
+	if (o->staging && vr_staging_parse(o->staging, &g, why, sizeof(why)) != 0) {
+		fprintf(stderr, "vram-residency: %s\n", why);
+		return -2;
+	}
+	return 0;
+}
+
 int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -171,32 +197,23 @@ int vr_options_parse(struct fuse_args *args, struct vr_options *o)
 		fprintf(stderr, "vram-residency: keep=%s: use auto, on or off\n", o->keep);
 		return -2;
 	}
-	if (o->meta_limit &&
-	    (vr_size_parse(o->meta_limit, &o->meta_limit_bytes) != 0 || o->meta_limit_bytes == 0)) {
-		fprintf(stderr, "vram-residency: meta_limit=%s: use a size such as 64M or 1G\n",
-			o->meta_limit);
-		return -2;
-	}
 	if (o->device < 0) {
 		fprintf(stderr, "vram-residency: device=%d: must be 0 or more\n", o->device);
 		return -2;
 	}
+	if (check_sizes(o) != 0)
+		return -2;
 	return vr_evict_opts_check(&o->evict);
 }
 
 int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 {
-	uint64_t capacity;
 	size_t n = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->device = o->device;
-	/* checked here too, so a typo is refused whichever backend opens */
-	if (o->capacity && (vr_size_parse(o->capacity, &capacity) != 0 || capacity == 0)) {
-		fprintf(stderr, "vram-residency: capacity=%s: use a size such as 512M or 2G\n",
-			o->capacity);
-		return -1;
-	}
+	/* capacity and staging were checked with the other values (vr_options_check), so a
+	 * typo is refused whichever backend opens */
 	if (o->capacity)
 		o->bopts[n++] = (struct vr_backend_opt){"capacity", o->capacity};
 	if (o->mock_vram)
@@ -205,16 +222,8 @@ int vr_options_backend_params(struct vr_options *o, struct vr_backend_params *p)
 		o->bopts[n++] = (struct vr_backend_opt){"fault", o->mock_fault};
 	if (o->reserve)
 		o->bopts[n++] = (struct vr_backend_opt){"reserve", o->reserve};
-	if (o->staging) {
-		struct vr_staging g;
-		char why[160];
-
-		if (vr_staging_parse(o->staging, &g, why, sizeof(why)) != 0) {
-			fprintf(stderr, "vram-residency: %s\n", why);
-			return -1;
-		}
+	if (o->staging)
 		o->bopts[n++] = (struct vr_backend_opt){"staging", o->staging};
-	}
 	p->opts = o->bopts;
 	p->nopts = n;
 	return 0;

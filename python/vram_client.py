@@ -247,7 +247,7 @@ def load(src, dest, jobs=0, progress=None, direct=False):
     as cp -rL would (links in the source followed), up to JOBS files at once (0: one per two
     CPUs), largest first. A tree that does not fit in the mount's free device memory raises
     ENOSPC before anything is made; a failure partway, or Ctrl-C (KeyboardInterrupt, once the
-    files in flight are in), removes what the load made. PROGRESS, if given, is called after
+    files in flight are in) before the last file is in, removes what the load made. PROGRESS, if given, is called after
     each file as progress(files_done, files, bytes_done, bytes, dest); an exception it raises
     stops the load the same way. DIRECT reads each source past the page cache (O_DIRECT) where
     its filesystem allows, for a model on disk not already cached. Returns the bytes loaded."""
@@ -256,6 +256,8 @@ def load(src, dest, jobs=0, progress=None, direct=False):
     done = [0]
     stop = []
     ret = [None]
+    last = threading.Event()  # the last file is in: the load waits for ...
+    seen = threading.Event()  # ... this thread to have taken any Ctrl-C that came meanwhile
 
     def step(p, _arg):
         q = p.contents
@@ -266,25 +268,41 @@ def load(src, dest, jobs=0, progress=None, direct=False):
                          os.fsdecode(q.dest) if q.dest else None)
             except BaseException as e:  # cannot cross the C library: stop, raise it after
                 stop.append(e)
+        if q.files_done == q.files and not stop:
+            # Python runs signal handlers on the main thread only: a Ctrl-C that came while
+            # the last file loaded must reach it before the load is done, or it would be
+            # raised over a tree left loaded
+            last.set()
+            seen.wait(5)
         return 1 if stop else 0
 
     err = ctypes.create_string_buffer(8192)
     fn = _PROGRESS_FN(step)
 
-    def run():
-        ret[0] = _library().vr_client_load(os.fsencode(src), os.fsencode(dest),
-                                           jobs | (_DIRECT if direct else 0), fn,
-                                           None, err, len(err))
+    finished = threading.Event()
 
-    # the load runs on a thread of its own, so Ctrl-C reaches this one while it goes on
+    def run():
+        try:
+            ret[0] = _library().vr_client_load(os.fsencode(src), os.fsencode(dest),
+                                               jobs | (_DIRECT if direct else 0), fn,
+                                               None, err, len(err))
+        finally:
+            finished.set()
+
+    # the load runs on a thread of its own, so Ctrl-C reaches this one while it goes on. It
+    # is waited for through FINISHED, not Thread.join: a KeyboardInterrupt inside join marks
+    # a running thread as ended on Python 3.11 (its fix for bpo-45274), and a second join
+    # would then return at once, with the load still going
     t = threading.Thread(target=run, name="vram_client.load")
     t.start()
     try:
-        while t.is_alive():
-            t.join(0.1)
+        while not finished.wait(0.05):
+            if last.is_set():
+                seen.set()  # a pending Ctrl-C was raised here, before this line
     except BaseException as e:
         stop.append(e)
-        t.join()
+        seen.set()
+        finished.wait()
         raise
     if stop:
         raise stop[0]

@@ -156,7 +156,7 @@ static int settle(struct vr_residency *r, struct vr_handle *h, const char *path,
 		  size_t cap)
 {
 	if (ret) {
-		who->killed = true;
+		who->abandoned = true;
 		vr_res_flush(r, h, who);
 		vr_res_release(r, h);
 		int gone = vr_res_unlink(r, path, who);

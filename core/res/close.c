@@ -351,8 +351,9 @@ static int settle(struct vr_residency *r, struct vr_node *n, const struct vr_cal
 	res_io_held(n);
 
 	char rel[VR_SEAL_PATH_MAX];
-	const char *why =
-	    n->killed ? "its writer was killed by a signal" : res_incomplete_reason(n);
+	const char *why = n->abandoned ? "its import failed (the log says why)"
+			  : n->killed  ? "its writer was killed by a signal"
+				       : res_incomplete_reason(n);
 
 	res_lock(r);
 	enum file_state st = n->state;
@@ -437,7 +438,9 @@ int vr_res_flush(struct vr_residency *r, struct vr_handle *h, const struct vr_ca
 	if (!n || !h->writer)
 		return 0;
 	pthread_rwlock_wrlock(&n->io);
-	if (c && c->killed && !n->killed) {
+	if (c && c->abandoned && !n->killed) {
+		n->killed = n->abandoned = true; /* the importer logs why */
+	} else if (c && c->killed && !n->killed) {
 		n->killed = true;
 		vr_log(LOG_WARNING,
 		       "a writer of %s (pid %d) was killed by a signal: the load is "

@@ -313,7 +313,7 @@ int res_open_writer(struct vr_residency *r, struct vr_node *n, int flags, const 
 		n->resume_why = n->incomplete_why;
 		res_set_state(r, n, ST_WRITING);
 		n->incomplete_why = NULL;
-		n->killed = false;
+		n->killed = n->abandoned = false;
 		vr_log(LOG_INFO, "load of incomplete %s resumed", rel);
 	}
 	if (n->writers == 0)

@@ -118,6 +118,7 @@ struct vr_node {
 	size_t nwritten, capwritten; /* [IO] */
 	uint64_t sealed_gen;	     /* [IO] the GEN the current seal describes */
 	bool killed;		     /* [IO] a closer was killed by a signal (until resumed) */
+	bool abandoned;		     /* [IO] KILLED by an import given up, not by a signal */
 	/* opened to resume an incomplete load (not with O_TRUNC): until the resume adds bytes
 	 * past RESUME_BASE (the bytes written then, lowered by a cut), its closes leave it
 	 * incomplete, for RESUME_WHY while GEN is still RESUME_GEN, never sealing the partial

@@ -103,6 +103,9 @@ struct vr_caller {
 	/* filled by the front end for open, create and flush (0 / false elsewhere): */
 	pid_t tgid;  /* the caller's process (pid is the thread) */
 	bool killed; /* flush: the closing process is exiting on a signal (killed mid-load) */
+	/* flush: the load is given up (an import that failed, removed next: not a signal),
+	 * never sealed, as a killed one */
+	bool abandoned;
 	/* flush: the closing process still holds another descriptor of the file open for
 	 * writing (a dup: a shell's ">> f" opens, dup2s and closes), so the load goes on */
 	bool holds_more;

@@ -202,6 +202,29 @@ n = vram_client.load(sys.argv[1], sys.argv[2], jobs=2, progress=lambda *a: seen.
 assert len(seen) == 7 and seen[-1][0] == 7 and n == seen[-1][2], (n, seen)
 " "$WORK/model" "$MNT/py"
 check "and it verifies" test "$(grep -c '^OK ' "$MNT/py/verify")" = 7
+# Ctrl-C while a tree loads (here the progress callback's own SIGINT, after the first of two
+# files: the second is small and loads before the main thread runs the handler, unless the
+# load waits for it): KeyboardInterrupt, and nothing of the tree left
+mkdir -p "$WORK/ctrlc"
+head -c 30000000 /dev/urandom > "$WORK/ctrlc/big"
+head -c 1000 /dev/urandom > "$WORK/ctrlc/small"
+for round in 1 2 3; do
+	check "Ctrl-C in a Python load raises KeyboardInterrupt (round $round)" "$PY" -c "
+import os, signal, sys, vram_client
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sent = []
+def step(*a):
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+try:
+    vram_client.load(sys.argv[1], sys.argv[2], jobs=1, progress=step)
+except KeyboardInterrupt:
+    sys.exit(0)
+sys.exit('no KeyboardInterrupt')
+" "$WORK/ctrlc" "$MNT/ctrlc"
+	check "and nothing of the tree is left (round $round)" test ! -e "$MNT/ctrlc"
+done
 check "Python gets ENOSPC for a tree that cannot fit" "$PY" -c "
 import errno, sys, vram_client
 try:
@@ -217,6 +240,8 @@ else:
 check "unmount" unmount_vr
 refuse "a bad staging is refused at mount" "staging=8Mx1x4: 2 to 16 slots a stage" \
 	"$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,staging=8Mx1x4" "$MNT"
+"$BIN/vram-residency" -f -o "backend=mock,secret=$SECRET,staging=8Mx4" "$MNT" 2> /dev/null
+check "a usage error: exit status 2 ($?)" test $? = 2
 check "mount with staging=64Kx2x1" mount_vr "capacity=64M,allow_other,staging=64Kx2x1"
 check "status shows it" grep -q '"slot_bytes":[[:space:]]*65536' "$MNT/status"
 mkdir -p "$WORK/small"
