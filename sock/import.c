@@ -135,7 +135,7 @@ static int load_file(struct vr_residency *r, struct vr_handle *h, int src, int c
 		     const struct vr_caller *who, uint64_t *loaded, char *why, size_t cap)
 {
 	struct vr_res_stage *s;
-	int ret = vr_res_stage_open(r, h, &s);
+	int ret = vr_res_stage_open(r, h, who, &s);
 
 	if (ret) {
 		snprintf(why, cap, "no staging for it: %s", strerror(-ret));

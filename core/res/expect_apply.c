@@ -385,13 +385,18 @@ bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
 	return true;
 }
 
-void res_bg_leave(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+void res_bg_leave_n(struct res_bg_user *by, int n, uid_t uid)
 {
-	for (int i = 0; i < RES_BG_CHECKS_MAX; i++)
+	for (int i = 0; i < n; i++)
 		if (by[i].n && by[i].uid == uid) {
 			by[i].n--;
 			return;
 		}
+}
+
+void res_bg_leave(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+{
+	res_bg_leave_n(by, RES_BG_CHECKS_MAX, uid);
 }
 
 /* Hashes M's files, checks each (a mismatch quarantined) and audits them. No lock held. */

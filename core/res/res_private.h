@@ -184,6 +184,8 @@ struct res_bg_user {
 bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid);
 /* Gives back UID's thread. */
 void res_bg_leave(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid);
+/* The same over a table of N. */
+void res_bg_leave_n(struct res_bg_user *by, int n, uid_t uid);
 
 struct vr_residency {
 	pthread_mutex_t lock; /* the tree lock: res_lock(), res_unlock(), res_wait() */
@@ -200,6 +202,11 @@ struct vr_residency {
 	unsigned bg_checks;	     /* [T] res_check_moved's checks running (threads or not) */
 	pthread_cond_t bg_done;	     /* signalled as the last of them ends */
 	struct res_bg_user bg_by[RES_BG_CHECKS_MAX]; /* [T] their threads, by user */
+	/* stages held by loads (stage.c), by user: one user (not root) holds a quarter of the
+	 * staging's stages at most, so loads stalled on a slow source (a user's own FUSE file
+	 * that never answers) leave stages for everyone else */
+	struct res_bg_user stage_by[VR_STAGING_STAGES_MAX]; /* [T] */
+	pthread_cond_t stage_back;			    /* a stage of STAGE_BY was closed */
 	/* metadata's host memory per user (meta.c) */
 	struct res_meta_user *meta; /* [T] */
 	size_t nmeta, capmeta;	    /* [T] */
@@ -475,6 +482,7 @@ void res_hash_drop(struct vr_node *n);
 #define RES_STAGE_LENT 16
 struct vr_res_stage {
 	struct vr_dev_stage *dev;
+	uid_t uid; /* whose: counted in the residency's STAGE_BY until closed */
 	void *cur; /* the slot handed out last */
 	size_t cap;
 	struct {

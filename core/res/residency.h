@@ -241,14 +241,17 @@ int vr_res_read(struct vr_residency *r, struct vr_handle *h, void *buf, size_t l
 int vr_res_write(struct vr_residency *r, struct vr_handle *h, const void *buf, size_t len,
 		 uint64_t off, const struct vr_caller *c);
 /*
- * Pinned staging the device lends a load through writer handle H (the CUDA
- * backend's): the caller fills a slot in place (a read(2) straight into it)
- * and writes it with vr_res_write_staged, which queues its upload and hashes
- * it where it lies, so each byte is copied once by the CPU. Returns 0,
- * -EOPNOTSUPP (the device lends none: use vr_res_write), -EBADF or -errno.
+ * Staging the device lends a load through writer handle H for caller C (the
+ * CUDA backend's pinned slots, host slots on the mock): the caller fills a
+ * slot in place (a read(2) straight into it) and writes it with
+ * vr_res_write_staged, which queues its upload and hashes it where it lies,
+ * so each byte is copied once by the CPU. One user other than root holds a
+ * quarter of the staging's stages at most: a load past that waits for one of
+ * that user's own to end. Returns 0, -EBADF or -errno.
  */
 struct vr_res_stage;
-int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage **out);
+int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c,
+		      struct vr_res_stage **out);
 /* The next slot to fill (*BUF, *CAP bytes), once its last upload and hash are done. Returns 0
  * or -errno (an earlier upload failed: the load fails, never to be sealed). */
 int vr_res_stage_buf(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage *s,

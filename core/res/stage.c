@@ -5,7 +5,53 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res_stage **out)
+/* The most stages one user (not root) holds at once: a quarter of the staging's, one at least. */
+static unsigned user_stages(const struct vr_residency *r)
+{
+	unsigned n = r->cfg.backend->staging.stages / 4;
+
+	return n ? n : 1;
+}
+
+/* Takes a place among the stages UID may hold, waiting for one of its own loads to give its
+ * stage back when it holds its most (others' loads are not waited for). [T] */
+static void stage_place(struct vr_residency *r, uid_t uid)
+{
+	res_held(r);
+
+	unsigned cap = uid == 0 ? VR_STAGING_STAGES_MAX : user_stages(r);
+
+	for (;;) {
+		int mine = -1, free_at = -1;
+
+		for (int i = 0; i < VR_STAGING_STAGES_MAX; i++) {
+			if (r->stage_by[i].n && r->stage_by[i].uid == uid)
+				mine = i;
+			else if (!r->stage_by[i].n && free_at < 0)
+				free_at = i;
+		}
+		if (mine >= 0 && r->stage_by[mine].n < cap) {
+			r->stage_by[mine].n++;
+			return;
+		}
+		if (mine < 0 && free_at >= 0) {
+			r->stage_by[free_at] = (struct res_bg_user){uid, 1};
+			return;
+		}
+		res_wait(r, &r->stage_back);
+	}
+}
+
+static void stage_leave(struct vr_residency *r, uid_t uid)
+{
+	res_lock(r);
+	res_bg_leave_n(r->stage_by, VR_STAGING_STAGES_MAX, uid);
+	pthread_cond_broadcast(&r->stage_back);
+	res_unlock(r);
+}
+
+int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, const struct vr_caller *c,
+		      struct vr_res_stage **out)
 {
 	struct vr_node *n = h->node;
 	struct vr_res_stage *s;
@@ -16,6 +62,10 @@ int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->uid = c ? c->uid : 0;
+	res_lock(r);
+	stage_place(r, s->uid);
+	res_unlock(r);
 	pthread_rwlock_wrlock(&n->io);
 	res_lock(r);
 	/* removed (its memory gone with it) or failed while the import began: as a write */
@@ -25,6 +75,7 @@ int vr_res_stage_open(struct vr_residency *r, struct vr_handle *h, struct vr_res
 		ret = vr_dev_stage_new(n->dev, &s->dev);
 	pthread_rwlock_unlock(&n->io);
 	if (ret) {
+		stage_leave(r, s->uid);
 		free(s);
 		return ret;
 	}
@@ -106,6 +157,7 @@ int vr_res_stage_close(struct vr_residency *r, struct vr_handle *h, struct vr_re
 	if (ret)
 		res_load_failed(r, n, ret, c);
 	pthread_rwlock_unlock(&n->io);
+	stage_leave(r, s->uid);
 	free(s);
 	return ret;
 }

@@ -506,6 +506,7 @@ int vr_res_new(const struct vr_res_config *cfg, struct vr_residency **out)
 	r->next_ino = 16;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->bg_done, NULL);
+	pthread_cond_init(&r->stage_back, NULL);
 	*out = r;
 	return 0;
 }
@@ -542,7 +543,8 @@ void vr_res_free(struct vr_residency *r)
 {
 	if (!r)
 		return;
-	res_bg_drain(r); /* renamed files still being checked hold nodes */
+	res_bg_drain(r);		      /* renamed files still being checked hold nodes */
+	pthread_cond_destroy(&r->stage_back); /* every load's stage was closed before */
 	free_subtree(r, r->root);
 	res_meta_free(r);
 	pthread_mutex_destroy(&r->lock);

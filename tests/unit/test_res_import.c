@@ -3,6 +3,9 @@
 #include "res_fixture.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 /* Imports nothing into PATH as P (an empty file, sealed at the close); returns the open's
  * result. */
@@ -101,6 +104,83 @@ static void check_then_create(struct vr_residency *r)
 	CHECK(len == 1 && buf[0] == 'x'); /* root's bytes stay */
 }
 
+struct stage_try {
+	struct vr_residency *r;
+	struct vr_handle *h;
+	struct vr_caller c;
+	struct vr_res_stage *s;
+	atomic_int done;
+};
+
+static void *stage_opener(void *arg)
+{
+	struct stage_try *t = arg;
+
+	CHECK_EQ(vr_res_stage_open(t->r, t->h, &t->c, &t->s), 0);
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/* Waits up to MS milliseconds for T's open to return; whether it did. */
+static bool opened_within(struct stage_try *t, int ms)
+{
+	for (int i = 0; i < ms / 10 && !atomic_load(&t->done); i++)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	return atomic_load(&t->done);
+}
+
+/*
+ * Stages held by loads, shared among users: with 8 stages a user holds 2 at
+ * most, and a third of its loads waits for one of its own to end, while
+ * another user's load (and root's) takes one at once.
+ */
+static void stage_shares(void)
+{
+	char vram[] = "/tmp/vr-stage-XXXXXX";
+	struct vr_backend_opt o[] = {{"capacity", "32M"}, {"vram", vram}, {"staging", "64Kx2x8"}};
+	struct vr_backend_params p = {.opts = o, .nopts = 3};
+	struct vr_backend b;
+	struct vr_residency *r;
+	struct vr_handle *h[5];
+	struct vr_res_stage *s[5] = {NULL};
+	struct vr_caller a = {.uid = 1000, .gid = 1000, .pid = 2, .tgid = 2};
+	struct vr_caller other = {.uid = 1001, .gid = 1001, .pid = 3, .tgid = 3};
+	pthread_t th;
+
+	CHECK(mkdtemp(vram) != NULL);
+	CHECK_EQ(vr_backend_open(&vr_mock_ops, &p, &b), 0);
+	struct vr_res_config cfg = {.backend = &b, .keys = keys};
+
+	CHECK_EQ(vr_res_new(&cfg, &r), 0);
+	for (int i = 0; i < 5; i++) {
+		char path[16];
+
+		snprintf(path, sizeof(path), "/f%d", i);
+		CHECK_EQ(vr_res_create(r, path, 0644, &me, &h[i]), 0);
+	}
+	CHECK_EQ(vr_res_stage_open(r, h[0], &a, &s[0]), 0);
+	CHECK_EQ(vr_res_stage_open(r, h[1], &a, &s[1]), 0);
+	struct stage_try t = {.r = r, .h = h[2], .c = a};
+
+	CHECK_EQ(pthread_create(&th, NULL, stage_opener, &t), 0);
+	CHECK(!opened_within(&t, 300)); /* the user's third waits */
+	CHECK_EQ(vr_res_stage_open(r, h[3], &other, &s[3]), 0); /* another user's: at once */
+	CHECK_EQ(vr_res_stage_open(r, h[4], &me, &s[4]), 0);	   /* root's too */
+	CHECK(!atomic_load(&t.done));
+	CHECK_EQ(vr_res_stage_close(r, h[0], s[0], &a), 0); /* one of its own ends */
+	CHECK(opened_within(&t, 5000));
+	pthread_join(th, NULL);
+	s[0] = NULL;
+	s[2] = t.s;
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ(vr_res_stage_close(r, h[i], s[i], &me), 0);
+	for (int i = 0; i < 5; i++)
+		vr_res_release(r, h[i]);
+	vr_res_free(r);
+	vr_backend_close(&b);
+	CHECK_EQ(rmdir(vram), 0);
+}
+
 int main(void)
 {
 	struct res_fixture fx;
@@ -111,6 +191,7 @@ int main(void)
 	sticky_rules(r);
 	check_then_create(r);
 	vr_res_free(r);
+	stage_shares();
 	res_fixture_close(&fx);
 	return check_summary();
 }

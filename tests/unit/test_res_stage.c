@@ -116,7 +116,7 @@ static int staged_load(struct vr_residency *r, const char *path, const uint8_t *
 		return ret;
 	/* as the import: the memory taken first */
 	CHECK_EQ(vr_res_fallocate(r, h, VR_FALLOC_KEEP_SIZE, 0, len, &me), 0);
-	ret = vr_res_stage_open(r, h, &s);
+	ret = vr_res_stage_open(r, h, &me, &s);
 	CHECK_EQ(ret, 0);
 	for (size_t off = 0; off < len && ret == 0;) {
 		void *slot;
