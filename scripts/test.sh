@@ -63,7 +63,7 @@ if [ "$full" != "" ]; then
 		-DCMAKE_C_FLAGS=-fsanitize=thread -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread
 	cmake --build build-tsan -j "$(nproc)"
 	(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure \
-		-R 'unit_res_|unit_locks|unit_faults|unit_channel|unit_digest|unit_manifest_shards|backend_mock|e2e_test_concurrent|e2e_test_chaos|e2e_test_rename_rm|e2e_test_expected|e2e_test_oms_links|e2e_test_socket|e2e_test_restart|e2e_test_evict')
+		-R 'unit_res_|unit_locks|unit_faults|unit_channel|unit_digest|unit_manifest_shards|backend_mock|e2e_test_concurrent|e2e_test_chaos|e2e_test_rename_rm|e2e_test_expected|e2e_test_oms_links|e2e_test_socket|e2e_test_load_tree|e2e_test_restart|e2e_test_evict')
 	stage "ThreadSanitizer pass"
 	echo "test.sh: fuzz targets under libFuzzer (clang), 20 s each"
 	CC=clang cmake -S . -B build-fuzz -DVR_FUZZ=ON -DVR_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=Debug

@@ -109,6 +109,7 @@ struct stage_try {
 	struct vr_handle *h;
 	struct vr_caller c;
 	struct vr_res_stage *s;
+	int ret; /* checked by the main thread once DONE (the checks' counters are its own) */
 	atomic_int done;
 };
 
@@ -116,7 +117,7 @@ static void *stage_opener(void *arg)
 {
 	struct stage_try *t = arg;
 
-	CHECK_EQ(vr_res_stage_open(t->r, t->h, &t->c, &t->s), 0);
+	t->ret = vr_res_stage_open(t->r, t->h, &t->c, &t->s);
 	atomic_store(&t->done, 1);
 	return NULL;
 }
@@ -163,13 +164,14 @@ static void stage_shares(void)
 	struct stage_try t = {.r = r, .h = h[2], .c = a};
 
 	CHECK_EQ(pthread_create(&th, NULL, stage_opener, &t), 0);
-	CHECK(!opened_within(&t, 300)); /* the user's third waits */
+	CHECK(!opened_within(&t, 300));				/* the user's third waits */
 	CHECK_EQ(vr_res_stage_open(r, h[3], &other, &s[3]), 0); /* another user's: at once */
-	CHECK_EQ(vr_res_stage_open(r, h[4], &me, &s[4]), 0);	   /* root's too */
+	CHECK_EQ(vr_res_stage_open(r, h[4], &me, &s[4]), 0);	/* root's too */
 	CHECK(!atomic_load(&t.done));
 	CHECK_EQ(vr_res_stage_close(r, h[0], s[0], &a), 0); /* one of its own ends */
 	CHECK(opened_within(&t, 5000));
 	pthread_join(th, NULL);
+	CHECK_EQ(t.ret, 0);
 	s[0] = NULL;
 	s[2] = t.s;
 	for (int i = 0; i < 5; i++)
