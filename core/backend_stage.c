@@ -17,8 +17,9 @@
 
 /* A slot's bytes are a page's multiple: a read straight into it may bypass the page cache. */
 #define HOST_ALIGN ((size_t)4096)
-/* Whole slots kept zeroed for the next stage, at most. */
-#define POOL_MAX 64
+/* Whole slots kept zeroed for the next stage, at most: two stages' worth of the default
+ * geometry (64 MiB), what two loads at once reuse; more are mapped and unmapped as needed. */
+#define POOL_MAX 8
 
 /*
  * The host staging of one backend: slots given back, kept for the next stage
