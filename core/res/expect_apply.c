@@ -361,12 +361,12 @@ struct moved_check {
 	bool threaded; /* holds a thread of BG_BY, under the caller's uid (0 without one) */
 };
 
-bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+bool res_share_take(struct res_bg_user *by, int n, unsigned total_cap, uid_t uid, unsigned user_cap)
 {
 	unsigned total = 0, mine = 0;
 	int at = -1, mine_at = -1;
 
-	for (int i = 0; i < RES_BG_CHECKS_MAX; i++) {
+	for (int i = 0; i < n; i++) {
 		total += by[i].n;
 		if (by[i].n && by[i].uid == uid) {
 			mine = by[i].n;
@@ -375,14 +375,20 @@ bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
 			at = i;
 		}
 	}
-	if (total >= RES_BG_CHECKS_MAX || mine >= RES_BG_CHECKS_PER_USER)
+	if (total >= total_cap || mine >= user_cap || (mine_at < 0 && at < 0))
 		return false;
 	if (mine_at < 0) {
-		mine_at = at; /* a free slot: fewer than the most are running */
+		mine_at = at; /* a free slot */
 		by[mine_at].uid = uid;
 	}
 	by[mine_at].n++;
 	return true;
+}
+
+bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid)
+{
+	return res_share_take(by, RES_BG_CHECKS_MAX, RES_BG_CHECKS_MAX, uid,
+			      RES_BG_CHECKS_PER_USER);
 }
 
 void res_bg_leave_n(struct res_bg_user *by, int n, uid_t uid)

@@ -180,6 +180,10 @@ struct res_bg_user {
 	uid_t uid;
 	unsigned n;
 };
+/* Takes a place for UID in table BY of N users where TOTAL_CAP places in all and USER_CAP of
+ * UID's allow (and the table has room for a new user): true, counted; false: none. */
+bool res_share_take(struct res_bg_user *by, int n, unsigned total_cap, uid_t uid,
+		    unsigned user_cap);
 /* Takes a thread for UID's check where the limits allow: true, counted in BY; false: none. */
 bool res_bg_admit(struct res_bg_user by[RES_BG_CHECKS_MAX], uid_t uid);
 /* Gives back UID's thread. */

@@ -3,6 +3,7 @@
 #include "res_private.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 /* The most stages one user (not root) holds at once: a quarter of the staging's, one at least. */
@@ -21,25 +22,9 @@ static void stage_place(struct vr_residency *r, uid_t uid)
 
 	unsigned cap = uid == 0 ? VR_STAGING_STAGES_MAX : user_stages(r);
 
-	for (;;) {
-		int mine = -1, free_at = -1;
-
-		for (int i = 0; i < VR_STAGING_STAGES_MAX; i++) {
-			if (r->stage_by[i].n && r->stage_by[i].uid == uid)
-				mine = i;
-			else if (!r->stage_by[i].n && free_at < 0)
-				free_at = i;
-		}
-		if (mine >= 0 && r->stage_by[mine].n < cap) {
-			r->stage_by[mine].n++;
-			return;
-		}
-		if (mine < 0 && free_at >= 0) {
-			r->stage_by[free_at] = (struct res_bg_user){uid, 1};
-			return;
-		}
+	/* the device's pool bounds the stages in all: the table only counts them by user */
+	while (!res_share_take(r->stage_by, VR_STAGING_STAGES_MAX, UINT_MAX, uid, cap))
 		res_wait(r, &r->stage_back);
-	}
 }
 
 static void stage_leave(struct vr_residency *r, uid_t uid)
